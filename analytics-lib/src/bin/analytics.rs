@@ -1,0 +1,309 @@
+//! `analytics`: the command line of the sales analytics platform.
+//!
+//! Machine output (JSON) goes to stdout only with `--json`; progress and logs
+//! go to stderr. Bad input exits non-zero with a one-paragraph message.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use analytics_lib::clean;
+use analytics_lib::data::generate::{GeneratorConfig, generate};
+use analytics_lib::data::loader;
+use anyhow::{Context, Result};
+use chrono::NaiveDate;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "analytics",
+    version,
+    about = "Sales analytics and machine learning on curated e-commerce data",
+    long_about = "Sales analytics and machine learning on curated e-commerce data.\n\n\
+                  Reads the four curated tables (customers, products, orders, order_items) \
+                  from a Parquet folder, cleans them, computes KPIs and trains models. \
+                  JSON goes to stdout only with --json; progress and logs go to stderr."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write realistic Brazilian e-commerce sales as the four curated Parquet tables.
+    Generate(GenerateArgs),
+    /// Validate and clean the curated tables; print the cleaning report.
+    Clean(CleanArgs),
+    /// The contract's KPIs (revenue, orders, ticket médio, churn, repeat rate, monthly revenue).
+    Kpis(KpiArgs),
+}
+
+#[derive(clap::Args)]
+struct KpiArgs {
+    /// Folder holding the curated Parquet tables.
+    #[arg(long)]
+    data: PathBuf,
+    /// Reference date (YYYY-MM-DD); default: the day after the last order.
+    #[arg(long)]
+    as_of: Option<NaiveDate>,
+    /// Churn window in days.
+    #[arg(long, default_value_t = 90)]
+    churn_window: i64,
+    /// First day of the period (YYYY-MM-DD).
+    #[arg(long)]
+    from: Option<NaiveDate>,
+    /// Last day of the period, inclusive (YYYY-MM-DD).
+    #[arg(long)]
+    to: Option<NaiveDate>,
+    /// Only these categories (repeatable or comma-separated).
+    #[arg(long = "category", value_delimiter = ',')]
+    categories: Vec<String>,
+    /// Only customers of these states (UF codes, e.g. SP).
+    #[arg(long = "state", value_delimiter = ',')]
+    states: Vec<String>,
+    /// Only these channels (web, app, store).
+    #[arg(long = "channel", value_delimiter = ',')]
+    channels: Vec<String>,
+    /// Print the KPIs as JSON to stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+struct GenerateArgs {
+    /// Number of order lines to write (suffixes k and M accepted: 100k, 1M).
+    #[arg(long, value_parser = parse_count)]
+    lines: u64,
+    /// Random seed: the same seed gives byte-identical tables.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Output folder (created if missing; existing tables are replaced only when complete).
+    #[arg(long)]
+    out: PathBuf,
+    /// Share of rows given a cleaning defect (0 = perfectly clean data).
+    #[arg(long, default_value_t = 0.01)]
+    defect_rate: f64,
+    /// First day of the sales window (YYYY-MM-DD).
+    #[arg(long, default_value = "2023-01-01")]
+    start: NaiveDate,
+    /// Last day of the sales window, inclusive (YYYY-MM-DD).
+    #[arg(long, default_value = "2025-12-31")]
+    end: NaiveDate,
+    /// Print a JSON summary of what was written to stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+struct CleanArgs {
+    /// Folder holding the curated Parquet tables.
+    #[arg(long)]
+    data: PathBuf,
+    /// Also write the cleaned tables as Parquet to this folder.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Print the report as JSON to stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Parse `1000`, `100k`, `1M`, `1_000_000`.
+fn parse_count(s: &str) -> Result<u64, String> {
+    let t = s.trim().replace('_', "");
+    let (num, mult) = match t.chars().last() {
+        Some('k' | 'K') => (&t[..t.len() - 1], 1_000u64),
+        Some('m' | 'M') => (&t[..t.len() - 1], 1_000_000u64),
+        _ => (t.as_str(), 1),
+    };
+    num.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .filter(|&n| n > 0)
+        .ok_or_else(|| {
+            format!("expected a positive whole number such as 5000, 100k or 1M; found `{s}`")
+        })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Generate(args) => run_generate(args),
+        Command::Clean(args) => run_clean(args),
+        Command::Kpis(args) => run_kpis(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            let mut msg = format!("error: {err}");
+            for cause in err.chain().skip(1) {
+                msg.push_str(&format!(": {cause}"));
+            }
+            eprintln!("{msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_json(value: &serde_json::Value) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+fn run_generate(args: GenerateArgs) -> Result<()> {
+    let cfg = GeneratorConfig {
+        lines: args.lines,
+        seed: args.seed,
+        defect_rate: args.defect_rate,
+        start: args.start,
+        end: args.end,
+        progress: true,
+        ..GeneratorConfig::default()
+    };
+    let t0 = Instant::now();
+    let summary = generate(&cfg, &args.out).context("while generating the curated tables")?;
+    eprintln!(
+        "wrote {} customers, {} products, {} orders, {} order lines to {} in {:.1} s",
+        summary.customers,
+        summary.products,
+        summary.orders,
+        summary.order_items,
+        args.out.display(),
+        t0.elapsed().as_secs_f64()
+    );
+    if args.json {
+        print_json(&serde_json::to_value(&summary)?)?;
+    }
+    Ok(())
+}
+
+fn run_clean(args: CleanArgs) -> Result<()> {
+    let t0 = Instant::now();
+    let tables = loader::load(&args.data)
+        .and_then(|d| d.collect())
+        .with_context(|| {
+            format!(
+                "while loading the curated tables from {}",
+                args.data.display()
+            )
+        })?;
+    let cleaned = clean::clean(&tables).context("while cleaning")?;
+    eprintln!(
+        "cleaned {} in {:.2} s",
+        args.data.display(),
+        t0.elapsed().as_secs_f64()
+    );
+    if let Some(out) = &args.out {
+        write_tables(&cleaned.frames, out)?;
+        eprintln!("wrote the cleaned tables to {}", out.display());
+    }
+    if args.json {
+        print_json(&cleaned.report.to_json())?;
+    } else {
+        println!("{}", cleaned.report);
+    }
+    Ok(())
+}
+
+/// Load, validate and clean: the first step of every job.
+fn load_clean(data: &Path) -> Result<clean::Cleaned> {
+    let tables = loader::load(data)
+        .and_then(|d| d.collect())
+        .with_context(|| format!("while loading the curated tables from {}", data.display()))?;
+    let cleaned = clean::clean(&tables).context("while cleaning")?;
+    let r = &cleaned.report;
+    if r.total_defects() > 0 {
+        eprintln!(
+            "final cleaning removed {} defective rows (run `analytics clean` for the report)",
+            r.total_defects()
+        );
+    }
+    Ok(cleaned)
+}
+
+fn run_kpis(args: KpiArgs) -> Result<()> {
+    use analytics_lib::kpi::{self, Dimension, Filter, KpiOptions};
+    use analytics_lib::locale;
+    let cleaned = load_clean(&args.data)?;
+    let sales =
+        kpi::Sales::from_frames(&cleaned.frames).context("while preparing the sales lines")?;
+    let filter = Filter {
+        from: args.from,
+        to: args.to,
+        categories: args.categories,
+        states: args.states,
+        channels: args.channels,
+        customers: None,
+    };
+    let opts = KpiOptions {
+        as_of: args.as_of,
+        churn_window_days: args.churn_window,
+    };
+    let k = kpi::kpis(&sales, &filter, &opts).context("while computing the KPIs")?;
+    if args.json {
+        return print_json(&serde_json::to_value(&k)?);
+    }
+    let opt_pct = |x: Option<f64>| x.map(locale::percent).unwrap_or_else(|| "—".into());
+    println!("KPIs as of {}", locale::date(k.as_of));
+    println!("  revenue (receita)            {}", locale::brl(k.revenue));
+    println!(
+        "  orders (pedidos)             {}",
+        locale::number(k.orders as f64, 0)
+    );
+    println!(
+        "  average ticket (ticket médio) {}",
+        k.average_ticket
+            .map(locale::brl)
+            .unwrap_or_else(|| "—".into())
+    );
+    println!(
+        "  active customers             {}",
+        locale::number(k.active_customers as f64, 0)
+    );
+    println!(
+        "  churn rate ({} d)             {}",
+        k.churn_window_days,
+        opt_pct(k.churn_rate_90d)
+    );
+    println!(
+        "  repeat purchase rate         {}",
+        opt_pct(k.repeat_purchase_rate)
+    );
+    if let Some(p) = kpi::pareto_share(&sales, &filter, 0.2)? {
+        println!("  revenue from top 20% buyers  {}", locale::percent(p));
+    }
+    println!();
+    println!("Monthly revenue");
+    for (m, v) in &k.monthly_revenue {
+        println!("  {:<8} {:>20}", locale::month(m), locale::brl(*v));
+    }
+    for (title, dim) in [
+        ("category", Dimension::Category),
+        ("state", Dimension::State),
+        ("channel", Dimension::Channel),
+    ] {
+        let b = kpi::breakdown(&sales, &filter, dim)?;
+        println!();
+        println!("Revenue by {title}");
+        let names = b.column(dim.column())?.str()?.clone();
+        let rev = b.column("revenue")?.f64()?.clone();
+        let share = b.column("revenue_share")?.f64()?.clone();
+        for ((n, r), sh) in names.iter().zip(rev.iter()).zip(share.iter()) {
+            println!(
+                "  {:<20} {:>20} {:>7}",
+                n.unwrap_or("(unknown)"),
+                locale::brl(r.unwrap_or(0.0)),
+                locale::percent(sh.unwrap_or(0.0))
+            );
+        }
+    }
+    Ok(())
+}
+
+fn write_tables(frames: &loader::CuratedFrames, out: &Path) -> Result<()> {
+    analytics_lib::data::write_tables(frames, out)
+        .with_context(|| format!("while writing the cleaned tables to {}", out.display()))
+}

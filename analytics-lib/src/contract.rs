@@ -1,0 +1,154 @@
+//! The curated data contract (`shared/spec/data-contract.md`) as code.
+//!
+//! Four tables, their required columns, the type each column must have and
+//! whether it may hold nulls. The loader validates against these specs and the
+//! generator writes exactly these schemas, so the contract lives in one place.
+
+use polars::prelude::*;
+
+/// Logical column types of the contract. Each accepts a small set of
+/// physical Parquet/Arrow types that can be converted without loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnType {
+    /// UTF-8 string (also accepted: categorical / enum).
+    String,
+    /// Calendar date (also accepted: a timestamp, truncated to its day).
+    Date,
+    /// Timestamp in microseconds, no time zone (other units are converted).
+    TimestampMicros,
+    /// 64-bit float (also accepted: float32 and any integer).
+    Float64,
+    /// 32-bit integer (also accepted: any integer type whose values fit).
+    Int32,
+}
+
+impl ColumnType {
+    /// The polars type the column has after loading.
+    pub fn dtype(self) -> DataType {
+        match self {
+            ColumnType::String => DataType::String,
+            ColumnType::Date => DataType::Date,
+            ColumnType::TimestampMicros => DataType::Datetime(TimeUnit::Microseconds, None),
+            ColumnType::Float64 => DataType::Float64,
+            ColumnType::Int32 => DataType::Int32,
+        }
+    }
+
+    /// Human name used in error messages ("expected date").
+    pub fn name(self) -> &'static str {
+        match self {
+            ColumnType::String => "string",
+            ColumnType::Date => "date",
+            ColumnType::TimestampMicros => "timestamp (µs, no time zone)",
+            ColumnType::Float64 => "float64",
+            ColumnType::Int32 => "int32",
+        }
+    }
+
+    /// Whether a physical type found in a file can be read as this type.
+    pub fn accepts(self, found: &DataType) -> bool {
+        match self {
+            ColumnType::String => matches!(found, DataType::String),
+            ColumnType::Date => matches!(found, DataType::Date | DataType::Datetime(_, None)),
+            ColumnType::TimestampMicros => matches!(found, DataType::Datetime(_, None)),
+            ColumnType::Float64 => found.is_primitive_numeric(),
+            ColumnType::Int32 => found.is_integer(),
+        }
+    }
+}
+
+/// One required column of a table.
+#[derive(Debug, Clone, Copy)]
+pub struct ColumnSpec {
+    pub name: &'static str,
+    pub ty: ColumnType,
+    pub nullable: bool,
+}
+
+/// One table of the contract.
+#[derive(Debug, Clone, Copy)]
+pub struct TableSpec {
+    pub name: &'static str,
+    pub columns: &'static [ColumnSpec],
+    /// Columns that together form the table's unique key.
+    pub key: &'static [&'static str],
+}
+
+impl TableSpec {
+    /// The schema the table has after loading (contract columns only, in order).
+    pub fn schema(&self) -> Schema {
+        self.columns
+            .iter()
+            .map(|c| Field::new(c.name.into(), c.ty.dtype()))
+            .collect()
+    }
+
+    pub fn column_names(&self) -> Vec<&'static str> {
+        self.columns.iter().map(|c| c.name).collect()
+    }
+}
+
+const fn col_spec(name: &'static str, ty: ColumnType, nullable: bool) -> ColumnSpec {
+    ColumnSpec { name, ty, nullable }
+}
+
+pub const CUSTOMERS: TableSpec = TableSpec {
+    name: "customers",
+    columns: &[
+        col_spec("customer_id", ColumnType::String, false),
+        col_spec("signup_date", ColumnType::Date, false),
+        col_spec("city", ColumnType::String, true),
+        col_spec("state", ColumnType::String, true),
+        col_spec("latitude", ColumnType::Float64, true),
+        col_spec("longitude", ColumnType::Float64, true),
+    ],
+    key: &["customer_id"],
+};
+
+pub const PRODUCTS: TableSpec = TableSpec {
+    name: "products",
+    columns: &[
+        col_spec("product_id", ColumnType::String, false),
+        col_spec("category", ColumnType::String, false),
+        col_spec("list_price", ColumnType::Float64, false),
+    ],
+    key: &["product_id"],
+};
+
+pub const ORDERS: TableSpec = TableSpec {
+    name: "orders",
+    columns: &[
+        col_spec("order_id", ColumnType::String, false),
+        col_spec("customer_id", ColumnType::String, false),
+        col_spec("order_ts", ColumnType::TimestampMicros, false),
+        col_spec("channel", ColumnType::String, false),
+        col_spec("payment_type", ColumnType::String, false),
+        col_spec("status", ColumnType::String, false),
+    ],
+    key: &["order_id"],
+};
+
+pub const ORDER_ITEMS: TableSpec = TableSpec {
+    name: "order_items",
+    columns: &[
+        col_spec("order_id", ColumnType::String, false),
+        col_spec("line_no", ColumnType::Int32, false),
+        col_spec("product_id", ColumnType::String, false),
+        col_spec("quantity", ColumnType::Int32, false),
+        col_spec("unit_price", ColumnType::Float64, false),
+        col_spec("discount", ColumnType::Float64, false),
+    ],
+    key: &["order_id", "line_no"],
+};
+
+/// All four tables, in load order.
+pub const TABLES: [TableSpec; 4] = [CUSTOMERS, PRODUCTS, ORDERS, ORDER_ITEMS];
+
+/// Order statuses of the contract. Only `completed` counts as revenue.
+pub const STATUS_COMPLETED: &str = "completed";
+pub const STATUS_CANCELED: &str = "canceled";
+pub const STATUS_RETURNED: &str = "returned";
+pub const STATUSES: [&str; 3] = [STATUS_COMPLETED, STATUS_CANCELED, STATUS_RETURNED];
+
+/// Sales channels of the contract.
+pub const CHANNELS: [&str; 3] = ["web", "app", "store"];

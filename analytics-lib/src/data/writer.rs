@@ -1,0 +1,53 @@
+//! Writing curated tables as Parquet, all-or-nothing.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+
+use super::loader::CuratedFrames;
+use crate::error::{DataError, Result};
+
+/// Temporary name a table is written under before it is moved into place.
+pub(crate) fn partial_path(out: &Path, table: &str) -> PathBuf {
+    out.join(format!(".{table}.parquet.partial"))
+}
+
+/// Move finished temporary files into place. Each rename is atomic; the
+/// files are synced first so a crash never leaves a truncated table.
+pub(crate) fn commit(files: Vec<(PathBuf, PathBuf)>) -> Result<()> {
+    for (tmp, _) in &files {
+        File::open(tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(DataError::io(tmp, "syncing the finished table"))?;
+    }
+    for (tmp, dest) in files {
+        std::fs::rename(&tmp, &dest)
+            .map_err(DataError::io(&dest, "moving the finished table into place"))?;
+    }
+    Ok(())
+}
+
+/// Write the four tables to `out/<table>.parquet`. Nothing already in `out`
+/// is replaced until all four files are complete.
+pub fn write_tables(frames: &CuratedFrames, out: &Path) -> Result<()> {
+    std::fs::create_dir_all(out).map_err(DataError::io(out, "creating the output folder"))?;
+    let tables: [(&'static str, &DataFrame); 4] = [
+        ("customers", &frames.customers),
+        ("products", &frames.products),
+        ("orders", &frames.orders),
+        ("order_items", &frames.order_items),
+    ];
+    let mut done = Vec::new();
+    for (name, df) in tables {
+        let tmp = partial_path(out, name);
+        let file = File::create(&tmp).map_err(DataError::io(&tmp, "creating the output file"))?;
+        let mut df = df.clone();
+        ParquetWriter::new(file)
+            .with_compression(ParquetCompression::Zstd(None))
+            .finish(&mut df)
+            .map_err(DataError::polars(name, "writing Parquet"))?;
+        done.push((tmp, out.join(format!("{name}.parquet"))));
+    }
+    commit(done)
+}

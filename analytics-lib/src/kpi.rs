@@ -1,0 +1,582 @@
+//! The contract's KPIs, computed with polars on cleaned data.
+//!
+//! Definitions (`shared/spec/data-contract.md`, restated so the code can be
+//! checked against them):
+//!
+//! * **line revenue** = `quantity × unit_price × (1 − discount)`;
+//! * **revenue** counts only lines of orders with `status = completed`;
+//! * **orders** = distinct completed `order_id`;
+//! * **average ticket** (*ticket médio*) = revenue / orders;
+//! * **as_of** = the day after the last `order_ts` in the data, unless given;
+//! * **active customers** in a window = customers with ≥ 1 completed order in it;
+//! * **churn rate** at `as_of`, window `w` (default 90 days): A = customers
+//!   active in `[as_of − 2w, as_of − w)`; churned = those of A with no
+//!   completed order in `[as_of − w, as_of)`; rate = |churned| / |A|
+//!   (`None` when A is empty);
+//! * **repeat purchase rate** = customers with ≥ 2 completed orders /
+//!   customers with ≥ 1;
+//! * **monthly revenue** = revenue by calendar month of `order_ts`.
+//!
+//! Every KPI takes a [`Filter`] (period, categories, states, channels, an
+//! explicit customer set) so that the dashboard calls the same functions as
+//! the notebooks. Windows are half-open on days: `[a, b)` means from midnight
+//! of `a` up to, not including, midnight of `b`.
+
+use std::collections::BTreeMap;
+
+use chrono::{Duration, NaiveDate};
+use polars::prelude::*;
+use serde::Serialize;
+
+use crate::contract::STATUS_COMPLETED;
+use crate::data::CuratedFrames;
+use crate::error::{DataError, Result};
+
+/// Cleaned sales as one line-level frame: every order line with its order,
+/// product category, customer state and line revenue. Built once, filtered
+/// many times.
+#[derive(Clone, Debug)]
+pub struct Sales {
+    /// Columns: order_id, customer_id, order_ts, order_date, channel,
+    /// payment_type, status, completed, line_no, product_id, category,
+    /// state, quantity, unit_price, discount, revenue.
+    pub lines: DataFrame,
+    /// Cleaned customers (for signup cohorts and geography).
+    pub customers: DataFrame,
+    /// The day after the last `order_ts` (the default `as_of`).
+    pub default_as_of: NaiveDate,
+}
+
+const T: &str = "sales";
+
+fn pe(action: &'static str) -> impl FnOnce(PolarsError) -> DataError {
+    DataError::polars(T, action)
+}
+
+/// Line revenue expression: `quantity × unit_price × (1 − discount)`.
+pub fn line_revenue() -> Expr {
+    col("quantity").cast(DataType::Float64) * col("unit_price") * (lit(1.0) - col("discount"))
+}
+
+impl Sales {
+    /// Join the cleaned tables into the line-level sales frame.
+    pub fn from_frames(clean: &CuratedFrames) -> Result<Self> {
+        let left = |how| JoinArgs {
+            maintain_order: MaintainOrderJoin::Left,
+            ..JoinArgs::new(how)
+        };
+        let lines = clean
+            .order_items
+            .clone()
+            .lazy()
+            .join(
+                clean.orders.clone().lazy(),
+                [col("order_id")],
+                [col("order_id")],
+                left(JoinType::Inner),
+            )
+            .join(
+                clean
+                    .products
+                    .clone()
+                    .lazy()
+                    .select([col("product_id"), col("category")]),
+                [col("product_id")],
+                [col("product_id")],
+                left(JoinType::Left),
+            )
+            .join(
+                clean
+                    .customers
+                    .clone()
+                    .lazy()
+                    .select([col("customer_id"), col("state")]),
+                [col("customer_id")],
+                [col("customer_id")],
+                left(JoinType::Left),
+            )
+            .select([
+                col("order_id"),
+                col("customer_id"),
+                col("order_ts"),
+                col("order_ts").dt().date().alias("order_date"),
+                col("channel"),
+                col("payment_type"),
+                col("status"),
+                col("status").eq(lit(STATUS_COMPLETED)).alias("completed"),
+                col("line_no"),
+                col("product_id"),
+                col("category"),
+                col("state"),
+                col("quantity"),
+                col("unit_price"),
+                col("discount"),
+                line_revenue().alias("revenue"),
+            ])
+            .collect()
+            .map_err(pe("joining the sales tables"))?;
+        let last = clean
+            .orders
+            .column("order_ts")
+            .and_then(|c| c.as_materialized_series().max::<i64>())
+            .map_err(pe("finding the last order"))?;
+        let default_as_of = last
+            .and_then(chrono::DateTime::from_timestamp_micros)
+            .map(|dt| dt.date_naive() + Duration::days(1))
+            .ok_or_else(|| DataError::InvalidArgument {
+                name: "orders",
+                expected: "at least one order with a timestamp".into(),
+                found: "no orders".into(),
+            })?;
+        Ok(Sales {
+            lines,
+            customers: clean.customers.clone(),
+            default_as_of,
+        })
+    }
+
+    pub fn lazy(&self) -> LazyFrame {
+        self.lines.clone().lazy()
+    }
+}
+
+/// Which sales a KPI looks at. Empty lists mean "all".
+#[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct Filter {
+    /// First day included.
+    pub from: Option<NaiveDate>,
+    /// Last day included.
+    pub to: Option<NaiveDate>,
+    pub categories: Vec<String>,
+    pub states: Vec<String>,
+    pub channels: Vec<String>,
+    /// Only these customers (e.g. one segment's members), when set.
+    pub customers: Option<Vec<String>>,
+}
+
+fn is_in_list(column: &str, values: &[String]) -> Expr {
+    let s = Series::new("values".into(), values);
+    col(column).is_in(lit(s).implode(false), false)
+}
+
+impl Filter {
+    /// Everything.
+    pub fn all() -> Self {
+        Filter::default()
+    }
+
+    /// Check the filter is coherent.
+    pub fn check(&self) -> Result<()> {
+        if let (Some(from), Some(to)) = (self.from, self.to)
+            && from > to
+        {
+            return Err(DataError::InvalidArgument {
+                name: "from",
+                expected: format!("a date on or before `to` ({to})"),
+                found: from.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The non-period part of the filter, as one predicate (None = keep all).
+    fn scope_predicate(&self) -> Option<Expr> {
+        let mut preds = Vec::new();
+        if !self.categories.is_empty() {
+            preds.push(is_in_list("category", &self.categories));
+        }
+        if !self.states.is_empty() {
+            preds.push(is_in_list("state", &self.states));
+        }
+        if !self.channels.is_empty() {
+            preds.push(is_in_list("channel", &self.channels));
+        }
+        if let Some(customers) = &self.customers {
+            preds.push(is_in_list("customer_id", customers));
+        }
+        preds.into_iter().reduce(|a, b| a.and(b))
+    }
+
+    fn period_predicate(&self) -> Option<Expr> {
+        let mut preds = Vec::new();
+        if let Some(from) = self.from {
+            preds.push(col("order_date").gt_eq(lit(from)));
+        }
+        if let Some(to) = self.to {
+            preds.push(col("order_date").lt_eq(lit(to)));
+        }
+        preds.into_iter().reduce(|a, b| a.and(b))
+    }
+
+    /// Lines in scope (category, state, channel, customers), any period.
+    pub fn apply_scope(&self, lf: LazyFrame) -> LazyFrame {
+        match self.scope_predicate() {
+            Some(p) => lf.filter(p),
+            None => lf,
+        }
+    }
+
+    /// Lines in scope and in the period.
+    pub fn apply(&self, lf: LazyFrame) -> LazyFrame {
+        let lf = self.apply_scope(lf);
+        match self.period_predicate() {
+            Some(p) => lf.filter(p),
+            None => lf,
+        }
+    }
+
+    /// The same filter over the previous period of the same length (for
+    /// "change against the previous period"); None without a full period.
+    pub fn previous_period(&self) -> Option<Filter> {
+        let (from, to) = (self.from?, self.to?);
+        let days = (to - from).num_days() + 1;
+        Some(Filter {
+            from: Some(from - Duration::days(days)),
+            to: Some(from - Duration::days(1)),
+            ..self.clone()
+        })
+    }
+}
+
+/// Options of the time-relative KPIs.
+#[derive(Clone, Copy, Debug)]
+pub struct KpiOptions {
+    /// Reference date; default: the filter's `to` + 1 day, else the day after the last order.
+    pub as_of: Option<NaiveDate>,
+    pub churn_window_days: i64,
+}
+
+impl Default for KpiOptions {
+    fn default() -> Self {
+        KpiOptions {
+            as_of: None,
+            churn_window_days: 90,
+        }
+    }
+}
+
+/// The headline KPIs.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Kpis {
+    pub revenue: f64,
+    pub orders: u64,
+    /// Revenue / orders; `None` when there is no completed order.
+    pub average_ticket: Option<f64>,
+    pub active_customers: u64,
+    /// `None` when nobody was active in the earlier window.
+    pub churn_rate_90d: Option<f64>,
+    pub churn_window_days: i64,
+    pub repeat_purchase_rate: Option<f64>,
+    pub as_of: NaiveDate,
+    /// `YYYY-MM` → revenue.
+    pub monthly_revenue: BTreeMap<String, f64>,
+}
+
+fn scalar_f64(df: &DataFrame, name: &str) -> Result<f64> {
+    let v = df
+        .column(name)
+        .and_then(|c| c.get(0).map(|v| v.extract::<f64>()))
+        .map_err(pe("reading a KPI"))?;
+    Ok(v.unwrap_or(0.0))
+}
+
+fn scalar_u64(df: &DataFrame, name: &str) -> Result<u64> {
+    let v = df
+        .column(name)
+        .and_then(|c| c.get(0).map(|v| v.extract::<u64>()))
+        .map_err(pe("reading a KPI"))?;
+    Ok(v.unwrap_or(0))
+}
+
+fn completed(lf: LazyFrame) -> LazyFrame {
+    lf.filter(col("completed"))
+}
+
+/// Revenue, orders and active customers of the lines in `lf` (completed only).
+fn totals(lf: LazyFrame) -> Result<(f64, u64, u64)> {
+    let df = completed(lf)
+        .select([
+            col("revenue").sum().alias("revenue"),
+            col("order_id")
+                .n_unique()
+                .cast(DataType::UInt64)
+                .alias("orders"),
+            col("customer_id")
+                .n_unique()
+                .cast(DataType::UInt64)
+                .alias("customers"),
+        ])
+        .collect()
+        .map_err(pe("computing revenue and orders"))?;
+    Ok((
+        scalar_f64(&df, "revenue")?,
+        scalar_u64(&df, "orders")?,
+        scalar_u64(&df, "customers")?,
+    ))
+}
+
+fn ratio(num: f64, den: f64) -> Option<f64> {
+    (den > 0.0).then(|| num / den)
+}
+
+/// Customers with a completed order in `[start, end)`, within the scope.
+fn active_in(scope: LazyFrame, start: NaiveDate, end: NaiveDate) -> LazyFrame {
+    completed(scope)
+        .filter(
+            col("order_date")
+                .gt_eq(lit(start))
+                .and(col("order_date").lt(lit(end))),
+        )
+        .select([col("customer_id")])
+        .unique(None, UniqueKeepStrategy::Any)
+}
+
+/// Churn at `as_of` with a window of `window_days`, over the lines in scope.
+pub fn churn_rate(
+    sales: &Sales,
+    filter: &Filter,
+    as_of: NaiveDate,
+    window_days: i64,
+) -> Result<Option<f64>> {
+    if window_days <= 0 {
+        return Err(DataError::InvalidArgument {
+            name: "churn_window_days",
+            expected: "a positive number of days".into(),
+            found: window_days.to_string(),
+        });
+    }
+    let w = Duration::days(window_days);
+    let scope = filter.apply_scope(sales.lazy());
+    let earlier = active_in(scope.clone(), as_of - w - w, as_of - w);
+    let later = active_in(scope, as_of - w, as_of).with_column(lit(true).alias("retained"));
+    let df = earlier
+        .join(
+            later,
+            [col("customer_id")],
+            [col("customer_id")],
+            JoinArgs::new(JoinType::Left),
+        )
+        .select([
+            len().cast(DataType::Float64).alias("active"),
+            col("retained")
+                .is_null()
+                .sum()
+                .cast(DataType::Float64)
+                .alias("churned"),
+        ])
+        .collect()
+        .map_err(pe("computing churn"))?;
+    Ok(ratio(
+        scalar_f64(&df, "churned")?,
+        scalar_f64(&df, "active")?,
+    ))
+}
+
+/// Customers with ≥ 2 completed orders / customers with ≥ 1, in the filter.
+pub fn repeat_purchase_rate(sales: &Sales, filter: &Filter) -> Result<Option<f64>> {
+    let df = completed(filter.apply(sales.lazy()))
+        .group_by([col("customer_id")])
+        .agg([col("order_id").n_unique().alias("n")])
+        .select([
+            len().cast(DataType::Float64).alias("buyers"),
+            col("n")
+                .gt_eq(lit(2))
+                .sum()
+                .cast(DataType::Float64)
+                .alias("repeaters"),
+        ])
+        .collect()
+        .map_err(pe("computing the repeat purchase rate"))?;
+    Ok(ratio(
+        scalar_f64(&df, "repeaters")?,
+        scalar_f64(&df, "buyers")?,
+    ))
+}
+
+/// Revenue per calendar month (`YYYY-MM`), completed orders, in the filter.
+pub fn monthly_revenue(sales: &Sales, filter: &Filter) -> Result<BTreeMap<String, f64>> {
+    let df = completed(filter.apply(sales.lazy()))
+        .group_by([col("order_date").dt().to_string("%Y-%m").alias("month")])
+        .agg([col("revenue").sum()])
+        .collect()
+        .map_err(pe("computing monthly revenue"))?;
+    let months = df
+        .column("month")
+        .and_then(|c| c.str().cloned())
+        .map_err(pe("monthly"))?;
+    let rev = df
+        .column("revenue")
+        .and_then(|c| c.f64().cloned())
+        .map_err(pe("monthly"))?;
+    Ok(months
+        .iter()
+        .zip(rev.iter())
+        .filter_map(|(m, r)| Some((m?.to_string(), r.unwrap_or(0.0))))
+        .collect())
+}
+
+/// All headline KPIs for a filter.
+pub fn kpis(sales: &Sales, filter: &Filter, opts: &KpiOptions) -> Result<Kpis> {
+    filter.check()?;
+    let as_of = opts
+        .as_of
+        .or(filter.to.map(|d| d + Duration::days(1)))
+        .unwrap_or(sales.default_as_of);
+    let (revenue, orders, active_customers) = totals(filter.apply(sales.lazy()))?;
+    Ok(Kpis {
+        revenue,
+        orders,
+        average_ticket: ratio(revenue, orders as f64),
+        active_customers,
+        churn_rate_90d: churn_rate(sales, filter, as_of, opts.churn_window_days)?,
+        churn_window_days: opts.churn_window_days,
+        repeat_purchase_rate: repeat_purchase_rate(sales, filter)?,
+        as_of,
+        monthly_revenue: monthly_revenue(sales, filter)?,
+    })
+}
+
+/// A dimension to break KPIs down by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dimension {
+    Category,
+    State,
+    Channel,
+    PaymentType,
+}
+
+impl Dimension {
+    pub fn column(self) -> &'static str {
+        match self {
+            Dimension::Category => "category",
+            Dimension::State => "state",
+            Dimension::Channel => "channel",
+            Dimension::PaymentType => "payment_type",
+        }
+    }
+}
+
+/// Revenue, orders, average ticket and revenue share per value of a
+/// dimension (completed orders, in the filter), largest revenue first.
+/// An order with lines in two categories counts once in each.
+pub fn breakdown(sales: &Sales, filter: &Filter, by: Dimension) -> Result<DataFrame> {
+    let c = by.column();
+    completed(filter.apply(sales.lazy()))
+        .group_by([col(c)])
+        .agg([
+            col("revenue").sum().alias("revenue"),
+            col("order_id")
+                .n_unique()
+                .cast(DataType::UInt64)
+                .alias("orders"),
+            col("customer_id")
+                .n_unique()
+                .cast(DataType::UInt64)
+                .alias("customers"),
+        ])
+        .with_columns([
+            (col("revenue") / col("orders").cast(DataType::Float64)).alias("average_ticket"),
+            (col("revenue") / col("revenue").sum()).alias("revenue_share"),
+        ])
+        .sort(
+            ["revenue", c],
+            SortMultipleOptions::default().with_order_descending_multi([true, false]),
+        )
+        .collect()
+        .map_err(pe("computing a breakdown"))
+}
+
+/// Cohort retention: customers grouped by the month of their first completed
+/// order (in scope); for each cohort and each month offset `k ≥ 0`, the share
+/// of the cohort with a completed order in month `cohort + k`. Columns:
+/// `cohort` (YYYY-MM), `size`, `offset`, `active`, `retention`.
+pub fn cohort_retention(sales: &Sales, filter: &Filter) -> Result<DataFrame> {
+    let month_index = (col("order_date").dt().year().cast(DataType::Int32) * lit(12))
+        + col("order_date").dt().month().cast(DataType::Int32)
+        - lit(1);
+    let buys = completed(filter.apply(sales.lazy()))
+        .select([col("customer_id"), month_index.alias("m")])
+        .unique(None, UniqueKeepStrategy::Any);
+    let firsts = buys
+        .clone()
+        .group_by([col("customer_id")])
+        .agg([col("m").min().alias("c")]);
+    let sizes = firsts
+        .clone()
+        .group_by([col("c")])
+        .agg([len().cast(DataType::UInt64).alias("size")]);
+    buys.join(
+        firsts,
+        [col("customer_id")],
+        [col("customer_id")],
+        JoinArgs::new(JoinType::Inner),
+    )
+    .with_column((col("m") - col("c")).alias("offset"))
+    .group_by([col("c"), col("offset")])
+    .agg([len().cast(DataType::UInt64).alias("active")])
+    .join(
+        sizes,
+        [col("c")],
+        [col("c")],
+        JoinArgs::new(JoinType::Inner),
+    )
+    .with_columns([
+        (col("active").cast(DataType::Float64) / col("size").cast(DataType::Float64))
+            .alias("retention"),
+        concat_str(
+            [
+                (col("c") / lit(12)).cast(DataType::String),
+                lit("-"),
+                ((col("c") % lit(12)) + lit(1))
+                    .cast(DataType::String)
+                    .str()
+                    .zfill(lit(2)),
+            ],
+            "",
+            false,
+        )
+        .alias("cohort"),
+    ])
+    .sort(["c", "offset"], SortMultipleOptions::default())
+    .select([
+        col("cohort"),
+        col("size"),
+        col("offset"),
+        col("active"),
+        col("retention"),
+    ])
+    .collect()
+    .map_err(pe("computing cohort retention"))
+}
+
+/// The Pareto figure: share of revenue from the top `top_share` (e.g. 0.2)
+/// of customers by revenue, in the filter. Customers are counted by
+/// `ceil(top_share × n)`.
+pub fn pareto_share(sales: &Sales, filter: &Filter, top_share: f64) -> Result<Option<f64>> {
+    if !(top_share > 0.0 && top_share <= 1.0) {
+        return Err(DataError::InvalidArgument {
+            name: "top_share",
+            expected: "a share in (0, 1]".into(),
+            found: top_share.to_string(),
+        });
+    }
+    let per_customer = completed(filter.apply(sales.lazy()))
+        .group_by([col("customer_id")])
+        .agg([col("revenue").sum()])
+        .collect()
+        .map_err(pe("computing revenue per customer"))?;
+    let mut rev: Vec<f64> = per_customer
+        .column("revenue")
+        .and_then(|c| c.f64().cloned())
+        .map_err(pe("pareto"))?
+        .iter()
+        .flatten()
+        .collect();
+    if rev.is_empty() {
+        return Ok(None);
+    }
+    rev.sort_by(|a, b| b.total_cmp(a));
+    let k = ((top_share * rev.len() as f64).ceil() as usize).clamp(1, rev.len());
+    let total: f64 = rev.iter().sum();
+    Ok(ratio(rev[..k].iter().sum(), total))
+}

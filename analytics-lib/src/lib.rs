@@ -1,0 +1,29 @@
+//! # analytics-lib
+//!
+//! Everything analytical about the curated sales data, in one library that
+//! the `analytics` command line, the notebooks, the retrain job and the HTTP
+//! service all call:
+//!
+//! * [`contract`]: the four curated tables, as code;
+//! * [`data`]: reading them from Parquet ([`data::loader`]) and generating
+//!   realistic Brazilian e-commerce data ([`data::generate`]);
+//! * [`clean`]: final cleaning with a report of every defect found.
+//!
+//! ```no_run
+//! use analytics_lib::{clean, data};
+//! let tables = data::loader::load(std::path::Path::new("data/curated"))?.collect()?;
+//! let cleaned = clean::clean(&tables)?;
+//! println!("{}", cleaned.report);
+//! # Ok::<(), analytics_lib::error::DataError>(())
+//! ```
+
+pub mod clean;
+pub mod contract;
+pub mod data;
+pub mod error;
+pub mod explore;
+pub mod kpi;
+pub mod locale;
+
+/// Re-exported so that notebooks and callers use the library's own polars.
+pub use polars;

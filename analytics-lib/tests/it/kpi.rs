@@ -1,0 +1,310 @@
+//! KPIs on the committed fixture, every expected value worked out by hand.
+//!
+//! Cleaned fixture, completed orders only (canceled o04 and returned o06 are
+//! out), line revenue = quantity × unit_price × (1 − discount):
+//!
+//! | order | customer | date | lines | revenue |
+//! |---|---|---|---|---|
+//! | o01 | c01 SP | 2024-01-10 | 1×500 + 2×50×0.9 | 590 |
+//! | o02 | c01 | 2024-03-05 | 1×80 | 80 |
+//! | o03 | c02 RJ | 2024-02-15 | 3×40 | 120 |
+//! | o05 | c03 MG | 2024-08-10 | 2×100×0.75 | 150 |
+//! | o07 | c05 BA | 2024-10-05 | 450 + 40 | 490 |
+//! | o08 | c05 | 2024-12-31 10:00 | 4×50×0.95 | 190 |
+//! | o09 | c07 PE | 2024-11-29 | 500×0.8 + 2×80×0.8 | 528 |
+//! | o10 | c08 RS | 2024-12-20 | 100 | 100 |
+//! | o11 | c01 | 2024-12-01 | 2×40 | 80 |
+//! | o12 | c06 (no state) | 2024-07-10 | 80 | 80 |
+//! | o17 | c02 | 2024-06-05 | 40 | 40 |
+//! | o18 | c03 | 2024-10-03 00:00:00 | 40 | 40 |
+//! | o19 | c04 PR | 2024-07-05 00:00:00 | 50 | 50 |
+//! | o20 | c07 | 2024-10-02 23:59:59 | 40 | 40 |
+//! | o21 | c02 | 2024-12-31 10:00 | 100×0.9 | 90 |
+//!
+//! Revenue 2668 over 15 orders: ticket médio 177.8666…
+//! as_of = 2025-01-01 (o08 and o21 tie as the last order).
+//! Churn (90 d): earlier window [2024-07-05, 2024-10-03) holds c06 (o12),
+//! c04 (o19, on the inclusive start edge), c03 (o05) and c07 (o20, one second
+//! before the exclusive end edge). Later window [2024-10-03, 2025-01-01): c03
+//! comes back exactly at its start (o18), c07 with o09; c06 and c04 do not
+//! (c04's o06 was returned). Churn = 2 / 4 = 0.5.
+//! Repeat rate: c01 3, c02 3, c03 2, c05 2, c07 2 orders; c04, c06, c08 one
+//! each: 5 / 8 = 0.625.
+
+use analytics_lib::clean::clean;
+use analytics_lib::kpi::{
+    Dimension, Filter, KpiOptions, Sales, breakdown, churn_rate, cohort_retention, kpis,
+    pareto_share, repeat_purchase_rate,
+};
+use analytics_lib::polars::prelude::*;
+use chrono::NaiveDate;
+
+use crate::helpers::tiny;
+
+fn sales() -> Sales {
+    Sales::from_frames(&clean(&tiny()).expect("clean").frames).expect("sales")
+}
+
+fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, day).expect("date")
+}
+
+#[track_caller]
+fn close(a: f64, b: f64) {
+    assert!((a - b).abs() < 1e-9, "{a} != {b}");
+}
+
+#[test]
+fn headline_kpis_on_the_fixture() {
+    let s = sales();
+    let k = kpis(&s, &Filter::all(), &KpiOptions::default()).expect("kpis");
+    close(k.revenue, 2668.0);
+    assert_eq!(k.orders, 15);
+    close(k.average_ticket.expect("ticket"), 2668.0 / 15.0);
+    assert_eq!(k.active_customers, 8);
+    assert_eq!(k.as_of, d(2025, 1, 1));
+    close(k.churn_rate_90d.expect("churn"), 0.5);
+    close(k.repeat_purchase_rate.expect("repeat"), 0.625);
+    let monthly: Vec<(&str, f64)> = k
+        .monthly_revenue
+        .iter()
+        .map(|(m, v)| (m.as_str(), *v))
+        .collect();
+    let expected = [
+        ("2024-01", 590.0),
+        ("2024-02", 120.0),
+        ("2024-03", 80.0),
+        ("2024-06", 40.0),
+        ("2024-07", 130.0),
+        ("2024-08", 150.0),
+        ("2024-10", 570.0),
+        ("2024-11", 528.0),
+        ("2024-12", 460.0),
+    ];
+    assert_eq!(monthly.len(), expected.len(), "{monthly:?}");
+    for ((m, v), (em, ev)) in monthly.iter().zip(expected) {
+        assert_eq!(*m, em);
+        close(*v, ev);
+    }
+}
+
+#[test]
+fn churn_window_edges() {
+    let s = sales();
+    // One day later: o19 (2024-07-05) falls out of the earlier window
+    // [2024-07-06, 2024-10-04); o18 (2024-10-03) moves into it, and c03 has
+    // no later order: earlier = {c06, c03, c07}; c07 stays (o09) → 2 / 3.
+    let churn = churn_rate(&s, &Filter::all(), d(2025, 1, 2), 90).expect("churn");
+    close(churn.expect("some"), 2.0 / 3.0);
+    // Nobody active in the earlier window → None, not NaN.
+    assert_eq!(
+        churn_rate(&s, &Filter::all(), d(2024, 1, 1), 90).expect("churn"),
+        None
+    );
+    // A non-positive window is an error that names it.
+    let err = churn_rate(&s, &Filter::all(), d(2025, 1, 1), 0).expect_err("bad window");
+    assert!(err.to_string().contains("churn_window_days"), "{err}");
+}
+
+#[test]
+fn filters_by_category_state_channel_and_period() {
+    let s = sales();
+    let opts = KpiOptions::default();
+    let toys = Filter {
+        categories: vec!["brinquedos".into()],
+        ..Filter::all()
+    };
+    let k = kpis(&s, &toys, &opts).expect("toys");
+    close(k.revenue, 80.0 + 128.0 + 80.0);
+    assert_eq!(k.orders, 3);
+
+    let sp = Filter {
+        states: vec!["SP".into()],
+        ..Filter::all()
+    };
+    close(kpis(&s, &sp, &opts).expect("sp").revenue, 750.0);
+
+    let app = Filter {
+        channels: vec!["app".into()],
+        ..Filter::all()
+    };
+    // o02 80, o10 100, o20 40, o21 90 (o06 is returned).
+    close(kpis(&s, &app, &opts).expect("app").revenue, 310.0);
+
+    let december = Filter {
+        from: Some(d(2024, 12, 1)),
+        to: Some(d(2024, 12, 31)),
+        ..Filter::all()
+    };
+    let k = kpis(&s, &december, &opts).expect("december");
+    close(k.revenue, 460.0);
+    assert_eq!(k.orders, 4);
+    assert_eq!(k.as_of, d(2025, 1, 1), "as_of follows the period's end");
+    let prev = december.previous_period().expect("previous");
+    assert_eq!(
+        (prev.from, prev.to),
+        (Some(d(2024, 10, 31)), Some(d(2024, 11, 30)))
+    );
+
+    let backwards = Filter {
+        from: Some(d(2024, 12, 31)),
+        to: Some(d(2024, 12, 1)),
+        ..Filter::all()
+    };
+    assert!(kpis(&s, &backwards, &opts).is_err());
+
+    let nothing = Filter {
+        categories: vec!["no_such_category".into()],
+        ..Filter::all()
+    };
+    let k = kpis(&s, &nothing, &opts).expect("empty selection");
+    assert_eq!((k.revenue, k.orders, k.average_ticket), (0.0, 0, None));
+    assert_eq!(repeat_purchase_rate(&s, &nothing).expect("repeat"), None);
+}
+
+fn column_f64(df: &DataFrame, name: &str) -> Vec<f64> {
+    df.column(name)
+        .expect("column")
+        .cast(&DataType::Float64)
+        .expect("cast")
+        .f64()
+        .expect("f64")
+        .iter()
+        .map(|v| v.unwrap_or(f64::NAN))
+        .collect()
+}
+
+#[test]
+fn breakdowns_sum_to_revenue() {
+    let s = sales();
+    let by_cat = breakdown(&s, &Filter::all(), Dimension::Category).expect("category");
+    let cats: Vec<String> = by_cat
+        .column("category")
+        .expect("category")
+        .str()
+        .expect("str")
+        .iter()
+        .map(|c| c.unwrap_or("").to_string())
+        .collect();
+    assert_eq!(
+        cats,
+        [
+            "eletronicos",
+            "livros_papelaria",
+            "moda_acessorios",
+            "beleza_saude",
+            "brinquedos"
+        ]
+    );
+    let rev = column_f64(&by_cat, "revenue");
+    for (a, b) in rev.iter().zip([1350.0, 360.0, 340.0, 330.0, 288.0]) {
+        close(*a, b);
+    }
+    close(column_f64(&by_cat, "revenue_share").iter().sum(), 1.0);
+
+    let by_state = breakdown(&s, &Filter::all(), Dimension::State).expect("state");
+    close(column_f64(&by_state, "revenue").iter().sum(), 2668.0);
+    assert_eq!(
+        by_state.height(),
+        8,
+        "seven states and the customer without one"
+    );
+}
+
+#[test]
+fn pareto_and_cohorts() {
+    let s = sales();
+    // Top 20% of 8 customers = 2: c01 (750) and c05 (680).
+    close(
+        pareto_share(&s, &Filter::all(), 0.2)
+            .expect("pareto")
+            .expect("some"),
+        1430.0 / 2668.0,
+    );
+    assert!(pareto_share(&s, &Filter::all(), 0.0).is_err());
+
+    let cohorts = cohort_retention(&s, &Filter::all()).expect("cohorts");
+    // Cohort 2024-01 is c01 alone: months 0 (Jan), 2 (Mar) and 11 (Dec).
+    let jan = cohorts
+        .clone()
+        .lazy()
+        .filter(col("cohort").eq(lit("2024-01")))
+        .collect()
+        .expect("jan");
+    assert_eq!(column_f64(&jan, "offset"), [0.0, 2.0, 11.0]);
+    assert_eq!(column_f64(&jan, "retention"), [1.0, 1.0, 1.0]);
+    // Cohort 2024-07 is c04 and c06: neither buys again.
+    let jul = cohorts
+        .lazy()
+        .filter(col("cohort").eq(lit("2024-07")))
+        .collect()
+        .expect("jul");
+    assert_eq!(column_f64(&jul, "size"), [2.0]);
+    assert_eq!(column_f64(&jul, "retention"), [1.0]);
+}
+
+/// Property checks on generated data: revenue equals the sum of its category
+/// breakdown, rates are within [0, 1], and a filter that keeps everything
+/// changes nothing.
+#[test]
+fn properties_on_generated_data() {
+    use analytics_lib::data::generate::{GeneratorConfig, generate};
+    use analytics_lib::data::load;
+    let tmp = tempfile::TempDir::new().expect("tmp");
+    for seed in [1u64, 2, 3] {
+        let dir = tmp.path().join(seed.to_string());
+        generate(
+            &GeneratorConfig {
+                lines: 20_000,
+                seed,
+                ..GeneratorConfig::default()
+            },
+            &dir,
+        )
+        .expect("generate");
+        let t = load(&dir).expect("load").collect().expect("collect");
+        let s = Sales::from_frames(&clean(&t).expect("clean").frames).expect("sales");
+        let opts = KpiOptions::default();
+        let all = kpis(&s, &Filter::all(), &opts).expect("kpis");
+        for dim in [
+            Dimension::Category,
+            Dimension::State,
+            Dimension::Channel,
+            Dimension::PaymentType,
+        ] {
+            let b = breakdown(&s, &Filter::all(), dim).expect("breakdown");
+            let sum: f64 = column_f64(&b, "revenue").iter().sum();
+            assert!(
+                (sum - all.revenue).abs() < 1e-6 * all.revenue,
+                "{dim:?}: {sum} vs {}",
+                all.revenue
+            );
+        }
+        for rate in [all.churn_rate_90d, all.repeat_purchase_rate] {
+            let r = rate.expect("defined");
+            assert!((0.0..=1.0).contains(&r), "{r}");
+        }
+        let keep_all = Filter {
+            from: Some(d(2000, 1, 1)),
+            to: Some(s.default_as_of - chrono::Duration::days(1)),
+            categories: b_values(&s, Dimension::Category),
+            channels: vec!["web".into(), "app".into(), "store".into()],
+            ..Filter::all()
+        };
+        let same = kpis(&s, &keep_all, &opts).expect("kpis");
+        assert_eq!(same, all, "a filter that keeps everything changes nothing");
+    }
+}
+
+fn b_values(s: &Sales, dim: Dimension) -> Vec<String> {
+    breakdown(s, &Filter::all(), dim)
+        .expect("breakdown")
+        .column(dim.column())
+        .expect("column")
+        .str()
+        .expect("str")
+        .iter()
+        .flatten()
+        .map(str::to_string)
+        .collect()
+}
