@@ -11,6 +11,11 @@ DATA        ?= data/curated
 LINES       ?= 500k
 SEED        ?= 42
 DEFECT_RATE ?= 0.01
+VENV        ?= .venv
+EVCXR_VERSION := 0.22.0
+# Small data for the notebook tests (fast to execute, every chart non-empty).
+TEST_DATA    ?= $(or $(CARGO_TARGET_DIR),target)/test-data/curated
+TEST_REPORTS ?= $(or $(CARGO_TARGET_DIR),target)/test-reports
 
 .PHONY: help
 help: ## List the targets
@@ -32,8 +37,30 @@ data: setup ## Generate the curated tables into $(DATA) (LINES=500k SEED=42 DEFE
 clean-report: ## Validate and clean $(DATA); print the cleaning report
 	$(BIN) clean --data $(DATA)
 
+.PHONY: kpis
+kpis: ## Print the KPIs of $(DATA) (revenue, orders, ticket médio, churn, …)
+	$(BIN) kpis --data $(DATA)
+
 .PHONY: run
-run: data clean-report ## The main job on the bundled defaults: generate, clean, report
+run: data clean-report kpis ## The main job on the bundled defaults: generate, clean, report, KPIs
+
+.PHONY: notebook-env
+notebook-env: ## Install Jupyter (pip, into .venv) and the evcxr Rust kernel (cargo; skipped when present)
+	@test -x $(VENV)/bin/jupyter || { python3 -m venv $(VENV) && $(VENV)/bin/pip install -q -r requirements-notebooks.txt; }
+	@command -v evcxr_jupyter >/dev/null || cargo install evcxr_jupyter --locked --version $(EVCXR_VERSION)
+	@rustup component add rust-src >/dev/null 2>&1 || echo "rust-src not installed: completions off, execution unaffected" >&2
+	@JUPYTER_PATH=$(VENV)/share/jupyter evcxr_jupyter --install >/dev/null
+
+.PHONY: reports
+reports: notebook-env ## Execute every notebook on $(DATA) and export reports/*.html (offline)
+	@test -d $(DATA) || $(MAKE) data
+	ANALYTICS_DATA=$(DATA) scripts/run-notebooks.sh
+
+.PHONY: test-notebooks
+test-notebooks: notebook-env setup ## Execute the notebooks on small generated data and check the reports
+	$(BIN) generate --lines 20k --seed 7 --out $(TEST_DATA)
+	ANALYTICS_DATA=$(TEST_DATA) REPORTS_DIR=$(TEST_REPORTS) scripts/run-notebooks.sh
+	REPORTS_DIR=$(TEST_REPORTS) $(VENV)/bin/python -m pytest -q tests/notebooks
 
 .PHONY: fmt
 fmt: ## Format the code
@@ -45,8 +72,9 @@ lint: ## cargo fmt --check and clippy with warnings as errors
 	$(CARGO) clippy --profile $(PROFILE) --workspace --all-targets -- -D warnings
 
 .PHONY: test
-test: lint ## Lint, then run every test (release profile)
+test: lint ## Lint, run every Rust test, then execute the notebooks and check the reports
 	$(CARGO) test --profile $(PROFILE) --workspace
+	$(MAKE) test-notebooks
 
 .PHONY: clean
 clean: ## Remove build outputs (not data/ nor models/)

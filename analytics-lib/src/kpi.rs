@@ -580,3 +580,57 @@ pub fn pareto_share(sales: &Sales, filter: &Filter, top_share: f64) -> Result<Op
     let total: f64 = rev.iter().sum();
     Ok(ratio(rev[..k].iter().sum(), total))
 }
+
+/// One row per completed order in the filter: `order_id`, `customer_id`,
+/// `order_date`, `channel`, `lines`, `revenue` (the order's ticket).
+pub fn order_tickets(sales: &Sales, filter: &Filter) -> Result<DataFrame> {
+    completed(filter.apply(sales.lazy()))
+        .group_by_stable([col("order_id")])
+        .agg([
+            col("customer_id").first(),
+            col("order_date").first(),
+            col("channel").first(),
+            len().cast(DataType::UInt32).alias("lines"),
+            col("revenue").sum(),
+        ])
+        .collect()
+        .map_err(pe("computing order tickets"))
+}
+
+/// Seasonality: each calendar month's revenue relative to the mean month of
+/// its year, averaged over the complete years in `monthly` (a year counts
+/// when it has all 12 months). Index 0 is January; 1.0 is an average month.
+pub fn month_of_year_index(monthly: &BTreeMap<String, f64>) -> Option<[f64; 12]> {
+    let mut years: BTreeMap<&str, [Option<f64>; 12]> = BTreeMap::new();
+    for (ym, v) in monthly {
+        let (y, m) = ym.split_once('-')?;
+        let m: usize = m.parse().ok()?;
+        if (1..=12).contains(&m) {
+            years.entry(y).or_insert([None; 12])[m - 1] = Some(*v);
+        }
+    }
+    let complete: Vec<[f64; 12]> = years
+        .values()
+        .filter_map(|months| {
+            let vals: Vec<f64> = months.iter().flatten().copied().collect();
+            (vals.len() == 12).then(|| {
+                let mean = vals.iter().sum::<f64>() / 12.0;
+                let mut out = [0.0; 12];
+                for (o, v) in out.iter_mut().zip(&vals) {
+                    *o = if mean > 0.0 { v / mean } else { 0.0 };
+                }
+                out
+            })
+        })
+        .collect();
+    if complete.is_empty() {
+        return None;
+    }
+    let mut idx = [0.0; 12];
+    for y in &complete {
+        for (i, v) in y.iter().enumerate() {
+            idx[i] += v / complete.len() as f64;
+        }
+    }
+    Some(idx)
+}

@@ -17,13 +17,21 @@
 //! # Ok::<(), analytics_lib::error::DataError>(())
 //! ```
 
+pub mod charts;
 pub mod clean;
 pub mod contract;
 pub mod data;
 pub mod error;
 pub mod explore;
+#[cfg(feature = "models")]
+pub mod features;
 pub mod kpi;
 pub mod locale;
+#[cfg(feature = "models")]
+pub mod models;
+pub mod notebook;
 
+/// Re-exported for dates in notebooks and callers.
+pub use chrono;
 /// Re-exported so that notebooks and callers use the library's own polars.
 pub use polars;

@@ -1,8 +1,11 @@
 //! Integration tests of analytics-lib: one test binary, one module per area.
 
+mod charts;
 mod cleaning;
 mod explore;
 mod generator;
 mod helpers;
 mod kpi;
 mod loader;
+#[cfg(feature = "models")]
+mod models;

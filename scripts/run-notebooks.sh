@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Execute notebooks headlessly on the evcxr kernel and export them to HTML.
+# Usage: scripts/run-notebooks.sh [NOTEBOOK.ipynb ...]   (default: notebooks/*.ipynb)
+# Env: ANALYTICS_DATA (curated data folder, default data/curated),
+#      REPORTS_DIR (default reports), VENV (default .venv).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+venv="${VENV:-$root/.venv}"
+reports="${REPORTS_DIR:-$root/reports}"
+# evcxr fails to dlopen its compiled cells from some folders under /root;
+# /var/tmp works and survives between runs on the same machine.
+cache="${EVCXR_CACHE_ROOT:-/var/tmp/sales-analytics/evcxr}"
+export EVCXR_CONFIG_DIR="$root/notebooks/.evcxr"
+export JUPYTER_PATH="$venv/share/jupyter"
+export ANALYTICS_DATA="$(realpath -m "${ANALYTICS_DATA:-$root/data/curated}")"
+export OMP_WAIT_POLICY=PASSIVE
+mkdir -p "$reports" "$cache"
+
+if [ $# -eq 0 ]; then set -- notebooks/*.ipynb; fi
+build="$(mktemp -d)"
+trap 'rm -rf "$build"' EXIT
+for nb in "$@"; do
+  name="$(basename "$nb" .ipynb)"
+  # A persistent scratch folder per notebook keeps evcxr's compiled crates warm.
+  export EVCXR_TMPDIR="$cache/$name"
+  mkdir -p "$EVCXR_TMPDIR"
+  echo "== executing $nb (data: $ANALYTICS_DATA)" >&2
+  start=$(date +%s)
+  "$venv/bin/jupyter" nbconvert --to notebook --execute \
+    --ExecutePreprocessor.kernel_name=rust \
+    --ExecutePreprocessor.timeout=1800 \
+    --output-dir "$build" --output "$name" "$nb"
+  python3 "$root/scripts/check_notebook.py" "$build/$name.ipynb"
+  "$venv/bin/jupyter" nbconvert --to html --output-dir "$reports" --output "$name" "$build/$name.ipynb"
+  python3 "$root/scripts/offline_html.py" "$reports/$name.html"
+  echo "== $nb: reports/$name.html in $(( $(date +%s) - start )) s" >&2
+done
