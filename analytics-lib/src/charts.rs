@@ -39,7 +39,7 @@ fn base_layout(title: &str) -> Layout {
         .title(Title::with_text(title))
         .separators(",.")
         .height(420)
-        .margin(Margin::new().left(80).right(30).top(60).bottom(60))
+        .margin(Margin::new().left(110).right(30).top(60).bottom(60))
 }
 
 fn money_axis(title: &str) -> Axis {
