@@ -3,7 +3,9 @@
 use analytics_lib::charts;
 use analytics_lib::clean::clean;
 use analytics_lib::explore::{OutlierRules, outliers, values};
-use analytics_lib::kpi::{Dimension, Filter, KpiOptions, Sales, breakdown, cohort_retention, kpis, order_tickets};
+use analytics_lib::kpi::{
+    Dimension, Filter, KpiOptions, Sales, breakdown, cohort_retention, kpis, order_tickets,
+};
 use analytics_lib::notebook::{Format, table_html};
 
 use crate::helpers::tiny;
@@ -24,18 +26,41 @@ fn interactive_charts_carry_their_data_and_no_external_script() {
     let o = outliers(&tickets, "revenue", &OutlierRules::default()).expect("outliers");
 
     let plots = [
-        ("monthly", charts::revenue_over_time(&k.monthly_revenue, "Monthly revenue"), "2024-10-01"),
-        ("category", charts::revenue_by(&by_cat, "category", "By category").expect("bars"), "eletronicos"),
-        ("state", charts::state_bubble_map(&by_state, "By state").expect("map"), "São Paulo (SP): R$ 750,00"),
-        ("cohorts", charts::cohort_heatmap(&cohorts, "Cohorts").expect("heatmap"), "01/2024"),
-        ("tickets", charts::distribution_with_fences(&v, &o, "Tickets", "ticket (R$)"), "upper fence"),
+        (
+            "monthly",
+            charts::revenue_over_time(&k.monthly_revenue, "Monthly revenue"),
+            "2024-10-01",
+        ),
+        (
+            "category",
+            charts::revenue_by(&by_cat, "category", "By category").expect("bars"),
+            "eletronicos",
+        ),
+        (
+            "state",
+            charts::state_bubble_map(&by_state, "By state").expect("map"),
+            "São Paulo (SP): R$ 750,00",
+        ),
+        (
+            "cohorts",
+            charts::cohort_heatmap(&cohorts, "Cohorts").expect("heatmap"),
+            "01/2024",
+        ),
+        (
+            "tickets",
+            charts::distribution_with_fences(&v, &o, "Tickets", "ticket (R$)"),
+            "upper fence",
+        ),
     ];
     for (name, plot, needle) in plots {
         let html = plot.to_inline_html(Some(name));
         assert!(html.contains("Plotly.newPlot"), "{name}: no plot call");
         assert!(html.contains(needle), "{name}: data `{needle}` missing");
         assert!(!html.contains("<script src"), "{name}: external script");
-        assert!(html.contains("\"separators\":\",.\""), "{name}: Brazilian separators");
+        assert!(
+            html.contains("\"separators\":\",.\""),
+            "{name}: Brazilian separators"
+        );
     }
 }
 
@@ -57,7 +82,10 @@ fn tables_format_money_dates_and_percent_the_brazilian_way() {
     let by_cat = breakdown(&s, &Filter::all(), Dimension::Category).expect("by category");
     let html = table_html(
         &by_cat,
-        &[("revenue", Format::Money), ("revenue_share", Format::Percent)],
+        &[
+            ("revenue", Format::Money),
+            ("revenue_share", Format::Percent),
+        ],
         10,
     );
     assert!(html.contains("R$ 1.350,00"), "{html}");
