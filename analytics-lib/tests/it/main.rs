@@ -7,5 +7,3 @@ mod generator;
 mod helpers;
 mod kpi;
 mod loader;
-#[cfg(feature = "models")]
-mod models;
