@@ -241,7 +241,7 @@ fn apply_rules(
 fn left_join_flag(lf: LazyFrame, keys: LazyFrame, on: &str, flag: &str) -> LazyFrame {
     let keys = keys
         .select([col(on)])
-        .unique_stable(None, UniqueKeepStrategy::First)
+        .unique(None, UniqueKeepStrategy::Any)
         .with_column(lit(true).alias(flag));
     let args = JoinArgs {
         maintain_order: MaintainOrderJoin::Left,
@@ -322,18 +322,28 @@ pub fn clean(data: &CuratedFrames) -> Result<Cleaned> {
     .map_err(DataError::polars("orders", "cleaning"))?;
 
     // Order lines.
-    let lines_in = data.order_items.clone().lazy();
-    let lines_in = left_join_flag(
-        lines_in,
-        data.orders.clone().lazy(),
-        "order_id",
-        "__order_known",
-    );
-    let lines_in = left_join_flag(
-        lines_in,
+    // Every order id of the input, flagged when its order survived the rules
+    // above: one join of the lines instead of two.
+    let order_status = left_join_flag(
+        data.orders
+            .clone()
+            .lazy()
+            .select([col("order_id")])
+            .unique(None, UniqueKeepStrategy::Any),
         orders_checked.clone().lazy(),
         "order_id",
         "__order_ok",
+    )
+    .with_column(lit(true).alias("__order_known"));
+    let args = JoinArgs {
+        maintain_order: MaintainOrderJoin::Left,
+        ..JoinArgs::new(JoinType::Left)
+    };
+    let lines_in = data.order_items.clone().lazy().join(
+        order_status,
+        [col("order_id")],
+        [col("order_id")],
+        args,
     );
     let lines_in = left_join_flag(
         lines_in,
