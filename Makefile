@@ -21,10 +21,19 @@ TEST_REPORTS ?= $(or $(CARGO_TARGET_DIR),target)/test-reports
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+XGBOOST_LIB := third_party/xgboost-cpu/xgboost/lib/libxgboost.so
+
 .PHONY: setup
-setup: ## Check the toolchain and build the command line (release)
+setup: $(XGBOOST_LIB) ## Check the toolchain, fetch XGBoost, build the command line (release)
 	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust from https://rustup.rs" >&2; exit 1; }
 	$(CARGO) build --profile $(PROFILE) --workspace
+
+# The prebuilt XGBoost library comes from the PyPI wheel `xgboost-cpu`; building
+# its Rust bindings needs libclang (Debian: libclang-dev).
+$(XGBOOST_LIB):
+	@command -v llvm-config >/dev/null || ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || \
+	  { echo "libclang not found: install it (Debian/Ubuntu: apt-get install libclang-dev)" >&2; exit 1; }
+	scripts/fetch-xgboost.sh
 
 .PHONY: build
 build: setup ## Alias of setup
@@ -41,8 +50,20 @@ clean-report: ## Validate and clean $(DATA); print the cleaning report
 kpis: ## Print the KPIs of $(DATA) (revenue, orders, ticket médio, churn, …)
 	$(BIN) kpis --data $(DATA)
 
+MODELS      ?= models
+BENCH_DATA  ?= $(or $(CARGO_TARGET_DIR),target)/bench-data/1M
+
+.PHONY: train
+train: ## Fit, evaluate out of time and save the customer-spend models to $(MODELS)/
+	OMP_WAIT_POLICY=PASSIVE $(BIN) train --data $(DATA) --models $(MODELS)
+
+.PHONY: bench
+bench: setup ## The pipeline benchmark (shared/spec/benchmark.md) on 1M generated lines, as JSON
+	@test -d $(BENCH_DATA) || $(BIN) generate --lines 1M --seed 42 --out $(BENCH_DATA)
+	OMP_WAIT_POLICY=PASSIVE $(BIN) bench --data $(BENCH_DATA) --json
+
 .PHONY: run
-run: data clean-report kpis ## The main job on the bundled defaults: generate, clean, report, KPIs
+run: data clean-report kpis train ## The main job on the bundled defaults: generate, clean, report, KPIs, train
 
 .PHONY: notebook-env
 notebook-env: ## Install Jupyter (pip, into .venv) and the evcxr Rust kernel (cargo; skipped when present)
@@ -67,7 +88,7 @@ fmt: ## Format the code
 	$(CARGO) fmt --all
 
 .PHONY: lint
-lint: ## cargo fmt --check and clippy with warnings as errors
+lint: $(XGBOOST_LIB) ## cargo fmt --check and clippy with warnings as errors
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --profile $(PROFILE) --workspace --all-targets -- -D warnings
 

@@ -15,6 +15,10 @@ export EVCXR_CONFIG_DIR="$root/notebooks/.evcxr"
 export JUPYTER_PATH="$venv/share/jupyter"
 export ANALYTICS_DATA="$(realpath -m "${ANALYTICS_DATA:-$root/data/curated}")"
 export OMP_WAIT_POLICY=PASSIVE
+# Notebooks that use the models link the prebuilt XGBoost library: the
+# kernel's build finds it here, and its compiled cells load it from here.
+export XGBOOST_LIB_DIR="$root/third_party/xgboost-cpu/xgboost/lib"
+export LD_LIBRARY_PATH="$XGBOOST_LIB_DIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 mkdir -p "$reports" "$cache"
 
 if [ $# -eq 0 ]; then set -- notebooks/*.ipynb; fi

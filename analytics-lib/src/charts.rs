@@ -307,6 +307,81 @@ pub fn state_bubble_map(by_state: &DataFrame, title: &str) -> Result<Plot> {
     Ok(plot)
 }
 
+/// Horizontal bars of any labelled values (e.g. RMSE per model, importance
+/// per feature), in the given order from the top. `money` puts R$ on the axis.
+pub fn bar_chart(
+    labels: &[String],
+    values: &[f64],
+    title: &str,
+    value_axis: &str,
+    money: bool,
+) -> Plot {
+    let mut labels = labels.to_vec();
+    let mut values = values.to_vec();
+    labels.reverse();
+    values.reverse();
+    let text: Vec<String> = values
+        .iter()
+        .map(|v| {
+            if money {
+                locale::brl(*v)
+            } else {
+                locale::number(*v, 3)
+            }
+        })
+        .collect();
+    let n = labels.len();
+    let mut plot = Plot::new();
+    plot.add_trace(
+        Bar::new(values, labels)
+            .orientation(plotly::common::Orientation::Horizontal)
+            .text_array(text)
+            .marker(Marker::new().color(BLUE)),
+    );
+    let axis = if money {
+        money_axis(value_axis)
+    } else {
+        Axis::new().title(Title::with_text(value_axis))
+    };
+    plot.set_layout(
+        base_layout(title)
+            .x_axis(axis)
+            .y_axis(Axis::new().auto_margin(true))
+            .height(160 + 28 * n),
+    );
+    plot
+}
+
+/// Predicted against actual values (money), with the diagonal of a perfect
+/// prediction.
+pub fn actual_vs_predicted(actual: &[f64], predicted: &[f64], title: &str) -> Plot {
+    let hi = actual
+        .iter()
+        .chain(predicted)
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(0.0, f64::max);
+    let mut plot = Plot::new();
+    plot.add_trace(
+        Scatter::new(predicted.to_vec(), actual.to_vec())
+            .mode(Mode::Markers)
+            .name("customers")
+            .marker(Marker::new().color(BLUE).opacity(0.35).size(5)),
+    );
+    plot.add_trace(
+        Scatter::new(vec![0.0, hi], vec![0.0, hi])
+            .mode(Mode::Lines)
+            .name("perfect prediction")
+            .marker(Marker::new().color(ORANGE)),
+    );
+    plot.set_layout(
+        base_layout(title)
+            .x_axis(money_axis("predicted 90-day spend (R$)"))
+            .y_axis(money_axis("actual 90-day spend (R$)")),
+    );
+    plot
+}
+
 // ---------------------------------------------------------------------------
 // Static SVG figures (plotters).
 

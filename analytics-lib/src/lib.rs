@@ -23,8 +23,14 @@ pub mod contract;
 pub mod data;
 pub mod error;
 pub mod explore;
+#[cfg(feature = "models")]
+pub mod features;
+#[cfg(feature = "models")]
+pub mod forecast;
 pub mod kpi;
 pub mod locale;
+#[cfg(feature = "models")]
+pub mod models;
 pub mod notebook;
 
 /// Re-exported for dates in notebooks and callers.

@@ -38,6 +38,36 @@ enum Command {
     Clean(CleanArgs),
     /// The contract's KPIs (revenue, orders, ticket médio, churn, repeat rate, monthly revenue).
     Kpis(KpiArgs),
+    /// Fit, evaluate (out of time) and save the customer-spend models.
+    Train(TrainArgs),
+    /// The pipeline benchmark of shared/spec/benchmark.md: seconds per stage, metrics, peak memory.
+    Bench(BenchArgs),
+}
+
+#[derive(clap::Args)]
+struct TrainArgs {
+    /// Folder holding the curated Parquet tables.
+    #[arg(long)]
+    data: PathBuf,
+    /// Folder the models are saved to (models/customer_spend/<model>.msgpack).
+    #[arg(long)]
+    models: PathBuf,
+    /// Reference date (YYYY-MM-DD); default: the day after the last order.
+    #[arg(long)]
+    as_of: Option<NaiveDate>,
+    /// Print the test metrics as JSON to stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// Folder holding the curated Parquet tables (e.g. from `generate --lines 1M`).
+    #[arg(long)]
+    data: PathBuf,
+    /// Print the figures as JSON to stdout.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -132,6 +162,8 @@ fn main() -> ExitCode {
         Command::Generate(args) => run_generate(args),
         Command::Clean(args) => run_clean(args),
         Command::Kpis(args) => run_kpis(args),
+        Command::Train(args) => run_train(args),
+        Command::Bench(args) => run_bench(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -300,6 +332,168 @@ fn run_kpis(args: KpiArgs) -> Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+fn run_train(args: TrainArgs) -> Result<()> {
+    use analytics_lib::models::{TrainParams, train_all};
+    let cleaned = load_clean(&args.data)?;
+    let sales = analytics_lib::kpi::Sales::from_frames(&cleaned.frames)
+        .context("while preparing the sales lines")?;
+    let report = train_all(&sales, args.as_of, &TrainParams::default())
+        .context("while training the models")?;
+    let dir = args.models.join("customer_spend");
+    std::fs::create_dir_all(&dir).with_context(|| format!("while creating {}", dir.display()))?;
+    for m in &report.models {
+        let path = dir.join(format!("{}.msgpack", m.kind().name()));
+        m.save(&path)
+            .with_context(|| format!("while saving {}", path.display()))?;
+        let meta = dir.join(format!("{}.json", m.kind().name()));
+        std::fs::write(&meta, serde_json::to_string_pretty(&m.meta)?)
+            .with_context(|| format!("while writing {}", meta.display()))?;
+    }
+    let best = serde_json::json!({
+        "best": report.best.name(),
+        "chosen_on": "validation",
+        "as_of": report.as_of,
+        "train_cutoff": report.train_cutoff,
+        "test_cutoff": report.test_cutoff,
+        "data_fingerprint": report.data_fingerprint,
+    });
+    std::fs::write(dir.join("best.json"), serde_json::to_string_pretty(&best)?)?;
+    eprintln!(
+        "trained at cutoff {} (test cutoff {}); saved {} models to {}; best on validation: {}",
+        report.train_cutoff,
+        report.test_cutoff,
+        report.models.len(),
+        dir.display(),
+        report.best.name()
+    );
+    let metrics = report.test_metrics();
+    if args.json {
+        let out: serde_json::Map<String, serde_json::Value> = metrics
+            .iter()
+            .map(|(k, m)| {
+                (
+                    k.clone(),
+                    serde_json::json!({"rmse": m.rmse, "mae": m.mae, "r2": m.r2}),
+                )
+            })
+            .collect();
+        return print_json(&serde_json::Value::Object(out));
+    }
+    println!(
+        "Out-of-time test at cutoff {} ({} customers)",
+        report.test_cutoff, report.rows.test
+    );
+    println!(
+        "{:<16} {:>14} {:>14} {:>8}",
+        "model", "RMSE (R$)", "MAE (R$)", "R²"
+    );
+    for (k, m) in &metrics {
+        println!(
+            "{:<16} {:>14} {:>14} {:>8.3}",
+            k,
+            analytics_lib::locale::number(m.rmse, 2),
+            analytics_lib::locale::number(m.mae, 2),
+            m.r2
+        );
+    }
+    Ok(())
+}
+
+/// Peak resident memory of this process (VmHWM), in bytes.
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+fn run_bench(args: BenchArgs) -> Result<()> {
+    use analytics_lib::kpi::{self, Filter, KpiOptions};
+    use analytics_lib::models::{
+        ForestParams, Hyperparameters, LinearParams, TrainParams, XgbParams, train_all,
+    };
+    let total = Instant::now();
+    let mut seconds = serde_json::Map::new();
+    let mut rows = serde_json::Map::new();
+    let mut lap = |name: &str, t: Instant| {
+        seconds.insert(
+            name.to_string(),
+            serde_json::json!(t.elapsed().as_secs_f64()),
+        );
+    };
+
+    let t = Instant::now();
+    let tables = loader::load(&args.data)
+        .and_then(|d| d.collect())
+        .with_context(|| format!("while loading {}", args.data.display()))?;
+    let cleaned = clean::clean(&tables).context("while cleaning")?;
+    lap("load", t);
+    for (name, n) in cleaned.frames.row_counts() {
+        rows.insert(name.to_string(), serde_json::json!(n));
+    }
+
+    let t = Instant::now();
+    let sales = kpi::Sales::from_frames(&cleaned.frames)?;
+    let k = kpi::kpis(&sales, &Filter::all(), &KpiOptions::default())?;
+    lap("kpis", t);
+
+    // Each model alone, through the same train_all the CLI and retrain use.
+    let one = |h: Hyperparameters| TrainParams {
+        candidates: vec![h],
+        ..TrainParams::default()
+    };
+    let mut metrics = serde_json::Map::new();
+    let mut features_seconds = None;
+    for (stage, params) in [
+        ("train_linear", one(LinearParams::default().into())),
+        ("train_random_forest", one(ForestParams::default().into())),
+        ("train_xgboost", one(XgbParams::default().into())),
+    ] {
+        let t = Instant::now();
+        let report =
+            train_all(&sales, None, &params).with_context(|| format!("while running {stage}"))?;
+        let feature_time = report.seconds.get("features").copied().unwrap_or(0.0);
+        features_seconds.get_or_insert(feature_time);
+        seconds.insert(
+            stage.to_string(),
+            serde_json::json!(t.elapsed().as_secs_f64() - feature_time),
+        );
+        for (name, m) in report.test_metrics() {
+            metrics.insert(
+                name,
+                serde_json::json!({"rmse": m.rmse, "mae": m.mae, "r2": m.r2}),
+            );
+        }
+        rows.insert(
+            "customers_train".into(),
+            serde_json::json!(report.rows.train),
+        );
+        rows.insert("customers_test".into(), serde_json::json!(report.rows.test));
+    }
+    seconds.insert(
+        "features".into(),
+        serde_json::json!(features_seconds.unwrap_or(0.0)),
+    );
+    // KMeans arrives with the segmentation work: reported as null until then.
+    seconds.insert("kmeans".into(), serde_json::Value::Null);
+    seconds.insert(
+        "total".into(),
+        serde_json::json!(total.elapsed().as_secs_f64()),
+    );
+    let out = serde_json::json!({
+        "rows": rows,
+        "seconds": seconds,
+        "metrics": metrics,
+        "revenue": k.revenue,
+        "peak_rss_bytes": peak_rss_bytes(),
+    });
+    if args.json {
+        return print_json(&out);
+    }
+    println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
 }
 

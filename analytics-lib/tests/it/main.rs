@@ -2,8 +2,13 @@
 
 mod charts;
 mod cleaning;
+mod cli;
 mod explore;
+#[cfg(feature = "models")]
+mod forecast;
 mod generator;
 mod helpers;
 mod kpi;
 mod loader;
+#[cfg(feature = "models")]
+mod models;

@@ -1,0 +1,909 @@
+//! Monthly revenue forecast: a regression on lagged revenue, checked by a
+//! rolling-origin backtest against the seasonal-naive baseline.
+//!
+//! **Input** is the monthly revenue series of [`crate::kpi::monthly_revenue`]
+//! (`YYYY-MM` → revenue) and the reference date `as_of` (the day after the
+//! data's last day, [`crate::kpi::Sales::default_as_of`] or
+//! [`crate::kpi::Kpis::as_of`]). It is prepared by [`prepare_series`]:
+//!
+//! * months between the first and the last complete month that have no
+//!   revenue are filled with 0 (and listed);
+//! * when `as_of` is not the 1st of a month, the month of the data's last day
+//!   (`as_of − 1 day`) is *partial*: it is excluded from training and from
+//!   the backtest, and the report says so; months after it are excluded too.
+//!
+//! **Model.** The target of month `t` is `log1p(revenue[t])`; its features
+//! are computed from the months *before* `t` only ([`FEATURES`]):
+//!
+//! * `lag_1`, `lag_2`, `lag_3`, `lag_12` = `log1p(revenue[t − k])`;
+//! * `trend` = `t`, the month's index from the first month of the series;
+//! * `month_sin`, `month_cos` = month of year `m` (1–12) as
+//!   `sin(2πm/12)`, `cos(2πm/12)` (two columns instead of eleven dummies, so
+//!   that OLS keeps enough degrees of freedom on a few years of data);
+//! * `mothers_day` (May), `black_friday` (November), `christmas` (December):
+//!   1 in that month, else 0.
+//!
+//! Any of the library's regressors fits it ([`ForecastParams::model`], OLS by
+//! default); a prediction `p` becomes revenue as `max(expm1(p), 0)` (in
+//! log space this estimates the median rather than the mean month). The first
+//! 12 months only serve as lags: training rows start at `t = 12`.
+//!
+//! **Backtest.** For each of the last `H` complete months (the *origins*,
+//! `H` in 6..=12, default 6), the model is fitted on the months before the
+//! origin and forecasts the origin (one step ahead); the seasonal-naive
+//! baseline forecasts it with the same month a year earlier. The report gives
+//! each month's actual, forecast and baseline, and RMSE, MAE and MAPE for
+//! both. The code builds every feature and fits every model from the slice of
+//! history before the origin, so a month cannot leak into its own forecast.
+//!
+//! **Forecast.** The model fitted on every complete month forecasts the next
+//! [`ForecastParams::horizon`] months (default 3) recursively: each forecast
+//! is fed back as the lag of the following months. The interval of step `h`
+//! is `forecast ± z · RMSE_backtest · √h` (`z` = 1.96 by default, ≈ 95 % if
+//! one-step errors were normal and unbiased; the `√h` widening for recursive
+//! steps is a heuristic, as if errors accumulated like a random walk), with
+//! the lower bound clipped at 0. With 6–12 backtest months the RMSE itself is
+//! uncertain: read the band as an order of magnitude, not a guarantee.
+//!
+//! ```no_run
+//! use analytics_lib::{clean, data, forecast, kpi};
+//! let tables = data::loader::load(std::path::Path::new("data/curated"))?.collect()?;
+//! let sales = kpi::Sales::from_frames(&clean::clean(&tables)?.frames)?;
+//! let monthly = kpi::monthly_revenue(&sales, &kpi::Filter::all())?;
+//! let report = forecast::forecast(&monthly, sales.default_as_of, &forecast::ForecastParams::default())?;
+//! println!("{}", serde_json::to_string_pretty(&report)?);
+//! let plot = forecast::forecast_chart(&report);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::collections::BTreeMap;
+use std::f64::consts::PI;
+
+use chrono::{Datelike, Duration, NaiveDate};
+use plotly::common::{DashType, Fill, HoverInfo, Line, Marker, Mode, Title};
+use plotly::layout::{Axis, Layout, Margin, Shape, ShapeLayer, ShapeLine, ShapeType};
+use plotly::{Plot, Scatter};
+use serde::{Deserialize, Serialize};
+
+use crate::error::DataError;
+use crate::features::FeatureMatrix;
+use crate::locale;
+use crate::models::{Hyperparameters, LinearParams, Metrics, ModelError, ModelKind, Regressor};
+
+/// The lags (in months) used as features.
+pub const LAGS: [usize; 4] = [1, 2, 3, 12];
+/// The longest lag: the first `MAX_LAG` months only serve as lags.
+pub const MAX_LAG: usize = 12;
+/// Months of training rows (each with its 12-month lag) needed before the
+/// first backtest origin.
+pub const MIN_TRAINING_MONTHS: usize = 12;
+/// Allowed backtest lengths `H`.
+pub const BACKTEST_MONTHS: std::ops::RangeInclusive<usize> = 6..=12;
+/// Default backtest length.
+pub const DEFAULT_BACKTEST_MONTHS: usize = 6;
+/// Default number of months forecast.
+pub const DEFAULT_HORIZON: usize = 3;
+/// Longest forecast allowed.
+pub const MAX_HORIZON: usize = 12;
+/// What the model predicts.
+pub const TARGET: &str = "log1p(revenue)";
+/// The feature columns, in order (see the module docs).
+pub const FEATURES: [&str; 10] = [
+    "lag_1",
+    "lag_2",
+    "lag_3",
+    "lag_12",
+    "trend",
+    "month_sin",
+    "month_cos",
+    "mothers_day",
+    "black_friday",
+    "christmas",
+];
+
+/// An error while preparing the series, backtesting or forecasting.
+#[derive(Debug, thiserror::Error)]
+pub enum ForecastError {
+    #[error("forecast: invalid parameter `{name}`: expected {expected}; found {found}")]
+    InvalidParameter {
+        name: &'static str,
+        expected: String,
+        found: String,
+    },
+
+    #[error("forecast: monthly revenue {what}: expected {expected}; found {found}")]
+    InvalidSeries {
+        what: String,
+        expected: String,
+        found: String,
+    },
+
+    #[error(
+        "forecast: the monthly revenue series is too short for a {backtest_months}-month backtest: expected at least {needed} complete months ({MAX_LAG} for the 12-month lag, then {MIN_TRAINING_MONTHS} training months, then {backtest_months} held-out months); found {found} complete months{range}"
+    )]
+    TooShort {
+        backtest_months: usize,
+        needed: usize,
+        found: usize,
+        /// ` (YYYY-MM to YYYY-MM)`, or empty.
+        range: String,
+    },
+
+    #[error(transparent)]
+    Model(#[from] ModelError),
+
+    #[error(transparent)]
+    Data(#[from] DataError),
+}
+
+pub type Result<T, E = ForecastError> = std::result::Result<T, E>;
+
+fn invalid(name: &'static str, expected: impl Into<String>, found: impl ToString) -> ForecastError {
+    ForecastError::InvalidParameter {
+        name,
+        expected: expected.into(),
+        found: found.to_string(),
+    }
+}
+
+/// What to fit and how to check it, validated by [`ForecastParams::check`].
+///
+/// ```
+/// # use analytics_lib::forecast::ForecastParams;
+/// # use analytics_lib::models::ForestParams;
+/// let p = ForecastParams::new().backtest_months(12).model(ForestParams::new().n_trees(50));
+/// assert!(p.check().is_ok());
+/// assert!(ForecastParams::new().backtest_months(3).check().is_err());
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ForecastParams {
+    /// The regressor (its kind and hyperparameters); OLS by default.
+    pub model: Hyperparameters,
+    /// `H`: months held out in the rolling-origin backtest, 6..=12.
+    pub backtest_months: usize,
+    /// Months forecast after the last complete month, 1..=12.
+    pub horizon: usize,
+    /// Width of the interval in backtest RMSEs (1.96 ≈ 95 % for normal errors).
+    pub interval_z: f64,
+}
+
+impl Default for ForecastParams {
+    fn default() -> Self {
+        ForecastParams {
+            model: LinearParams::default().into(),
+            backtest_months: DEFAULT_BACKTEST_MONTHS,
+            horizon: DEFAULT_HORIZON,
+            interval_z: 1.96,
+        }
+    }
+}
+
+impl ForecastParams {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The regressor: `LinearParams`, `ForestParams`, `XgbParams` or a
+    /// [`Hyperparameters`].
+    pub fn model(mut self, model: impl Into<Hyperparameters>) -> Self {
+        self.model = model.into();
+        self
+    }
+
+    /// The regressor of a kind, with that kind's default hyperparameters.
+    pub fn kind(self, kind: ModelKind) -> Self {
+        let model: Hyperparameters = match kind {
+            ModelKind::Linear => LinearParams::default().into(),
+            ModelKind::RandomForest => crate::models::ForestParams::default().into(),
+            ModelKind::Xgboost => crate::models::XgbParams::default().into(),
+        };
+        self.model(model)
+    }
+
+    pub fn backtest_months(mut self, h: usize) -> Self {
+        self.backtest_months = h;
+        self
+    }
+
+    pub fn horizon(mut self, months: usize) -> Self {
+        self.horizon = months;
+        self
+    }
+
+    pub fn interval_z(mut self, z: f64) -> Self {
+        self.interval_z = z;
+        self
+    }
+
+    /// An invalid setting is an error, never a panic.
+    pub fn check(&self) -> Result<&Self> {
+        if !BACKTEST_MONTHS.contains(&self.backtest_months) {
+            return Err(invalid(
+                "backtest_months",
+                format!(
+                    "a number of months in {}..={}",
+                    BACKTEST_MONTHS.start(),
+                    BACKTEST_MONTHS.end()
+                ),
+                self.backtest_months,
+            ));
+        }
+        if !(1..=MAX_HORIZON).contains(&self.horizon) {
+            return Err(invalid(
+                "horizon",
+                format!("a number of months in 1..={MAX_HORIZON}"),
+                self.horizon,
+            ));
+        }
+        if !(self.interval_z.is_finite() && self.interval_z > 0.0) {
+            return Err(invalid(
+                "interval_z",
+                "a positive finite number",
+                self.interval_z,
+            ));
+        }
+        self.model.check()?;
+        Ok(self)
+    }
+
+    /// Complete months the series needs for this backtest:
+    /// `12 + 12 + H` (lags, training, held out).
+    pub fn months_needed(&self) -> usize {
+        MAX_LAG + MIN_TRAINING_MONTHS + self.backtest_months
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Months as integers: year × 12 + (month − 1).
+
+fn parse_month(key: &str) -> Result<i32> {
+    let bad = || ForecastError::InvalidSeries {
+        what: "month key".into(),
+        expected: "a month written YYYY-MM (e.g. 2024-03)".into(),
+        found: format!("`{key}`"),
+    };
+    let (y, m) = key.split_once('-').ok_or_else(bad)?;
+    let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+    if !(digits(y, 4) && digits(m, 2)) {
+        return Err(bad());
+    }
+    let y: i32 = y.parse().map_err(|_| bad())?;
+    let m: i32 = m.parse().map_err(|_| bad())?;
+    if !(1..=12).contains(&m) {
+        return Err(bad());
+    }
+    Ok(y * 12 + m - 1)
+}
+
+fn month_key(i: i32) -> String {
+    format!("{:04}-{:02}", i.div_euclid(12), i.rem_euclid(12) + 1)
+}
+
+fn month_of(d: NaiveDate) -> i32 {
+    d.year() * 12 + d.month0() as i32
+}
+
+/// Month of year, 1..=12.
+fn month_of_year(i: i32) -> u32 {
+    i.rem_euclid(12) as u32 + 1
+}
+
+/// `YYYY-MM` → `YYYY-MM-01` (a plotly date).
+fn month_start(ym: &str) -> String {
+    format!("{ym}-01")
+}
+
+// ---------------------------------------------------------------------------
+// The prepared series.
+
+/// A month and its revenue.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MonthValue {
+    /// `YYYY-MM`.
+    pub month: String,
+    pub revenue: f64,
+}
+
+/// A month of the input left out, and why.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExcludedMonth {
+    /// `YYYY-MM`.
+    pub month: String,
+    pub revenue: f64,
+    pub reason: String,
+}
+
+/// The complete months, gap-free, ready for the model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MonthlySeries {
+    /// The reference date: the day after the data's last day.
+    pub as_of: NaiveDate,
+    /// Every complete month from the first month of the input, in order.
+    pub months: Vec<MonthValue>,
+    /// Months with no revenue in the input, filled with 0.
+    pub filled_months: Vec<String>,
+    /// Months of the input left out: the trailing partial month and any month
+    /// after it.
+    pub excluded_months: Vec<ExcludedMonth>,
+}
+
+impl MonthlySeries {
+    pub fn values(&self) -> Vec<f64> {
+        self.months.iter().map(|m| m.revenue).collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.months.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.months.is_empty()
+    }
+
+    /// ` (first to last)`, or empty.
+    fn range(&self) -> String {
+        match (self.months.first(), self.months.last()) {
+            (Some(a), Some(b)) => format!(" ({} to {})", a.month, b.month),
+            _ => String::new(),
+        }
+    }
+}
+
+/// Check the series, fill missing months with 0 and drop the trailing
+/// partial month (the month of `as_of − 1 day` when `as_of` is not the 1st
+/// of a month) and anything after it.
+pub fn prepare_series(monthly: &BTreeMap<String, f64>, as_of: NaiveDate) -> Result<MonthlySeries> {
+    let last_day = as_of
+        .pred_opt()
+        .ok_or_else(|| invalid("as_of", "a date after the first representable day", as_of))?;
+    let last_complete = if as_of.day() == 1 {
+        month_of(last_day)
+    } else {
+        month_of(last_day) - 1
+    };
+    let mut parsed = BTreeMap::new();
+    let mut excluded_months = Vec::new();
+    for (key, &revenue) in monthly {
+        let m = parse_month(key)?;
+        if !(revenue.is_finite() && revenue >= 0.0) {
+            return Err(ForecastError::InvalidSeries {
+                what: format!("of {key}"),
+                expected: "a finite revenue ≥ 0".into(),
+                found: revenue.to_string(),
+            });
+        }
+        if m <= last_complete {
+            parsed.insert(m, revenue);
+        } else {
+            let reason = if m == month_of(last_day) {
+                format!(
+                    "partial month: the data ends on {last_day} (as_of {as_of}), before the month's end; excluded from training and the backtest"
+                )
+            } else {
+                format!("after the data's last day {last_day} (as_of {as_of}); excluded")
+            };
+            excluded_months.push(ExcludedMonth {
+                month: key.clone(),
+                revenue,
+                reason,
+            });
+        }
+    }
+    let mut months = Vec::new();
+    let mut filled_months = Vec::new();
+    let first = parsed.keys().next().copied().unwrap_or(last_complete + 1);
+    for m in first..=last_complete {
+        let key = month_key(m);
+        let revenue = match parsed.get(&m) {
+            Some(v) => *v,
+            None => {
+                filled_months.push(key.clone());
+                0.0
+            }
+        };
+        months.push(MonthValue {
+            month: key,
+            revenue,
+        });
+    }
+    Ok(MonthlySeries {
+        as_of,
+        months,
+        filled_months,
+        excluded_months,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Features, fitting and one-step prediction, all from a history slice.
+
+/// The feature names, in order.
+pub fn feature_names() -> Vec<String> {
+    FEATURES.iter().map(|s| s.to_string()).collect()
+}
+
+/// Features of month `t = history.len()`, from `history` (months `0..t`)
+/// only; `first` is the month number of index 0. `None` before `t = 12`.
+fn feature_row(history: &[f64], first: i32) -> Option<Vec<f64>> {
+    let t = history.len();
+    if t < MAX_LAG {
+        return None;
+    }
+    let mut row: Vec<f64> = LAGS.iter().map(|&k| history[t - k].ln_1p()).collect();
+    let moy = month_of_year(first + t as i32);
+    let angle = 2.0 * PI * f64::from(moy) / 12.0;
+    let flag = |m: u32| if moy == m { 1.0 } else { 0.0 };
+    row.extend([
+        t as f64,
+        angle.sin(),
+        angle.cos(),
+        flag(5),
+        flag(11),
+        flag(12),
+    ]);
+    Some(row)
+}
+
+/// Fit on every month of `history` that has its 12-month lag.
+fn fit_on(history: &[f64], first: i32, model: &Hyperparameters) -> Result<Regressor> {
+    let mut rows = Vec::new();
+    let mut y = Vec::new();
+    for t in MAX_LAG..history.len() {
+        if let Some(row) = feature_row(&history[..t], first) {
+            rows.push(row);
+            y.push(history[t].ln_1p());
+        }
+    }
+    let x = FeatureMatrix::from_rows(feature_names(), &rows)?;
+    Ok(model.fit(&x, &y)?)
+}
+
+/// Revenue forecast for the month right after `history`.
+fn predict_next(model: &Regressor, history: &[f64], first: i32) -> Result<f64> {
+    let row = feature_row(history, first).ok_or_else(|| ForecastError::InvalidSeries {
+        what: "history before the forecast month".into(),
+        expected: format!("at least {MAX_LAG} months"),
+        found: format!("{} months", history.len()),
+    })?;
+    let x = FeatureMatrix::from_rows(feature_names(), &[row])?;
+    let p = model
+        .predict(&x)?
+        .first()
+        .copied()
+        .ok_or_else(|| ModelError::Predict {
+            model: model.kind().name(),
+            reason: "expected one prediction; found none".into(),
+        })?;
+    Ok(p.exp_m1().max(0.0))
+}
+
+// ---------------------------------------------------------------------------
+// The report.
+
+/// One held-out month of the backtest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BacktestMonth {
+    /// `YYYY-MM`.
+    pub month: String,
+    pub actual: f64,
+    /// The model's one-step forecast, fitted on the months before this one.
+    pub forecast: f64,
+    /// Seasonal naive: the same month a year earlier.
+    pub baseline: f64,
+    /// `actual − forecast`.
+    pub residual: f64,
+    /// Months the model was trained on (those with a 12-month lag).
+    pub training_months: usize,
+}
+
+/// Errors of a set of forecasts against the actual values.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Scores {
+    /// Root mean squared error (R$).
+    pub rmse: f64,
+    /// Mean absolute error (R$).
+    pub mae: f64,
+    /// Mean absolute percentage error, as a fraction (0.05 = 5 %), over the
+    /// months with a positive actual; `None` when there is none.
+    pub mape: Option<f64>,
+    /// Months scored.
+    pub n: usize,
+    /// Months in the MAPE (actual > 0).
+    pub n_mape: usize,
+}
+
+impl Scores {
+    /// Score `forecast` against `actual` (RMSE and MAE from [`Metrics`]).
+    pub fn compute(actual: &[f64], forecast: &[f64]) -> Result<Scores> {
+        let m = Metrics::compute(actual, forecast)?;
+        let ape: Vec<f64> = actual
+            .iter()
+            .zip(forecast)
+            .filter(|(a, _)| **a > 0.0)
+            .map(|(a, f)| (a - f).abs() / a)
+            .collect();
+        Ok(Scores {
+            rmse: m.rmse,
+            mae: m.mae,
+            mape: (!ape.is_empty()).then(|| ape.iter().sum::<f64>() / ape.len() as f64),
+            n: m.n,
+            n_mape: ape.len(),
+        })
+    }
+}
+
+/// The rolling-origin backtest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Backtest {
+    pub months: Vec<BacktestMonth>,
+    pub model: Scores,
+    pub baseline: Scores,
+    /// The model's RMSE is below the baseline's.
+    pub beats_baseline: bool,
+}
+
+/// One forecast month.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ForecastPoint {
+    /// `YYYY-MM`.
+    pub month: String,
+    /// 1 for the month after the last complete month, and so on.
+    pub step: usize,
+    pub forecast: f64,
+    pub lower: f64,
+    pub upper: f64,
+}
+
+/// How the interval was built.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IntervalMethod {
+    pub description: String,
+    pub z: f64,
+    /// The backtest RMSE the half-widths are multiples of.
+    pub backtest_rmse: f64,
+}
+
+/// Everything about one forecast: serialisable, for the CLI and notebooks.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ForecastReport {
+    pub model: ModelKind,
+    pub params: ForecastParams,
+    pub as_of: NaiveDate,
+    pub target: String,
+    pub features: Vec<String>,
+    /// The complete months used (zeros filled in).
+    pub history: Vec<MonthValue>,
+    pub filled_months: Vec<String>,
+    pub excluded_months: Vec<ExcludedMonth>,
+    pub backtest: Backtest,
+    pub forecast: Vec<ForecastPoint>,
+    pub interval: IntervalMethod,
+    /// What a reader should know, in sentences.
+    pub notes: Vec<String>,
+}
+
+/// Prepare the series ([`prepare_series`]), backtest, and forecast.
+pub fn forecast(
+    monthly: &BTreeMap<String, f64>,
+    as_of: NaiveDate,
+    params: &ForecastParams,
+) -> Result<ForecastReport> {
+    params.check()?;
+    let series = prepare_series(monthly, as_of)?;
+    forecast_series(&series, params)
+}
+
+/// [`forecast`] on the series from [`prepare_series`] (complete, gap-free
+/// months), with checked parameters.
+fn forecast_series(series: &MonthlySeries, params: &ForecastParams) -> Result<ForecastReport> {
+    let needed = params.months_needed();
+    let n = series.len();
+    if n < needed {
+        return Err(ForecastError::TooShort {
+            backtest_months: params.backtest_months,
+            needed,
+            found: n,
+            range: series.range(),
+        });
+    }
+    let y = series.values();
+    let first = parse_month(&series.months[0].month)?;
+
+    let mut months = Vec::with_capacity(params.backtest_months);
+    for origin in n - params.backtest_months..n {
+        let history = &y[..origin];
+        let model = fit_on(history, first, &params.model)?;
+        let forecast = predict_next(&model, history, first)?;
+        let actual = y[origin];
+        months.push(BacktestMonth {
+            month: series.months[origin].month.clone(),
+            actual,
+            forecast,
+            baseline: y[origin - 12],
+            residual: actual - forecast,
+            training_months: origin - MAX_LAG,
+        });
+    }
+    let actual: Vec<f64> = months.iter().map(|m| m.actual).collect();
+    let model_scores = Scores::compute(
+        &actual,
+        &months.iter().map(|m| m.forecast).collect::<Vec<_>>(),
+    )?;
+    let baseline_scores = Scores::compute(
+        &actual,
+        &months.iter().map(|m| m.baseline).collect::<Vec<_>>(),
+    )?;
+    let backtest = Backtest {
+        beats_baseline: model_scores.rmse < baseline_scores.rmse,
+        months,
+        model: model_scores,
+        baseline: baseline_scores,
+    };
+
+    let model = fit_on(&y, first, &params.model)?;
+    let mut extended = y.clone();
+    let mut points = Vec::with_capacity(params.horizon);
+    let rmse = backtest.model.rmse;
+    for step in 1..=params.horizon {
+        let f = predict_next(&model, &extended, first)?;
+        let half = params.interval_z * rmse * (step as f64).sqrt();
+        points.push(ForecastPoint {
+            month: month_key(first + extended.len() as i32),
+            step,
+            forecast: f,
+            lower: (f - half).max(0.0),
+            upper: f + half,
+        });
+        extended.push(f);
+    }
+
+    let interval = IntervalMethod {
+        description: format!(
+            "forecast ± z·RMSE·√step, z = {}, RMSE = the model's one-step backtest RMSE over {} months; lower bound clipped at 0",
+            params.interval_z, params.backtest_months
+        ),
+        z: params.interval_z,
+        backtest_rmse: rmse,
+    };
+    let mut notes = vec![format!(
+        "{} complete months ({} to {}); the first {MAX_LAG} only serve as lags, so the final model trains on {}",
+        n,
+        series.months[0].month,
+        series.months[n - 1].month,
+        n - MAX_LAG
+    )];
+    for e in &series.excluded_months {
+        notes.push(format!("{} excluded: {}", e.month, e.reason));
+    }
+    if !series.filled_months.is_empty() {
+        notes.push(format!(
+            "months without revenue filled with 0: {}",
+            series.filled_months.join(", ")
+        ));
+    }
+    notes.push(format!(
+        "backtest over the last {} months, one step ahead: model RMSE {} vs seasonal naive {} ({})",
+        params.backtest_months,
+        locale::brl(backtest.model.rmse),
+        locale::brl(backtest.baseline.rmse),
+        if backtest.beats_baseline {
+            "the model is better"
+        } else {
+            "the model does NOT beat the seasonal-naive baseline"
+        }
+    ));
+    notes.push(format!(
+        "next {} months forecast recursively (each forecast feeds the following lags); interval: {}",
+        params.horizon, interval.description
+    ));
+
+    Ok(ForecastReport {
+        model: params.model.kind(),
+        params: params.clone(),
+        as_of: series.as_of,
+        target: TARGET.to_string(),
+        features: feature_names(),
+        history: series.months.clone(),
+        filled_months: series.filled_months.clone(),
+        excluded_months: series.excluded_months.clone(),
+        backtest,
+        forecast: points,
+        interval,
+        notes,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// The chart.
+
+const BLUE: &str = "#1f4e79";
+const ORANGE: &str = "#e07b24";
+const GREY: &str = "#7f7f7f";
+const GREEN: &str = "#2e7d32";
+const GREEN_BAND: &str = "rgba(46, 125, 50, 0.18)";
+const HELD_OUT: &str = "rgba(127, 127, 127, 0.15)";
+
+fn hover(month: &str, what: &str, v: f64) -> String {
+    format!("{}: {what} {}", locale::month(month), locale::brl(v))
+}
+
+fn first_day(ym: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(&month_start(ym), "%Y-%m-%d").ok()
+}
+
+/// Actuals, the backtest's one-step forecasts over the shaded held-out
+/// months, the seasonal-naive baseline, and the forecast with its interval
+/// band; money axis in R$ with Brazilian separators.
+pub fn forecast_chart(report: &ForecastReport) -> Plot {
+    let mut plot = Plot::new();
+    let xs = |ms: &mut dyn Iterator<Item = &String>| ms.map(|m| month_start(m)).collect::<Vec<_>>();
+
+    let h = &report.history;
+    plot.add_trace(
+        Scatter::new(
+            xs(&mut h.iter().map(|m| &m.month)),
+            h.iter().map(|m| m.revenue).collect(),
+        )
+        .mode(Mode::LinesMarkers)
+        .name("actual revenue")
+        .text_array(
+            h.iter()
+                .map(|m| hover(&m.month, "actual", m.revenue))
+                .collect(),
+        )
+        .hover_info(HoverInfo::Text)
+        .marker(Marker::new().color(BLUE))
+        .line(Line::new().color(BLUE)),
+    );
+
+    let bt = &report.backtest.months;
+    plot.add_trace(
+        Scatter::new(
+            xs(&mut bt.iter().map(|m| &m.month)),
+            bt.iter().map(|m| m.forecast).collect(),
+        )
+        .mode(Mode::LinesMarkers)
+        .name("backtest forecast (held out, 1 month ahead)")
+        .text_array(
+            bt.iter()
+                .map(|m| hover(&m.month, "backtest forecast", m.forecast))
+                .collect(),
+        )
+        .hover_info(HoverInfo::Text)
+        .marker(Marker::new().color(ORANGE))
+        .line(Line::new().color(ORANGE).dash(DashType::Dash)),
+    );
+    plot.add_trace(
+        Scatter::new(
+            xs(&mut bt.iter().map(|m| &m.month)),
+            bt.iter().map(|m| m.baseline).collect(),
+        )
+        .mode(Mode::LinesMarkers)
+        .name("seasonal naive (same month last year)")
+        .text_array(
+            bt.iter()
+                .map(|m| hover(&m.month, "seasonal naive", m.baseline))
+                .collect(),
+        )
+        .hover_info(HoverInfo::Text)
+        .marker(Marker::new().color(GREY))
+        .line(Line::new().color(GREY).dash(DashType::Dot)),
+    );
+
+    let fc = &report.forecast;
+    // The band: the upper edge (invisible), then the lower edge filled up to it.
+    plot.add_trace(
+        Scatter::new(
+            xs(&mut fc.iter().map(|p| &p.month)),
+            fc.iter().map(|p| p.upper).collect(),
+        )
+        .mode(Mode::Lines)
+        .name("interval upper")
+        .show_legend(false)
+        .text_array(
+            fc.iter()
+                .map(|p| hover(&p.month, "upper bound", p.upper))
+                .collect(),
+        )
+        .hover_info(HoverInfo::Text)
+        .line(Line::new().color(GREEN_BAND).width(0.0)),
+    );
+    plot.add_trace(
+        Scatter::new(
+            xs(&mut fc.iter().map(|p| &p.month)),
+            fc.iter().map(|p| p.lower).collect(),
+        )
+        .mode(Mode::Lines)
+        .name(format!(
+            "forecast interval (±{}·RMSE·√step)",
+            report.interval.z
+        ))
+        .fill(Fill::ToNextY)
+        .fill_color(GREEN_BAND)
+        .text_array(
+            fc.iter()
+                .map(|p| hover(&p.month, "lower bound", p.lower))
+                .collect(),
+        )
+        .hover_info(HoverInfo::Text)
+        .line(Line::new().color(GREEN_BAND).width(0.0)),
+    );
+    // The forecast line starts at the last actual month, to read as a continuation.
+    let mut fx = Vec::new();
+    let mut fy = Vec::new();
+    let mut ft = Vec::new();
+    if let Some(last) = h.last() {
+        fx.push(month_start(&last.month));
+        fy.push(last.revenue);
+        ft.push(hover(&last.month, "actual", last.revenue));
+    }
+    for p in fc {
+        fx.push(month_start(&p.month));
+        fy.push(p.forecast);
+        ft.push(format!(
+            "{} ({} – {})",
+            hover(&p.month, "forecast", p.forecast),
+            locale::brl(p.lower),
+            locale::brl(p.upper)
+        ));
+    }
+    plot.add_trace(
+        Scatter::new(fx, fy)
+            .mode(Mode::LinesMarkers)
+            .name("forecast")
+            .text_array(ft)
+            .hover_info(HoverInfo::Text)
+            .marker(Marker::new().color(GREEN))
+            .line(Line::new().color(GREEN).dash(DashType::Dash)),
+    );
+
+    // Shade the held-out months (half a month either side of their points).
+    let mut shapes = Vec::new();
+    if let (Some(a), Some(b)) = (
+        bt.first().and_then(|m| first_day(&m.month)),
+        bt.last().and_then(|m| first_day(&m.month)),
+    ) {
+        shapes.push(
+            Shape::new()
+                .shape_type(ShapeType::Rect)
+                .x_ref("x")
+                .y_ref("paper")
+                .x0((a - Duration::days(15)).format("%Y-%m-%d").to_string())
+                .x1((b + Duration::days(15)).format("%Y-%m-%d").to_string())
+                .y0(0.0)
+                .y1(1.0)
+                .fill_color(HELD_OUT)
+                .layer(ShapeLayer::Below)
+                .line(ShapeLine::new().width(0.0)),
+        );
+    }
+
+    let s = &report.backtest;
+    let mape = |m: Option<f64>| m.map(locale::percent).unwrap_or_else(|| "n/a".into());
+    let title = format!(
+        "Monthly revenue forecast ({}) — backtest MAPE {} vs seasonal naive {}",
+        report.model,
+        mape(s.model.mape),
+        mape(s.baseline.mape)
+    );
+    plot.set_layout(
+        Layout::new()
+            .title(Title::with_text(title))
+            .separators(",.")
+            .height(420)
+            .margin(Margin::new().left(110).right(30).top(60).bottom(60))
+            .shapes(shapes)
+            .x_axis(
+                Axis::new()
+                    .title(Title::with_text("month (shaded: held-out backtest months)"))
+                    .tick_format("%m/%Y"),
+            )
+            .y_axis(
+                Axis::new()
+                    .title(Title::with_text("revenue (R$)"))
+                    .tick_prefix("R$ ")
+                    .tick_format(",.0f"),
+            ),
+    );
+    plot
+}

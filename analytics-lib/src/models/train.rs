@@ -1,0 +1,370 @@
+//! The one training entry point: features at the cutoffs, model selection
+//! on a validation split, final fits, test scores.
+//!
+//! Protocol (`shared/spec/data-contract.md`, out of time), with `as_of` the
+//! reference date:
+//!
+//! * **test**: features at `as_of − 180 d` train the final models, which are
+//!   scored on the customers seen before `as_of − 90 d` (target: revenue in
+//!   `[as_of − 90 d, as_of)`). The test set is used for nothing else.
+//! * **validation** (model selection, never the test set): every candidate
+//!   is fitted on the features at `as_of − 270 d` and scored on those at
+//!   `as_of − 180 d`. When there is no completed order before `as_of − 270 d`,
+//!   a seeded 20 % of the training customers is held out instead.
+//! * Per kind, the candidate with the lowest validation RMSE is refitted on
+//!   the training cutoff; the kind with the lowest validation RMSE is
+//!   [`TrainReport::best`] (the one to serve).
+//! * The category list (share features) comes from the data before the
+//!   training cutoff and is used at every cutoff, and saved with the models.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use chrono::{Duration, NaiveDate};
+use serde::Serialize;
+
+use crate::features::{FeatureMatrix, HORIZON_DAYS, categories_before, customer_features};
+use crate::kpi::Sales;
+
+use super::artifact::{CODE_VERSION, FORMAT_VERSION, Fnv64, ModelMeta, TrainedModel};
+use super::errors::{ModelError, Result};
+use super::forest::ForestParams;
+use super::linear::LinearParams;
+use super::metrics::Metrics;
+use super::regressor::{Hyperparameters, ModelKind};
+use super::xgboost::XgbParams;
+
+/// What [`train_all`] fits.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TrainParams {
+    /// Every candidate is scored on validation; the best of each kind is
+    /// kept. Kinds without a candidate are not trained.
+    pub candidates: Vec<Hyperparameters>,
+    /// Seed of the fallback validation hold-out.
+    pub holdout_seed: u64,
+    /// Share of training customers held out by the fallback.
+    pub holdout_share: f64,
+}
+
+impl Default for TrainParams {
+    /// One candidate per kind, with the benchmark's settings.
+    fn default() -> Self {
+        TrainParams {
+            candidates: vec![
+                LinearParams::default().into(),
+                ForestParams::default().into(),
+                XgbParams::default().into(),
+            ],
+            holdout_seed: 42,
+            holdout_share: 0.2,
+        }
+    }
+}
+
+impl TrainParams {
+    pub fn check(&self) -> Result<&Self> {
+        if self.candidates.is_empty() {
+            return Err(ModelError::invalid(
+                "train",
+                "candidates",
+                "at least one candidate model",
+                "none",
+            ));
+        }
+        for c in &self.candidates {
+            c.check()?;
+        }
+        let s = self.holdout_share;
+        if !(s.is_finite() && s > 0.0 && s < 1.0) {
+            return Err(ModelError::invalid(
+                "train",
+                "holdout_share",
+                "a share in (0, 1)",
+                s,
+            ));
+        }
+        Ok(self)
+    }
+}
+
+/// How the validation split was made.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "method", rename_all = "snake_case")]
+pub enum ValidationSplit {
+    /// Fitted at `fit_cutoff`, scored at `cutoff` (= the training cutoff).
+    OutOfTime {
+        fit_cutoff: NaiveDate,
+        cutoff: NaiveDate,
+    },
+    /// A seeded share of the training customers was held out.
+    Holdout { share: f64, seed: u64 },
+}
+
+/// One candidate's validation score.
+#[derive(Clone, Debug, Serialize)]
+pub struct CandidateScore {
+    pub kind: ModelKind,
+    pub hyperparameters: Hyperparameters,
+    pub validation: Metrics,
+    pub seconds: f64,
+}
+
+/// Row counts of the splits.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct SplitRows {
+    pub validation_fit: usize,
+    pub validation: usize,
+    pub train: usize,
+    pub test: usize,
+}
+
+/// Everything [`train_all`] did and made.
+#[derive(Debug, Serialize)]
+pub struct TrainReport {
+    pub as_of: NaiveDate,
+    pub train_cutoff: NaiveDate,
+    pub test_cutoff: NaiveDate,
+    pub validation_split: ValidationSplit,
+    pub categories: Vec<String>,
+    pub feature_names: Vec<String>,
+    pub rows: SplitRows,
+    pub data_fingerprint: String,
+    /// The naive baseline (revenue of the last 90 days) on validation and test.
+    pub baseline_validation: Metrics,
+    pub baseline_test: Metrics,
+    pub candidates: Vec<CandidateScore>,
+    /// The best candidate of each kind, refitted on the training cutoff,
+    /// with its validation and test scores in its metadata.
+    #[serde(skip)]
+    pub models: Vec<TrainedModel>,
+    /// The kind with the lowest validation RMSE.
+    pub best: ModelKind,
+    /// Wall-clock seconds by stage: `features`, `train_<kind>` (final fit
+    /// and test scoring), `select_<kind>` (validation fits).
+    pub seconds: BTreeMap<String, f64>,
+}
+
+impl TrainReport {
+    pub fn model(&self, kind: ModelKind) -> Option<&TrainedModel> {
+        self.models.iter().find(|m| m.kind() == kind)
+    }
+
+    /// Test metrics per model: `{"<model>": {"rmse", "mae", "r2", "n"}}`,
+    /// plus `"baseline"`.
+    pub fn test_metrics(&self) -> BTreeMap<String, Metrics> {
+        let mut out: BTreeMap<String, Metrics> = self
+            .models
+            .iter()
+            .filter_map(|m| Some((m.kind().name().to_string(), *m.meta.metrics.get("test")?)))
+            .collect();
+        out.insert("baseline".into(), self.baseline_test);
+        out
+    }
+}
+
+/// A feature matrix with its target and baseline.
+struct Split {
+    x: FeatureMatrix,
+    y: Vec<f64>,
+    baseline: Vec<f64>,
+}
+
+fn split_at(sales: &Sales, cutoff: NaiveDate, categories: &[String]) -> Result<Split> {
+    let f = customer_features(sales, cutoff, Some(categories))?;
+    Ok(Split {
+        x: f.matrix()?,
+        y: f.target()?,
+        baseline: f.baseline()?,
+    })
+}
+
+/// Rows of `s` whose index satisfies `keep`.
+fn subset(s: &Split, keep: impl Fn(usize) -> bool) -> Result<Split> {
+    let mut values = Vec::new();
+    let (mut y, mut baseline) = (Vec::new(), Vec::new());
+    for i in (0..s.x.n_rows()).filter(|&i| keep(i)) {
+        values.extend_from_slice(s.x.row(i));
+        y.push(s.y[i]);
+        baseline.push(s.baseline[i]);
+    }
+    Ok(Split {
+        x: FeatureMatrix::new(s.x.names().to_vec(), values)?,
+        y,
+        baseline,
+    })
+}
+
+fn holdout(train: &Split, share: f64, seed: u64) -> Result<(Split, Split)> {
+    // A stable pseudo-random draw per row from (seed, row): FNV of both.
+    let draw = |i: usize| {
+        let mut h = Fnv64::default();
+        h.write(&seed.to_le_bytes());
+        h.write(&(i as u64).to_le_bytes());
+        (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let fit = subset(train, |i| draw(i) >= share)?;
+    let val = subset(train, |i| draw(i) < share)?;
+    if fit.x.n_rows() == 0 || val.x.n_rows() == 0 {
+        return Err(ModelError::Shape {
+            model: "train",
+            what: "validation hold-out",
+            expected: "customers on both sides of the hold-out".into(),
+            found: format!(
+                "{} to fit and {} to validate",
+                fit.x.n_rows(),
+                val.x.n_rows()
+            ),
+        });
+    }
+    Ok((fit, val))
+}
+
+fn fingerprint(train: &Split, test: &Split, train_cutoff: NaiveDate) -> String {
+    let mut h = Fnv64::default();
+    h.write_str(&train_cutoff.to_string());
+    for s in [train, test] {
+        for n in s.x.names() {
+            h.write_str(n);
+        }
+        h.write(&(s.x.n_rows() as u64).to_le_bytes());
+        h.write_f64s(s.x.values());
+        h.write_f64s(&s.y);
+    }
+    format!("fnv1a64:{:016x}", h.finish())
+}
+
+/// Train, select and score every model at `as_of` (default: the data's
+/// `as_of`, the day after the last order). The single entry point of the
+/// CLI, the notebooks and the retrain job.
+pub fn train_all(
+    sales: &Sales,
+    as_of: Option<NaiveDate>,
+    params: &TrainParams,
+) -> Result<TrainReport> {
+    params.check()?;
+    let as_of = as_of.unwrap_or(sales.default_as_of);
+    let h = Duration::days(HORIZON_DAYS);
+    let test_cutoff = as_of - h;
+    let train_cutoff = test_cutoff - h;
+    let val_fit_cutoff = train_cutoff - h;
+    let mut seconds = BTreeMap::new();
+
+    let t0 = Instant::now();
+    let categories = categories_before(sales, train_cutoff)?;
+    let train = split_at(sales, train_cutoff, &categories)?;
+    let test = split_at(sales, test_cutoff, &categories)?;
+    let feature_names = train.x.names().to_vec();
+    let (val_fit, val, validation_split) = match split_at(sales, val_fit_cutoff, &categories) {
+        Ok(fit) if fit.x.n_rows() >= 10 => {
+            let val = split_at(sales, train_cutoff, &categories)?;
+            (
+                fit,
+                val,
+                ValidationSplit::OutOfTime {
+                    fit_cutoff: val_fit_cutoff,
+                    cutoff: train_cutoff,
+                },
+            )
+        }
+        _ => {
+            let (fit, val) = holdout(&train, params.holdout_share, params.holdout_seed)?;
+            (
+                fit,
+                val,
+                ValidationSplit::Holdout {
+                    share: params.holdout_share,
+                    seed: params.holdout_seed,
+                },
+            )
+        }
+    };
+    seconds.insert("features".to_string(), t0.elapsed().as_secs_f64());
+
+    let baseline_validation = Metrics::compute(&val.y, &val.baseline)?;
+    let baseline_test = Metrics::compute(&test.y, &test.baseline)?;
+    let data_fingerprint = fingerprint(&train, &test, train_cutoff);
+
+    // Selection: every candidate on the validation split.
+    let mut candidates = Vec::new();
+    for hp in &params.candidates {
+        let t = Instant::now();
+        let m = hp.fit(&val_fit.x, &val_fit.y)?;
+        let validation = Metrics::compute(&val.y, &m.predict(&val.x)?)?;
+        let secs = t.elapsed().as_secs_f64();
+        *seconds
+            .entry(format!("select_{}", hp.kind()))
+            .or_insert(0.0) += secs;
+        candidates.push(CandidateScore {
+            kind: hp.kind(),
+            hyperparameters: hp.clone(),
+            validation,
+            seconds: secs,
+        });
+    }
+
+    // Final fits: the best candidate of each kind, on the training cutoff.
+    let mut models = Vec::new();
+    for kind in ModelKind::ALL {
+        let Some(best) = candidates
+            .iter()
+            .filter(|c| c.kind == kind)
+            .min_by(|a, b| a.validation.rmse.total_cmp(&b.validation.rmse))
+        else {
+            continue;
+        };
+        let t = Instant::now();
+        let model = best.hyperparameters.fit(&train.x, &train.y)?;
+        let test_metrics = Metrics::compute(&test.y, &model.predict(&test.x)?)?;
+        seconds.insert(format!("train_{kind}"), t.elapsed().as_secs_f64());
+        let metrics = BTreeMap::from([
+            ("validation".to_string(), best.validation),
+            ("test".to_string(), test_metrics),
+            ("baseline_test".to_string(), baseline_test),
+        ]);
+        models.push(TrainedModel {
+            meta: ModelMeta {
+                format_version: FORMAT_VERSION,
+                kind,
+                hyperparameters: best.hyperparameters.clone(),
+                feature_names: feature_names.clone(),
+                categories: categories.clone(),
+                train_cutoff,
+                horizon_days: HORIZON_DAYS,
+                train_rows: train.x.n_rows(),
+                data_fingerprint: data_fingerprint.clone(),
+                metrics,
+                code_version: CODE_VERSION.to_string(),
+                created_at: chrono::Utc::now().to_rfc3339(),
+            },
+            model,
+        });
+    }
+    let best = models
+        .iter()
+        .filter_map(|m| Some((m.kind(), m.meta.metrics.get("validation")?.rmse)))
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(k, _)| k)
+        .ok_or_else(|| ModelError::invalid("train", "candidates", "at least one model", "none"))?;
+
+    Ok(TrainReport {
+        as_of,
+        train_cutoff,
+        test_cutoff,
+        validation_split,
+        categories,
+        feature_names,
+        rows: SplitRows {
+            validation_fit: val_fit.x.n_rows(),
+            validation: val.x.n_rows(),
+            train: train.x.n_rows(),
+            test: test.x.n_rows(),
+        },
+        data_fingerprint,
+        baseline_validation,
+        baseline_test,
+        candidates,
+        models,
+        best,
+        seconds,
+    })
+}

@@ -1,0 +1,7 @@
+//! Gradient-boosted trees (XGBoost through the `xgb` crate).
+
+mod algorithm;
+mod hyperparams;
+
+pub use algorithm::XgbModel;
+pub use hyperparams::XgbParams;
