@@ -62,6 +62,14 @@ bench: setup ## The pipeline benchmark (shared/spec/benchmark.md) on 1M generate
 	@test -d $(BENCH_DATA) || $(BIN) generate --lines 1M --seed 42 --out $(BENCH_DATA)
 	OMP_WAIT_POLICY=PASSIVE $(BIN) bench --data $(BENCH_DATA) --json
 
+.PHONY: bench-compare
+bench-compare: setup ## The pipeline benchmark against the reference stack (pandas + scikit-learn + xgboost), with ratios
+	@test -d $(BENCH_DATA) || $(BIN) generate --lines 1M --seed 42 --out $(BENCH_DATA)
+	@test -x .venv-bench/bin/python || { python3 -m venv .venv-bench && .venv-bench/bin/pip install -q pandas pyarrow scikit-learn xgboost; }
+	OMP_WAIT_POLICY=PASSIVE $(BIN) bench --data $(BENCH_DATA) --json > $(BENCH_DATA)/../ours.json
+	OMP_WAIT_POLICY=PASSIVE .venv-bench/bin/python bench/reference.py $(BENCH_DATA) > $(BENCH_DATA)/../reference.json
+	python3 bench/compare.py $(BENCH_DATA)/../ours.json $(BENCH_DATA)/../reference.json
+
 .PHONY: run
 run: data clean-report kpis train ## The main job on the bundled defaults: generate, clean, report, KPIs, train
 
