@@ -675,14 +675,27 @@ fn mix64(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
+/// A 64-bit value in 11 base-62 digits (62^11 > 2^64): ids of 12 bytes
+/// with their prefix, short enough for Arrow string views to store inline,
+/// which halves the memory of the id columns and speeds up joins on them.
+fn base62(mut x: u64) -> String {
+    const DIGITS: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut out = [b'0'; 11];
+    for d in out.iter_mut().rev() {
+        *d = DIGITS[(x % 62) as usize];
+        x /= 62;
+    }
+    out.iter().map(|&b| b as char).collect()
+}
+
 fn customer_id(seed: u64, index: u64) -> String {
-    format!("c{:016x}", mix64(index ^ seed.rotate_left(17)))
+    format!("c{}", base62(mix64(index ^ seed.rotate_left(17))))
 }
 
 fn order_id(seed: u64, index: u64) -> String {
     format!(
-        "o{:016x}",
-        mix64(index ^ seed.rotate_left(33) ^ 0x5bd1_e995)
+        "o{}",
+        base62(mix64(index ^ seed.rotate_left(33) ^ 0x5bd1_e995))
     )
 }
 
@@ -944,7 +957,7 @@ pub fn generate(cfg: &GeneratorConfig, out: &Path) -> Result<GenerationSummary> 
                     };
                     let order_ref = if l.kind == LineKind::UnknownOrder {
                         phantom_order += 1;
-                        format!("x{:016x}", mix64(phantom_order ^ cfg.seed))
+                        format!("x{}", base62(mix64(phantom_order ^ cfg.seed)))
                     } else {
                         oid.clone()
                     };
@@ -1036,6 +1049,12 @@ mod tests {
     fn ids_are_unique() {
         let ids: std::collections::HashSet<String> = (0..100_000).map(|i| order_id(7, i)).collect();
         assert_eq!(ids.len(), 100_000);
+        assert!(
+            ids.iter().all(|id| id.len() == 12),
+            "ids fit an inline string view"
+        );
+        assert_eq!(base62(u64::MAX), "LygHa16AHYF");
+        assert_eq!(base62(0), "00000000000");
     }
 
     #[test]
