@@ -42,6 +42,35 @@ enum Command {
     Train(TrainArgs),
     /// The pipeline benchmark of shared/spec/benchmark.md: seconds per stage, metrics, peak memory.
     Bench(BenchArgs),
+    /// Import a public sales dataset (Olist, UCI Online Retail) as the four curated tables.
+    #[command(subcommand)]
+    Import(ImportSource),
+}
+
+#[derive(Subcommand)]
+enum ImportSource {
+    /// Olist Brazilian e-commerce (Kaggle): the folder holding its CSV files.
+    Olist {
+        /// Folder with olist_orders_dataset.csv, olist_order_items_dataset.csv, … (Kaggle names).
+        dir: PathBuf,
+        /// Output folder for the curated Parquet tables (written all-or-nothing).
+        #[arg(long)]
+        out: PathBuf,
+        /// Print the import report as JSON to stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// UCI Online Retail I or II, exported as one CSV file.
+    OnlineRetail {
+        /// The CSV file (header InvoiceNo,… or Invoice,…).
+        file: PathBuf,
+        /// Output folder for the curated Parquet tables (written all-or-nothing).
+        #[arg(long)]
+        out: PathBuf,
+        /// Print the import report as JSON to stdout.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(clap::Args)]
@@ -164,6 +193,7 @@ fn main() -> ExitCode {
         Command::Kpis(args) => run_kpis(args),
         Command::Train(args) => run_train(args),
         Command::Bench(args) => run_bench(args),
+        Command::Import(source) => run_import(source),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -484,4 +514,38 @@ fn run_bench(args: BenchArgs) -> Result<()> {
 fn write_tables(frames: &loader::CuratedFrames, out: &Path) -> Result<()> {
     analytics_lib::data::write_tables(frames, out)
         .with_context(|| format!("while writing the cleaned tables to {}", out.display()))
+}
+
+fn run_import(source: ImportSource) -> Result<()> {
+    use analytics_lib::data::import;
+    let (report, json) = match source {
+        ImportSource::Olist { dir, out, json } => (
+            import::import_olist(&dir, &out)
+                .with_context(|| format!("while importing Olist from {}", dir.display()))?,
+            json,
+        ),
+        ImportSource::OnlineRetail { file, out, json } => (
+            import::import_online_retail(&file, &out).with_context(|| {
+                format!("while importing Online Retail from {}", file.display())
+            })?,
+            json,
+        ),
+    };
+    eprintln!(
+        "imported {}: {} customers, {} products, {} orders, {} order lines to {} in {:.2} s ({} rows set aside)",
+        report.dataset,
+        report.written("customers"),
+        report.written("products"),
+        report.written("orders"),
+        report.written("order_items"),
+        report.out.display(),
+        report.seconds,
+        report.total_set_aside()
+    );
+    if json {
+        print_json(&report.to_json())
+    } else {
+        println!("{report}");
+        Ok(())
+    }
 }

@@ -1,9 +1,11 @@
-//! Curated data: loading with validation, and the synthetic generator.
+//! Curated data: loading with validation, the synthetic generator, and
+//! importers of public datasets.
 
 pub mod catalog;
 pub mod fixture;
 pub mod generate;
 pub mod geo;
+pub mod import;
 pub mod loader;
 pub mod writer;
 

@@ -8,6 +8,7 @@ mod explore;
 mod forecast;
 mod generator;
 mod helpers;
+mod import;
 mod kpi;
 mod loader;
 #[cfg(feature = "models")]
