@@ -70,6 +70,10 @@ bench-compare: setup ## The pipeline benchmark against the reference stack (pand
 	OMP_WAIT_POLICY=PASSIVE .venv-bench/bin/python bench/reference.py $(BENCH_DATA) > $(BENCH_DATA)/../reference.json
 	python3 bench/compare.py $(BENCH_DATA)/../ours.json $(BENCH_DATA)/../reference.json
 
+.PHONY: serve
+serve: setup ## Run the HTTP API (release) on the models in $(MODELS) and the data in $(DATA)
+	$(or $(CARGO_TARGET_DIR),target)/$(PROFILE)/serve --models $(MODELS) --data $(DATA)
+
 .PHONY: run
 run: data clean-report kpis train ## The main job on the bundled defaults: generate, clean, report, KPIs, train
 

@@ -1,23 +1,50 @@
-use std::net::TcpListener;
+use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Parser;
+use serve::configuration::{self, Overrides};
+use serve::startup::Application;
 
-/// The sales analytics HTTP service.
+/// The sales analytics HTTP service: predictions from the live model, its
+/// metadata, OpenAPI docs. Settings come from defaults, then the file given
+/// by --config or APP_CONFIG (TOML or JSON), then APP_* environment variables
+/// (APP_BIND, APP_MODELS, APP_DATA, APP_MAX_BATCH, APP_MAX_BODY_BYTES,
+/// APP_RELOAD_INTERVAL_MS, APP_TOP_CONTRIBUTIONS, APP_WORKERS), then these flags.
 #[derive(Parser)]
 #[command(name = "serve", version, about)]
 struct Args {
-    /// Address to listen on.
-    #[arg(long, env = "APP_BIND", default_value = "127.0.0.1:8080")]
-    bind: String,
+    /// Settings file (TOML or JSON).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long)]
+    bind: Option<String>,
+    /// Models folder (holding customer_spend/best.json) [default: models].
+    #[arg(long)]
+    models: Option<PathBuf>,
+    /// Curated data folder, to answer {"customer_id"} requests.
+    #[arg(long)]
+    data: Option<PathBuf>,
 }
 
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let listener =
-        TcpListener::bind(&args.bind).with_context(|| format!("while binding {}", args.bind))?;
-    eprintln!("listening on http://{}", listener.local_addr()?);
-    serve::run(listener)?.await?;
+    let cli = Overrides {
+        config: args.config,
+        bind: args.bind,
+        models: args.models,
+        data: args.data,
+    };
+    let loaded = configuration::load(&cli, std::env::vars())?;
+    for w in &loaded.warnings {
+        eprintln!("serve: warning: {w}");
+    }
+    let bind_host = loaded.settings.bind.clone();
+    let app = Application::build(loaded.settings)?;
+    let host = bind_host
+        .rsplit_once(':')
+        .map_or(bind_host.as_str(), |(h, _)| h);
+    eprintln!("serve: listening on http://{host}:{}", app.port());
+    app.run_until_stopped().await?;
     Ok(())
 }

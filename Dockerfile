@@ -1,0 +1,42 @@
+# syntax=docker/dockerfile:1
+# The prediction API and dashboard (`serve`) plus the `analytics` CLI.
+#
+#   docker build -t sales-analytics .
+#   docker run --rm -p 8080:8080 -v "$PWD/models:/app/models:ro" -v "$PWD/data/curated:/app/data:ro" sales-analytics
+#
+# No Docker engine runs on the development machines, so CI does not build
+# this image: keep it minimal. Everything comes from registries (Debian,
+# crates.io, PyPI for the xgboost-cpu wheel); nothing from GitHub.
+
+FROM rust:1.95-bookworm AS build
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libclang-dev python3-pip patchelf \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+RUN scripts/fetch-xgboost.sh \
+ && cargo build --release -p serve -p analytics-lib --bins \
+ && mkdir -p /out/lib \
+ && cp target/release/serve target/release/analytics /out/ \
+ && cp third_party/xgboost-cpu/xgboost/lib/libxgboost.so /out/lib/libxgboost.so.3 \
+ && cp third_party/xgboost-cpu/xgboost_cpu.libs/libgomp-*.so* /out/lib/ \
+ # Relocatable: the binaries and libxgboost find their libraries beside them.
+ && patchelf --set-rpath '$ORIGIN/lib' /out/serve /out/analytics \
+ && patchelf --set-rpath '$ORIGIN' /out/lib/libxgboost.so.3
+
+FROM debian:bookworm-slim AS runtime
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates curl \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --home /app analytics
+WORKDIR /app
+COPY --from=build /out/ /app/
+USER analytics
+ENV APP_BIND=0.0.0.0:8080 \
+    APP_MODELS=/app/models \
+    APP_DATA=/app/data \
+    OMP_WAIT_POLICY=PASSIVE
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=3s --start-period=20s --retries=3 \
+  CMD curl -fsS http://127.0.0.1:8080/health || exit 1
+ENTRYPOINT ["/app/serve"]

@@ -1,0 +1,298 @@
+//! Settings, layered: built-in defaults, then an optional file (`--config`
+//! or `APP_CONFIG`; TOML or JSON), then `APP_`-prefixed environment
+//! variables, then the command-line flags (`--bind`, `--models`, `--data`).
+//!
+//! | setting | env | default |
+//! |---|---|---|
+//! | `bind` | `APP_BIND` | `127.0.0.1:8080` |
+//! | `models` | `APP_MODELS` | `models` |
+//! | `data` | `APP_DATA` | none (no `{"customer_id"}` lookups) |
+//! | `max_batch` | `APP_MAX_BATCH` | 10 000 records |
+//! | `max_body_bytes` | `APP_MAX_BODY_BYTES` | 16 MiB |
+//! | `reload_interval_ms` | `APP_RELOAD_INTERVAL_MS` | 5 000 (0: no hot reload) |
+//! | `top_contributions` | `APP_TOP_CONTRIBUTIONS` | 10 |
+//! | `workers` | `APP_WORKERS` | 0 (one per core) |
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+
+/// Prefix of the environment variables read.
+pub const ENV_PREFIX: &str = "APP_";
+
+/// Everything the service can be told.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Address to listen on (`127.0.0.1:0` picks a free port).
+    pub bind: String,
+    /// The models folder (`<models>/customer_spend/best.json` names the live model).
+    pub models: PathBuf,
+    /// Curated data folder; when set, `{"customer_id"}` requests are answered
+    /// from that customer's features at the data's last day + 1.
+    pub data: Option<PathBuf>,
+    /// Most records in one batch request.
+    pub max_batch: usize,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// How often the models folder is polled for a new live model; 0 turns
+    /// hot reload off.
+    pub reload_interval_ms: u64,
+    /// How many contributions (largest |value| first) a prediction carries.
+    pub top_contributions: usize,
+    /// HTTP worker threads; 0 = one per core.
+    pub workers: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            bind: "127.0.0.1:8080".into(),
+            models: PathBuf::from("models"),
+            data: None,
+            max_batch: 10_000,
+            max_body_bytes: 16 * 1024 * 1024,
+            reload_interval_ms: 5_000,
+            top_contributions: 10,
+            workers: 0,
+        }
+    }
+}
+
+/// What the command line set (the last layer); `None` leaves the layers below.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub config: Option<PathBuf>,
+    pub bind: Option<String>,
+    pub models: Option<PathBuf>,
+    pub data: Option<PathBuf>,
+}
+
+/// Settings with the warnings met on the way (e.g. an unknown `APP_` variable).
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    pub settings: Settings,
+    pub warnings: Vec<String>,
+}
+
+impl Settings {
+    /// Refuse settings that cannot work, with what was expected.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if self.bind.trim().is_empty() {
+            bail!("setting `bind`: expected an address such as 127.0.0.1:8080, found nothing");
+        }
+        if self.max_batch == 0 {
+            bail!("setting `max_batch`: expected at least 1 record, found 0");
+        }
+        if self.max_body_bytes < 64 {
+            bail!(
+                "setting `max_body_bytes`: expected at least 64 bytes, found {}",
+                self.max_body_bytes
+            );
+        }
+        Ok(())
+    }
+
+    /// Read a settings file: TOML (`.toml`) or JSON (`.json`); other names
+    /// are read as JSON when they start with `{`, else as TOML.
+    pub fn from_file(path: &Path) -> anyhow::Result<Settings> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("while reading the settings file {}", path.display()))?;
+        let ext = path
+            .extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase());
+        let json = match ext.as_deref() {
+            Some("json") => true,
+            Some("toml") => false,
+            _ => text.trim_start().starts_with('{'),
+        };
+        if json {
+            serde_json::from_str(&text)
+                .with_context(|| format!("while parsing {} as JSON settings", path.display()))
+        } else {
+            toml::from_str(&text)
+                .with_context(|| format!("while parsing {} as TOML settings", path.display()))
+        }
+    }
+
+    /// Apply `APP_*` variables on top of `self`. Unknown `APP_` names are
+    /// reported as warnings; a value that does not parse is an error.
+    pub fn apply_env(
+        &mut self,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> anyhow::Result<Vec<String>> {
+        let mut warnings = Vec::new();
+        for (key, value) in env {
+            let Some(name) = key.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            match name {
+                "CONFIG" => {}
+                "BIND" => self.bind = value,
+                "MODELS" => self.models = PathBuf::from(value),
+                "DATA" => self.data = (!value.is_empty()).then(|| PathBuf::from(value)),
+                "MAX_BATCH" => self.max_batch = parse_env(&key, &value)?,
+                "MAX_BODY_BYTES" => self.max_body_bytes = parse_env(&key, &value)?,
+                "RELOAD_INTERVAL_MS" => self.reload_interval_ms = parse_env(&key, &value)?,
+                "TOP_CONTRIBUTIONS" => self.top_contributions = parse_env(&key, &value)?,
+                "WORKERS" => self.workers = parse_env(&key, &value)?,
+                _ => warnings.push(format!("ignoring unknown setting {key}")),
+            }
+        }
+        Ok(warnings)
+    }
+
+    /// The command-line layer.
+    pub fn apply_overrides(&mut self, o: &Overrides) {
+        if let Some(b) = &o.bind {
+            self.bind = b.clone();
+        }
+        if let Some(m) = &o.models {
+            self.models = m.clone();
+        }
+        if let Some(d) = &o.data {
+            self.data = Some(d.clone());
+        }
+    }
+}
+
+fn parse_env<T: std::str::FromStr>(key: &str, value: &str) -> anyhow::Result<T> {
+    value.trim().parse().map_err(|_| {
+        anyhow::anyhow!("environment variable {key}: expected a whole number ≥ 0, found `{value}`")
+    })
+}
+
+/// Every layer in order: defaults → file → `APP_*` env → command line.
+/// `env` is passed in (use `std::env::vars()`) so that tests need not touch
+/// the process environment.
+pub fn load(
+    cli: &Overrides,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> anyhow::Result<Loaded> {
+    let env: Vec<(String, String)> = env
+        .into_iter()
+        .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+        .collect();
+    let file = cli.config.clone().or_else(|| {
+        env.iter()
+            .find(|(k, _)| k == "APP_CONFIG")
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(_, v)| PathBuf::from(v))
+    });
+    let mut settings = match &file {
+        Some(path) => Settings::from_file(path)?,
+        None => Settings::default(),
+    };
+    let warnings = settings.apply_env(env)?;
+    settings.apply_overrides(cli);
+    settings.check()?;
+    Ok(Loaded { settings, warnings })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_without_any_layer() {
+        let l = load(&Overrides::default(), env(&[("PATH", "/bin")])).expect("load");
+        assert_eq!(l.settings, Settings::default());
+        assert_eq!(l.settings.bind, "127.0.0.1:8080");
+        assert_eq!(l.settings.max_batch, 10_000);
+        assert!(l.warnings.is_empty());
+    }
+
+    #[test]
+    fn file_then_env_then_cli() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let toml_path = dir.path().join("serve.toml");
+        std::fs::write(
+            &toml_path,
+            "bind = \"0.0.0.0:9000\"\nmodels = \"/m/file\"\nmax_batch = 5\ntop_contributions = 3\n",
+        )
+        .expect("write");
+        let cli = Overrides {
+            config: Some(toml_path.clone()),
+            ..Overrides::default()
+        };
+        let l = load(&cli, env(&[])).expect("file");
+        assert_eq!(l.settings.bind, "0.0.0.0:9000");
+        assert_eq!(l.settings.max_batch, 5);
+        assert_eq!(l.settings.top_contributions, 3);
+        assert_eq!(
+            l.settings.max_body_bytes,
+            Settings::default().max_body_bytes
+        );
+
+        let l = load(
+            &cli,
+            env(&[("APP_MAX_BATCH", "7"), ("APP_MODELS", "/m/env")]),
+        )
+        .expect("env");
+        assert_eq!(l.settings.max_batch, 7);
+        assert_eq!(l.settings.models, PathBuf::from("/m/env"));
+        assert_eq!(l.settings.bind, "0.0.0.0:9000");
+
+        let cli = Overrides {
+            models: Some("/m/cli".into()),
+            bind: Some("127.0.0.1:0".into()),
+            ..cli
+        };
+        let l = load(&cli, env(&[("APP_MODELS", "/m/env")])).expect("cli");
+        assert_eq!(l.settings.models, PathBuf::from("/m/cli"));
+        assert_eq!(l.settings.bind, "127.0.0.1:0");
+        assert_eq!(l.settings.max_batch, 5);
+    }
+
+    #[test]
+    fn json_file_from_app_config() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("serve.json");
+        std::fs::write(&path, r#"{"max_body_bytes": 4096, "data": "/d"}"#).expect("write");
+        let l = load(
+            &Overrides::default(),
+            env(&[("APP_CONFIG", path.to_str().expect("utf-8"))]),
+        )
+        .expect("json");
+        assert_eq!(l.settings.max_body_bytes, 4096);
+        assert_eq!(l.settings.data, Some(PathBuf::from("/d")));
+    }
+
+    #[test]
+    fn bad_values_are_errors_that_say_what_was_expected() {
+        let e = load(&Overrides::default(), env(&[("APP_MAX_BATCH", "lots")]))
+            .expect_err("not a number");
+        let msg = format!("{e:#}");
+        assert!(
+            msg.contains("APP_MAX_BATCH") && msg.contains("lots"),
+            "{msg}"
+        );
+        let e = load(&Overrides::default(), env(&[("APP_MAX_BATCH", "0")])).expect_err("zero");
+        assert!(format!("{e:#}").contains("max_batch"));
+
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("serve.toml");
+        std::fs::write(&path, "max_bach = 3\n").expect("write");
+        let cli = Overrides {
+            config: Some(path),
+            ..Overrides::default()
+        };
+        let e = load(&cli, env(&[])).expect_err("unknown key");
+        assert!(format!("{e:#}").contains("max_bach"), "{e:#}");
+    }
+
+    #[test]
+    fn unknown_app_variables_are_warnings() {
+        let l = load(&Overrides::default(), env(&[("APP_MAX_BATCHES", "3")])).expect("load");
+        assert_eq!(l.warnings.len(), 1);
+        assert!(l.warnings[0].contains("APP_MAX_BATCHES"));
+    }
+}

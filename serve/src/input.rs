@@ -1,0 +1,261 @@
+//! Reading request records by hand from JSON values, so that every problem
+//! names its field, what was expected and what was found. Never panics.
+
+use serde_json::{Map, Value};
+
+use crate::error::{ErrorBody, describe};
+
+/// A record: a customer to look up, or feature values in model order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Record {
+    Customer(String),
+    Features(Vec<f64>),
+}
+
+/// An input problem: the caller's mistake.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InputError(pub ErrorBody);
+
+impl std::fmt::Display for InputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+fn path(prefix: &str, field: &str) -> String {
+    if prefix.is_empty() {
+        field.to_string()
+    } else {
+        format!("{prefix}.{field}")
+    }
+}
+
+/// `prefix` is empty for a single record, `records[i]` in a batch.
+fn as_object<'a>(
+    v: &'a Value,
+    prefix: &str,
+    what: &str,
+) -> Result<&'a Map<String, Value>, InputError> {
+    v.as_object().ok_or_else(|| {
+        let mut b = ErrorBody::new(format!("{what} must be a JSON object"))
+            .expected("an object of feature values by name, or {\"customer_id\": \"…\"}")
+            .found(describe(v));
+        if !prefix.is_empty() {
+            b = b.field(prefix);
+        }
+        InputError(b)
+    })
+}
+
+/// What a feature accepts.
+fn expected_for(name: &str) -> &'static str {
+    if name.starts_with(analytics_lib::features::SHARE_PREFIX) {
+        "a share between 0 and 1"
+    } else {
+        "a finite number ≥ 0 (at most 3.4e38)"
+    }
+}
+
+/// Read one record against the model's feature names.
+pub fn parse_record(v: &Value, names: &[String], prefix: &str) -> Result<Record, InputError> {
+    let what = if prefix.is_empty() {
+        "the request body".to_string()
+    } else {
+        prefix.to_string()
+    };
+    let obj = as_object(v, prefix, &what)?;
+    if let Some(id) = obj.get("customer_id") {
+        if let Some(other) = obj.keys().find(|k| k.as_str() != "customer_id") {
+            return Err(InputError(
+                ErrorBody::new("unknown field: a customer lookup takes only `customer_id`")
+                    .field(path(prefix, other))
+                    .expected("{\"customer_id\": \"…\"} alone, or feature values without it")
+                    .found(format!("`{other}` next to `customer_id`")),
+            ));
+        }
+        return match id.as_str() {
+            Some(s) if !s.trim().is_empty() => Ok(Record::Customer(s.to_string())),
+            _ => Err(InputError(
+                ErrorBody::new("wrong type for `customer_id`")
+                    .field(path(prefix, "customer_id"))
+                    .expected("a non-empty string")
+                    .found(describe(id)),
+            )),
+        };
+    }
+    if let Some(unknown) = obj.keys().find(|k| !names.iter().any(|n| n == *k)) {
+        return Err(InputError(
+            ErrorBody::new(format!("unknown field `{unknown}`"))
+                .field(path(prefix, unknown))
+                .expected(format!(
+                    "`customer_id`, or the model's features: {}",
+                    names.join(", ")
+                ))
+                .found(format!("`{unknown}`")),
+        ));
+    }
+    let mut row = Vec::with_capacity(names.len());
+    for name in names {
+        let field = path(prefix, name);
+        let Some(value) = obj.get(name) else {
+            return Err(InputError(
+                ErrorBody::new(format!("missing field `{name}`"))
+                    .field(field)
+                    .expected(expected_for(name))
+                    .found("nothing"),
+            ));
+        };
+        let Some(x) = value.as_f64() else {
+            return Err(InputError(
+                ErrorBody::new(format!("wrong type for `{name}`"))
+                    .field(field)
+                    .expected(expected_for(name))
+                    .found(describe(value)),
+            ));
+        };
+        let share = name.starts_with(analytics_lib::features::SHARE_PREFIX);
+        // XGBoost reads f32: a larger value would become infinity there.
+        if !x.is_finite() || x < 0.0 || x > f64::from(f32::MAX) || (share && x > 1.0) {
+            return Err(InputError(
+                ErrorBody::new(format!("invalid value for `{name}`"))
+                    .field(field)
+                    .expected(expected_for(name))
+                    .found(describe(value)),
+            ));
+        }
+        row.push(x);
+    }
+    Ok(Record::Features(row))
+}
+
+/// Read a batch body `{"records": [ … ]}` (nothing else), with between 1
+/// and `max` records.
+pub fn parse_batch(v: &Value, max: usize) -> Result<&[Value], BatchError> {
+    let obj = v.as_object().ok_or_else(|| {
+        BatchError::Invalid(InputError(
+            ErrorBody::new("the request body must be a JSON object")
+                .expected("{\"records\": [ … ]}")
+                .found(describe(v)),
+        ))
+    })?;
+    if let Some(other) = obj.keys().find(|k| k.as_str() != "records") {
+        return Err(BatchError::Invalid(InputError(
+            ErrorBody::new(format!("unknown field `{other}`"))
+                .field(other.as_str())
+                .expected("only `records`")
+                .found(format!("`{other}`")),
+        )));
+    }
+    let records = obj.get("records").ok_or_else(|| {
+        BatchError::Invalid(InputError(
+            ErrorBody::new("missing field `records`")
+                .field("records")
+                .expected("an array of records")
+                .found("nothing"),
+        ))
+    })?;
+    let arr = records.as_array().ok_or_else(|| {
+        BatchError::Invalid(InputError(
+            ErrorBody::new("wrong type for `records`")
+                .field("records")
+                .expected("an array of records")
+                .found(describe(records)),
+        ))
+    })?;
+    if arr.is_empty() {
+        return Err(BatchError::Invalid(InputError(
+            ErrorBody::new("empty batch")
+                .field("records")
+                .expected(format!("between 1 and {max} records"))
+                .found("0 records"),
+        )));
+    }
+    if arr.len() > max {
+        return Err(BatchError::TooLarge(InputError(
+            ErrorBody::new("batch too large")
+                .field("records")
+                .expected(format!("at most {max} records"))
+                .found(format!("{} records", arr.len())),
+        )));
+    }
+    Ok(arr)
+}
+
+/// Why a batch body was refused.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BatchError {
+    Invalid(InputError),
+    TooLarge(InputError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn names() -> Vec<String> {
+        vec!["frequency".into(), "share_books".into()]
+    }
+
+    #[test]
+    fn features_in_model_order() {
+        let r = parse_record(&json!({"share_books": 0.5, "frequency": 3}), &names(), "");
+        assert_eq!(r, Ok(Record::Features(vec![3.0, 0.5])));
+    }
+
+    #[test]
+    fn customer_lookup() {
+        let r = parse_record(&json!({"customer_id": "C1"}), &names(), "");
+        assert_eq!(r, Ok(Record::Customer("C1".into())));
+    }
+
+    fn err(v: Value, prefix: &str) -> ErrorBody {
+        match parse_record(&v, &names(), prefix) {
+            Err(InputError(b)) => b,
+            Ok(r) => panic!("accepted {v}: {r:?}"),
+        }
+    }
+
+    #[test]
+    fn every_problem_names_its_field() {
+        let b = err(json!({"frequency": 1}), "");
+        assert_eq!(b.field.as_deref(), Some("share_books"));
+        assert!(b.error.contains("missing"));
+        let b = err(json!({"frequency": "3", "share_books": 0}), "records[2]");
+        assert_eq!(b.field.as_deref(), Some("records[2].frequency"));
+        assert_eq!(b.found.as_deref(), Some("the string \"3\""));
+        let b = err(json!({"frequency": -1, "share_books": 0}), "");
+        assert!(b.error.contains("invalid"));
+        let b = err(json!({"frequency": 1, "share_books": 1.5}), "");
+        assert_eq!(b.expected.as_deref(), Some("a share between 0 and 1"));
+        let b = err(json!({"frequency": 1, "share_books": 0, "x": 1}), "");
+        assert_eq!(b.field.as_deref(), Some("x"));
+        let b = err(json!({"customer_id": 7}), "");
+        assert_eq!(b.field.as_deref(), Some("customer_id"));
+        let b = err(json!({"customer_id": "C1", "frequency": 1}), "");
+        assert_eq!(b.field.as_deref(), Some("frequency"));
+        let b = err(json!([1, 2]), "");
+        assert_eq!(b.found.as_deref(), Some("an array of 2 items"));
+    }
+
+    #[test]
+    fn batch_shape() {
+        assert!(parse_batch(&json!({"records": [{}]}), 2).is_ok());
+        assert!(matches!(
+            parse_batch(&json!({"records": []}), 2),
+            Err(BatchError::Invalid(_))
+        ));
+        assert!(matches!(
+            parse_batch(&json!({"records": [1, 2, 3]}), 2),
+            Err(BatchError::TooLarge(_))
+        ));
+        assert!(matches!(
+            parse_batch(&json!({"records": [1], "extra": 1}), 2),
+            Err(BatchError::Invalid(_))
+        ));
+        assert!(matches!(
+            parse_batch(&json!({"rows": [1]}), 2),
+            Err(BatchError::Invalid(_))
+        ));
+    }
+}

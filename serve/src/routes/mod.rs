@@ -1,0 +1,41 @@
+//! One file per route family. Each has a `configure` that registers its
+//! routes and an `Api` (utoipa) that documents them; adding a family (e.g.
+//! `segment.rs` for `POST /segment` and `/segment/batch`) is one file plus
+//! its two lines below.
+
+pub mod docs;
+pub mod health;
+pub mod models;
+pub mod predict;
+
+use actix_web::web::ServiceConfig;
+use utoipa::OpenApi;
+
+/// Register every family's routes.
+pub fn configure(cfg: &mut ServiceConfig) {
+    health::configure(cfg);
+    predict::configure(cfg);
+    models::configure(cfg);
+    docs::configure(cfg);
+}
+
+/// The service's OpenAPI document, merged from every family's `Api`.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Sales analytics API",
+        description = "Customer-spend predictions from the live model, its metadata, health. \
+                       Errors are JSON `{\"error\", \"field\", \"expected\", \"found\"}` \
+                       (the last three where they apply), 4xx for the caller's mistakes."
+    ),
+    components(schemas(crate::error::ErrorBody))
+)]
+struct Base;
+
+pub fn api_doc() -> utoipa::openapi::OpenApi {
+    Base::openapi()
+        .merge_from(health::Api::openapi())
+        .merge_from(predict::Api::openapi())
+        .merge_from(models::Api::openapi())
+        .merge_from(docs::Api::openapi())
+}

@@ -1,0 +1,139 @@
+//! Building the server: settings → data → model → routes, on a listener
+//! that may be port 0 (tests run many servers at once).
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+use analytics_lib::kpi::Sales;
+use anyhow::Context;
+
+use crate::configuration::Settings;
+use crate::error::{json_error, not_found};
+use crate::model::ServingData;
+use crate::state::{AppState, Reload};
+
+/// A built, bound, not yet running service.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+/// Load, clean and join the curated data of `dir` (`--data`).
+pub fn load_data(dir: &std::path::Path) -> anyhow::Result<ServingData> {
+    let tables = analytics_lib::data::loader::load(dir)
+        .and_then(|d| d.collect())
+        .with_context(|| format!("while loading the curated data in {}", dir.display()))?;
+    let cleaned = analytics_lib::clean::clean(&tables).context("while cleaning the data")?;
+    let sales = Sales::from_frames(&cleaned.frames).context("while preparing the sales lines")?;
+    let as_of = sales.default_as_of;
+    Ok(ServingData { sales, as_of })
+}
+
+/// Run `f` on a plain thread: polars may call tokio's `block_in_place`,
+/// which panics on a current-thread runtime (actix's, or a test's).
+fn off_runtime<T: Send>(f: impl FnOnce() -> anyhow::Result<T> + Send) -> anyhow::Result<T> {
+    std::thread::scope(|s| {
+        s.spawn(f)
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the loading thread panicked")))
+    })
+}
+
+fn workers(settings: &Settings) -> usize {
+    if settings.workers > 0 {
+        settings.workers
+    } else {
+        std::thread::available_parallelism().map_or(2, |n| n.get())
+    }
+}
+
+impl Application {
+    /// Bind `settings.bind`, load the data (an error: the caller asked for
+    /// it) and the live model (not an error: the service starts not ready
+    /// and the reload task keeps looking), and build the server.
+    pub fn build(settings: Settings) -> anyhow::Result<Application> {
+        let listener = TcpListener::bind(&settings.bind)
+            .with_context(|| format!("while binding {}", settings.bind))?;
+        let n = workers(&settings);
+        let state = off_runtime(move || -> anyhow::Result<AppState> {
+            let data = settings.data.as_deref().map(load_data).transpose()?;
+            let state = AppState::new(settings, data, n);
+            if let Reload::Failed(e) = state.reload_if_changed() {
+                eprintln!("serve: starting without a model (GET /ready answers 503): {e}");
+            }
+            Ok(state)
+        })?;
+        let state = web::Data::new(state);
+        let port = listener.local_addr()?.port();
+        let server = run(listener, state.clone(), n)?;
+        Ok(Application {
+            port,
+            server,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    /// Serve until the server stops, with the hot-reload task beside it.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let every = self.state.settings.reload_interval_ms;
+        let reload = (every > 0).then(|| {
+            let state = self.state.clone().into_inner();
+            tokio::spawn(reload_loop(state, Duration::from_millis(every)))
+        });
+        let result = self.server.await;
+        if let Some(task) = reload {
+            task.abort();
+        }
+        result
+    }
+}
+
+/// Poll the models folder; loads happen on the blocking pool.
+async fn reload_loop(state: Arc<AppState>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let st = state.clone();
+        if let Err(e) = tokio::task::spawn_blocking(move || st.reload_if_changed()).await {
+            eprintln!("serve: the reload check failed: {e}");
+        }
+    }
+}
+
+/// The HTTP server on a bound listener.
+pub fn run(
+    listener: TcpListener,
+    state: web::Data<AppState>,
+    workers: usize,
+) -> std::io::Result<Server> {
+    let limit = state.settings.max_body_bytes;
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(limit)
+                    .error_handler(json_error),
+            )
+            .configure(crate::routes::configure)
+            .default_service(web::to(not_found))
+    })
+    .workers(workers)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}

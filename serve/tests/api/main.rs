@@ -1,0 +1,9 @@
+//! The one integration-test binary: the real server over HTTP.
+
+mod docs;
+mod health;
+mod helpers;
+mod models;
+mod predict;
+mod reload;
+mod validation;
