@@ -32,6 +32,8 @@ pub mod locale;
 #[cfg(feature = "models")]
 pub mod models;
 pub mod notebook;
+#[cfg(feature = "segments")]
+pub mod segments;
 
 /// Re-exported for dates in notebooks and callers.
 pub use chrono;

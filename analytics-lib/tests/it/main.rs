@@ -13,3 +13,5 @@ mod kpi;
 mod loader;
 #[cfg(feature = "models")]
 mod models;
+#[cfg(feature = "segments")]
+mod segments;

@@ -1,0 +1,268 @@
+//! Saved segment models: one MessagePack file, laid out like the regression
+//! models' files ([`crate::models::artifact`]):
+//!
+//! ```text
+//! { magic: "analytics-lib segment model",
+//!   meta: SegmentMeta { format_version, algorithm, feature_names, k, seed, silhouette, … },
+//!   payload: bytes,      // MessagePack of { scaler, centroids, profiles }
+//!   checksum: u64 }      // FNV-1a 64 of the payload bytes
+//! ```
+//!
+//! Loading reads the format version first and refuses any other, refuses a
+//! truncated or altered file, checks the payload against the metadata
+//! (feature list, k), and with [`SegmentModel::load_expecting`] refuses a
+//! model built on another feature list than the caller's. Errors are
+//! [`ModelError`]s (the same as the regression models'), so the API maps
+//! both kinds of file the same way.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::models::ModelError;
+use crate::models::artifact::{Bytes, Fnv64};
+
+use super::errors::Result;
+use super::features::Scaler;
+use super::model::{FORMAT_VERSION, SegmentMeta, SegmentModel};
+use super::profile::SegmentProfile;
+
+/// First field of every segment model file.
+pub const MAGIC: &str = "analytics-lib segment model";
+
+/// The file as stored; [`SegmentModel::load`] is the checked way in.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SegmentFile {
+    pub magic: String,
+    pub meta: SegmentMeta,
+    pub payload: Bytes,
+    pub checksum: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Body {
+    scaler: Scaler,
+    centroids: Vec<Vec<f64>>,
+    profiles: Vec<SegmentProfile>,
+}
+
+#[derive(Deserialize)]
+struct Probe {
+    magic: String,
+    meta: MetaProbe,
+}
+#[derive(Deserialize)]
+struct MetaProbe {
+    format_version: u32,
+}
+
+fn checksum(bytes: &[u8]) -> u64 {
+    let mut h = Fnv64::default();
+    h.write(bytes);
+    h.finish()
+}
+
+fn decode_error(path: &Path, bytes: usize, e: rmp_serde::decode::Error) -> ModelError {
+    use rmp_serde::decode::Error as E;
+    let eof = match &e {
+        E::InvalidMarkerRead(io) | E::InvalidDataRead(io) => {
+            io.kind() == std::io::ErrorKind::UnexpectedEof
+        }
+        _ => false,
+    };
+    if eof {
+        ModelError::Truncated {
+            path: path.to_path_buf(),
+            bytes,
+            reason: e.to_string(),
+        }
+    } else {
+        ModelError::Corrupt {
+            path: path.to_path_buf(),
+            expected: format!(
+                "a MessagePack segment model file ({MAGIC}, format version {FORMAT_VERSION})"
+            ),
+            found: format!("{bytes} bytes that do not decode: {e}"),
+        }
+    }
+}
+
+fn corrupt(path: &Path, expected: impl Into<String>, found: impl Into<String>) -> ModelError {
+    ModelError::Corrupt {
+        path: path.to_path_buf(),
+        expected: expected.into(),
+        found: found.into(),
+    }
+}
+
+impl SegmentFile {
+    /// Decode without checking version or checksum (tools, tests).
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
+        Ok(rmp_serde::from_slice(bytes).map_err(|e| decode_error(path, bytes.len(), e))?)
+    }
+
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        Ok(rmp_serde::to_vec_named(self).map_err(|e| ModelError::Encode(e.to_string()))?)
+    }
+}
+
+/// Write all-or-nothing: a temporary file in the same folder, then rename.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir).map_err(ModelError::io(&dir, "creating the model folder"))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "segments".into());
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| -> std::result::Result<(), ModelError> {
+        let mut f =
+            std::fs::File::create(&tmp).map_err(ModelError::io(&tmp, "creating the model file"))?;
+        f.write_all(bytes)
+            .and_then(|_| f.sync_all())
+            .map_err(ModelError::io(&tmp, "writing the model file"))?;
+        std::fs::rename(&tmp, path).map_err(ModelError::io(path, "moving the model file in place"))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    Ok(result?)
+}
+
+impl SegmentModel {
+    /// The model as a file.
+    pub fn to_file(&self) -> Result<SegmentFile> {
+        let body = Body {
+            scaler: self.scaler.clone(),
+            centroids: self.centroids.clone(),
+            profiles: self.profiles.clone(),
+        };
+        let payload =
+            rmp_serde::to_vec_named(&body).map_err(|e| ModelError::Encode(e.to_string()))?;
+        Ok(SegmentFile {
+            magic: MAGIC.to_string(),
+            meta: self.meta.clone(),
+            checksum: checksum(&payload),
+            payload: Bytes(payload),
+        })
+    }
+
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        self.to_file()?.to_bytes()
+    }
+
+    /// Save to `path` (all-or-nothing).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        write_atomic(path, &self.to_bytes()?)
+    }
+
+    /// Load and check a segment model file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(ModelError::io(path, "reading the model file"))?;
+        Self::from_bytes(&bytes, path)
+    }
+
+    /// [`SegmentModel::load`], then refuse a model whose features are not
+    /// exactly `features` (names and order).
+    pub fn load_expecting(path: &Path, features: &[String]) -> Result<Self> {
+        let m = Self::load(path)?;
+        if m.meta.feature_names != features {
+            return Err(ModelError::feature_mismatch(features, &m.meta.feature_names).into());
+        }
+        Ok(m)
+    }
+
+    /// Decode and check bytes; `path` only names the source in errors.
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
+        let probe: Probe =
+            rmp_serde::from_slice(bytes).map_err(|e| decode_error(path, bytes.len(), e))?;
+        if probe.magic != MAGIC {
+            return Err(corrupt(
+                path,
+                format!("a file starting with the marker `{MAGIC}`"),
+                format!("`{}`", probe.magic.chars().take(60).collect::<String>()),
+            )
+            .into());
+        }
+        if probe.meta.format_version != FORMAT_VERSION {
+            return Err(ModelError::FormatVersion {
+                path: path.to_path_buf(),
+                expected: FORMAT_VERSION,
+                found: probe.meta.format_version,
+            }
+            .into());
+        }
+        let file = SegmentFile::from_bytes(bytes, path)?;
+        let sum = checksum(&file.payload.0);
+        if sum != file.checksum {
+            return Err(corrupt(
+                path,
+                format!("a payload with checksum {:016x}", file.checksum),
+                format!("checksum {sum:016x}: the model bytes were altered"),
+            )
+            .into());
+        }
+        let body: Body = rmp_serde::from_slice(&file.payload.0).map_err(|e| {
+            corrupt(
+                path,
+                "a segment model payload",
+                format!("bytes that do not decode: {e}"),
+            )
+        })?;
+        let meta = file.meta;
+        if body.scaler.names != meta.feature_names {
+            return Err(
+                ModelError::feature_mismatch(&meta.feature_names, &body.scaler.names).into(),
+            );
+        }
+        let d = meta.feature_names.len();
+        let s = &body.scaler;
+        if s.transforms.len() != d
+            || s.means.len() != d
+            || s.stds.len() != d
+            || s.weights.len() != d
+        {
+            return Err(corrupt(
+                path,
+                format!("a scaler with {d} transforms, means, deviations and weights"),
+                format!(
+                    "{}, {}, {}, {}",
+                    s.transforms.len(),
+                    s.means.len(),
+                    s.stds.len(),
+                    s.weights.len()
+                ),
+            )
+            .into());
+        }
+        if body.centroids.len() != meta.k
+            || body.profiles.len() != meta.k
+            || body.centroids.iter().any(|c| c.len() != d)
+        {
+            return Err(corrupt(
+                path,
+                format!(
+                    "{} centroids of {d} values and {} profiles (k from the metadata)",
+                    meta.k, meta.k
+                ),
+                format!(
+                    "{} centroids (lengths {:?}) and {} profiles",
+                    body.centroids.len(),
+                    body.centroids.iter().map(Vec::len).collect::<Vec<_>>(),
+                    body.profiles.len()
+                ),
+            )
+            .into());
+        }
+        Ok(SegmentModel {
+            meta,
+            scaler: body.scaler,
+            centroids: body.centroids,
+            profiles: body.profiles,
+        })
+    }
+}

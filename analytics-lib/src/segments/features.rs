@@ -1,0 +1,310 @@
+//! Segmentation features per customer, and the transforms fitted on them.
+//!
+//! At `as_of`, for every customer with at least one completed order before
+//! it (the contract's RFM; computed by [`crate::features::customer_features`],
+//! the same function the spend models use, so the definitions cannot drift):
+//!
+//! | feature | meaning | transform |
+//! |---|---|---|
+//! | `recency_days` | whole days from the last completed order's date to `as_of` | standardised |
+//! | `frequency` | completed orders | `log1p`, standardised |
+//! | `monetary` | revenue (R$) | `log1p`, standardised |
+//! | `average_ticket` | `monetary / frequency` | `log1p`, standardised |
+//! | `share_<category>` | share of `monetary` in each category of a sorted list | standardised, weighted |
+//!
+//! [`Scaler`] is fitted once (means and standard deviations of the
+//! transformed training features) and saved with the model, so a new
+//! customer is scaled exactly like the training customers. The category
+//! shares are many small, correlated columns: after standardisation each is
+//! multiplied by `share_weight` (default `1/√(number of categories)`), so the
+//! whole category mix weighs as much as one RFM feature in the distances.
+
+use chrono::NaiveDate;
+use ndarray::Array2;
+use serde::{Deserialize, Serialize};
+
+use crate::features::{FeatureMatrix, SHARE_PREFIX, customer_features};
+use crate::kpi::Sales;
+
+use super::errors::{Result, SegmentError};
+
+/// The RFM features every segmentation uses, in order.
+pub const RFM_FEATURES: [&str; 4] = ["recency_days", "frequency", "monetary", "average_ticket"];
+/// The benchmark's KMeans input: recency, log1p frequency, log1p monetary.
+pub const BENCH_FEATURES: [&str; 3] = ["recency_days", "frequency", "monetary"];
+
+/// Raw (original units) segmentation features of the customers at `as_of`.
+#[derive(Clone, Debug)]
+pub struct SegmentFeatures {
+    pub as_of: NaiveDate,
+    /// The sorted category list behind the `share_*` columns (may be empty).
+    pub categories: Vec<String>,
+    /// One id per row, sorted.
+    pub customer_ids: Vec<String>,
+    /// Rows in `customer_ids` order; columns [`RFM_FEATURES`] then `share_*`.
+    pub matrix: FeatureMatrix,
+}
+
+/// Segmentation feature names for a category list.
+pub fn segment_feature_names(categories: &[String]) -> Vec<String> {
+    RFM_FEATURES
+        .iter()
+        .map(|s| s.to_string())
+        .chain(categories.iter().map(|c| format!("{SHARE_PREFIX}{c}")))
+        .collect()
+}
+
+impl SegmentFeatures {
+    /// Features of every customer with a completed order before `as_of`
+    /// (default: the day after the last order). `categories` fixes the share
+    /// columns (a saved model's list); `None` takes them from the data, sorted.
+    pub fn compute(
+        sales: &Sales,
+        as_of: Option<NaiveDate>,
+        categories: Option<&[String]>,
+    ) -> Result<Self> {
+        let as_of = as_of.unwrap_or(sales.default_as_of);
+        let cf = customer_features(sales, as_of, categories)?;
+        let full = cf.matrix()?;
+        let names = segment_feature_names(&cf.categories);
+        let idx: Vec<usize> = names
+            .iter()
+            .map(|n| {
+                full.names().iter().position(|m| m == n).ok_or_else(|| {
+                    SegmentError::input(
+                        "customer features",
+                        format!("a column `{n}`"),
+                        format!("columns [{}]", full.names().join(", ")),
+                    )
+                })
+            })
+            .collect::<Result<_>>()?;
+        let mut values = Vec::with_capacity(full.n_rows() * idx.len());
+        for r in 0..full.n_rows() {
+            let row = full.row(r);
+            values.extend(idx.iter().map(|&i| row[i]));
+        }
+        Ok(SegmentFeatures {
+            as_of,
+            categories: cf.categories.clone(),
+            customer_ids: cf.customer_ids()?,
+            matrix: FeatureMatrix::new(names, values)?,
+        })
+    }
+
+    /// Features built by hand (tests, notebooks): the columns must be
+    /// [`RFM_FEATURES`] followed by `share_<category>` for each category.
+    pub fn from_parts(
+        as_of: NaiveDate,
+        categories: Vec<String>,
+        customer_ids: Vec<String>,
+        matrix: FeatureMatrix,
+    ) -> Result<Self> {
+        let expected = segment_feature_names(&categories);
+        if matrix.names() != expected.as_slice() {
+            return Err(
+                crate::models::ModelError::feature_mismatch(&expected, matrix.names()).into(),
+            );
+        }
+        if customer_ids.len() != matrix.n_rows() {
+            return Err(SegmentError::input(
+                "customer ids",
+                format!("one id per row ({})", matrix.n_rows()),
+                format!("{} ids", customer_ids.len()),
+            ));
+        }
+        Ok(SegmentFeatures {
+            as_of,
+            categories,
+            customer_ids,
+            matrix,
+        })
+    }
+
+    pub fn n_customers(&self) -> usize {
+        self.matrix.n_rows()
+    }
+
+    pub fn names(&self) -> &[String] {
+        self.matrix.names()
+    }
+
+    /// One raw column by name.
+    pub fn column(&self, name: &str) -> Result<Vec<f64>> {
+        let j = self.names().iter().position(|n| n == name).ok_or_else(|| {
+            SegmentError::input(
+                "segment features",
+                format!("a feature `{name}`"),
+                format!("[{}]", self.names().join(", ")),
+            )
+        })?;
+        Ok((0..self.n_customers())
+            .map(|r| self.matrix.row(r)[j])
+            .collect())
+    }
+
+    /// Only the given columns (in that order), as an `n × names.len()` array.
+    pub fn select(&self, names: &[&str]) -> Result<Array2<f64>> {
+        let cols: Vec<Vec<f64>> = names
+            .iter()
+            .map(|n| self.column(n))
+            .collect::<Result<_>>()?;
+        let n = self.n_customers();
+        Ok(Array2::from_shape_fn((n, names.len()), |(r, c)| cols[c][r]))
+    }
+}
+
+/// How one feature is transformed before standardisation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Transform {
+    Identity,
+    /// `ln(1 + x)`; needs `x > −1`.
+    Log1p,
+}
+
+impl Transform {
+    /// The transform the segmentation applies to a feature.
+    pub fn for_feature(name: &str) -> Self {
+        match name {
+            "frequency" | "monetary" | "average_ticket" => Transform::Log1p,
+            _ => Transform::Identity,
+        }
+    }
+
+    fn apply(self, name: &str, x: f64) -> Result<f64> {
+        let y = match self {
+            Transform::Identity => x,
+            Transform::Log1p if x > -1.0 => x.ln_1p(),
+            Transform::Log1p => f64::NAN,
+        };
+        if y.is_finite() {
+            Ok(y)
+        } else {
+            Err(SegmentError::input(
+                "feature value",
+                format!(
+                    "a finite number for `{name}`{}",
+                    if self == Transform::Log1p {
+                        " greater than −1 (it is log1p-transformed)"
+                    } else {
+                        ""
+                    }
+                ),
+                x.to_string(),
+            ))
+        }
+    }
+}
+
+/// Transforms, means, standard deviations and weights, fitted on training
+/// features and saved with the model: `z = weight × (t(x) − mean) / std`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Scaler {
+    pub names: Vec<String>,
+    pub transforms: Vec<Transform>,
+    pub means: Vec<f64>,
+    /// Population standard deviations; a constant column gets 1.
+    pub stds: Vec<f64>,
+    pub weights: Vec<f64>,
+}
+
+impl Scaler {
+    /// Fit on the columns of `x`, with the transform and weight of each.
+    pub fn fit(
+        names: &[String],
+        transforms: &[Transform],
+        weights: &[f64],
+        x: &Array2<f64>,
+    ) -> Result<Self> {
+        let d = names.len();
+        if transforms.len() != d || weights.len() != d || x.ncols() != d {
+            return Err(SegmentError::input(
+                "scaler",
+                format!("{d} transforms, weights and columns (one per feature)"),
+                format!(
+                    "{} transforms, {} weights, {} columns",
+                    transforms.len(),
+                    weights.len(),
+                    x.ncols()
+                ),
+            ));
+        }
+        if x.nrows() == 0 {
+            return Err(SegmentError::input("scaler", "at least one row", "0 rows"));
+        }
+        let n = x.nrows() as f64;
+        let (mut means, mut stds) = (vec![0.0; d], vec![1.0; d]);
+        for j in 0..d {
+            let mut col = Vec::with_capacity(x.nrows());
+            for v in x.column(j) {
+                col.push(transforms[j].apply(&names[j], *v)?);
+            }
+            let mean = col.iter().sum::<f64>() / n;
+            let var = col.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+            means[j] = mean;
+            stds[j] = if var.sqrt() > 1e-12 { var.sqrt() } else { 1.0 };
+        }
+        Ok(Scaler {
+            names: names.to_vec(),
+            transforms: transforms.to_vec(),
+            means,
+            stds,
+            weights: weights.to_vec(),
+        })
+    }
+
+    /// The segmentation's default scaler for these features: the
+    /// [`Transform::for_feature`] transforms, RFM weight 1, shares weighted
+    /// by `share_weight` (`None`: `1/√(number of shares)`).
+    pub fn fit_default(
+        names: &[String],
+        x: &Array2<f64>,
+        share_weight: Option<f64>,
+    ) -> Result<Self> {
+        let n_shares = names.iter().filter(|n| n.starts_with(SHARE_PREFIX)).count();
+        let w = share_weight.unwrap_or(1.0 / (n_shares.max(1) as f64).sqrt());
+        let transforms: Vec<Transform> = names.iter().map(|n| Transform::for_feature(n)).collect();
+        let weights: Vec<f64> = names
+            .iter()
+            .map(|n| if n.starts_with(SHARE_PREFIX) { w } else { 1.0 })
+            .collect();
+        Self::fit(names, &transforms, &weights, x)
+    }
+
+    pub fn n_features(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Scale one value of feature `j`.
+    pub fn scale_value(&self, j: usize, x: f64) -> Result<f64> {
+        let t = self.transforms[j].apply(&self.names[j], x)?;
+        Ok(self.weights[j] * (t - self.means[j]) / self.stds[j])
+    }
+
+    /// Scale a matrix whose columns are the scaler's features, in order.
+    pub fn transform(&self, x: &Array2<f64>) -> Result<Array2<f64>> {
+        if x.ncols() != self.n_features() {
+            return Err(SegmentError::input(
+                "features to scale",
+                format!("{} columns ({})", self.n_features(), self.names.join(", ")),
+                format!("{} columns", x.ncols()),
+            ));
+        }
+        let mut out = Array2::zeros(x.raw_dim());
+        for ((r, j), v) in x.indexed_iter() {
+            out[[r, j]] = self.scale_value(j, *v).map_err(|e| match e {
+                SegmentError::Input {
+                    what,
+                    expected,
+                    found,
+                } => SegmentError::Input {
+                    what,
+                    expected,
+                    found: format!("{found} in row {r}"),
+                },
+                e => e,
+            })?;
+        }
+        Ok(out)
+    }
+}

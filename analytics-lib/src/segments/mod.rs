@@ -1,0 +1,56 @@
+//! Customer segmentation (feature `segments`): who the customers are, by
+//! purchase behaviour.
+//!
+//! * [`SegmentFeatures`] — RFM, average ticket and category shares per
+//!   customer at `as_of`; [`Scaler`] — log1p + standardisation, saved with
+//!   the model;
+//! * [`KMeansParams`] — KMeans (linfa-clustering) over a range of k, chosen
+//!   by silhouette, with the elbow curve; [`kmeans_fixed`] — the benchmark's
+//!   k = 5 path;
+//! * [`DbscanParams`] — DBSCAN with `eps` from the k-distance curve; noise
+//!   stays noise;
+//! * [`naming`] — segment names from documented RFM rules;
+//!   [`SegmentProfile`] — size, shares, RFM statistics, top categories;
+//! * [`views`] — PCA and t-SNE projections and scatter charts;
+//! * [`SegmentModel`] — save / load (MessagePack, checked) and
+//!   [`SegmentModel::assign`] for the API.
+//!
+//! ```no_run
+//! use analytics_lib::{clean, data, kpi::Sales, segments};
+//! let tables = data::loader::load(std::path::Path::new("data/curated"))?.collect()?;
+//! let sales = Sales::from_frames(&clean::clean(&tables)?.frames)?;
+//! let (features, seg) = segments::segment_customers(&sales, None, &Default::default())?;
+//! for p in &seg.model.profiles {
+//!     println!("{}: {} customers", p.name, p.size);
+//! }
+//! seg.model.save(std::path::Path::new("models/segments.msgpack"))?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod artifact;
+pub mod dbscan;
+mod errors;
+pub mod features;
+pub mod kmeans;
+mod model;
+pub mod naming;
+pub mod profile;
+pub mod views;
+
+pub use artifact::{MAGIC, SegmentFile};
+pub use dbscan::{DbscanFit, DbscanParams, EpsSuggestion, dbscan_profiles, suggest_eps};
+pub use errors::{Result, SegmentError};
+pub use features::{
+    BENCH_FEATURES, RFM_FEATURES, Scaler, SegmentFeatures, Transform, segment_feature_names,
+};
+pub use kmeans::{
+    FixedKMeans, FixedKMeansResult, KMeansFit, KMeansParams, KMeansSearch, KScore,
+    adjusted_rand_index, fit_k, kmeans_fixed, silhouette_score,
+};
+pub use model::{
+    Assignment, FORMAT_VERSION, ProfileSummary, SegmentMeta, SegmentModel, SegmentParams,
+    Segmentation, fit_segments, segment_customers,
+};
+pub use naming::{RfmPosition, base_name, name_segments};
+pub use profile::{CategoryShare, NOISE_ID, SegmentProfile, Stat};
+pub use views::{Projection, TsneParams};

@@ -1,0 +1,424 @@
+//! Pictures of the segments: PCA (linfa-reduction) to 2 or 3 dimensions,
+//! t-SNE (linfa-tsne) on a stratified sample, and scatter charts coloured by
+//! segment — plotly 2D and rotatable 3D (offline, Brazilian separators like
+//! [`crate::charts`]), and a static plotters SVG.
+//!
+//! **Explained variance ratio** here is each component's share of the
+//! *total* variance of the scaled features (σᵢ² / Σ‖xᵢ − x̄‖²), so the 2D
+//! ratios sum to less than 1 when the picture leaves variance out. (linfa's
+//! own `explained_variance_ratio` divides by the kept components only.)
+//!
+//! **t-SNE sample**: at most `sample` customers, allocated to the segments
+//! in proportion to their sizes (largest remainders), drawn within each
+//! segment from a seeded stream. The sample's seed fixes the result; linfa's
+//! t-SNE starts from its own fixed-seed initial embedding.
+
+use std::collections::BTreeMap;
+
+use linfa::DatasetBase;
+use linfa::prelude::*;
+use linfa_reduction::Pca;
+use linfa_tsne::TSneParams;
+use ndarray::{Array2, Axis};
+use plotly::common::{Marker, Mode, Title};
+use plotly::layout::{Axis as PAxis, Layout, LayoutScene, Margin};
+use plotly::{Plot, Scatter, Scatter3D};
+use plotters::prelude::*;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::errors::{Result, SegmentError};
+use super::kmeans::rows;
+
+/// Colours of the segments, in the order of their sorted names.
+const PALETTE: [&str; 10] = [
+    "#1f4e79", "#e07b24", "#2e8b57", "#c0392b", "#8e44ad", "#16a085", "#d4ac0d", "#7f8c8d",
+    "#34495e", "#d35400",
+];
+const NOISE_COLOUR: &str = "#b0b0b0";
+
+/// Points projected to a few dimensions.
+#[derive(Clone, Debug)]
+pub struct Projection {
+    /// `rows × dims`.
+    pub coords: Array2<f64>,
+    /// Each component's share of the total variance (see the module docs).
+    pub explained_variance_ratio: Vec<f64>,
+    /// `dims × features` (PCA only; empty for t-SNE).
+    pub components: Array2<f64>,
+    /// Which input rows the coordinates are of (all rows for PCA).
+    pub rows: Vec<usize>,
+}
+
+/// PCA of the scaled features to `dims` (2 or 3) dimensions.
+pub fn pca(x: &Array2<f64>, dims: usize) -> Result<Projection> {
+    if !(2..=3).contains(&dims) {
+        return Err(SegmentError::invalid("pca", "dims", "2 or 3", dims));
+    }
+    if x.ncols() <= dims || x.nrows() <= dims {
+        return Err(SegmentError::input(
+            "pca input",
+            format!("more than {dims} features and rows"),
+            format!("{} rows × {} features", x.nrows(), x.ncols()),
+        ));
+    }
+    let model = Pca::params(dims)
+        .fit(&DatasetBase::new(x.view(), ()))
+        .map_err(|e| SegmentError::Fit {
+            algorithm: "pca",
+            reason: e.to_string(),
+        })?;
+    let centred = x - model.mean();
+    let coords = centred.dot(&model.components().t());
+    let total: f64 = centred.iter().map(|v| v * v).sum();
+    let explained_variance_ratio = model
+        .singular_values()
+        .iter()
+        .map(|s| if total > 0.0 { s * s / total } else { 0.0 })
+        .collect();
+    Ok(Projection {
+        coords,
+        explained_variance_ratio,
+        components: model.components().clone(),
+        rows: (0..x.nrows()).collect(),
+    })
+}
+
+/// t-SNE parameters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TsneParams {
+    /// Largest number of customers embedded.
+    pub sample: usize,
+    /// Lowered to `(rows − 1) / 3` on small samples.
+    pub perplexity: f64,
+    pub max_iterations: usize,
+    /// Barnes–Hut θ (0 = exact).
+    pub approx_threshold: f64,
+    pub seed: u64,
+}
+
+impl Default for TsneParams {
+    fn default() -> Self {
+        TsneParams {
+            sample: 5_000,
+            perplexity: 30.0,
+            max_iterations: 1_000,
+            approx_threshold: 0.5,
+            seed: 42,
+        }
+    }
+}
+
+impl TsneParams {
+    pub fn check(&self) -> Result<&Self> {
+        if self.sample < 10 {
+            return Err(SegmentError::invalid(
+                "tsne",
+                "sample",
+                "at least 10 customers",
+                self.sample,
+            ));
+        }
+        if !(self.perplexity.is_finite() && self.perplexity >= 1.0) {
+            return Err(SegmentError::invalid(
+                "tsne",
+                "perplexity",
+                "a number ≥ 1",
+                self.perplexity,
+            ));
+        }
+        if self.max_iterations < 10 {
+            return Err(SegmentError::invalid(
+                "tsne",
+                "max_iterations",
+                "at least 10",
+                self.max_iterations,
+            ));
+        }
+        if !(self.approx_threshold.is_finite() && self.approx_threshold >= 0.0) {
+            return Err(SegmentError::invalid(
+                "tsne",
+                "approx_threshold",
+                "a number ≥ 0",
+                self.approx_threshold,
+            ));
+        }
+        Ok(self)
+    }
+}
+
+/// At most `max` row indices, allocated to the groups of `labels` in
+/// proportion to their sizes, seeded; sorted.
+pub fn stratified_sample(labels: &[i64], max: usize, seed: u64) -> Vec<usize> {
+    let n = labels.len();
+    if n <= max {
+        return (0..n).collect();
+    }
+    let mut groups: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
+    for (i, l) in labels.iter().enumerate() {
+        groups.entry(*l).or_default().push(i);
+    }
+    let quota: Vec<(i64, usize, f64)> = groups
+        .iter()
+        .map(|(l, m)| {
+            let q = m.len() as f64 * max as f64 / n as f64;
+            (*l, q.floor() as usize, q - q.floor())
+        })
+        .collect();
+    let mut take: BTreeMap<i64, usize> = quota.iter().map(|(l, q, _)| (*l, *q)).collect();
+    let left = max - take.values().sum::<usize>();
+    let mut by_remainder = quota.clone();
+    by_remainder.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
+    for (l, _, _) in by_remainder.into_iter().take(left) {
+        if let Some(t) = take.get_mut(&l) {
+            *t += 1;
+        }
+    }
+    let mut out = Vec::with_capacity(max);
+    for (l, mut members) in groups {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(l as u64);
+        members.shuffle(&mut rng);
+        out.extend(members.into_iter().take(take.get(&l).copied().unwrap_or(0)));
+    }
+    out.sort_unstable();
+    out
+}
+
+/// t-SNE of the scaled features to 2 dimensions, on a stratified sample by
+/// `labels` (one per row of `x`; noise as −1).
+pub fn tsne(x: &Array2<f64>, labels: &[i64], params: &TsneParams) -> Result<Projection> {
+    params.check()?;
+    if labels.len() != x.nrows() {
+        return Err(SegmentError::input(
+            "tsne labels",
+            format!("one per row ({})", x.nrows()),
+            format!("{}", labels.len()),
+        ));
+    }
+    let idx = stratified_sample(labels, params.sample, params.seed);
+    if idx.len() < 10 {
+        return Err(SegmentError::input(
+            "tsne input",
+            "at least 10 rows",
+            format!("{} rows", idx.len()),
+        ));
+    }
+    let xs = rows(x, &idx).as_standard_layout().into_owned();
+    let perplexity = params.perplexity.min((idx.len() - 1) as f64 / 3.0);
+    let coords = TSneParams::embedding_size(2)
+        .perplexity(perplexity)
+        .approx_threshold(params.approx_threshold)
+        .max_iter(params.max_iterations)
+        .transform(xs)
+        .map_err(|e| SegmentError::Fit {
+            algorithm: "tsne",
+            reason: e.to_string(),
+        })?;
+    Ok(Projection {
+        coords,
+        explained_variance_ratio: Vec::new(),
+        components: Array2::zeros((0, 0)),
+        rows: idx,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Charts.
+
+/// Row indices per segment name, names sorted ("noise" last), with a colour each.
+fn groups(names: &[String]) -> Vec<(String, &'static str, Vec<usize>)> {
+    let mut by: BTreeMap<(bool, String), Vec<usize>> = BTreeMap::new();
+    for (i, n) in names.iter().enumerate() {
+        by.entry((n == super::naming::NOISE, n.clone()))
+            .or_default()
+            .push(i);
+    }
+    by.into_iter()
+        .enumerate()
+        .map(|(c, ((noise, name), rows))| {
+            let colour = if noise {
+                NOISE_COLOUR
+            } else {
+                PALETTE[c % PALETTE.len()]
+            };
+            (name, colour, rows)
+        })
+        .collect()
+}
+
+fn check_points(coords: &Array2<f64>, names: &[String], dims: usize) -> Result<()> {
+    if coords.ncols() < dims || coords.nrows() != names.len() {
+        return Err(SegmentError::input(
+            "scatter chart",
+            format!(
+                "{} rows of at least {dims} coordinates, one per segment name",
+                names.len()
+            ),
+            format!("{} rows × {} coordinates", coords.nrows(), coords.ncols()),
+        ));
+    }
+    Ok(())
+}
+
+fn base_layout(title: &str) -> Layout {
+    Layout::new()
+        .title(Title::with_text(title))
+        .separators(",.")
+        .height(560)
+        .margin(Margin::new().left(70).right(30).top(60).bottom(60))
+}
+
+/// A 2D scatter of `coords` (rows × ≥ 2) coloured by segment name (one per
+/// row). `axes` are the axis titles, e.g. `["PC1 (41,2%)", "PC2 (22,0%)"]`.
+pub fn scatter_2d(
+    coords: &Array2<f64>,
+    names: &[String],
+    title: &str,
+    axes: [&str; 2],
+) -> Result<Plot> {
+    check_points(coords, names, 2)?;
+    let mut plot = Plot::new();
+    for (name, colour, rows) in groups(names) {
+        let x: Vec<f64> = rows.iter().map(|&i| coords[[i, 0]]).collect();
+        let y: Vec<f64> = rows.iter().map(|&i| coords[[i, 1]]).collect();
+        plot.add_trace(
+            Scatter::new(x, y)
+                .mode(Mode::Markers)
+                .name(format!(
+                    "{name} ({})",
+                    crate::locale::number(rows.len() as f64, 0)
+                ))
+                .marker(Marker::new().color(colour).size(5).opacity(0.6)),
+        );
+    }
+    plot.set_layout(
+        base_layout(title)
+            .x_axis(
+                PAxis::new()
+                    .title(Title::with_text(axes[0]))
+                    .tick_format(",.1f"),
+            )
+            .y_axis(
+                PAxis::new()
+                    .title(Title::with_text(axes[1]))
+                    .tick_format(",.1f"),
+            ),
+    );
+    Ok(plot)
+}
+
+/// A rotatable 3D scatter (plotly `Scatter3D`) coloured by segment name.
+pub fn scatter_3d(
+    coords: &Array2<f64>,
+    names: &[String],
+    title: &str,
+    axes: [&str; 3],
+) -> Result<Plot> {
+    check_points(coords, names, 3)?;
+    let mut plot = Plot::new();
+    for (name, colour, rows) in groups(names) {
+        let col = |j: usize| rows.iter().map(|&i| coords[[i, j]]).collect::<Vec<f64>>();
+        plot.add_trace(
+            Scatter3D::new(col(0), col(1), col(2))
+                .mode(Mode::Markers)
+                .name(format!(
+                    "{name} ({})",
+                    crate::locale::number(rows.len() as f64, 0)
+                ))
+                .marker(Marker::new().color(colour).size(3).opacity(0.7)),
+        );
+    }
+    let axis = |t: &str| PAxis::new().title(Title::with_text(t)).tick_format(",.1f");
+    plot.set_layout(
+        base_layout(title).scene(
+            LayoutScene::new()
+                .x_axis(axis(axes[0]))
+                .y_axis(axis(axes[1]))
+                .z_axis(axis(axes[2])),
+        ),
+    );
+    Ok(plot)
+}
+
+/// Axis titles of a projection: `PC1 (41,2%)` with the explained variance
+/// ratio when there is one, else `prefix1`.
+pub fn axis_titles(p: &Projection, prefix: &str) -> Vec<String> {
+    (0..p.coords.ncols())
+        .map(|j| match p.explained_variance_ratio.get(j) {
+            Some(r) => format!("{prefix}{} ({})", j + 1, crate::locale::percent(*r)),
+            None => format!("{prefix}{}", j + 1),
+        })
+        .collect()
+}
+
+fn svg_error(e: impl std::fmt::Display) -> SegmentError {
+    SegmentError::input("scatter SVG", "data that can be drawn", e.to_string())
+}
+
+fn hex(c: &str) -> RGBColor {
+    let v = u32::from_str_radix(c.trim_start_matches('#'), 16).unwrap_or(0);
+    RGBColor((v >> 16) as u8, (v >> 8) as u8, v as u8)
+}
+
+/// A static 2D scatter (SVG) coloured by segment name, with a legend.
+pub fn scatter_svg(coords: &Array2<f64>, names: &[String], title: &str) -> Result<String> {
+    check_points(coords, names, 2)?;
+    let range = |j: usize| {
+        let c = coords.index_axis(Axis(1), j);
+        let lo = c
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite())
+            .fold(f64::INFINITY, f64::min);
+        let hi = c
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite())
+            .fold(f64::NEG_INFINITY, f64::max);
+        if lo.is_finite() && hi > lo {
+            let pad = (hi - lo) * 0.05;
+            (lo - pad)..(hi + pad)
+        } else {
+            -1.0..1.0
+        }
+    };
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (900, 600)).into_drawing_area();
+        root.fill(&WHITE).map_err(svg_error)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(range(0), range(1))
+            .map_err(svg_error)?;
+        chart
+            .configure_mesh()
+            .x_label_formatter(&|v| crate::locale::number(*v, 1))
+            .y_label_formatter(&|v| crate::locale::number(*v, 1))
+            .draw()
+            .map_err(svg_error)?;
+        for (name, colour, rows) in groups(names) {
+            let c = hex(colour);
+            chart
+                .draw_series(rows.iter().map(|&i| {
+                    Circle::new((coords[[i, 0]], coords[[i, 1]]), 2, c.mix(0.6).filled())
+                }))
+                .map_err(svg_error)?
+                .label(name)
+                .legend(move |(x, y)| Circle::new((x, y), 4, c.filled()));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(svg_error)?;
+        root.present().map_err(svg_error)?;
+    }
+    Ok(svg)
+}
