@@ -145,7 +145,7 @@ impl Fnv64 {
     }
 }
 
-fn checksum(bytes: &[u8]) -> u64 {
+pub(crate) fn checksum(bytes: &[u8]) -> u64 {
     let mut h = Fnv64::default();
     h.write(bytes);
     h.finish()
@@ -172,7 +172,14 @@ struct MetaProbe {
     format_version: u32,
 }
 
-fn decode_error(path: &Path, bytes: usize, e: rmp_serde::decode::Error) -> ModelError {
+/// A decode failure as a clear error: truncated (the file ends early) or
+/// corrupt (`what` names the file kind expected, e.g. "a MessagePack model file").
+pub(crate) fn decode_error_for(
+    what: &str,
+    path: &Path,
+    bytes: usize,
+    e: rmp_serde::decode::Error,
+) -> ModelError {
     use rmp_serde::decode::Error as E;
     let eof = match &e {
         E::InvalidMarkerRead(io) | E::InvalidDataRead(io) => {
@@ -189,12 +196,19 @@ fn decode_error(path: &Path, bytes: usize, e: rmp_serde::decode::Error) -> Model
     } else {
         ModelError::Corrupt {
             path: path.to_path_buf(),
-            expected: format!(
-                "a MessagePack model file ({MAGIC}, format version {FORMAT_VERSION})"
-            ),
+            expected: what.to_string(),
             found: format!("{bytes} bytes that do not decode: {e}"),
         }
     }
+}
+
+fn decode_error(path: &Path, bytes: usize, e: rmp_serde::decode::Error) -> ModelError {
+    decode_error_for(
+        &format!("a MessagePack model file ({MAGIC}, format version {FORMAT_VERSION})"),
+        path,
+        bytes,
+        e,
+    )
 }
 
 impl ModelFile {
@@ -220,7 +234,8 @@ impl ModelFile {
     }
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Write all-or-nothing: a temporary file in the same folder, fsync, rename.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),

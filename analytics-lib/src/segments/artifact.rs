@@ -15,12 +15,12 @@
 //! [`ModelError`]s (the same as the regression models'), so the API maps
 //! both kinds of file the same way.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use crate::models::ModelError;
-use crate::models::artifact::{Bytes, Fnv64};
+use crate::models::artifact::{Bytes, checksum, decode_error_for, write_atomic};
 
 use super::errors::Result;
 use super::features::Scaler;
@@ -56,35 +56,13 @@ struct MetaProbe {
     format_version: u32,
 }
 
-fn checksum(bytes: &[u8]) -> u64 {
-    let mut h = Fnv64::default();
-    h.write(bytes);
-    h.finish()
-}
-
 fn decode_error(path: &Path, bytes: usize, e: rmp_serde::decode::Error) -> ModelError {
-    use rmp_serde::decode::Error as E;
-    let eof = match &e {
-        E::InvalidMarkerRead(io) | E::InvalidDataRead(io) => {
-            io.kind() == std::io::ErrorKind::UnexpectedEof
-        }
-        _ => false,
-    };
-    if eof {
-        ModelError::Truncated {
-            path: path.to_path_buf(),
-            bytes,
-            reason: e.to_string(),
-        }
-    } else {
-        ModelError::Corrupt {
-            path: path.to_path_buf(),
-            expected: format!(
-                "a MessagePack segment model file ({MAGIC}, format version {FORMAT_VERSION})"
-            ),
-            found: format!("{bytes} bytes that do not decode: {e}"),
-        }
-    }
+    decode_error_for(
+        &format!("a MessagePack segment model file ({MAGIC}, format version {FORMAT_VERSION})"),
+        path,
+        bytes,
+        e,
+    )
 }
 
 fn corrupt(path: &Path, expected: impl Into<String>, found: impl Into<String>) -> ModelError {
@@ -104,33 +82,6 @@ impl SegmentFile {
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         Ok(rmp_serde::to_vec_named(self).map_err(|e| ModelError::Encode(e.to_string()))?)
     }
-}
-
-/// Write all-or-nothing: a temporary file in the same folder, then rename.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir).map_err(ModelError::io(&dir, "creating the model folder"))?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "segments".into());
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| -> std::result::Result<(), ModelError> {
-        let mut f =
-            std::fs::File::create(&tmp).map_err(ModelError::io(&tmp, "creating the model file"))?;
-        f.write_all(bytes)
-            .and_then(|_| f.sync_all())
-            .map_err(ModelError::io(&tmp, "writing the model file"))?;
-        std::fs::rename(&tmp, path).map_err(ModelError::io(path, "moving the model file in place"))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    Ok(result?)
 }
 
 impl SegmentModel {
@@ -157,7 +108,7 @@ impl SegmentModel {
 
     /// Save to `path` (all-or-nothing).
     pub fn save(&self, path: &Path) -> Result<()> {
-        write_atomic(path, &self.to_bytes()?)
+        Ok(write_atomic(path, &self.to_bytes()?)?)
     }
 
     /// Load and check a segment model file.
