@@ -393,8 +393,8 @@ fn run_train(args: TrainArgs) -> Result<()> {
     std::fs::write(dir.join("best.json"), serde_json::to_string_pretty(&best)?)?;
     eprintln!(
         "trained at cutoff {} (test cutoff {}); saved {} models to {}; best on validation: {}",
-        report.train_cutoff,
-        report.test_cutoff,
+        analytics_lib::locale::date(report.train_cutoff),
+        analytics_lib::locale::date(report.test_cutoff),
         report.models.len(),
         dir.display(),
         report.best.name()
@@ -414,7 +414,8 @@ fn run_train(args: TrainArgs) -> Result<()> {
     }
     println!(
         "Out-of-time test at cutoff {} ({} customers)",
-        report.test_cutoff, report.rows.test
+        analytics_lib::locale::date(report.test_cutoff),
+        report.rows.test
     );
     println!(
         "{:<16} {:>14} {:>14} {:>8}",
@@ -422,11 +423,11 @@ fn run_train(args: TrainArgs) -> Result<()> {
     );
     for (k, m) in &metrics {
         println!(
-            "{:<16} {:>14} {:>14} {:>8.3}",
+            "{:<16} {:>14} {:>14} {:>8}",
             k,
             analytics_lib::locale::number(m.rmse, 2),
             analytics_lib::locale::number(m.mae, 2),
-            m.r2
+            analytics_lib::locale::number(m.r2, 3)
         );
     }
     Ok(())
