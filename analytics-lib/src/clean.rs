@@ -39,7 +39,7 @@ use polars::prelude::*;
 use serde::Serialize;
 
 use crate::contract::{CHANNELS, CUSTOMERS, ORDER_ITEMS, ORDERS, PRODUCTS, STATUSES, TableSpec};
-use crate::data::loader::{CuratedData, CuratedFrames};
+use crate::data::loader::CuratedFrames;
 use crate::error::{DataError, Result};
 
 const REASON: &str = "__reason";
@@ -452,9 +452,4 @@ pub fn clean(data: &CuratedFrames) -> Result<Cleaned> {
             rows,
         },
     })
-}
-
-/// Load-and-clean convenience for callers that start from lazy tables.
-pub fn clean_lazy(data: CuratedData) -> Result<Cleaned> {
-    clean(&data.collect()?)
 }

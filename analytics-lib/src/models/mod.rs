@@ -45,6 +45,19 @@ pub use xgboost::{XgbModel, XgbParams};
 use crate::features::FeatureMatrix;
 
 /// Every value finite, or an error naming the first bad cell.
+/// A matrix must have exactly the columns the model was fitted on.
+pub(crate) fn check_width(model: &'static str, x: &FeatureMatrix, n_features: usize) -> Result<()> {
+    if x.n_cols() != n_features {
+        return Err(ModelError::Shape {
+            model,
+            what: "features",
+            expected: format!("{n_features} columns"),
+            found: format!("{} columns", x.n_cols()),
+        });
+    }
+    Ok(())
+}
+
 pub(crate) fn check_finite(model: &'static str, x: &FeatureMatrix) -> Result<()> {
     let cols = x.n_cols();
     if let Some(pos) = x.values().iter().position(|v| !v.is_finite()) {

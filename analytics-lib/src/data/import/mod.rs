@@ -279,6 +279,14 @@ pub(crate) struct Rule {
     pub decision: &'static str,
 }
 
+pub(crate) const fn rule(kind: &'static str, file: &'static str, decision: &'static str) -> Rule {
+    Rule {
+        kind,
+        file,
+        decision,
+    }
+}
+
 /// Counters for a fixed list of rules, reported in declaration order.
 pub(crate) struct Tally {
     rules: &'static [Rule],

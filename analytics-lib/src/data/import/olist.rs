@@ -73,6 +73,7 @@ use std::time::Instant;
 
 use chrono::NaiveDateTime;
 
+use super::rule;
 use super::{
     FileRows, ImportReport, NO_CATEGORY, Result, Rule, SourceFile, Tables, Tally, check_file,
     epoch_days, median, micros, read_csv, write, written_counts,
@@ -115,14 +116,6 @@ const STATUSES: [(&str, Option<&str>, &str); 8] = [
     ("unavailable", Some(STATUS_CANCELED), "status_unavailable"),
     ("created", None, "orders_created"),
 ];
-
-const fn rule(kind: &'static str, file: &'static str, decision: &'static str) -> Rule {
-    Rule {
-        kind,
-        file,
-        decision,
-    }
-}
 
 /// Rows written under a mapping rule.
 const MAPPED: &[Rule] = &[

@@ -76,6 +76,7 @@ use std::time::Instant;
 
 use chrono::NaiveDateTime;
 
+use super::rule;
 use super::{
     FileRows, ImportError, ImportReport, NO_CATEGORY, Result, Rule, Tables, Tally, epoch_days,
     median, micros, read_csv, write, written_counts,
@@ -92,14 +93,6 @@ const TS_FORMATS: &[&str] = &[
 ];
 const TS_EXPECTED: &str = "a date and time such as 2010-12-01 08:26:00 or 12/1/2010 8:26";
 const FILE: &str = "input CSV";
-
-const fn rule(kind: &'static str, file: &'static str, decision: &'static str) -> Rule {
-    Rule {
-        kind,
-        file,
-        decision,
-    }
-}
 
 const MAPPED: &[Rule] = &[
     rule(

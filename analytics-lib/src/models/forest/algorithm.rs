@@ -101,14 +101,7 @@ impl ForestModel {
     }
 
     pub fn predict(&self, x: &FeatureMatrix) -> Result<Vec<f64>> {
-        if x.n_cols() != self.n_features {
-            return Err(ModelError::Shape {
-                model: NAME,
-                what: "features",
-                expected: format!("{} columns", self.n_features),
-                found: format!("{} columns", x.n_cols()),
-            });
-        }
+        super::super::check_width(NAME, x, self.n_features)?;
         if x.n_rows() == 0 {
             return Ok(Vec::new());
         }
