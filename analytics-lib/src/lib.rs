@@ -32,6 +32,8 @@ pub mod locale;
 #[cfg(feature = "models")]
 pub mod models;
 pub mod notebook;
+#[cfg(feature = "models")]
+pub mod registry;
 #[cfg(feature = "segments")]
 pub mod segments;
 
