@@ -4,6 +4,10 @@
 #   docker build -t sales-analytics .
 #   docker run --rm -p 8080:8080 -v "$PWD/models:/app/models:ro" -v "$PWD/data/curated:/app/data:ro" sales-analytics
 #
+# /app/models is the model registry (customer_spend/ and segments/, each with
+# version folders and a live.json); `serve` follows promotions and rollbacks
+# made on the mounted folder without a restart.
+#
 # No Docker engine runs on the development machines, so CI does not build
 # this image: keep it minimal. Everything comes from registries (Debian,
 # crates.io, PyPI for the xgboost-cpu wheel); nothing from GitHub.

@@ -57,6 +57,10 @@ BENCH_DATA  ?= $(or $(CARGO_TARGET_DIR),target)/bench-data/1M
 train: ## Fit, evaluate out of time and save the customer-spend models to $(MODELS)/
 	OMP_WAIT_POLICY=PASSIVE $(BIN) train --data $(DATA) --models $(MODELS)
 
+.PHONY: retrain
+retrain: ## The retrain job on $(DATA): drift report, champion vs challenger, promotion in $(MODELS)/ (report in $(MODELS)/reports/)
+	OMP_WAIT_POLICY=PASSIVE $(BIN) retrain --data $(DATA) --models $(MODELS) $(if $(wildcard params.yaml),--params params.yaml)
+
 .PHONY: bench
 bench: setup ## The pipeline benchmark (shared/spec/benchmark.md) on 1M generated lines, as JSON
 	@test -d $(BENCH_DATA) || $(BIN) generate --lines 1M --seed 42 --out $(BENCH_DATA)
@@ -105,10 +109,92 @@ lint: $(XGBOOST_LIB) ## cargo fmt --check and clippy with warnings as errors
 	$(CARGO) clippy --profile $(PROFILE) --workspace --all-targets -- -D warnings
 
 .PHONY: test
-test: lint ## Lint, run every Rust test, then execute the notebooks and check the reports
+test: lint test-env ## Lint, run every Rust test, the DVC pipeline, the browser tests, then execute the notebooks and check the reports
 	$(CARGO) test --profile $(PROFILE) --workspace
+	$(MAKE) test-pipeline
+	$(MAKE) test-e2e
 	$(MAKE) test-notebooks
+
+.PHONY: test-env
+test-env: mlflow-env fakesnow-env ## The real services the Rust tests start: MLflow server and the Snowflake emulator (pip venvs)
+	@command -v chromium >/dev/null || echo "chromium not found: the browser tests will fail (Debian: apt-get install chromium)" >&2
 
 .PHONY: clean
 clean: ## Remove build outputs (not data/ nor models/)
 	$(CARGO) clean
+
+# --- Snowflake emulator (issue 6) ------------------------------------------
+# fakesnow in server mode, for the Snowflake backend's integration tests
+# (analytics-lib/tests/it/snowflake/). Connector 5.x breaks fakesnow 0.12.1.
+FAKESNOW_VENV ?= .venv-fakesnow
+
+.PHONY: fakesnow-env
+fakesnow-env: ## Install the Snowflake emulator fakesnow (pip, into .venv-fakesnow) for the Snowflake tests
+	@test -x $(FAKESNOW_VENV)/bin/fakesnow || { python3 -m venv $(FAKESNOW_VENV) && \
+	  $(FAKESNOW_VENV)/bin/pip install -q 'fakesnow[server]==0.12.1' 'snowflake-connector-python<5'; }
+
+# --- Dashboard (issue 9) -----------------------------------------------------
+# Browser end-to-end test: the release serve binary on generated data, headless
+# Debian chromium (/usr/bin/chromium) driven by npm playwright-core. Screenshots
+# go to $(or $(CARGO_TARGET_DIR),target)/test-artifacts/.
+E2E_DIR ?= tests/e2e
+
+.PHONY: test-e2e
+test-e2e: $(XGBOOST_LIB) ## Dashboard end-to-end test in headless Chromium (npm ci, then node --test)
+	$(CARGO) build --profile $(PROFILE) -p analytics-lib --bin analytics -p serve --bin serve
+	cd $(E2E_DIR) && npm ci --no-audit --no-fund
+	cd $(E2E_DIR) && OMP_WAIT_POLICY=PASSIVE node --test --test-reporter=spec dashboard.test.mjs
+
+DASH_BENCH_DATA ?= $(or $(CARGO_TARGET_DIR),target)/bench-data/10M
+
+.PHONY: bench-dashboard
+bench-dashboard: $(XGBOOST_LIB) ## Dashboard server time per filter change on 10 M generated lines (p50/p99, peak RSS)
+	$(CARGO) build --profile $(PROFILE) -p analytics-lib --bin analytics -p serve --bin serve
+	@test -f $(DASH_BENCH_DATA)/orders.parquet || $(BIN) generate --lines 10M --seed 7 --out $(DASH_BENCH_DATA)
+	python3 bench/dashboard.py --data $(DASH_BENCH_DATA) $(if $(DASH_BENCH_MODELS),--models $(DASH_BENCH_MODELS))
+
+# --- Serving benchmark (issue 7) ---------------------------------------------
+# wrk (Debian: apt-get install -y wrk) against the release `serve` over
+# loopback, 20 s per route: /predict and /segment single records, 1,000-record
+# batches. Data: $(BENCH_DATA) (1M lines, generated when missing); models:
+# trained into a registry under target/bench-models/ when missing.
+.PHONY: bench-api
+bench-api: $(XGBOOST_LIB) ## Serving benchmark (shared/spec/benchmark.md): req/s, p50/p99, rows/s, non-2xx for /predict and /segment
+	BENCH_DATA=$(BENCH_DATA) bench/load.sh
+
+# --- Experiment tracking and data versioning (issue 8, items 4-6) -------------
+# MLflow: a real tracking server for analytics-lib/tests/it/tracking.rs (the
+# test starts `mlflow server` from $(MLFLOW_VENV) itself, or from $MLFLOW_BIN).
+# DVC: the pipeline of dvc.yaml (data -> clean -> train -> evaluate) and its
+# test in a temporary git+dvc repo (tests/pipeline/). Versions are pinned.
+MLFLOW_VERSION ?= 3.17.2
+DVC_VERSION    ?= 3.67.1
+MLFLOW_VENV    ?= .venv-mlflow
+DVC_VENV       ?= .venv-dvc
+# No usage reports from DVC (the machines reach package registries only).
+export DVC_NO_ANALYTICS := 1
+
+.PHONY: mlflow-env
+mlflow-env: ## Install the MLflow tracking server (pip, into .venv-mlflow) for the tracking tests
+	@test -x $(MLFLOW_VENV)/bin/mlflow || { python3 -m venv $(MLFLOW_VENV) && \
+	  $(MLFLOW_VENV)/bin/pip install -q 'mlflow==$(MLFLOW_VERSION)'; }
+
+# `make test` (and so CI) runs the tracking test with the other Rust tests, which
+# needs the MLflow server installed, and the DVC pipeline test.
+
+.PHONY: test-tracking
+test-tracking: mlflow-env $(XGBOOST_LIB) ## The MLflow tracking tests only, against a real mlflow server on loopback
+	OMP_WAIT_POLICY=PASSIVE $(CARGO) test --profile $(PROFILE) -p analytics-lib --test it tracking
+
+.PHONY: dvc-env
+dvc-env: ## Install DVC and pytest (pip, into .venv-dvc) for the pipeline
+	@test -x $(DVC_VENV)/bin/dvc || { python3 -m venv $(DVC_VENV) && \
+	  $(DVC_VENV)/bin/pip install -q 'dvc==$(DVC_VERSION)' 'pytest==9.0.2' 'pyyaml==6.0.4'; }
+
+.PHONY: dvc-repro
+dvc-repro: dvc-env setup ## Reproduce the DVC pipeline (data -> clean -> train -> evaluate): reruns only what changed
+	ANALYTICS_BIN=$(abspath $(BIN)) OMP_WAIT_POLICY=PASSIVE $(DVC_VENV)/bin/dvc repro
+
+.PHONY: test-pipeline
+test-pipeline: dvc-env setup ## The DVC pipeline test: dvc repro on 20k lines in a temporary git+dvc repo
+	ANALYTICS_BIN=$(abspath $(BIN)) OMP_WAIT_POLICY=PASSIVE $(DVC_VENV)/bin/python -m pytest -q -s tests/pipeline

@@ -28,6 +28,16 @@ for nb in "$@"; do
   name="$(basename "$nb" .ipynb)"
   # A persistent scratch folder per notebook keeps evcxr's compiled crates warm.
   export EVCXR_TMPDIR="$cache/$name"
+  # A notebook may ship cargo settings for its kernel build next to it
+  # (NAME.cargo.toml; notebook 03 optimises its number-crunching crates).
+  # evcxr writes its own .cargo/config.toml in its scratch folder, so ours
+  # goes one folder up, where cargo also looks, and the scratch folder moves
+  # into it.
+  if [ -f "$(dirname "$nb")/$name.cargo.toml" ]; then
+    mkdir -p "$cache/$name/.cargo"
+    cp "$(dirname "$nb")/$name.cargo.toml" "$cache/$name/.cargo/config.toml"
+    export EVCXR_TMPDIR="$cache/$name/kernel"
+  fi
   mkdir -p "$EVCXR_TMPDIR"
   echo "== executing $nb (data: $ANALYTICS_DATA)" >&2
   start=$(date +%s)

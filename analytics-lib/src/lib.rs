@@ -35,7 +35,11 @@ pub mod notebook;
 #[cfg(feature = "models")]
 pub mod registry;
 #[cfg(feature = "segments")]
+pub mod retrain;
+#[cfg(feature = "segments")]
 pub mod segments;
+pub mod source;
+pub mod tracking;
 
 /// Re-exported for dates in notebooks and callers.
 pub use chrono;

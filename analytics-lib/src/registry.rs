@@ -26,7 +26,8 @@
 //!   the new one, never a mix.
 //! * [`Registry::recover`] removes staging leftovers and incomplete version
 //!   folders: the next run of a killed job starts clean.
-//! * Nothing removes the live version or the versions in its history.
+//! * Nothing removes the live version or the versions in its history
+//!   ([`Registry::prune`] first trims that history to the kept count).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -545,9 +546,18 @@ impl Registry {
 
     /// Keep the newest `keep` versions of a model (at least one), plus the
     /// live one and its history; remove the others. Returns the removed ids.
+    /// The history is first trimmed to its newest `keep` entries (the
+    /// pointer is rewritten atomically), so that a job that promotes every
+    /// time still keeps a bounded number of versions.
     pub fn prune(&self, model: &str, keep: usize) -> Result<Vec<VersionId>> {
         let keep = keep.max(1);
-        let pointer = self.live(model)?;
+        let mut pointer = self.live(model)?;
+        if let Some(p) = pointer.as_mut()
+            && p.history.len() > keep
+        {
+            p.history.drain(..p.history.len() - keep);
+            self.write_pointer(model, p)?;
+        }
         let protected: Vec<VersionId> = pointer
             .map(|p| std::iter::once(p.version).chain(p.history).collect())
             .unwrap_or_default();

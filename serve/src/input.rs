@@ -1,6 +1,8 @@
 //! Reading request records by hand from JSON values, so that every problem
 //! names its field, what was expected and what was found. Never panics.
 
+use std::collections::BTreeMap;
+
 use serde_json::{Map, Value};
 
 use crate::error::{ErrorBody, describe};
@@ -56,76 +58,140 @@ fn expected_for(name: &str) -> &'static str {
     }
 }
 
-/// Read one record against the model's feature names.
-pub fn parse_record(v: &Value, names: &[String], prefix: &str) -> Result<Record, InputError> {
-    let what = if prefix.is_empty() {
+/// `{"customer_id": "…"}` alone: the id, or the problem.
+fn customer_id(obj: &Map<String, Value>, prefix: &str) -> Option<Result<String, InputError>> {
+    let id = obj.get("customer_id")?;
+    if let Some(other) = obj.keys().find(|k| k.as_str() != "customer_id") {
+        return Some(Err(InputError(
+            ErrorBody::new("unknown field: a customer lookup takes only `customer_id`")
+                .field(path(prefix, other))
+                .expected("{\"customer_id\": \"…\"} alone, or feature values without it")
+                .found(format!("`{other}` next to `customer_id`")),
+        )));
+    }
+    Some(match id.as_str() {
+        Some(s) if !s.trim().is_empty() => Ok(s.to_string()),
+        _ => Err(InputError(
+            ErrorBody::new("wrong type for `customer_id`")
+                .field(path(prefix, "customer_id"))
+                .expected("a non-empty string")
+                .found(describe(id)),
+        )),
+    })
+}
+
+fn unknown_field(prefix: &str, unknown: &str, names: &[String]) -> InputError {
+    InputError(
+        ErrorBody::new(format!("unknown field `{unknown}`"))
+            .field(path(prefix, unknown))
+            .expected(format!(
+                "`customer_id`, or the model's features: {}",
+                names.join(", ")
+            ))
+            .found(format!("`{unknown}`")),
+    )
+}
+
+/// One feature value: a finite number ≥ 0 that XGBoost's f32 can hold (a
+/// share: at most 1).
+fn feature_value(name: &str, value: &Value, prefix: &str) -> Result<f64, InputError> {
+    let field = path(prefix, name);
+    let Some(x) = value.as_f64() else {
+        return Err(InputError(
+            ErrorBody::new(format!("wrong type for `{name}`"))
+                .field(field)
+                .expected(expected_for(name))
+                .found(describe(value)),
+        ));
+    };
+    let share = name.starts_with(analytics_lib::features::SHARE_PREFIX);
+    // XGBoost reads f32: a larger value would become infinity there.
+    if !x.is_finite() || x < 0.0 || x > f64::from(f32::MAX) || (share && x > 1.0) {
+        return Err(InputError(
+            ErrorBody::new(format!("invalid value for `{name}`"))
+                .field(field)
+                .expected(expected_for(name))
+                .found(describe(value)),
+        ));
+    }
+    Ok(x)
+}
+
+fn missing(prefix: &str, name: &str) -> InputError {
+    InputError(
+        ErrorBody::new(format!("missing field `{name}`"))
+            .field(path(prefix, name))
+            .expected(expected_for(name))
+            .found("nothing"),
+    )
+}
+
+fn what(prefix: &str) -> String {
+    if prefix.is_empty() {
         "the request body".to_string()
     } else {
         prefix.to_string()
-    };
-    let obj = as_object(v, prefix, &what)?;
-    if let Some(id) = obj.get("customer_id") {
-        if let Some(other) = obj.keys().find(|k| k.as_str() != "customer_id") {
-            return Err(InputError(
-                ErrorBody::new("unknown field: a customer lookup takes only `customer_id`")
-                    .field(path(prefix, other))
-                    .expected("{\"customer_id\": \"…\"} alone, or feature values without it")
-                    .found(format!("`{other}` next to `customer_id`")),
-            ));
-        }
-        return match id.as_str() {
-            Some(s) if !s.trim().is_empty() => Ok(Record::Customer(s.to_string())),
-            _ => Err(InputError(
-                ErrorBody::new("wrong type for `customer_id`")
-                    .field(path(prefix, "customer_id"))
-                    .expected("a non-empty string")
-                    .found(describe(id)),
-            )),
-        };
+    }
+}
+
+/// Read one record against the model's feature names.
+pub fn parse_record(v: &Value, names: &[String], prefix: &str) -> Result<Record, InputError> {
+    let obj = as_object(v, prefix, &what(prefix))?;
+    if let Some(id) = customer_id(obj, prefix) {
+        return id.map(Record::Customer);
     }
     if let Some(unknown) = obj.keys().find(|k| !names.iter().any(|n| n == *k)) {
-        return Err(InputError(
-            ErrorBody::new(format!("unknown field `{unknown}`"))
-                .field(path(prefix, unknown))
-                .expected(format!(
-                    "`customer_id`, or the model's features: {}",
-                    names.join(", ")
-                ))
-                .found(format!("`{unknown}`")),
-        ));
+        return Err(unknown_field(prefix, unknown, names));
     }
     let mut row = Vec::with_capacity(names.len());
     for name in names {
-        let field = path(prefix, name);
         let Some(value) = obj.get(name) else {
-            return Err(InputError(
-                ErrorBody::new(format!("missing field `{name}`"))
-                    .field(field)
-                    .expected(expected_for(name))
-                    .found("nothing"),
-            ));
+            return Err(missing(prefix, name));
         };
-        let Some(x) = value.as_f64() else {
-            return Err(InputError(
-                ErrorBody::new(format!("wrong type for `{name}`"))
-                    .field(field)
-                    .expected(expected_for(name))
-                    .found(describe(value)),
-            ));
-        };
-        let share = name.starts_with(analytics_lib::features::SHARE_PREFIX);
-        // XGBoost reads f32: a larger value would become infinity there.
-        if !x.is_finite() || x < 0.0 || x > f64::from(f32::MAX) || (share && x > 1.0) {
-            return Err(InputError(
-                ErrorBody::new(format!("invalid value for `{name}`"))
-                    .field(field)
-                    .expected(expected_for(name))
-                    .found(describe(value)),
-            ));
-        }
-        row.push(x);
+        row.push(feature_value(name, value, prefix)?);
     }
     Ok(Record::Features(row))
+}
+
+/// A `/segment` record: a customer to look up, or feature values by name.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SegmentRecord {
+    Customer(String),
+    Features(BTreeMap<String, f64>),
+}
+
+/// The segment features every request must carry; the others of the model
+/// (`average_ticket`, `share_<category>`) are optional (see
+/// `SegmentModel::assign`: `average_ticket` defaults to `monetary /
+/// frequency`; without any share the customer is placed on RFM only,
+/// with some, the missing ones count as 0).
+pub const SEGMENT_REQUIRED: [&str; 3] = ["recency_days", "frequency", "monetary"];
+
+/// Read one `/segment` record against the segment model's feature names.
+pub fn parse_segment_record(
+    v: &Value,
+    names: &[String],
+    prefix: &str,
+) -> Result<SegmentRecord, InputError> {
+    let obj = as_object(v, prefix, &what(prefix))?;
+    if let Some(id) = customer_id(obj, prefix) {
+        return id.map(SegmentRecord::Customer);
+    }
+    if let Some(unknown) = obj.keys().find(|k| !names.iter().any(|n| n == *k)) {
+        return Err(unknown_field(prefix, unknown, names));
+    }
+    for name in SEGMENT_REQUIRED {
+        if names.iter().any(|n| n == name) && !obj.contains_key(name) {
+            return Err(missing(prefix, name));
+        }
+    }
+    let mut row = BTreeMap::new();
+    for name in names {
+        if let Some(value) = obj.get(name) {
+            row.insert(name.clone(), feature_value(name, value, prefix)?);
+        }
+    }
+    Ok(SegmentRecord::Features(row))
 }
 
 /// Read a batch body `{"records": [ … ]}` (nothing else), with between 1
@@ -236,6 +302,57 @@ mod tests {
         assert_eq!(b.field.as_deref(), Some("frequency"));
         let b = err(json!([1, 2]), "");
         assert_eq!(b.found.as_deref(), Some("an array of 2 items"));
+    }
+
+    #[test]
+    fn segment_records_need_rfm_only() {
+        let names: Vec<String> = [
+            "recency_days",
+            "frequency",
+            "monetary",
+            "average_ticket",
+            "share_books",
+        ]
+        .map(String::from)
+        .to_vec();
+        let r = parse_segment_record(
+            &json!({"recency_days": 3, "frequency": 2, "monetary": 10.5}),
+            &names,
+            "",
+        );
+        let want: BTreeMap<String, f64> = [
+            ("recency_days", 3.0),
+            ("frequency", 2.0),
+            ("monetary", 10.5),
+        ]
+        .map(|(k, v)| (k.to_string(), v))
+        .into();
+        assert_eq!(r, Ok(SegmentRecord::Features(want)));
+        let e = parse_segment_record(
+            &json!({"recency_days": 3, "frequency": 2}),
+            &names,
+            "records[1]",
+        )
+        .expect_err("missing monetary");
+        assert_eq!(e.0.field.as_deref(), Some("records[1].monetary"));
+        let e = parse_segment_record(
+            &json!({"recency_days": 3, "frequency": 2, "monetary": 1, "share_books": 2}),
+            &names,
+            "",
+        )
+        .expect_err("share above 1");
+        assert_eq!(e.0.field.as_deref(), Some("share_books"));
+        let e = parse_segment_record(
+            &json!({"recency_days": 3, "frequency": 2, "monetary": 1, "tenure_days": 2}),
+            &names,
+            "",
+        )
+        .expect_err("not a segment feature");
+        assert_eq!(e.0.field.as_deref(), Some("tenure_days"));
+        assert_eq!(
+            parse_segment_record(&json!({"customer_id": "C9"}), &names, ""),
+            Ok(SegmentRecord::Customer("C9".into()))
+        );
     }
 
     #[test]

@@ -3,17 +3,20 @@
 //!
 //! * [`configuration`]: settings, layered defaults → file → `APP_*` → flags;
 //! * [`startup`]: [`startup::Application`] binds (port 0 in tests), loads the
-//!   data and the live model, and runs the server with the hot-reload task;
+//!   data and the registry's live models, and runs the server with the hot-reload task;
 //! * [`routes`]: one file per route family (`/health` `/ready`, `/predict`,
-//!   `/models`, `/openapi.json` `/docs`);
-//! * [`model`]: the live model and its contributions; [`state`]: the atomic
-//!   model swap; [`input`]: request records read field by field;
+//!   `/segment`, `/models`, `/openapi.json` `/docs`);
+//! * [`model`]: the live spend model and its contributions;
+//!   [`segment_model`]: the live segment model; [`state`]: the atomic model
+//!   swaps and the registry-driven hot reload; [`input`]: request records read field by field;
 //!   [`error`]: the one error shape.
 
 pub mod configuration;
+pub mod dashboard;
 pub mod error;
 pub mod input;
 pub mod model;
 pub mod routes;
+pub mod segment_model;
 pub mod startup;
 pub mod state;

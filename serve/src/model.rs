@@ -1,11 +1,12 @@
-//! The live customer-spend model: loading it from the models folder,
+//! The live customer-spend model: loading it from its registry version,
 //! predicting with per-feature contributions, and the customer feature
 //! table behind `{"customer_id"}` requests.
 //!
-//! Layout (written by `analytics train`): `<models>/customer_spend/` holds
-//! `<kind>.msgpack` (the checked artifact), `<kind>.json` (its metadata) and
-//! `best.json` (`{"best": "<kind>", …}`: the one to serve). A models folder
-//! that is itself such a folder (has `best.json`) works too.
+//! Layout (the model registry, `analytics_lib::registry`): the live version
+//! of `<models>/customer_spend/` (named by its `live.json`) is a folder
+//! holding `<kind>.msgpack` (the checked artifact), `<kind>.json` (its
+//! metadata), `best.json` (`{"best": "<kind>", …}`: the one to serve) and
+//! `manifest.json` (checksums of every file, written last).
 //!
 //! A [`LiveModel`] is immutable once built; the service swaps whole
 //! `Arc<LiveModel>`s (see `state.rs`), so a request keeps the model it
@@ -32,30 +33,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use analytics_lib::features::{FeatureMatrix, customer_features, feature_names};
 use analytics_lib::kpi::Sales;
-use analytics_lib::models::artifact::Fnv64;
 use analytics_lib::models::{
     ForestModel, LinearModel, ModelKind, ModelMeta, Regressor, TrainedModel,
 };
 use anyhow::{Context, anyhow, bail};
 use chrono::NaiveDate;
 
-/// The model family this service predicts with.
-pub const FAMILY: &str = "customer_spend";
-/// The file naming the model to serve.
+/// The model family this service predicts with (`registry::SPEND`).
+pub const FAMILY: &str = analytics_lib::registry::SPEND;
+/// The file of a version naming the model to serve.
 pub const BEST_FILE: &str = "best.json";
 
-/// The folder holding the family's files: `<models>/customer_spend`, or
-/// `<models>` itself when it has a `best.json` and that subfolder does not exist.
-pub fn family_dir(models: &Path) -> PathBuf {
-    let sub = models.join(FAMILY);
-    if !sub.is_dir() && models.join(BEST_FILE).is_file() {
-        models.to_path_buf()
-    } else {
-        sub
-    }
-}
-
-/// The kind named by `best.json`.
+/// The kind named by `<dir>/best.json`.
 pub fn read_best(dir: &Path) -> anyhow::Result<ModelKind> {
     let path = dir.join(BEST_FILE);
     let text = std::fs::read_to_string(&path)
@@ -70,21 +59,6 @@ pub fn read_best(dir: &Path) -> anyhow::Result<ModelKind> {
     })?;
     name.parse::<ModelKind>()
         .with_context(|| format!("while reading `best` in {}", path.display()))
-}
-
-/// A short, stable name for one model file: creation time and a hash of
-/// its bytes (`20250101T120000Z-1a2b3c4d`).
-pub fn version_of(meta: &ModelMeta, bytes: &[u8]) -> String {
-    let mut h = Fnv64::default();
-    h.write(bytes);
-    let hash = (h.finish() >> 32) as u32;
-    match chrono::DateTime::parse_from_rfc3339(&meta.created_at) {
-        Ok(t) => format!(
-            "{}-{hash:08x}",
-            t.with_timezone(&chrono::Utc).format("%Y%m%dT%H%M%SZ")
-        ),
-        Err(_) => format!("{hash:08x}"),
-    }
 }
 
 /// Customers' feature rows at one date, for one category list.
@@ -223,6 +197,7 @@ pub struct Prediction {
 /// The model being served, with everything a request needs.
 pub struct LiveModel {
     pub kind: ModelKind,
+    /// The registry version (`v0003`).
     pub version: String,
     pub meta: ModelMeta,
     pub file: PathBuf,
@@ -253,10 +228,12 @@ impl LiveModel {
     /// Load a model file: the library's checks (format version, checksum,
     /// features), then its feature list must be the one the library computes
     /// for its categories, so that customer rows line up with it.
-    /// `copies`: boosters in the XGBoost pool. `data`: compute the customer
-    /// table (reusing `reuse` when its categories match).
+    /// `version`: the registry version it belongs to. `copies`: boosters in
+    /// the XGBoost pool. `data`: compute the customer table (reusing `reuse`
+    /// when its categories match).
     pub fn load(
         path: &Path,
+        version: String,
         copies: usize,
         data: Option<&ServingData>,
         reuse: Option<std::sync::Arc<CustomerTable>>,
@@ -274,7 +251,6 @@ impl LiveModel {
                 trained.meta.feature_names
             );
         }
-        let version = version_of(&trained.meta, &bytes);
         let TrainedModel { meta, model } = trained;
         let kind = model.kind();
         let predictor = match model {

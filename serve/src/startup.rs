@@ -53,23 +53,36 @@ fn workers(settings: &Settings) -> usize {
 
 impl Application {
     /// Bind `settings.bind`, load the data (an error: the caller asked for
-    /// it) and the live model (not an error: the service starts not ready
-    /// and the reload task keeps looking), and build the server.
+    /// it) and the live models of the registry (not an error: the service
+    /// starts not ready and the reload task keeps looking), and build the
+    /// server.
     pub fn build(settings: Settings) -> anyhow::Result<Application> {
         let listener = TcpListener::bind(&settings.bind)
             .with_context(|| format!("while binding {}", settings.bind))?;
         let n = workers(&settings);
         let state = off_runtime(move || -> anyhow::Result<AppState> {
             let data = settings.data.as_deref().map(load_data).transpose()?;
-            let state = AppState::new(settings, data, n);
-            if let Reload::Failed(e) = state.reload_if_changed() {
-                eprintln!("serve: starting without a model (GET /ready answers 503): {e}");
+            let state = AppState::new(settings, data, n)?;
+            for r in state.reload_if_changed() {
+                if let Reload::Failed(e) = r {
+                    eprintln!("serve: starting without this model (GET /ready answers 503): {e}");
+                }
             }
             Ok(state)
         })?;
+        // The dashboard's compact frame and segments, from the data just loaded.
+        let dashboard = {
+            let st = &state;
+            off_runtime(move || {
+                Ok(crate::routes::dashboard::DashboardState::build(
+                    st.data.as_ref(),
+                    &st.settings.models,
+                ))
+            })?
+        };
         let state = web::Data::new(state);
         let port = listener.local_addr()?.port();
-        let server = run(listener, state.clone(), n)?;
+        let server = run(listener, state.clone(), web::Data::new(dashboard), n)?;
         Ok(Application {
             port,
             server,
@@ -100,7 +113,7 @@ impl Application {
     }
 }
 
-/// Poll the models folder; loads happen on the blocking pool.
+/// Poll the registry's live pointers; loads happen on the blocking pool.
 async fn reload_loop(state: Arc<AppState>, every: Duration) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -118,12 +131,14 @@ async fn reload_loop(state: Arc<AppState>, every: Duration) {
 pub fn run(
     listener: TcpListener,
     state: web::Data<AppState>,
+    dashboard: web::Data<crate::routes::dashboard::DashboardState>,
     workers: usize,
 ) -> std::io::Result<Server> {
     let limit = state.settings.max_body_bytes;
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .app_data(dashboard.clone())
             .app_data(
                 web::JsonConfig::default()
                     .limit(limit)

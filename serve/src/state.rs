@@ -1,24 +1,30 @@
-//! Shared state: the live model behind an atomically swapped `Arc`, the
+//! Shared state: the live models behind atomically swapped `Arc`s, the
 //! serving data, and the hot-reload check.
 //!
-//! Hot reload: every `reload_interval_ms` a background task looks at
-//! `best.json` and the model file it names (modification time, length,
-//! inode). When they changed, it loads the named model completely (and its
-//! customer table) off the request path, then swaps it in with one atomic
-//! store. A request holds the `Arc` it loaded, so it finishes on the model
-//! it started with; no request ever sees a half-loaded model. A model that
-//! fails to load is logged and the live one stays.
+//! Both models come from the model registry (`analytics_lib::registry`):
+//! `<models>/customer_spend/live.json` and `<models>/segments/live.json`
+//! name the live version of each. Hot reload: every `reload_interval_ms` a
+//! background task looks at each `live.json` (modification time, length,
+//! inode). When one changed and names another version, that version is
+//! verified against its manifest (`Registry::verify`: every file's
+//! checksum), loaded completely off the request path, then swapped in with
+//! one atomic store. A request holds the `Arc` it loaded, so it finishes on
+//! the model it started with; no request ever sees a half-loaded model. A
+//! version that fails to verify or to load is refused (logged on stderr)
+//! and the live one stays; with no live model, `/ready` says why.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+use analytics_lib::registry::{Registry, SEGMENT_FILE, SEGMENTS, SPEND, VersionId};
 use arc_swap::ArcSwapOption;
 
 use crate::configuration::Settings;
-use crate::model::{BEST_FILE, LiveModel, ServingData, family_dir, read_best};
+use crate::model::{LiveModel, ServingData, read_best};
+use crate::segment_model::LiveSegments;
 
-/// What a file looked like last time (absent files too).
+/// What a file looked like last time.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct FileSig {
     modified: Option<SystemTime>,
@@ -39,92 +45,84 @@ fn sig(path: &Path) -> Option<FileSig> {
     })
 }
 
-/// `best.json` and the model file it named when last checked.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Signature {
-    best: Option<FileSig>,
-    model: Option<(PathBuf, Option<FileSig>)>,
+/// A loaded model that knows its registry version.
+pub trait Versioned {
+    fn version(&self) -> &str;
+    /// How the logs name it (`xgboost v0003`).
+    fn label(&self) -> String;
 }
 
-/// Everything the handlers share.
-pub struct AppState {
-    pub settings: Settings,
-    /// The family folder (`<models>/customer_spend`).
-    pub dir: PathBuf,
-    live: ArcSwapOption<LiveModel>,
-    pub data: Option<ServingData>,
-    /// Why there is no live model (for `/ready`), when there is none.
+impl Versioned for LiveModel {
+    fn version(&self) -> &str {
+        &self.version
+    }
+    fn label(&self) -> String {
+        format!("{} {}", self.kind, self.version)
+    }
+}
+
+impl Versioned for LiveSegments {
+    fn version(&self) -> &str {
+        &self.version
+    }
+    fn label(&self) -> String {
+        format!("{} (kmeans, k = {})", self.version, self.model.k())
+    }
+}
+
+/// One model's live handle, why it is missing, and what its pointer
+/// looked like at the last check.
+pub struct Slot<T> {
+    /// The registry's model name (`customer_spend`, `segments`).
+    pub name: &'static str,
+    live: ArcSwapOption<T>,
     last_error: Mutex<Option<String>>,
-    seen: Mutex<Option<Signature>>,
-    /// XGBoost boosters per model (one per worker).
-    copies: usize,
+    seen: Mutex<Option<Option<FileSig>>>,
 }
 
-/// What a reload check did.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Reload {
-    Unchanged,
-    Swapped { kind: String, version: String },
-    Failed(String),
-}
-
-impl AppState {
-    pub fn new(settings: Settings, data: Option<ServingData>, copies: usize) -> Self {
-        AppState {
-            dir: family_dir(&settings.models),
-            settings,
+impl<T: Versioned> Slot<T> {
+    fn new(name: &'static str) -> Self {
+        Slot {
+            name,
             live: ArcSwapOption::empty(),
-            data,
             last_error: Mutex::new(None),
             seen: Mutex::new(None),
-            copies: copies.max(1),
         }
     }
 
     /// The live model, if any (cheap: one atomic load and a refcount).
-    pub fn live(&self) -> Option<Arc<LiveModel>> {
+    pub fn live(&self) -> Option<Arc<T>> {
         self.live.load_full()
     }
 
-    /// Why there is no live model.
-    pub fn not_ready_reason(&self) -> String {
+    /// Why there is no live model (or why the last promotion was refused).
+    pub fn last_error(&self) -> Option<String> {
         self.last_error
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
-            .unwrap_or_else(|| "no model loaded yet".into())
     }
 
-    fn signature(&self) -> Signature {
-        let best = sig(&self.dir.join(BEST_FILE));
-        let model = read_best(&self.dir).ok().map(|k| {
-            let p = self.dir.join(format!("{}.msgpack", k.name()));
-            let s = sig(&p);
-            (p, s)
-        });
-        Signature { best, model }
+    /// Why there is no live model.
+    pub fn not_ready_reason(&self) -> String {
+        self.last_error()
+            .unwrap_or_else(|| format!("{}: no model loaded yet", self.name))
     }
 
-    /// Load the model `best.json` names now, whatever was seen before.
-    pub fn load_best(&self) -> anyhow::Result<Arc<LiveModel>> {
-        let kind = read_best(&self.dir)?;
-        let path = self.dir.join(format!("{}.msgpack", kind.name()));
-        let reuse = self.live().and_then(|m| m.customers.clone());
-        let model = Arc::new(LiveModel::load(
-            &path,
-            self.copies,
-            self.data.as_ref(),
-            reuse,
-        )?);
-        self.live.store(Some(model.clone()));
-        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        Ok(model)
+    fn set_error(&self, e: Option<String>) {
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = e;
     }
 
-    /// The hot-reload step: reload only if `best.json` or its model file
-    /// changed since the last check; keep the live model on failure.
-    pub fn reload_if_changed(&self) -> Reload {
-        let now = self.signature();
+    /// The hot-reload step for this model: when `pointer` changed since the
+    /// last check, read it and, if it names another version than the live
+    /// one, `load` that version and swap it in; keep the live one on failure.
+    fn check(
+        &self,
+        registry: &Registry,
+        load: impl FnOnce(VersionId) -> anyhow::Result<T>,
+    ) -> Reload {
+        let pointer = registry.live_pointer_path(self.name);
+        let now = sig(&pointer);
         {
             let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
             if seen.as_ref() == Some(&now) {
@@ -132,34 +130,136 @@ impl AppState {
             }
             *seen = Some(now);
         }
-        match self.load_best() {
-            Ok(m) => {
-                eprintln!(
-                    "serve: live model is now {} {} ({})",
-                    m.kind,
-                    m.version,
-                    m.file.display()
-                );
+        let current = self.live();
+        let result = (|| -> anyhow::Result<Option<T>> {
+            let version = registry.live_version(self.name)?.ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{}: no live version in the registry ({} not found; run `analytics train` or promote a version)",
+                    self.name,
+                    pointer.display()
+                )
+            })?;
+            if current
+                .as_ref()
+                .is_some_and(|c| c.version() == version.to_string())
+            {
+                return Ok(None);
+            }
+            registry
+                .verify(self.name, version)
+                .map_err(anyhow::Error::from)
+                .map_err(|e| e.context(format!("{} {version} failed verification", self.name)))?;
+            load(version)
+                .map(Some)
+                .map_err(|e| e.context(format!("{} {version} did not load", self.name)))
+        })();
+        match result {
+            Ok(None) => Reload::Unchanged,
+            Ok(Some(model)) => {
+                let label = model.label();
+                let version = model.version().to_string();
+                self.live.store(Some(Arc::new(model)));
+                self.set_error(None);
+                eprintln!("serve: live {} is now {label}", self.name);
                 Reload::Swapped {
-                    kind: m.kind.name().to_string(),
-                    version: m.version.clone(),
+                    model: self.name.to_string(),
+                    version,
                 }
             }
             Err(e) => {
                 let msg = format!("{e:#}");
-                match self.live() {
+                match &current {
                     Some(m) => eprintln!(
-                        "serve: keeping {} {}: the new model did not load: {msg}",
-                        m.kind, m.version
+                        "serve: keeping {} {}: the new version was refused: {msg}",
+                        self.name,
+                        m.label()
                     ),
-                    None => {
-                        eprintln!("serve: no model loaded: {msg}");
-                        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) =
-                            Some(msg.clone());
-                    }
+                    None => eprintln!("serve: no {} model loaded: {msg}", self.name),
                 }
+                self.set_error(Some(msg.clone()));
                 Reload::Failed(msg)
             }
         }
+    }
+}
+
+/// Everything the handlers share.
+pub struct AppState {
+    pub settings: Settings,
+    pub registry: Registry,
+    /// The customer-spend model (`/predict`).
+    pub spend: Slot<LiveModel>,
+    /// The segment model (`/segment`).
+    pub segments: Slot<LiveSegments>,
+    pub data: Option<ServingData>,
+    /// XGBoost boosters per model (one per worker).
+    copies: usize,
+}
+
+/// What a reload check did for one model.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reload {
+    Unchanged,
+    Swapped { model: String, version: String },
+    Failed(String),
+}
+
+impl AppState {
+    pub fn new(
+        settings: Settings,
+        data: Option<ServingData>,
+        copies: usize,
+    ) -> anyhow::Result<Self> {
+        Ok(AppState {
+            registry: Registry::open(&settings.models)?,
+            settings,
+            spend: Slot::new(SPEND),
+            segments: Slot::new(SEGMENTS),
+            data,
+            copies: copies.max(1),
+        })
+    }
+
+    /// The live customer-spend model, if any.
+    pub fn live(&self) -> Option<Arc<LiveModel>> {
+        self.spend.live()
+    }
+
+    /// The live segment model, if any.
+    pub fn live_segments(&self) -> Option<Arc<LiveSegments>> {
+        self.segments.live()
+    }
+
+    fn load_spend(&self, version: VersionId) -> anyhow::Result<LiveModel> {
+        let dir = self.registry.model_dir(SPEND).join(version.to_string());
+        let kind = read_best(&dir)?;
+        let path = dir.join(format!("{}.msgpack", kind.name()));
+        let reuse = self.spend.live().and_then(|m| m.customers.clone());
+        LiveModel::load(
+            &path,
+            version.to_string(),
+            self.copies,
+            self.data.as_ref(),
+            reuse,
+        )
+    }
+
+    fn load_segments(&self, version: VersionId) -> anyhow::Result<LiveSegments> {
+        let path = self
+            .registry
+            .model_dir(SEGMENTS)
+            .join(version.to_string())
+            .join(SEGMENT_FILE);
+        let reuse = self.segments.live().and_then(|m| m.customers.clone());
+        LiveSegments::load(&path, version.to_string(), self.data.as_ref(), reuse)
+    }
+
+    /// The hot-reload step for both models (spend, then segments).
+    pub fn reload_if_changed(&self) -> [Reload; 2] {
+        [
+            self.spend.check(&self.registry, |v| self.load_spend(v)),
+            self.segments
+                .check(&self.registry, |v| self.load_segments(v)),
+        ]
     }
 }

@@ -50,6 +50,34 @@ def test_eda_report_tells_the_story_in_brazilian_format():
     assert len(re.findall(r"Plotly\.newPlot\(", html)) >= 5
 
 
+def test_segmentation_report_tells_the_story_in_brazilian_format():
+    html = (REPORTS / "03_segmentation.html").read_text(encoding="utf-8")
+    text = re.sub(r"<[^>]+>", "", html)
+    for heading in ["What we cluster on, and why", "How many segments?", "The segments on a map",
+                    "Profiles and names", "DBSCAN as a cross-check",
+                    "What marketing should do with each segment"]:
+        assert heading in text, heading
+    # Computed numbers, formatted the Brazilian way (R$ 1.234,56 and dd/mm/aaaa).
+    assert re.search(r"At \d\d/\d\d/\d{4}, [\d.]+ customers have bought", text)
+    assert re.search(r"The median customer spent R\$ [\d.]+,\d\d but the mean is R\$ [\d.]+,\d\d", text)
+    # The model's k comes from the default range 4..=8, chosen by silhouette.
+    m = re.search(r"still chooses: k = (\d+) \(silhouette (-?\d+,\d+)\)", text)
+    assert m and 4 <= int(m.group(1)) <= 8, m
+    # Profile table: dates of the typical last order and money in R$.
+    assert re.search(r"<td[^>]*>\d\d/\d\d/\d{4}</td>", html)
+    assert re.search(r"<td[^>]*>R\$ [\d.]+,\d\d</td>", html)
+    # Charts: k choice, PCA 2D, PCA 3D (rotatable), t-SNE, k-distance; a static SVG.
+    assert len(re.findall(r"Plotly\.newPlot\(", html)) >= 5
+    assert '"type":"scatter3d"' in html
+    assert "<svg" in html
+    assert "DBSCAN finds" in text and "customers noise" in text
+    for name in ["Champions", "Hibernating", "Lost", "At risk", "Loyal", "Promising/New"]:
+        if name in text:
+            break
+    else:
+        raise AssertionError("no segment name in the report")
+
+
 def run_notebook(tmp_path, source):
     nb = tmp_path / "broken.ipynb"
     built = nbbuild.build(source)

@@ -38,8 +38,15 @@ enum Command {
     Clean(CleanArgs),
     /// The contract's KPIs (revenue, orders, ticket médio, churn, repeat rate, monthly revenue).
     Kpis(KpiArgs),
-    /// Fit, evaluate (out of time) and save the customer-spend models.
+    /// Fit, evaluate (out of time) and save every model as a new live registry version.
     Train(TrainArgs),
+    /// Score the live models on a data folder's out-of-time test set.
+    Evaluate(EvaluateArgs),
+    /// The retrain job: drift report, champion vs challenger on the same new data, promotion.
+    Retrain(RetrainArgs),
+    /// The model registry: list, show, promote, roll back versions.
+    #[command(subcommand)]
+    Models(ModelsAction),
     /// The pipeline benchmark of shared/spec/benchmark.md: seconds per stage, metrics, peak memory.
     Bench(BenchArgs),
     /// Import a public sales dataset (Olist, UCI Online Retail) as the four curated tables.
@@ -78,15 +85,100 @@ struct TrainArgs {
     /// Folder holding the curated Parquet tables.
     #[arg(long)]
     data: PathBuf,
-    /// Folder the models are saved to (models/customer_spend/<model>.msgpack).
+    /// The model registry folder (new versions go to <models>/customer_spend/vNNNN and <models>/segments/vNNNN).
     #[arg(long)]
     models: PathBuf,
+    /// YAML parameters: `train:` (TrainParams) and `segments:` (SegmentParams) sections, e.g. params.yaml.
+    #[arg(long)]
+    params: Option<PathBuf>,
     /// Reference date (YYYY-MM-DD); default: the day after the last order.
     #[arg(long)]
     as_of: Option<NaiveDate>,
     /// Print the test metrics as JSON to stdout.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(clap::Args)]
+struct EvaluateArgs {
+    /// Folder holding the curated Parquet tables.
+    #[arg(long)]
+    data: PathBuf,
+    /// The model registry folder.
+    #[arg(long)]
+    models: PathBuf,
+    /// Reference date (YYYY-MM-DD); default: the day after the last order.
+    #[arg(long)]
+    as_of: Option<NaiveDate>,
+    /// Print the scores as JSON to stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+struct RetrainArgs {
+    /// Folder holding the new curated Parquet tables.
+    #[arg(long)]
+    data: PathBuf,
+    /// The model registry folder.
+    #[arg(long)]
+    models: PathBuf,
+    /// YAML parameters (`train:` and `segments:` sections), e.g. params.yaml.
+    #[arg(long)]
+    params: Option<PathBuf>,
+    /// Reference date (YYYY-MM-DD); default: the day after the last order.
+    #[arg(long)]
+    as_of: Option<NaiveDate>,
+    /// Relative tolerance: a challenger up to this much worse than the champion is still promoted.
+    #[arg(long, default_value_t = analytics_lib::retrain::DEFAULT_TOLERANCE)]
+    tolerance: f64,
+    /// Versions kept per model (the live one and its history are always kept).
+    #[arg(long, default_value_t = analytics_lib::retrain::DEFAULT_KEEP)]
+    keep: usize,
+    /// Least number of order lines after cleaning; fewer stops the run.
+    #[arg(long, default_value_t = analytics_lib::retrain::DEFAULT_MIN_ROWS)]
+    min_rows: usize,
+    /// Folder of the report files; default <models>/reports.
+    #[arg(long)]
+    report_dir: Option<PathBuf>,
+    /// Print the report as JSON to stdout (the readable report goes to stderr either way).
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+struct ModelsCommon {
+    /// The model registry folder.
+    #[arg(long)]
+    models: PathBuf,
+    /// customer_spend or segments (list: both by default; others: customer_spend by default).
+    #[arg(long)]
+    model: Option<String>,
+    /// Print JSON to stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum ModelsAction {
+    /// Every version with its creation time, metrics, data fingerprint and status.
+    List(ModelsCommon),
+    /// One version's manifest (default: the live version).
+    Show {
+        /// vNNNN or a number; default: the live version.
+        version: Option<String>,
+        #[command(flatten)]
+        common: ModelsCommon,
+    },
+    /// Make a version live (its files are checked against its manifest first).
+    Promote {
+        /// vNNNN or a number, e.g. v0003 or 3.
+        version: String,
+        #[command(flatten)]
+        common: ModelsCommon,
+    },
+    /// Make the previously live version live again.
+    Rollback(ModelsCommon),
 }
 
 #[derive(clap::Args)]
@@ -101,9 +193,13 @@ struct BenchArgs {
 
 #[derive(clap::Args)]
 struct KpiArgs {
-    /// Folder holding the curated Parquet tables.
+    /// Folder holding the curated Parquet tables [default: the configured
+    /// source, see --source; on Snowflake the KPIs are computed in the
+    /// warehouse (push-down) and only the headline figures are printed].
     #[arg(long)]
-    data: PathBuf,
+    data: Option<PathBuf>,
+    #[command(flatten)]
+    source: analytics_lib::source::SourceArgs,
     /// Reference date (YYYY-MM-DD); default: the day after the last order.
     #[arg(long)]
     as_of: Option<NaiveDate>,
@@ -157,9 +253,12 @@ struct GenerateArgs {
 
 #[derive(clap::Args)]
 struct CleanArgs {
-    /// Folder holding the curated Parquet tables.
+    /// Folder holding the curated Parquet tables [default: the configured
+    /// source, see --source; Parquet at data/curated].
     #[arg(long)]
-    data: PathBuf,
+    data: Option<PathBuf>,
+    #[command(flatten)]
+    source: analytics_lib::source::SourceArgs,
     /// Also write the cleaned tables as Parquet to this folder.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -192,6 +291,9 @@ fn main() -> ExitCode {
         Command::Clean(args) => run_clean(args),
         Command::Kpis(args) => run_kpis(args),
         Command::Train(args) => run_train(args),
+        Command::Evaluate(args) => run_evaluate(args),
+        Command::Retrain(args) => run_retrain(args),
+        Command::Models(action) => run_models(action),
         Command::Bench(args) => run_bench(args),
         Command::Import(source) => run_import(source),
     };
@@ -244,18 +346,17 @@ fn run_generate(args: GenerateArgs) -> Result<()> {
 
 fn run_clean(args: CleanArgs) -> Result<()> {
     let t0 = Instant::now();
-    let tables = loader::load(&args.data)
-        .and_then(|d| d.collect())
-        .with_context(|| {
-            format!(
-                "while loading the curated tables from {}",
-                args.data.display()
-            )
-        })?;
+    let source = analytics_lib::source::Source::from_args(&args.source, args.data.as_deref())?;
+    let tables = source.load_frames().with_context(|| {
+        format!(
+            "while loading the curated tables from {}",
+            source.describe()
+        )
+    })?;
     let cleaned = clean::clean(&tables).context("while cleaning")?;
     eprintln!(
         "cleaned {} in {:.2} s",
-        args.data.display(),
+        source.describe(),
         t0.elapsed().as_secs_f64()
     );
     if let Some(out) = &args.out {
@@ -289,9 +390,6 @@ fn load_clean(data: &Path) -> Result<clean::Cleaned> {
 fn run_kpis(args: KpiArgs) -> Result<()> {
     use analytics_lib::kpi::{self, Dimension, Filter, KpiOptions};
     use analytics_lib::locale;
-    let cleaned = load_clean(&args.data)?;
-    let sales =
-        kpi::Sales::from_frames(&cleaned.frames).context("while preparing the sales lines")?;
     let filter = Filter {
         from: args.from,
         to: args.to,
@@ -304,6 +402,37 @@ fn run_kpis(args: KpiArgs) -> Result<()> {
         as_of: args.as_of,
         churn_window_days: args.churn_window,
     };
+    let source = analytics_lib::source::Source::from_args(&args.source, args.data.as_deref())?;
+    let dir = match &source {
+        analytics_lib::source::Source::Parquet(p) => p.dir.clone(),
+        #[allow(unreachable_patterns)]
+        _ => {
+            // Push-down: the warehouse computes the KPIs; only they come back.
+            let k = source
+                .kpis(&filter, &opts)
+                .with_context(|| format!("while computing the KPIs in {}", source.describe()))?;
+            if args.json {
+                return print_json(&serde_json::to_value(&k)?);
+            }
+            println!(
+                "KPIs as of {} ({})",
+                locale::date(k.as_of),
+                source.describe()
+            );
+            println!("  revenue (receita)            {}", locale::brl(k.revenue));
+            println!(
+                "  orders (pedidos)             {}",
+                locale::number(k.orders as f64, 0)
+            );
+            for (m, v) in &k.monthly_revenue {
+                println!("  {:<8} {:>20}", locale::month(m), locale::brl(*v));
+            }
+            return Ok(());
+        }
+    };
+    let cleaned = load_clean(&dir)?;
+    let sales =
+        kpi::Sales::from_frames(&cleaned.frames).context("while preparing the sales lines")?;
     let k = kpi::kpis(&sales, &filter, &opts).context("while computing the KPIs")?;
     if args.json {
         return print_json(&serde_json::to_value(&k)?);
@@ -366,38 +495,40 @@ fn run_kpis(args: KpiArgs) -> Result<()> {
 }
 
 fn run_train(args: TrainArgs) -> Result<()> {
-    use analytics_lib::models::{TrainParams, train_all};
-    let cleaned = load_clean(&args.data)?;
-    let sales = analytics_lib::kpi::Sales::from_frames(&cleaned.frames)
-        .context("while preparing the sales lines")?;
-    let report = train_all(&sales, args.as_of, &TrainParams::default())
-        .context("while training the models")?;
-    let dir = args.models.join("customer_spend");
-    std::fs::create_dir_all(&dir).with_context(|| format!("while creating {}", dir.display()))?;
-    for m in &report.models {
-        let path = dir.join(format!("{}.msgpack", m.kind().name()));
-        m.save(&path)
-            .with_context(|| format!("while saving {}", path.display()))?;
-        let meta = dir.join(format!("{}.json", m.kind().name()));
-        std::fs::write(&meta, serde_json::to_string_pretty(&m.meta)?)
-            .with_context(|| format!("while writing {}", meta.display()))?;
+    use analytics_lib::retrain::{TrainJobOptions, params::PipelineParams, train_job};
+    let params = PipelineParams::load_or_default(args.params.as_deref())?;
+    let done = train_job(&TrainJobOptions {
+        data: args.data.clone(),
+        models: args.models.clone(),
+        params,
+        as_of: args.as_of,
+        progress: true,
+    })?;
+    if done.defects_removed > 0 {
+        eprintln!(
+            "final cleaning removed {} defective rows (run `analytics clean` for the report)",
+            done.defects_removed
+        );
     }
-    let best = serde_json::json!({
-        "best": report.best.name(),
-        "chosen_on": "validation",
-        "as_of": report.as_of,
-        "train_cutoff": report.train_cutoff,
-        "test_cutoff": report.test_cutoff,
-        "data_fingerprint": report.data_fingerprint,
-    });
-    std::fs::write(dir.join("best.json"), serde_json::to_string_pretty(&best)?)?;
+    let report = &done.spend;
+    let seg = &done.segments.segmentation.model;
     eprintln!(
-        "trained at cutoff {} (test cutoff {}); saved {} models to {}; best on validation: {}",
+        "trained at cutoff {} (test cutoff {}); best on validation: {}; customer_spend {} is live ({})",
         analytics_lib::locale::date(report.train_cutoff),
         analytics_lib::locale::date(report.test_cutoff),
-        report.models.len(),
-        dir.display(),
-        report.best.name()
+        report.best.name(),
+        done.spend_version.id,
+        done.spend_version.dir.display()
+    );
+    eprintln!(
+        "segments {} is live: k = {}, silhouette {} ({})",
+        done.segments_version.id,
+        seg.k(),
+        seg.meta
+            .silhouette
+            .map(|s| analytics_lib::locale::number(s, 3))
+            .unwrap_or_else(|| "—".into()),
+        seg.names().join(", ")
     );
     let metrics = report.test_metrics();
     if args.json {
@@ -431,6 +562,311 @@ fn run_train(args: TrainArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+fn run_evaluate(args: EvaluateArgs) -> Result<()> {
+    use analytics_lib::locale;
+    let ev = analytics_lib::retrain::evaluate_live(&args.data, &args.models, args.as_of)?;
+    if args.json {
+        return print_json(&serde_json::json!({
+            "customer_spend": ev.customer_spend,
+            "segments": ev.segments,
+        }));
+    }
+    println!(
+        "Live models on {} (as of {})",
+        args.data.display(),
+        locale::date(ev.as_of)
+    );
+    match &ev.customer_spend {
+        Some(m) => println!(
+            "  customer_spend {} ({}): RMSE R$ {}, MAE R$ {}, R² {} on {} customers",
+            m["version"].as_str().unwrap_or("?"),
+            m["model"].as_str().unwrap_or("?"),
+            locale::number(m["rmse"].as_f64().unwrap_or(f64::NAN), 2),
+            locale::number(m["mae"].as_f64().unwrap_or(f64::NAN), 2),
+            locale::number(m["r2"].as_f64().unwrap_or(f64::NAN), 3),
+            m["n"]
+        ),
+        None => println!("  customer_spend: no live version"),
+    }
+    match &ev.segments {
+        Some(m) => println!(
+            "  segments {}: k = {}, silhouette {} on {} of {} customers",
+            m["version"].as_str().unwrap_or("?"),
+            m["k"],
+            locale::number(m["silhouette"].as_f64().unwrap_or(f64::NAN), 3),
+            m["sample_rows"],
+            m["customers"]
+        ),
+        None => println!("  segments: no live version"),
+    }
+    Ok(())
+}
+
+fn run_retrain(args: RetrainArgs) -> Result<()> {
+    use analytics_lib::retrain::{RetrainOptions, params::PipelineParams, retrain};
+    let mut opts = RetrainOptions::new(&args.data, &args.models);
+    opts.params = PipelineParams::load_or_default(args.params.as_deref())?;
+    opts.as_of = args.as_of;
+    opts.tolerance = args.tolerance;
+    opts.keep = args.keep;
+    opts.min_rows = args.min_rows;
+    opts.report_dir = args.report_dir;
+    opts.progress = true;
+    let out = retrain(&opts)?;
+    eprintln!("{}", out.report.to_text());
+    eprintln!(
+        "report written to {} and {}",
+        out.json_path.display(),
+        out.text_path.display()
+    );
+    if let Some(url) = &out.tracking_url {
+        eprintln!("MLflow run: {url}");
+    }
+    if args.json {
+        print_json(&serde_json::to_value(&out.report)?)?;
+    }
+    Ok(())
+}
+
+/// `customer_spend` or `segments`, or a one-paragraph error.
+fn model_name(given: Option<&str>) -> Result<Option<&'static str>> {
+    use analytics_lib::registry::{SEGMENTS, SPEND};
+    match given {
+        None => Ok(None),
+        Some(m) if m == SPEND => Ok(Some(SPEND)),
+        Some(m) if m == SEGMENTS => Ok(Some(SEGMENTS)),
+        Some(m) => anyhow::bail!(
+            "unknown model `{m}`: expected `{SPEND}` (the customer-spend regressors) or `{SEGMENTS}` (the segment model)"
+        ),
+    }
+}
+
+/// `27/11/2026 14:05` (UTC) from an RFC 3339 time.
+fn table_time(rfc3339: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .map(|t| {
+            t.with_timezone(&chrono::Utc)
+                .format("%d/%m/%Y %H:%M")
+                .to_string()
+        })
+        .unwrap_or_else(|_| rfc3339.to_string())
+}
+
+fn run_models(action: ModelsAction) -> Result<()> {
+    use analytics_lib::registry::{Registry, SEGMENTS, SPEND, VersionId};
+    use analytics_lib::retrain::lock::JobLock;
+    let common = match &action {
+        ModelsAction::List(c) | ModelsAction::Rollback(c) => c,
+        ModelsAction::Show { common, .. } | ModelsAction::Promote { common, .. } => common,
+    };
+    let chosen = model_name(common.model.as_deref())?;
+    if !common.models.is_dir() {
+        anyhow::bail!(
+            "{} is not a models folder: expected a folder written by `analytics train` or `analytics retrain`; found {}",
+            common.models.display(),
+            if common.models.exists() {
+                "a file"
+            } else {
+                "nothing there"
+            }
+        );
+    }
+    let reg = Registry::open(&common.models)?;
+    let model = chosen.unwrap_or(SPEND);
+    let parse = |v: &str| -> Result<VersionId> { Ok(v.parse::<VersionId>()?) };
+    match &action {
+        ModelsAction::List(c) => {
+            let models: Vec<&str> = match chosen {
+                Some(m) => vec![m],
+                None => vec![SPEND, SEGMENTS],
+            };
+            let mut out = serde_json::Map::new();
+            for m in models {
+                out.insert(m.to_string(), registry_listing(&reg, m)?);
+            }
+            if c.json {
+                return print_json(&serde_json::Value::Object(out));
+            }
+            for (m, listing) in &out {
+                print_listing(m, listing);
+            }
+            Ok(())
+        }
+        ModelsAction::Show { version, common } => {
+            let id = match version {
+                Some(v) => parse(v)?,
+                None => reg.live_version(model)?.ok_or(
+                    analytics_lib::registry::RegistryError::NoLive {
+                        model: model.into(),
+                    },
+                )?,
+            };
+            let info = reg.version(model, id)?;
+            let status = version_status(&reg, model, id)?;
+            let verified = reg
+                .verify(model, id)
+                .map(|_| "ok".to_string())
+                .unwrap_or_else(|e| e.to_string());
+            if common.json {
+                return print_json(&serde_json::json!({
+                    "status": status,
+                    "dir": info.dir,
+                    "verified": verified,
+                    "manifest": info.manifest,
+                }));
+            }
+            let mf = &info.manifest;
+            println!("{} {} ({status})", mf.model, mf.version);
+            println!("  created     {} UTC", table_time(&mf.created_at));
+            println!("  folder      {}", info.dir.display());
+            println!("  code        {}", mf.code_version);
+            println!(
+                "  data        {}",
+                mf.data_fingerprint.as_deref().unwrap_or("—")
+            );
+            println!("  checksums   {verified}");
+            println!("  files");
+            for (name, sum) in &mf.files {
+                println!("    {name:<28} {sum}");
+            }
+            println!("  notes");
+            for line in serde_json::to_string_pretty(&mf.info)?.lines() {
+                println!("    {line}");
+            }
+            Ok(())
+        }
+        ModelsAction::Promote { version, common } => {
+            let id = parse(version)?;
+            let _lock = JobLock::acquire(&common.models, "models promote")?;
+            let before = reg.live_version(model)?;
+            let p = reg.promote(model, id)?;
+            pointer_out(model, before, &p, common.json)
+        }
+        ModelsAction::Rollback(c) => {
+            let _lock = JobLock::acquire(&c.models, "models rollback")?;
+            let before = reg.live_version(model)?;
+            let p = reg.rollback(model)?;
+            pointer_out(model, before, &p, c.json)
+        }
+    }
+}
+
+fn pointer_out(
+    model: &str,
+    before: Option<analytics_lib::registry::VersionId>,
+    p: &analytics_lib::registry::LivePointer,
+    json: bool,
+) -> Result<()> {
+    let before = before
+        .map(|v| v.to_string())
+        .unwrap_or_else(|| "none".into());
+    eprintln!("{model}: {} is live (was {before})", p.version);
+    if json {
+        print_json(&serde_json::json!({
+            "model": model,
+            "live": p.version,
+            "previous": before,
+            "history": p.history,
+            "updated_at": p.updated_at,
+        }))?;
+    }
+    Ok(())
+}
+
+/// live / previous (in the live pointer's history) / rejected (a retrain
+/// challenger that lost) / kept.
+fn version_status(
+    reg: &analytics_lib::registry::Registry,
+    model: &str,
+    id: analytics_lib::registry::VersionId,
+) -> Result<&'static str> {
+    let pointer = reg.live(model)?;
+    if pointer.as_ref().is_some_and(|p| p.version == id) {
+        return Ok("live");
+    }
+    if pointer.as_ref().is_some_and(|p| p.history.contains(&id)) {
+        return Ok("previous");
+    }
+    let info = reg.version(model, id)?;
+    Ok(if info.manifest.info["status"] == "rejected" {
+        "rejected"
+    } else {
+        "kept"
+    })
+}
+
+/// A model's versions as JSON: `{"live", "history", "versions": [...]}`.
+fn registry_listing(
+    reg: &analytics_lib::registry::Registry,
+    model: &str,
+) -> Result<serde_json::Value> {
+    let pointer = reg.live(model)?;
+    let mut versions = Vec::new();
+    for v in reg.versions(model)? {
+        let info = &v.manifest.info;
+        versions.push(serde_json::json!({
+            "version": v.id,
+            "created_at": v.manifest.created_at,
+            "status": version_status(reg, model, v.id)?,
+            "job": info["job"],
+            "decision": info["status"],
+            "best": info["best"],
+            "k": info["k"],
+            "metrics": info["metrics"],
+            "data_fingerprint": v.manifest.data_fingerprint,
+        }));
+    }
+    Ok(serde_json::json!({
+        "live": pointer.as_ref().map(|p| p.version),
+        "history": pointer.as_ref().map(|p| p.history.clone()).unwrap_or_default(),
+        "updated_at": pointer.as_ref().map(|p| p.updated_at.clone()),
+        "versions": versions,
+    }))
+}
+
+fn print_listing(model: &str, listing: &serde_json::Value) {
+    use analytics_lib::locale;
+    let live = listing["live"].as_str().unwrap_or("none");
+    println!("{model} (live: {live})");
+    let versions = listing["versions"].as_array().cloned().unwrap_or_default();
+    if versions.is_empty() {
+        println!("  no versions yet (run `analytics train`)");
+        println!();
+        return;
+    }
+    println!(
+        "  {:<8} {:<17} {:<9} {:<8} {:<32} data fingerprint",
+        "version", "created (UTC)", "status", "job", "metrics (test)"
+    );
+    for v in versions {
+        let metric = if model == analytics_lib::registry::SPEND {
+            let best = v["best"].as_str().unwrap_or("?");
+            let test = &v["metrics"][best]["test"];
+            format!(
+                "{best} RMSE {} R² {}",
+                locale::number(test["rmse"].as_f64().unwrap_or(f64::NAN), 2),
+                locale::number(test["r2"].as_f64().unwrap_or(f64::NAN), 3)
+            )
+        } else {
+            format!(
+                "k={} silhouette {}",
+                v["k"],
+                locale::number(v["metrics"]["silhouette"].as_f64().unwrap_or(f64::NAN), 3)
+            )
+        };
+        println!(
+            "  {:<8} {:<17} {:<9} {:<8} {:<32} {}",
+            v["version"].as_str().unwrap_or("?"),
+            table_time(v["created_at"].as_str().unwrap_or("")),
+            v["status"].as_str().unwrap_or("?"),
+            v["job"].as_str().unwrap_or("—"),
+            metric,
+            v["data_fingerprint"].as_str().unwrap_or("—")
+        );
+    }
+    println!();
 }
 
 /// Peak resident memory of this process (VmHWM), in bytes.

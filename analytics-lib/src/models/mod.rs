@@ -39,7 +39,10 @@ pub use importance::{Importance, permutation_importance};
 pub use linear::{LinearModel, LinearParams};
 pub use metrics::Metrics;
 pub use regressor::{Hyperparameters, ModelKind, Regressor};
-pub use train::{CandidateScore, SplitRows, TrainParams, TrainReport, ValidationSplit, train_all};
+pub use train::{
+    CandidateScore, SplitRows, TrainOptions, TrainParams, TrainReport, ValidationSplit, train_all,
+    train_all_with,
+};
 pub use xgboost::{XgbModel, XgbParams};
 
 use crate::features::FeatureMatrix;

@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use chrono::{Duration, NaiveDate};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::features::{FeatureMatrix, HORIZON_DAYS, categories_before, customer_features};
 use crate::kpi::Sales;
@@ -34,8 +34,11 @@ use super::metrics::Metrics;
 use super::regressor::{Hyperparameters, ModelKind};
 use super::xgboost::XgbParams;
 
-/// What [`train_all`] fits.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// What [`train_all`] fits. Read from the `train:` key of `params.yaml`
+/// by field name (see [`crate::retrain::params`]); missing fields take the
+/// defaults below.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct TrainParams {
     /// Every candidate is scored on validation; the best of each kind is
     /// kept. Kinds without a candidate are not trained.
@@ -142,6 +145,21 @@ pub struct TrainReport {
     /// Wall-clock seconds by stage: `features`, `train_<kind>` (final fit
     /// and test scoring), `select_<kind>` (validation fits).
     pub seconds: BTreeMap<String, f64>,
+    /// The training features (at `train_cutoff`): what the drift profile of
+    /// a saved version is made from.
+    #[serde(skip)]
+    pub train_features: FeatureMatrix,
+}
+
+/// Options of [`train_all_with`] that are not hyperparameters.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TrainOptions {
+    /// **Tests only**: permute the training and validation-fit targets with
+    /// this seed before fitting (the test targets stay true), so that the
+    /// models learn nothing and score worse than a model trained on the real
+    /// targets. The retrain tests use it to make a challenger worse on
+    /// purpose; never set it in production.
+    pub shuffle_training_targets: Option<u64>,
 }
 
 impl TrainReport {
@@ -241,6 +259,28 @@ pub fn train_all(
     as_of: Option<NaiveDate>,
     params: &TrainParams,
 ) -> Result<TrainReport> {
+    train_all_with(sales, as_of, params, &TrainOptions::default())
+}
+
+/// A seeded Fisher–Yates permutation of `y` (for [`TrainOptions`]).
+fn shuffle(y: &mut [f64], seed: u64) {
+    let mut state = seed ^ 0x9e37_79b9_7f4a_7c15;
+    for i in (1..y.len()).rev() {
+        let mut h = Fnv64::default();
+        h.write(&state.to_le_bytes());
+        state = h.finish();
+        let j = (state % (i as u64 + 1)) as usize;
+        y.swap(i, j);
+    }
+}
+
+/// [`train_all`] with [`TrainOptions`].
+pub fn train_all_with(
+    sales: &Sales,
+    as_of: Option<NaiveDate>,
+    params: &TrainParams,
+    options: &TrainOptions,
+) -> Result<TrainReport> {
     params.check()?;
     let as_of = as_of.unwrap_or(sales.default_as_of);
     let h = Duration::days(HORIZON_DAYS);
@@ -251,11 +291,17 @@ pub fn train_all(
 
     let t0 = Instant::now();
     let categories = categories_before(sales, train_cutoff)?;
-    let train = split_at(sales, train_cutoff, &categories)?;
+    let mut train = split_at(sales, train_cutoff, &categories)?;
+    if let Some(seed) = options.shuffle_training_targets {
+        shuffle(&mut train.y, seed);
+    }
     let test = split_at(sales, test_cutoff, &categories)?;
     let feature_names = train.x.names().to_vec();
     let (val_fit, val, validation_split) = match split_at(sales, val_fit_cutoff, &categories) {
-        Ok(fit) if fit.x.n_rows() >= 10 => {
+        Ok(mut fit) if fit.x.n_rows() >= 10 => {
+            if let Some(seed) = options.shuffle_training_targets {
+                shuffle(&mut fit.y, seed.wrapping_add(1));
+            }
             let val = split_at(sales, train_cutoff, &categories)?;
             (
                 fit,
@@ -366,5 +412,6 @@ pub fn train_all(
         models,
         best,
         seconds,
+        train_features: train.x,
     })
 }

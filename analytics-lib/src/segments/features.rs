@@ -129,6 +129,29 @@ impl SegmentFeatures {
         self.matrix.names()
     }
 
+    /// The customers at the given row indices (in that order), e.g. a
+    /// sample for an O(n²) method; an index out of range is an error.
+    pub fn subset(&self, rows: &[usize]) -> Result<Self> {
+        let n = self.n_customers();
+        if let Some(bad) = rows.iter().find(|&&r| r >= n) {
+            return Err(SegmentError::input(
+                "customer rows",
+                format!("indices below {n}"),
+                bad.to_string(),
+            ));
+        }
+        let mut values = Vec::with_capacity(rows.len() * self.names().len());
+        for &r in rows {
+            values.extend_from_slice(self.matrix.row(r));
+        }
+        Ok(SegmentFeatures {
+            as_of: self.as_of,
+            categories: self.categories.clone(),
+            customer_ids: rows.iter().map(|&r| self.customer_ids[r].clone()).collect(),
+            matrix: FeatureMatrix::new(self.names().to_vec(), values)?,
+        })
+    }
+
     /// One raw column by name.
     pub fn column(&self, name: &str) -> Result<Vec<f64>> {
         let j = self.names().iter().position(|n| n == name).ok_or_else(|| {

@@ -3,8 +3,9 @@
 //!
 //! Seeds come from the parameters: the initial centroids are drawn by
 //! k-means++ from a `ChaCha8` stream seeded with `seed` (run `r` of k uses
-//! the stream `(seed, k·1000 + r)`), handed to linfa as precomputed
-//! centroids, and linfa runs Lloyd's iterations. Of `n_runs` starts the one
+//! the stream `(seed, k·1000 + r)`), and Lloyd's iterations run from them
+//! ([`lloyd`]: linfa-clustering's update and stopping rules in a fast loop,
+//! tested against linfa's `KMeans` from the same start). Of `n_runs` starts the one
 //! with the lowest inertia is kept. The same seed gives the same clusters.
 //!
 //! * **inertia** = Σ squared Euclidean distance of each point to its
@@ -33,7 +34,7 @@ pub(crate) const NAME: &str = "kmeans";
 /// Parameters of the KMeans search (checked before fitting).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct KMeansParams {
-    /// Smallest k tried (≥ 2).
+    /// Smallest k tried (≥ 1; default 4, see [`KMeansParams::default`]).
     pub k_min: usize,
     /// Largest k tried (≥ k_min).
     pub k_max: usize,
@@ -47,10 +48,24 @@ pub struct KMeansParams {
     pub silhouette_sample: usize,
 }
 
+/// The default search: k in **4..=8** by silhouette on a sample of 5,000
+/// customers, 10 seeded starts per k, seed 42.
+///
+/// Why not 2..=8: customers of an online shop form a continuum (recent to
+/// lapsed, one order to many), not separate islands. On such data the
+/// silhouette is low for every k and highest at k = 2, a split into
+/// "active" and "lapsed" halves (measured on the generator's data at 20k,
+/// 500k and 1M lines), which is too coarse to act on. A campaign plan needs
+/// at least four groups (the best customers, the new ones, the ones
+/// slipping away, the lost), and a marketing team cannot run more than
+/// about eight programmes, so the default searches 4..=8 and lets the
+/// silhouette choose within it. On data with real clusters inside the
+/// range the silhouette still finds their number (tested on planted blobs).
+/// Pass `k_range(2, 8)` to see the unconstrained choice.
 impl Default for KMeansParams {
     fn default() -> Self {
         KMeansParams {
-            k_min: 2,
+            k_min: 4,
             k_max: 8,
             n_runs: 10,
             max_iterations: 300,
@@ -324,15 +339,172 @@ pub(crate) fn nearest(centroids: &Array2<f64>, p: &[f64]) -> (usize, f64) {
     best
 }
 
+/// [`nearest`] on centroids stored row after row in one slice (`k × d`).
+#[inline]
+fn nearest_flat(centroids: &[f64], d: usize, p: &[f64]) -> (usize, f64) {
+    let mut best = (0, f64::INFINITY);
+    for (c, row) in centroids.chunks_exact(d).enumerate() {
+        let s = sq_dist(row, p);
+        if s < best.1 {
+            best = (c, s);
+        }
+    }
+    best
+}
+
 /// Labels and inertia of `x` against `centroids`.
 fn assign_all(x: &[f64], d: usize, centroids: &Array2<f64>) -> (Vec<usize>, f64) {
-    let pairs: Vec<(usize, f64)> = x.par_chunks(d).map(|p| nearest(centroids, p)).collect();
+    let c = centroids.as_standard_layout();
+    let c = c.as_slice().unwrap_or(&[]);
+    let pairs: Vec<(usize, f64)> = x
+        .par_chunks(d)
+        .with_min_len(1024)
+        .map(|p| nearest_flat(c, d, p))
+        .collect();
     let inertia = pairs.iter().map(|p| p.1).sum();
     (pairs.into_iter().map(|p| p.0).collect(), inertia)
 }
 
+/// Rows per parallel block of a Lloyd iteration. Blocks are fixed and their
+/// partial sums are added in block order, so the result does not depend on
+/// how the threads were scheduled.
+const LLOYD_BLOCK: usize = 4_096;
+
+/// The result of Lloyd's iterations.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lloyd {
+    /// `k × features`.
+    pub centroids: Array2<f64>,
+    /// Iterations run (≤ `max_iterations`).
+    pub iterations: u64,
+}
+
+fn lloyd_check(x: &Array2<f64>, init: &Array2<f64>, max_iterations: u64) -> Result<()> {
+    if init.nrows() == 0 || init.ncols() != x.ncols() {
+        return Err(SegmentError::input(
+            "kmeans initial centroids",
+            format!("at least one centroid of {} values", x.ncols()),
+            format!("{} × {}", init.nrows(), init.ncols()),
+        ));
+    }
+    if max_iterations == 0 {
+        return Err(SegmentError::invalid(
+            NAME,
+            "max_iterations",
+            "at least 1 iteration",
+            0,
+        ));
+    }
+    check_points(x, init.nrows())
+}
+
+/// Lloyd's iterations from the centroids `init`, with linfa-clustering's
+/// update rule and stopping rule (see [`lloyd_linfa`], which it is tested
+/// against): each iteration assigns every point to its nearest centroid and
+/// moves each centroid to the mean of its points *and its old position*
+/// (linfa's "m_k-means" step, which never leaves a centroid empty); it stops
+/// when the centroids moved less than `tolerance` (Euclidean distance of
+/// the whole `k × d` matrices) or after `max_iterations`.
+///
+/// Written for speed on one contiguous `f64` array: the assignment and the
+/// per-cluster sums are one parallel pass over fixed blocks of rows, with no
+/// allocation per point (linfa does the same work through generic `ndarray`
+/// row views and a serial centroid update, ~10× slower on 196k customers).
+pub fn lloyd(
+    x: &Array2<f64>,
+    init: &Array2<f64>,
+    max_iterations: u64,
+    tolerance: f64,
+) -> Result<Lloyd> {
+    lloyd_check(x, init, max_iterations)?;
+    let x = x.as_standard_layout();
+    let flat = x.as_slice().ok_or_else(|| SegmentError::Fit {
+        algorithm: NAME,
+        reason: "the features are not in a contiguous layout".into(),
+    })?;
+    let (k, d) = init.dim();
+    let mut c: Vec<f64> = init.iter().copied().collect();
+    let mut iterations = 0;
+    loop {
+        let partials: Vec<(Vec<f64>, Vec<usize>)> = flat
+            .par_chunks(LLOYD_BLOCK * d)
+            .map(|block| {
+                let mut sums = vec![0.0; k * d];
+                let mut counts = vec![0usize; k];
+                for p in block.chunks_exact(d) {
+                    let (best, _) = nearest_flat(&c, d, p);
+                    counts[best] += 1;
+                    for (s, v) in sums[best * d..(best + 1) * d].iter_mut().zip(p) {
+                        *s += v;
+                    }
+                }
+                (sums, counts)
+            })
+            .collect();
+        let mut sums = vec![0.0; k * d];
+        // The old centroid counts as one more point of its cluster.
+        let mut counts = vec![1usize; k];
+        for (s, n) in &partials {
+            for (a, b) in sums.iter_mut().zip(s) {
+                *a += b;
+            }
+            for (a, b) in counts.iter_mut().zip(n) {
+                *a += b;
+            }
+        }
+        for (a, b) in sums.iter_mut().zip(&c) {
+            *a += b;
+        }
+        for (j, a) in sums.iter_mut().enumerate() {
+            *a /= counts[j / d] as f64;
+        }
+        let shift = sq_dist(&c, &sums).sqrt();
+        c = sums;
+        iterations += 1;
+        if shift < tolerance || iterations == max_iterations {
+            break;
+        }
+    }
+    Ok(Lloyd {
+        centroids: Array2::from_shape_vec((k, d), c).map_err(|e| SegmentError::Fit {
+            algorithm: NAME,
+            reason: e.to_string(),
+        })?,
+        iterations,
+    })
+}
+
+/// The same iterations as [`lloyd`], run by linfa-clustering's `KMeans`
+/// from the precomputed centroids `init` (the reference implementation;
+/// [`lloyd`] must give the same centroids). `iterations` is not reported
+/// by linfa and is 0.
+pub fn lloyd_linfa(
+    x: &Array2<f64>,
+    init: &Array2<f64>,
+    max_iterations: u64,
+    tolerance: f64,
+) -> Result<Lloyd> {
+    lloyd_check(x, init, max_iterations)?;
+    let model = KMeans::params(init.nrows())
+        .init_method(KMeansInit::Precomputed(init.clone()))
+        .n_runs(1)
+        .max_n_iterations(max_iterations)
+        .tolerance(tolerance)
+        .check()
+        .map_err(|e| SegmentError::invalid(NAME, "kmeans", "valid linfa parameters", e))?
+        .fit(&DatasetBase::new(x.view(), ()))
+        .map_err(|e| SegmentError::Fit {
+            algorithm: NAME,
+            reason: e.to_string(),
+        })?;
+    Ok(Lloyd {
+        centroids: model.centroids().clone(),
+        iterations: 0,
+    })
+}
+
 /// KMeans with exactly `k` clusters: `n_runs` seeded k-means++ starts,
-/// Lloyd's iterations by linfa, the lowest inertia kept.
+/// Lloyd's iterations ([`lloyd`]), the lowest inertia kept.
 pub fn fit_k(
     x: &Array2<f64>,
     k: usize,
@@ -348,25 +520,12 @@ pub fn fit_k(
         algorithm: NAME,
         reason: "the features are not in a contiguous layout".into(),
     })?;
-    let dataset = DatasetBase::new(x.view(), ());
     let mut best: Option<KMeansFit> = None;
     for run in 0..n_runs.max(1) {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream((k as u64) * 1_000 + run as u64);
         let init = kmeans_pp(flat, d, k, &mut rng);
-        let model = KMeans::params(k)
-            .init_method(KMeansInit::Precomputed(init))
-            .n_runs(1)
-            .max_n_iterations(max_iterations)
-            .tolerance(tolerance)
-            .check()
-            .map_err(|e| SegmentError::invalid(NAME, "kmeans", "valid linfa parameters", e))?
-            .fit(&dataset)
-            .map_err(|e| SegmentError::Fit {
-                algorithm: NAME,
-                reason: e.to_string(),
-            })?;
-        let centroids = model.centroids().clone();
+        let centroids = lloyd(&x, &init, max_iterations, tolerance)?.centroids;
         let (labels, inertia) = assign_all(flat, d, &centroids);
         if best.as_ref().is_none_or(|b| inertia < b.inertia) {
             best = Some(KMeansFit {

@@ -37,6 +37,10 @@ pub mod naming;
 pub mod profile;
 pub mod views;
 
+/// The array crate of the segment matrices (`Segmentation::scaled`,
+/// projections), re-exported so notebooks can slice them without adding it.
+pub use ndarray;
+
 pub use artifact::{MAGIC, SegmentFile};
 pub use dbscan::{DbscanFit, DbscanParams, EpsSuggestion, dbscan_profiles, suggest_eps};
 pub use errors::{Result, SegmentError};
@@ -44,13 +48,13 @@ pub use features::{
     BENCH_FEATURES, RFM_FEATURES, Scaler, SegmentFeatures, Transform, segment_feature_names,
 };
 pub use kmeans::{
-    FixedKMeans, FixedKMeansResult, KMeansFit, KMeansParams, KMeansSearch, KScore,
-    adjusted_rand_index, fit_k, kmeans_fixed, silhouette_score,
+    FixedKMeans, FixedKMeansResult, KMeansFit, KMeansParams, KMeansSearch, KScore, Lloyd,
+    adjusted_rand_index, fit_k, kmeans_fixed, lloyd, lloyd_linfa, silhouette_score,
 };
 pub use model::{
     Assignment, FORMAT_VERSION, ProfileSummary, SegmentMeta, SegmentModel, SegmentParams,
     Segmentation, fit_segments, segment_customers,
 };
-pub use naming::{RfmPosition, base_name, name_segments};
-pub use profile::{CategoryShare, NOISE_ID, SegmentProfile, Stat};
+pub use naming::{RfmPosition, base_name, marketing_action, name_segments};
+pub use profile::{CategoryShare, NOISE_ID, SegmentProfile, Stat, profiles_frame};
 pub use views::{Projection, TsneParams};

@@ -106,3 +106,44 @@ pub fn name_segments(positions: &[RfmPosition]) -> Vec<String> {
     }
     names
 }
+
+/// What marketing should do with a segment of this name (a numbered
+/// duplicate such as "Loyal (2)" gets its base name's advice; DBSCAN's
+/// noise gets advice too).
+///
+/// | segment | action |
+/// |---|---|
+/// | Champions | reward and retain: loyalty perks, early access, referrals; no discounts needed |
+/// | Loyal | grow the basket: cross-sell the next category, bundles, subscription |
+/// | Promising/New | second purchase: onboarding series, a time-limited offer on a next order |
+/// | At risk | win back now: personal reactivation offer before they lapse for good |
+/// | Hibernating | low-cost reminders: seasonal campaigns, best sellers, no heavy discount |
+/// | Lost | do not spend on them: one last win-back, then suppress from paid channels |
+/// | noise | look one by one: unusual customers (very large or odd baskets), check for B2B or errors |
+pub fn marketing_action(name: &str) -> &'static str {
+    let base = name.split(" (").next().unwrap_or(name);
+    match base {
+        CHAMPIONS => {
+            "Reward and retain: loyalty perks, early access to launches, referral invitations. They buy without discounts; protect the margin."
+        }
+        LOYAL => {
+            "Grow the basket: cross-sell the next category they do not buy yet, bundles, subscriptions and free-shipping thresholds."
+        }
+        PROMISING => {
+            "Get the second order: onboarding e-mails, a time-limited offer on the next purchase, recommendations from their first category."
+        }
+        AT_RISK => {
+            "Win them back now: a personal reactivation offer (coupon on their favourite category) before they lapse for good; worth a real incentive."
+        }
+        HIBERNATING => {
+            "Low-cost reminders: seasonal campaigns (Black Friday, Christmas), best sellers, no heavy discounts."
+        }
+        LOST => {
+            "Do not spend on them: one last win-back message, then suppress them from paid channels and lookalike audiences."
+        }
+        NOISE => {
+            "Look at them one by one: unusual customers (very large or odd baskets); check for resellers (B2B) or data errors."
+        }
+        _ => "No rule for this name.",
+    }
+}

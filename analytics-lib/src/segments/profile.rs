@@ -170,3 +170,62 @@ pub fn profiles(
         })
         .collect())
 }
+
+/// The profiles as a table for people (one row per segment, in the given
+/// order): size and shares, median recency with the date it points to
+/// (`as_of − median recency`, a `Date` column that notebook tables show as
+/// dd/mm/yyyy), orders, spend and the top categories with their shares.
+pub fn profiles_frame(
+    profiles: &[SegmentProfile],
+    as_of: chrono::NaiveDate,
+) -> Result<polars::prelude::DataFrame> {
+    use polars::prelude::*;
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+    let last_order: Vec<i32> = profiles
+        .iter()
+        .map(|p| {
+            let d = as_of - chrono::Duration::days(p.recency_days.median.round() as i64);
+            (d - epoch).num_days() as i32
+        })
+        .collect();
+    let cats: Vec<String> = profiles
+        .iter()
+        .map(|p| {
+            p.top_categories
+                .iter()
+                .map(|c| format!("{} {}", c.category, crate::locale::percent(c.share)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .collect();
+    let f = |g: &dyn Fn(&SegmentProfile) -> f64| profiles.iter().map(g).collect::<Vec<f64>>();
+    let err = |e: PolarsError| SegmentError::input("profile table", "a table", e.to_string());
+    let last = Column::new("typical last order".into(), last_order)
+        .cast(&DataType::Date)
+        .map_err(err)?;
+    DataFrame::new(
+        profiles.len(),
+        vec![
+            Column::new(
+                "segment".into(),
+                profiles.iter().map(|p| p.name.clone()).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "customers".into(),
+                profiles.iter().map(|p| p.size as u64).collect::<Vec<_>>(),
+            ),
+            Column::new("share of customers".into(), f(&|p| p.share_customers)),
+            Column::new("share of revenue".into(), f(&|p| p.revenue_share)),
+            Column::new(
+                "median recency (days)".into(),
+                f(&|p| p.recency_days.median),
+            ),
+            last,
+            Column::new("mean orders".into(), f(&|p| p.frequency.mean)),
+            Column::new("median spend".into(), f(&|p| p.monetary.median)),
+            Column::new("mean spend".into(), f(&|p| p.monetary.mean)),
+            Column::new("top categories".into(), cats),
+        ],
+    )
+    .map_err(err)
+}

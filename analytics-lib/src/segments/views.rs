@@ -10,14 +10,20 @@
 //!
 //! **t-SNE sample**: at most `sample` customers, allocated to the segments
 //! in proportion to their sizes (largest remainders), drawn within each
-//! segment from a seeded stream. The sample's seed fixes the result; linfa's
-//! t-SNE starts from its own fixed-seed initial embedding.
+//! segment from a seeded stream.
+//!
+//! **t-SNE seed**: [`TsneParams::seed`] fixes both the sample and the
+//! starting layout. linfa's t-SNE draws the initial embedding from its own
+//! fixed-seed generator, one point per input row in row order; the sampled
+//! rows are handed to it in an order shuffled by the seed (and the result
+//! put back in customer order), so each customer's starting point, hence
+//! the picture, is a function of the seed. The same seed and data give the
+//! same coordinates, bit for bit.
 
 use std::collections::BTreeMap;
 
 use linfa::DatasetBase;
 use linfa::prelude::*;
-use linfa_reduction::Pca;
 use linfa_tsne::TSneParams;
 use ndarray::{Array2, Axis};
 use plotly::common::{Marker, Mode, Title};
@@ -52,7 +58,8 @@ pub struct Projection {
     pub rows: Vec<usize>,
 }
 
-/// PCA of the scaled features to `dims` (2 or 3) dimensions.
+/// PCA of the scaled features to `dims` (2 or 3) dimensions (components
+/// fitted on at most [`PCA_FIT_ROWS`] seeded rows, all rows projected).
 pub fn pca(x: &Array2<f64>, dims: usize) -> Result<Projection> {
     if !(2..=3).contains(&dims) {
         return Err(SegmentError::invalid("pca", "dims", "2 or 3", dims));
@@ -64,27 +71,82 @@ pub fn pca(x: &Array2<f64>, dims: usize) -> Result<Projection> {
             format!("{} rows × {} features", x.nrows(), x.ncols()),
         ));
     }
-    let model = Pca::params(dims)
-        .fit(&DatasetBase::new(x.view(), ()))
-        .map_err(|e| SegmentError::Fit {
-            algorithm: "pca",
-            reason: e.to_string(),
-        })?;
-    let centred = x - model.mean();
-    let coords = centred.dot(&model.components().t());
-    let total: f64 = centred.iter().map(|v| v * v).sum();
-    let explained_variance_ratio = model
-        .singular_values()
-        .iter()
-        .map(|s| if total > 0.0 { s * s / total } else { 0.0 })
+    // linfa-reduction's PCA panicked ("NaN values in array" in
+    // linfa-linalg's eigh) on the 500k-line data, so the principal axes are
+    // computed here: the covariance of the features (d × d, d = 16) on a
+    // seeded sample of at most PCA_FIT_ROWS rows, and its leading
+    // eigenvectors by power iteration with deflation (signs fixed so the
+    // largest coordinate is positive).
+    let fit_rows = super::kmeans::sample_indices(x.nrows(), PCA_FIT_ROWS, 42);
+    let fit_x = rows(x, &fit_rows);
+    let d = x.ncols();
+    let mean = fit_x
+        .mean_axis(Axis(0))
+        .unwrap_or_else(|| ndarray::Array1::zeros(d));
+    let centred = &fit_x - &mean;
+    let mut cov = centred.t().dot(&centred) / fit_x.nrows() as f64;
+    let mut components = Array2::<f64>::zeros((dims, d));
+    for j in 0..dims {
+        let mut v = ndarray::Array1::from_shape_fn(d, |i| 1.0 + (i + j) as f64 / d as f64);
+        for _ in 0..1_000 {
+            let w = cov.dot(&v);
+            let norm = w.dot(&w).sqrt();
+            if !(norm > 1e-300) {
+                break;
+            }
+            let w = w / norm;
+            let change: f64 = (&w - &v).iter().map(|x| x * x).sum();
+            v = w;
+            if change < 1e-24 {
+                break;
+            }
+        }
+        let norm = v.dot(&v).sqrt().max(1e-300);
+        v /= norm;
+        let big = v
+            .iter()
+            .copied()
+            .fold(0.0f64, |m, x| if x.abs() > m.abs() { x } else { m });
+        if big < 0.0 {
+            v *= -1.0;
+        }
+        let lambda = v.dot(&cov.dot(&v));
+        let outer = v
+            .view()
+            .insert_axis(Axis(1))
+            .dot(&v.view().insert_axis(Axis(0)));
+        cov = cov - outer * lambda;
+        components.row_mut(j).assign(&v);
+    }
+    let coords = (x - &mean).dot(&components.t());
+    let mean_all = x
+        .mean_axis(Axis(0))
+        .unwrap_or_else(|| ndarray::Array1::zeros(x.ncols()));
+    let total: f64 = (x - &mean_all).iter().map(|v| v * v).sum();
+    let explained_variance_ratio = (0..dims)
+        .map(|j| {
+            let c = coords.column(j);
+            let m = c.mean().unwrap_or(0.0);
+            let v: f64 = c.iter().map(|v| (v - m) * (v - m)).sum();
+            if total > 0.0 { v / total } else { 0.0 }
+        })
         .collect();
+    if coords.iter().any(|v| !v.is_finite()) {
+        return Err(SegmentError::Fit {
+            algorithm: "pca",
+            reason: "the projection is not finite".into(),
+        });
+    }
     Ok(Projection {
         coords,
         explained_variance_ratio,
-        components: model.components().clone(),
+        components,
         rows: (0..x.nrows()).collect(),
     })
 }
+
+/// Largest number of rows [`pca`] fits its components on.
+pub const PCA_FIT_ROWS: usize = 20_000;
 
 /// t-SNE parameters.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -96,6 +158,7 @@ pub struct TsneParams {
     pub max_iterations: usize,
     /// Barnes–Hut θ (0 = exact).
     pub approx_threshold: f64,
+    /// Fixes the sample and the starting layout (see the module docs).
     pub seed: u64,
 }
 
@@ -206,9 +269,15 @@ pub fn tsne(x: &Array2<f64>, labels: &[i64], params: &TsneParams) -> Result<Proj
             format!("{} rows", idx.len()),
         ));
     }
-    let xs = rows(x, &idx).as_standard_layout().into_owned();
+    // The seeded order in which the sampled rows meet linfa's initial layout.
+    let mut order: Vec<usize> = (0..idx.len()).collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
+    rng.set_stream(u64::MAX - 1);
+    order.shuffle(&mut rng);
+    let shuffled: Vec<usize> = order.iter().map(|&o| idx[o]).collect();
+    let xs = rows(x, &shuffled).as_standard_layout().into_owned();
     let perplexity = params.perplexity.min((idx.len() - 1) as f64 / 3.0);
-    let coords = TSneParams::embedding_size(2)
+    let embedded = TSneParams::embedding_size(2)
         .perplexity(perplexity)
         .approx_threshold(params.approx_threshold)
         .max_iter(params.max_iterations)
@@ -217,6 +286,10 @@ pub fn tsne(x: &Array2<f64>, labels: &[i64], params: &TsneParams) -> Result<Proj
             algorithm: "tsne",
             reason: e.to_string(),
         })?;
+    let mut coords = Array2::zeros(embedded.raw_dim());
+    for (pos, &o) in order.iter().enumerate() {
+        coords.row_mut(o).assign(&embedded.row(pos));
+    }
     Ok(Projection {
         coords,
         explained_variance_ratio: Vec::new(),
@@ -421,4 +494,137 @@ pub fn scatter_svg(coords: &Array2<f64>, names: &[String], title: &str) -> Resul
         root.present().map_err(svg_error)?;
     }
     Ok(svg)
+}
+
+// ---------------------------------------------------------------------------
+// Choosing k and eps.
+
+/// The elbow curve (inertia per k) and the silhouette per k side by side,
+/// the chosen k marked on both.
+pub fn k_choice_chart(curve: &[super::kmeans::KScore], chosen: usize) -> Result<Plot> {
+    if curve.is_empty() {
+        return Err(SegmentError::input(
+            "k choice chart",
+            "at least one k tried",
+            "an empty curve",
+        ));
+    }
+    let ks: Vec<f64> = curve.iter().map(|s| s.k as f64).collect();
+    let inertia: Vec<f64> = curve.iter().map(|s| s.inertia).collect();
+    let sil: Vec<Option<f64>> = curve.iter().map(|s| s.silhouette).collect();
+    let at = curve.iter().position(|s| s.k == chosen);
+    let mut plot = Plot::new();
+    plot.add_trace(
+        Scatter::new(ks.clone(), inertia.clone())
+            .mode(Mode::LinesMarkers)
+            .name("inertia (elbow)")
+            .marker(Marker::new().color(PALETTE[0]).size(8)),
+    );
+    let (sk, sv): (Vec<f64>, Vec<f64>) = ks
+        .iter()
+        .zip(&sil)
+        .filter_map(|(k, s)| s.map(|s| (*k, s)))
+        .unzip();
+    plot.add_trace(
+        Scatter::new(sk, sv)
+            .mode(Mode::LinesMarkers)
+            .name("silhouette")
+            .x_axis("x2")
+            .y_axis("y2")
+            .marker(Marker::new().color(PALETTE[1]).size(8)),
+    );
+    if let Some(i) = at {
+        plot.add_trace(
+            Scatter::new(vec![ks[i]], vec![inertia[i]])
+                .mode(Mode::Markers)
+                .name(format!("chosen k = {chosen}"))
+                .marker(
+                    Marker::new()
+                        .color(PALETTE[3])
+                        .size(14)
+                        .symbol(plotly::common::MarkerSymbol::CircleOpen),
+                ),
+        );
+        if let Some(s) = sil[i] {
+            plot.add_trace(
+                Scatter::new(vec![ks[i]], vec![s])
+                    .mode(Mode::Markers)
+                    .name(format!("chosen k = {chosen}"))
+                    .show_legend(false)
+                    .x_axis("x2")
+                    .y_axis("y2")
+                    .marker(
+                        Marker::new()
+                            .color(PALETTE[3])
+                            .size(14)
+                            .symbol(plotly::common::MarkerSymbol::CircleOpen),
+                    ),
+            );
+        }
+    }
+    let k_axis = |t: &str| {
+        PAxis::new()
+            .title(Title::with_text(t))
+            .tick_format("d")
+            .dtick(1.0)
+    };
+    plot.set_layout(
+        base_layout("Choosing k: elbow (left) and silhouette (right)")
+            .height(420)
+            .x_axis(k_axis("k (segments)").domain(&[0.0, 0.44]).anchor("y"))
+            .y_axis(
+                PAxis::new()
+                    .title(Title::with_text("inertia (sum of squared distances)"))
+                    .tick_format(",.0f")
+                    .anchor("x"),
+            )
+            .x_axis2(k_axis("k (segments)").domain(&[0.56, 1.0]).anchor("y2"))
+            .y_axis2(
+                PAxis::new()
+                    .title(Title::with_text("mean silhouette"))
+                    .tick_format(",.2f")
+                    .anchor("x2"),
+            ),
+    );
+    Ok(plot)
+}
+
+/// The k-distance curve behind DBSCAN's `eps`, with the knee marked.
+pub fn k_distance_chart(s: &super::dbscan::EpsSuggestion) -> Result<Plot> {
+    if s.k_distances.is_empty() || s.knee_index >= s.k_distances.len() {
+        return Err(SegmentError::input(
+            "k-distance chart",
+            "a non-empty curve with the knee on it",
+            format!("{} points, knee at {}", s.k_distances.len(), s.knee_index),
+        ));
+    }
+    let x: Vec<f64> = (0..s.k_distances.len()).map(|i| i as f64).collect();
+    let mut plot = Plot::new();
+    plot.add_trace(
+        Scatter::new(x, s.k_distances.clone())
+            .mode(Mode::Lines)
+            .name(format!("distance to the {}th neighbour", s.min_points - 1))
+            .marker(Marker::new().color(PALETTE[0])),
+    );
+    plot.add_trace(
+        Scatter::new(vec![s.knee_index as f64], vec![s.eps])
+            .mode(Mode::Markers)
+            .name(format!("knee: eps = {}", crate::locale::number(s.eps, 2)))
+            .marker(Marker::new().color(PALETTE[3]).size(12)),
+    );
+    plot.set_layout(
+        base_layout("k-distance curve (sorted): DBSCAN's eps at the knee")
+            .height(420)
+            .x_axis(
+                PAxis::new()
+                    .title(Title::with_text("sampled customers, sorted"))
+                    .tick_format(",.0f"),
+            )
+            .y_axis(
+                PAxis::new()
+                    .title(Title::with_text("distance (scaled units)"))
+                    .tick_format(",.2f"),
+            ),
+    );
+    Ok(plot)
 }

@@ -130,12 +130,41 @@ fn generate_then_train_saves_every_model() {
             "{m}: {metrics}"
         );
     }
+    // Registry layout: a first version of each model, live.
+    let live: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(models.join("customer_spend").join("live.json")).expect("live.json"),
+    )
+    .expect("pointer");
+    assert_eq!(live["version"], "v0001");
     for f in [
         "linear.msgpack",
         "random_forest.msgpack",
         "xgboost.msgpack",
         "best.json",
+        "manifest.json",
     ] {
-        assert!(models.join("customer_spend").join(f).is_file(), "{f}");
+        assert!(
+            models
+                .join("customer_spend")
+                .join("v0001")
+                .join(f)
+                .is_file(),
+            "{f}"
+        );
     }
+    assert!(
+        models
+            .join("segments")
+            .join("v0001")
+            .join("segments.msgpack")
+            .is_file()
+    );
+    assert!(models.join("segments").join("live.json").is_file());
+    assert!(
+        !models
+            .join("customer_spend")
+            .join("xgboost.msgpack")
+            .exists(),
+        "no flat layout"
+    );
 }

@@ -14,4 +14,11 @@ mod loader;
 #[cfg(feature = "models")]
 mod models;
 #[cfg(feature = "segments")]
+mod registry_cli;
+#[cfg(feature = "segments")]
+mod retrain;
+#[cfg(feature = "segments")]
 mod segments;
+#[cfg(feature = "snowflake")]
+mod snowflake;
+mod tracking;

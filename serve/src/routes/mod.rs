@@ -3,10 +3,12 @@
 //! `segment.rs` for `POST /segment` and `/segment/batch`) is one file plus
 //! its two lines below.
 
+pub mod dashboard;
 pub mod docs;
 pub mod health;
 pub mod models;
 pub mod predict;
+pub mod segment;
 
 use actix_web::web::ServiceConfig;
 use utoipa::OpenApi;
@@ -15,8 +17,10 @@ use utoipa::OpenApi;
 pub fn configure(cfg: &mut ServiceConfig) {
     health::configure(cfg);
     predict::configure(cfg);
+    segment::configure(cfg);
     models::configure(cfg);
     docs::configure(cfg);
+    dashboard::configure(cfg);
 }
 
 /// The service's OpenAPI document, merged from every family's `Api`.
@@ -24,7 +28,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
 #[openapi(
     info(
         title = "Sales analytics API",
-        description = "Customer-spend predictions from the live model, its metadata, health. \
+        description = "Customer-spend predictions and customer segments from the registry's live \
+                       models, their versions and metrics, health. \
                        Errors are JSON `{\"error\", \"field\", \"expected\", \"found\"}` \
                        (the last three where they apply), 4xx for the caller's mistakes."
     ),
@@ -36,6 +41,8 @@ pub fn api_doc() -> utoipa::openapi::OpenApi {
     Base::openapi()
         .merge_from(health::Api::openapi())
         .merge_from(predict::Api::openapi())
+        .merge_from(segment::Api::openapi())
         .merge_from(models::Api::openapi())
         .merge_from(docs::Api::openapi())
+        .merge_from(dashboard::Api::openapi())
 }

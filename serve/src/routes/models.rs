@@ -1,25 +1,28 @@
-//! `GET /models`: every model file of the models folder with its metadata
-//! and metrics, which one `best.json` names, and which one is live.
+//! `GET /models`: every version of every model in the registry with its
+//! manifest (metrics, creation time, files), which one is live (the
+//! registry's pointer), which one this service has loaded, and the history.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError, web};
-use analytics_lib::models::ModelFile;
+use analytics_lib::models::{ModelKind, ModelMeta};
+use analytics_lib::registry::{SEGMENTS, SPEND, VersionInfo};
 use anyhow::anyhow;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use utoipa::{OpenApi, ToSchema};
 
 use crate::error::internal_error;
-use crate::model::{FAMILY, read_best, version_of};
+use crate::model::read_best;
 use crate::state::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
     paths(list_models),
-    components(schemas(ModelsResponse, ModelFamily, ModelVersion, LiveRef, Scores)),
-    tags((name = "models", description = "Model files, metrics and the live model"))
+    components(schemas(ModelsResponse, RegistryModel, VersionEntry, LoadedModel, Scores)),
+    tags((name = "models", description = "Model versions, metrics and the live ones"))
 )]
 pub struct Api;
 
@@ -27,7 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/models", web::get().to(list_models));
 }
 
-/// Scores on one split.
+/// Scores of a regression model on one split.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct Scores {
     pub rmse: f64,
@@ -37,58 +40,74 @@ pub struct Scores {
     pub n: usize,
 }
 
-/// One model file.
+/// One complete version of a model (its manifest exists and parses).
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
-pub struct ModelVersion {
-    /// File name inside the family folder.
-    pub file: String,
-    /// `linear`, `random_forest` or `xgboost` (absent when unreadable).
+pub struct VersionEntry {
+    /// `v0003`.
+    pub version: String,
+    /// Whether the registry's `live.json` names it.
+    pub live: bool,
+    /// Whether this service is serving it right now.
+    pub loaded: bool,
+    /// Whether it was live before (a rollback target).
+    pub in_history: bool,
+    /// RFC 3339, UTC (from the manifest).
+    pub created_at: String,
+    pub code_version: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_fingerprint: Option<String>,
+    /// customer_spend: the kind its `best.json` names; segments: `kmeans`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub version: Option<String>,
-    /// Whether this file is the one being served.
-    pub live: bool,
-    /// Whether `best.json` names it.
-    pub best: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub created_at: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub train_cutoff: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub train_rows: Option<usize>,
-    /// Scores by split (`validation`, `test`, `baseline_test`).
-    pub metrics: BTreeMap<String, Scores>,
-    /// The model's input features, in order.
+    /// The version's files (checksummed in its manifest).
+    pub files: Vec<String>,
+    /// The manifest's `info.metrics`. For a customer_spend version whose
+    /// manifest carries none: the scores by split of each kind, from its
+    /// `<kind>.json` files (`{"xgboost": {"test": {"rmse", …}}}`).
+    #[schema(value_type = Object)]
+    pub metrics: Value,
+    /// The manifest's free-form `info` (job, chosen model, parameters, …).
+    #[schema(value_type = Object)]
+    pub info: Value,
+}
+
+/// What this service has loaded for a model.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct LoadedModel {
+    pub version: String,
+    /// `linear`, `random_forest`, `xgboost` or `kmeans`.
+    pub kind: String,
+    /// The model's input features, in order (the request fields).
     pub feature_names: Vec<String>,
-    /// Why the file could not be read, when it could not.
+}
+
+/// One model of the registry.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct RegistryModel {
+    /// `customer_spend`, `segments`, …
+    pub name: String,
+    /// The version `live.json` names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live: Option<String>,
+    /// The versions live before it, oldest first.
+    pub history: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
+    /// What this service serves (can lag `live` by one reload interval, or
+    /// differ when the live version was refused: see `GET /ready`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loaded: Option<LoadedModel>,
+    /// Complete versions, oldest first.
+    pub versions: Vec<VersionEntry>,
+    /// Why the registry could not be read for this model, when it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
-/// The live model.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
-pub struct LiveRef {
-    pub kind: String,
-    pub version: String,
-    pub file: String,
-}
-
-/// One model family (today only `customer_spend`).
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
-pub struct ModelFamily {
-    pub name: String,
-    /// The kind `best.json` names.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub best: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub live: Option<LiveRef>,
-    pub versions: Vec<ModelVersion>,
-}
-
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct ModelsResponse {
-    pub models: Vec<ModelFamily>,
+    /// customer_spend and segments first, then any other model of the registry.
+    pub models: Vec<RegistryModel>,
 }
 
 #[derive(thiserror::Error, Debug)]
@@ -108,110 +127,153 @@ impl ResponseError for ModelsError {
     }
 }
 
-fn file_name(p: &Path) -> String {
-    p.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
+/// Scores by split of every kind saved in a customer_spend version.
+fn spend_metrics(dir: &Path) -> Value {
+    let mut out = serde_json::Map::new();
+    for kind in ModelKind::ALL {
+        let path = dir.join(format!("{}.json", kind.name()));
+        let Some(meta) = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| serde_json::from_str::<ModelMeta>(&t).ok())
+        else {
+            continue;
+        };
+        let scores: BTreeMap<String, Scores> = meta
+            .metrics
+            .iter()
+            .map(|(split, m)| {
+                (
+                    split.clone(),
+                    Scores {
+                        rmse: m.rmse,
+                        mae: m.mae,
+                        r2: m.r2,
+                        n: m.n,
+                    },
+                )
+            })
+            .collect();
+        out.insert(
+            kind.name().to_string(),
+            serde_json::to_value(scores).unwrap_or(Value::Null),
+        );
+    }
+    if out.is_empty() {
+        Value::Null
+    } else {
+        Value::Object(out)
+    }
 }
 
-fn describe_file(path: &Path, live: Option<&(String, String)>, best: Option<&str>) -> ModelVersion {
-    let file = file_name(path);
-    let mut v = ModelVersion {
-        file: file.clone(),
-        kind: None,
-        version: None,
-        live: false,
-        best: false,
-        created_at: None,
-        train_cutoff: None,
-        train_rows: None,
-        metrics: BTreeMap::new(),
-        feature_names: Vec::new(),
+fn entry(
+    model: &str,
+    v: VersionInfo,
+    live: Option<&str>,
+    history: &[String],
+    loaded: Option<&str>,
+) -> VersionEntry {
+    let version = v.id.to_string();
+    let m = v.manifest;
+    let kind = match model {
+        SPEND => read_best(&v.dir).ok().map(|k| k.name().to_string()),
+        SEGMENTS => Some("kmeans".to_string()),
+        _ => None,
+    };
+    let metrics = match m.info.get("metrics") {
+        Some(x) if !x.is_null() => x.clone(),
+        _ if model == SPEND => spend_metrics(&v.dir),
+        _ => Value::Null,
+    };
+    VersionEntry {
+        live: live == Some(version.as_str()),
+        loaded: loaded == Some(version.as_str()),
+        in_history: history.contains(&version),
+        version,
+        created_at: m.created_at,
+        code_version: m.code_version,
+        data_fingerprint: m.data_fingerprint,
+        kind,
+        files: m.files.into_keys().collect(),
+        metrics,
+        info: m.info,
+    }
+}
+
+fn describe_model(state: &AppState, name: &str) -> RegistryModel {
+    let reg = &state.registry;
+    let loaded = match name {
+        SPEND => state.live().map(|m| LoadedModel {
+            version: m.version.clone(),
+            kind: m.kind.name().to_string(),
+            feature_names: m.feature_names().to_vec(),
+        }),
+        SEGMENTS => state.live_segments().map(|m| LoadedModel {
+            version: m.version.clone(),
+            kind: m.model.meta.algorithm.clone(),
+            feature_names: m.feature_names().to_vec(),
+        }),
+        _ => None,
+    };
+    let mut out = RegistryModel {
+        name: name.to_string(),
+        live: None,
+        history: Vec::new(),
+        updated_at: None,
+        loaded,
+        versions: Vec::new(),
         error: None,
     };
-    let decoded = std::fs::read(path)
-        .map_err(|e| format!("unreadable: {e}"))
-        .and_then(|bytes| {
-            ModelFile::from_bytes(&bytes, Path::new(&file))
-                .map(|f| (f, bytes))
-                .map_err(|e| e.to_string())
-        });
-    match decoded {
-        Err(e) => v.error = Some(e),
-        Ok((f, bytes)) => {
-            let version = version_of(&f.meta, &bytes);
-            let kind = f.meta.kind.name().to_string();
-            v.live = live.is_some_and(|(lf, lv)| *lf == file && *lv == version);
-            v.best = best == Some(kind.as_str()) && file == format!("{kind}.msgpack");
-            v.kind = Some(kind);
-            v.version = Some(version);
-            v.created_at = Some(f.meta.created_at.clone());
-            v.train_cutoff = Some(f.meta.train_cutoff.to_string());
-            v.train_rows = Some(f.meta.train_rows);
-            v.metrics = f
-                .meta
-                .metrics
-                .iter()
-                .map(|(k, m)| {
-                    (
-                        k.clone(),
-                        Scores {
-                            rmse: m.rmse,
-                            mae: m.mae,
-                            r2: m.r2,
-                            n: m.n,
-                        },
+    let mut errors = Vec::new();
+    match reg.live(name) {
+        Ok(Some(p)) => {
+            out.live = Some(p.version.to_string());
+            out.history = p.history.iter().map(ToString::to_string).collect();
+            out.updated_at = Some(p.updated_at);
+        }
+        Ok(None) => {}
+        Err(e) => errors.push(e.to_string()),
+    }
+    match reg.versions(name) {
+        Ok(vs) => {
+            let loaded = out.loaded.as_ref().map(|l| l.version.clone());
+            out.versions = vs
+                .into_iter()
+                .map(|v| {
+                    entry(
+                        name,
+                        v,
+                        out.live.as_deref(),
+                        &out.history,
+                        loaded.as_deref(),
                     )
                 })
                 .collect();
-            v.feature_names = f.meta.feature_names;
         }
+        Err(e) => errors.push(e.to_string()),
     }
-    v
+    if !errors.is_empty() {
+        out.error = Some(errors.join("; "));
+    }
+    out
 }
 
 fn list(state: &AppState) -> anyhow::Result<ModelsResponse> {
-    let dir = &state.dir;
-    let live = state.live();
-    let live_ref = live.as_ref().map(|m| LiveRef {
-        kind: m.kind.name().to_string(),
-        version: m.version.clone(),
-        file: file_name(&m.file),
-    });
-    let live_key = live_ref
-        .as_ref()
-        .map(|l| (l.file.clone(), l.version.clone()));
-    let best = read_best(dir).ok().map(|k| k.name().to_string());
-    let mut files: Vec<_> = match std::fs::read_dir(dir) {
-        Ok(entries) => entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.extension().is_some_and(|e| e == "msgpack")
-                    && !file_name(p).starts_with('.')
-                    && p.is_file()
-            })
-            .collect(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(anyhow!("while listing {}: {e}", dir.display())),
-    };
-    files.sort();
-    let versions = files
-        .iter()
-        .map(|p| describe_file(p, live_key.as_ref(), best.as_deref()))
-        .collect();
+    let mut names = vec![SPEND.to_string(), SEGMENTS.to_string()];
+    // An unreadable models folder still lists the two served models.
+    for other in state.registry.models().unwrap_or_default() {
+        if !names.contains(&other) {
+            names.push(other);
+        }
+    }
     Ok(ModelsResponse {
-        models: vec![ModelFamily {
-            name: FAMILY.to_string(),
-            best,
-            live: live_ref,
-            versions,
-        }],
+        models: names.iter().map(|n| describe_model(state, n)).collect(),
     })
 }
 
-/// Every model file with its metrics, and the live one.
+/// Every version of every model in the registry with its metrics, the live
+/// one and the history.
 #[utoipa::path(get, path = "/models", tag = "models",
-    responses((status = 200, description = "Model files and the live model", body = ModelsResponse)))]
+    responses((status = 200, description = "The registry: versions, metrics, live versions", body = ModelsResponse)))]
 pub async fn list_models(state: web::Data<AppState>) -> Result<HttpResponse, ModelsError> {
     let st = state.into_inner();
     let out = web::block(move || list(&st))

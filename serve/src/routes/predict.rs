@@ -14,7 +14,7 @@ use utoipa::{OpenApi, PartialSchema, ToSchema};
 
 use crate::error::{ErrorBody, internal_error};
 use crate::input::{BatchError, InputError, Record, parse_batch, parse_record};
-use crate::model::{LiveModel, Prediction};
+use crate::model::{FAMILY, LiveModel, Prediction};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -137,7 +137,8 @@ pub struct PredictResponse {
     pub predicted_spend_90d: f64,
     /// The live model's kind: `linear`, `random_forest` or `xgboost`.
     pub model: String,
-    /// The live model's version (creation time and a hash of its file).
+    /// The registry version of the live customer-spend model (`v0003`);
+    /// `model` is the kind that version serves.
     pub version: String,
     /// The largest contributions first (by |value|). XGBoost: TreeSHAP;
     /// linear: coefficient × (x − reference); random forest: f(x) − f(x with
@@ -170,9 +171,9 @@ pub enum PredictError {
     /// A `customer_id` the service does not know (or no data to look it up).
     #[error("{0}")]
     UnknownCustomer(ErrorBody),
-    /// No model is loaded.
-    #[error("no model loaded")]
-    NotReady,
+    /// The model the route needs (`customer_spend`, `segments`) is not loaded.
+    #[error("no {0} model loaded")]
+    NotReady(&'static str),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -192,7 +193,7 @@ impl ResponseError for PredictError {
             PredictError::Invalid(_) => StatusCode::BAD_REQUEST,
             PredictError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             PredictError::UnknownCustomer(_) => StatusCode::NOT_FOUND,
-            PredictError::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            PredictError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             PredictError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -203,8 +204,8 @@ impl ResponseError for PredictError {
             PredictError::Invalid(InputError(b))
             | PredictError::TooLarge(InputError(b))
             | PredictError::UnknownCustomer(b) => b.respond(status),
-            PredictError::NotReady => ErrorBody::new("no model loaded")
-                .expected("a live model (see GET /ready)")
+            PredictError::NotReady(model) => ErrorBody::new(format!("no {model} model loaded"))
+                .expected(format!("a live {model} version (see GET /ready)"))
                 .found("none")
                 .respond(status),
             PredictError::Unexpected(e) => internal_error("predict", e),
@@ -289,7 +290,7 @@ pub async fn predict(
     state: web::Data<AppState>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, PredictError> {
-    let live = state.live().ok_or(PredictError::NotReady)?;
+    let live = state.live().ok_or(PredictError::NotReady(FAMILY))?;
     let row = resolve(&live, &body, "")?;
     let p = run(&live, vec![row], state.settings.top_contributions)
         .await?
@@ -315,7 +316,7 @@ pub async fn predict_batch(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, PredictError> {
     let records = parse_batch(&body, state.settings.max_batch)?;
-    let live = state.live().ok_or(PredictError::NotReady)?;
+    let live = state.live().ok_or(PredictError::NotReady(FAMILY))?;
     let rows = records
         .iter()
         .enumerate()

@@ -1,6 +1,11 @@
 //! `spawn_app()`: the real server on 127.0.0.1:0 with its own temporary
-//! models folder, and the fixture behind it (20k generated lines and small
+//! model registry, and the fixture behind it (20k generated lines, small
 //! models trained once per test binary).
+//!
+//! Every app gets a registry built the way the training jobs build it
+//! (`Registry::stage` → files → `Staging::commit` → `Registry::promote`):
+//! `customer_spend/v0001` (all three kinds, `best.json` naming the
+//! validation winner) and `segments/v0001` (k = 4), both live.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -11,21 +16,54 @@ use analytics_lib::data::loader::load;
 use analytics_lib::features::customer_features;
 use analytics_lib::kpi::Sales;
 use analytics_lib::models::{ForestParams, LinearParams, TrainParams, XgbParams, train_all};
+use analytics_lib::registry::{
+    LivePointer, Registry, SEGMENT_FILE, SEGMENTS, SPEND, VersionId, VersionNotes,
+};
+use analytics_lib::segments::{KMeansParams, SegmentFeatures, SegmentParams, fit_segments};
 use serde_json::{Value, json};
 use serve::configuration::Settings;
 use serve::startup::Application;
 use tempfile::TempDir;
 
+/// Which of the fixture's two segment models.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Seg {
+    /// k = 4 (the default live one).
+    Four,
+    /// k = 3.
+    Three,
+}
+
+impl Seg {
+    fn file(self) -> &'static str {
+        match self {
+            Seg::Four => "segments_k4.msgpack",
+            Seg::Three => "segments_k3.msgpack",
+        }
+    }
+    pub fn k(self) -> usize {
+        match self {
+            Seg::Four => 4,
+            Seg::Three => 3,
+        }
+    }
+}
+
 /// Generated data and the models trained on it, shared by every test.
 pub struct Fixture {
     _dir: TempDir,
     pub data: PathBuf,
-    /// `<models>/customer_spend/{linear,random_forest,xgboost}.{msgpack,json}`, `best.json`.
-    pub models: PathBuf,
+    /// `{linear,random_forest,xgboost}.{msgpack,json}` and the two segment models.
+    pub trained: PathBuf,
+    /// The spend models' features.
     pub feature_names: Vec<String>,
+    /// The segment models' features.
+    pub segment_feature_names: Vec<String>,
     pub best: String,
-    /// A few customers with their features at the data's last day + 1.
+    /// A few customers with their spend features at the data's last day + 1.
     pub customers: Vec<(String, Vec<f64>)>,
+    /// The same customers' segment features, by the segment model's names.
+    pub segment_rows: Vec<Value>,
 }
 
 pub fn fixture() -> &'static Fixture {
@@ -36,85 +74,165 @@ pub fn fixture() -> &'static Fixture {
 }
 
 fn make_fixture() -> Fixture {
-    {
-        let dir = TempDir::new().expect("tmp");
-        let data = dir.path().join("curated");
-        let cfg = GeneratorConfig {
-            lines: 20_000,
-            seed: 11,
-            defect_rate: 0.0,
-            ..GeneratorConfig::default()
-        };
-        generate(&cfg, &data).expect("generate");
-        let tables = load(&data).expect("load").collect().expect("collect");
-        let cleaned = clean::clean(&tables).expect("clean");
-        let sales = Sales::from_frames(&cleaned.frames).expect("sales");
-        let params = TrainParams {
-            candidates: vec![
-                LinearParams::new().into(),
-                ForestParams::new()
-                    .n_trees(10)
-                    .max_depth(Some(6))
-                    .seed(3)
-                    .into(),
-                XgbParams::new()
-                    .rounds(30)
-                    .max_depth(3)
-                    .seed(3)
-                    .threads(Some(1))
-                    .into(),
-            ],
-            ..TrainParams::default()
-        };
-        let report = train_all(&sales, None, &params).expect("train");
-        // The layout of `analytics train` (analytics-lib/src/bin/analytics.rs).
-        let models = dir.path().join("models");
-        let family = models.join("customer_spend");
-        std::fs::create_dir_all(&family).expect("mkdir");
-        for m in &report.models {
-            let kind = m.kind().name();
-            m.save(&family.join(format!("{kind}.msgpack")))
-                .expect("save");
-            std::fs::write(
-                family.join(format!("{kind}.json")),
-                serde_json::to_string_pretty(&m.meta).expect("meta json"),
-            )
-            .expect("write meta");
-        }
+    let dir = TempDir::new().expect("tmp");
+    let data = dir.path().join("curated");
+    let cfg = GeneratorConfig {
+        lines: 20_000,
+        seed: 11,
+        defect_rate: 0.0,
+        ..GeneratorConfig::default()
+    };
+    generate(&cfg, &data).expect("generate");
+    let tables = load(&data).expect("load").collect().expect("collect");
+    let cleaned = clean::clean(&tables).expect("clean");
+    let sales = Sales::from_frames(&cleaned.frames).expect("sales");
+    let params = TrainParams {
+        candidates: vec![
+            LinearParams::new().into(),
+            ForestParams::new()
+                .n_trees(10)
+                .max_depth(Some(6))
+                .seed(3)
+                .into(),
+            XgbParams::new()
+                .rounds(30)
+                .max_depth(3)
+                .seed(3)
+                .threads(Some(1))
+                .into(),
+        ],
+        ..TrainParams::default()
+    };
+    let report = train_all(&sales, None, &params).expect("train");
+    let trained = dir.path().join("trained");
+    std::fs::create_dir_all(&trained).expect("mkdir");
+    for m in &report.models {
+        let kind = m.kind().name();
+        m.save(&trained.join(format!("{kind}.msgpack")))
+            .expect("save");
         std::fs::write(
-            family.join("best.json"),
-            json!({"best": report.best.name(), "chosen_on": "validation"}).to_string(),
+            trained.join(format!("{kind}.json")),
+            serde_json::to_string_pretty(&m.meta).expect("meta json"),
         )
-        .expect("best.json");
-
-        let feats = customer_features(&sales, sales.default_as_of, Some(&report.categories))
-            .expect("features");
-        let ids = feats.customer_ids().expect("ids");
-        let m = feats.matrix().expect("matrix");
-        let customers = (0..3)
-            .map(|i| (ids[i].clone(), m.row(i).to_vec()))
-            .collect();
-        Fixture {
-            data,
-            models,
-            feature_names: report.feature_names.clone(),
-            best: report.best.name().to_string(),
-            customers,
-            _dir: dir,
-        }
+        .expect("write meta");
     }
+
+    // Two segment models on the same features: k = 4 and k = 3.
+    let seg_features = SegmentFeatures::compute(&sales, None, None).expect("segment features");
+    let mut segment_feature_names = Vec::new();
+    for seg in [Seg::Four, Seg::Three] {
+        let p = SegmentParams {
+            kmeans: KMeansParams::new()
+                .k(seg.k())
+                .n_runs(2)
+                .seed(5)
+                .silhouette_sample(1_000),
+            ..SegmentParams::default()
+        };
+        let fit = fit_segments(&seg_features, &p).expect("segments");
+        fit.model.save(&trained.join(seg.file())).expect("save");
+        segment_feature_names = fit.model.feature_names().to_vec();
+    }
+
+    let feats =
+        customer_features(&sales, sales.default_as_of, Some(&report.categories)).expect("features");
+    let ids = feats.customer_ids().expect("ids");
+    let m = feats.matrix().expect("matrix");
+    let customers: Vec<(String, Vec<f64>)> = (0..3)
+        .map(|i| (ids[i].clone(), m.row(i).to_vec()))
+        .collect();
+    let segment_rows = customers
+        .iter()
+        .map(|(id, _)| {
+            let i = seg_features
+                .customer_ids
+                .iter()
+                .position(|c| c == id)
+                .expect("customer in both tables");
+            let row = seg_features.matrix.row(i);
+            let o = seg_features
+                .names()
+                .iter()
+                .cloned()
+                .zip(row.iter().map(|v| json!(v)))
+                .filter(|(n, _)| segment_feature_names.contains(n))
+                .collect();
+            Value::Object(o)
+        })
+        .collect();
+    Fixture {
+        data,
+        trained,
+        feature_names: report.feature_names.clone(),
+        segment_feature_names,
+        best: report.best.name().to_string(),
+        customers,
+        segment_rows,
+        _dir: dir,
+    }
+}
+
+/// Write a customer_spend version of the three trained kinds with
+/// `best.json` naming `best` (any string: tests use unknown kinds too),
+/// commit it and return its id. Not promoted.
+pub fn commit_spend(models: &Path, best: &str) -> VersionId {
+    let f = fixture();
+    let reg = Registry::open(models).expect("registry");
+    let staging = reg.stage(SPEND).expect("stage");
+    let mut metrics = serde_json::Map::new();
+    for kind in ["linear", "random_forest", "xgboost"] {
+        for ext in ["msgpack", "json"] {
+            let name = format!("{kind}.{ext}");
+            std::fs::copy(f.trained.join(&name), staging.dir().join(&name)).expect("copy");
+        }
+        let meta: Value = serde_json::from_str(
+            &std::fs::read_to_string(f.trained.join(format!("{kind}.json"))).expect("meta"),
+        )
+        .expect("meta json");
+        metrics.insert(kind.to_string(), meta["metrics"].clone());
+    }
+    std::fs::write(
+        staging.dir().join("best.json"),
+        json!({"best": best, "chosen_on": "validation"}).to_string(),
+    )
+    .expect("best.json");
+    let notes = VersionNotes {
+        data_fingerprint: None,
+        info: json!({"job": "test", "best": best, "metrics": metrics}),
+    };
+    staging.commit(notes).expect("commit").id
+}
+
+/// Write a segments version holding `seg`, commit it, return its id.
+pub fn commit_segments(models: &Path, seg: Seg) -> VersionId {
+    let f = fixture();
+    let reg = Registry::open(models).expect("registry");
+    let staging = reg.stage(SEGMENTS).expect("stage");
+    std::fs::copy(f.trained.join(seg.file()), staging.dir().join(SEGMENT_FILE)).expect("copy");
+    let notes = VersionNotes {
+        data_fingerprint: None,
+        info: json!({"job": "test", "metrics": {"k": seg.k()}}),
+    };
+    staging.commit(notes).expect("commit").id
+}
+
+pub fn promote(models: &Path, model: &str, id: VersionId) -> LivePointer {
+    Registry::open(models)
+        .expect("registry")
+        .promote(model, id)
+        .expect("promote")
 }
 
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
-    /// This app's own copy of the models folder.
+    /// This app's own model registry.
     pub models: TempDir,
 }
 
 impl TestApp {
-    pub fn family(&self) -> PathBuf {
-        self.models.path().join("customer_spend")
+    pub fn registry(&self) -> Registry {
+        Registry::open(self.models.path()).expect("registry")
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
@@ -149,44 +267,44 @@ impl TestApp {
             .expect("request")
     }
 
-    /// Name the live model in `best.json`, atomically (temp file + rename).
-    pub fn set_best(&self, kind: &str) {
-        let dir = self.family();
-        let tmp = dir.join(".best.json.tmp");
-        std::fs::write(&tmp, json!({"best": kind}).to_string()).expect("write");
-        std::fs::rename(&tmp, dir.join("best.json")).expect("rename");
+    /// A new customer_spend version serving `best`, committed (not live).
+    pub fn commit_spend(&self, best: &str) -> VersionId {
+        commit_spend(self.models.path(), best)
+    }
+
+    /// A new segments version, committed (not live).
+    pub fn commit_segments(&self, seg: Seg) -> VersionId {
+        commit_segments(self.models.path(), seg)
+    }
+
+    pub fn promote(&self, model: &str, id: VersionId) -> LivePointer {
+        promote(self.models.path(), model, id)
+    }
+
+    pub fn rollback(&self, model: &str) -> LivePointer {
+        self.registry().rollback(model).expect("rollback")
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for e in std::fs::read_dir(from).expect("read_dir") {
-        let e = e.expect("entry");
-        let p = e.path();
-        if p.is_dir() {
-            copy_dir(&p, &to.join(e.file_name()));
-        } else {
-            std::fs::copy(&p, to.join(e.file_name())).expect("copy");
-        }
-    }
-}
-
-/// The server with data and the fixture's models (hot reload off).
+/// The server with data and a registry with both models live (hot reload off).
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
-/// Like [`spawn_app`], with settings changed (and `best.json` as set by
-/// `configure`'s caller through [`TestApp::set_best`] only after start).
+/// Like [`spawn_app`], with settings changed.
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     spawn(configure, |_| {}).await
 }
 
-/// Full control: `prepare` may rewrite the models folder before start.
+/// Full control: `prepare` may change the registry (commit, promote,
+/// remove, damage) before start.
 pub async fn spawn(configure: impl FnOnce(&mut Settings), prepare: impl FnOnce(&Path)) -> TestApp {
     let f = fixture();
     let models = TempDir::new().expect("tmp");
-    copy_dir(&f.models, models.path());
+    let spend = commit_spend(models.path(), &f.best);
+    promote(models.path(), SPEND, spend);
+    let seg = commit_segments(models.path(), Seg::Four);
+    promote(models.path(), SEGMENTS, seg);
     prepare(models.path());
     let mut settings = Settings {
         bind: "127.0.0.1:0".into(),
@@ -207,7 +325,7 @@ pub async fn spawn(configure: impl FnOnce(&mut Settings), prepare: impl FnOnce(&
     }
 }
 
-/// Plausible feature values for every feature of the fixture's models.
+/// Plausible feature values for every feature of the fixture's spend models.
 pub fn features_body() -> Value {
     let names = &fixture().feature_names;
     let mut o = serde_json::Map::new();
@@ -232,7 +350,12 @@ pub fn features_body() -> Value {
     Value::Object(o)
 }
 
-/// A customer's features as a request body.
+/// Plausible RFM for `/segment` (no shares, no average ticket).
+pub fn rfm_body() -> Value {
+    json!({"recency_days": 30.0, "frequency": 3, "monetary": 600.0})
+}
+
+/// A customer's spend features as a request body.
 pub fn body_of(row: &[f64]) -> Value {
     let o = fixture()
         .feature_names

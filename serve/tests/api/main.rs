@@ -1,9 +1,11 @@
 //! The one integration-test binary: the real server over HTTP.
 
+mod dashboard;
 mod docs;
 mod health;
 mod helpers;
 mod models;
 mod predict;
 mod reload;
+mod segment;
 mod validation;

@@ -1,6 +1,19 @@
 use serde_json::{Value, json};
 
-use crate::helpers::{body_of, expect_status, features_body, fixture, json_of, spawn, spawn_app};
+use analytics_lib::registry::SPEND;
+
+use crate::helpers::{
+    body_of, commit_spend, expect_status, features_body, fixture, json_of, promote, spawn,
+    spawn_app,
+};
+
+/// `prepare` for [`spawn`]: a new customer_spend version serving `kind`, live.
+fn serving(kind: &'static str) -> impl FnOnce(&std::path::Path) {
+    move |m| {
+        let id = commit_spend(m, kind);
+        promote(m, SPEND, id);
+    }
+}
 
 /// Contributions: at most `top`, distinct known features, largest |value| first.
 #[track_caller]
@@ -30,6 +43,7 @@ async fn predict_from_features_by_name() {
     expect_status(status, &body, 200);
     check_prediction(&body, 10);
     assert_eq!(body["model"], fixture().best.as_str());
+    assert_eq!(body["version"], "v0001");
 }
 
 #[tokio::test]
@@ -48,20 +62,12 @@ async fn predict_by_customer_id_is_the_same_as_by_its_features() {
 #[tokio::test]
 async fn every_model_kind_predicts_with_contributions() {
     for kind in ["linear", "random_forest", "xgboost"] {
-        let app = spawn(
-            |s| s.top_contributions = 5,
-            |m| {
-                std::fs::write(
-                    m.join("customer_spend/best.json"),
-                    json!({"best": kind}).to_string(),
-                )
-                .expect("best")
-            },
-        )
-        .await;
+        let app = spawn(|s| s.top_contributions = 5, serving(kind)).await;
         let (status, body) = json_of(app.post_json("/predict", &features_body()).await).await;
         expect_status(status, &body, 200);
         assert_eq!(body["model"], kind);
+        // The registry version, not a file's: v0001 is the default one.
+        assert_eq!(body["version"], "v0002");
         check_prediction(&body, 5);
         let (id, _) = &fixture().customers[1];
         let (status, body) =
@@ -76,17 +82,7 @@ async fn xgboost_contributions_are_additive() {
     // TreeSHAP: with every feature listed, the contributions of two inputs
     // differ by exactly the difference of their predictions (the bias cancels).
     let n = fixture().feature_names.len();
-    let app = spawn(
-        move |s| s.top_contributions = n,
-        |m| {
-            std::fs::write(
-                m.join("customer_spend/best.json"),
-                json!({"best": "xgboost"}).to_string(),
-            )
-            .expect("best")
-        },
-    )
-    .await;
+    let app = spawn(move |s| s.top_contributions = n, serving("xgboost")).await;
     let mut sums = Vec::new();
     for (_, row) in &fixture().customers[..2] {
         let (status, p) = json_of(app.post_json("/predict", &body_of(row)).await).await;

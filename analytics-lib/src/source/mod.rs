@@ -1,0 +1,214 @@
+//! Where the curated tables come from: one interface, two backends.
+//!
+//! * **Parquet** (the default): a folder of curated Parquet files, read by
+//!   [`crate::data::loader`].
+//! * **Snowflake** (cargo feature `snowflake`, on by default): the four tables
+//!   in one Snowflake schema, read through `snowflake-api` as Arrow record
+//!   batches and normalised to the contract's types ([`normalise`]).
+//!
+//! Everything that reads curated data asks a [`Source`] for it:
+//!
+//! ```no_run
+//! use analytics_lib::source::{Source, SourceArgs};
+//! # fn f(args: &SourceArgs, data: Option<&std::path::Path>) -> anyhow::Result<()> {
+//! let source = Source::from_args(args, data)?; // --data DIR wins; else APP_SOURCE
+//! let tables = source.load()?;                  // CuratedData, the contract's schema
+//! # Ok(()) }
+//! ```
+//!
+//! The heavy aggregations have a second path, **push-down**: on Snowflake
+//! [`Source::kpis`], [`Source::monthly_revenue`] and
+//! [`Source::customer_features`] run as SQL inside the warehouse and only
+//! aggregated rows come back; on Parquet they load, clean
+//! ([`crate::clean`]) and compute with polars. The SQL does not repeat final
+//! cleaning: it trusts the warehouse tables to be clean (the curated layer),
+//! and the tests check both paths give the same numbers on clean data.
+//!
+//! Secrets never appear in `Debug` output, serialised configuration or error
+//! messages ([`Secret`], and every Snowflake error is scrubbed of them).
+
+mod config;
+#[cfg(feature = "snowflake")]
+pub mod normalise;
+#[cfg(feature = "snowflake")]
+pub mod pushdown;
+#[cfg(feature = "snowflake")]
+pub mod snowflake;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[cfg(feature = "models")]
+use chrono::NaiveDate;
+
+pub use config::{
+    DEFAULT_DATA_DIR, Secret, SnowflakeAuth, SnowflakeConfig, SourceArgs, SourceConfig, SourceKind,
+};
+#[cfg(feature = "snowflake")]
+pub use snowflake::SnowflakeSource;
+
+use crate::data::{CuratedData, CuratedFrames};
+use crate::error::DataError;
+use crate::kpi::{Filter, KpiOptions, Kpis, Sales};
+
+/// An error while configuring or reading a source.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error(transparent)]
+    Data(#[from] DataError),
+
+    #[error("source configuration: {name} ({env}): expected {expected}; found {found}")]
+    Config {
+        name: &'static str,
+        env: &'static str,
+        expected: String,
+        found: String,
+    },
+
+    #[error("snowflake: while {action}: {message}")]
+    Snowflake { action: String, message: String },
+
+    #[error("snowflake result, column `{column}`: expected {expected}; found {found}")]
+    Encoding {
+        column: String,
+        expected: String,
+        found: String,
+    },
+}
+
+pub type Result<T, E = SourceError> = std::result::Result<T, E>;
+
+/// What every backend provides.
+pub trait CuratedSource {
+    /// The four tables in the contract's schema.
+    fn load(&self) -> Result<CuratedData>;
+    /// A one-line description for logs and reports (never a secret).
+    fn describe(&self) -> String;
+}
+
+/// The Parquet folder backend.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParquetSource {
+    pub dir: PathBuf,
+}
+
+impl ParquetSource {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        ParquetSource { dir: dir.into() }
+    }
+}
+
+impl CuratedSource for ParquetSource {
+    fn load(&self) -> Result<CuratedData> {
+        Ok(crate::data::loader::load(&self.dir)?)
+    }
+
+    fn describe(&self) -> String {
+        format!("parquet folder {}", self.dir.display())
+    }
+}
+
+/// A configured source: the one entry point for reading curated data.
+pub enum Source {
+    Parquet(ParquetSource),
+    #[cfg(feature = "snowflake")]
+    Snowflake(Box<SnowflakeSource>),
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Source({})", self.describe())
+    }
+}
+
+impl Source {
+    /// Open the configured source. For Snowflake this prepares the client;
+    /// the login happens on the first query.
+    pub fn from_config(cfg: &SourceConfig) -> Result<Self> {
+        match cfg {
+            SourceConfig::Parquet { dir } => Ok(Source::Parquet(ParquetSource::new(dir))),
+            #[cfg(feature = "snowflake")]
+            SourceConfig::Snowflake(sf) => {
+                Ok(Source::Snowflake(Box::new(SnowflakeSource::connect(sf)?)))
+            }
+            #[cfg(not(feature = "snowflake"))]
+            SourceConfig::Snowflake(_) => Err(SourceError::Config {
+                name: "source",
+                env: "APP_SOURCE",
+                expected: "parquet (this build has no `snowflake` feature)".into(),
+                found: "snowflake".into(),
+            }),
+        }
+    }
+
+    /// [`SourceArgs::resolve`] then [`Source::from_config`].
+    pub fn from_args(args: &SourceArgs, data: Option<&Path>) -> Result<Self> {
+        Self::from_config(&args.resolve(data)?)
+    }
+
+    fn backend(&self) -> &dyn CuratedSource {
+        match self {
+            Source::Parquet(p) => p,
+            #[cfg(feature = "snowflake")]
+            Source::Snowflake(s) => s.as_ref(),
+        }
+    }
+
+    /// The four tables in the contract's schema.
+    pub fn load(&self) -> Result<CuratedData> {
+        self.backend().load()
+    }
+
+    /// The four tables, materialised.
+    pub fn load_frames(&self) -> Result<CuratedFrames> {
+        Ok(self.load()?.collect()?)
+    }
+
+    pub fn describe(&self) -> String {
+        self.backend().describe()
+    }
+
+    /// The local path of the aggregations: load, clean, join into [`Sales`].
+    pub fn local_sales(&self) -> Result<Sales> {
+        let frames = self.load_frames()?;
+        let cleaned = crate::clean::clean(&frames)?;
+        Ok(Sales::from_frames(&cleaned.frames)?)
+    }
+
+    /// The headline KPIs (`analytics kpis`): pushed down to Snowflake, local on Parquet.
+    pub fn kpis(&self, filter: &Filter, opts: &KpiOptions) -> Result<Kpis> {
+        match self {
+            #[cfg(feature = "snowflake")]
+            Source::Snowflake(s) => s.kpis(filter, opts),
+            _ => Ok(crate::kpi::kpis(&self.local_sales()?, filter, opts)?),
+        }
+    }
+
+    /// Revenue per calendar month (`YYYY-MM`): pushed down to Snowflake, local on Parquet.
+    pub fn monthly_revenue(&self, filter: &Filter) -> Result<BTreeMap<String, f64>> {
+        match self {
+            #[cfg(feature = "snowflake")]
+            Source::Snowflake(s) => s.monthly_revenue(filter),
+            _ => Ok(crate::kpi::monthly_revenue(&self.local_sales()?, filter)?),
+        }
+    }
+
+    /// Customer-spend features at `cutoff` ([`crate::features::customer_features`]):
+    /// pushed down to Snowflake, local on Parquet.
+    #[cfg(feature = "models")]
+    pub fn customer_features(
+        &self,
+        cutoff: NaiveDate,
+        categories: Option<&[String]>,
+    ) -> Result<crate::features::CustomerFeatures> {
+        match self {
+            #[cfg(feature = "snowflake")]
+            Source::Snowflake(s) => s.customer_features(cutoff, categories),
+            _ => Ok(crate::features::customer_features(
+                &self.local_sales()?,
+                cutoff,
+                categories,
+            )?),
+        }
+    }
+}

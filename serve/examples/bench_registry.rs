@@ -1,0 +1,98 @@
+//! Build a model registry for the serving benchmark (`bench/load.sh`):
+//! train the customer-spend models (the library's default parameters) and
+//! the segment model on a curated data folder, and write them as live
+//! versions the way the training jobs do (`Registry::stage` → files →
+//! `Staging::commit` → `Registry::promote`).
+//!
+//! ```text
+//! cargo run --release -p serve --example bench_registry -- DATA_DIR MODELS_DIR
+//! ```
+//!
+//! A model that already has a live version in MODELS_DIR is left alone.
+
+use std::path::PathBuf;
+
+use analytics_lib::kpi::Sales;
+use analytics_lib::models::{TrainParams, train_all};
+use analytics_lib::registry::{Registry, SEGMENT_FILE, SEGMENTS, SPEND, VersionNotes};
+use analytics_lib::segments::{SegmentParams, segment_customers};
+use anyhow::{Context, bail};
+use serde_json::json;
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [data, models] = args.as_slice() else {
+        bail!(
+            "usage: bench_registry DATA_DIR MODELS_DIR (expected 2 arguments, found {})",
+            args.len()
+        );
+    };
+    let (data, models) = (PathBuf::from(data), PathBuf::from(models));
+    let reg = Registry::open(&models)?;
+    let need_spend = reg.live_version(SPEND)?.is_none();
+    let need_segments = reg.live_version(SEGMENTS)?.is_none();
+    if !need_spend && !need_segments {
+        eprintln!(
+            "bench_registry: both models already live in {}",
+            models.display()
+        );
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    let tables = analytics_lib::data::loader::load(&data)
+        .and_then(|d| d.collect())
+        .with_context(|| format!("while loading {}", data.display()))?;
+    let cleaned = analytics_lib::clean::clean(&tables).context("while cleaning")?;
+    let sales = Sales::from_frames(&cleaned.frames).context("while preparing sales")?;
+
+    if need_spend {
+        let report = train_all(&sales, None, &TrainParams::default()).context("while training")?;
+        let staging = reg.stage(SPEND)?;
+        let mut metrics = serde_json::Map::new();
+        for m in &report.models {
+            let kind = m.kind().name();
+            m.save(&staging.dir().join(format!("{kind}.msgpack")))?;
+            std::fs::write(
+                staging.dir().join(format!("{kind}.json")),
+                serde_json::to_string_pretty(&m.meta)?,
+            )?;
+            metrics.insert(kind.to_string(), serde_json::to_value(&m.meta.metrics)?);
+        }
+        std::fs::write(
+            staging.dir().join("best.json"),
+            json!({"best": report.best.name(), "chosen_on": "validation"}).to_string(),
+        )?;
+        let v = staging.commit(VersionNotes {
+            data_fingerprint: None,
+            info: json!({"job": "bench_registry", "best": report.best.name(), "metrics": metrics}),
+        })?;
+        reg.promote(SPEND, v.id)?;
+        eprintln!(
+            "bench_registry: customer_spend {} live ({} best) after {:.1} s",
+            v.id,
+            report.best.name(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    if need_segments {
+        let (_, seg) = segment_customers(&sales, None, &SegmentParams::default())
+            .context("while fitting the segments")?;
+        let staging = reg.stage(SEGMENTS)?;
+        seg.model.save(&staging.dir().join(SEGMENT_FILE))?;
+        let v = staging.commit(VersionNotes {
+            data_fingerprint: Some(seg.model.meta.data_fingerprint.clone()),
+            info: json!({
+                "job": "bench_registry",
+                "metrics": {"k": seg.model.k(), "silhouette": seg.model.meta.silhouette},
+            }),
+        })?;
+        reg.promote(SEGMENTS, v.id)?;
+        eprintln!(
+            "bench_registry: segments {} live (k = {}) after {:.1} s",
+            v.id,
+            seg.model.k(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}

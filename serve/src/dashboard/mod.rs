@@ -1,0 +1,941 @@
+//! The sales dashboard's data: built once at start-up from the curated data
+//! the service already holds, then filtered on every request.
+//!
+//! Figures follow the contract's KPI definitions exactly as
+//! `analytics_lib::kpi` computes them (`kpis`, `breakdown`,
+//! `cohort_retention`, `monthly_revenue`), and the forecast is
+//! `analytics_lib::forecast::forecast`. Per request, the KPIs are evaluated
+//! by [`engine::Engine`] in one scan over integer-coded columns built at
+//! start-up (completed lines only, sorted by customer and order), which is
+//! what makes a filter change take milliseconds on 10 M lines instead of a
+//! polars query per figure. Start-up checks the engine against `kpi::kpis`
+//! on the default view (and refuses to serve a dashboard that disagrees);
+//! the API tests compare several filters with the functions on the full frame.
+//!
+//! Segments come from the live segment model of the registry, assigned at
+//! the data's reference date with `SegmentModel::assign_features`.
+
+pub mod engine;
+pub mod query;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use analytics_lib::data::geo;
+use analytics_lib::forecast::{self, ForecastParams};
+use analytics_lib::kpi::{self, Filter, KpiOptions, Sales};
+use analytics_lib::segments::{SegmentFeatures, SegmentModel, views};
+use anyhow::{Context, anyhow};
+use chrono::{Datelike, Duration, NaiveDate};
+use polars::prelude::*;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+pub use query::Selection;
+
+/// Customers shown on the PCA map (a stratified sample).
+pub const PCA_SAMPLE: usize = 1500;
+/// Marks a line whose customer has no segment.
+const NO_SEGMENT: u8 = u8::MAX;
+
+/// The dashboard's data, immutable once built.
+pub struct DashboardData {
+    /// Completed lines as integer-coded columns (see the module docs).
+    pub engine: engine::Engine,
+    pub options: Options,
+    pub segments: SegmentState,
+    /// Code → value of the coded columns.
+    pub categories: Vec<String>,
+    pub states: Vec<String>,
+    pub channels: Vec<String>,
+}
+
+/// What the filters can take, and the defaults.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Options {
+    /// Categories present in the data, sorted.
+    pub categories: Vec<String>,
+    /// States (UF) present in the data, with name and capital coordinates.
+    pub states: Vec<StateInfo>,
+    #[serde(skip)]
+    pub state_codes: Vec<String>,
+    pub channels: Vec<String>,
+    /// First and last day with an order (YYYY-MM-DD).
+    #[schema(value_type = String)]
+    pub min_date: NaiveDate,
+    #[schema(value_type = String)]
+    pub max_date: NaiveDate,
+    /// The period shown without `from`/`to`: the last 365 days of data.
+    #[schema(value_type = String)]
+    pub default_from: NaiveDate,
+    #[schema(value_type = String)]
+    pub default_to: NaiveDate,
+    /// The live segment model, if any.
+    pub segments: SegmentOptions,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct StateInfo {
+    pub code: String,
+    pub name: String,
+    pub latitude: f64,
+    pub longitude: f64,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct SegmentOptions {
+    /// False when no segment model is live: no segment filter, no PCA map.
+    pub available: bool,
+    /// Why there is no segment model, or where it comes from.
+    pub note: String,
+    pub version: Option<String>,
+    pub segments: Vec<SegmentEntry>,
+    pub pca: Option<PcaMap>,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct SegmentEntry {
+    pub id: usize,
+    pub name: String,
+    /// Customers of the data in this segment.
+    pub customers: usize,
+}
+
+/// Customers on the first two principal components of the segment model's
+/// scaled features.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct PcaMap {
+    pub x: Vec<f64>,
+    pub y: Vec<f64>,
+    pub segment: Vec<usize>,
+    pub explained_variance_ratio: Vec<f64>,
+    /// Customers with features (the sample is drawn from them).
+    pub customers: usize,
+}
+
+/// The live segment model as the dashboard uses it.
+pub struct SegmentState {
+    pub model: Option<LoadedSegments>,
+    pub note: String,
+}
+
+pub struct LoadedSegments {
+    pub names: Vec<String>,
+}
+
+/// The live segment model's file, through the model registry
+/// (`<models>/segments/live.json` → `<models>/segments/vNNNN/segments.msgpack`).
+pub fn live_segment_file(models: &Path) -> anyhow::Result<Option<(String, PathBuf)>> {
+    use analytics_lib::registry::{Registry, SEGMENT_FILE, SEGMENTS};
+    let reg = Registry::open(models)
+        .with_context(|| format!("while opening the model registry {}", models.display()))?;
+    let Some(version) = reg.live_version(SEGMENTS)? else {
+        return Ok(None);
+    };
+    let Some(dir) = reg.live_dir(SEGMENTS)? else {
+        return Ok(None);
+    };
+    Ok(Some((version.to_string(), dir.join(SEGMENT_FILE))))
+}
+
+fn pe(what: &'static str) -> impl FnOnce(PolarsError) -> anyhow::Error {
+    move |e| anyhow!("{what}: {e}")
+}
+
+/// Dense `u32` codes of a string column, and (when `index`) the code of
+/// each distinct value.
+fn encode(col: &StringChunked, index: bool) -> (Vec<u32>, HashMap<String, u32>) {
+    let mut map: HashMap<&str, u32> = HashMap::with_capacity(col.len() / 2);
+    let codes = col
+        .iter()
+        .map(|v| {
+            let v = v.unwrap_or("");
+            let n = map.len() as u32;
+            *map.entry(v).or_insert(n)
+        })
+        .collect();
+    let owned = if index {
+        map.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    } else {
+        HashMap::new()
+    };
+    (codes, owned)
+}
+
+fn distinct_strings(df: &DataFrame, name: &str) -> anyhow::Result<Vec<String>> {
+    let s = df
+        .column(name)
+        .and_then(|c| c.as_materialized_series().unique())
+        .map_err(pe("listing filter values"))?;
+    let mut out: Vec<String> = s
+        .str()
+        .map_err(pe("listing filter values"))?
+        .iter()
+        .flatten()
+        .map(str::to_string)
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+fn date_bounds(df: &DataFrame) -> anyhow::Result<(NaiveDate, NaiveDate)> {
+    let days = df
+        .column("order_date")
+        .and_then(|c| c.cast(&DataType::Int32))
+        .map_err(pe("reading order dates"))?;
+    let days = days.i32().map_err(pe("reading order dates"))?;
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).ok_or_else(|| anyhow!("epoch"))?;
+    let (min, max) = (days.min(), days.max());
+    match (min, max) {
+        (Some(a), Some(b)) => Ok((
+            epoch + Duration::days(i64::from(a)),
+            epoch + Duration::days(i64::from(b)),
+        )),
+        _ => Ok((epoch, epoch)),
+    }
+}
+
+impl DashboardData {
+    /// Prepare the dashboard from the service's sales and the live segment
+    /// model under `models` (none: the dashboard says so, it is no error).
+    pub fn build(sales: &Sales, models: &Path) -> anyhow::Result<DashboardData> {
+        let started = Instant::now();
+        let completed = sales
+            .lines
+            .column("completed")
+            .and_then(|c| c.bool().cloned())
+            .map_err(pe("reading `completed`"))?;
+        let mut lines = sales
+            .lines
+            .select([
+                "order_id",
+                "customer_id",
+                "order_date",
+                "channel",
+                "category",
+                "state",
+                "completed",
+                "revenue",
+            ])
+            .and_then(|df| df.filter(&completed))
+            .map_err(pe("keeping completed lines"))?;
+        let str_col = |df: &DataFrame, name: &'static str| {
+            df.column(name)
+                .and_then(|c| c.str().cloned())
+                .map_err(pe("reading a text column"))
+        };
+        let (order_codes, _) = encode(&str_col(&lines, "order_id")?, false);
+        let (customer_codes, customer_index) = encode(&str_col(&lines, "customer_id")?, true);
+        lines
+            .with_column(Column::new("order_id".into(), order_codes))
+            .and_then(|df| df.with_column(Column::new("customer_id".into(), customer_codes)))
+            .map_err(pe("replacing ids by codes"))?;
+        lines.rechunk_mut();
+        // The frame the check below gives to `kpi::kpis` (integer ids: same counts).
+        let compact = Sales {
+            lines,
+            customers: sales.customers.clone(),
+            default_as_of: sales.default_as_of,
+        };
+
+        let (min_date, max_date) = date_bounds(&compact.lines)?;
+        let default_to = max_date;
+        let default_from = (default_to - Duration::days(364)).max(min_date);
+        let categories = distinct_strings(&compact.lines, "category")?;
+        let state_codes = distinct_strings(&compact.lines, "state")?;
+        let channels = distinct_strings(&compact.lines, "channel")?;
+        if categories.len() >= 255 || state_codes.len() >= 255 || channels.len() >= 255 {
+            anyhow::bail!(
+                "at most 254 categories, states and channels, found {}, {} and {}",
+                categories.len(),
+                state_codes.len(),
+                channels.len()
+            );
+        }
+
+        let (segments, seg_options, segment_of) =
+            match load_segments(sales, &customer_index, models) {
+                Ok(Some((loaded, opts, by_code))) => (
+                    SegmentState {
+                        model: Some(loaded),
+                        note: opts.note.clone(),
+                    },
+                    opts,
+                    by_code,
+                ),
+                Ok(None) => {
+                    let (s, o) = no_segments(
+                        "no segment model is live: train one (analytics train) to filter by segment"
+                            .into(),
+                    );
+                    (s, o, vec![NO_SEGMENT; customer_index.len()])
+                }
+                Err(e) => {
+                    eprintln!("serve: dashboard without segments: {e:#}");
+                    let (s, o) =
+                        no_segments(format!("the live segment model could not be used: {e:#}"));
+                    (s, o, vec![NO_SEGMENT; customer_index.len()])
+                }
+            };
+        drop(customer_index);
+
+        let engine = build_engine(
+            &compact.lines,
+            &categories,
+            &state_codes,
+            &channels,
+            segment_of,
+            min_date,
+            max_date,
+        )?;
+        check_engine(&engine, &compact, default_from, default_to)?;
+        drop(compact);
+
+        let states = state_codes
+            .iter()
+            .map(|uf| {
+                let s = geo::state(uf);
+                StateInfo {
+                    code: uf.clone(),
+                    name: s.map_or_else(|| uf.clone(), |s| s.name.to_string()),
+                    latitude: s.map_or(f64::NAN, |s| s.latitude),
+                    longitude: s.map_or(f64::NAN, |s| s.longitude),
+                }
+            })
+            .collect();
+        let options = Options {
+            categories: categories.clone(),
+            states,
+            state_codes: state_codes.clone(),
+            channels: channels.clone(),
+            min_date,
+            max_date,
+            default_from,
+            default_to,
+            segments: seg_options,
+        };
+        eprintln!(
+            "serve: dashboard ready: {} completed lines, {} segments, in {:.1} s",
+            engine.revenue.len(),
+            segments.model.as_ref().map_or(0, |m| m.names.len()),
+            started.elapsed().as_secs_f64()
+        );
+        Ok(DashboardData {
+            engine,
+            options,
+            segments,
+            categories,
+            states: state_codes,
+            channels,
+        })
+    }
+
+    fn mask(values: &[String], chosen: &[String]) -> Option<Vec<bool>> {
+        (!chosen.is_empty()).then(|| values.iter().map(|v| chosen.contains(v)).collect())
+    }
+
+    /// Every figure of the page for one selection.
+    pub fn compute(&self, sel: &Selection) -> anyhow::Result<Dashboard> {
+        let started = Instant::now();
+        let opts = KpiOptions::default();
+        let q = engine::Query {
+            categories: Self::mask(&self.categories, &sel.categories),
+            states: Self::mask(&self.states, &sel.states),
+            channels: Self::mask(&self.channels, &sel.channels),
+            segment: sel.segment.map(|k| k as u8),
+            from: sel.from,
+            to: sel.to,
+            churn_window_days: opts.churn_window_days,
+        };
+        let scan = self.engine.scan(&q);
+        let period = Filter {
+            from: Some(sel.from),
+            to: Some(sel.to),
+            ..Filter::all()
+        };
+        let previous = period.previous_period();
+        let (cur, prev) = (&scan.current, &scan.previous);
+        let empty = cur.orders == 0;
+        let kpis = KpiCards {
+            revenue: change(cur.revenue, Some(prev.revenue), false),
+            orders: change(cur.orders as f64, Some(prev.orders as f64), false),
+            average_ticket: opt_change(cur.average_ticket(), prev.average_ticket(), false),
+            active_customers: change(
+                cur.active_customers as f64,
+                Some(prev.active_customers as f64),
+                false,
+            ),
+            churn_rate: opt_change(cur.churn_rate(), prev.churn_rate(), true),
+            churn_window_days: opts.churn_window_days,
+            as_of: (sel.to + Duration::days(1)).to_string(),
+        };
+        let monthly: BTreeMap<String, f64> = scan
+            .monthly
+            .iter()
+            .zip(&scan.monthly_lines)
+            .enumerate()
+            .filter(|(_, (_, n))| **n > 0)
+            .map(|(i, (r, _))| (engine::month_key(self.engine.first_month, i), *r))
+            .collect();
+        let filter = AppliedFilter {
+            from: sel.from.to_string(),
+            to: sel.to.to_string(),
+            categories: sel.categories.clone(),
+            states: sel.states.clone(),
+            channels: sel.channels.clone(),
+            segment: sel.segment,
+        };
+        let out = Dashboard {
+            empty,
+            message: empty.then(|| {
+                "No completed order matches these filters: widen the period or remove a filter."
+                    .to_string()
+            }),
+            previous_period: previous.as_ref().and_then(|p| {
+                Some(Period {
+                    from: p.from?.to_string(),
+                    to: p.to?.to_string(),
+                })
+            }),
+            filter,
+            kpis,
+            monthly: monthly_view(&monthly, sel),
+            by_category: self.category_rows(&scan),
+            by_state: self.state_rows(&scan),
+            cohorts: self.cohort_view(&scan, sel.to),
+            compute_ms: 0.0,
+        };
+        Ok(Dashboard {
+            compute_ms: started.elapsed().as_secs_f64() * 1e3,
+            ..out
+        })
+    }
+
+    /// As `kpi::breakdown(.., Dimension::Category)`: largest revenue first.
+    fn category_rows(&self, s: &engine::Scan) -> Vec<CategoryRow> {
+        let total = s.current.revenue;
+        let mut rows: Vec<CategoryRow> = (0..=self.categories.len())
+            .filter(|&i| s.cat_orders[i] > 0)
+            .map(|i| CategoryRow {
+                category: self
+                    .categories
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| "(none)".into()),
+                revenue: s.cat_revenue[i],
+                orders: s.cat_orders[i],
+                revenue_share: if total != 0.0 {
+                    s.cat_revenue[i] / total
+                } else {
+                    0.0
+                },
+            })
+            .collect();
+        rows.sort_by(|a, b| {
+            b.revenue
+                .total_cmp(&a.revenue)
+                .then_with(|| a.category.cmp(&b.category))
+        });
+        rows
+    }
+
+    /// As `kpi::breakdown(.., Dimension::State)`, with the capitals' coordinates.
+    fn state_rows(&self, s: &engine::Scan) -> Vec<StateRow> {
+        let mut rows: Vec<StateRow> = (0..=self.states.len())
+            .filter(|&i| s.state_orders[i] > 0)
+            .map(|i| {
+                let code = self.states.get(i).cloned().unwrap_or_default();
+                let g = geo::state(&code);
+                StateRow {
+                    name: g.map_or_else(
+                        || {
+                            if code.is_empty() {
+                                "(unknown state)".to_string()
+                            } else {
+                                code.clone()
+                            }
+                        },
+                        |g| g.name.to_string(),
+                    ),
+                    latitude: g.map_or(f64::NAN, |g| g.latitude),
+                    longitude: g.map_or(f64::NAN, |g| g.longitude),
+                    state: code,
+                    revenue: s.state_revenue[i],
+                    orders: s.state_orders[i],
+                    customers: s.state_customers[i],
+                }
+            })
+            .collect();
+        rows.sort_by(|a, b| {
+            b.revenue
+                .total_cmp(&a.revenue)
+                .then_with(|| a.state.cmp(&b.state))
+        });
+        rows
+    }
+
+    /// As `kpi::cohort_retention`, as a matrix; offsets up to the last one
+    /// with a buyer, months after `to` left empty.
+    fn cohort_view(&self, s: &engine::Scan, to: NaiveDate) -> CohortView {
+        let last = engine::month_of(to) - self.engine.first_month;
+        let cohorts: Vec<usize> = (0..s.cohort_size.len())
+            .filter(|&c| s.cohort_size[c] > 0)
+            .collect();
+        let width = cohorts
+            .iter()
+            .filter_map(|&c| s.cohort_active[c].iter().rposition(|&a| a > 0))
+            .max()
+            .map_or(0, |w| w + 1);
+        CohortView {
+            cohorts: cohorts
+                .iter()
+                .map(|&c| engine::month_key(self.engine.first_month, c))
+                .collect(),
+            sizes: cohorts.iter().map(|&c| s.cohort_size[c]).collect(),
+            offsets: (0..width as i64).collect(),
+            retention: cohorts
+                .iter()
+                .map(|&c| {
+                    let size = s.cohort_size[c] as f64;
+                    (0..width)
+                        .map(|k| {
+                            ((c + k) as i32 <= last).then(|| s.cohort_active[c][k] as f64 / size)
+                        })
+                        .collect()
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The engine's columns from the compact frame, sorted by (customer, order).
+fn build_engine(
+    lines: &DataFrame,
+    categories: &[String],
+    states: &[String],
+    channels: &[String],
+    segment_of: Vec<u8>,
+    min_date: NaiveDate,
+    max_date: NaiveDate,
+) -> anyhow::Result<engine::Engine> {
+    let code_of = |name: &'static str, dict: &[String]| -> anyhow::Result<Vec<u8>> {
+        let idx: HashMap<&str, u8> = dict
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v.as_str(), i as u8))
+            .collect();
+        let c = lines
+            .column(name)
+            .and_then(|c| c.str().cloned())
+            .map_err(pe("reading a text column"))?;
+        Ok(c.iter()
+            .map(|v| v.and_then(|v| idx.get(v).copied()).unwrap_or(engine::NONE))
+            .collect())
+    };
+    let u32s = |name: &'static str| -> anyhow::Result<Vec<u32>> {
+        Ok(lines
+            .column(name)
+            .and_then(|c| c.u32().cloned())
+            .map_err(pe("reading codes"))?
+            .into_no_null_iter()
+            .collect())
+    };
+    let category = code_of("category", categories)?;
+    let state = code_of("state", states)?;
+    let channel = code_of("channel", channels)?;
+    let order = u32s("order_id")?;
+    let customer = u32s("customer_id")?;
+    let day: Vec<i32> = lines
+        .column("order_date")
+        .and_then(|c| c.cast(&DataType::Int32))
+        .and_then(|c| c.i32().cloned())
+        .map_err(pe("reading order dates"))?
+        .iter()
+        .map(|d| d.unwrap_or(i32::MIN))
+        .collect();
+    let revenue: Vec<f64> = lines
+        .column("revenue")
+        .and_then(|c| c.f64().cloned())
+        .map_err(pe("reading revenue"))?
+        .iter()
+        .map(|r| r.unwrap_or(0.0))
+        .collect();
+    let mut perm: Vec<u32> = (0..customer.len() as u32).collect();
+    perm.sort_unstable_by_key(|&i| (customer[i as usize], order[i as usize], i));
+    let take = |v: &[u8]| perm.iter().map(|&i| v[i as usize]).collect::<Vec<_>>();
+    let first_month = engine::month_of(min_date);
+    let n_months = (engine::month_of(max_date) - first_month + 1).max(1) as usize;
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).ok_or_else(|| anyhow!("epoch"))?;
+    let month: Vec<u16> = perm
+        .iter()
+        .map(|&i| {
+            let d = epoch + Duration::days(i64::from(day[i as usize]));
+            (engine::month_of(d) - first_month).clamp(0, n_months as i32 - 1) as u16
+        })
+        .collect();
+    Ok(engine::Engine {
+        day: perm.iter().map(|&i| day[i as usize]).collect(),
+        month,
+        category: take(&category),
+        state: take(&state),
+        channel: take(&channel),
+        order: perm.iter().map(|&i| order[i as usize]).collect(),
+        customer: perm.iter().map(|&i| customer[i as usize]).collect(),
+        revenue: perm.iter().map(|&i| revenue[i as usize]).collect(),
+        segment_of,
+        first_month,
+        n_months,
+        n_categories: categories.len(),
+        n_states: states.len(),
+    })
+}
+
+/// The engine must give `kpi::kpis`'s figures on the default view.
+fn check_engine(
+    engine: &engine::Engine,
+    compact: &Sales,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> anyhow::Result<()> {
+    let opts = KpiOptions::default();
+    let filter = Filter {
+        from: Some(from),
+        to: Some(to),
+        ..Filter::all()
+    };
+    let want = kpi::kpis(compact, &filter, &opts).context("while checking the dashboard")?;
+    let got = engine.scan(&engine::Query {
+        categories: None,
+        states: None,
+        channels: None,
+        segment: None,
+        from,
+        to,
+        churn_window_days: opts.churn_window_days,
+    });
+    let c = &got.current;
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0);
+    let churn_ok = match (c.churn_rate(), want.churn_rate_90d) {
+        (Some(a), Some(b)) => close(a, b),
+        (None, None) => true,
+        _ => false,
+    };
+    if !(close(c.revenue, want.revenue)
+        && c.orders == want.orders
+        && c.active_customers == want.active_customers
+        && churn_ok)
+    {
+        anyhow::bail!(
+            "the dashboard engine disagrees with kpi::kpis on {from}..{to}: expected revenue {}, \
+             orders {}, active {}, churn {:?}; found {}, {}, {}, {:?}",
+            want.revenue,
+            want.orders,
+            want.active_customers,
+            want.churn_rate_90d,
+            c.revenue,
+            c.orders,
+            c.active_customers,
+            c.churn_rate()
+        );
+    }
+    Ok(())
+}
+
+fn no_segments(note: String) -> (SegmentState, SegmentOptions) {
+    (
+        SegmentState {
+            model: None,
+            note: note.clone(),
+        },
+        SegmentOptions {
+            available: false,
+            note,
+            version: None,
+            segments: Vec::new(),
+            pca: None,
+        },
+    )
+}
+
+/// Load the live segment model, assign every customer at the data's
+/// reference date, and project a sample on the first two principal components.
+#[allow(clippy::type_complexity)]
+fn load_segments(
+    full: &Sales,
+    customer_index: &HashMap<String, u32>,
+    models: &Path,
+) -> anyhow::Result<Option<(LoadedSegments, SegmentOptions, Vec<u8>)>> {
+    let Some((version, path)) = live_segment_file(models)? else {
+        return Ok(None);
+    };
+    let model =
+        SegmentModel::load(&path).with_context(|| format!("while loading {}", path.display()))?;
+    let features =
+        SegmentFeatures::compute(full, Some(full.default_as_of), Some(&model.meta.categories))
+            .context("while computing the customers' segment features")?;
+    let assigned = model
+        .assign_features(&features)
+        .context("while assigning customers to segments")?;
+    let k = model.k();
+    if k >= usize::from(NO_SEGMENT) {
+        anyhow::bail!("a segment model with {k} segments: the dashboard takes at most 254");
+    }
+    let mut by_code = vec![NO_SEGMENT; customer_index.len()];
+    let mut sizes = vec![0usize; k];
+    for (id, (seg, _)) in features.customer_ids.iter().zip(&assigned) {
+        sizes[*seg] += 1;
+        if let Some(&c) = customer_index.get(id) {
+            by_code[c as usize] = *seg as u8;
+        }
+    }
+    let labels: Vec<i64> = assigned.iter().map(|(s, _)| *s as i64).collect();
+    let sample = views::stratified_sample(&labels, PCA_SAMPLE, 7);
+    let refs: Vec<&str> = model.feature_names().iter().map(String::as_str).collect();
+    let raw = features
+        .select(&refs)
+        .context("while reading the segment features")?;
+    let raw = raw.select(ndarray::Axis(0), &sample);
+    let scaled = model.scaler.transform(&raw)?;
+    let pca = match views::pca(&scaled, 2) {
+        Ok(p) => Some(PcaMap {
+            x: p.coords.column(0).to_vec(),
+            y: p.coords.column(1).to_vec(),
+            segment: p.rows.iter().map(|&r| assigned[sample[r]].0).collect(),
+            explained_variance_ratio: p.explained_variance_ratio.clone(),
+            customers: features.n_customers(),
+        }),
+        Err(e) => {
+            eprintln!("serve: dashboard: no PCA map: {e}");
+            None
+        }
+    };
+    let names = model.names();
+    let opts = SegmentOptions {
+        available: true,
+        note: format!(
+            "segment model {version} ({} segments), customers assigned at {}",
+            k,
+            analytics_lib::locale::date(full.default_as_of)
+        ),
+        version: Some(version),
+        segments: names
+            .iter()
+            .enumerate()
+            .map(|(id, name)| SegmentEntry {
+                id,
+                name: name.clone(),
+                customers: sizes[id],
+            })
+            .collect(),
+        pca,
+    };
+    Ok(Some((LoadedSegments { names }, opts, by_code)))
+}
+
+// ---------------------------------------------------------------------------
+// The answer.
+
+/// `GET /api/dashboard`: everything the page draws for one filter.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Dashboard {
+    /// The filter as applied (defaults filled in).
+    pub filter: AppliedFilter,
+    /// The previous period of the same length (for the KPI changes).
+    pub previous_period: Option<Period>,
+    /// True when no completed order matches: the page shows `message`.
+    pub empty: bool,
+    pub message: Option<String>,
+    pub kpis: KpiCards,
+    pub monthly: MonthlyView,
+    pub by_category: Vec<CategoryRow>,
+    pub by_state: Vec<StateRow>,
+    pub cohorts: CohortView,
+    /// Server time spent computing this answer, in milliseconds.
+    pub compute_ms: f64,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct AppliedFilter {
+    pub from: String,
+    pub to: String,
+    pub categories: Vec<String>,
+    pub states: Vec<String>,
+    pub channels: Vec<String>,
+    pub segment: Option<usize>,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Period {
+    pub from: String,
+    pub to: String,
+}
+
+/// One KPI with its value over the previous period of the same length.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Kpi {
+    /// None where the KPI is undefined (no order; nobody to churn).
+    pub value: Option<f64>,
+    pub previous: Option<f64>,
+    /// Relative change (0.1 = +10 %); for rates, the difference in points
+    /// (0.02 = +2 p.p.). None without a previous value to compare with.
+    pub change: Option<f64>,
+}
+
+fn change(cur: f64, prev: Option<f64>, points: bool) -> Kpi {
+    opt_change(Some(cur), prev, points)
+}
+
+fn opt_change(cur: Option<f64>, prev: Option<f64>, points: bool) -> Kpi {
+    let change = match (cur, prev) {
+        (Some(c), Some(p)) if points => Some(c - p),
+        (Some(c), Some(p)) if p != 0.0 => Some((c - p) / p.abs()),
+        _ => None,
+    };
+    Kpi {
+        value: cur,
+        previous: prev,
+        change,
+    }
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct KpiCards {
+    /// Revenue of completed orders, R$.
+    pub revenue: Kpi,
+    pub orders: Kpi,
+    /// Revenue / orders (ticket médio), R$.
+    pub average_ticket: Kpi,
+    pub active_customers: Kpi,
+    /// Churn rate at the day after `to`, over `churn_window_days`.
+    pub churn_rate: Kpi,
+    pub churn_window_days: i64,
+    pub as_of: String,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct MonthValue {
+    /// YYYY-MM.
+    pub month: String,
+    pub revenue: f64,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ForecastMonth {
+    pub month: String,
+    pub forecast: f64,
+    pub lower: f64,
+    pub upper: f64,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct BacktestPoint {
+    pub month: String,
+    pub actual: f64,
+    pub forecast: f64,
+}
+
+/// Monthly revenue of the scope over all the data, with the forecast made
+/// at the end of the selected period (`analytics_lib::forecast`).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct MonthlyView {
+    /// Every month with revenue in the scope (actuals), any period.
+    pub actual: Vec<MonthValue>,
+    /// Months after the end of the selected period: forecast and interval.
+    pub forecast: Vec<ForecastMonth>,
+    /// Rolling-origin backtest: one-month-ahead forecasts against actuals.
+    pub backtest: Vec<BacktestPoint>,
+    /// The forecast model and its backtest error, or why there is no forecast.
+    pub note: String,
+}
+
+fn monthly_view(monthly: &BTreeMap<String, f64>, sel: &Selection) -> MonthlyView {
+    let actual = monthly
+        .iter()
+        .map(|(m, r)| MonthValue {
+            month: m.clone(),
+            revenue: *r,
+        })
+        .collect();
+    let as_of = sel.to + Duration::days(1);
+    let last = format!("{:04}-{:02}", sel.to.year(), sel.to.month());
+    let history: BTreeMap<String, f64> = monthly
+        .iter()
+        .filter(|(m, _)| m.as_str() <= last.as_str())
+        .map(|(m, r)| (m.clone(), *r))
+        .collect();
+    match forecast::forecast(&history, as_of, &ForecastParams::default()) {
+        Ok(r) => MonthlyView {
+            actual,
+            forecast: r
+                .forecast
+                .iter()
+                .map(|p| ForecastMonth {
+                    month: p.month.clone(),
+                    forecast: p.forecast,
+                    lower: p.lower,
+                    upper: p.upper,
+                })
+                .collect(),
+            backtest: r
+                .backtest
+                .months
+                .iter()
+                .map(|m| BacktestPoint {
+                    month: m.month.clone(),
+                    actual: m.actual,
+                    forecast: m.forecast,
+                })
+                .collect(),
+            note: format!(
+                "{} model on log revenue, made at {}; backtest RMSE {} over {} months; interval ±{:.2} RMSE",
+                r.model.name(),
+                analytics_lib::locale::date(as_of),
+                analytics_lib::locale::brl(r.backtest.model.rmse),
+                r.backtest.months.len(),
+                r.interval.z
+            ),
+        },
+        Err(e) => MonthlyView {
+            actual,
+            forecast: Vec::new(),
+            backtest: Vec::new(),
+            note: format!("no forecast for this selection: {e}"),
+        },
+    }
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct CategoryRow {
+    pub category: String,
+    pub revenue: f64,
+    pub orders: u64,
+    pub revenue_share: f64,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct StateRow {
+    /// UF code.
+    pub state: String,
+    pub name: String,
+    /// The capital's coordinates (the bubble's place on the map).
+    pub latitude: f64,
+    pub longitude: f64,
+    pub revenue: f64,
+    pub orders: u64,
+    pub customers: u64,
+}
+
+/// Cohort retention as a matrix: one row per cohort (month of first
+/// completed order in the selection), one column per month offset.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct CohortView {
+    /// YYYY-MM.
+    pub cohorts: Vec<String>,
+    /// Customers in each cohort.
+    pub sizes: Vec<u64>,
+    /// 0, 1, 2, … months after the first order.
+    pub offsets: Vec<i64>,
+    /// `retention[c][k]`: share of cohort c active k months later (None: not yet).
+    pub retention: Vec<Vec<Option<f64>>>,
+}

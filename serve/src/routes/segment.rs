@@ -1,0 +1,309 @@
+//! `POST /segment` and `POST /segment/batch`: a customer's segment from the
+//! live segment model, with the segment's profile.
+
+use std::collections::BTreeMap;
+
+use actix_web::{HttpResponse, web};
+use analytics_lib::registry::SEGMENTS;
+use analytics_lib::segments::SegmentProfile;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::{OpenApi, PartialSchema, ToSchema};
+
+use crate::error::ErrorBody;
+use crate::input::{InputError, SegmentRecord, parse_batch, parse_segment_record};
+use crate::routes::predict::{CustomerRef, PredictError};
+use crate::segment_model::LiveSegments;
+use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(segment, segment_batch),
+    components(schemas(
+        SegmentInput, CustomerRef, SegmentFeatureValues, SegmentResponse, SegmentProfileSummary,
+        TopCategory, SegmentBatchRequest, SegmentBatchResponse
+    )),
+    tags((name = "segment", description = "Customer segments"))
+)]
+pub struct Api;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/segment", web::post().to(segment))
+        .route("/segment/batch", web::post().to(segment_batch));
+}
+
+/// The segment model's features by name: `recency_days`, `frequency` and
+/// `monetary` are required; `average_ticket` (default `monetary /
+/// frequency`) and one `share_<category>` per category of the model are
+/// optional (without any share the customer is placed on RFM only; with
+/// some, the missing ones count as 0). All finite and ≥ 0; no other field.
+/// (Documentation type: requests are read field by field so that each error
+/// names its field.)
+#[derive(Debug)]
+pub struct SegmentFeatureValues;
+
+impl PartialSchema for SegmentFeatureValues {
+    fn schema() -> RefOr<Schema> {
+        let number = |d: &str| {
+            ObjectBuilder::new()
+                .schema_type(Type::Number)
+                .minimum(Some(0.0))
+                .description(Some(d))
+        };
+        let mut o = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some(
+                "The segment model's features by name (GET /models lists them): recency_days, \
+                 frequency and monetary required; average_ticket and share_<category> optional.",
+            ));
+        for (name, d) in [
+            (
+                "recency_days",
+                "Days from the last completed order to the reference date",
+            ),
+            ("frequency", "Completed orders"),
+            ("monetary", "Revenue (R$)"),
+        ] {
+            o = o.property(name, number(d)).required(name);
+        }
+        o = o.property(
+            "average_ticket",
+            number("monetary / frequency (R$); that by default"),
+        );
+        o.additional_properties(Some(RefOr::T(Schema::Object(
+            number("share_<category>: share of monetary spent in that category")
+                .maximum(Some(1.0))
+                .build(),
+        ))))
+        .into()
+    }
+}
+impl ToSchema for SegmentFeatureValues {}
+
+/// A customer to look up, or segment features by name.
+#[derive(Debug)]
+pub struct SegmentInput;
+
+impl PartialSchema for SegmentInput {
+    fn schema() -> RefOr<Schema> {
+        OneOfBuilder::new()
+            .item(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
+                "CustomerRef",
+            )))
+            .item(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
+                "SegmentFeatureValues",
+            )))
+            .description(Some(
+                "`{\"customer_id\"}` (needs the service to run with --data) or the segment features by name",
+            ))
+            .into()
+    }
+}
+impl ToSchema for SegmentInput {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push(("CustomerRef".into(), CustomerRef::schema()));
+        schemas.push((
+            "SegmentFeatureValues".into(),
+            SegmentFeatureValues::schema(),
+        ));
+    }
+}
+
+/// A category's share of a segment's revenue.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TopCategory {
+    pub category: String,
+    pub share: f64,
+}
+
+/// Who is in a segment, in original units (from the model's training
+/// customers).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SegmentProfileSummary {
+    /// Customers in the segment.
+    pub size: usize,
+    /// Share of all customers.
+    pub share_customers: f64,
+    /// Share of all customers' revenue.
+    pub revenue_share: f64,
+    pub mean_recency_days: f64,
+    pub median_recency_days: f64,
+    pub mean_frequency: f64,
+    pub median_frequency: f64,
+    /// R$.
+    pub mean_monetary: f64,
+    /// R$.
+    pub median_monetary: f64,
+    /// Up to three categories with the largest share of the segment's revenue, largest first.
+    pub top_categories: Vec<String>,
+    /// The same categories with their shares.
+    pub top_category_shares: Vec<TopCategory>,
+}
+
+impl From<&SegmentProfile> for SegmentProfileSummary {
+    fn from(p: &SegmentProfile) -> Self {
+        SegmentProfileSummary {
+            size: p.size,
+            share_customers: p.share_customers,
+            revenue_share: p.revenue_share,
+            mean_recency_days: p.recency_days.mean,
+            median_recency_days: p.recency_days.median,
+            mean_frequency: p.frequency.mean,
+            median_frequency: p.frequency.median,
+            mean_monetary: p.monetary.mean,
+            median_monetary: p.monetary.median,
+            top_categories: p
+                .top_categories
+                .iter()
+                .map(|c| c.category.clone())
+                .collect(),
+            top_category_shares: p
+                .top_categories
+                .iter()
+                .map(|c| TopCategory {
+                    category: c.category.clone(),
+                    share: c.share,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A customer's segment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SegmentResponse {
+    /// 0 .. k−1.
+    pub segment_id: i64,
+    /// The segment's name (from documented RFM rules).
+    pub segment_name: String,
+    /// Euclidean distance to the segment's centroid, in the model's scaled space.
+    pub distance: f64,
+    /// The registry version of the live segment model (`v0002`).
+    pub version: String,
+    pub profile: SegmentProfileSummary,
+}
+
+/// Up to `max_batch` records (10 000 by default).
+#[derive(Debug, ToSchema)]
+pub struct SegmentBatchRequest {
+    pub records: Vec<SegmentInput>,
+}
+
+/// One result per record, in order.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SegmentBatchResponse {
+    pub results: Vec<SegmentResponse>,
+}
+
+/// The segment of one record (looked up for a customer).
+fn assign(live: &LiveSegments, v: &Value, prefix: &str) -> Result<SegmentResponse, PredictError> {
+    let row = match parse_segment_record(v, live.feature_names(), prefix)
+        .map_err(PredictError::Invalid)?
+    {
+        SegmentRecord::Features(row) => row,
+        SegmentRecord::Customer(id) => customer(live, &id, prefix)?,
+    };
+    let a = live.assign(&row).map_err(|e| {
+        // Every field was checked above: this is still the caller's input.
+        let mut b = ErrorBody::new("the segment model refused the record")
+            .expected("segment features the model accepts")
+            .found(format!("{e:#}"));
+        if !prefix.is_empty() {
+            b = b.field(prefix);
+        }
+        PredictError::Invalid(InputError(b))
+    })?;
+    let profile = usize::try_from(a.segment_id)
+        .ok()
+        .and_then(|i| live.model.profiles.get(i))
+        .map(SegmentProfileSummary::from)
+        .ok_or_else(|| anyhow::anyhow!("segment {} has no profile", a.segment_id))?;
+    Ok(SegmentResponse {
+        segment_id: a.segment_id,
+        segment_name: a.segment_name,
+        distance: a.distance,
+        version: live.version.clone(),
+        profile,
+    })
+}
+
+fn customer(
+    live: &LiveSegments,
+    id: &str,
+    prefix: &str,
+) -> Result<BTreeMap<String, f64>, PredictError> {
+    let field = if prefix.is_empty() {
+        "customer_id".to_string()
+    } else {
+        format!("{prefix}.customer_id")
+    };
+    let Some(table) = &live.customers else {
+        return Err(PredictError::UnknownCustomer(
+            ErrorBody::new("customer lookup is not available: the service has no data")
+                .field(field)
+                .expected("segment features by name (or start the service with --data)")
+                .found(format!("customer_id \"{id}\"")),
+        ));
+    };
+    live.customer_row(id).ok_or_else(|| {
+        PredictError::UnknownCustomer(
+            ErrorBody::new("unknown customer")
+                .field(field)
+                .expected(format!(
+                    "a customer with a completed order before {}",
+                    table.as_of
+                ))
+                .found(format!("\"{}\"", id.chars().take(60).collect::<String>())),
+        )
+    })
+}
+
+/// One customer's segment.
+#[utoipa::path(post, path = "/segment", tag = "segment",
+    request_body = SegmentInput,
+    responses(
+        (status = 200, description = "The segment, its distance and profile", body = SegmentResponse),
+        (status = 400, description = "Bad input: malformed JSON, missing, unknown or ill-typed field, negative or out-of-range value", body = ErrorBody),
+        (status = 404, description = "Unknown customer_id", body = ErrorBody),
+        (status = 413, description = "Body over the size limit", body = ErrorBody),
+        (status = 415, description = "Not application/json", body = ErrorBody),
+        (status = 503, description = "No segment model loaded", body = ErrorBody)))]
+pub async fn segment(
+    state: web::Data<AppState>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, PredictError> {
+    let live = state
+        .live_segments()
+        .ok_or(PredictError::NotReady(SEGMENTS))?;
+    Ok(HttpResponse::Ok().json(assign(&live, &body, "")?))
+}
+
+/// Many records at once; results come back in order, all from the same
+/// model. One bad record refuses the whole batch (its field names it:
+/// `records[3].monetary`).
+#[utoipa::path(post, path = "/segment/batch", tag = "segment",
+    request_body = SegmentBatchRequest,
+    responses(
+        (status = 200, description = "One result per record, in order", body = SegmentBatchResponse),
+        (status = 400, description = "Bad input (any record), or an empty batch", body = ErrorBody),
+        (status = 404, description = "Unknown customer_id in a record", body = ErrorBody),
+        (status = 413, description = "More records than max_batch, or body over the size limit", body = ErrorBody),
+        (status = 415, description = "Not application/json", body = ErrorBody),
+        (status = 503, description = "No segment model loaded", body = ErrorBody)))]
+pub async fn segment_batch(
+    state: web::Data<AppState>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, PredictError> {
+    let records = parse_batch(&body, state.settings.max_batch)?;
+    let live = state
+        .live_segments()
+        .ok_or(PredictError::NotReady(SEGMENTS))?;
+    let results = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| assign(&live, r, &format!("records[{i}]")))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(HttpResponse::Ok().json(SegmentBatchResponse { results }))
+}

@@ -1,0 +1,134 @@
+//! The live segment model: the registry's live `segments` version
+//! (`<models>/segments/vNNNN/segments.msgpack`, `registry::SEGMENT_FILE`),
+//! and the customers' segmentation features behind `{"customer_id"}`
+//! requests.
+//!
+//! Like [`crate::model::LiveModel`], a [`LiveSegments`] is immutable once
+//! built and swapped whole (see `state.rs`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use analytics_lib::segments::{Assignment, SegmentFeatures, SegmentModel};
+use anyhow::Context;
+use chrono::NaiveDate;
+
+use crate::model::ServingData;
+
+/// The segmentation features of every customer at one date, in the model's
+/// feature order.
+#[derive(Debug)]
+pub struct SegmentTable {
+    pub as_of: NaiveDate,
+    pub categories: Vec<String>,
+    pub names: Vec<String>,
+    pub rows: HashMap<String, Vec<f64>>,
+}
+
+impl SegmentTable {
+    /// Features of every customer with a completed order before `as_of`
+    /// (the same definitions the model was fitted on), for `names`.
+    pub fn compute(
+        data: &ServingData,
+        categories: &[String],
+        names: &[String],
+    ) -> anyhow::Result<Self> {
+        let f = SegmentFeatures::compute(&data.sales, Some(data.as_of), Some(categories))
+            .context("while computing customer segmentation features for lookups")?;
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let x = f
+            .select(&refs)
+            .context("while selecting the segment model's features")?;
+        let rows = f
+            .customer_ids
+            .iter()
+            .cloned()
+            .zip(x.rows().into_iter().map(|r| r.to_vec()))
+            .collect();
+        Ok(SegmentTable {
+            as_of: data.as_of,
+            categories: categories.to_vec(),
+            names: names.to_vec(),
+            rows,
+        })
+    }
+}
+
+/// The segment model being served.
+pub struct LiveSegments {
+    /// The registry version (`v0002`).
+    pub version: String,
+    pub file: PathBuf,
+    pub model: SegmentModel,
+    /// Feature rows by customer id (when the service has data).
+    pub customers: Option<Arc<SegmentTable>>,
+}
+
+impl std::fmt::Debug for LiveSegments {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveSegments")
+            .field("version", &self.version)
+            .field("file", &self.file)
+            .field("k", &self.model.k())
+            .finish_non_exhaustive()
+    }
+}
+
+impl LiveSegments {
+    /// Load and check a segment model file, and compute (or reuse) the
+    /// customer table when the service has data.
+    pub fn load(
+        path: &Path,
+        version: String,
+        data: Option<&ServingData>,
+        reuse: Option<Arc<SegmentTable>>,
+    ) -> anyhow::Result<LiveSegments> {
+        let model = SegmentModel::load(path)
+            .with_context(|| format!("while loading the segment model {}", path.display()))?;
+        if model.k() == 0 || model.profiles.len() < model.k() {
+            anyhow::bail!(
+                "{}: expected one profile per segment ({}), found {}",
+                path.display(),
+                model.k(),
+                model.profiles.len()
+            );
+        }
+        let names = model.feature_names().to_vec();
+        let customers = match data {
+            None => None,
+            Some(d) => match reuse.filter(|t| {
+                t.categories == model.meta.categories && t.as_of == d.as_of && t.names == names
+            }) {
+                Some(t) => Some(t),
+                None => Some(Arc::new(SegmentTable::compute(
+                    d,
+                    &model.meta.categories,
+                    &names,
+                )?)),
+            },
+        };
+        Ok(LiveSegments {
+            version,
+            file: path.to_path_buf(),
+            model,
+            customers,
+        })
+    }
+
+    pub fn feature_names(&self) -> &[String] {
+        self.model.feature_names()
+    }
+
+    /// The segment of one record (already checked field by field).
+    pub fn assign(&self, row: &BTreeMap<String, f64>) -> anyhow::Result<Assignment> {
+        Ok(self.model.assign(row)?)
+    }
+
+    /// A customer's feature row, by name.
+    pub fn customer_row(&self, id: &str) -> Option<BTreeMap<String, f64>> {
+        let t = self.customers.as_ref()?;
+        let row = t.rows.get(id)?;
+        Some(t.names.iter().cloned().zip(row.iter().copied()).collect())
+    }
+}

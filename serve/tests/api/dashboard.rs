@@ -1,0 +1,466 @@
+//! The dashboard's data endpoints: figures equal to the analytics-lib KPI
+//! functions on the full sales frame, filters, the empty selection, every
+//! kind of invalid filter, segments from a live segment model, the page and
+//! its assets.
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use analytics_lib::kpi::{self, Dimension, Filter, KpiOptions, Sales};
+use analytics_lib::segments::{KMeansParams, SegmentParams, segment_customers};
+use chrono::NaiveDate;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, fixture, json_of, spawn, spawn_app};
+
+/// The fixture's sales, loaded the way the notebooks do (full frame, string ids).
+fn sales() -> &'static Sales {
+    static CELL: OnceLock<Sales> = OnceLock::new();
+    CELL.get_or_init(|| {
+        std::thread::spawn(|| {
+            let tables = analytics_lib::data::loader::load(&fixture().data)
+                .expect("load")
+                .collect()
+                .expect("collect");
+            let cleaned = analytics_lib::clean::clean(&tables).expect("clean");
+            Sales::from_frames(&cleaned.frames).expect("sales")
+        })
+        .join()
+        .expect("sales thread")
+    })
+}
+
+fn on_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::spawn(f).join().expect("thread")
+}
+
+async fn get_json(app: &TestApp, path: &str) -> (u16, Value) {
+    let (s, v) = json_of(app.get(path).await).await;
+    (s.as_u16(), v)
+}
+
+fn date(v: &Value) -> NaiveDate {
+    NaiveDate::parse_from_str(v.as_str().expect("a date string"), "%Y-%m-%d").expect("a date")
+}
+
+#[track_caller]
+fn close(found: f64, expected: f64, what: &str) {
+    let tol = 1e-9 * expected.abs().max(1.0);
+    assert!(
+        (found - expected).abs() <= tol,
+        "{what}: expected {expected}, found {found}"
+    );
+}
+
+/// The API's KPIs against `kpi::kpis` on the full frame with the same filter.
+fn check_kpis(d: &Value, filter: &Filter) {
+    let f = filter.clone();
+    let want = on_thread(move || kpi::kpis(sales(), &f, &KpiOptions::default()).expect("kpis"));
+    let k = &d["kpis"];
+    close(
+        k["revenue"]["value"].as_f64().expect("revenue"),
+        want.revenue,
+        "revenue",
+    );
+    assert_eq!(
+        k["orders"]["value"].as_f64(),
+        Some(want.orders as f64),
+        "orders"
+    );
+    assert_eq!(
+        k["active_customers"]["value"].as_f64(),
+        Some(want.active_customers as f64),
+        "active customers"
+    );
+    match want.average_ticket {
+        Some(t) => close(
+            k["average_ticket"]["value"].as_f64().expect("ticket"),
+            t,
+            "ticket",
+        ),
+        None => assert!(k["average_ticket"]["value"].is_null()),
+    }
+    match want.churn_rate_90d {
+        Some(c) => close(
+            k["churn_rate"]["value"].as_f64().expect("churn"),
+            c,
+            "churn",
+        ),
+        None => assert!(k["churn_rate"]["value"].is_null()),
+    }
+    let prev = filter.previous_period().expect("a full period");
+    let want_prev =
+        on_thread(move || kpi::kpis(sales(), &prev, &KpiOptions::default()).expect("kpis"));
+    close(
+        k["revenue"]["previous"].as_f64().expect("previous revenue"),
+        want_prev.revenue,
+        "previous revenue",
+    );
+    if want_prev.revenue > 0.0 {
+        close(
+            k["revenue"]["change"].as_f64().expect("change"),
+            (want.revenue - want_prev.revenue) / want_prev.revenue,
+            "revenue change",
+        );
+    }
+}
+
+async fn options(app: &TestApp) -> Value {
+    let (s, o) = get_json(app, "/api/dashboard/options").await;
+    assert_eq!(s, 200, "{o}");
+    o
+}
+
+#[tokio::test]
+async fn options_list_the_filter_values_and_the_default_period() {
+    let app = spawn_app().await;
+    let o = options(&app).await;
+    let cats = o["categories"].as_array().expect("categories");
+    assert!(cats.len() >= 3, "{o}");
+    let states = o["states"].as_array().expect("states");
+    assert!(states.iter().any(|s| s["code"] == "SP"), "{o}");
+    assert!(states.iter().all(|s| s["latitude"].as_f64().is_some()));
+    assert!(!o["channels"].as_array().expect("channels").is_empty());
+    let (min, max) = (date(&o["min_date"]), date(&o["max_date"]));
+    let (from, to) = (date(&o["default_from"]), date(&o["default_to"]));
+    assert!(min <= from && from <= to && to == max, "{o}");
+    // The fixture's live segment model (k = 4) gives the segment filter.
+    assert_eq!(o["segments"]["available"], json!(true), "{}", o["segments"]);
+    assert_eq!(o["segments"]["segments"].as_array().map(Vec::len), Some(4));
+    assert!(
+        o["segments"]["pca"]["x"]
+            .as_array()
+            .is_some_and(|x| !x.is_empty())
+    );
+}
+
+/// Without a live segment model: a note, no segment filter, no error.
+#[tokio::test]
+async fn without_a_segment_model_the_dashboard_says_so() {
+    let app = spawn(
+        |_| {},
+        |models| {
+            std::fs::remove_dir_all(models.join("segments")).expect("remove segments");
+        },
+    )
+    .await;
+    let o = options(&app).await;
+    assert_eq!(
+        o["segments"]["available"],
+        json!(false),
+        "{}",
+        o["segments"]
+    );
+    assert!(
+        o["segments"]["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("no segment model")),
+        "{}",
+        o["segments"]
+    );
+    assert!(o["segments"]["pca"].is_null());
+    let (s, d) = get_json(&app, "/api/dashboard").await;
+    assert_eq!(s, 200, "{d}");
+    let (s, b) = get_json(&app, "/api/dashboard?segment=0").await;
+    assert_eq!(s, 400, "{b}");
+    assert_eq!(b["field"], json!("segment"));
+    assert!(
+        b["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no segment model")),
+        "{b}"
+    );
+}
+
+#[tokio::test]
+async fn default_view_equals_the_kpi_functions() {
+    let app = spawn_app().await;
+    let o = options(&app).await;
+    let (s, d) = get_json(&app, "/api/dashboard").await;
+    assert_eq!(s, 200, "{d}");
+    assert_eq!(d["empty"], json!(false));
+    let filter = Filter {
+        from: Some(date(&o["default_from"])),
+        to: Some(date(&o["default_to"])),
+        ..Filter::all()
+    };
+    check_kpis(&d, &filter);
+    // Breakdowns add up to the revenue; the states are on the map.
+    let cat_sum: f64 = d["by_category"]
+        .as_array()
+        .expect("by_category")
+        .iter()
+        .map(|r| r["revenue"].as_f64().expect("revenue"))
+        .sum();
+    close(
+        cat_sum,
+        d["kpis"]["revenue"]["value"].as_f64().expect("rev"),
+        "sum by category",
+    );
+    let states = d["by_state"].as_array().expect("by_state");
+    assert!(!states.is_empty());
+    // Every known state has its capital's coordinates (lines of customers
+    // without a state form one group with an empty code, as in `breakdown`).
+    assert!(
+        states
+            .iter()
+            .filter(|s| s["state"] != "")
+            .all(|s| s["latitude"].as_f64().is_some_and(|l| l < 6.0 && l > -34.0)),
+        "{states:?}"
+    );
+    let f = filter.clone();
+    let by_state =
+        on_thread(move || kpi::breakdown(sales(), &f, Dimension::State).expect("breakdown"));
+    assert_eq!(states.len(), by_state.height());
+    // Monthly actuals over all the data; cohorts as a matrix.
+    assert!(
+        d["monthly"]["actual"]
+            .as_array()
+            .is_some_and(|a| a.len() >= 12),
+        "{}",
+        d["monthly"]
+    );
+    let c = &d["cohorts"];
+    let n = c["cohorts"].as_array().expect("cohorts").len();
+    assert!(n > 0);
+    assert_eq!(c["retention"].as_array().expect("grid").len(), n);
+    assert_eq!(
+        c["retention"][0][0],
+        json!(1.0),
+        "offset 0 is the cohort itself"
+    );
+    assert!(d["compute_ms"].as_f64().is_some_and(|t| t > 0.0));
+}
+
+#[tokio::test]
+async fn filters_give_the_figures_of_the_kpi_functions() {
+    let app = spawn_app().await;
+    let o = options(&app).await;
+    let cats: Vec<String> = o["categories"]
+        .as_array()
+        .expect("categories")
+        .iter()
+        .map(|c| c.as_str().expect("str").to_string())
+        .collect();
+    let channel = o["channels"][0].as_str().expect("channel").to_string();
+    let (from, to) = (date(&o["default_from"]), date(&o["default_to"]));
+
+    let path = format!(
+        "/api/dashboard?from={from}&to={to}&category={}&category={}",
+        urlencode(&cats[0]),
+        urlencode(&cats[1])
+    );
+    let (s, d) = get_json(&app, &path).await;
+    assert_eq!(s, 200, "{d}");
+    assert_eq!(d["filter"]["categories"].as_array().map(Vec::len), Some(2));
+    check_kpis(
+        &d,
+        &Filter {
+            from: Some(from),
+            to: Some(to),
+            categories: vec![cats[0].clone(), cats[1].clone()],
+            ..Filter::all()
+        },
+    );
+    let (_, all) = get_json(&app, &format!("/api/dashboard?from={from}&to={to}")).await;
+    assert!(
+        d["kpis"]["revenue"]["value"].as_f64() < all["kpis"]["revenue"]["value"].as_f64(),
+        "two categories make less than all"
+    );
+
+    let path = format!(
+        "/api/dashboard?from={from}&to={to}&state=SP&channel={}",
+        urlencode(&channel)
+    );
+    let (s, d) = get_json(&app, &path).await;
+    assert_eq!(s, 200, "{d}");
+    check_kpis(
+        &d,
+        &Filter {
+            from: Some(from),
+            to: Some(to),
+            states: vec!["SP".into()],
+            channels: vec![channel.clone()],
+            ..Filter::all()
+        },
+    );
+    assert!(
+        d["by_state"]
+            .as_array()
+            .is_some_and(|s| s.len() == 1 && s[0]["state"] == "SP")
+    );
+}
+
+#[tokio::test]
+async fn an_empty_selection_says_so() {
+    let app = spawn_app().await;
+    let (s, d) = get_json(&app, "/api/dashboard?from=2000-01-01&to=2000-01-31").await;
+    assert_eq!(s, 200, "{d}");
+    assert_eq!(d["empty"], json!(true), "{d}");
+    assert!(d["message"].as_str().is_some_and(|m| !m.is_empty()));
+    assert_eq!(d["kpis"]["revenue"]["value"], json!(0.0));
+    assert_eq!(d["kpis"]["orders"]["value"], json!(0.0));
+    assert!(d["kpis"]["average_ticket"]["value"].is_null());
+    assert_eq!(d["by_category"], json!([]));
+    assert_eq!(d["by_state"], json!([]));
+    assert_eq!(d["cohorts"]["cohorts"], json!([]));
+}
+
+#[tokio::test]
+async fn invalid_filters_are_4xx_naming_the_field() {
+    let app = spawn_app().await;
+    for (query, field, found) in [
+        ("from=2024-13-01", "from", "2024-13-01"),
+        ("to=31/12/2024", "to", "31/12/2024"),
+        ("from=2024-06-01&to=2024-01-01", "from", "2024-06-01"),
+        ("from=2024-01-01&from=2024-02-01", "from", "2024-02-01"),
+        ("category=no-such-category", "category", "no-such-category"),
+        ("state=XX", "state", "XX"),
+        ("channel=carrier-pigeon", "channel", "carrier-pigeon"),
+        ("segment=99", "segment", "99"),
+        ("segment=champions", "segment", "champions"),
+        ("colour=blue", "colour", "colour"),
+    ] {
+        let (s, b) = get_json(&app, &format!("/api/dashboard?{query}")).await;
+        assert_eq!(s, 400, "{query}: {b}");
+        assert_eq!(b["field"], json!(field), "{query}: {b}");
+        assert!(
+            b["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{query}: {b}"
+        );
+        assert!(
+            b["expected"].as_str().is_some_and(|e| !e.is_empty()),
+            "{query}: {b}"
+        );
+        assert!(
+            b["found"].as_str().is_some_and(|f| f.contains(found)),
+            "{query}: {b}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_documents_list_the_dashboard_endpoints() {
+    let app = spawn_app().await;
+    let (s, doc) = get_json(&app, "/openapi.json").await;
+    assert_eq!(s, 200);
+    for path in ["/", "/api/dashboard", "/api/dashboard/options"] {
+        assert!(doc["paths"][path]["get"].is_object(), "GET {path} missing");
+    }
+    let params: Vec<&str> = doc["paths"]["/api/dashboard"]["get"]["parameters"]
+        .as_array()
+        .expect("parameters")
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    for p in ["from", "to", "category", "segment", "state", "channel"] {
+        assert!(params.contains(&p), "parameter {p} missing: {params:?}");
+    }
+    for schema in ["Dashboard", "KpiCards", "Options"] {
+        assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
+    }
+}
+
+#[tokio::test]
+async fn the_page_and_its_assets_are_served_from_here() {
+    let app = spawn_app().await;
+    let r = app.get("/").await;
+    assert_eq!(r.status().as_u16(), 200);
+    let html = r.text().await.expect("html");
+    assert!(html.contains("/dashboard/assets/plotly.min.js"));
+    assert!(html.contains("/dashboard/assets/app.js"));
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "no external URL"
+    );
+    for (name, needle) in [
+        ("app.js", "/api/dashboard"),
+        ("style.css", ".kpi"),
+        ("plotly.min.js", "plotly"),
+        ("brazil.svg", "id=\"sp\""),
+    ] {
+        let r = app.get(&format!("/dashboard/assets/{name}")).await;
+        assert_eq!(r.status().as_u16(), 200, "{name}");
+        assert!(r.text().await.expect("body").contains(needle), "{name}");
+    }
+    let (s, b) = get_json(&app, "/dashboard/assets/nope.js").await;
+    assert_eq!(s, 404, "{b}");
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A small segment model, committed and promoted in the models registry.
+fn write_segment_model(models: &Path) {
+    use analytics_lib::registry::{Registry, SEGMENT_FILE, SEGMENTS, VersionNotes};
+    let seg = on_thread(|| {
+        let params = SegmentParams {
+            kmeans: KMeansParams::new().k(3).n_runs(2).seed(5),
+            ..SegmentParams::default()
+        };
+        segment_customers(sales(), None, &params)
+            .expect("segments")
+            .1
+    });
+    let reg = Registry::open(models).expect("registry");
+    let staging = reg.stage(SEGMENTS).expect("stage");
+    seg.model
+        .save(&staging.dir().join(SEGMENT_FILE))
+        .expect("save");
+    let v = staging.commit(VersionNotes::default()).expect("commit");
+    reg.promote(SEGMENTS, v.id).expect("promote");
+}
+
+#[tokio::test]
+async fn segments_come_from_the_live_segment_model() {
+    let app = spawn(|_| {}, write_segment_model).await;
+    let o = options(&app).await;
+    let seg = &o["segments"];
+    assert_eq!(seg["available"], json!(true), "{seg}");
+    assert!(
+        seg["version"].as_str().is_some_and(|v| v.starts_with('v')),
+        "{seg}"
+    );
+    let list = seg["segments"].as_array().expect("segments");
+    assert_eq!(list.len(), 3, "{seg}");
+    let pca = &seg["pca"];
+    let n = pca["x"].as_array().expect("x").len();
+    assert!(n > 10 && n <= 1500, "{pca}");
+    assert_eq!(pca["segment"].as_array().expect("segment").len(), n);
+
+    // Each segment's revenue is that of its customers; together, all.
+    let (from, to) = (
+        o["default_from"].as_str().unwrap_or(""),
+        o["default_to"].as_str().unwrap_or(""),
+    );
+    let (_, all) = get_json(&app, &format!("/api/dashboard?from={from}&to={to}")).await;
+    let mut sum = 0.0;
+    for s in list {
+        let id = s["id"].as_u64().expect("id");
+        let (st, d) = get_json(
+            &app,
+            &format!("/api/dashboard?from={from}&to={to}&segment={id}"),
+        )
+        .await;
+        assert_eq!(st, 200, "{d}");
+        assert_eq!(d["filter"]["segment"], json!(id));
+        sum += d["kpis"]["revenue"]["value"].as_f64().unwrap_or(0.0);
+    }
+    close(
+        sum,
+        all["kpis"]["revenue"]["value"].as_f64().expect("rev"),
+        "sum over segments",
+    );
+
+    for bad in ["3", "-1", "1.5"] {
+        let (st, b) = get_json(&app, &format!("/api/dashboard?segment={bad}")).await;
+        assert_eq!(st, 400, "{bad}: {b}");
+        assert_eq!(b["field"], json!("segment"));
+    }
+}
