@@ -22,7 +22,6 @@
 
 use std::collections::BTreeMap;
 
-use linfa::DatasetBase;
 use linfa::prelude::*;
 use linfa_tsne::TSneParams;
 use ndarray::{Array2, Axis};
@@ -91,7 +90,7 @@ pub fn pca(x: &Array2<f64>, dims: usize) -> Result<Projection> {
         for _ in 0..1_000 {
             let w = cov.dot(&v);
             let norm = w.dot(&w).sqrt();
-            if !(norm > 1e-300) {
+            if norm.is_nan() || norm <= 1e-300 {
                 break;
             }
             let w = w / norm;
