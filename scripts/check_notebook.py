@@ -5,6 +5,8 @@ evcxr reports some failures without failing nbconvert: a top-level `?` on an
 Err only prints the error to stderr. So any stderr output counts as a failed
 cell: notebooks keep stderr clean, and this check makes `make reports` fail.
 Usage: check_notebook.py EXECUTED.ipynb [...]
+       check_notebook.py --add-sentinel SRC.ipynb DST.ipynb   (runner: a last cell for late stderr)
+       check_notebook.py --drop-sentinel EXECUTED.ipynb       (runner: remove it before export)
 """
 import json
 import sys
@@ -23,7 +25,9 @@ def problems(path):
             elif kind == "stream" and out.get("name") == "stderr":
                 text = "".join(out.get("text", []))
                 if text.strip():
-                    yield i, "stderr: " + text.strip()[:500]
+                    where = " (late output of the cell before)" if SENTINEL_TAG in cell.get(
+                        "metadata", {}).get("tags", []) else ""
+                    yield i, "stderr" + where + ": " + text.strip()[:500]
 
 
 def main(paths):
@@ -35,5 +39,42 @@ def main(paths):
     return 1 if failed else 0
 
 
+SENTINEL_TAG = "runner-sentinel"
+SENTINEL = {
+    "cell_type": "code",
+    "execution_count": None,
+    "id": "runner-sentinel",
+    "metadata": {"tags": [SENTINEL_TAG]},
+    "outputs": [],
+    "source": ["std::thread::sleep(std::time::Duration::from_millis(300));"],
+}
+
+
+def add_sentinel(src, dst):
+    """Copy a notebook with a last cell that late stderr output can land in."""
+    with open(src, encoding="utf-8") as f:
+        nb = json.load(f)
+    nb["cells"].append(SENTINEL)
+    with open(dst, "w", encoding="utf-8") as f:
+        json.dump(nb, f)
+    return 0
+
+
+def drop_sentinel(path):
+    """Remove the runner's last cell (after the check) before export."""
+    with open(path, encoding="utf-8") as f:
+        nb = json.load(f)
+    nb["cells"] = [c for c in nb["cells"]
+                   if SENTINEL_TAG not in c.get("metadata", {}).get("tags", [])]
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(nb, f, indent=1)
+    return 0
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    args = sys.argv[1:]
+    if args[:1] == ["--add-sentinel"] and len(args) == 3:
+        sys.exit(add_sentinel(args[1], args[2]))
+    if args[:1] == ["--drop-sentinel"] and len(args) == 2:
+        sys.exit(drop_sentinel(args[1]))
+    sys.exit(main(args))

@@ -41,11 +41,22 @@ for nb in "$@"; do
   mkdir -p "$EVCXR_TMPDIR"
   echo "== executing $nb (data: $ANALYTICS_DATA)" >&2
   start=$(date +%s)
+  # evcxr forwards the kernel child's stderr (where a top-level `?` on an Err
+  # is printed) from another thread, and it can arrive after the cell is
+  # reported done. A last cell, added here and removed before export, gives
+  # such late output a cell to land in, so that the check below sees it.
+  # The copy sits beside the notebook: the kernel runs in the notebook's
+  # folder (`:dep analytics-lib = { path = "../analytics-lib" }`).
+  input="$(dirname "$nb")/.$name.runner.ipynb"
+  trap 'rm -rf "$build" "$input"' EXIT
+  python3 "$root/scripts/check_notebook.py" --add-sentinel "$nb" "$input"
   "$venv/bin/jupyter" nbconvert --to notebook --execute \
     --ExecutePreprocessor.kernel_name=rust \
     --ExecutePreprocessor.timeout=1800 \
-    --output-dir "$build" --output "$name" "$nb"
+    --output-dir "$build" --output "$name" "$input"
+  rm -f "$input"
   python3 "$root/scripts/check_notebook.py" "$build/$name.ipynb"
+  python3 "$root/scripts/check_notebook.py" --drop-sentinel "$build/$name.ipynb"
   "$venv/bin/jupyter" nbconvert --to html --output-dir "$reports" --output "$name" "$build/$name.ipynb"
   python3 "$root/scripts/offline_html.py" "$reports/$name.html"
   echo "== $nb: reports/$name.html in $(( $(date +%s) - start )) s" >&2
