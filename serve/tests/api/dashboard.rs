@@ -385,6 +385,26 @@ async fn the_page_and_its_assets_are_served_from_here() {
     }
     let (s, b) = get_json(&app, "/dashboard/assets/nope.js").await;
     assert_eq!(s, 404, "{b}");
+
+    // The charting bundle is plotly.js's cartesian build (no geo or tile-map
+    // code, hence no tile servers or basemap styles), and its one CDN default
+    // (`topojsonURL`) is rewritten to a local path: no CDN address is left.
+    let js = app
+        .get("/dashboard/assets/plotly.min.js")
+        .await
+        .text()
+        .await
+        .expect("body");
+    assert!(js.contains("plotly.js (cartesian - minified)"));
+    for cdn in [
+        "cdn.plot.ly",
+        "cartocdn",
+        "api.mapbox.com",
+        "openmaptiles",
+        "arcgisonline",
+    ] {
+        assert!(!js.contains(cdn), "the served plotly.js still names {cdn}");
+    }
 }
 
 fn urlencode(s: &str) -> String {
