@@ -15,6 +15,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 REPORTS = pathlib.Path(os.environ.get("REPORTS_DIR", ROOT / "reports"))
 sys.path.insert(0, str(ROOT / "scripts"))
 import nbbuild  # noqa: E402
+import offline_html  # noqa: E402
 
 NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
 
@@ -30,6 +31,12 @@ def test_report_exists_with_chart_data_and_no_external_script(name):
     # Offline: no script or stylesheet from the network.
     external = re.findall(r'<(?:script|link)[^>]*\b(?:src|href)="(?:https?:)?//[^"]*"', html)
     assert external == [], external
+    # No CDN, tile-server or basemap address that a script could fetch from
+    # (plotly.js carries some as map defaults; offline_html.py disarms them),
+    # and no module script importing from the network (nbconvert's mermaid loader).
+    fetchable = [m.group(0) for m in offline_html.HOST_URL.finditer(html)]
+    assert fetchable == [], fetchable[:5]
+    assert not re.search(r'import\("https?://', html)
     # No failed cell made it into the report.
     assert "panicked" not in html
     assert 'class="jp-OutputArea-output jp-RenderedText" data-mime-type="application/vnd.jupyter.stderr"' not in html
