@@ -30,6 +30,7 @@ mod linear;
 mod metrics;
 mod regressor;
 mod train;
+pub mod trees;
 mod xgboost;
 
 pub use artifact::{FORMAT_VERSION, ModelFile, ModelMeta, TrainedModel};
