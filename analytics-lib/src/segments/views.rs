@@ -1,5 +1,6 @@
-//! Pictures of the segments: PCA (linfa-reduction) to 2 or 3 dimensions,
-//! t-SNE (linfa-tsne) on a stratified sample, and scatter charts coloured by
+//! Pictures of the segments: PCA to 2 or 3 dimensions (computed here:
+//! linfa-reduction's panicked on large inputs, see [`pca`]), t-SNE
+//! (linfa-tsne) on a stratified sample, and scatter charts coloured by
 //! segment — plotly 2D and rotatable 3D (offline, Brazilian separators like
 //! [`crate::charts`]), and a static plotters SVG.
 //!
@@ -626,4 +627,52 @@ pub fn k_distance_chart(s: &super::dbscan::EpsSuggestion) -> Result<Plot> {
             ),
     );
     Ok(plot)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_distr::{Distribution, Normal};
+
+    /// Our PCA finds the same principal axes and the same share of variance
+    /// as linfa-reduction's on data small enough for linfa's eigen solver:
+    /// five correlated features with well-separated variances.
+    #[test]
+    fn pca_agrees_with_linfa_reduction_on_small_data() {
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let n = Normal::new(0.0, 1.0).expect("unit normal");
+        let x = Array2::from_shape_fn((3_000, 5), |_| 0.0);
+        let mut x = x;
+        for mut row in x.rows_mut() {
+            let (a, b, c): (f64, f64, f64) =
+                (n.sample(&mut rng), n.sample(&mut rng), n.sample(&mut rng));
+            row[0] = 3.0 * a + 0.1 * c;
+            row[1] = 2.0 * a + 1.5 * b;
+            row[2] = -1.0 * b + 0.2 * c;
+            row[3] = 0.5 * c;
+            row[4] = a - b + 0.3 * c;
+        }
+        let ours = pca(&x, 2).expect("our pca");
+        let theirs = linfa_reduction::Pca::params(2)
+            .fit(&linfa::DatasetBase::from(x.clone()))
+            .expect("linfa pca");
+        let total: f64 = {
+            let m = x.mean_axis(Axis(0)).expect("rows");
+            (&x - &m).iter().map(|v| v * v).sum::<f64>() / (x.nrows() as f64 - 1.0)
+        };
+        for j in 0..2 {
+            let a = ours.components.row(j);
+            let b = theirs.components().row(j);
+            let cos = a.dot(&b).abs() / (a.dot(&a).sqrt() * b.dot(&b).sqrt());
+            assert!(cos > 0.9999, "component {j}: |cos| = {cos}");
+            // linfa's explained variance is per component (n − 1 divisor);
+            // ours is the share of the total variance.
+            let share = theirs.explained_variance()[j] / total;
+            assert!(
+                (ours.explained_variance_ratio[j] - share).abs() < 1e-3,
+                "component {j}: ours {} vs linfa {share}",
+                ours.explained_variance_ratio[j]
+            );
+        }
+    }
 }
