@@ -29,7 +29,8 @@ use super::metrics::Metrics;
 use super::regressor::{Hyperparameters, ModelKind, PayloadError, Regressor};
 
 /// The version of the file layout this library writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// 2: the random forest is saved as its own flat trees (no longer smartcore's).
+pub const FORMAT_VERSION: u32 = 2;
 /// First field of every model file.
 pub const MAGIC: &str = "analytics-lib model";
 /// The library that wrote a model.

@@ -13,15 +13,19 @@ pub(crate) const NAME: &str = "random_forest";
 /// [`ForestParams::check`] before fitting.
 ///
 /// * `max_depth` counts edges from the root like scikit-learn (a root alone
-///   is depth 0); smartcore counts the root as depth 1, so it is given
-///   `max_depth + 1`.
+///   is depth 0).
+/// * `min_samples_leaf` and `min_samples_split` count samples of the
+///   bootstrap sample (a row drawn twice counts twice), as scikit-learn does.
 /// * `max_features` is the number of features tried at each split; `None`
-///   tries all of them (scikit-learn's regressor default; smartcore's own
-///   default would be √p).
-/// * The forest is grown as `parts` independent smartcore forests of
-///   `n_trees / parts` trees (seeds `seed`, `seed + 1`, …) trained in
-///   parallel, and predicts the tree-weighted mean of the parts. The result
-///   depends on `seed` and `parts`, never on the number of threads.
+///   tries all of them (scikit-learn's regressor default).
+/// * Tree `t` is grown from the bootstrap sample of the ChaCha8 stream
+///   seeded with `seed + t`; the trees are grown in parallel on the rayon
+///   pool. The result depends on `seed` only, never on the number of threads.
+/// * `parts` is kept for older parameter files and must lie in
+///   `1..=n_trees`, but no longer changes the result (it used to split the
+///   forest into independently seeded smartcore forests).
+/// * Features are binned once into at most 255 quantile bins; a split
+///   threshold lies between two bins' values (see the forest's module docs).
 ///
 /// ```
 /// # use analytics_lib::models::ForestParams;

@@ -1,0 +1,444 @@
+//! Growing one regression tree of the forest on the binned matrix.
+//!
+//! * Bootstrap: `n` draws with replacement from a ChaCha8 stream seeded with
+//!   the tree's seed give every row an integer weight (its count); rows drawn
+//!   at least once are gathered into a tree-local, row-major block of codes.
+//! * Depth-first growth over an index array partitioned in place (stable,
+//!   so every node's rows stay in increasing order). Each node to be split
+//!   has a histogram `(Σw, Σw·y)` per feature and bin; a split builds the
+//!   histogram of its smaller child by scanning its rows and obtains the
+//!   larger child's as parent − smaller. Children that will be leaves get no
+//!   histogram at all.
+//! * The best split maximises the weighted variance reduction (scikit-learn's
+//!   squared-error criterion) over the features tried at the node, subject to
+//!   `min_samples_leaf` on both sides; weights are bootstrap counts, so the
+//!   sample counts of `min_samples_leaf` / `min_samples_split` are counted on
+//!   the bootstrap sample, as scikit-learn does. Ties keep the first feature
+//!   (in the order tried) and the lowest bin.
+//! * A node is a leaf when it is at `max_depth`, weighs less than
+//!   `min_samples_split` or `2 × min_samples_leaf`, has a constant target, or
+//!   has no split that reduces the error. Its value is the weighted mean of
+//!   `y`, its cover the weight `Σw`.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::models::trees::Node;
+
+use super::binning::Binned;
+
+/// Stopping rules of one tree.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Settings {
+    /// Edges from the root; `u32::MAX` for unlimited.
+    pub max_depth: u32,
+    pub min_samples_leaf: f64,
+    pub min_samples_split: f64,
+    /// Features tried at each node (`1..=p`).
+    pub max_features: usize,
+}
+
+/// A grown tree; with `record`, also the leaf every in-bag row ended in.
+#[derive(Debug)]
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) struct Grown {
+    pub nodes: Vec<Node>,
+    /// In-bag rows (training row indices, increasing) and their leaves.
+    pub rows: Vec<u32>,
+    pub leaf: Vec<u32>,
+}
+
+/// Weight and weighted sums of the centred target over some rows.
+#[derive(Clone, Copy, Debug, Default)]
+struct Stats {
+    /// Σw
+    w: f64,
+    /// Σw·y
+    s: f64,
+    /// Σw·y²
+    q: f64,
+}
+
+impl Stats {
+    /// Weighted sum of squared deviations from the mean.
+    fn sse(&self) -> f64 {
+        (self.q - self.s * self.s / self.w).max(0.0)
+    }
+    /// A constant target (to rounding: the spread is below 10⁻¹² of Σw·y²,
+    /// like scikit-learn's `impurity <= EPSILON`).
+    fn is_pure(&self) -> bool {
+        self.sse() <= 1e-12 * self.q
+    }
+}
+
+struct Pending {
+    node: usize,
+    start: usize,
+    end: usize,
+    depth: u32,
+    stats: Stats,
+    hist: Vec<[f64; 2]>,
+}
+
+/// The per-tree working set.
+struct Tree<'a> {
+    p: usize,
+    settings: &'a Settings,
+    /// Tree-local row-major codes: row `j`, feature `f` at `j * p + f`.
+    codes: Vec<u8>,
+    /// Per row `[w, w·y, w·y², 0]` (one cache line read per row).
+    vals: Vec<[f64; 4]>,
+    /// First histogram slot of each feature; `offsets[p]` slots in all.
+    offsets: Vec<usize>,
+    n_bins: Vec<usize>,
+    thresholds: &'a [Vec<f64>],
+    pool: Vec<Vec<[f64; 2]>>,
+}
+
+impl Tree<'_> {
+    fn take_hist(&mut self) -> Vec<[f64; 2]> {
+        match self.pool.pop() {
+            Some(mut h) => {
+                h.iter_mut().for_each(|v| *v = [0.0; 2]);
+                h
+            }
+            None => vec![[0.0; 2]; self.offsets[self.p]],
+        }
+    }
+
+    fn build_hist(&self, rows: &[u32], hist: &mut [[f64; 2]]) {
+        let p = self.p;
+        let offsets = &self.offsets[..p];
+        for &j in rows {
+            let j = j as usize;
+            let [w, wy, _, _] = self.vals[j];
+            let codes = &self.codes[j * p..(j + 1) * p];
+            for (&c, &o) in codes.iter().zip(offsets) {
+                let h = &mut hist[o + c as usize];
+                h[0] += w;
+                h[1] += wy;
+            }
+        }
+    }
+
+    fn stats(&self, rows: &[u32]) -> Stats {
+        let mut st = Stats::default();
+        for &j in rows {
+            let j = j as usize;
+            let [w, wy, wyy, _] = self.vals[j];
+            st.w += w;
+            st.s += wy;
+            st.q += wyy;
+        }
+        st
+    }
+
+    /// Weights and sums of the two sides of split `(f, bin)`, from the
+    /// histogram (as [`Tree::best_split`] adds them up).
+    fn split_sums(&self, hist: &[[f64; 2]], st: &Stats, f: usize, bin: usize) -> (Stats, Stats) {
+        let mut l = Stats::default();
+        for v in &hist[self.offsets[f]..=self.offsets[f] + bin] {
+            if v[0] != 0.0 {
+                l.w += v[0];
+                l.s += v[1];
+            }
+        }
+        let r = Stats {
+            w: st.w - l.w,
+            s: st.s - l.s,
+            q: 0.0,
+        };
+        (l, r)
+    }
+
+    /// A leaf whatever its target: at `max_depth` or too light to split.
+    fn is_leaf_by_size(&self, st: &Stats, depth: u32) -> bool {
+        let s = self.settings;
+        depth >= s.max_depth || st.w < s.min_samples_split || st.w < 2.0 * s.min_samples_leaf
+    }
+
+    fn is_leaf(&self, st: &Stats, depth: u32) -> bool {
+        let s = self.settings;
+        depth >= s.max_depth
+            || st.w < s.min_samples_split
+            || st.w < 2.0 * s.min_samples_leaf
+            || st.is_pure()
+    }
+
+    /// The best `(feature, bin)` among `features`: rows with code `<= bin`
+    /// go left. `None` when no split is allowed or none reduces the error.
+    fn best_split(
+        &self,
+        hist: &[[f64; 2]],
+        st: &Stats,
+        features: &[usize],
+    ) -> Option<(usize, usize)> {
+        let min_leaf = self.settings.min_samples_leaf;
+        let parent = st.s * st.s / st.w;
+        // Scores ls²/lw + rs²/rw are compared as num / den with
+        // den = lw·rw > 0, without dividing in the loop.
+        let mut best = (parent + 1e-12 * st.sse(), 1.0);
+        let mut found = None;
+        for &f in features {
+            let nb = self.n_bins[f];
+            if nb < 2 {
+                continue;
+            }
+            let h = &hist[self.offsets[f]..self.offsets[f] + nb];
+            let (mut lw, mut ls) = (0.0, 0.0);
+            for (b, v) in h[..nb - 1].iter().enumerate() {
+                if v[0] == 0.0 {
+                    continue;
+                }
+                lw += v[0];
+                ls += v[1];
+                if lw < min_leaf {
+                    continue;
+                }
+                let rw = st.w - lw;
+                if rw < min_leaf {
+                    break;
+                }
+                let rs = st.s - ls;
+                let num = ls * ls * rw + rs * rs * lw;
+                let den = lw * rw;
+                if num * best.1 > best.0 * den {
+                    best = (num, den);
+                    found = Some((f, b));
+                }
+            }
+        }
+        found
+    }
+
+    /// Stable partition of `idx` (rows with code `<= bin` of feature `f`
+    /// first); returns the number of left rows and both sides' stats.
+    /// Branch-free: which side a row goes to is not predictable.
+    fn partition(
+        &self,
+        idx: &mut [u32],
+        scratch: &mut Vec<u32>,
+        f: usize,
+        bin: usize,
+    ) -> (usize, Stats, Stats) {
+        let p = self.p;
+        let (mut l, mut r) = (Stats::default(), Stats::default());
+        let (mut nl, mut nr) = (0usize, 0usize);
+        scratch.clear();
+        scratch.resize(idx.len(), 0);
+        for k in 0..idx.len() {
+            let j = idx[k];
+            let ju = j as usize;
+            let go = (self.codes[ju * p + f] as usize) <= bin;
+            idx[nl] = j;
+            scratch[nr] = j;
+            nl += usize::from(go);
+            nr += usize::from(!go);
+            let [w, wy, wyy, _] = self.vals[ju];
+            let (a, b) = if go { (1.0, 0.0) } else { (0.0, 1.0) };
+            l.w += a * w;
+            l.s += a * wy;
+            l.q += a * wyy;
+            r.w += b * w;
+            r.s += b * wy;
+            r.q += b * wyy;
+        }
+        idx[nl..].copy_from_slice(&scratch[..nr]);
+        (nl, l, r)
+    }
+}
+
+/// Grow one tree on `data` and `y` (centred by `mean` inside, leaf values
+/// are in `y`'s units) from the bootstrap of `seed`.
+pub(crate) fn grow_tree(
+    data: &Binned,
+    y: &[f64],
+    mean: f64,
+    settings: &Settings,
+    seed: u64,
+    record: bool,
+) -> Grown {
+    let (n, p) = (data.n_rows, data.n_features);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut counts = vec![0u32; n];
+    for _ in 0..n {
+        counts[rng.random_range(0..n as u32) as usize] += 1;
+    }
+    let rows: Vec<u32> = (0..n as u32).filter(|&i| counts[i as usize] > 0).collect();
+    let m = rows.len();
+    let columns: Vec<&[u8]> = (0..p).map(|f| data.column(f)).collect();
+    let mut codes = vec![0u8; m * p];
+    for (out, &r) in codes.chunks_exact_mut(p).zip(&rows) {
+        for (o, col) in out.iter_mut().zip(&columns) {
+            *o = col[r as usize];
+        }
+    }
+    let vals: Vec<[f64; 4]> = rows
+        .iter()
+        .map(|&r| {
+            let w = f64::from(counts[r as usize]);
+            let yc = y[r as usize] - mean;
+            [w, w * yc, w * yc * yc, 0.0]
+        })
+        .collect();
+    let n_bins: Vec<usize> = (0..p).map(|f| data.n_bins(f)).collect();
+    let mut offsets = Vec::with_capacity(p + 1);
+    let mut acc = 0;
+    for &nb in &n_bins {
+        offsets.push(acc);
+        acc += nb;
+    }
+    offsets.push(acc);
+    let mut tree = Tree {
+        p,
+        settings,
+        codes,
+        vals,
+        offsets,
+        n_bins,
+        thresholds: &data.thresholds,
+        pool: Vec::new(),
+    };
+
+    let mut idx: Vec<u32> = (0..m as u32).collect();
+    let mut scratch: Vec<u32> = Vec::with_capacity(m);
+    let mut leaf = if record { vec![0u32; m] } else { Vec::new() };
+    let mut features: Vec<usize> = (0..p).collect();
+    let mut nodes: Vec<Node> = vec![Node::leaf(0.0, 1.0)];
+
+    let make_leaf =
+        |nodes: &mut Vec<Node>, leaf: &mut Vec<u32>, node: usize, st: &Stats, rows: &[u32]| {
+            nodes[node] = Node::leaf(st.s / st.w + mean, st.w);
+            if record {
+                rows.iter().for_each(|&j| leaf[j as usize] = node as u32);
+            }
+        };
+
+    let root = tree.stats(&idx);
+    let mut stack: Vec<Pending> = Vec::new();
+    if tree.is_leaf(&root, 0) {
+        make_leaf(&mut nodes, &mut leaf, 0, &root, &idx);
+    } else {
+        let mut hist = tree.take_hist();
+        tree.build_hist(&idx, &mut hist);
+        stack.push(Pending {
+            node: 0,
+            start: 0,
+            end: m,
+            depth: 0,
+            stats: root,
+            hist,
+        });
+    }
+
+    while let Some(Pending {
+        node,
+        start,
+        end,
+        depth,
+        stats,
+        mut hist,
+    }) = stack.pop()
+    {
+        let tried = if settings.max_features < p {
+            for i in 0..settings.max_features {
+                let j = rng.random_range(i as u32..p as u32) as usize;
+                features.swap(i, j);
+            }
+            &features[..settings.max_features]
+        } else {
+            &features[..]
+        };
+        let Some((f, bin)) = tree.best_split(&hist, &stats, tried) else {
+            make_leaf(&mut nodes, &mut leaf, node, &stats, &idx[start..end]);
+            tree.pool.push(hist);
+            continue;
+        };
+        let (li, ri) = (nodes.len(), nodes.len() + 1);
+        nodes[node] = Node::split(
+            f as u32,
+            tree.thresholds[f][bin],
+            li as u32,
+            ri as u32,
+            stats.w,
+        );
+        nodes.push(Node::leaf(0.0, 1.0));
+        nodes.push(Node::leaf(0.0, 1.0));
+        let child_depth = depth + 1;
+
+        // Children that are leaves by depth or weight alone need no
+        // partition: their weights and sums are the split's histogram.
+        let (lh, rh) = tree.split_sums(&hist, &stats, f, bin);
+        if tree.is_leaf_by_size(&lh, child_depth) && tree.is_leaf_by_size(&rh, child_depth) {
+            let (nl, _, _) = if record {
+                tree.partition(&mut idx[start..end], &mut scratch, f, bin)
+            } else {
+                (0, Stats::default(), Stats::default())
+            };
+            let mid = start + nl;
+            make_leaf(&mut nodes, &mut leaf, li, &lh, &idx[start..mid]);
+            make_leaf(&mut nodes, &mut leaf, ri, &rh, &idx[mid..end]);
+            tree.pool.push(hist);
+            continue;
+        }
+        let (nl, ls, rs) = tree.partition(&mut idx[start..end], &mut scratch, f, bin);
+        let mid = start + nl;
+        let left = (li, start, mid, ls, tree.is_leaf(&ls, child_depth));
+        let right = (ri, mid, end, rs, tree.is_leaf(&rs, child_depth));
+        for &(c, s, e, st, is_leaf) in [&left, &right] {
+            if is_leaf {
+                make_leaf(&mut nodes, &mut leaf, c, &st, &idx[s..e]);
+            }
+        }
+        // Histograms: the smaller side (by rows) is scanned, the larger is
+        // the parent's minus it; leaves need none.
+        let (small, large) = if nl <= end - mid {
+            (left, right)
+        } else {
+            (right, left)
+        };
+        let mut push = |c: (usize, usize, usize, Stats, bool), hist: Vec<[f64; 2]>| {
+            stack.push(Pending {
+                node: c.0,
+                start: c.1,
+                end: c.2,
+                depth: child_depth,
+                stats: c.3,
+                hist,
+            })
+        };
+        match (small.4, large.4) {
+            (true, true) => tree.pool.push(hist),
+            (false, true) => {
+                hist.iter_mut().for_each(|v| *v = [0.0; 2]);
+                tree.build_hist(&idx[small.1..small.2], &mut hist);
+                push(small, hist);
+            }
+            (small_leaf, false) => {
+                let mut sh = tree.take_hist();
+                tree.build_hist(&idx[small.1..small.2], &mut sh);
+                for (h, s) in hist.iter_mut().zip(&sh) {
+                    h[0] -= s[0];
+                    h[1] -= s[1];
+                }
+                // Right pushed first so that the left subtree is grown first.
+                if small_leaf {
+                    tree.pool.push(sh);
+                    push(large, hist);
+                } else if small.0 == ri {
+                    push(small, sh);
+                    push(large, hist);
+                } else {
+                    push(large, hist);
+                    push(small, sh);
+                }
+            }
+        }
+    }
+
+    Grown {
+        nodes,
+        rows: if record { rows } else { Vec::new() },
+        leaf,
+    }
+}
