@@ -352,15 +352,85 @@ fn nearest_flat(centroids: &[f64], d: usize, p: &[f64]) -> (usize, f64) {
     best
 }
 
+/// [`nearest_flat`] for a width `D` known at compile time (the same
+/// arithmetic in the same order, so the same result, unrolled).
+#[inline(always)]
+fn nearest_fixed<const D: usize>(centroids: &[f64], p: &[f64]) -> (usize, f64) {
+    let p: &[f64; D] = p.try_into().unwrap_or(&[0.0; D]);
+    let mut best = (0, f64::INFINITY);
+    for (c, row) in centroids.chunks_exact(D).enumerate() {
+        let mut s = 0.0;
+        for j in 0..D {
+            s += (row[j] - p[j]) * (row[j] - p[j]);
+        }
+        if s < best.1 {
+            best = (c, s);
+        }
+    }
+    best
+}
+
+/// Cluster sums and counts of one block of points (row after row, `d`
+/// wide) against the centroids `c` (`k × d`), with `nearest` inlined.
+#[inline(always)]
+fn block_sums(
+    block: &[f64],
+    c: &[f64],
+    k: usize,
+    d: usize,
+    nearest: impl Fn(&[f64], &[f64]) -> (usize, f64),
+) -> (Vec<f64>, Vec<usize>) {
+    let mut sums = vec![0.0; k * d];
+    let mut counts = vec![0usize; k];
+    for p in block.chunks_exact(d) {
+        let (best, _) = nearest(c, p);
+        counts[best] += 1;
+        for (s, v) in sums[best * d..(best + 1) * d].iter_mut().zip(p) {
+            *s += v;
+        }
+    }
+    (sums, counts)
+}
+
+/// [`block_sums`], unrolled for the common small widths (the benchmark's
+/// is 3).
+fn block_sums_any(block: &[f64], c: &[f64], k: usize, d: usize) -> (Vec<f64>, Vec<usize>) {
+    match d {
+        1 => block_sums(block, c, k, d, nearest_fixed::<1>),
+        2 => block_sums(block, c, k, d, nearest_fixed::<2>),
+        3 => block_sums(block, c, k, d, nearest_fixed::<3>),
+        4 => block_sums(block, c, k, d, nearest_fixed::<4>),
+        _ => block_sums(block, c, k, d, |c, p| nearest_flat(c, d, p)),
+    }
+}
+
+/// [`nearest_flat`] on every point of `x`, unrolled for small widths.
+fn nearest_all(x: &[f64], c: &[f64], d: usize) -> Vec<(usize, f64)> {
+    fn run(
+        x: &[f64],
+        c: &[f64],
+        d: usize,
+        nearest: impl Fn(&[f64], &[f64]) -> (usize, f64) + Sync,
+    ) -> Vec<(usize, f64)> {
+        x.par_chunks(d)
+            .with_min_len(1024)
+            .map(|p| nearest(c, p))
+            .collect()
+    }
+    match d {
+        1 => run(x, c, d, nearest_fixed::<1>),
+        2 => run(x, c, d, nearest_fixed::<2>),
+        3 => run(x, c, d, nearest_fixed::<3>),
+        4 => run(x, c, d, nearest_fixed::<4>),
+        _ => run(x, c, d, |c, p| nearest_flat(c, d, p)),
+    }
+}
+
 /// Labels and inertia of `x` against `centroids`.
 fn assign_all(x: &[f64], d: usize, centroids: &Array2<f64>) -> (Vec<usize>, f64) {
     let c = centroids.as_standard_layout();
     let c = c.as_slice().unwrap_or(&[]);
-    let pairs: Vec<(usize, f64)> = x
-        .par_chunks(d)
-        .with_min_len(1024)
-        .map(|p| nearest_flat(c, d, p))
-        .collect();
+    let pairs = nearest_all(x, c, d);
     let inertia = pairs.iter().map(|p| p.1).sum();
     (pairs.into_iter().map(|p| p.0).collect(), inertia)
 }
@@ -428,18 +498,7 @@ pub fn lloyd(
     loop {
         let partials: Vec<(Vec<f64>, Vec<usize>)> = flat
             .par_chunks(LLOYD_BLOCK * d)
-            .map(|block| {
-                let mut sums = vec![0.0; k * d];
-                let mut counts = vec![0usize; k];
-                for p in block.chunks_exact(d) {
-                    let (best, _) = nearest_flat(&c, d, p);
-                    counts[best] += 1;
-                    for (s, v) in sums[best * d..(best + 1) * d].iter_mut().zip(p) {
-                        *s += v;
-                    }
-                }
-                (sums, counts)
-            })
+            .map(|block| block_sums_any(block, &c, k, d))
             .collect();
         let mut sums = vec![0.0; k * d];
         // The old centroid counts as one more point of its cluster.

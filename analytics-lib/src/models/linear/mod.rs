@@ -1,7 +1,8 @@
-//! Ordinary least squares (linfa-linear), with a guard against collinear
-//! features.
+//! Ordinary least squares: the normal equations (one parallel pass) with a
+//! QR fallback (linfa-linear), and a guard against collinear features.
 
 mod algorithm;
+mod gram;
 mod hyperparams;
 
 pub use algorithm::LinearModel;
