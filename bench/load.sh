@@ -10,10 +10,23 @@
 # Settings (environment): BENCH_DATA (curated data; generated with LINES
 # lines, seed 42, when missing), BENCH_MODELS (a model registry; both models
 # are trained into it by serve/examples/bench_registry.rs when they have no
-# live version), DURATION (default 20s), CONNECTIONS (single records,
-# default 16), BATCH_CONNECTIONS (default 4), WRK_THREADS (default 1),
-# PORT (default 18080), APP_WORKERS (serve's threads, default: one per
-# core), SKIP_BUILD=1 (use the binaries already in $CARGO_TARGET_DIR/release). Results: a table on stdout and $OUT (JSON lines).
+# live version), BENCH_LIVE (linear, random_forest or xgboost: the
+# customer-spend kind served; default the validation winner), ROUTES (default
+# "predict segment predict_batch segment_batch"), DURATION (default 20s),
+# CONNECTIONS (single records, default 16), BATCH_CONNECTIONS (default 4),
+# WRK_THREADS (default 1), PORT (default 18080), APP_WORKERS (serve's
+# threads, default: one per core), SKIP_BUILD=1 (use the binaries already in
+# $CARGO_TARGET_DIR/release). Results: a table on stdout and $OUT (JSON
+# lines).
+#
+# Load: wrk over loopback with keep-alive, on the same 2 cores as serve (the
+# spec's setting). One wrk thread: a second one would take CPU from the
+# server without adding load. 16 connections for one-record requests (8 per
+# server worker: enough to keep both busy while wrk waits on answers; more
+# only lengthens queues and p99), 4 for 1,000-record batches (2 per worker).
+# Latency is wrk's, from the request's send to its answer's end (no
+# coordinated-omission correction: wrk is a closed loop). Every answer must
+# be 2xx: non-2xx and socket errors are counted and reported.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +38,7 @@ DURATION=${DURATION:-20s}
 CONNECTIONS=${CONNECTIONS:-16}
 BATCH_CONNECTIONS=${BATCH_CONNECTIONS:-4}
 WRK_THREADS=${WRK_THREADS:-1}
+ROUTES=${ROUTES:-predict segment predict_batch segment_batch}
 PORT=${PORT:-18080}
 OUT=${OUT:-$TARGET/bench-api.jsonl}
 export OMP_WAIT_POLICY=PASSIVE
@@ -38,13 +52,14 @@ for tool in curl python3; do
 done
 
 if [ -z "${SKIP_BUILD:-}" ]; then
-  cargo build --release -p serve --bin serve --example bench_registry >&2
-  cargo build --release -p analytics-lib --bin analytics >&2
+  # Both packages, so features unify as in every other build (no rebuild).
+  cargo build --release --workspace --bins --examples >&2
 fi
 if [ ! -d "$BENCH_DATA" ]; then
   echo "bench/load.sh: generating $LINES lines into $BENCH_DATA" >&2
   "$TARGET/release/analytics" generate --lines "$LINES" --seed 42 --out "$BENCH_DATA" >&2
 fi
+# BENCH_LIVE (environment) is read by bench_registry.
 "$TARGET/release/examples/bench_registry" "$BENCH_DATA" "$BENCH_MODELS" >&2
 
 WORK=$(mktemp -d)
@@ -124,17 +139,17 @@ done
 
 : >"$OUT"
 printf '%-16s %6s %12s %12s %9s %9s %8s\n' route conns "req/s" "rows/s" "p50 ms" "p99 ms" "non-2xx"
-for b in predict segment predict_batch segment_batch; do
+for b in $ROUTES; do
   path=/${b/_//}
   rows=1; conns=$CONNECTIONS
   case $b in *_batch) rows=1000; conns=$BATCH_CONNECTIONS ;; esac
   line=$(BODY_FILE="$WORK/$b.json" wrk -t "$WRK_THREADS" -c "$conns" -d "$DURATION" --timeout 10s \
     -s "$WORK/post.lua" "$BASE$path" | grep '^{"requests"')
-  python3 - "$path" "$rows" "$conns" "$line" "$OUT" <<'PY'
+  python3 - "$path" "$rows" "$conns" "$line" "$OUT" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'
 import json, sys
 path, rows, conns, line, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 r = json.loads(line)
-r.update({"route": path, "rows_per_request": rows, "connections": conns,
+r.update({"route": path, "load": sys.argv[6], "rows_per_request": rows, "connections": conns,
           "rows_per_s": r["requests_per_s"] * rows,
           "non_2xx_total": r["non_2xx"] + r["socket_errors"]})
 open(out, "a").write(json.dumps(r) + "\n")

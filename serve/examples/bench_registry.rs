@@ -9,11 +9,16 @@
 //! ```
 //!
 //! A model that already has a live version in MODELS_DIR is left alone.
+//!
+//! `BENCH_LIVE=linear|random_forest|xgboost` chooses the customer-spend kind
+//! served (default: the validation winner): when the live version serves
+//! another kind, a copy of it naming `BENCH_LIVE` in `best.json` is
+//! committed and promoted (the models themselves are not retrained).
 
 use std::path::PathBuf;
 
 use analytics_lib::kpi::Sales;
-use analytics_lib::models::{TrainParams, train_all};
+use analytics_lib::models::{ModelKind, TrainParams, train_all};
 use analytics_lib::registry::{Registry, SEGMENT_FILE, SEGMENTS, SPEND, VersionNotes};
 use analytics_lib::segments::{SegmentParams, segment_customers};
 use anyhow::{Context, bail};
@@ -28,6 +33,13 @@ fn main() -> anyhow::Result<()> {
         );
     };
     let (data, models) = (PathBuf::from(data), PathBuf::from(models));
+    let live_kind = match std::env::var("BENCH_LIVE") {
+        Ok(k) if !k.is_empty() => Some(
+            k.parse::<ModelKind>()
+                .with_context(|| format!("while reading BENCH_LIVE={k}"))?,
+        ),
+        _ => None,
+    };
     let reg = Registry::open(&models)?;
     let need_spend = reg.live_version(SPEND)?.is_none();
     let need_segments = reg.live_version(SEGMENTS)?.is_none();
@@ -36,7 +48,7 @@ fn main() -> anyhow::Result<()> {
             "bench_registry: both models already live in {}",
             models.display()
         );
-        return Ok(());
+        return serve_kind(&reg, live_kind);
     }
     let started = std::time::Instant::now();
     let tables = analytics_lib::data::loader::load(&data)
@@ -94,5 +106,43 @@ fn main() -> anyhow::Result<()> {
             started.elapsed().as_secs_f64()
         );
     }
+    serve_kind(&reg, live_kind)
+}
+
+/// Make the live customer-spend version serve `kind` (see the module docs).
+fn serve_kind(reg: &Registry, kind: Option<ModelKind>) -> anyhow::Result<()> {
+    let Some(kind) = kind else { return Ok(()) };
+    let live = reg
+        .live_dir(SPEND)?
+        .context("no live customer_spend version")?;
+    let best = serve::model::read_best(&live)?;
+    if best == kind {
+        eprintln!("bench_registry: customer_spend serves {kind} already");
+        return Ok(());
+    }
+    let staging = reg.stage(SPEND)?;
+    for entry in std::fs::read_dir(&live)? {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name.ends_with(".msgpack")
+            || (name.ends_with(".json") && name != "best.json" && name != "manifest.json")
+        {
+            std::fs::copy(&path, staging.dir().join(name))
+                .with_context(|| format!("while copying {}", path.display()))?;
+        }
+    }
+    std::fs::write(
+        staging.dir().join("best.json"),
+        json!({"best": kind.name(), "chosen_on": "BENCH_LIVE"}).to_string(),
+    )?;
+    let v = staging.commit(VersionNotes {
+        data_fingerprint: None,
+        info: json!({"job": "bench_registry", "best": kind.name(), "from": live.display().to_string()}),
+    })?;
+    reg.promote(SPEND, v.id)?;
+    eprintln!(
+        "bench_registry: customer_spend {} live, serving {kind}",
+        v.id
+    );
     Ok(())
 }

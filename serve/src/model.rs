@@ -10,32 +10,33 @@
 //!
 //! A [`LiveModel`] is immutable once built; the service swaps whole
 //! `Arc<LiveModel>`s (see `state.rs`), so a request keeps the model it
-//! started with.
+//! started with. Both tree models (random forest and XGBoost) are read once,
+//! at load, into a flat [`TreeEnsemble`] (XGBoost: from the booster's JSON
+//! model, `analytics_lib::models::xgboost::trees`), so a request is plain
+//! Rust loops over arrays: no foreign call, no lock, no allocation per tree.
 //!
 //! # Contributions
 //!
-//! * XGBoost: XGBoost's own TreeSHAP values (`predict_contributions`); with
-//!   the bias they add up to the prediction.
-//! * OLS: `coefficient × (x − reference)`.
-//! * Random forest: occlusion, `f(x) − f(x with that feature set to its
-//!   reference)`: an approximation (it ignores interactions), one extra
-//!   prediction per feature.
-//!
-//! The reference is each feature's mean over the customers of `--data` when
-//! the service has data, else 0 (then the OLS contributions plus the
-//! intercept add up to the prediction). It is not the training mean: the
-//! artifact does not store one.
+//! * Random forest and XGBoost: path attribution (Saabas, what XGBoost
+//!   computes with `approx_contribs`): every split on a row's path moves
+//!   the expected value from the node's cover-weighted mean to the child's,
+//!   and that move is credited to the split's feature. With the bias (the
+//!   ensemble's mean output over its training cover) they add up to the
+//!   prediction. It costs one more walk of each tree, like a prediction.
+//!   It is not TreeSHAP: a feature's credit depends on where on the path
+//!   it splits.
+//! * OLS: `coefficient × (x − reference)`. The reference is each feature's
+//!   mean over the customers of `--data` when the service has data, else 0
+//!   (then the contributions plus the intercept add up to the prediction).
+//!   It is not the training mean: the artifact does not store one.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use analytics_lib::features::{FeatureMatrix, customer_features, feature_names};
+use analytics_lib::features::{SHARE_PREFIX, customer_features, feature_names};
 use analytics_lib::kpi::Sales;
-use analytics_lib::models::{
-    ForestModel, LinearModel, ModelKind, ModelMeta, Regressor, TrainedModel,
-};
+use analytics_lib::models::trees::{Compare, TreeEnsemble};
+use analytics_lib::models::{ModelKind, ModelMeta, Regressor, TrainedModel};
 use anyhow::{Context, anyhow, bail};
 use chrono::NaiveDate;
 
@@ -98,100 +99,264 @@ impl CustomerTable {
     }
 }
 
-/// Boosters are `Send` but not `Sync` (a predict call mutates the learner):
-/// one single-threaded copy per HTTP worker, each behind its own lock, so
-/// concurrent requests run in parallel instead of queueing on one booster.
-struct BoosterPool {
-    boosters: Vec<Mutex<xgb::Booster>>,
-    next: AtomicUsize,
-    names: Vec<String>,
+/// A [`TreeEnsemble`] laid out for serving (see [`Flat`]), in the width of
+/// its comparisons: `f32` for XGBoost's rule, `f64` otherwise.
+enum FlatTrees {
+    F32(Flat<f32>),
+    F64(Flat<f64>),
 }
 
-impl BoosterPool {
-    fn new(ubj: &[u8], copies: usize, names: &[String]) -> anyhow::Result<Self> {
-        let boosters = (0..copies.max(1))
-            .map(|_| {
-                let mut b = xgb::Booster::load_buffer(ubj)
-                    .map_err(|e| anyhow!("XGBoost refused the model bytes: {e}"))?;
-                b.set_param("nthread", "1")
-                    .map_err(|e| anyhow!("XGBoost refused nthread=1: {e}"))?;
-                Ok(Mutex::new(b))
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        Ok(BoosterPool {
-            boosters,
-            next: AtomicUsize::new(0),
-            // XGBoost refuses `[`, `]` and `<` in feature names; analytics-lib
-            // replaces them the same way when it saves the booster.
-            names: names
-                .iter()
-                .map(|n| n.replace(['[', ']', '<'], "_"))
-                .collect(),
+/// One node: the threshold, the split feature and the two children (global
+/// indices; a leaf's children are itself).
+#[derive(Clone, Copy)]
+struct FlatNode<T> {
+    threshold: T,
+    feature: u32,
+    child: [u32; 2],
+}
+
+/// Every tree's nodes in one array, each tree with its depth. A block of
+/// rows walks one tree together, every row exactly `depth` steps (a row
+/// that reached its leaf stays there): no branch depends on the data, and
+/// the rows' walks overlap in the CPU. A leaf carries its path's
+/// contributions, `(feature, Σ scale × (child value − node value))` over
+/// the edges of its path that split on that feature, so attribution is a
+/// few additions per tree after the walk. Predictions are the library's
+/// arithmetic in its order, equal to [`TreeEnsemble::predict_row`] to the
+/// last bit; contributions equal [`TreeEnsemble::contributions`] to
+/// rounding (a feature's edges on one path are summed first; tests check
+/// both). Rows with a missing value (NaN) are left to
+/// the library (they need `default_left`).
+struct Flat<T> {
+    p: usize,
+    base: f64,
+    scale: f64,
+    nodes: Vec<FlatNode<T>>,
+    /// Per node: the leaf's value (unused for inner nodes).
+    leaf_value: Vec<f64>,
+    /// Per node: its path's contributions, `path[path_at[i]..path_at[i + 1]]`.
+    path_at: Vec<u32>,
+    path: Vec<(u32, f64)>,
+    /// Per tree: its root and its depth (edges on the longest path).
+    roots: Vec<(u32, u32)>,
+}
+
+/// Rows walked together.
+const BLOCK: usize = 16;
+
+impl<T: Copy + PartialOrd + Default> Flat<T> {
+    fn new(e: &TreeEnsemble, threshold: impl Fn(f64) -> T) -> anyhow::Result<Self> {
+        let total = e.n_nodes();
+        if total >= u32::MAX as usize / 2 {
+            bail!("expected fewer than 2^31 nodes, found {total}");
+        }
+        let mut t = Flat {
+            p: e.n_features(),
+            base: e.base(),
+            scale: e.scale(),
+            nodes: Vec::with_capacity(total),
+            leaf_value: Vec::with_capacity(total),
+            path_at: Vec::with_capacity(total + 1),
+            path: Vec::new(),
+            roots: Vec::with_capacity(e.n_trees()),
+        };
+        for nodes in e.trees() {
+            let off = t.nodes.len() as u32;
+            // Per node: its parent (children always come after it).
+            let mut parent = vec![u32::MAX; nodes.len()];
+            let mut depth = vec![0u32; nodes.len()];
+            for (i, n) in nodes.iter().enumerate() {
+                let me = off + i as u32;
+                t.leaf_value.push(n.value);
+                if n.is_leaf() {
+                    t.nodes.push(FlatNode {
+                        threshold: T::default(),
+                        feature: 0,
+                        child: [me, me],
+                    });
+                } else {
+                    t.nodes.push(FlatNode {
+                        threshold: threshold(n.threshold),
+                        feature: n.feature,
+                        child: [off + n.left, off + n.right],
+                    });
+                    for c in [n.left, n.right] {
+                        parent[c as usize] = i as u32;
+                        depth[c as usize] = depth[i] + 1;
+                    }
+                }
+            }
+            for (i, n) in nodes.iter().enumerate() {
+                t.path_at.push(t.path.len() as u32);
+                if n.is_leaf() {
+                    let mut edges = Vec::new();
+                    let mut c = i;
+                    while parent[c] != u32::MAX {
+                        let up = parent[c] as usize;
+                        edges.push((
+                            nodes[up].feature,
+                            t.scale * (nodes[c].value - nodes[up].value),
+                        ));
+                        c = up;
+                    }
+                    // One entry per feature (root first): fewer additions,
+                    // none waiting on the one before.
+                    for &(f, d) in edges.iter().rev() {
+                        let start = t.path_at[t.path_at.len() - 1] as usize;
+                        match t.path[start..].iter_mut().find(|e| e.0 == f) {
+                            Some(e) => e.1 += d,
+                            None => t.path.push((f, d)),
+                        }
+                    }
+                }
+            }
+            t.roots
+                .push((off, depth.iter().copied().max().unwrap_or(0)));
+        }
+        t.path_at.push(t.path.len() as u32);
+        Ok(t)
+    }
+
+    /// Up to [`BLOCK`] rows (`x`: row-major, in `T`): predictions into
+    /// `out`; with `contrib` (`rows × p`, zeroed here), contributions too.
+    #[inline(always)]
+    fn block(&self, x: &[T], out: &mut [f64], mut contrib: Option<&mut [f64]>) {
+        let p = self.p;
+        let n = out.len();
+        let mut sum = [0.0f64; BLOCK];
+        if let Some(c) = contrib.as_deref_mut() {
+            c.fill(0.0);
+        }
+        for &(root, depth) in &self.roots {
+            let mut idx = [root; BLOCK];
+            for _ in 0..depth {
+                for (i, row) in idx[..n].iter_mut().zip(x.chunks_exact(p)) {
+                    let node = &self.nodes[*i as usize];
+                    let v = row[node.feature as usize];
+                    // Left iff v < threshold (no NaN here: `run` leaves those
+                    // rows to the library); a leaf's children are itself.
+                    *i = node.child[usize::from(v >= node.threshold)];
+                }
+            }
+            for (r, (&leaf, s)) in idx[..n].iter().zip(&mut sum).enumerate() {
+                let leaf = leaf as usize;
+                *s += self.leaf_value[leaf];
+                if let Some(c) = contrib.as_deref_mut() {
+                    let (a, b) = (self.path_at[leaf] as usize, self.path_at[leaf + 1] as usize);
+                    let row = &mut c[r * p..(r + 1) * p];
+                    for &(f, d) in &self.path[a..b] {
+                        row[f as usize] += d;
+                    }
+                }
+            }
+        }
+        for (o, s) in out.iter_mut().zip(&sum) {
+            *o = self.base + self.scale * s;
+        }
+    }
+}
+
+impl FlatTrees {
+    fn new(e: &TreeEnsemble) -> anyhow::Result<FlatTrees> {
+        Ok(match e.compare() {
+            Compare::F32 => FlatTrees::F32(Flat::new(e, |t| t as f32)?),
+            Compare::F64 => FlatTrees::F64(Flat::new(e, |t| t)?),
         })
     }
 
-    /// A free booster if there is one, else wait for the next in turn.
-    fn with<T>(&self, f: impl FnOnce(&xgb::Booster) -> T) -> T {
-        let n = self.boosters.len();
-        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
-        for i in 0..n {
-            if let Ok(b) = self.boosters[(start + i) % n].try_lock() {
-                return f(&b);
+    /// Predictions of the row-major `rows` appended to `values`; with
+    /// `k > 0`, each row's `k` largest contributions appended to `top`.
+    /// `e`: the ensemble itself, for rows with a missing value.
+    fn predict(
+        &self,
+        e: &TreeEnsemble,
+        rows: &[f64],
+        k: usize,
+        values: &mut Vec<f64>,
+        top: &mut Vec<(u32, f64)>,
+    ) -> anyhow::Result<()> {
+        match self {
+            FlatTrees::F32(f) => run(f, e, rows, k, values, top, |v| v as f32),
+            FlatTrees::F64(f) => run(f, e, rows, k, values, top, |v| v),
+        }
+    }
+}
+
+fn run<T: Copy + PartialOrd + Default>(
+    f: &Flat<T>,
+    e: &TreeEnsemble,
+    rows: &[f64],
+    k: usize,
+    values: &mut Vec<f64>,
+    top: &mut Vec<(u32, f64)>,
+    convert: impl Fn(f64) -> T,
+) -> anyhow::Result<()> {
+    let p = f.p;
+    let mut x: Vec<T> = Vec::with_capacity(BLOCK * p);
+    let mut contrib = vec![0.0; if k > 0 { BLOCK * p } else { 0 }];
+    let mut scratch = Vec::with_capacity(p);
+    let mut out = [0.0f64; BLOCK];
+    for chunk in rows.chunks(BLOCK * p) {
+        let n = chunk.len() / p;
+        if chunk.iter().any(|v| v.is_nan()) {
+            // Missing values follow `default_left`: the library's walk.
+            for r in chunk.chunks_exact(p) {
+                values.push(e.predict_row(r).map_err(|e| anyhow!("{e}"))?);
+                if k > 0 {
+                    let c = &mut contrib[..p];
+                    e.contributions(r, c).map_err(|e| anyhow!("{e}"))?;
+                    top_k(c, k, top, &mut scratch);
+                }
+            }
+            continue;
+        }
+        x.clear();
+        x.extend(chunk.iter().map(|&v| convert(v)));
+        let c = (k > 0).then(|| &mut contrib[..n * p]);
+        f.block(&x, &mut out[..n], c);
+        values.extend_from_slice(&out[..n]);
+        if k > 0 {
+            for c in contrib[..n * p].chunks_exact(p) {
+                top_k(c, k, top, &mut scratch);
             }
         }
-        let b = self.boosters[start]
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        f(&b)
     }
-
-    fn dmatrix(&self, x: &FeatureMatrix) -> anyhow::Result<xgb::DMatrix> {
-        let values: Vec<f32> = x.values().iter().map(|&v| v as f32).collect();
-        let mut d = xgb::DMatrix::from_dense(&values, x.n_rows())
-            .map_err(|e| anyhow!("building the XGBoost matrix: {e}"))?;
-        d.set_feature_names(&self.names.iter().map(String::as_str).collect::<Vec<_>>())
-            .map_err(|e| anyhow!("naming the XGBoost features: {e}"))?;
-        Ok(d)
-    }
-
-    /// Predictions and, per row, one contribution per feature (bias dropped).
-    fn predict(&self, x: &FeatureMatrix) -> anyhow::Result<(Vec<f64>, Vec<Vec<f64>>)> {
-        let d = self.dmatrix(x)?;
-        let p = x.n_cols();
-        let (pred, contrib) = self.with(|b| {
-            let pred = b.predict(&d);
-            let contrib = b.predict_contributions(&d);
-            (pred, contrib)
-        });
-        let pred = pred.map_err(|e| anyhow!("XGBoost predict: {e}"))?;
-        let (values, (rows, cols)) =
-            contrib.map_err(|e| anyhow!("XGBoost predict_contributions: {e}"))?;
-        if rows != x.n_rows() || cols != p + 1 || values.len() != rows * cols {
-            bail!(
-                "XGBoost contributions: expected {} × {}, found {rows} × {cols}",
-                x.n_rows(),
-                p + 1
-            );
-        }
-        let contrib = values
-            .chunks(cols)
-            .map(|r| r[..p].iter().map(|&v| f64::from(v)).collect())
-            .collect();
-        Ok((pred.into_iter().map(f64::from).collect(), contrib))
-    }
+    Ok(())
 }
 
 enum Predictor {
-    Linear(LinearModel),
-    Forest(ForestModel),
-    Xgboost(BoosterPool),
+    /// `intercept + Σ coef_j x_j`; contributions `coef_j (x_j − reference_j)`.
+    Linear { intercept: f64, coef: Vec<f64> },
+    /// Random forest or XGBoost, flattened (see the module docs).
+    Trees(TreeEnsemble, FlatTrees),
 }
 
-/// One prediction with its contributions, largest |value| first.
+/// Predictions for a batch of rows: per row its value and its `k` largest
+/// contributions (`(feature index, value)`, largest |value| first, ties in
+/// feature order).
 #[derive(Clone, Debug, PartialEq)]
-pub struct Prediction {
-    pub value: f64,
-    pub contributions: Vec<(String, f64)>,
+pub struct Predictions {
+    pub values: Vec<f64>,
+    /// Contributions per row: `min(top, n_features)`.
+    pub k: usize,
+    /// `values.len() × k` entries, row-major.
+    pub contributions: Vec<(u32, f64)>,
+}
+
+impl Predictions {
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+    /// Row `i`: its value and its contributions.
+    pub fn row(&self, i: usize) -> (f64, &[(u32, f64)]) {
+        (
+            self.values[i],
+            &self.contributions[i * self.k..(i + 1) * self.k],
+        )
+    }
 }
 
 /// The model being served, with everything a request needs.
@@ -202,6 +367,10 @@ pub struct LiveModel {
     pub meta: ModelMeta,
     pub file: PathBuf,
     predictor: Predictor,
+    /// Per feature: a `share_<category>` (at most 1)?
+    share: Vec<bool>,
+    /// Pre-written JSON of the answers (see [`LiveModel::json_fragments`]).
+    fragments: JsonFragments,
     /// Feature rows by customer id (when the service has data).
     pub customers: Option<std::sync::Arc<CustomerTable>>,
     /// The contributions' reference point (see the module docs).
@@ -218,23 +387,70 @@ impl std::fmt::Debug for LiveModel {
     }
 }
 
+/// The constant parts of a prediction's JSON, written once per model:
+/// `,"model":…,"version":…,"contributions":[` and, per feature,
+/// `{"feature":"<name>","value":`.
+#[derive(Clone, Debug)]
+pub struct JsonFragments {
+    pub head: Vec<u8>,
+    pub feature: Vec<Vec<u8>>,
+}
+
+impl JsonFragments {
+    fn new(kind: &str, version: &str, names: &[String]) -> anyhow::Result<Self> {
+        let head = format!(
+            ",\"model\":{},\"version\":{},\"contributions\":[",
+            serde_json::to_string(kind)?,
+            serde_json::to_string(version)?
+        )
+        .into_bytes();
+        let feature = names
+            .iter()
+            .map(|n| {
+                Ok(format!("{{\"feature\":{},\"value\":", serde_json::to_string(n)?).into_bytes())
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(JsonFragments { head, feature })
+    }
+}
+
 /// Where the customer rows come from.
 pub struct ServingData {
     pub sales: Sales,
     pub as_of: NaiveDate,
 }
 
+/// Keep the `k` largest |value| of `c` (index, value), stable on ties.
+fn top_k(c: &[f64], k: usize, out: &mut Vec<(u32, f64)>, scratch: &mut Vec<(u32, f64)>) {
+    if k == 0 {
+        return;
+    }
+    scratch.clear();
+    scratch.extend(c.iter().enumerate().map(|(j, &v)| (j as u32, v)));
+    // A total order (|value| descending, then feature index): the unstable
+    // selection gives what a stable sort by |value| gives.
+    let order =
+        |a: &(u32, f64), b: &(u32, f64)| b.1.abs().total_cmp(&a.1.abs()).then(a.0.cmp(&b.0));
+    if k < scratch.len() {
+        scratch.select_nth_unstable_by(k - 1, order);
+    }
+    scratch[..k].sort_unstable_by(order);
+    out.extend_from_slice(&scratch[..k]);
+}
+
 impl LiveModel {
     /// Load a model file: the library's checks (format version, checksum,
     /// features), then its feature list must be the one the library computes
-    /// for its categories, so that customer rows line up with it.
-    /// `version`: the registry version it belongs to. `copies`: boosters in
-    /// the XGBoost pool. `data`: compute the customer table (reusing `reuse`
-    /// when its categories match).
+    /// for its categories, so that customer rows line up with it. A tree
+    /// model is flattened into a [`TreeEnsemble`] here, once.
+    /// `version`: the registry version it belongs to. `_workers`: the HTTP
+    /// workers (unused: the model is shared by all of them without a lock).
+    /// `data`: compute the customer table (reusing `reuse` when its
+    /// categories match).
     pub fn load(
         path: &Path,
         version: String,
-        copies: usize,
+        _workers: usize,
         data: Option<&ServingData>,
         reuse: Option<std::sync::Arc<CustomerTable>>,
     ) -> anyhow::Result<LiveModel> {
@@ -253,14 +469,35 @@ impl LiveModel {
         }
         let TrainedModel { meta, model } = trained;
         let kind = model.kind();
+        let p = meta.feature_names.len();
         let predictor = match model {
-            Regressor::Linear(m) => Predictor::Linear(m),
-            Regressor::RandomForest(m) => Predictor::Forest(m),
+            Regressor::Linear(m) => Predictor::Linear {
+                intercept: m.intercept(),
+                coef: m.coefficients(),
+            },
+            Regressor::RandomForest(m) => {
+                let e = m.ensemble().clone();
+                let flat = FlatTrees::new(&e)?;
+                Predictor::Trees(e, flat)
+            }
             Regressor::Xgboost(m) => {
-                let ubj = m.to_ubj().context("while copying the booster")?;
-                Predictor::Xgboost(BoosterPool::new(&ubj, copies, &meta.feature_names)?)
+                let e = m
+                    .to_ensemble()
+                    .with_context(|| format!("while reading the booster of {}", path.display()))?;
+                let flat = FlatTrees::new(&e)?;
+                Predictor::Trees(e, flat)
             }
         };
+        let width = match &predictor {
+            Predictor::Linear { coef, .. } => coef.len(),
+            Predictor::Trees(e, _) => e.n_features(),
+        };
+        if width != p {
+            bail!(
+                "{}: expected a model of {p} features (its feature list), found one of {width}",
+                path.display()
+            );
+        }
         let customers = match data {
             None => None,
             Some(d) => {
@@ -277,13 +514,21 @@ impl LiveModel {
         let reference = customers
             .as_ref()
             .map(|t| t.means.clone())
-            .unwrap_or_else(|| vec![0.0; meta.feature_names.len()]);
+            .unwrap_or_else(|| vec![0.0; p]);
+        let share = meta
+            .feature_names
+            .iter()
+            .map(|n| n.starts_with(SHARE_PREFIX))
+            .collect();
+        let fragments = JsonFragments::new(kind.name(), &version, &meta.feature_names)?;
         Ok(LiveModel {
             kind,
             version,
             file: path.to_path_buf(),
             meta,
             predictor,
+            share,
+            fragments,
             customers,
             reference,
         })
@@ -293,83 +538,162 @@ impl LiveModel {
         &self.meta.feature_names
     }
 
-    fn raw_predict(&self, x: &FeatureMatrix) -> anyhow::Result<Vec<f64>> {
-        Ok(match &self.predictor {
-            Predictor::Linear(m) => m.predict(x)?,
-            Predictor::Forest(m) => m.predict(x)?,
-            Predictor::Xgboost(pool) => pool.predict(x)?.0,
-        })
+    /// Per feature: is it a `share_<category>` (a value in [0, 1])?
+    pub fn is_share(&self) -> &[bool] {
+        &self.share
     }
 
-    /// Predict every row (each as long as [`LiveModel::feature_names`], all
-    /// values finite: the routes check that), with the `top` largest
-    /// contributions of each.
-    pub fn predict(&self, rows: &[Vec<f64>], top: usize) -> anyhow::Result<Vec<Prediction>> {
-        if rows.is_empty() {
-            return Ok(Vec::new());
+    /// The JSON pieces an answer of this model is written with.
+    pub fn json_fragments(&self) -> &JsonFragments {
+        &self.fragments
+    }
+
+    /// The flat ensemble of a tree model.
+    pub fn ensemble(&self) -> Option<&TreeEnsemble> {
+        match &self.predictor {
+            Predictor::Trees(e, _) => Some(e),
+            Predictor::Linear { .. } => None,
         }
-        let names = self.feature_names();
-        let p = names.len();
-        let x = FeatureMatrix::from_rows(names.to_vec(), rows)?;
-        let (values, contrib): (Vec<f64>, Vec<Vec<f64>>) = match &self.predictor {
-            Predictor::Xgboost(pool) => pool.predict(&x)?,
-            Predictor::Linear(m) => {
-                let coef = m.coefficients();
-                let values = m.predict(&x)?;
-                let contrib = rows
-                    .iter()
-                    .map(|r| {
-                        (0..p)
-                            .map(|j| coef[j] * (r[j] - self.reference[j]))
-                            .collect()
-                    })
-                    .collect();
-                (values, contrib)
-            }
-            Predictor::Forest(_) => {
-                let values = self.raw_predict(&x)?;
-                if top == 0 {
-                    (values, vec![Vec::new(); rows.len()])
-                } else {
-                    // Row i, feature j at block i·p + j: x_i with x_ij = reference_j.
-                    let mut occluded = Vec::with_capacity(rows.len() * p * p);
-                    for r in rows {
-                        for j in 0..p {
-                            let mut o = r.clone();
-                            o[j] = self.reference[j];
-                            occluded.extend_from_slice(&o);
-                        }
-                    }
-                    let ox = FeatureMatrix::new(names.to_vec(), occluded)?;
-                    let op = self.raw_predict(&ox)?;
-                    let contrib = values
-                        .iter()
-                        .enumerate()
-                        .map(|(i, v)| (0..p).map(|j| v - op[i * p + j]).collect())
-                        .collect();
-                    (values, contrib)
-                }
-            }
-        };
-        if values.len() != rows.len() || contrib.len() != rows.len() {
+    }
+
+    /// Predict every row of the row-major `rows` (`feature_names().len()`
+    /// values each, all finite: the routes check that), with the `top`
+    /// largest contributions of each.
+    pub fn predict(&self, rows: &[f64], top: usize) -> anyhow::Result<Predictions> {
+        let p = self.feature_names().len();
+        if p == 0 || !rows.len().is_multiple_of(p) {
             bail!(
-                "model answered {} predictions for {} rows",
-                values.len(),
+                "expected rows of {p} values, found {} values in all",
                 rows.len()
             );
         }
-        Ok(values
-            .into_iter()
-            .zip(contrib)
-            .map(|(value, c)| {
-                let mut c: Vec<(String, f64)> = names.iter().cloned().zip(c).collect();
-                c.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
-                c.truncate(top);
-                Prediction {
-                    value,
-                    contributions: c,
-                }
-            })
-            .collect())
+        let n = rows.len() / p;
+        let k = top.min(p);
+        let mut contributions = Vec::with_capacity(n * k);
+        let mut buf = vec![0.0; p];
+        let mut scratch = Vec::with_capacity(p);
+        let values = match &self.predictor {
+            Predictor::Linear { intercept, coef } => rows
+                .chunks_exact(p)
+                .map(|r| {
+                    if k > 0 {
+                        for (((b, c), x), m) in buf.iter_mut().zip(coef).zip(r).zip(&self.reference)
+                        {
+                            *b = c * (x - m);
+                        }
+                        top_k(&buf, k, &mut contributions, &mut scratch);
+                    }
+                    intercept + r.iter().zip(coef).map(|(x, b)| x * b).sum::<f64>()
+                })
+                .collect(),
+            Predictor::Trees(e, flat) => {
+                let mut values = Vec::with_capacity(n);
+                flat.predict(e, rows, k, &mut values, &mut contributions)?;
+                values
+            }
+        };
+        Ok(Predictions {
+            values,
+            k,
+            contributions,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use analytics_lib::features::FeatureMatrix;
+    use analytics_lib::models::{ForestParams, XgbParams};
+
+    fn data(n: usize) -> (FeatureMatrix, Vec<f64>) {
+        let p = 5;
+        let mut s = 12345u64;
+        let mut next = || {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 11) as f64) / ((1u64 << 53) as f64)
+        };
+        let mut v = Vec::with_capacity(n * p);
+        let mut y = Vec::with_capacity(n);
+        for _ in 0..n {
+            let r: Vec<f64> = (0..p)
+                .map(|j| (next() * 10.0 * (j + 1) as f64).round() / 4.0)
+                .collect();
+            y.push(r[0] * 2.0 + r[1] * r[2] / 10.0 + (r[3] > 5.0) as u8 as f64 * 3.0 + next());
+            v.extend_from_slice(&r);
+        }
+        let names = (0..p).map(|j| format!("f{j}")).collect();
+        (FeatureMatrix::new(names, v).expect("x"), y)
+    }
+
+    /// The block walk equals the library's row walk: values bit for bit,
+    /// the top contributions (all of them, ties in feature order) to rounding.
+    #[test]
+    fn flat_trees_equal_the_library() {
+        let (x, y) = data(2_000);
+        let xgb = XgbParams::new()
+            .rounds(30)
+            .max_depth(5)
+            .threads(Some(1))
+            .fit(&x, &y)
+            .expect("xgb")
+            .to_ensemble()
+            .expect("ensemble");
+        let forest = ForestParams::new()
+            .n_trees(12)
+            .max_depth(Some(7))
+            .fit(&x, &y)
+            .expect("forest")
+            .ensemble()
+            .clone();
+        let p = x.n_cols();
+        // Some rows hit thresholds exactly (training values), some have NaN.
+        let mut rows = x.values()[..301 * p].to_vec();
+        rows[7] = f64::NAN;
+        rows[p * 10 + 2] = f64::NAN;
+        for e in [xgb, forest] {
+            let flat = FlatTrees::new(&e).expect("flat");
+            let (mut values, mut top) = (Vec::new(), Vec::new());
+            flat.predict(&e, &rows, p, &mut values, &mut top)
+                .expect("predict");
+            assert_eq!(values.len(), 301);
+            let mut c = vec![0.0; p];
+            let mut want = Vec::new();
+            let mut scratch = Vec::new();
+            for (i, r) in rows.chunks(p).enumerate() {
+                assert_eq!(
+                    values[i].to_bits(),
+                    e.predict_row(r).expect("row").to_bits(),
+                    "row {i}"
+                );
+                e.contributions(r, &mut c).expect("contributions");
+                top_k(&c, p, &mut want, &mut scratch);
+            }
+            // Same features in the same order; values to rounding (a
+            // feature's edges on one path are added up first).
+            assert_eq!(top.len(), want.len());
+            for (i, (a, b)) in top.iter().zip(&want).enumerate() {
+                assert!(
+                    a.0 == b.0 && (a.1 - b.1).abs() <= 1e-12 * (1.0 + b.1.abs()),
+                    "entry {i} (row {}): {a:?} vs library {b:?}",
+                    i / p
+                );
+            }
+            // Without contributions: the same values.
+            let (mut v2, mut t2) = (Vec::new(), Vec::new());
+            flat.predict(&e, &rows, 0, &mut v2, &mut t2)
+                .expect("predict");
+            assert!(t2.is_empty());
+            assert_eq!(v2, values);
+        }
+    }
+
+    #[test]
+    fn top_k_keeps_the_largest_magnitudes_in_feature_order_on_ties() {
+        let (mut out, mut scratch) = (Vec::new(), Vec::new());
+        top_k(&[1.0, -3.0, 2.0, 3.0, 0.0], 3, &mut out, &mut scratch);
+        assert_eq!(out, vec![(1, -3.0), (3, 3.0), (2, 2.0)]);
     }
 }

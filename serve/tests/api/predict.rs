@@ -1,5 +1,8 @@
 use serde_json::{Value, json};
 
+use analytics_lib::features::FeatureMatrix;
+use analytics_lib::models::trees::TreeEnsemble;
+use analytics_lib::models::{Regressor, TrainedModel};
 use analytics_lib::registry::SPEND;
 
 use crate::helpers::{
@@ -79,8 +82,8 @@ async fn every_model_kind_predicts_with_contributions() {
 
 #[tokio::test]
 async fn xgboost_contributions_are_additive() {
-    // TreeSHAP: with every feature listed, the contributions of two inputs
-    // differ by exactly the difference of their predictions (the bias cancels).
+    // Path attribution: with every feature listed, the contributions of two
+    // inputs differ by the difference of their predictions (the bias cancels).
     let n = fixture().feature_names.len();
     let app = spawn(move |s| s.top_contributions = n, serving("xgboost")).await;
     let mut sums = Vec::new();
@@ -139,4 +142,168 @@ async fn batch_of_max_size_is_accepted() {
 
 async fn spawn_app_max_batch(n: usize) -> crate::helpers::TestApp {
     crate::helpers::spawn_app_with(move |s| s.max_batch = n).await
+}
+
+/// The fixture's trained model of `kind`, as the library loads it.
+fn library_model(kind: &str) -> TrainedModel {
+    TrainedModel::load(&fixture().trained.join(format!("{kind}.msgpack"))).expect("model")
+}
+
+/// The flat ensemble the library gives for a tree model.
+fn library_ensemble(m: &TrainedModel) -> TreeEnsemble {
+    match &m.model {
+        Regressor::RandomForest(f) => f.ensemble().clone(),
+        Regressor::Xgboost(x) => x.to_ensemble().expect("ensemble"),
+        Regressor::Linear(_) => panic!("not a tree model"),
+    }
+}
+
+/// Varied feature rows: the fixture's customers and scaled copies, plus the
+/// plain body's values (all valid: shares stay within [0, 1]).
+fn varied_rows() -> Vec<Vec<f64>> {
+    let f = fixture();
+    let mut rows = Vec::new();
+    for (i, (_, row)) in f.customers.iter().enumerate() {
+        for s in [0.0, 0.5, 1.0, 3.0, 17.0] {
+            let r: Vec<f64> = f
+                .feature_names
+                .iter()
+                .zip(row)
+                .map(|(n, v)| {
+                    if n.starts_with("share_") {
+                        *v
+                    } else {
+                        v * s + i as f64
+                    }
+                })
+                .collect();
+            rows.push(r);
+        }
+    }
+    rows
+}
+
+#[tokio::test]
+async fn tree_models_answer_the_librarys_predictions_and_additive_contributions() {
+    let n = fixture().feature_names.len();
+    for kind in ["random_forest", "xgboost"] {
+        let app = spawn(move |s| s.top_contributions = n, serving(kind)).await;
+        let lib = library_model(kind);
+        let ens = library_ensemble(&lib);
+        let rows = varied_rows();
+        let x = FeatureMatrix::from_rows(fixture().feature_names.clone(), &rows).expect("x");
+        let want = lib.predict(&x).expect("library predict");
+        let approx = match &lib.model {
+            Regressor::Xgboost(m) => Some(m.approx_contributions(&x).expect("approx")),
+            _ => None,
+        };
+        let mut buf = vec![0.0; n];
+        for (i, row) in rows.iter().enumerate() {
+            let (status, p) = json_of(app.post_json("/predict", &body_of(row)).await).await;
+            expect_status(status, &p, 200);
+            assert_eq!(p["model"], kind);
+            let got = p["predicted_spend_90d"].as_f64().expect("prediction");
+            assert!(
+                (got - want[i]).abs() <= 1e-6 * want[i].abs().max(1.0),
+                "{kind}, row {i}: served {got}, library {}",
+                want[i]
+            );
+            // Every feature listed once; with the bias they add up to it.
+            let c = p["contributions"].as_array().expect("contributions");
+            assert_eq!(c.len(), n, "{kind}: all {n} asked for");
+            let bias = ens.contributions(row, &mut buf).expect("contributions");
+            let sum: f64 = c.iter().map(|x| x["value"].as_f64().expect("value")).sum();
+            assert!(
+                (bias + sum - got).abs() <= 1e-6 * got.abs().max(1.0),
+                "{kind}, row {i}: bias {bias} + Σ {sum} ≠ {got}"
+            );
+            let names = &fixture().feature_names;
+            for item in c {
+                let j = names
+                    .iter()
+                    .position(|n| item["feature"] == n.as_str())
+                    .expect("known feature");
+                let v = item["value"].as_f64().expect("value");
+                assert!((v - buf[j]).abs() <= 1e-9 * buf[j].abs().max(1.0));
+                // XGBoost's own approx_contribs (f32) agree.
+                if let Some(a) = &approx {
+                    let theirs = a[i * (n + 1) + j];
+                    assert!(
+                        (v - theirs).abs() <= 1e-3_f64.max(1e-4 * theirs.abs()),
+                        "row {i}, {}: served {v}, XGBoost approx_contribs {theirs}",
+                        names[j]
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_batch_equals_its_records_one_by_one_for_each_tree_model() {
+    for kind in ["random_forest", "xgboost"] {
+        let app = spawn(|s| s.top_contributions = 4, serving(kind)).await;
+        let f = fixture();
+        let mut records: Vec<Value> = varied_rows().iter().map(|r| body_of(r)).collect();
+        records.insert(3, json!({"customer_id": f.customers[1].0}));
+        records.push(json!({"customer_id": f.customers[0].0}));
+        let (status, body) = json_of(
+            app.post_json("/predict/batch", &json!({"records": records}))
+                .await,
+        )
+        .await;
+        expect_status(status, &body, 200);
+        let results = body["results"].as_array().expect("results");
+        assert_eq!(results.len(), records.len());
+        for (i, r) in records.iter().enumerate() {
+            let (status, single) = json_of(app.post_json("/predict", r).await).await;
+            expect_status(status, &single, 200);
+            assert_eq!(single["model"], kind);
+            assert_eq!(results[i], single, "{kind}, record {i}");
+            assert_eq!(single["contributions"].as_array().map(Vec::len), Some(4));
+        }
+    }
+}
+
+#[tokio::test]
+async fn unusual_but_valid_json_gives_the_same_answer() {
+    // The fast reader and the field-by-field reader must agree: fields in
+    // reverse order, integers, escaped keys, a duplicate key (the last one
+    // wins) and whitespace all answer what the plain body answers.
+    let app = spawn_app().await;
+    let plain = features_body();
+    let (status, want) = json_of(app.post_json("/predict", &plain).await).await;
+    expect_status(status, &want, 200);
+    let obj = plain.as_object().expect("object");
+    let reversed: Vec<String> = obj
+        .iter()
+        .rev()
+        .map(|(k, v)| {
+            let key: String = k.chars().map(|c| format!("\\u{:04x}", c as u32)).collect();
+            format!("\n  \"{key}\" : {v}")
+        })
+        .collect();
+    let first = obj.keys().next().expect("a feature");
+    let dup = format!("{{\"{first}\": \"not a number\", {} }}", reversed.join(","));
+    for text in [format!("{{{}}}", reversed.join(",")), dup] {
+        let r = app
+            .post_raw("/predict", "application/json", text.clone())
+            .await;
+        let (status, got) = json_of(r).await;
+        expect_status(status, &got, 200);
+        assert_eq!(got, want, "{text}");
+        let batch = format!("{{\"records\": [{text}, {text}]}}");
+        let r = app
+            .post_raw("/predict/batch", "application/json", batch)
+            .await;
+        let (status, got) = json_of(r).await;
+        expect_status(status, &got, 200);
+        assert_eq!(got["results"], json!([want, want]));
+    }
+    // And a bad value after a good one is still named.
+    let text = format!("{{{}, \"{first}\": -1}}", reversed.join(","));
+    let r = app.post_raw("/predict", "application/json", text).await;
+    let (status, got) = json_of(r).await;
+    expect_status(status, &got, 400);
+    assert_eq!(got["field"], first.as_str());
 }

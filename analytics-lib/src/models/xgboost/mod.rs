@@ -2,6 +2,7 @@
 
 mod algorithm;
 mod hyperparams;
+pub mod trees;
 
 pub use algorithm::XgbModel;
 pub use hyperparams::XgbParams;
