@@ -6,7 +6,8 @@ default), then sends 100 varied filter changes (period + category + segment,
 plus some state/channel) to GET /api/dashboard over loopback, one at a time,
 and prints p50/p99 of the server time (the `compute_ms` the server reports,
 also sent as a Server-Timing header) and of the client round trip, the
-start-up time and the serve process's peak RSS (VmHWM).
+server's CPU time per filter change, p50/max by period length, the slowest
+queries, the start-up time and the serve process's peak RSS (VmHWM).
 
     make bench-dashboard            # generates target/bench-data/10M once
     python3 bench/dashboard.py --data DIR [--models DIR] [--serve BIN] [--n 100]
@@ -55,6 +56,16 @@ def rss_kib(pid, key):
     return None
 
 
+def cpu_s(pid):
+    """User + system CPU seconds of a process, all threads (/proc/PID/stat)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def main():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(root, "target")
@@ -99,9 +110,10 @@ def main():
         segs = [s["id"] for s in opts["segments"]["segments"]] if opts["segments"]["available"] else []
         states = [s["code"] for s in opts["states"]]
         chans = opts["channels"]
-        queries = []
+        queries, lengths = [], []
         for i in range(a.n):
             length = rng.choice([30, 90, 182, 365, 730])
+            lengths.append(length)
             start = lo + timedelta(days=rng.randrange(0, max(1, span - min(length, span))))
             end = min(hi, start + timedelta(days=length - 1))
             q = [("from", start.isoformat()), ("to", end.isoformat())]
@@ -117,20 +129,34 @@ def main():
 
         get(base + "/api/dashboard")  # warm-up (not counted)
         server_ms, client_ms = [], []
+        cpu0 = cpu_s(proc.pid)
         for q in queries:
             t = time.perf_counter()
             status, d = get(base + "/api/dashboard?" + q)
             client_ms.append((time.perf_counter() - t) * 1e3)
             assert status == 200, (status, d)
             server_ms.append(d["compute_ms"])
+        cpu1 = cpu_s(proc.pid)
+        by_length = {}
+        for length, ms in zip(lengths, server_ms):
+            by_length.setdefault(length, []).append(ms)
+        slowest = sorted(zip(server_ms, queries), reverse=True)[:3]
         out = {
             "data": os.path.abspath(a.data),
             "completed_lines_note": "see serve's start-up line on stderr",
+            "load_average_1m": round(os.getloadavg()[0], 2),
             "filter_changes": len(queries),
             "segment_model": opts["segments"]["available"],
             "server_ms": {"p50": round(pct(server_ms, 50), 1), "p99": round(pct(server_ms, 99), 1),
                           "max": round(max(server_ms), 1), "mean": round(sum(server_ms) / len(server_ms), 1)},
+            # CPU time the server spent per filter change (both threads,
+            # serialisation included): less sensitive to other load than wall time.
+            "server_cpu_ms_per_change": round((cpu1 - cpu0) * 1e3 / len(queries), 1)
+            if cpu0 is not None and cpu1 is not None else None,
             "client_round_trip_ms": {"p50": round(pct(client_ms, 50), 1), "p99": round(pct(client_ms, 99), 1)},
+            "server_ms_by_period_days": {str(k): {"n": len(v), "p50": round(pct(v, 50), 1), "max": round(max(v), 1)}
+                                         for k, v in sorted(by_length.items())},
+            "slowest": [{"server_ms": round(ms, 1), "query": q} for ms, q in slowest],
             "startup_s": round(startup, 1),
             "rss_after_startup_mib": round(rss_ready / 1024) if rss_ready else None,
             "peak_rss_mib": round((rss_kib(proc.pid, "VmHWM") or 0) / 1024),

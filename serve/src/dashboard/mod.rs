@@ -4,13 +4,17 @@
 //! Figures follow the contract's KPI definitions exactly as
 //! `analytics_lib::kpi` computes them (`kpis`, `breakdown`,
 //! `cohort_retention`, `monthly_revenue`), and the forecast is
-//! `analytics_lib::forecast::forecast`. Per request, the KPIs are evaluated
-//! by [`engine::Engine`] in one scan over integer-coded columns built at
-//! start-up (completed lines only, sorted by customer and order), which is
-//! what makes a filter change take milliseconds on 10 M lines instead of a
-//! polars query per figure. Start-up checks the engine against `kpi::kpis`
-//! on the default view (and refuses to serve a dashboard that disagrees);
-//! the API tests compare several filters with the functions on the full frame.
+//! `analytics_lib::forecast::forecast`. Per request, the figures come from
+//! [`engine::Engine`], built at start-up from the completed lines: a
+//! revenue cube by (segment, state, channel, category) with day and month
+//! entries, and one 6-byte record per order grouped by customer for the
+//! distinct counts (orders, active customers, churn, cohorts). That is what
+//! makes a filter change take milliseconds on 10 M lines instead of a polars
+//! query per figure. Start-up checks the engine against `kpi::kpis` on the
+//! default view (and refuses to serve a dashboard that disagrees); the
+//! engine's unit tests compare random filters with a line-by-line reference,
+//! and the API tests compare several filters with the functions on the full
+//! frame.
 //!
 //! Segments come from the live segment model of the registry, assigned at
 //! the data's reference date with `SegmentModel::assign_features`.
@@ -41,7 +45,7 @@ const NO_SEGMENT: u8 = u8::MAX;
 
 /// The dashboard's data, immutable once built.
 pub struct DashboardData {
-    /// Completed lines as integer-coded columns (see the module docs).
+    /// The per-request structures built from the completed lines (see the module docs).
     pub engine: engine::Engine,
     pub options: Options,
     pub segments: SegmentState,
@@ -206,6 +210,13 @@ impl DashboardData {
             .column("completed")
             .and_then(|c| c.bool().cloned())
             .map_err(pe("reading `completed`"))?;
+        // Lines without a date are in no period (as in `kpi`): left out.
+        let dated = sales
+            .lines
+            .column("order_date")
+            .map(|c| c.is_not_null())
+            .map_err(pe("reading `order_date`"))?;
+        let completed = &completed & &dated;
         let mut lines = sales
             .lines
             .select([
@@ -286,8 +297,8 @@ impl DashboardData {
             &state_codes,
             &channels,
             segment_of,
-            min_date,
-            max_date,
+            segments.model.as_ref().map_or(0, |m| m.names.len()),
+            (min_date, max_date),
         )?;
         check_engine(&engine, &compact, default_from, default_to)?;
         drop(compact);
@@ -316,9 +327,13 @@ impl DashboardData {
             segments: seg_options,
         };
         eprintln!(
-            "serve: dashboard ready: {} completed lines, {} segments, in {:.1} s",
-            engine.revenue.len(),
+            "serve: dashboard ready: {} completed lines, {} orders, {} customers, {} segments, \
+             {:.0} MiB of per-request structures, in {:.1} s",
+            engine.lines,
+            engine.orders,
+            engine.customers,
             segments.model.as_ref().map_or(0, |m| m.names.len()),
+            engine.heap_bytes() as f64 / (1024.0 * 1024.0),
             started.elapsed().as_secs_f64()
         );
         Ok(DashboardData {
@@ -509,15 +524,15 @@ impl DashboardData {
     }
 }
 
-/// The engine's columns from the compact frame, sorted by (customer, order).
+/// The engine from the compact frame (completed lines, integer ids).
 fn build_engine(
     lines: &DataFrame,
     categories: &[String],
     states: &[String],
     channels: &[String],
     segment_of: Vec<u8>,
-    min_date: NaiveDate,
-    max_date: NaiveDate,
+    n_segments: usize,
+    (min_date, max_date): (NaiveDate, NaiveDate),
 ) -> anyhow::Result<engine::Engine> {
     let code_of = |name: &'static str, dict: &[String]| -> anyhow::Result<Vec<u8>> {
         let idx: HashMap<&str, u8> = dict
@@ -541,54 +556,35 @@ fn build_engine(
             .into_no_null_iter()
             .collect())
     };
-    let category = code_of("category", categories)?;
-    let state = code_of("state", states)?;
-    let channel = code_of("channel", channels)?;
-    let order = u32s("order_id")?;
-    let customer = u32s("customer_id")?;
-    let day: Vec<i32> = lines
-        .column("order_date")
-        .and_then(|c| c.cast(&DataType::Int32))
-        .and_then(|c| c.i32().cloned())
-        .map_err(pe("reading order dates"))?
-        .iter()
-        .map(|d| d.unwrap_or(i32::MIN))
-        .collect();
-    let revenue: Vec<f64> = lines
-        .column("revenue")
-        .and_then(|c| c.f64().cloned())
-        .map_err(pe("reading revenue"))?
-        .iter()
-        .map(|r| r.unwrap_or(0.0))
-        .collect();
-    let mut perm: Vec<u32> = (0..customer.len() as u32).collect();
-    perm.sort_unstable_by_key(|&i| (customer[i as usize], order[i as usize], i));
-    let take = |v: &[u8]| perm.iter().map(|&i| v[i as usize]).collect::<Vec<_>>();
-    let first_month = engine::month_of(min_date);
-    let n_months = (engine::month_of(max_date) - first_month + 1).max(1) as usize;
-    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).ok_or_else(|| anyhow!("epoch"))?;
-    let month: Vec<u16> = perm
-        .iter()
-        .map(|&i| {
-            let d = epoch + Duration::days(i64::from(day[i as usize]));
-            (engine::month_of(d) - first_month).clamp(0, n_months as i32 - 1) as u16
-        })
-        .collect();
-    Ok(engine::Engine {
-        day: perm.iter().map(|&i| day[i as usize]).collect(),
-        month,
-        category: take(&category),
-        state: take(&state),
-        channel: take(&channel),
-        order: perm.iter().map(|&i| order[i as usize]).collect(),
-        customer: perm.iter().map(|&i| customer[i as usize]).collect(),
-        revenue: perm.iter().map(|&i| revenue[i as usize]).collect(),
-        segment_of,
-        first_month,
-        n_months,
-        n_categories: categories.len(),
-        n_states: states.len(),
-    })
+    let input = engine::Lines {
+        order: u32s("order_id")?,
+        customer: u32s("customer_id")?,
+        day: lines
+            .column("order_date")
+            .and_then(|c| c.cast(&DataType::Int32))
+            .and_then(|c| c.i32().cloned())
+            .map_err(pe("reading order dates"))?
+            .iter()
+            .map(|d| d.unwrap_or(i32::MIN))
+            .collect(),
+        channel: code_of("channel", channels)?,
+        category: code_of("category", categories)?,
+        state: code_of("state", states)?,
+        revenue: lines
+            .column("revenue")
+            .and_then(|c| c.f64().cloned())
+            .map_err(pe("reading revenue"))?
+            .iter()
+            .map(|r| r.unwrap_or(0.0))
+            .collect(),
+    };
+    let dims = engine::Dims {
+        categories: categories.len(),
+        states: states.len(),
+        channels: channels.len(),
+        segments: n_segments,
+    };
+    engine::Engine::build(&input, dims, &segment_of, min_date, max_date)
 }
 
 /// The engine must give `kpi::kpis`'s figures on the default view.

@@ -7,8 +7,11 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use analytics_lib::kpi::{self, Dimension, Filter, KpiOptions, Sales};
-use analytics_lib::segments::{KMeansParams, SegmentParams, segment_customers};
-use chrono::NaiveDate;
+use analytics_lib::segments::{
+    KMeansParams, SegmentFeatures, SegmentModel, SegmentParams, segment_customers,
+};
+use chrono::{Datelike, Duration, NaiveDate};
+use polars::prelude::{DataFrame, DataType};
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, fixture, json_of, spawn, spawn_app};
@@ -96,11 +99,168 @@ fn check_kpis(d: &Value, filter: &Filter) {
         want_prev.revenue,
         "previous revenue",
     );
+    // The previous period is computed in the same pass: its counts and its
+    // churn (at its own as_of, the current `from`) too.
+    assert_eq!(
+        k["orders"]["previous"].as_f64(),
+        Some(want_prev.orders as f64),
+        "previous orders"
+    );
+    assert_eq!(
+        k["active_customers"]["previous"].as_f64(),
+        Some(want_prev.active_customers as f64),
+        "previous active customers"
+    );
+    match want_prev.churn_rate_90d {
+        Some(c) => close(
+            k["churn_rate"]["previous"]
+                .as_f64()
+                .expect("previous churn"),
+            c,
+            "previous churn",
+        ),
+        None => assert!(k["churn_rate"]["previous"].is_null(), "{}", k["churn_rate"]),
+    }
     if want_prev.revenue > 0.0 {
         close(
             k["revenue"]["change"].as_f64().expect("change"),
             (want.revenue - want_prev.revenue) / want_prev.revenue,
             "revenue change",
+        );
+    }
+}
+
+fn strs(df: &DataFrame, name: &str) -> Vec<Option<String>> {
+    df.column(name)
+        .expect("column")
+        .str()
+        .expect("text")
+        .iter()
+        .map(|v| v.map(str::to_string))
+        .collect()
+}
+
+fn nums(df: &DataFrame, name: &str) -> Vec<f64> {
+    df.column(name)
+        .and_then(|c| c.cast(&DataType::Float64))
+        .expect("column")
+        .f64()
+        .expect("numbers")
+        .iter()
+        .map(|v| v.expect("a value"))
+        .collect()
+}
+
+/// The breakdowns, the cohort matrix and the monthly series against
+/// `kpi::breakdown`, `kpi::cohort_retention` and `kpi::monthly_revenue`.
+fn check_figures(d: &Value, filter: &Filter) {
+    let f = filter.clone();
+    let (by_cat, by_state, cohorts, monthly) = on_thread(move || {
+        let s = sales();
+        let scope = Filter {
+            from: None,
+            to: None,
+            ..f.clone()
+        };
+        (
+            kpi::breakdown(s, &f, Dimension::Category).expect("by category"),
+            kpi::breakdown(s, &f, Dimension::State).expect("by state"),
+            kpi::cohort_retention(s, &f).expect("cohorts"),
+            kpi::monthly_revenue(s, &scope).expect("monthly"),
+        )
+    });
+    let rows = |v: &Value| v.as_array().expect("rows").clone();
+
+    let cats = rows(&d["by_category"]);
+    assert_eq!(
+        cats.len(),
+        by_cat.height(),
+        "categories: {cats:?} vs {by_cat}"
+    );
+    let (names, rev, orders) = (
+        strs(&by_cat, "category"),
+        nums(&by_cat, "revenue"),
+        nums(&by_cat, "orders"),
+    );
+    for (i, name) in names.iter().enumerate() {
+        let want = name.clone().unwrap_or_else(|| "(none)".into());
+        let row = cats
+            .iter()
+            .find(|r| r["category"] == json!(want))
+            .unwrap_or_else(|| panic!("category {want} missing: {cats:?}"));
+        close(row["revenue"].as_f64().expect("revenue"), rev[i], &want);
+        assert_eq!(row["orders"].as_f64(), Some(orders[i]), "orders of {want}");
+    }
+
+    let states = rows(&d["by_state"]);
+    assert_eq!(states.len(), by_state.height(), "states");
+    let (codes, rev, orders, customers) = (
+        strs(&by_state, "state"),
+        nums(&by_state, "revenue"),
+        nums(&by_state, "orders"),
+        nums(&by_state, "customers"),
+    );
+    for (i, code) in codes.iter().enumerate() {
+        let want = code.clone().unwrap_or_default();
+        let row = states
+            .iter()
+            .find(|r| r["state"] == json!(want))
+            .unwrap_or_else(|| panic!("state {want} missing: {states:?}"));
+        close(row["revenue"].as_f64().expect("revenue"), rev[i], &want);
+        assert_eq!(row["orders"].as_f64(), Some(orders[i]), "orders of {want}");
+        assert_eq!(
+            row["customers"].as_f64(),
+            Some(customers[i]),
+            "customers of {want}"
+        );
+    }
+
+    // Every (cohort, offset) with buyers is in the matrix with its share;
+    // no other cell has any.
+    let c = &d["cohorts"];
+    let labels: Vec<String> = rows(&c["cohorts"])
+        .iter()
+        .map(|v| v.as_str().expect("cohort").to_string())
+        .collect();
+    let (cohort, size, offset, retention) = (
+        strs(&cohorts, "cohort"),
+        nums(&cohorts, "size"),
+        nums(&cohorts, "offset"),
+        nums(&cohorts, "retention"),
+    );
+    for i in 0..cohorts.height() {
+        let label = cohort[i].clone().expect("cohort label");
+        let r = labels
+            .iter()
+            .position(|l| *l == label)
+            .unwrap_or_else(|| panic!("cohort {label} missing: {labels:?}"));
+        assert_eq!(c["sizes"][r].as_f64(), Some(size[i]), "size of {label}");
+        let k = offset[i] as usize;
+        close(
+            c["retention"][r][k].as_f64().expect("a share"),
+            retention[i],
+            &format!("retention of {label} at +{k}"),
+        );
+    }
+    let with_buyers = rows(&c["retention"])
+        .iter()
+        .flat_map(&rows)
+        .filter(|v| v.as_f64().is_some_and(|x| x > 0.0))
+        .count();
+    assert_eq!(with_buyers, cohorts.height(), "cells with buyers");
+
+    let actual = rows(&d["monthly"]["actual"]);
+    assert_eq!(
+        actual.len(),
+        monthly.len(),
+        "months: {actual:?} vs {monthly:?}"
+    );
+    for (row, (month, revenue)) in actual.iter().zip(&monthly) {
+        assert_eq!(row["month"], json!(month));
+        close(
+            row["revenue"].as_f64().expect("revenue"),
+            *revenue,
+            &format!("revenue of {month}"),
         );
     }
 }
@@ -185,6 +345,7 @@ async fn default_view_equals_the_kpi_functions() {
         ..Filter::all()
     };
     check_kpis(&d, &filter);
+    check_figures(&d, &filter);
     // Breakdowns add up to the revenue; the states are on the map.
     let cat_sum: f64 = d["by_category"]
         .as_array()
@@ -253,15 +414,14 @@ async fn filters_give_the_figures_of_the_kpi_functions() {
     let (s, d) = get_json(&app, &path).await;
     assert_eq!(s, 200, "{d}");
     assert_eq!(d["filter"]["categories"].as_array().map(Vec::len), Some(2));
-    check_kpis(
-        &d,
-        &Filter {
-            from: Some(from),
-            to: Some(to),
-            categories: vec![cats[0].clone(), cats[1].clone()],
-            ..Filter::all()
-        },
-    );
+    let filter = Filter {
+        from: Some(from),
+        to: Some(to),
+        categories: vec![cats[0].clone(), cats[1].clone()],
+        ..Filter::all()
+    };
+    check_kpis(&d, &filter);
+    check_figures(&d, &filter);
     let (_, all) = get_json(&app, &format!("/api/dashboard?from={from}&to={to}")).await;
     assert!(
         d["kpis"]["revenue"]["value"].as_f64() < all["kpis"]["revenue"]["value"].as_f64(),
@@ -274,16 +434,15 @@ async fn filters_give_the_figures_of_the_kpi_functions() {
     );
     let (s, d) = get_json(&app, &path).await;
     assert_eq!(s, 200, "{d}");
-    check_kpis(
-        &d,
-        &Filter {
-            from: Some(from),
-            to: Some(to),
-            states: vec!["SP".into()],
-            channels: vec![channel.clone()],
-            ..Filter::all()
-        },
-    );
+    let filter = Filter {
+        from: Some(from),
+        to: Some(to),
+        states: vec!["SP".into()],
+        channels: vec![channel.clone()],
+        ..Filter::all()
+    };
+    check_kpis(&d, &filter);
+    check_figures(&d, &filter);
     assert!(
         d["by_state"]
             .as_array()
@@ -304,6 +463,94 @@ async fn an_empty_selection_says_so() {
     assert_eq!(d["by_category"], json!([]));
     assert_eq!(d["by_state"], json!([]));
     assert_eq!(d["cohorts"]["cohorts"], json!([]));
+
+    // After the data, with a scope: empty too, the previous period as
+    // well; the monthly series (any period) is still the scope's.
+    let o = options(&app).await;
+    let after = date(&o["max_date"]) + Duration::days(400);
+    let cat = o["categories"][0].as_str().expect("category").to_string();
+    let path = format!(
+        "/api/dashboard?from={after}&to={}&category={}&state=SP",
+        after + Duration::days(30),
+        urlencode(&cat)
+    );
+    let (s, d) = get_json(&app, &path).await;
+    assert_eq!(s, 200, "{d}");
+    assert_eq!(d["empty"], json!(true), "{d}");
+    for k in ["revenue", "orders", "active_customers"] {
+        assert_eq!(d["kpis"][k]["value"], json!(0.0), "{k}: {}", d["kpis"]);
+        assert_eq!(d["kpis"][k]["previous"], json!(0.0), "{k}: {}", d["kpis"]);
+    }
+    assert!(d["kpis"]["churn_rate"]["value"].is_null(), "{}", d["kpis"]);
+    assert_eq!(d["cohorts"]["cohorts"], json!([]));
+    check_figures(
+        &d,
+        &Filter {
+            from: Some(after),
+            to: Some(after + Duration::days(30)),
+            categories: vec![cat],
+            states: vec!["SP".into()],
+            ..Filter::all()
+        },
+    );
+    assert!(
+        d["monthly"]["actual"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty()),
+        "{}",
+        d["monthly"]
+    );
+}
+
+/// Periods on the edges the engine treats apart: whole months and partial
+/// ones, single days, the first and last days of the data (the previous
+/// period before the data), churn windows reaching before the data.
+#[tokio::test]
+async fn periods_at_month_and_data_edges_equal_the_kpi_functions() {
+    let app = spawn_app().await;
+    let o = options(&app).await;
+    let (min, max) = (date(&o["min_date"]), date(&o["max_date"]));
+    let month_start = |d: NaiveDate| d.with_day(1).expect("first day");
+    let month_end = |d: NaiveDate| {
+        (month_start(d) + Duration::days(32))
+            .with_day(1)
+            .expect("first day")
+            - Duration::days(1)
+    };
+    let mid = min + (max - min) / 2;
+    let cat = o["categories"][1].as_str().expect("category").to_string();
+    let periods = [
+        (min, min + Duration::days(29)),
+        (min, min),
+        (max, max),
+        (month_start(mid), month_end(mid)),
+        (month_start(mid), month_end(mid + Duration::days(95))),
+        (
+            month_start(mid) + Duration::days(1),
+            month_end(mid) - Duration::days(1),
+        ),
+        (mid, mid + Duration::days(89)),
+        (mid - Duration::days(180), mid),
+        (max - Duration::days(364), max),
+        (min - Duration::days(10), max + Duration::days(10)),
+    ];
+    for (i, (from, to)) in periods.into_iter().enumerate() {
+        let with_cat = i % 2 == 1;
+        let mut path = format!("/api/dashboard?from={from}&to={to}");
+        if with_cat {
+            path.push_str(&format!("&category={}", urlencode(&cat)));
+        }
+        let (s, d) = get_json(&app, &path).await;
+        assert_eq!(s, 200, "{path}: {d}");
+        let filter = Filter {
+            from: Some(from),
+            to: Some(to),
+            categories: if with_cat { vec![cat.clone()] } else { vec![] },
+            ..Filter::all()
+        };
+        check_kpis(&d, &filter);
+        check_figures(&d, &filter);
+    }
 }
 
 #[tokio::test]
@@ -482,5 +729,60 @@ async fn segments_come_from_the_live_segment_model() {
         let (st, b) = get_json(&app, &format!("/api/dashboard?segment={bad}")).await;
         assert_eq!(st, 400, "{bad}: {b}");
         assert_eq!(b["field"], json!("segment"));
+    }
+}
+
+/// The customers of each segment of the fixture's live model (k = 4),
+/// assigned the way the dashboard assigns them.
+fn segment_members() -> Vec<Vec<String>> {
+    on_thread(|| {
+        let s = sales();
+        let model = SegmentModel::load(&fixture().trained.join("segments_k4.msgpack"))
+            .expect("segment model");
+        let features =
+            SegmentFeatures::compute(s, Some(s.default_as_of), Some(&model.meta.categories))
+                .expect("features");
+        let assigned = model.assign_features(&features).expect("assign");
+        let mut members = vec![Vec::new(); model.k()];
+        for (id, (seg, _)) in features.customer_ids.iter().zip(&assigned) {
+            members[*seg].push(id.clone());
+        }
+        members
+    })
+}
+
+#[tokio::test]
+async fn a_segment_filter_equals_the_kpi_functions_on_its_customers() {
+    let app = spawn_app().await;
+    let o = options(&app).await;
+    let members = segment_members();
+    assert_eq!(members.len(), 4);
+    let (from, to) = (date(&o["default_from"]), date(&o["default_to"]));
+    let cat = o["categories"][0].as_str().expect("category").to_string();
+    for (id, customers) in members.into_iter().enumerate() {
+        assert_eq!(
+            o["segments"]["segments"][id]["customers"].as_u64(),
+            Some(customers.len() as u64),
+            "segment {id}"
+        );
+        // Alone, then with a category and a state.
+        for narrow in [false, true] {
+            let mut path = format!("/api/dashboard?from={from}&to={to}&segment={id}");
+            if narrow {
+                path.push_str(&format!("&category={}&state=SP", urlencode(&cat)));
+            }
+            let (s, d) = get_json(&app, &path).await;
+            assert_eq!(s, 200, "{path}: {d}");
+            let filter = Filter {
+                from: Some(from),
+                to: Some(to),
+                categories: if narrow { vec![cat.clone()] } else { vec![] },
+                states: if narrow { vec!["SP".into()] } else { vec![] },
+                customers: Some(customers.clone()),
+                ..Filter::all()
+            };
+            check_kpis(&d, &filter);
+            check_figures(&d, &filter);
+        }
     }
 }
