@@ -7,14 +7,29 @@
 //! | `bind` | `APP_BIND` | `127.0.0.1:8080` |
 //! | `models` | `APP_MODELS` | `models` |
 //! | `data` | `APP_DATA` | none (no `{"customer_id"}` lookups) |
+//! | `source` | `APP_SOURCE` | `parquet` (`snowflake`: the data comes from the `[snowflake]` section) |
+//! | `snowflake.account` | `APP_SNOWFLAKE_ACCOUNT` | none |
+//! | `snowflake.user` | `APP_SNOWFLAKE_USER` | none |
+//! | `snowflake.password` | `APP_SNOWFLAKE_PASSWORD` | none (secret: shown as `[redacted]`) |
+//! | `snowflake.private_key_path` | `APP_SNOWFLAKE_PRIVATE_KEY_PATH` | none (key-pair instead of a password) |
+//! | `snowflake.warehouse` / `database` / `schema` / `role` | `APP_SNOWFLAKE_WAREHOUSE` / `_DATABASE` / `_SCHEMA` / `_ROLE` | none |
 //! | `max_batch` | `APP_MAX_BATCH` | 10 000 records |
 //! | `max_body_bytes` | `APP_MAX_BODY_BYTES` | 16 MiB |
 //! | `reload_interval_ms` | `APP_RELOAD_INTERVAL_MS` | 5 000 (0: no hot reload) |
 //! | `top_contributions` | `APP_TOP_CONTRIBUTIONS` | 10 |
 //! | `workers` | `APP_WORKERS` | 0 (one per core) |
+//!
+//! The service's data (the `{"customer_id"}` lookups and the dashboard) comes
+//! from one source ([`Settings::source_config`]): the Parquet folder `data`
+//! when it is set (it wins, like the CLI's `--data`); otherwise, with
+//! `source = "snowflake"`, the four curated tables of the configured
+//! Snowflake schema; otherwise none. Secrets (the password) are
+//! [`Secret`]s: `[redacted]` in `Debug`, in serialised settings
+//! ([`Settings::echo`], printed at start-up) and in errors.
 
 use std::path::{Path, PathBuf};
 
+use analytics_lib::source::{Secret, SourceArgs, SourceConfig, SourceKind};
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
@@ -43,6 +58,47 @@ pub struct Settings {
     pub top_contributions: usize,
     /// HTTP worker threads; 0 = one per core.
     pub workers: usize,
+    /// Where the data comes from when `data` is not set: `parquet` (then
+    /// there is no data) or `snowflake` (the `snowflake` section).
+    pub source: SourceKind,
+    /// The Snowflake connection, used when `source = "snowflake"`.
+    pub snowflake: SnowflakeSettings,
+}
+
+/// The Snowflake connection (`[snowflake]` in the settings file,
+/// `APP_SNOWFLAKE_*` variables). The four curated tables are read from
+/// `database.schema`. Give either `password` or `private_key_path`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SnowflakeSettings {
+    /// Account identifier, e.g. `myorg-myaccount`.
+    pub account: Option<String>,
+    pub user: Option<String>,
+    /// Never shown: `[redacted]` in `Debug` and serialised settings.
+    pub password: Option<Secret>,
+    /// PEM file of the unencrypted PKCS#8 private key (key-pair authentication).
+    pub private_key_path: Option<PathBuf>,
+    pub warehouse: Option<String>,
+    pub database: Option<String>,
+    pub schema: Option<String>,
+    pub role: Option<String>,
+}
+
+impl SnowflakeSettings {
+    /// The same arguments the command line's `--source snowflake` takes.
+    pub fn args(&self) -> SourceArgs {
+        SourceArgs {
+            source: SourceKind::Snowflake,
+            account: self.account.clone(),
+            user: self.user.clone(),
+            password: self.password.clone(),
+            private_key_path: self.private_key_path.clone(),
+            warehouse: self.warehouse.clone(),
+            database: self.database.clone(),
+            schema: self.schema.clone(),
+            role: self.role.clone(),
+        }
+    }
 }
 
 impl Default for Settings {
@@ -56,6 +112,8 @@ impl Default for Settings {
             reload_interval_ms: 5_000,
             top_contributions: 10,
             workers: 0,
+            source: SourceKind::Parquet,
+            snowflake: SnowflakeSettings::default(),
         }
     }
 }
@@ -67,6 +125,7 @@ pub struct Overrides {
     pub bind: Option<String>,
     pub models: Option<PathBuf>,
     pub data: Option<PathBuf>,
+    pub source: Option<SourceKind>,
 }
 
 /// Settings with the warnings met on the way (e.g. an unknown `APP_` variable).
@@ -91,7 +150,32 @@ impl Settings {
                 self.max_body_bytes
             );
         }
+        self.source_config()?;
         Ok(())
+    }
+
+    /// Where the service's data comes from: the Parquet folder `data` when
+    /// set; else the Snowflake schema when `source = "snowflake"` (an error
+    /// names the missing setting); else `None` (no data).
+    pub fn source_config(&self) -> anyhow::Result<Option<SourceConfig>> {
+        if let Some(dir) = &self.data {
+            return Ok(Some(SourceConfig::Parquet { dir: dir.clone() }));
+        }
+        match self.source {
+            SourceKind::Parquet => Ok(None),
+            SourceKind::Snowflake => Ok(Some(
+                self.snowflake
+                    .args()
+                    .resolve(None)
+                    .context("setting `source = \"snowflake\"`")?,
+            )),
+        }
+    }
+
+    /// The settings as one line of JSON for the start-up log (secrets
+    /// `[redacted]`).
+    pub fn echo(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|e| format!("(settings not printable: {e})"))
     }
 
     /// Read a settings file: TOML (`.toml`) or JSON (`.json`); other names
@@ -137,6 +221,19 @@ impl Settings {
                 "RELOAD_INTERVAL_MS" => self.reload_interval_ms = parse_env(&key, &value)?,
                 "TOP_CONTRIBUTIONS" => self.top_contributions = parse_env(&key, &value)?,
                 "WORKERS" => self.workers = parse_env(&key, &value)?,
+                "SOURCE" => self.source = parse_source(&key, &value)?,
+                "SNOWFLAKE_ACCOUNT" => self.snowflake.account = non_empty(value),
+                "SNOWFLAKE_USER" => self.snowflake.user = non_empty(value),
+                "SNOWFLAKE_PASSWORD" => {
+                    self.snowflake.password = non_empty(value).map(Secret::new);
+                }
+                "SNOWFLAKE_PRIVATE_KEY_PATH" => {
+                    self.snowflake.private_key_path = non_empty(value).map(PathBuf::from);
+                }
+                "SNOWFLAKE_WAREHOUSE" => self.snowflake.warehouse = non_empty(value),
+                "SNOWFLAKE_DATABASE" => self.snowflake.database = non_empty(value),
+                "SNOWFLAKE_SCHEMA" => self.snowflake.schema = non_empty(value),
+                "SNOWFLAKE_ROLE" => self.snowflake.role = non_empty(value),
                 _ => warnings.push(format!("ignoring unknown setting {key}")),
             }
         }
@@ -153,6 +250,23 @@ impl Settings {
         }
         if let Some(d) = &o.data {
             self.data = Some(d.clone());
+        }
+        if let Some(s) = o.source {
+            self.source = s;
+        }
+    }
+}
+
+fn non_empty(value: String) -> Option<String> {
+    (!value.trim().is_empty()).then_some(value)
+}
+
+fn parse_source(key: &str, value: &str) -> anyhow::Result<SourceKind> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "" | "parquet" => Ok(SourceKind::Parquet),
+        "snowflake" => Ok(SourceKind::Snowflake),
+        _ => {
+            bail!("environment variable {key}: expected `parquet` or `snowflake`, found `{value}`")
         }
     }
 }
@@ -287,6 +401,95 @@ mod tests {
         };
         let e = load(&cli, env(&[])).expect_err("unknown key");
         assert!(format!("{e:#}").contains("max_bach"), "{e:#}");
+    }
+
+    const PASSWORD: &str = "s3cr3t-Pa55word";
+
+    #[test]
+    fn snowflake_from_env_and_file_without_showing_the_password() {
+        let l = load(
+            &Overrides::default(),
+            env(&[
+                ("APP_SOURCE", "snowflake"),
+                ("APP_SNOWFLAKE_ACCOUNT", "myorg-acct"),
+                ("APP_SNOWFLAKE_USER", "svc"),
+                ("APP_SNOWFLAKE_PASSWORD", PASSWORD),
+                ("APP_SNOWFLAKE_DATABASE", "analytics"),
+                ("APP_SNOWFLAKE_SCHEMA", "curated"),
+            ]),
+        )
+        .expect("load");
+        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+        let s = &l.settings;
+        assert_eq!(s.source, SourceKind::Snowflake);
+        match s.source_config().expect("resolve") {
+            Some(SourceConfig::Snowflake(c)) => {
+                assert_eq!(c.account, "myorg-acct");
+                assert_eq!(c.schema.as_deref(), Some("curated"));
+            }
+            other => panic!("expected a Snowflake source, found {other:?}"),
+        }
+        for shown in [s.echo(), format!("{s:?}"), format!("{l:?}")] {
+            assert!(!shown.contains(PASSWORD), "{shown}");
+            assert!(shown.contains("[redacted]"), "{shown}");
+        }
+        assert!(s.echo().contains("myorg-acct"));
+
+        // The same from a TOML file; --data still wins over it.
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("serve.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "source = \"snowflake\"\n[snowflake]\naccount = \"a\"\nuser = \"u\"\npassword = \"{PASSWORD}\"\n"
+            ),
+        )
+        .expect("write");
+        let cli = Overrides {
+            config: Some(path),
+            ..Overrides::default()
+        };
+        let l = load(&cli, env(&[])).expect("file");
+        assert!(matches!(
+            l.settings.source_config().expect("resolve"),
+            Some(SourceConfig::Snowflake(_))
+        ));
+        assert!(!l.settings.echo().contains(PASSWORD));
+        let cli = Overrides {
+            data: Some("/d".into()),
+            ..cli
+        };
+        let l = load(&cli, env(&[])).expect("file + data");
+        assert_eq!(
+            l.settings.source_config().expect("resolve"),
+            Some(SourceConfig::Parquet { dir: "/d".into() })
+        );
+    }
+
+    #[test]
+    fn an_incomplete_snowflake_source_is_refused_at_load() {
+        let e = load(
+            &Overrides::default(),
+            env(&[
+                ("APP_SOURCE", "snowflake"),
+                ("APP_SNOWFLAKE_ACCOUNT", "a"),
+                ("APP_SNOWFLAKE_PASSWORD", PASSWORD),
+            ]),
+        )
+        .expect_err("no user");
+        let msg = format!("{e:#}");
+        assert!(msg.contains("APP_SNOWFLAKE_USER"), "{msg}");
+        assert!(!msg.contains(PASSWORD), "{msg}");
+        let e = load(&Overrides::default(), env(&[("APP_SOURCE", "oracle")]))
+            .expect_err("unknown source");
+        let msg = format!("{e:#}");
+        assert!(
+            msg.contains("APP_SOURCE") && msg.contains("oracle"),
+            "{msg}"
+        );
+        // Without APP_SOURCE nothing changes: no data.
+        let l = load(&Overrides::default(), env(&[])).expect("default");
+        assert_eq!(l.settings.source_config().expect("resolve"), None);
     }
 
     #[test]

@@ -8,7 +8,9 @@ use serve::startup::Application;
 /// metadata, OpenAPI docs. Settings come from defaults, then the file given
 /// by --config or APP_CONFIG (TOML or JSON), then APP_* environment variables
 /// (APP_BIND, APP_MODELS, APP_DATA, APP_MAX_BATCH, APP_MAX_BODY_BYTES,
-/// APP_RELOAD_INTERVAL_MS, APP_TOP_CONTRIBUTIONS, APP_WORKERS), then these flags.
+/// APP_RELOAD_INTERVAL_MS, APP_TOP_CONTRIBUTIONS, APP_WORKERS, APP_SOURCE and
+/// APP_SNOWFLAKE_{ACCOUNT,USER,PASSWORD,PRIVATE_KEY_PATH,WAREHOUSE,DATABASE,
+/// SCHEMA,ROLE}), then these flags.
 #[derive(Parser)]
 #[command(name = "serve", version, about)]
 struct Args {
@@ -21,9 +23,14 @@ struct Args {
     /// Models folder (holding customer_spend/best.json) [default: models].
     #[arg(long)]
     models: Option<PathBuf>,
-    /// Curated data folder, to answer {"customer_id"} requests.
+    /// Curated data folder, to answer {"customer_id"} requests and feed the
+    /// dashboard (wins over --source).
     #[arg(long)]
     data: Option<PathBuf>,
+    /// Where the data comes from without --data: parquet (no data) or
+    /// snowflake (connection from APP_SNOWFLAKE_* or the settings file).
+    #[arg(long, value_enum)]
+    source: Option<analytics_lib::source::SourceKind>,
 }
 
 #[actix_web::main]
@@ -34,11 +41,13 @@ async fn main() -> anyhow::Result<()> {
         bind: args.bind,
         models: args.models,
         data: args.data,
+        source: args.source,
     };
     let loaded = configuration::load(&cli, std::env::vars())?;
     for w in &loaded.warnings {
         eprintln!("serve: warning: {w}");
     }
+    eprintln!("serve: settings {}", loaded.settings.echo());
     let bind_host = loaded.settings.bind.clone();
     let app = Application::build(loaded.settings)?;
     let host = bind_host

@@ -8,6 +8,7 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use analytics_lib::kpi::Sales;
+use analytics_lib::source::{ParquetSource, Source};
 use anyhow::Context;
 
 use crate::configuration::Settings;
@@ -22,11 +23,17 @@ pub struct Application {
     state: web::Data<AppState>,
 }
 
-/// Load, clean and join the curated data of `dir` (`--data`).
+/// Load, clean and join the curated data of the Parquet folder `dir` (`--data`).
 pub fn load_data(dir: &std::path::Path) -> anyhow::Result<ServingData> {
-    let tables = analytics_lib::data::loader::load(dir)
-        .and_then(|d| d.collect())
-        .with_context(|| format!("while loading the curated data in {}", dir.display()))?;
+    load_source(&Source::Parquet(ParquetSource::new(dir)))
+}
+
+/// Load, clean and join the curated data of `source` (Parquet folder or
+/// Snowflake): what the lookups and the dashboard serve.
+pub fn load_source(source: &Source) -> anyhow::Result<ServingData> {
+    let tables = source
+        .load_frames()
+        .with_context(|| format!("while loading the curated data from {}", source.describe()))?;
     let cleaned = analytics_lib::clean::clean(&tables).context("while cleaning the data")?;
     let sales = Sales::from_frames(&cleaned.frames).context("while preparing the sales lines")?;
     let as_of = sales.default_as_of;
@@ -57,11 +64,40 @@ impl Application {
     /// starts not ready and the reload task keeps looking), and build the
     /// server.
     pub fn build(settings: Settings) -> anyhow::Result<Application> {
+        let source = settings
+            .source_config()?
+            .map(|c| Source::from_config(&c))
+            .transpose()
+            .context("while opening the data source")?;
+        Self::build_with_source(settings, source)
+    }
+
+    /// [`Application::build`] with the data read from `source` instead of
+    /// the one the settings describe (`None`: no data). The tests use it to
+    /// reach the local Snowflake emulator through their own HTTP layer.
+    pub fn build_with_source(
+        settings: Settings,
+        source: Option<Source>,
+    ) -> anyhow::Result<Application> {
         let listener = TcpListener::bind(&settings.bind)
             .with_context(|| format!("while binding {}", settings.bind))?;
         let n = workers(&settings);
         let state = off_runtime(move || -> anyhow::Result<AppState> {
-            let data = settings.data.as_deref().map(load_data).transpose()?;
+            let data = match &source {
+                Some(src) => {
+                    let t0 = std::time::Instant::now();
+                    let data = load_source(src)?;
+                    eprintln!(
+                        "serve: data from {}: {} sales lines, as of {} ({:.2} s)",
+                        src.describe(),
+                        data.sales.lines.height(),
+                        analytics_lib::locale::date(data.as_of),
+                        t0.elapsed().as_secs_f64()
+                    );
+                    Some(data)
+                }
+                None => None,
+            };
             let state = AppState::new(settings, data, n)?;
             for r in state.reload_if_changed() {
                 if let Reload::Failed(e) = r {

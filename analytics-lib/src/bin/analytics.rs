@@ -82,9 +82,12 @@ enum ImportSource {
 
 #[derive(clap::Args)]
 struct TrainArgs {
-    /// Folder holding the curated Parquet tables.
+    /// Folder holding the curated Parquet tables [default: the configured
+    /// source, see --source; Parquet at data/curated].
     #[arg(long)]
-    data: PathBuf,
+    data: Option<PathBuf>,
+    #[command(flatten)]
+    source: analytics_lib::source::SourceArgs,
     /// The model registry folder (new versions go to <models>/customer_spend/vNNNN and <models>/segments/vNNNN).
     #[arg(long)]
     models: PathBuf,
@@ -101,9 +104,12 @@ struct TrainArgs {
 
 #[derive(clap::Args)]
 struct EvaluateArgs {
-    /// Folder holding the curated Parquet tables.
+    /// Folder holding the curated Parquet tables [default: the configured
+    /// source, see --source; Parquet at data/curated].
     #[arg(long)]
-    data: PathBuf,
+    data: Option<PathBuf>,
+    #[command(flatten)]
+    source: analytics_lib::source::SourceArgs,
     /// The model registry folder.
     #[arg(long)]
     models: PathBuf,
@@ -117,9 +123,12 @@ struct EvaluateArgs {
 
 #[derive(clap::Args)]
 struct RetrainArgs {
-    /// Folder holding the new curated Parquet tables.
+    /// Folder holding the new curated Parquet tables [default: the
+    /// configured source, see --source; Parquet at data/curated].
     #[arg(long)]
-    data: PathBuf,
+    data: Option<PathBuf>,
+    #[command(flatten)]
+    source: analytics_lib::source::SourceArgs,
     /// The model registry folder.
     #[arg(long)]
     models: PathBuf,
@@ -497,8 +506,9 @@ fn run_kpis(args: KpiArgs) -> Result<()> {
 fn run_train(args: TrainArgs) -> Result<()> {
     use analytics_lib::retrain::{TrainJobOptions, params::PipelineParams, train_job};
     let params = PipelineParams::load_or_default(args.params.as_deref())?;
+    let data = job_data(&args.source, args.data.as_deref())?;
     let done = train_job(&TrainJobOptions {
-        data: args.data.clone(),
+        data,
         models: args.models.clone(),
         params,
         as_of: args.as_of,
@@ -564,9 +574,20 @@ fn run_train(args: TrainArgs) -> Result<()> {
     Ok(())
 }
 
+/// The jobs' data: `--data DIR` (Parquet), else the configured source.
+fn job_data(
+    source: &analytics_lib::source::SourceArgs,
+    data: Option<&Path>,
+) -> Result<analytics_lib::retrain::JobData> {
+    let source = analytics_lib::source::Source::from_args(source, data)?;
+    Ok(analytics_lib::retrain::JobData::new(source))
+}
+
 fn run_evaluate(args: EvaluateArgs) -> Result<()> {
     use analytics_lib::locale;
-    let ev = analytics_lib::retrain::evaluate_live(&args.data, &args.models, args.as_of)?;
+    let data = job_data(&args.source, args.data.as_deref())?;
+    let label = data.label();
+    let ev = analytics_lib::retrain::evaluate_live(data, &args.models, args.as_of)?;
     if args.json {
         return print_json(&serde_json::json!({
             "customer_spend": ev.customer_spend,
@@ -575,7 +596,7 @@ fn run_evaluate(args: EvaluateArgs) -> Result<()> {
     }
     println!(
         "Live models on {} (as of {})",
-        args.data.display(),
+        label,
         locale::date(ev.as_of)
     );
     match &ev.customer_spend {
@@ -606,7 +627,7 @@ fn run_evaluate(args: EvaluateArgs) -> Result<()> {
 
 fn run_retrain(args: RetrainArgs) -> Result<()> {
     use analytics_lib::retrain::{RetrainOptions, params::PipelineParams, retrain};
-    let mut opts = RetrainOptions::new(&args.data, &args.models);
+    let mut opts = RetrainOptions::new(job_data(&args.source, args.data.as_deref())?, &args.models);
     opts.params = PipelineParams::load_or_default(args.params.as_deref())?;
     opts.as_of = args.as_of;
     opts.tolerance = args.tolerance;

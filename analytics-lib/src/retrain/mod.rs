@@ -4,9 +4,25 @@
 //!
 //! * [`train_job`] (`analytics train`): fit the customer-spend family and the
 //!   segment model, commit each as a new registry version and promote it.
-//! * [`evaluate_live`] (`analytics evaluate`): score the live versions on a
-//!   data folder's out-of-time test set.
+//! * [`evaluate_live`] (`analytics evaluate`): score the live versions on
+//!   the data's out-of-time test set.
 //! * [`retrain`] (`analytics retrain`, `make retrain`): the scheduled job.
+//!
+//! Every job reads its curated data through a [`JobData`]: a configured
+//! [`Source`] (a Parquet folder, or the tables of a Snowflake schema). A
+//! path converts into one (`PathBuf`/`&Path` → the Parquet backend).
+//!
+//! ## Data fingerprint
+//!
+//! A version's `data_fingerprint` is a hash of what the models were fitted
+//! and tested on, computed *after* loading and cleaning: the customer-spend
+//! version hashes its train and test feature matrices, targets and cutoff;
+//! the segments version its customer ids and raw feature matrix at `as_of`.
+//! It therefore depends on the curated content only, not on where it was
+//! read from: the same tables read from Parquet or from Snowflake give the
+//! same fingerprint (tested against the emulator), and any change of a row
+//! that reaches the features changes it. The report's `data.source` names
+//! the source (`describe()`, never a secret) and `data.rows` the row counts.
 //!
 //! ## The retrain job
 //!
@@ -48,13 +64,13 @@ pub mod report;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::NaiveDate;
 use serde_json::json;
 
 use crate::clean;
-use crate::data::loader;
 use crate::error::DataError;
 use crate::features::{HORIZON_DAYS, customer_features};
 use crate::kpi::Sales;
@@ -66,6 +82,7 @@ use crate::registry::{
 use crate::segments::{
     SegmentError, SegmentFeatures, SegmentModel, Segmentation, fit_segments, silhouette_score,
 };
+use crate::source::{Source, SourceError};
 
 use drift::{DriftReport, PROFILE_FILE, TrainingProfile};
 use lock::{JobLock, LockError};
@@ -93,15 +110,23 @@ pub enum RetrainError {
     Lock(#[from] LockError),
     #[error("bad new data in {data}: {source}. The live models were not changed")]
     Data {
-        data: PathBuf,
+        /// The source ([`JobData::label`]).
+        data: String,
         #[source]
         source: DataError,
+    },
+    #[error("could not read the data from {data}: {source}. The live models were not changed")]
+    Source {
+        /// The source ([`JobData::label`]).
+        data: String,
+        #[source]
+        source: SourceError,
     },
     #[error(
         "too few rows in {data}: expected at least {min} order lines after cleaning (--min-rows); found {found}. The live models were not changed"
     )]
     TooFewRows {
-        data: PathBuf,
+        data: String,
         min: usize,
         found: usize,
     },
@@ -177,19 +202,98 @@ impl Progress {
     }
 }
 
-/// Load, validate and clean: the data as the jobs see it.
-pub fn load_clean(data: &Path) -> Result<clean::Cleaned> {
-    let bad = |source| RetrainError::Data {
-        data: data.to_path_buf(),
-        source,
-    };
-    let tables = loader::load(data).and_then(|d| d.collect()).map_err(bad)?;
-    clean::clean(&tables).map_err(bad)
+/// Where a job reads its curated data: a configured [`Source`], shared
+/// (cloning is cheap). `PathBuf`, `&Path` and `&PathBuf` convert into the
+/// Parquet backend on that folder; [`Source`] converts as it is.
+#[derive(Clone, Debug)]
+pub struct JobData(Arc<Source>);
+
+impl JobData {
+    pub fn new(source: Source) -> Self {
+        JobData(Arc::new(source))
+    }
+
+    /// The Parquet backend on `dir`.
+    pub fn parquet(dir: impl Into<PathBuf>) -> Self {
+        JobData::new(Source::Parquet(crate::source::ParquetSource::new(dir)))
+    }
+
+    pub fn source(&self) -> &Source {
+        &self.0
+    }
+
+    /// How reports and errors name the data: the folder for Parquet, the
+    /// source's description otherwise (never a secret).
+    pub fn label(&self) -> String {
+        match self.source() {
+            Source::Parquet(p) => p.dir.display().to_string(),
+            #[allow(unreachable_patterns)]
+            s => s.describe(),
+        }
+    }
 }
 
-fn sales_of(data: &Path, cleaned: &clean::Cleaned) -> Result<Sales> {
+impl From<Source> for JobData {
+    fn from(s: Source) -> Self {
+        JobData::new(s)
+    }
+}
+
+impl From<PathBuf> for JobData {
+    fn from(p: PathBuf) -> Self {
+        JobData::parquet(p)
+    }
+}
+
+impl From<&Path> for JobData {
+    fn from(p: &Path) -> Self {
+        JobData::parquet(p)
+    }
+}
+
+impl From<&PathBuf> for JobData {
+    fn from(p: &PathBuf) -> Self {
+        JobData::parquet(p.as_path())
+    }
+}
+
+impl From<&JobData> for JobData {
+    fn from(d: &JobData) -> Self {
+        d.clone()
+    }
+}
+
+/// A read or validation error of `data`: bad content is [`RetrainError::Data`],
+/// anything else (connection, configuration, encoding) [`RetrainError::Source`].
+fn source_error(data: &JobData, e: SourceError) -> RetrainError {
+    match e {
+        SourceError::Data(source) => RetrainError::Data {
+            data: data.label(),
+            source,
+        },
+        source => RetrainError::Source {
+            data: data.label(),
+            source,
+        },
+    }
+}
+
+/// Load, validate and clean: the data as the jobs see it.
+pub fn load_clean(data: impl Into<JobData>) -> Result<clean::Cleaned> {
+    let data = data.into();
+    let tables = data
+        .source()
+        .load_frames()
+        .map_err(|e| source_error(&data, e))?;
+    clean::clean(&tables).map_err(|source| RetrainError::Data {
+        data: data.label(),
+        source,
+    })
+}
+
+fn sales_of(data: &JobData, cleaned: &clean::Cleaned) -> Result<Sales> {
     Sales::from_frames(&cleaned.frames).map_err(|source| RetrainError::Data {
-        data: data.to_path_buf(),
+        data: data.label(),
         source,
     })
 }
@@ -396,7 +500,8 @@ fn commit_segments(
 /// What [`train_job`] reads and where it writes.
 #[derive(Clone, Debug)]
 pub struct TrainJobOptions {
-    pub data: PathBuf,
+    /// The curated data (a path converts: `data: dir.into()`).
+    pub data: JobData,
     pub models: PathBuf,
     pub params: PipelineParams,
     /// Reference date; default: the day after the last order.
@@ -424,6 +529,7 @@ pub fn train_job(opts: &TrainJobOptions) -> Result<TrainJobResult> {
     let _lock = JobLock::acquire(&opts.models, "train")?;
     let reg = Registry::open(&opts.models)?;
     let recovered = reg.recover()?;
+    say.say(format!("loading {}…", opts.data.label()));
     let cleaned = load_clean(&opts.data)?;
     let sales = sales_of(&opts.data, &cleaned)?;
     let as_of = opts.as_of.unwrap_or(sales.default_as_of);
@@ -608,8 +714,14 @@ pub struct Evaluation {
 }
 
 /// `analytics evaluate`: score the live versions on `data` (customer_spend
-/// on the out-of-time test set, segments by silhouette).
-pub fn evaluate_live(data: &Path, models: &Path, as_of: Option<NaiveDate>) -> Result<Evaluation> {
+/// on the out-of-time test set, segments by silhouette). `data`: a
+/// [`JobData`] or a Parquet folder's path.
+pub fn evaluate_live(
+    data: impl Into<JobData>,
+    models: &Path,
+    as_of: Option<NaiveDate>,
+) -> Result<Evaluation> {
+    let data = data.into();
     let reg = Registry::open(models)?;
     let spend = load_live_spend(&reg)?;
     let segs = load_live_segments(&reg)?;
@@ -619,8 +731,8 @@ pub fn evaluate_live(data: &Path, models: &Path, as_of: Option<NaiveDate>) -> Re
         }
         .into());
     }
-    let cleaned = load_clean(data)?;
-    let sales = sales_of(data, &cleaned)?;
+    let cleaned = load_clean(&data)?;
+    let sales = sales_of(&data, &cleaned)?;
     let as_of = as_of.unwrap_or(sales.default_as_of);
     let cutoff = test_cutoff(as_of);
     let customer_spend = match spend {
@@ -677,7 +789,8 @@ pub struct Sabotage {
 /// What [`retrain`] reads, writes and decides with.
 #[derive(Clone, Debug)]
 pub struct RetrainOptions {
-    pub data: PathBuf,
+    /// The new curated data (Parquet folder or Snowflake, see [`JobData`]).
+    pub data: JobData,
     pub models: PathBuf,
     pub params: PipelineParams,
     /// Reference date; default: the day after the last order.
@@ -701,8 +814,9 @@ pub struct RetrainOptions {
 }
 
 impl RetrainOptions {
-    /// The defaults for a data folder and a models folder.
-    pub fn new(data: impl Into<PathBuf>, models: impl Into<PathBuf>) -> Self {
+    /// The defaults for the data (a [`JobData`] or a Parquet folder's path)
+    /// and a models folder.
+    pub fn new(data: impl Into<JobData>, models: impl Into<PathBuf>) -> Self {
         RetrainOptions {
             data: data.into(),
             models: models.into(),
@@ -870,12 +984,12 @@ pub fn retrain(opts: &RetrainOptions) -> Result<RetrainOutcome> {
     let mut warnings = Vec::new();
 
     // Data: validate and clean; stop before anything is written.
-    say.say(format!("loading {}…", opts.data.display()));
+    say.say(format!("loading {}…", opts.data.label()));
     let cleaned = load_clean(&opts.data)?;
     let lines = cleaned.frames.order_items.height();
     if lines < opts.min_rows {
         return Err(RetrainError::TooFewRows {
-            data: opts.data.clone(),
+            data: opts.data.label(),
             min: opts.min_rows,
             found: lines,
         });
@@ -1089,7 +1203,7 @@ pub fn retrain(opts: &RetrainOptions) -> Result<RetrainOutcome> {
         seconds: 0.0,
         models_dir: opts.models.display().to_string(),
         data: DataSummary {
-            source: opts.data.display().to_string(),
+            source: opts.data.label(),
             fingerprint: spend.data_fingerprint.clone(),
             rows: cleaned
                 .frames

@@ -6,6 +6,8 @@ mod cli;
 mod explore;
 #[cfg(feature = "models")]
 mod forecast;
+#[cfg(feature = "models")]
+mod forest;
 mod generator;
 mod helpers;
 mod import;

@@ -252,7 +252,7 @@ fn bad_new_data_stops_the_run_and_leaves_the_live_models_untouched() {
     let tmp = TempDir::new().expect("tmp");
     let models = tmp.path().join("models");
     train_job(&TrainJobOptions {
-        data: d.clone(),
+        data: d.clone().into(),
         models: models.clone(),
         params: Default::default(),
         as_of: None,

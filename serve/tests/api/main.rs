@@ -8,4 +8,5 @@ mod models;
 mod predict;
 mod reload;
 mod segment;
+mod snowflake;
 mod validation;

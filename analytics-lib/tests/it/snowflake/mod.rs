@@ -7,6 +7,7 @@
 
 mod bench;
 mod emulator;
+mod jobs;
 mod pushdown;
 mod secrets;
 mod tables;
