@@ -3,7 +3,7 @@
 //! fit/predict), seeds from parameters, errors instead of panics.
 //!
 //! * [`LinearParams`] — ordinary least squares (linfa-linear);
-//! * [`ForestParams`] — random forest (smartcore), trained on both cores;
+//! * [`ForestParams`] — random forest (native histogram trees, a flat [`trees::TreeEnsemble`]), trained on both cores;
 //! * [`XgbParams`] — gradient-boosted trees (XGBoost, `hist`).
 //!
 //! [`Hyperparameters::fit`] gives a [`Regressor`]; [`train_all`] is the single
