@@ -343,17 +343,33 @@ struct Aggregates<'a> {
     categories: Vec<&'a str>,
 }
 
-fn column_as(lines: &DataFrame, name: &str, dtype: &DataType) -> Result<Column> {
+/// A column of the shared sales frame, found by a linear search of its
+/// names. Not `DataFrame::column`: on a frame wider than 4 columns that
+/// builds a hashed schema and caches it *inside* the frame. In an evcxr
+/// notebook every cell is its own library with its own copy of polars'
+/// global hash seed, so a schema cached by the features in one cell was not
+/// found by the KPIs of a later cell ("unable to find column \"completed\";
+/// valid columns: [… \"completed\" …]"). Reading the caller's frame must
+/// not change it.
+fn column<'a>(lines: &'a DataFrame, name: &str) -> Result<&'a Column> {
     lines
-        .column(name)
-        .and_then(|c| c.cast(dtype))
+        .columns()
+        .iter()
+        .find(|c| c.name().as_str() == name)
+        .ok_or_else(|| PolarsError::ColumnNotFound(format!("`{name}` in the sales lines").into()))
+        .map_err(pe("reading the sales lines"))
+}
+
+fn column_as(lines: &DataFrame, name: &str, dtype: &DataType) -> Result<Column> {
+    column(lines, name)?
+        .cast(dtype)
         .map_err(pe("reading the sales lines"))
 }
 
 /// Rows of each group of `df` by `key`, in row order within a group.
 fn groups_of(df: &DataFrame, key: &str) -> Result<Vec<Vec<u32>>> {
-    let gb = df
-        .select([key])
+    let keys = column(df, key)?.clone();
+    let gb = DataFrame::new(df.height(), vec![keys])
         .and_then(|d| d.group_by([key]).map(|g| g.into_groups()))
         .map_err(pe("grouping the sales lines"))?;
     Ok(gb
@@ -406,9 +422,8 @@ fn sort_by_key<T: Send + Sync>(items: &mut [(Option<&str>, T)]) {
 impl<'a> Lines<'a> {
     fn read(lines: &'a DataFrame) -> Result<(Lines<'a>, Vec<&'a str>)> {
         let strings = |name: &str| {
-            lines
-                .column(name)
-                .and_then(|c| c.str())
+            column(lines, name)?
+                .str()
                 .map_err(pe("reading the sales lines"))
         };
         let date = column_as(lines, "order_date", &DataType::Date)?;
@@ -776,6 +791,22 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The features read the caller's frame without caching a schema in it
+    /// (see [`column`]: a schema cached by one evcxr cell broke the KPIs of
+    /// the next).
+    #[test]
+    fn features_leave_no_cached_schema_in_the_sales_frame() {
+        let sales = generated(5_000, 3);
+        assert!(sales.lines.width() > 4, "a frame wide enough to cache");
+        assert!(sales.lines.cached_schema().is_none(), "fresh frame");
+        let f = customer_features(&sales, sales.default_as_of, None).expect("features");
+        assert!(f.n_customers() > 0);
+        assert!(
+            sales.lines.cached_schema().is_none(),
+            "customer_features cached a schema in the caller's frame"
+        );
     }
 
     #[test]
