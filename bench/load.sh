@@ -42,6 +42,12 @@ ROUTES=${ROUTES:-predict segment predict_batch segment_batch}
 PORT=${PORT:-18080}
 OUT=${OUT:-$TARGET/bench-api.jsonl}
 export OMP_WAIT_POLICY=PASSIVE
+for b in $ROUTES; do
+  case $b in
+    predict | segment | predict_batch | segment_batch) ;;
+    *) echo "bench/load.sh: ROUTES: expected names among predict segment predict_batch segment_batch; found '$b'" >&2; exit 2 ;;
+  esac
+done
 
 if ! command -v wrk >/dev/null; then
   echo "bench/load.sh: wrk is not installed: install it (Debian: apt-get install -y wrk)" >&2
