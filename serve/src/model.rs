@@ -443,14 +443,11 @@ impl LiveModel {
     /// features), then its feature list must be the one the library computes
     /// for its categories, so that customer rows line up with it. A tree
     /// model is flattened into a [`TreeEnsemble`] here, once.
-    /// `version`: the registry version it belongs to. `_workers`: the HTTP
-    /// workers (unused: the model is shared by all of them without a lock).
-    /// `data`: compute the customer table (reusing `reuse` when its
+    /// `version`: the registry version it belongs to. `data`: compute the customer table (reusing `reuse` when its
     /// categories match).
     pub fn load(
         path: &Path,
         version: String,
-        _workers: usize,
         data: Option<&ServingData>,
         reuse: Option<std::sync::Arc<CustomerTable>>,
     ) -> anyhow::Result<LiveModel> {

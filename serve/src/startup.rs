@@ -98,7 +98,7 @@ impl Application {
                 }
                 None => None,
             };
-            let state = AppState::new(settings, data, n)?;
+            let state = AppState::new(settings, data)?;
             for r in state.reload_if_changed() {
                 if let Reload::Failed(e) = r {
                     eprintln!("serve: starting without this model (GET /ready answers 503): {e}");

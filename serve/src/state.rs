@@ -192,8 +192,6 @@ pub struct AppState {
     /// The segment model (`/segment`).
     pub segments: Slot<LiveSegments>,
     pub data: Option<ServingData>,
-    /// XGBoost boosters per model (one per worker).
-    copies: usize,
 }
 
 /// What a reload check did for one model.
@@ -205,18 +203,13 @@ pub enum Reload {
 }
 
 impl AppState {
-    pub fn new(
-        settings: Settings,
-        data: Option<ServingData>,
-        copies: usize,
-    ) -> anyhow::Result<Self> {
+    pub fn new(settings: Settings, data: Option<ServingData>) -> anyhow::Result<Self> {
         Ok(AppState {
             registry: Registry::open(&settings.models)?,
             settings,
             spend: Slot::new(SPEND),
             segments: Slot::new(SEGMENTS),
             data,
-            copies: copies.max(1),
         })
     }
 
@@ -235,13 +228,7 @@ impl AppState {
         let kind = read_best(&dir)?;
         let path = dir.join(format!("{}.msgpack", kind.name()));
         let reuse = self.spend.live().and_then(|m| m.customers.clone());
-        LiveModel::load(
-            &path,
-            version.to_string(),
-            self.copies,
-            self.data.as_ref(),
-            reuse,
-        )
+        LiveModel::load(&path, version.to_string(), self.data.as_ref(), reuse)
     }
 
     fn load_segments(&self, version: VersionId) -> anyhow::Result<LiveSegments> {

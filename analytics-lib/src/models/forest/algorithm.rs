@@ -124,7 +124,7 @@ impl ForestModel {
         if x.n_rows() == 0 {
             return Ok(Vec::new());
         }
-        Ok(predict_blocked(&self.ensemble, x.values()))
+        self.ensemble.predict(x.values())
     }
 
     /// Internal consistency after loading (the ensemble itself is checked by
@@ -147,53 +147,6 @@ impl ForestModel {
         }
         Ok(())
     }
-}
-
-/// [`TreeEnsemble::predict`] (bit for bit: the same sums in the same order)
-/// tree-major over blocks of rows, so that a tree stays in cache while a
-/// block walks it; blocks are spread over the rayon pool.
-fn predict_blocked(e: &TreeEnsemble, values: &[f64]) -> Vec<f64> {
-    const BLOCK: usize = 256;
-    const PAR_ROWS: usize = 2_048;
-    let p = e.n_features();
-    let block = |rows: &[f64]| -> Vec<f64> {
-        let mut sums = vec![-0.0; rows.len() / p];
-        for nodes in e.trees() {
-            // LANES rows walk the tree together: independent chains of
-            // node loads hide each other's latency.
-            const LANES: usize = 8;
-            let mut at = 0;
-            for group in rows.chunks(p * LANES) {
-                let k = group.len() / p;
-                let mut pos = [0usize; LANES];
-                loop {
-                    let mut moved = false;
-                    for (l, i) in pos.iter_mut().enumerate().take(k) {
-                        let n = &nodes[*i];
-                        if !n.is_leaf() {
-                            // NaN goes left (default_left), like the ensemble.
-                            let v = group[l * p + n.feature as usize];
-                            let go_left = v < n.threshold || v.is_nan();
-                            *i = if go_left { n.left } else { n.right } as usize;
-                            moved = true;
-                        }
-                    }
-                    if !moved {
-                        break;
-                    }
-                }
-                for (sum, &i) in sums[at..at + k].iter_mut().zip(&pos) {
-                    *sum += nodes[i].value;
-                }
-                at += k;
-            }
-        }
-        sums.into_iter().map(|s| e.base() + e.scale() * s).collect()
-    };
-    if values.len() / p < PAR_ROWS {
-        return values.chunks(p * BLOCK).flat_map(block).collect();
-    }
-    values.par_chunks(p * BLOCK).flat_map_iter(block).collect()
 }
 
 /// One tree as saved: a column per node field (compact in MessagePack).
