@@ -230,6 +230,28 @@ fn epoch_days(d: NaiveDate) -> i32 {
     (d - epoch).num_days() as i32
 }
 
+/// A caller's category list must be sorted and without repeats (it names
+/// the share columns in order).
+pub(crate) fn check_categories(c: &[String]) -> Result<()> {
+    if c.windows(2).any(|w| w[0] >= w[1]) {
+        return Err(DataError::InvalidArgument {
+            name: "categories",
+            expected: "a sorted list of distinct categories".into(),
+            found: format!("{c:?}"),
+        });
+    }
+    Ok(())
+}
+
+/// Features at a cutoff before every completed order: nothing to train on.
+pub(crate) fn no_order_before(cutoff: NaiveDate) -> DataError {
+    DataError::InvalidArgument {
+        name: "cutoff",
+        expected: "a date after at least one completed order".into(),
+        found: format!("{cutoff}: no completed order before it"),
+    }
+}
+
 /// Customer-spend features at `cutoff`, with the target over the next 90
 /// days. `categories` fixes the share columns (pass the model's list); with
 /// `None` it is taken from the data before the cutoff, sorted.
@@ -248,16 +270,7 @@ pub fn customer_features(
     categories: Option<&[String]>,
 ) -> Result<CustomerFeatures> {
     if let Some(c) = categories {
-        let mut sorted = c.to_vec();
-        sorted.sort();
-        sorted.dedup();
-        if sorted != c {
-            return Err(DataError::InvalidArgument {
-                name: "categories",
-                expected: "a sorted list of distinct categories".into(),
-                found: format!("{c:?}"),
-            });
-        }
+        check_categories(c)?;
     }
     let agg = Aggregates::scan(&sales.lines, cutoff)?;
     let categories = match categories {
@@ -270,11 +283,7 @@ pub fn customer_features(
     };
     let frame = agg.frame(cutoff, &categories)?;
     if frame.height() == 0 {
-        return Err(DataError::InvalidArgument {
-            name: "cutoff",
-            expected: "a date after at least one completed order".into(),
-            found: format!("{cutoff}: no completed order before it"),
-        });
+        return Err(no_order_before(cutoff));
     }
     Ok(CustomerFeatures {
         cutoff,
@@ -629,17 +638,8 @@ pub(crate) fn customer_features_polars(
 ) -> Result<CustomerFeatures> {
     let categories: Vec<String> = match categories {
         Some(c) => {
-            let mut sorted = c.to_vec();
-            sorted.sort();
-            sorted.dedup();
-            if sorted != c {
-                return Err(DataError::InvalidArgument {
-                    name: "categories",
-                    expected: "a sorted list of distinct categories".into(),
-                    found: format!("{c:?}"),
-                });
-            }
-            sorted
+            check_categories(c)?;
+            c.to_vec()
         }
         None => categories_before(sales, cutoff)?,
     };
@@ -730,11 +730,7 @@ pub(crate) fn customer_features_polars(
         .collect()
         .map_err(pe("computing customer features"))?;
     if frame.height() == 0 {
-        return Err(DataError::InvalidArgument {
-            name: "cutoff",
-            expected: "a date after at least one completed order".into(),
-            found: format!("{cutoff}: no completed order before it"),
-        });
+        return Err(no_order_before(cutoff));
     }
     Ok(CustomerFeatures {
         cutoff,
@@ -791,6 +787,32 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn bad_categories_and_an_early_cutoff_are_refused_with_what_was_found() {
+        let sales = generated(3_000, 5);
+        let as_of = sales.default_as_of;
+        for bad in [
+            vec!["b".to_string(), "a".to_string()],
+            vec!["a".to_string(), "a".to_string()],
+        ] {
+            let e = customer_features(&sales, as_of, Some(&bad)).expect_err("refused");
+            let msg = e.to_string();
+            assert!(
+                msg.contains("a sorted list of distinct categories"),
+                "{msg}"
+            );
+            assert!(msg.contains(&format!("{bad:?}")), "{msg}");
+        }
+        let ok = ["a".to_string(), "b".to_string()];
+        assert!(check_categories(&ok).is_ok());
+        let early = NaiveDate::from_ymd_opt(1990, 1, 1).expect("date");
+        let e = customer_features(&sales, early, None).expect_err("no orders before 1990");
+        assert!(
+            e.to_string().contains("no completed order before it"),
+            "{e}"
+        );
     }
 
     /// The features read the caller's frame without caching a schema in it

@@ -362,18 +362,8 @@ impl SnowflakeSource {
         };
         let categories: Vec<String> = match categories {
             Some(c) => {
-                let mut sorted = c.to_vec();
-                sorted.sort();
-                sorted.dedup();
-                if sorted != c {
-                    return Err(DataError::InvalidArgument {
-                        name: "categories",
-                        expected: "a sorted list of distinct categories".into(),
-                        found: format!("{c:?}"),
-                    }
-                    .into());
-                }
-                sorted
+                crate::features::check_categories(c)?;
+                c.to_vec()
             }
             None => self.categories_before(cutoff)?,
         };
@@ -382,12 +372,7 @@ impl SnowflakeSource {
             "computing customer features",
         )?;
         if df.height() == 0 {
-            return Err(DataError::InvalidArgument {
-                name: "cutoff",
-                expected: "a date after at least one completed order".into(),
-                found: format!("{cutoff}: no completed order before it"),
-            }
-            .into());
+            return Err(crate::features::no_order_before(cutoff).into());
         }
         let f = |n: &str| col(n).cast(DataType::Float64).alias(n);
         let mut select = vec![col("customer_id").cast(DataType::String)];
