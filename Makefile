@@ -23,16 +23,24 @@ help: ## List the targets
 
 XGBOOST_LIB := third_party/xgboost-cpu/xgboost/lib/libxgboost.so
 
+# System prerequisites, checked in the first seconds (before any long build)
+# and installed with apt-get when running as root; otherwise one message says
+# what to install. PREREQS_NO_INSTALL=1 only checks.
+.PHONY: prereqs prereqs-python prereqs-e2e
+prereqs: ## Check (and as root install) what the build needs: C toolchain, libclang, python3 + pip
+	@scripts/prereqs.sh build
+prereqs-python:
+	@scripts/prereqs.sh python
+prereqs-e2e:
+	@scripts/prereqs.sh node browser
+
 .PHONY: setup
-setup: $(XGBOOST_LIB) ## Check the toolchain, fetch XGBoost, build the command line (release)
-	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust from https://rustup.rs" >&2; exit 1; }
+setup: prereqs $(XGBOOST_LIB) ## Check the toolchain, fetch XGBoost, build the command line (release)
 	$(CARGO) build --profile $(PROFILE) --workspace
 
 # The prebuilt XGBoost library comes from the PyPI wheel `xgboost-cpu`; building
-# its Rust bindings needs libclang (Debian: libclang-dev).
-$(XGBOOST_LIB):
-	@command -v llvm-config >/dev/null || ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || \
-	  { echo "libclang not found: install it (Debian/Ubuntu: apt-get install libclang-dev)" >&2; exit 1; }
+# its Rust bindings needs libclang (checked by `prereqs`).
+$(XGBOOST_LIB): | prereqs
 	scripts/fetch-xgboost.sh
 
 .PHONY: build
@@ -74,6 +82,13 @@ bench-compare: setup ## The pipeline benchmark against the reference stack (pand
 	OMP_WAIT_POLICY=PASSIVE .venv-bench/bin/python bench/reference.py $(BENCH_DATA) > $(BENCH_DATA)/../reference.json
 	python3 bench/compare.py $(BENCH_DATA)/../ours.json $(BENCH_DATA)/../reference.json
 
+SIZES ?= 1M,10M
+
+.PHONY: bench-scale
+bench-scale: setup ## The pipeline benchmark at several sizes (SIZES=1M,10M): seconds per million lines, growth, peak memory
+	OMP_WAIT_POLICY=PASSIVE python3 bench/scale.py --bin $(BIN) --sizes $(SIZES) \
+	  --data-root $(or $(CARGO_TARGET_DIR),target)/bench-data --json $(or $(CARGO_TARGET_DIR),target)/bench-data/scale.json
+
 .PHONY: serve
 serve: setup ## Run the HTTP API (release) on the models in $(MODELS) and the data in $(DATA)
 	$(or $(CARGO_TARGET_DIR),target)/$(PROFILE)/serve --models $(MODELS) --data $(DATA)
@@ -81,43 +96,73 @@ serve: setup ## Run the HTTP API (release) on the models in $(MODELS) and the da
 .PHONY: run
 run: data clean-report kpis train ## The main job on the bundled defaults: generate, clean, report, KPIs, train
 
+# The evcxr kernel is installed into its own root (skipped when it is there):
+# one `cargo install` of ~15 minutes per machine, shared by every clone.
+EVCXR_ROOT  ?= $(HOME)/.cache/sales-analytics/evcxr-$(EVCXR_VERSION)
+EVCXR       := $(EVCXR_ROOT)/bin/evcxr_jupyter
+export EVCXR_ROOT
+
 .PHONY: notebook-env
-notebook-env: ## Install Jupyter (pip, into .venv) and the evcxr Rust kernel (cargo; skipped when present)
-	@test -x $(VENV)/bin/jupyter || { python3 -m venv $(VENV) && $(VENV)/bin/pip install -q -r requirements-notebooks.txt; }
-	@command -v evcxr_jupyter >/dev/null || cargo install evcxr_jupyter --locked --version $(EVCXR_VERSION)
+notebook-env: prereqs-python ## Install JupyterLab + nbconvert (pip, into .venv) and the evcxr Rust kernel (cargo; skipped when present)
+	@test -x $(VENV)/bin/jupyter-lab || { python3 -m venv $(VENV) && $(VENV)/bin/pip install -q -r requirements-notebooks.txt; }
+	@test -x $(EVCXR) || { echo "installing evcxr_jupyter $(EVCXR_VERSION) into $(EVCXR_ROOT) (about 15 minutes, once per machine)" >&2; \
+	  $(CARGO) install evcxr_jupyter --locked --version $(EVCXR_VERSION) --root $(EVCXR_ROOT); }
 	@rustup component add rust-src >/dev/null 2>&1 || echo "rust-src not installed: completions off, execution unaffected" >&2
-	@JUPYTER_PATH=$(VENV)/share/jupyter evcxr_jupyter --install >/dev/null
+	@JUPYTER_PATH=$(VENV)/share/jupyter $(EVCXR) --install >/dev/null
+
+LAB_PORT ?= 8888
+
+.PHONY: lab
+lab: notebook-env $(XGBOOST_LIB) ## Open the notebooks in JupyterLab (Rust kernel) on http://127.0.0.1:$(LAB_PORT), on $(DATA)
+	@test -d $(DATA) || $(MAKE) data
+	ANALYTICS_DATA=$(DATA) LAB_PORT=$(LAB_PORT) scripts/lab.sh
 
 .PHONY: reports
-reports: notebook-env ## Execute every notebook on $(DATA) and export reports/*.html (offline)
+reports: notebook-env $(XGBOOST_LIB) ## Execute every notebook on $(DATA): reports/NAME.html (reader's), NAME.code.html (full), index.html (offline)
 	@test -d $(DATA) || $(MAKE) data
 	ANALYTICS_DATA=$(DATA) scripts/run-notebooks.sh
 
 .PHONY: test-notebooks
-test-notebooks: notebook-env setup ## Execute the notebooks on small generated data and check the reports
+test-notebooks: notebook-env setup ## Execute the notebooks on small generated data, check the reports, start JupyterLab
 	$(BIN) generate --lines 20k --seed 7 --out $(TEST_DATA)
 	ANALYTICS_DATA=$(TEST_DATA) REPORTS_DIR=$(TEST_REPORTS) scripts/run-notebooks.sh
-	REPORTS_DIR=$(TEST_REPORTS) $(VENV)/bin/python -m pytest -q tests/notebooks
+	REPORTS_DIR=$(TEST_REPORTS) ANALYTICS_DATA=$(TEST_DATA) $(VENV)/bin/python -m pytest -q tests/notebooks tests/setup
 
 .PHONY: fmt
 fmt: ## Format the code
 	$(CARGO) fmt --all
 
+# Linting is part of the build, not a second build: clippy-driver compiles the
+# workspace's own crates in place of rustc (RUSTC_WORKSPACE_WRAPPER), with
+# warnings as errors, so the dependencies are compiled once, for the tests, and
+# never again in clippy's check mode. Every cargo command of `make test` runs
+# with this environment (it is part of cargo's fingerprint of our crates).
+CLIPPY_DRIVER := $(shell rustup which clippy-driver 2>/dev/null || command -v clippy-driver 2>/dev/null)
+LINT_ENV := RUSTC_WORKSPACE_WRAPPER=$(CLIPPY_DRIVER) CLIPPY_ARGS=-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__
+
 .PHONY: lint
-lint: $(XGBOOST_LIB) ## cargo fmt --check and clippy with warnings as errors
+lint: prereqs $(XGBOOST_LIB) ## cargo fmt --check, then build every target with clippy (warnings as errors)
+	@test -n "$(CLIPPY_DRIVER)" || { echo "clippy not found: rustup component add clippy" >&2; exit 1; }
 	$(CARGO) fmt --all --check
-	$(CARGO) clippy --profile $(PROFILE) --workspace --all-targets -- -D warnings
+	$(LINT_ENV) $(CARGO) test --profile $(PROFILE) --workspace --all-targets --no-run
 
 .PHONY: test
-test: lint test-env ## Lint, run every Rust test, the DVC pipeline, the browser tests, then execute the notebooks and check the reports
-	$(CARGO) test --profile $(PROFILE) --workspace
-	$(MAKE) test-pipeline
-	$(MAKE) test-e2e
-	$(MAKE) test-notebooks
+test: export RUSTC_WORKSPACE_WRAPPER := $(CLIPPY_DRIVER)
+test: export CLIPPY_ARGS := -D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__
+test: export PHASE_LOG ?= $(or $(CARGO_TARGET_DIR),target)/test-phases.tsv
+test: ## Lint, run every Rust test, the DVC pipeline, the browser tests, then execute the notebooks and check the reports
+	@mkdir -p $(dir $(PHASE_LOG)) && rm -f $(PHASE_LOG)
+	@scripts/timed.sh lint+build $(MAKE) --no-print-directory lint
+	@scripts/timed.sh test-env $(MAKE) --no-print-directory test-env
+	@scripts/timed.sh rust-tests $(CARGO) test --profile $(PROFILE) --workspace
+	@scripts/timed.sh dvc-pipeline $(MAKE) --no-print-directory test-pipeline
+	@scripts/timed.sh browser $(MAKE) --no-print-directory test-e2e
+	@scripts/timed.sh notebook-env $(MAKE) --no-print-directory notebook-env
+	@scripts/timed.sh notebooks $(MAKE) --no-print-directory test-notebooks
+	@scripts/timed.sh --summary
 
 .PHONY: test-env
-test-env: mlflow-env fakesnow-env ## The real services the Rust tests start: MLflow server and the Snowflake emulator (pip venvs)
-	@command -v chromium >/dev/null || echo "chromium not found: the browser tests will fail (Debian: apt-get install chromium)" >&2
+test-env: prereqs-python prereqs-e2e mlflow-env fakesnow-env ## The real services the Rust tests start (MLflow server, Snowflake emulator: pip venvs); node, npm, chromium
 
 .PHONY: clean
 clean: ## Remove build outputs (not data/ nor models/)
@@ -129,7 +174,7 @@ clean: ## Remove build outputs (not data/ nor models/)
 FAKESNOW_VENV ?= .venv-fakesnow
 
 .PHONY: fakesnow-env
-fakesnow-env: ## Install the Snowflake emulator fakesnow (pip, into .venv-fakesnow) for the Snowflake tests
+fakesnow-env: prereqs-python ## Install the Snowflake emulator fakesnow (pip, into .venv-fakesnow) for the Snowflake tests
 	@test -x $(FAKESNOW_VENV)/bin/fakesnow || { python3 -m venv $(FAKESNOW_VENV) && \
 	  $(FAKESNOW_VENV)/bin/pip install -q 'fakesnow[server]==0.12.1' 'snowflake-connector-python<5'; }
 
@@ -140,15 +185,17 @@ fakesnow-env: ## Install the Snowflake emulator fakesnow (pip, into .venv-fakesn
 E2E_DIR ?= tests/e2e
 
 .PHONY: test-e2e
-test-e2e: $(XGBOOST_LIB) ## Dashboard end-to-end test in headless Chromium (npm ci, then node --test)
+test-e2e: prereqs prereqs-e2e $(XGBOOST_LIB) ## Dashboard end-to-end test in headless Chromium (npm ci, then node --test)
 	$(CARGO) build --profile $(PROFILE) -p analytics-lib --bin analytics -p serve --bin serve
-	cd $(E2E_DIR) && npm ci --no-audit --no-fund
+	@# npm ci only when the lock file changed since the last install (a second run reuses it).
+	cd $(E2E_DIR) && { cmp -s package-lock.json node_modules/.installed-lock.json || \
+	  { npm ci --no-audit --no-fund && cp package-lock.json node_modules/.installed-lock.json; }; }
 	cd $(E2E_DIR) && OMP_WAIT_POLICY=PASSIVE node --test --test-reporter=spec dashboard.test.mjs
 
 DASH_BENCH_DATA ?= $(or $(CARGO_TARGET_DIR),target)/bench-data/10M
 
 .PHONY: bench-dashboard
-bench-dashboard: $(XGBOOST_LIB) ## Dashboard server time per filter change on 10 M generated lines (p50/p99, peak RSS)
+bench-dashboard: prereqs $(XGBOOST_LIB) ## Dashboard server time per filter change on 10 M generated lines (p50/p99, peak RSS)
 	$(CARGO) build --profile $(PROFILE) -p analytics-lib --bin analytics -p serve --bin serve
 	@test -f $(DASH_BENCH_DATA)/orders.parquet || $(BIN) generate --lines 10M --seed 7 --out $(DASH_BENCH_DATA)
 	python3 bench/dashboard.py --data $(DASH_BENCH_DATA) $(if $(DASH_BENCH_MODELS),--models $(DASH_BENCH_MODELS))
@@ -159,7 +206,7 @@ bench-dashboard: $(XGBOOST_LIB) ## Dashboard server time per filter change on 10
 # batches. Data: $(BENCH_DATA) (1M lines, generated when missing); models:
 # trained into a registry under target/bench-models/ when missing.
 .PHONY: bench-api
-bench-api: $(XGBOOST_LIB) ## Serving benchmark (shared/spec/benchmark.md): req/s, p50/p99, rows/s, non-2xx for /predict and /segment
+bench-api: prereqs $(XGBOOST_LIB) ## Serving benchmark (shared/spec/benchmark.md): req/s, p50/p99, rows/s, non-2xx for /predict and /segment
 	BENCH_DATA=$(BENCH_DATA) bench/load.sh
 
 # --- Experiment tracking and data versioning (issue 8, items 4-6) -------------
@@ -175,7 +222,7 @@ DVC_VENV       ?= .venv-dvc
 export DVC_NO_ANALYTICS := 1
 
 .PHONY: mlflow-env
-mlflow-env: ## Install the MLflow tracking server (pip, into .venv-mlflow) for the tracking tests
+mlflow-env: prereqs-python ## Install the MLflow tracking server (pip, into .venv-mlflow) for the tracking tests
 	@test -x $(MLFLOW_VENV)/bin/mlflow || { python3 -m venv $(MLFLOW_VENV) && \
 	  $(MLFLOW_VENV)/bin/pip install -q 'mlflow==$(MLFLOW_VERSION)'; }
 
@@ -183,11 +230,11 @@ mlflow-env: ## Install the MLflow tracking server (pip, into .venv-mlflow) for t
 # needs the MLflow server installed, and the DVC pipeline test.
 
 .PHONY: test-tracking
-test-tracking: mlflow-env $(XGBOOST_LIB) ## The MLflow tracking tests only, against a real mlflow server on loopback
+test-tracking: prereqs mlflow-env $(XGBOOST_LIB) ## The MLflow tracking tests only, against a real mlflow server on loopback
 	OMP_WAIT_POLICY=PASSIVE $(CARGO) test --profile $(PROFILE) -p analytics-lib --test it tracking
 
 .PHONY: dvc-env
-dvc-env: ## Install DVC and pytest (pip, into .venv-dvc) for the pipeline
+dvc-env: prereqs-python ## Install DVC and pytest (pip, into .venv-dvc) for the pipeline
 	@test -x $(DVC_VENV)/bin/dvc || { python3 -m venv $(DVC_VENV) && \
 	  $(DVC_VENV)/bin/pip install -q 'dvc==$(DVC_VERSION)' 'pytest==9.0.2' 'pyyaml==6.0.4'; }
 

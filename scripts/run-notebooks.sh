@@ -1,44 +1,30 @@
 #!/usr/bin/env bash
-# Execute notebooks headlessly on the evcxr kernel and export them to HTML.
+# Execute notebooks headlessly on the evcxr kernel and export them to HTML:
+# a reader's version without the code (REPORTS_DIR/NAME.html), the full one
+# (REPORTS_DIR/NAME.code.html), and an index of every report
+# (REPORTS_DIR/index.html, with each run's date and data fingerprint).
 # Usage: scripts/run-notebooks.sh [NOTEBOOK.ipynb ...]   (default: notebooks/*.ipynb)
 # Env: ANALYTICS_DATA (curated data folder, default data/curated),
-#      REPORTS_DIR (default reports), VENV (default .venv).
+#      REPORTS_DIR (default reports), VENV (default .venv), EVCXR_CACHE_ROOT.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-venv="${VENV:-$root/.venv}"
+. "$root/scripts/kernel-env.sh"
 reports="${REPORTS_DIR:-$root/reports}"
-# evcxr fails to dlopen its compiled cells from some folders under /root;
-# /var/tmp works and survives between runs on the same machine.
-cache="${EVCXR_CACHE_ROOT:-/var/tmp/sales-analytics/evcxr}"
-export EVCXR_CONFIG_DIR="$root/notebooks/.evcxr"
-export JUPYTER_PATH="$venv/share/jupyter"
-export ANALYTICS_DATA="$(realpath -m "${ANALYTICS_DATA:-$root/data/curated}")"
-export OMP_WAIT_POLICY=PASSIVE
-# Notebooks that use the models link the prebuilt XGBoost library: the
-# kernel's build finds it here, and its compiled cells load it from here.
-export XGBOOST_LIB_DIR="$root/third_party/xgboost-cpu/xgboost/lib"
-export LD_LIBRARY_PATH="$XGBOOST_LIB_DIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-mkdir -p "$reports" "$cache"
+mkdir -p "$reports/.meta"
 
 if [ $# -eq 0 ]; then set -- notebooks/*.ipynb; fi
 build="$(mktemp -d)"
-trap 'rm -rf "$build"' EXIT
+input=""
+trap 'rm -rf "$build" ${input:+"$input"}' EXIT
+# Notebooks run one after the other in one kernel build folder: the library
+# (a path dependency, which evcxr never caches) is compiled once for all of
+# them, since they import it with the same features.
+export EVCXR_TMPDIR="$cache/kernel"
+mkdir -p "$EVCXR_TMPDIR"
+fingerprint="$(python3 "$root/scripts/report_index.py" --fingerprint "$ANALYTICS_DATA")"
 for nb in "$@"; do
   name="$(basename "$nb" .ipynb)"
-  # A persistent scratch folder per notebook keeps evcxr's compiled crates warm.
-  export EVCXR_TMPDIR="$cache/$name"
-  # A notebook may ship cargo settings for its kernel build next to it
-  # (NAME.cargo.toml; notebook 03 optimises its number-crunching crates).
-  # evcxr writes its own .cargo/config.toml in its scratch folder, so ours
-  # goes one folder up, where cargo also looks, and the scratch folder moves
-  # into it.
-  if [ -f "$(dirname "$nb")/$name.cargo.toml" ]; then
-    mkdir -p "$cache/$name/.cargo"
-    cp "$(dirname "$nb")/$name.cargo.toml" "$cache/$name/.cargo/config.toml"
-    export EVCXR_TMPDIR="$cache/$name/kernel"
-  fi
-  mkdir -p "$EVCXR_TMPDIR"
   echo "== executing $nb (data: $ANALYTICS_DATA)" >&2
   start=$(date +%s)
   # evcxr forwards the kernel child's stderr (where a top-level `?` on an Err
@@ -48,7 +34,6 @@ for nb in "$@"; do
   # The copy sits beside the notebook: the kernel runs in the notebook's
   # folder (`:dep analytics-lib = { path = "../analytics-lib" }`).
   input="$(dirname "$nb")/.$name.runner.ipynb"
-  trap 'rm -rf "$build" "$input"' EXIT
   python3 "$root/scripts/check_notebook.py" --add-sentinel "$nb" "$input"
   "$venv/bin/jupyter" nbconvert --to notebook --execute \
     --ExecutePreprocessor.kernel_name=rust \
@@ -57,7 +42,17 @@ for nb in "$@"; do
   rm -f "$input"
   python3 "$root/scripts/check_notebook.py" "$build/$name.ipynb"
   python3 "$root/scripts/check_notebook.py" --drop-sentinel "$build/$name.ipynb"
-  "$venv/bin/jupyter" nbconvert --to html --output-dir "$reports" --output "$name" "$build/$name.ipynb"
-  python3 "$root/scripts/offline_html.py" "$reports/$name.html"
-  echo "== $nb: reports/$name.html in $(( $(date +%s) - start )) s" >&2
+  # Exported under temporary names, then renamed: a failed export leaves the
+  # previous reports whole.
+  "$venv/bin/jupyter" nbconvert --to html --output-dir "$build/html" --output "$name.code" "$build/$name.ipynb"
+  "$venv/bin/jupyter" nbconvert --to html --no-input --output-dir "$build/html" --output "$name" "$build/$name.ipynb"
+  python3 "$root/scripts/offline_html.py" "$build/html/$name.html" "$build/html/$name.code.html"
+  mv -f "$build/html/$name.code.html" "$reports/$name.code.html"
+  mv -f "$build/html/$name.html" "$reports/$name.html"
+  seconds=$(( $(date +%s) - start ))
+  python3 "$root/scripts/report_index.py" --record "$reports" "$name" "$build/$name.ipynb" \
+    "$ANALYTICS_DATA" "$fingerprint" "$seconds"
+  echo "== $nb: $reports/$name.html (and $name.code.html) in $seconds s" >&2
 done
+python3 "$root/scripts/report_index.py" --index "$reports"
+echo "== index: $reports/index.html" >&2

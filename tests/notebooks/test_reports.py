@@ -16,13 +16,17 @@ REPORTS = pathlib.Path(os.environ.get("REPORTS_DIR", ROOT / "reports"))
 sys.path.insert(0, str(ROOT / "scripts"))
 import nbbuild  # noqa: E402
 import offline_html  # noqa: E402
+import report_index  # noqa: E402
 
 NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
 
 
+# Each notebook is exported twice: the reader's version (NAME.html, no code)
+# and the full notebook (NAME.code.html).
+@pytest.mark.parametrize("variant", ["", ".code"])
 @pytest.mark.parametrize("name", NOTEBOOKS)
-def test_report_exists_with_chart_data_and_no_external_script(name):
-    html = (REPORTS / f"{name}.html").read_text(encoding="utf-8")
+def test_report_exists_with_chart_data_and_no_external_script(name, variant):
+    html = (REPORTS / f"{name}{variant}.html").read_text(encoding="utf-8")
     # plotly.js is embedded, and every chart carries its data.
     assert "plotly.js v" in html
     calls = re.findall(r"Plotly\.newPlot\(\s*\"(chart-[^\"]+)\",\s*\{\"data\":\[\{", html)
@@ -40,6 +44,52 @@ def test_report_exists_with_chart_data_and_no_external_script(name):
     # No failed cell made it into the report.
     assert "panicked" not in html
     assert 'class="jp-OutputArea-output jp-RenderedText" data-mime-type="application/vnd.jupyter.stderr"' not in html
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_the_readers_version_has_no_code_and_the_full_one_has(name):
+    reader = (REPORTS / f"{name}.html").read_text(encoding="utf-8")
+    full = (REPORTS / f"{name}.code.html").read_text(encoding="utf-8")
+    # The first cell of every notebook imports the library.
+    assert ":dep analytics-lib" in full
+    assert ":dep analytics-lib" not in reader
+    assert "jp-InputArea" not in reader
+    # Same story and same charts in both.
+    assert len(re.findall(r"Plotly\.newPlot\(", reader)) == len(re.findall(r"Plotly\.newPlot\(", full))
+    # And the same prose: the notebook's title and every section heading.
+    import json
+    nb = json.loads((ROOT / "notebooks" / f"{name}.ipynb").read_text(encoding="utf-8"))
+    headings = [line.lstrip("# ").strip() for c in nb["cells"] if c["cell_type"] == "markdown"
+                for line in "".join(c["source"]).splitlines() if line.startswith("#")]
+    assert len(headings) >= 5
+    import html as html_lib
+    text = html_lib.unescape(re.sub(r"<[^>]+>", "", reader))
+    for h in headings:
+        h = re.sub(r"[*_`]", "", h)
+        assert h in text, h
+
+
+def test_the_index_links_every_report_with_its_date_and_data_fingerprint():
+    html = (REPORTS / "index.html").read_text(encoding="utf-8")
+    fp = report_index.fingerprint(os.environ["ANALYTICS_DATA"])
+    assert re.fullmatch(r"[0-9a-f]{16}", fp)
+    for name in NOTEBOOKS:
+        row = re.search(rf'<tr><td><a href="{name}\.html">[^<]+</a></td><td><a href="{name}\.code\.html">'
+                        rf'with code</a></td><td>(\d\d/\d\d/\d{{4}} \d\d:\d\d)</td><td><code>([0-9a-f]{{16}})</code>',
+                        html)
+        assert row, name
+        assert row.group(2) == fp, (name, row.group(2), fp)
+    assert not re.search(r'<(?:script|link)[^>]*\b(?:src|href)="(?:https?:)?//', html)
+
+
+def test_the_fingerprint_follows_the_bytes(tmp_path):
+    (tmp_path / "orders.parquet").write_bytes(b"abc")
+    a = report_index.fingerprint(tmp_path)
+    assert a == report_index.fingerprint(tmp_path)
+    (tmp_path / "orders.parquet").write_bytes(b"abd")
+    assert report_index.fingerprint(tmp_path) != a
+    with pytest.raises(SystemExit, match="no Parquet files"):
+        report_index.fingerprint(tmp_path / "missing")
 
 
 def test_eda_report_tells_the_story_in_brazilian_format():

@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""The scale run: the pipeline benchmark at several sizes, with the cost per
+million lines and the peak memory per size (shared/spec/benchmark.md).
+
+Usage: bench/scale.py --bin target/release/analytics [--sizes 1M,10M,30M]
+                      [--data-root target/bench-data] [--seed 42] [--json OUT.json]
+
+For each size it generates the data once (kept in DATA_ROOT/SIZE), runs
+`analytics bench --data DIR --json` in its own process, and reads the stage
+timings and the peak resident memory (the kernel's VmHWM of that process, as
+`analytics bench` reports it). Prints a table to stderr and the JSON to
+stdout (and to --json OUT when given). A size that fails (e.g. out of memory)
+is reported as failed with its exit status; the others still run.
+"""
+import argparse
+import json
+import pathlib
+import subprocess
+import sys
+import time
+
+
+def lines_of(size):
+    s = size.strip().upper()
+    mult = {"K": 1_000, "M": 1_000_000}.get(s[-1], 1)
+    return int(float(s[:-1] if s[-1] in "KM" else s) * mult)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--sizes", default="1M,10M,30M")
+    ap.add_argument("--data-root", default="target/bench-data")
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    results = []
+    for size in [s for s in args.sizes.split(",") if s]:
+        n = lines_of(size)
+        data = pathlib.Path(args.data_root) / size
+        if not (data / "order_items.parquet").exists() and not (data / "order_items").exists():
+            print(f"== generating {size} lines into {data}", file=sys.stderr)
+            subprocess.run([args.bin, "generate", "--lines", size, "--seed", str(args.seed),
+                            "--out", str(data)], check=True)
+        print(f"== bench at {size} lines", file=sys.stderr)
+        t0 = time.monotonic()
+        r = subprocess.run([args.bin, "bench", "--data", str(data), "--json"],
+                           capture_output=True, text=True, env=None)
+        wall = time.monotonic() - t0
+        if r.returncode != 0:
+            print(r.stderr[-3000:], file=sys.stderr)
+            results.append({"size": size, "lines": n, "failed": True, "exit": r.returncode,
+                            "wall_seconds": wall})
+            continue
+        report = json.loads(r.stdout)
+        seconds = {k: v for k, v in report["seconds"].items() if isinstance(v, (int, float))}
+        results.append({
+            "size": size,
+            "lines": report.get("rows", {}).get("order_items", n),
+            "seconds": seconds,
+            "seconds_per_million_lines": {k: v / (n / 1e6) for k, v in seconds.items()},
+            "peak_rss_bytes": report.get("peak_rss_bytes"),
+            "wall_seconds": wall,
+        })
+    base = next((r for r in results if not r.get("failed")), None)
+    if base:
+        for r in results:
+            if r.get("failed") or r is base:
+                continue
+            r["per_line_cost_vs_" + base["size"]] = {
+                k: r["seconds_per_million_lines"][k] / base["seconds_per_million_lines"][k]
+                for k in r["seconds_per_million_lines"]
+                if base["seconds_per_million_lines"].get(k)}
+    out = {"sizes": results}
+    text = json.dumps(out, indent=2)
+    if args.json:
+        pathlib.Path(args.json).write_text(text + "\n")
+    print(text)
+    # The table, stage by stage: seconds, seconds per million lines, and the
+    # growth of that per-line cost against the smallest size.
+    ok = [r for r in results if not r.get("failed")]
+    stages = []
+    for r in ok:
+        for k in r["seconds"]:
+            if k not in stages:
+                stages.append(k)
+    head = f"{'stage':<22}" + "".join(f"{r['size'] + ' s':>12}{'s/M':>9}" for r in ok)
+    if len(ok) > 1:
+        head += "".join(f"{'x/M vs ' + ok[0]['size']:>14}" for r in ok[1:])
+    print(head, file=sys.stderr)
+    for k in stages:
+        row = f"{k:<22}"
+        for r in ok:
+            v = r["seconds"].get(k)
+            row += f"{v:>12.3f}{r['seconds_per_million_lines'][k]:>9.3f}" if v is not None else f"{'—':>12}{'—':>9}"
+        for r in ok[1:]:
+            g = r.get("per_line_cost_vs_" + ok[0]["size"], {}).get(k)
+            row += f"{g:>14.2f}" if g is not None else f"{'—':>14}"
+        print(row, file=sys.stderr)
+    mem = "".join(f"{(r['peak_rss_bytes'] or 0) / 2**30:>12.2f}{'GiB':>9}" for r in ok)
+    print(f"{'peak memory':<22}{mem}", file=sys.stderr)
+    for r in results:
+        if r.get("failed"):
+            print(f"{r['size']}: FAILED (exit {r['exit']}) after {r['wall_seconds']:.0f} s", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
