@@ -46,9 +46,8 @@
 //! uncertain: read the band as an order of magnitude, not a guarantee.
 //!
 //! ```no_run
-//! use analytics_lib::{clean, data, forecast, kpi};
-//! let tables = data::loader::load(std::path::Path::new("data/curated"))?.collect()?;
-//! let sales = kpi::Sales::from_frames(&clean::clean(&tables)?.frames)?;
+//! use analytics_lib::{forecast, kpi};
+//! let sales = analytics_lib::source::Source::parquet("data/curated").prepare()?.sales;
 //! let monthly = kpi::monthly_revenue(&sales, &kpi::Filter::all())?;
 //! let report = forecast::forecast(&monthly, sales.default_as_of, &forecast::ForecastParams::default())?;
 //! println!("{}", serde_json::to_string_pretty(&report)?);

@@ -7,14 +7,17 @@
 //! * [`contract`]: the four curated tables, as code;
 //! * [`data`]: reading them from Parquet ([`data::loader`]) and generating
 //!   realistic Brazilian e-commerce data ([`data::generate`]);
-//! * [`clean`]: final cleaning with a report of every defect found.
+//! * [`clean`]: final cleaning with a report of every defect found;
+//! * [`source`]: where the tables come from (Parquet or Snowflake) and
+//!   [`source::Source::prepare`], the one path that loads, validates, cleans
+//!   and joins them for every caller.
 //!
 //! ```no_run
-//! use analytics_lib::{clean, data};
-//! let tables = data::loader::load(std::path::Path::new("data/curated"))?.collect()?;
-//! let cleaned = clean::clean(&tables)?;
-//! println!("{}", cleaned.report);
-//! # Ok::<(), analytics_lib::error::DataError>(())
+//! use analytics_lib::source::Source;
+//! // Load, validate, clean and join: the first step of every job.
+//! let prepared = Source::parquet("data/curated").prepare()?;
+//! println!("{}", prepared.report);
+//! # Ok::<(), analytics_lib::source::PrepareError>(())
 //! ```
 
 pub mod charts;

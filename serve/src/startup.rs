@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
-use analytics_lib::kpi::Sales;
-use analytics_lib::source::{ParquetSource, Source};
+use analytics_lib::source::Source;
 use anyhow::Context;
 
 use crate::configuration::Settings;
@@ -25,17 +24,13 @@ pub struct Application {
 
 /// Load, clean and join the curated data of the Parquet folder `dir` (`--data`).
 pub fn load_data(dir: &std::path::Path) -> anyhow::Result<ServingData> {
-    load_source(&Source::Parquet(ParquetSource::new(dir)))
+    load_source(&Source::parquet(dir))
 }
 
 /// Load, clean and join the curated data of `source` (Parquet folder or
 /// Snowflake): what the lookups and the dashboard serve.
 pub fn load_source(source: &Source) -> anyhow::Result<ServingData> {
-    let tables = source
-        .load_frames()
-        .with_context(|| format!("while loading the curated data from {}", source.describe()))?;
-    let cleaned = analytics_lib::clean::clean(&tables).context("while cleaning the data")?;
-    let sales = Sales::from_frames(&cleaned.frames).context("while preparing the sales lines")?;
+    let sales = source.prepare()?.sales;
     let as_of = sales.default_as_of;
     Ok(ServingData { sales, as_of })
 }

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use analytics_lib::clean;
 use analytics_lib::data::generate::{GeneratorConfig, generate};
 use analytics_lib::data::loader;
 use anyhow::{Context, Result};
@@ -356,13 +355,7 @@ fn run_generate(args: GenerateArgs) -> Result<()> {
 fn run_clean(args: CleanArgs) -> Result<()> {
     let t0 = Instant::now();
     let source = analytics_lib::source::Source::from_args(&args.source, args.data.as_deref())?;
-    let tables = source.load_frames().with_context(|| {
-        format!(
-            "while loading the curated tables from {}",
-            source.describe()
-        )
-    })?;
-    let cleaned = clean::clean(&tables).context("while cleaning")?;
+    let cleaned = source.clean()?;
     eprintln!(
         "cleaned {} in {:.2} s",
         source.describe(),
@@ -380,20 +373,17 @@ fn run_clean(args: CleanArgs) -> Result<()> {
     Ok(())
 }
 
-/// Load, validate and clean: the first step of every job.
-fn load_clean(data: &Path) -> Result<clean::Cleaned> {
-    let tables = loader::load(data)
-        .and_then(|d| d.collect())
-        .with_context(|| format!("while loading the curated tables from {}", data.display()))?;
-    let cleaned = clean::clean(&tables).context("while cleaning")?;
-    let r = &cleaned.report;
-    if r.total_defects() > 0 {
+/// [`Source::prepare`] on a Parquet folder, saying how many defective rows
+/// final cleaning removed.
+fn prepare(data: &Path) -> Result<analytics_lib::source::Prepared> {
+    let prepared = analytics_lib::source::Source::parquet(data).prepare()?;
+    if prepared.defects_removed() > 0 {
         eprintln!(
             "final cleaning removed {} defective rows (run `analytics clean` for the report)",
-            r.total_defects()
+            prepared.defects_removed()
         );
     }
-    Ok(cleaned)
+    Ok(prepared)
 }
 
 fn run_kpis(args: KpiArgs) -> Result<()> {
@@ -439,9 +429,7 @@ fn run_kpis(args: KpiArgs) -> Result<()> {
             return Ok(());
         }
     };
-    let cleaned = load_clean(&dir)?;
-    let sales =
-        kpi::Sales::from_frames(&cleaned.frames).context("while preparing the sales lines")?;
+    let sales = prepare(&dir)?.sales;
     let k = kpi::kpis(&sales, &filter, &opts).context("while computing the KPIs")?;
     if args.json {
         return print_json(&serde_json::to_value(&k)?);
@@ -904,27 +892,30 @@ fn run_bench(args: BenchArgs) -> Result<()> {
     let total = Instant::now();
     let mut seconds = serde_json::Map::new();
     let mut rows = serde_json::Map::new();
-    let mut lap = |name: &str, t: Instant| {
-        seconds.insert(
-            name.to_string(),
-            serde_json::json!(t.elapsed().as_secs_f64()),
-        );
-    };
 
-    let t = Instant::now();
-    let tables = loader::load(&args.data)
-        .and_then(|d| d.collect())
-        .with_context(|| format!("while loading {}", args.data.display()))?;
-    let cleaned = clean::clean(&tables).context("while cleaning")?;
-    lap("load", t);
-    for (name, n) in cleaned.frames.row_counts() {
+    // The stages are timed as the reference stack (bench/reference.py)
+    // times them: `load` reads and applies final cleaning, `kpis` includes
+    // the join into sales lines. The parts are reported apart as well.
+    let prepared = prepare(&args.data)?;
+    let analytics_lib::source::Prepared {
+        sales,
+        rows: table_rows,
+        timings,
+        ..
+    } = prepared;
+    let part = |x: f64| serde_json::json!(x);
+    seconds.insert("read".into(), part(timings.load));
+    seconds.insert("clean".into(), part(timings.clean));
+    seconds.insert("join".into(), part(timings.join));
+    seconds.insert("load".into(), part(timings.load + timings.clean));
+    for (name, n) in table_rows {
         rows.insert(name.to_string(), serde_json::json!(n));
     }
-
-    let t = Instant::now();
-    let sales = kpi::Sales::from_frames(&cleaned.frames)?;
+    let t_kpi = Instant::now();
     let k = kpi::kpis(&sales, &Filter::all(), &KpiOptions::default())?;
-    lap("kpis", t);
+    let kpi_compute = t_kpi.elapsed().as_secs_f64();
+    seconds.insert("kpi_compute".into(), part(kpi_compute));
+    seconds.insert("kpis".into(), part(timings.join + kpi_compute));
 
     // The three models through the same train_all the CLI and the retrain
     // job use. Its stage timings: `features` (all cutoffs), `train_<model>`
@@ -954,6 +945,10 @@ fn run_bench(args: BenchArgs) -> Result<()> {
     let t = Instant::now();
     let seg_features = analytics_lib::segments::SegmentFeatures::compute(&sales, None, None)
         .context("while computing the segmentation features")?;
+    seconds.insert(
+        "segment_features".into(),
+        serde_json::json!(t.elapsed().as_secs_f64()),
+    );
     let km = analytics_lib::segments::kmeans_fixed(
         &seg_features,
         &analytics_lib::segments::FixedKMeans::default(),

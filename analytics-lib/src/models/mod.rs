@@ -12,9 +12,8 @@
 //! ([`artifact`]).
 //!
 //! ```no_run
-//! use analytics_lib::{clean, data, kpi::Sales, models};
-//! let tables = data::loader::load(std::path::Path::new("data/curated"))?.collect()?;
-//! let sales = Sales::from_frames(&clean::clean(&tables)?.frames)?;
+//! use analytics_lib::{models, source::Source};
+//! let sales = Source::parquet("data/curated").prepare()?.sales;
 //! let report = models::train_all(&sales, None, &models::TrainParams::default())?;
 //! for m in &report.models {
 //!     m.save(&std::path::Path::new("models").join(format!("{}.msgpack", m.kind())))?;

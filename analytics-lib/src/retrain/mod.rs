@@ -70,7 +70,6 @@ use std::time::Instant;
 use chrono::NaiveDate;
 use serde_json::json;
 
-use crate::clean;
 use crate::error::DataError;
 use crate::features::{HORIZON_DAYS, customer_features};
 use crate::kpi::Sales;
@@ -82,7 +81,7 @@ use crate::registry::{
 use crate::segments::{
     SegmentError, SegmentFeatures, SegmentModel, Segmentation, fit_segments, silhouette_score,
 };
-use crate::source::{Source, SourceError};
+use crate::source::{Prepared, Source, SourceError};
 
 use drift::{DriftReport, PROFILE_FILE, TrainingProfile};
 use lock::{JobLock, LockError};
@@ -278,24 +277,13 @@ fn source_error(data: &JobData, e: SourceError) -> RetrainError {
     }
 }
 
-/// Load, validate and clean: the data as the jobs see it.
-pub fn load_clean(data: impl Into<JobData>) -> Result<clean::Cleaned> {
+/// Load, validate, clean and join: the data as the jobs see it
+/// ([`crate::source::Source::prepare`], with the job's error mapping).
+pub fn prepare(data: impl Into<JobData>) -> Result<Prepared> {
     let data = data.into();
-    let tables = data
-        .source()
-        .load_frames()
-        .map_err(|e| source_error(&data, e))?;
-    clean::clean(&tables).map_err(|source| RetrainError::Data {
-        data: data.label(),
-        source,
-    })
-}
-
-fn sales_of(data: &JobData, cleaned: &clean::Cleaned) -> Result<Sales> {
-    Sales::from_frames(&cleaned.frames).map_err(|source| RetrainError::Data {
-        data: data.label(),
-        source,
-    })
+    data.source()
+        .prepare()
+        .map_err(|e| source_error(&data, e.into_source()))
 }
 
 // ---------------------------------------------------------------- fitting
@@ -530,8 +518,7 @@ pub fn train_job(opts: &TrainJobOptions) -> Result<TrainJobResult> {
     let reg = Registry::open(&opts.models)?;
     let recovered = reg.recover()?;
     say.say(format!("loading {}…", opts.data.label()));
-    let cleaned = load_clean(&opts.data)?;
-    let sales = sales_of(&opts.data, &cleaned)?;
+    let Prepared { sales, report, .. } = prepare(&opts.data)?;
     let as_of = opts.as_of.unwrap_or(sales.default_as_of);
     say.say("training the customer-spend models…");
     let spend = crate::models::train_all(&sales, Some(as_of), &opts.params.train)
@@ -548,7 +535,7 @@ pub fn train_job(opts: &TrainJobOptions) -> Result<TrainJobResult> {
         segments,
         segments_version,
         recovered,
-        defects_removed: cleaned.report.total_defects(),
+        defects_removed: report.total_defects(),
     })
 }
 
@@ -731,8 +718,7 @@ pub fn evaluate_live(
         }
         .into());
     }
-    let cleaned = load_clean(&data)?;
-    let sales = sales_of(&data, &cleaned)?;
+    let sales = prepare(&data)?.sales;
     let as_of = as_of.unwrap_or(sales.default_as_of);
     let cutoff = test_cutoff(as_of);
     let customer_spend = match spend {
@@ -985,8 +971,13 @@ pub fn retrain(opts: &RetrainOptions) -> Result<RetrainOutcome> {
 
     // Data: validate and clean; stop before anything is written.
     say.say(format!("loading {}…", opts.data.label()));
-    let cleaned = load_clean(&opts.data)?;
-    let lines = cleaned.frames.order_items.height();
+    let Prepared {
+        sales,
+        report: cleaning,
+        rows,
+        ..
+    } = prepare(&opts.data)?;
+    let lines = rows["order_items"];
     if lines < opts.min_rows {
         return Err(RetrainError::TooFewRows {
             data: opts.data.label(),
@@ -994,7 +985,6 @@ pub fn retrain(opts: &RetrainOptions) -> Result<RetrainOutcome> {
             found: lines,
         });
     }
-    let sales = sales_of(&opts.data, &cleaned)?;
     let as_of = opts.as_of.unwrap_or(sales.default_as_of);
 
     // Challengers.
@@ -1205,13 +1195,11 @@ pub fn retrain(opts: &RetrainOptions) -> Result<RetrainOutcome> {
         data: DataSummary {
             source: opts.data.label(),
             fingerprint: spend.data_fingerprint.clone(),
-            rows: cleaned
-                .frames
-                .row_counts()
+            rows: rows
                 .iter()
                 .map(|(t, n)| (t.to_string(), *n as u64))
                 .collect(),
-            defects_removed: cleaned.report.total_defects(),
+            defects_removed: cleaning.total_defects(),
             as_of,
             train_cutoff: spend.train_cutoff,
             test_cutoff: spend.test_cutoff,

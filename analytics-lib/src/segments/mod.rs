@@ -16,9 +16,8 @@
 //!   [`SegmentModel::assign`] for the API.
 //!
 //! ```no_run
-//! use analytics_lib::{clean, data, kpi::Sales, segments};
-//! let tables = data::loader::load(std::path::Path::new("data/curated"))?.collect()?;
-//! let sales = Sales::from_frames(&clean::clean(&tables)?.frames)?;
+//! use analytics_lib::{segments, source::Source};
+//! let sales = Source::parquet("data/curated").prepare()?.sales;
 //! let (features, seg) = segments::segment_customers(&sales, None, &Default::default())?;
 //! for p in &seg.model.profiles {
 //!     println!("{}: {} customers", p.name, p.size);

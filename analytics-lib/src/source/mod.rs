@@ -12,7 +12,8 @@
 //! use analytics_lib::source::{Source, SourceArgs};
 //! # fn f(args: &SourceArgs, data: Option<&std::path::Path>) -> anyhow::Result<()> {
 //! let source = Source::from_args(args, data)?; // --data DIR wins; else APP_SOURCE
-//! let tables = source.load()?;                  // CuratedData, the contract's schema
+//! let prepared = source.prepare()?;             // loaded, validated, cleaned, joined
+//! println!("{} defects removed", prepared.defects_removed());
 //! # Ok(()) }
 //! ```
 //!
@@ -30,6 +31,7 @@
 mod config;
 #[cfg(feature = "snowflake")]
 pub mod normalise;
+mod prepare;
 #[cfg(feature = "snowflake")]
 pub mod pushdown;
 #[cfg(feature = "snowflake")]
@@ -44,6 +46,7 @@ use chrono::NaiveDate;
 pub use config::{
     DEFAULT_DATA_DIR, Secret, SnowflakeAuth, SnowflakeConfig, SourceArgs, SourceConfig, SourceKind,
 };
+pub use prepare::{PrepareError, PrepareStep, PrepareTimings, Prepared};
 #[cfg(feature = "snowflake")]
 pub use snowflake::SnowflakeSource;
 
@@ -122,6 +125,11 @@ impl std::fmt::Debug for Source {
 }
 
 impl Source {
+    /// The Parquet folder `dir` (what `--data DIR` opens).
+    pub fn parquet(dir: impl Into<PathBuf>) -> Self {
+        Source::Parquet(ParquetSource::new(dir))
+    }
+
     /// Open the configured source. For Snowflake this prepares the client;
     /// the login happens on the first query.
     pub fn from_config(cfg: &SourceConfig) -> Result<Self> {
@@ -168,11 +176,9 @@ impl Source {
         self.backend().describe()
     }
 
-    /// The local path of the aggregations: load, clean, join into [`Sales`].
+    /// The local path of the aggregations: [`Source::prepare`]'s sales view.
     pub fn local_sales(&self) -> Result<Sales> {
-        let frames = self.load_frames()?;
-        let cleaned = crate::clean::clean(&frames)?;
-        Ok(Sales::from_frames(&cleaned.frames)?)
+        Ok(self.prepare().map_err(PrepareError::into_source)?.sales)
     }
 
     /// The headline KPIs (`analytics kpis`): pushed down to Snowflake, local on Parquet.

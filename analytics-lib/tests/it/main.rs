@@ -15,6 +15,7 @@ mod kpi;
 mod loader;
 #[cfg(feature = "models")]
 mod models;
+mod prepare;
 #[cfg(feature = "segments")]
 mod registry_cli;
 #[cfg(feature = "segments")]

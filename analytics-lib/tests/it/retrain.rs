@@ -213,8 +213,7 @@ fn identical_data_has_no_drift_and_a_shifted_feature_is_flagged() {
     let profile: TrainingProfile =
         serde_json::from_slice(&std::fs::read(dir.join("training_profile.json")).expect("profile"))
             .expect("parse profile");
-    let cleaned = analytics_lib::retrain::load_clean(&d).expect("load");
-    let sales = analytics_lib::kpi::Sales::from_frames(&cleaned.frames).expect("sales");
+    let sales = analytics_lib::retrain::prepare(&d).expect("load").sales;
     let cutoff = second.report.data.train_cutoff;
     let x = customer_features(&sales, cutoff, None)
         .expect("features")

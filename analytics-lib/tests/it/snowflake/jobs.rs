@@ -177,9 +177,9 @@ fn retrain_through_snowflake_runs_end_to_end_and_refuses_a_broken_source() {
     assert!(first.json_path.is_file() && first.text_path.is_file());
 
     // The same tables from Parquet give the same data fingerprint.
-    let parquet = analytics_lib::retrain::load_clean(&dir).expect("parquet");
-    let from_sf = analytics_lib::retrain::load_clean(&snowflake).expect("snowflake");
-    assert_eq!(parquet.frames.row_counts(), from_sf.frames.row_counts());
+    let parquet = analytics_lib::retrain::prepare(&dir).expect("parquet");
+    let from_sf = analytics_lib::retrain::prepare(&snowflake).expect("snowflake");
+    assert_eq!(parquet.rows, from_sf.rows);
     let mut p = opts.clone();
     p.data = JobData::parquet(&dir);
     p.models = tmp.path().join("models-parquet");
@@ -297,7 +297,7 @@ fn train_wall_time_snowflake_vs_parquet() {
     ];
     for (round, (name, data)) in runs.into_iter().enumerate() {
         let t = Instant::now();
-        let cleaned = analytics_lib::retrain::load_clean(&data).expect("load");
+        let prepared = analytics_lib::retrain::prepare(&data).expect("load");
         let load_s = t.elapsed().as_secs_f64();
         let t = Instant::now();
         let done = train_job(&TrainJobOptions {
@@ -311,7 +311,7 @@ fn train_wall_time_snowflake_vs_parquet() {
         let train_s = t.elapsed().as_secs_f64();
         println!(
             "{name:<9} train job: {train_s:.1} s wall ({} order lines; load + clean alone {load_s:.2} s); best {}",
-            cleaned.frames.order_items.height(),
+            prepared.rows["order_items"],
             done.spend.best.name()
         );
         fingerprints.push(done.spend.data_fingerprint.clone());
