@@ -89,6 +89,16 @@ bench-scale: setup ## The pipeline benchmark at several sizes (SIZES=1M,10M): se
 	OMP_WAIT_POLICY=PASSIVE python3 bench/scale.py --bin $(BIN) --sizes $(SIZES) \
 	  --data-root $(or $(CARGO_TARGET_DIR),target)/bench-data --json $(or $(CARGO_TARGET_DIR),target)/bench-data/scale.json
 
+MEM_DATA   ?= $(or $(CARGO_TARGET_DIR),target)/bench-data/10M
+MEM_MODELS ?= $(or $(CARGO_TARGET_DIR),target)/bench-models/memory
+
+.PHONY: bench-serve-memory
+bench-serve-memory: setup ## serve's resident and peak memory once ready on $(MEM_DATA) (models trained on 1M lines)
+	@test -d $(BENCH_DATA) || $(BIN) generate --lines 1M --seed 42 --out $(BENCH_DATA)
+	@test -d $(MEM_DATA) || $(BIN) generate --lines 10M --seed 42 --out $(MEM_DATA)
+	@test -f $(MEM_MODELS)/segments/live.json || OMP_WAIT_POLICY=PASSIVE $(BIN) train --data $(BENCH_DATA) --models $(MEM_MODELS)
+	bench/serve-memory.sh $(MEM_DATA) $(MEM_MODELS)
+
 .PHONY: serve
 serve: setup ## Run the HTTP API (release) on the models in $(MODELS) and the data in $(DATA)
 	$(or $(CARGO_TARGET_DIR),target)/$(PROFILE)/serve --models $(MODELS) --data $(DATA)

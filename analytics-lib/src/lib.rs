@@ -33,6 +33,8 @@ pub mod forecast;
 pub mod kpi;
 pub mod locale;
 #[cfg(feature = "models")]
+pub mod lookup;
+#[cfg(feature = "models")]
 pub mod models;
 pub mod notebook;
 #[cfg(feature = "models")]

@@ -30,11 +30,12 @@
 //!   (then the contributions plus the intercept add up to the prediction).
 //!   It is not the training mean: the artifact does not store one.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use analytics_lib::features::{SHARE_PREFIX, customer_features, feature_names};
+use analytics_lib::features::{SHARE_PREFIX, feature_names};
 use analytics_lib::kpi::Sales;
+use analytics_lib::lookup::{CustomerRows, Projection};
 use analytics_lib::models::trees::{Compare, TreeEnsemble};
 use analytics_lib::models::{ModelKind, ModelMeta, Regressor, TrainedModel};
 use anyhow::{Context, anyhow, bail};
@@ -62,40 +63,59 @@ pub fn read_best(dir: &Path) -> anyhow::Result<ModelKind> {
         .with_context(|| format!("while reading `best` in {}", path.display()))
 }
 
-/// Customers' feature rows at one date, for one category list.
+/// Customers' feature rows at one date, for one model's category list: a
+/// [`Projection`] of the service's [`CustomerRows`] (which it shares with
+/// every model and with the segment lookups).
 #[derive(Debug)]
 pub struct CustomerTable {
     pub as_of: NaiveDate,
     pub categories: Vec<String>,
-    pub rows: HashMap<String, Vec<f64>>,
+    rows: Arc<CustomerRows>,
+    projection: Projection,
     /// Mean of each feature over the customers: the contributions' reference.
     pub means: Vec<f64>,
 }
 
 impl CustomerTable {
-    /// Features of every customer with a completed order before `as_of`,
-    /// with the model's category list (so the columns line up).
-    pub fn compute(sales: &Sales, as_of: NaiveDate, categories: &[String]) -> anyhow::Result<Self> {
-        let f = customer_features(sales, as_of, Some(categories))
-            .context("while computing customer features for lookups")?;
-        let m = f.matrix().context("while reading customer features")?;
-        let ids = f.customer_ids().context("while reading customer ids")?;
-        let cols = m.n_cols();
-        let mut means = vec![0.0; cols];
-        let mut rows = HashMap::with_capacity(ids.len());
-        for (i, id) in ids.into_iter().enumerate() {
-            let r = m.row(i);
-            means.iter_mut().zip(r).for_each(|(s, v)| *s += v);
-            rows.insert(id, r.to_vec());
-        }
-        let n = m.n_rows().max(1) as f64;
-        means.iter_mut().for_each(|s| *s /= n);
+    /// The rows of every customer with a completed order before the data's
+    /// reference date, in the feature order of `categories`.
+    pub fn new(rows: Arc<CustomerRows>, categories: &[String]) -> anyhow::Result<Self> {
+        let projection = rows
+            .projection(&feature_names(categories))
+            .context("while laying out customer features for lookups")?;
+        let means = rows.means(&projection);
         Ok(CustomerTable {
-            as_of,
+            as_of: rows.as_of(),
             categories: categories.to_vec(),
             rows,
+            projection,
             means,
         })
+    }
+
+    /// Write customer `id`'s feature row into `out`; false when the
+    /// customer has no row.
+    pub fn write(&self, id: &str, out: &mut [f64]) -> bool {
+        match self.rows.find(id) {
+            Some(r) => {
+                self.rows.write(r, &self.projection, out);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Customer `id`'s feature row.
+    pub fn row(&self, id: &str) -> Option<Vec<f64>> {
+        self.rows.row(id, &self.projection)
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
     }
 }
 
@@ -414,10 +434,24 @@ impl JsonFragments {
     }
 }
 
-/// Where the customer rows come from.
+/// What the lookups answer from: every customer's feature rows at the
+/// data's reference date (the sales lines themselves are not kept).
 pub struct ServingData {
-    pub sales: Sales,
     pub as_of: NaiveDate,
+    pub rows: Arc<CustomerRows>,
+}
+
+impl ServingData {
+    /// The customers' rows at `sales.default_as_of`.
+    pub fn compute(sales: &Sales) -> anyhow::Result<Self> {
+        let as_of = sales.default_as_of;
+        let rows = CustomerRows::compute(sales, as_of)
+            .context("while computing customer features for lookups")?;
+        Ok(ServingData {
+            as_of,
+            rows: Arc::new(rows),
+        })
+    }
 }
 
 /// Keep the `k` largest |value| of `c` (index, value), stable on ties.
@@ -500,9 +534,8 @@ impl LiveModel {
             Some(d) => {
                 match reuse.filter(|t| t.categories == meta.categories && t.as_of == d.as_of) {
                     Some(t) => Some(t),
-                    None => Some(std::sync::Arc::new(CustomerTable::compute(
-                        &d.sales,
-                        d.as_of,
+                    None => Some(Arc::new(CustomerTable::new(
+                        d.rows.clone(),
                         &meta.categories,
                     )?)),
                 }

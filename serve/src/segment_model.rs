@@ -6,52 +6,55 @@
 //! Like [`crate::model::LiveModel`], a [`LiveSegments`] is immutable once
 //! built and swapped whole (see `state.rs`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use analytics_lib::segments::{Assignment, SegmentFeatures, SegmentModel};
+use analytics_lib::lookup::{CustomerRows, Projection};
+use analytics_lib::segments::{Assignment, SegmentModel};
 use anyhow::Context;
 use chrono::NaiveDate;
 
 use crate::model::ServingData;
 
 /// The segmentation features of every customer at one date, in the model's
-/// feature order.
+/// feature order: a [`Projection`] of the service's [`CustomerRows`] (the
+/// segmentation features are the RFM columns and shares of the customer
+/// features, computed by the same function).
 #[derive(Debug)]
 pub struct SegmentTable {
     pub as_of: NaiveDate,
     pub categories: Vec<String>,
     pub names: Vec<String>,
-    pub rows: HashMap<String, Vec<f64>>,
+    rows: Arc<CustomerRows>,
+    projection: Projection,
 }
 
 impl SegmentTable {
-    /// Features of every customer with a completed order before `as_of`
-    /// (the same definitions the model was fitted on), for `names`.
-    pub fn compute(
+    /// Features of every customer with a completed order before the data's
+    /// reference date (the same definitions the model was fitted on), for
+    /// `names`.
+    pub fn new(
         data: &ServingData,
         categories: &[String],
         names: &[String],
     ) -> anyhow::Result<Self> {
-        let f = SegmentFeatures::compute(&data.sales, Some(data.as_of), Some(categories))
-            .context("while computing customer segmentation features for lookups")?;
-        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        let x = f
-            .select(&refs)
-            .context("while selecting the segment model's features")?;
-        let rows = f
-            .customer_ids
-            .iter()
-            .cloned()
-            .zip(x.rows().into_iter().map(|r| r.to_vec()))
-            .collect();
+        let projection = data
+            .rows
+            .projection(names)
+            .context("while laying out the segment model's features for lookups")?;
         Ok(SegmentTable {
             as_of: data.as_of,
             categories: categories.to_vec(),
             names: names.to_vec(),
-            rows,
+            rows: data.rows.clone(),
+            projection,
         })
+    }
+
+    /// Customer `id`'s feature row, in `names` order.
+    pub fn row(&self, id: &str) -> Option<Vec<f64>> {
+        self.rows.row(id, &self.projection)
     }
 }
 
@@ -101,7 +104,7 @@ impl LiveSegments {
                 t.categories == model.meta.categories && t.as_of == d.as_of && t.names == names
             }) {
                 Some(t) => Some(t),
-                None => Some(Arc::new(SegmentTable::compute(
+                None => Some(Arc::new(SegmentTable::new(
                     d,
                     &model.meta.categories,
                     &names,
@@ -128,7 +131,7 @@ impl LiveSegments {
     /// A customer's feature row, by name.
     pub fn customer_row(&self, id: &str) -> Option<BTreeMap<String, f64>> {
         let t = self.customers.as_ref()?;
-        let row = t.rows.get(id)?;
-        Some(t.names.iter().cloned().zip(row.iter().copied()).collect())
+        let row = t.row(id)?;
+        Some(t.names.iter().cloned().zip(row).collect())
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
+use analytics_lib::kpi::Sales;
 use analytics_lib::source::Source;
 use anyhow::Context;
 
@@ -22,17 +23,20 @@ pub struct Application {
     state: web::Data<AppState>,
 }
 
-/// Load, clean and join the curated data of the Parquet folder `dir` (`--data`).
-pub fn load_data(dir: &std::path::Path) -> anyhow::Result<ServingData> {
+/// Prepare the curated data of the Parquet folder `dir` (`--data`): what
+/// the lookups serve, and the sales lines the dashboard is built from.
+pub fn load_data(dir: &std::path::Path) -> anyhow::Result<(ServingData, Sales)> {
     load_source(&Source::parquet(dir))
 }
 
-/// Load, clean and join the curated data of `source` (Parquet folder or
-/// Snowflake): what the lookups and the dashboard serve.
-pub fn load_source(source: &Source) -> anyhow::Result<ServingData> {
+/// Prepare the curated data of `source` (Parquet folder or Snowflake)
+/// ([`Source::prepare`]) and compute the customers' feature rows the
+/// lookups answer from. The sales lines are returned for the dashboard's
+/// structures; the service does not keep them.
+pub fn load_source(source: &Source) -> anyhow::Result<(ServingData, Sales)> {
     let sales = source.prepare()?.sales;
-    let as_of = sales.default_as_of;
-    Ok(ServingData { sales, as_of })
+    let data = ServingData::compute(&sales)?;
+    Ok((data, sales))
 }
 
 /// Run `f` on a plain thread: polars may call tokio's `block_in_place`,
@@ -77,21 +81,24 @@ impl Application {
         let listener = TcpListener::bind(&settings.bind)
             .with_context(|| format!("while binding {}", settings.bind))?;
         let n = workers(&settings);
-        let state = off_runtime(move || -> anyhow::Result<AppState> {
-            let data = match &source {
+        let (state, dashboard) = off_runtime(move || {
+            let (data, sales) = match &source {
                 Some(src) => {
                     let t0 = std::time::Instant::now();
-                    let data = load_source(src)?;
+                    let (data, sales) = load_source(src)?;
                     eprintln!(
-                        "serve: data from {}: {} sales lines, as of {} ({:.2} s)",
+                        "serve: data from {}: {} sales lines, {} customers as of {} \
+                         ({:.0} MiB of feature rows; {:.2} s)",
                         src.describe(),
-                        data.sales.lines.height(),
+                        sales.lines.height(),
+                        data.rows.len(),
                         analytics_lib::locale::date(data.as_of),
+                        data.rows.heap_bytes() as f64 / (1024.0 * 1024.0),
                         t0.elapsed().as_secs_f64()
                     );
-                    Some(data)
+                    (Some(data), Some(sales))
                 }
-                None => None,
+                None => (None, None),
             };
             let state = AppState::new(settings, data)?;
             for r in state.reload_if_changed() {
@@ -99,18 +106,14 @@ impl Application {
                     eprintln!("serve: starting without this model (GET /ready answers 503): {e}");
                 }
             }
-            Ok(state)
+            // The dashboard's structures and segments, from the lines just
+            // loaded; the lines are dropped when this returns.
+            let dashboard = crate::routes::dashboard::DashboardState::build(
+                sales.as_ref(),
+                &state.settings.models,
+            );
+            Ok((state, dashboard))
         })?;
-        // The dashboard's compact frame and segments, from the data just loaded.
-        let dashboard = {
-            let st = &state;
-            off_runtime(move || {
-                Ok(crate::routes::dashboard::DashboardState::build(
-                    st.data.as_ref(),
-                    &st.settings.models,
-                ))
-            })?
-        };
         let state = web::Data::new(state);
         let port = listener.local_addr()?.port();
         let server = run(listener, state.clone(), web::Data::new(dashboard), n)?;

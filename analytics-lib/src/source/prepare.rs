@@ -28,6 +28,11 @@ pub struct PrepareTimings {
 }
 
 /// The curated data as every job sees it.
+///
+/// The cleaned tables are as large as the sales view: a job that needs only
+/// the view takes it out of the temporary (`source.prepare()?.sales`, or
+/// `let Prepared { sales, report, .. } = source.prepare()?;`), so that the
+/// tables are dropped at once instead of living as long as a binding.
 #[derive(Clone, Debug)]
 pub struct Prepared {
     /// What final cleaning found and did.

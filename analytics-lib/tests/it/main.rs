@@ -13,6 +13,7 @@ mod helpers;
 mod import;
 mod kpi;
 mod loader;
+mod lookup;
 #[cfg(feature = "models")]
 mod models;
 mod prepare;

@@ -48,13 +48,13 @@ pub struct DashboardState {
 impl DashboardState {
     /// Prepare the dashboard when the service has data; never fails (a
     /// failure leaves the endpoints answering 503 with the reason).
-    pub fn build(data: Option<&crate::model::ServingData>, models: &std::path::Path) -> Self {
-        match data {
+    pub fn build(sales: Option<&analytics_lib::kpi::Sales>, models: &std::path::Path) -> Self {
+        match sales {
             None => DashboardState {
                 data: None,
                 reason: "the service was started without curated data (--data)".into(),
             },
-            Some(d) => match DashboardData::build(&d.sales, models) {
+            Some(sales) => match DashboardData::build(sales, models) {
                 Ok(dd) => DashboardState {
                     data: Some(Arc::new(dd)),
                     reason: String::new(),

@@ -221,9 +221,9 @@ impl ResponseError for PredictError {
     }
 }
 
-/// A customer's feature row, or why there is none. `field`: where the id
-/// was (`customer_id`, `records[3].customer_id`).
-fn lookup<'a>(live: &'a LiveModel, id: &str, field: String) -> Result<&'a [f64], PredictError> {
+/// Write a customer's feature row into `out`, or say why there is none.
+/// `field`: where the id was (`customer_id`, `records[3].customer_id`).
+fn lookup(live: &LiveModel, id: &str, field: String, out: &mut [f64]) -> Result<(), PredictError> {
     let Some(table) = &live.customers else {
         return Err(PredictError::UnknownCustomer(
             ErrorBody::new("customer lookup is not available: the service has no data")
@@ -232,17 +232,18 @@ fn lookup<'a>(live: &'a LiveModel, id: &str, field: String) -> Result<&'a [f64],
                 .found(format!("customer_id \"{id}\"")),
         ));
     };
-    table.rows.get(id).map(Vec::as_slice).ok_or_else(|| {
-        PredictError::UnknownCustomer(
-            ErrorBody::new("unknown customer")
-                .field(field)
-                .expected(format!(
-                    "a customer with a completed order before {}",
-                    table.as_of
-                ))
-                .found(format!("\"{}\"", id.chars().take(60).collect::<String>())),
-        )
-    })
+    if table.write(id, out) {
+        return Ok(());
+    }
+    Err(PredictError::UnknownCustomer(
+        ErrorBody::new("unknown customer")
+            .field(field)
+            .expected(format!(
+                "a customer with a completed order before {}",
+                table.as_of
+            ))
+            .found(format!("\"{}\"", id.chars().take(60).collect::<String>())),
+    ))
 }
 
 fn id_field(prefix: &str) -> String {
@@ -262,7 +263,11 @@ fn resolve(
 ) -> Result<(), PredictError> {
     match parse_record(v, live.feature_names(), prefix).map_err(PredictError::Invalid)? {
         Record::Features(row) => rows.extend_from_slice(&row),
-        Record::Customer(id) => rows.extend_from_slice(lookup(live, &id, id_field(prefix))?),
+        Record::Customer(id) => {
+            let start = rows.len();
+            rows.resize(start + live.feature_names().len(), 0.0);
+            lookup(live, &id, id_field(prefix), &mut rows[start..])?;
+        }
     }
     Ok(())
 }
@@ -281,8 +286,12 @@ fn fill_customers(
             } else {
                 String::new()
             };
-            let row = lookup(live, id, id_field(&prefix))?;
-            fast.rows[i * p..(i + 1) * p].copy_from_slice(row);
+            lookup(
+                live,
+                id,
+                id_field(&prefix),
+                &mut fast.rows[i * p..(i + 1) * p],
+            )?;
         }
     }
     Ok(())
