@@ -34,9 +34,14 @@ prereqs-python:
 prereqs-e2e:
 	@scripts/prereqs.sh node browser
 
+# What `setup` builds: the binaries. Under `make test` every target instead,
+# as the lint build does: `cargo build` alone leaves out the dev-dependencies,
+# so some crates resolve other features and would be compiled a second time.
+SETUP_BUILD ?= build --profile $(PROFILE) --workspace
+
 .PHONY: setup
 setup: prereqs $(XGBOOST_LIB) ## Check the toolchain, fetch XGBoost, build the command line (release)
-	$(CARGO) build --profile $(PROFILE) --workspace
+	$(CARGO) $(SETUP_BUILD)
 
 # The prebuilt XGBoost library comes from the PyPI wheel `xgboost-cpu`; building
 # its Rust bindings needs libclang (checked by `prereqs`).
@@ -160,6 +165,7 @@ lint: prereqs $(XGBOOST_LIB) ## cargo fmt --check, then build every target with 
 test: export RUSTC_WORKSPACE_WRAPPER := $(CLIPPY_DRIVER)
 test: export CLIPPY_ARGS := -D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__
 test: export PHASE_LOG ?= $(or $(CARGO_TARGET_DIR),target)/test-phases.tsv
+test: export SETUP_BUILD := test --profile $(PROFILE) --workspace --all-targets --no-run
 test: ## Lint, run every Rust test, the DVC pipeline, the browser tests, then execute the notebooks and check the reports
 	@mkdir -p $(dir $(PHASE_LOG)) && rm -f $(PHASE_LOG)
 	@scripts/timed.sh lint+build $(MAKE) --no-print-directory lint
@@ -196,7 +202,7 @@ E2E_DIR ?= tests/e2e
 
 .PHONY: test-e2e
 test-e2e: prereqs prereqs-e2e $(XGBOOST_LIB) ## Dashboard end-to-end test in headless Chromium (npm ci, then node --test)
-	$(CARGO) build --profile $(PROFILE) -p analytics-lib --bin analytics -p serve --bin serve
+	$(CARGO) $(SETUP_BUILD)
 	@# npm ci only when the lock file changed since the last install (a second run reuses it).
 	cd $(E2E_DIR) && { cmp -s package-lock.json node_modules/.installed-lock.json || \
 	  { npm ci --no-audit --no-fund && cp package-lock.json node_modules/.installed-lock.json; }; }

@@ -3,7 +3,8 @@
 # ≤ 1.5 GiB resident at 10 M lines): starts the release `serve` on DATA with
 # the model registry MODELS, waits until it answers GET /ready, sends one
 # /predict and one /segment by customer id and one dashboard request, then
-# reads the process's resident memory (VmRSS) and its peak (VmHWM).
+# reads the process's resident memory (VmRSS: right away and after SETTLE
+# seconds) and its peak (VmHWM).
 #
 #   bench/serve-memory.sh DATA MODELS      # or: make bench-serve-memory
 #
@@ -46,14 +47,23 @@ if [ -n "$id" ]; then
   done
 fi
 codes+="dashboard=$(curl -s -o /dev/null -w '%{http_code}' "$BASE/api/dashboard")"
+# Right after the answers, and after SETTLE seconds (default 5): mimalloc
+# gives freed pages back to the system with a delay.
+rss_now_kb=$(awk '/^VmRSS:/ {print $2}' /proc/$pid/status)
+sleep "${SETTLE:-5}"
 rss_kb=$(awk '/^VmRSS:/ {print $2}' /proc/$pid/status)
 hwm_kb=$(awk '/^VmHWM:/ {print $2}' /proc/$pid/status)
-python3 - "$DATA" "$ready" "$rss_kb" "$hwm_kb" "$codes" "$SERVE" <<'EOF'
+# Heap (anonymous) and code/mapped files (the binary's pages) apart.
+anon_kb=$(awk '/^RssAnon:/ {print $2}' /proc/$pid/status)
+file_kb=$(awk '/^RssFile:/ {print $2}' /proc/$pid/status)
+python3 - "$DATA" "$ready" "$rss_kb" "$hwm_kb" "$codes" "$SERVE" "$anon_kb" "$file_kb" "$rss_now_kb" <<'EOF'
 import json, sys
-data, ready, rss, hwm, codes, serve = sys.argv[1:]
+data, ready, rss, hwm, codes, serve, anon, file, rss_now = sys.argv[1:]
 print(json.dumps({
     "data": data, "serve": serve, "ready_seconds": float(ready),
+    "rss_at_ready_gib": round(int(rss_now) / 2**20, 3),
     "rss_gib": round(int(rss) / 2**20, 3), "peak_rss_gib": round(int(hwm) / 2**20, 3),
+    "rss_anon_gib": round(int(anon) / 2**20, 3), "rss_file_gib": round(int(file) / 2**20, 3),
     "answers": dict(c.split("=") for c in codes.split()),
 }))
 EOF

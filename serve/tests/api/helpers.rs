@@ -64,6 +64,11 @@ pub struct Fixture {
     pub customers: Vec<(String, Vec<f64>)>,
     /// The same customers' segment features, by the segment model's names.
     pub segment_rows: Vec<Value>,
+    /// Every customer with its spend features computed on the full sales
+    /// lines with the model's categories (what serve computed per model
+    /// before it kept only `CustomerRows`), and its segment features by name.
+    pub all_customers: Vec<(String, Vec<f64>)>,
+    pub all_segment_rows: Vec<(String, Value)>,
 }
 
 pub fn fixture() -> &'static Fixture {
@@ -138,8 +143,24 @@ fn make_fixture() -> Fixture {
         customer_features(&sales, sales.default_as_of, Some(&report.categories)).expect("features");
     let ids = feats.customer_ids().expect("ids");
     let m = feats.matrix().expect("matrix");
-    let customers: Vec<(String, Vec<f64>)> = (0..3)
+    let all_customers: Vec<(String, Vec<f64>)> = (0..ids.len())
         .map(|i| (ids[i].clone(), m.row(i).to_vec()))
+        .collect();
+    let customers = all_customers[..3].to_vec();
+    let all_segment_rows = seg_features
+        .customer_ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let o = seg_features
+                .names()
+                .iter()
+                .cloned()
+                .zip(seg_features.matrix.row(i).iter().map(|v| json!(v)))
+                .filter(|(n, _)| segment_feature_names.contains(n))
+                .collect();
+            (id.clone(), Value::Object(o))
+        })
         .collect();
     let segment_rows = customers
         .iter()
@@ -168,6 +189,8 @@ fn make_fixture() -> Fixture {
         best: report.best.name().to_string(),
         customers,
         segment_rows,
+        all_customers,
+        all_segment_rows,
         _dir: dir,
     }
 }

@@ -62,6 +62,38 @@ async fn predict_by_customer_id_is_the_same_as_by_its_features() {
     assert_eq!(by_id, by_features);
 }
 
+/// Every customer of the data, for each model kind: the answer by id (from
+/// the service's compact `CustomerRows`) is the answer to the features
+/// computed on the full sales lines with the model's categories.
+#[tokio::test]
+async fn every_customer_by_id_equals_its_features_from_the_full_lines() {
+    let f = fixture();
+    assert!(f.all_customers.len() > 1_000, "{}", f.all_customers.len());
+    for kind in ["linear", "random_forest", "xgboost"] {
+        let app = spawn(|s| s.max_batch = 10_000, serving(kind)).await;
+        for chunk in f.all_customers.chunks(5_000) {
+            let by_id: Vec<Value> = chunk
+                .iter()
+                .map(|(id, _)| json!({"customer_id": id}))
+                .collect();
+            let by_row: Vec<Value> = chunk.iter().map(|(_, row)| body_of(row)).collect();
+            let (status, a) = json_of(
+                app.post_json("/predict/batch", &json!({"records": by_id}))
+                    .await,
+            )
+            .await;
+            expect_status(status, &a, 200);
+            let (status, b) = json_of(
+                app.post_json("/predict/batch", &json!({"records": by_row}))
+                    .await,
+            )
+            .await;
+            expect_status(status, &b, 200);
+            assert_eq!(a, b, "{kind}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn every_model_kind_predicts_with_contributions() {
     for kind in ["linear", "random_forest", "xgboost"] {

@@ -167,3 +167,32 @@ async fn another_live_version_is_served() {
     check_segment(&body, 3);
     assert_eq!(body["version"], "v0002");
 }
+
+/// Every customer of the data: the segment by id (from the service's
+/// compact `CustomerRows`) is the segment of the features computed on the
+/// full sales lines.
+#[tokio::test]
+async fn every_customer_by_id_equals_its_features_from_the_full_lines() {
+    let f = fixture();
+    let app = crate::helpers::spawn_app_with(|s| s.max_batch = 10_000).await;
+    for chunk in f.all_segment_rows.chunks(5_000) {
+        let by_id: Vec<Value> = chunk
+            .iter()
+            .map(|(id, _)| json!({"customer_id": id}))
+            .collect();
+        let by_row: Vec<Value> = chunk.iter().map(|(_, row)| row.clone()).collect();
+        let (status, a) = json_of(
+            app.post_json("/segment/batch", &json!({"records": by_id}))
+                .await,
+        )
+        .await;
+        expect_status(status, &a, 200);
+        let (status, b) = json_of(
+            app.post_json("/segment/batch", &json!({"records": by_row}))
+                .await,
+        )
+        .await;
+        expect_status(status, &b, 200);
+        assert_eq!(a, b);
+    }
+}

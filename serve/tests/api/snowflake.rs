@@ -250,7 +250,9 @@ fn the_serve_binary_never_prints_the_snowflake_password() {
     assert!(text.contains("\"password\":\"[redacted]\""), "{text}");
     assert!(text.contains("svc_user"), "{text}");
     assert!(
-        text.contains("while loading the curated data from snowflake account testaccount"),
+        text.contains(
+            "while loading and validating the curated tables from snowflake account testaccount"
+        ),
         "{text}"
     );
     assert!(!text.contains(secret), "{text}");
