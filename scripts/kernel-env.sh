@@ -16,6 +16,11 @@ export EVCXR_CONFIG_DIR="$root/notebooks/.evcxr"
 export JUPYTER_PATH="$venv/share/jupyter"
 export ANALYTICS_DATA="$(realpath -m "${ANALYTICS_DATA:-$root/data/curated}")"
 export OMP_WAIT_POLICY=PASSIVE
+# `make test` builds the workspace through clippy-driver with warnings as
+# errors (RUSTC_WORKSPACE_WRAPPER, CLIPPY_ARGS); the kernel's cargo must not
+# inherit that: the crate evcxr generates for each cell would be linted and
+# refused, with no message evcxr can show.
+unset RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS
 # The notebooks link the prebuilt XGBoost library: the kernel's build finds
 # it here, and its compiled cells load it from here.
 export XGBOOST_LIB_DIR="$root/third_party/xgboost-cpu/xgboost/lib"

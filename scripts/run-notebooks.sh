@@ -35,21 +35,10 @@ for nb in "$@"; do
   # folder (`:dep analytics-lib = { path = "../analytics-lib" }`).
   input="$(dirname "$nb")/.$name.runner.ipynb"
   python3 "$root/scripts/check_notebook.py" --add-sentinel "$nb" "$input"
-  execute() {
-    "$venv/bin/jupyter" nbconvert --to notebook --execute \
-      --ExecutePreprocessor.kernel_name=rust \
-      --ExecutePreprocessor.timeout=1800 \
-      --output-dir "$build" --output "$name" "$input" 2> >(tee "$build/$name.stderr" >&2)
-  }
-  if ! execute; then
-    # Seen once on a cold machine: the kernel's first build of the
-    # dependencies stopped with an error that has no message (a rustc that
-    # died, not a diagnostic), and the same build went through on a second
-    # try. Only that case is retried; a real error fails at once.
-    if grep -q "error\[\|panicked\|^Error:" "$build/$name.stderr"; then exit 1; fi
-    echo "== $nb: the kernel failed without an error message; retrying once" >&2
-    execute
-  fi
+  "$venv/bin/jupyter" nbconvert --to notebook --execute \
+    --ExecutePreprocessor.kernel_name=rust \
+    --ExecutePreprocessor.timeout=1800 \
+    --output-dir "$build" --output "$name" "$input"
   rm -f "$input"
   python3 "$root/scripts/check_notebook.py" "$build/$name.ipynb"
   python3 "$root/scripts/check_notebook.py" --drop-sentinel "$build/$name.ipynb"
