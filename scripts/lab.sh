@@ -20,6 +20,9 @@ fi
 mkdir -p "$cache/lab"
 export TMPDIR="$cache/lab"
 echo "Notebooks: $root/notebooks  data: $ANALYTICS_DATA  (kernel: Rust; the first cell compiles the library, a few minutes cold)" >&2
-exec "$venv/bin/jupyter" lab --no-browser \
+# Jupyter refuses to run as root without --allow-root (CI and containers run as root).
+root_flag=()
+if [ "$(id -u)" = 0 ]; then root_flag=(--allow-root); fi
+exec "$venv/bin/jupyter" lab --no-browser "${root_flag[@]}" \
   --ServerApp.ip=127.0.0.1 --ServerApp.port="${LAB_PORT:-8888}" \
   --ServerApp.root_dir="$root/notebooks" "$@"

@@ -42,7 +42,8 @@ pub const ENV_PREFIX: &str = "APP_";
 pub struct Settings {
     /// Address to listen on (`127.0.0.1:0` picks a free port).
     pub bind: String,
-    /// The models folder (`<models>/customer_spend/best.json` names the live model).
+    /// The model registry folder (`<models>/customer_spend/live.json` and
+    /// `<models>/segments/live.json` name the live versions).
     pub models: PathBuf,
     /// Curated data folder; when set, `{"customer_id"}` requests are answered
     /// from that customer's features at the data's last day + 1.

@@ -1,5 +1,5 @@
-//! The HTTP face of the platform: prediction API, OpenAPI docs and (later)
-//! the dashboard. It serves what analytics-lib computes and never trains.
+//! The HTTP face of the platform: prediction API, OpenAPI docs and the
+//! dashboard. It serves what analytics-lib computes and never trains.
 //!
 //! * [`configuration`]: settings, layered defaults → file → `APP_*` → flags;
 //! * [`startup`]: [`startup::Application`] binds (port 0 in tests), loads the

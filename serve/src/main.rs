@@ -26,7 +26,8 @@ struct Args {
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long)]
     bind: Option<String>,
-    /// Models folder (holding customer_spend/best.json) [default: models].
+    /// Model registry folder (customer_spend/live.json and segments/live.json
+    /// name the live versions) [default: models].
     #[arg(long)]
     models: Option<PathBuf>,
     /// Curated data folder, to answer {"customer_id"} requests and feed the

@@ -148,7 +148,9 @@ fn unavailable(state: &DashboardState) -> HttpResponse {
 /// Every figure of the dashboard for one filter: KPI cards with their
 /// change against the previous period of the same length, monthly revenue
 /// with forecast, revenue by category and by state, cohort retention.
-/// Computed with the `analytics_lib::kpi` functions on completed orders.
+/// Computed by the dashboard engine (built at start-up from the completed
+/// lines), which gives what the `analytics_lib::kpi` functions give on the
+/// same filter: start-up and the tests check it.
 #[utoipa::path(get, path = "/api/dashboard", tag = "dashboard",
     params(
         ("from" = Option<String>, Query, description = "First day (YYYY-MM-DD); default: 364 days before `to`"),
