@@ -235,18 +235,20 @@ fn lookup(live: &LiveModel, id: &str, field: String, out: &mut [f64]) -> Result<
     if table.write(id, out) {
         return Ok(());
     }
-    Err(PredictError::UnknownCustomer(
-        ErrorBody::new("unknown customer")
-            .field(field)
-            .expected(format!(
-                "a customer with a completed order before {}",
-                table.as_of
-            ))
-            .found(format!("\"{}\"", id.chars().take(60).collect::<String>())),
-    ))
+    Err(unknown_customer(field, id, table.as_of))
 }
 
-fn id_field(prefix: &str) -> String {
+/// The 404 of an id without a row (`/predict` and `/segment` alike).
+pub(crate) fn unknown_customer(field: String, id: &str, as_of: chrono::NaiveDate) -> PredictError {
+    PredictError::UnknownCustomer(
+        ErrorBody::new("unknown customer")
+            .field(field)
+            .expected(format!("a customer with a completed order before {as_of}"))
+            .found(format!("\"{}\"", id.chars().take(60).collect::<String>())),
+    )
+}
+
+pub(crate) fn id_field(prefix: &str) -> String {
     if prefix.is_empty() {
         "customer_id".to_string()
     } else {

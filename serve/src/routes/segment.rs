@@ -234,11 +234,7 @@ fn customer(
     id: &str,
     prefix: &str,
 ) -> Result<BTreeMap<String, f64>, PredictError> {
-    let field = if prefix.is_empty() {
-        "customer_id".to_string()
-    } else {
-        format!("{prefix}.customer_id")
-    };
+    let field = super::predict::id_field(prefix);
     let Some(table) = &live.customers else {
         return Err(PredictError::UnknownCustomer(
             ErrorBody::new("customer lookup is not available: the service has no data")
@@ -247,17 +243,8 @@ fn customer(
                 .found(format!("customer_id \"{id}\"")),
         ));
     };
-    live.customer_row(id).ok_or_else(|| {
-        PredictError::UnknownCustomer(
-            ErrorBody::new("unknown customer")
-                .field(field)
-                .expected(format!(
-                    "a customer with a completed order before {}",
-                    table.as_of
-                ))
-                .found(format!("\"{}\"", id.chars().take(60).collect::<String>())),
-        )
-    })
+    live.customer_row(id)
+        .ok_or_else(|| super::predict::unknown_customer(field, id, table.as_of))
 }
 
 /// One customer's segment.
