@@ -184,93 +184,107 @@ fn duplicate_rule(spec: &TableSpec, kind: &'static str) -> Rule {
     )
 }
 
-fn one_of(column: &str, values: &[&str]) -> Expr {
+fn one_of(column: Expr, values: &[&str]) -> Expr {
     let s = Series::new("values".into(), values);
-    col(column).is_in(lit(s).implode(false), false)
+    column.is_in(lit(s).implode(false), false)
 }
 
-/// Tag each row with the first rule it breaks, count per rule, keep the rest.
-fn apply_rules(
+/// True where `column`'s value is one of `keys`' values.
+fn known(column: &str, keys: &Column) -> Expr {
+    col(column).is_in(
+        lit(keys.as_materialized_series().clone()).implode(false),
+        false,
+    )
+}
+
+/// The first rule each row breaks, as a small code: 0 when it breaks none,
+/// `i + 1` for rule `i`.
+fn first_broken(rules: &[Rule]) -> Expr {
+    let mut code = lit(0u8);
+    for (i, r) in rules.iter().enumerate().rev() {
+        let tag = u8::try_from(i + 1).expect("fewer than 255 rules per table");
+        code = when(r.condition.clone()).then(lit(tag)).otherwise(code);
+    }
+    code
+}
+
+/// Check `rules` on `lf`, count each row under the first rule it breaks, and
+/// return the rows to keep. Only the code column is materialised (one byte a
+/// row), never a tagged copy of the table.
+fn check(
     table: &'static str,
     lf: LazyFrame,
-    rules: Vec<Rule>,
+    rules: &[Rule],
     found: &mut Vec<DefectCount>,
-) -> Result<DataFrame> {
-    let mut reason: Option<Expr> = None;
-    for r in rules.iter().rev() {
-        reason = Some(match reason {
-            None => when(r.condition.clone())
-                .then(lit(r.kind))
-                .otherwise(lit(NULL).cast(DataType::String)),
-            Some(rest) => when(r.condition.clone()).then(lit(r.kind)).otherwise(rest),
-        });
-    }
-    let Some(reason) = reason else {
-        return lf.collect().map_err(DataError::polars(table, "cleaning"));
-    };
-    let tagged = lf
-        .with_column(reason.alias(REASON))
+) -> Result<BooleanChunked> {
+    let codes = lf
+        .with_column(first_broken(rules).cast(DataType::UInt8).alias(REASON))
+        .select([col(REASON)])
         .collect()
         .map_err(DataError::polars(table, "checking the cleaning rules"))?;
-    let reasons = tagged
+    let codes = codes
         .column(REASON)
-        .and_then(|c| c.str().cloned())
+        .and_then(|c| c.u8().cloned())
         .map_err(DataError::polars(table, "reading the cleaning tags"))?;
-    let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
-    for r in reasons.iter().flatten() {
-        *counts.entry(r).or_default() += 1;
+    let mut counts = vec![0u64; rules.len() + 1];
+    for code in codes.iter().flatten() {
+        counts[usize::from(code)] += 1;
     }
-    for r in &rules {
+    for (i, r) in rules.iter().enumerate() {
         found.push(DefectCount {
             kind: r.kind,
             table,
-            rows: counts.get(r.kind).copied().unwrap_or(0),
+            rows: counts[i + 1],
             action: r.action,
         });
     }
-    let keep = tagged
-        .column(REASON)
-        .map_err(DataError::polars(table, "reading the cleaning tags"))?
-        .is_null();
-    tagged
-        .filter(&keep)
-        .and_then(|df| df.drop(REASON))
+    Ok(codes.equal(0))
+}
+
+fn keep_rows(table: &'static str, df: DataFrame, keep: &BooleanChunked) -> Result<DataFrame> {
+    df.filter(keep)
         .map_err(DataError::polars(table, "removing defective rows"))
 }
 
-fn left_join_flag(lf: LazyFrame, keys: LazyFrame, on: &str, flag: &str) -> LazyFrame {
-    let keys = keys
-        .select([col(on)])
-        .unique(None, UniqueKeepStrategy::Any)
-        .with_column(lit(true).alias(flag));
-    let args = JoinArgs {
-        maintain_order: MaintainOrderJoin::Left,
-        ..JoinArgs::new(JoinType::Left)
-    };
-    lf.join(keys, [col(on)], [col(on)], args)
+fn normalised(name: &str) -> Expr {
+    col(name).str().strip_chars(lit(NULL)).str().to_lowercase()
 }
 
-/// Run final cleaning on the four tables.
+/// Run final cleaning on the four tables (the input is left as it is).
 pub fn clean(data: &CuratedFrames) -> Result<Cleaned> {
+    clean_owned(data.clone())
+}
+
+/// Final cleaning that consumes the input tables, so that each raw table is
+/// freed as soon as its clean copy exists (the preparation path's way: the
+/// raw and the clean data are never both whole in memory).
+pub fn clean_owned(data: CuratedFrames) -> Result<Cleaned> {
     let mut found = Vec::new();
-    let mut rows = BTreeMap::new();
+    let input_rows = data.row_counts();
+    let CuratedFrames {
+        customers,
+        products,
+        orders,
+        order_items,
+    } = data;
 
     // Customers.
-    let customers = apply_rules(
+    let keep = check(
         "customers",
-        data.customers.clone().lazy(),
-        vec![
+        customers.clone().lazy(),
+        &[
             null_rule(&CUSTOMERS, "customers_null_required"),
             duplicate_rule(&CUSTOMERS, "duplicate_customers"),
         ],
         &mut found,
     )?;
+    let customers = keep_rows("customers", customers, &keep)?;
 
     // Products.
-    let products = apply_rules(
+    let keep = check(
         "products",
-        data.products.clone().lazy(),
-        vec![
+        products.clone().lazy(),
+        &[
             null_rule(&PRODUCTS, "products_null_required"),
             rule(
                 "products_non_positive_price",
@@ -284,96 +298,72 @@ pub fn clean(data: &CuratedFrames) -> Result<Cleaned> {
         ],
         &mut found,
     )?;
+    let products = keep_rows("products", products, &keep)?;
 
-    // Orders: normalise the enumerations, then check them.
-    let normalise = |name: &str| {
-        col(name)
-            .str()
-            .strip_chars(lit(NULL))
-            .str()
-            .to_lowercase()
-            .alias(name)
-    };
-    let orders_in = data
-        .orders
-        .clone()
-        .lazy()
-        .with_columns([normalise("status"), normalise("channel")]);
-    let is_status = one_of("status", &STATUSES);
-    let is_channel = one_of("channel", &CHANNELS);
-    let customer_ids = customers.clone().lazy();
-    let orders_checked = apply_rules(
+    // Orders, first pass: the enumerations are compared normalised (and
+    // written back normalised below), customers must exist.
+    let customer_ids = customers
+        .column("customer_id")
+        .map_err(DataError::polars("customers", "cleaning"))?;
+    let orders_first = check(
         "orders",
-        left_join_flag(orders_in, customer_ids, "customer_id", "__customer_known"),
-        vec![
+        orders.clone().lazy(),
+        &[
             null_rule(&ORDERS, "orders_null_required"),
-            rule("orders_invalid_status", "order removed", is_status.not()),
-            rule("orders_invalid_channel", "order removed", is_channel.not()),
+            rule(
+                "orders_invalid_status",
+                "order removed",
+                one_of(normalised("status"), &STATUSES).not(),
+            ),
+            rule(
+                "orders_invalid_channel",
+                "order removed",
+                one_of(normalised("channel"), &CHANNELS).not(),
+            ),
             duplicate_rule(&ORDERS, "duplicate_orders"),
             rule(
                 "orders_unknown_customer",
                 "order removed",
-                col("__customer_known").is_null(),
+                known("customer_id", customer_ids).not(),
             ),
         ],
         &mut found,
-    )?
-    .drop("__customer_known")
-    .map_err(DataError::polars("orders", "cleaning"))?;
+    )?;
 
-    // Order lines.
-    // Every order id of the input, flagged when its order survived the rules
-    // above: one join of the lines instead of two.
-    let order_status = left_join_flag(
-        data.orders
-            .clone()
-            .lazy()
-            .select([col("order_id")])
-            .unique(None, UniqueKeepStrategy::Any),
-        orders_checked.clone().lazy(),
-        "order_id",
-        "__order_ok",
-    )
-    .with_column(lit(true).alias("__order_known"));
-    let args = JoinArgs {
-        maintain_order: MaintainOrderJoin::Left,
-        ..JoinArgs::new(JoinType::Left)
-    };
-    let lines_in = data.order_items.clone().lazy().join(
-        order_status,
-        [col("order_id")],
-        [col("order_id")],
-        args,
-    );
-    let lines_in = left_join_flag(
-        lines_in,
-        products.clone().lazy(),
-        "product_id",
-        "__product_ok",
-    );
+    // Order lines: the order must exist in the input, have survived the rules
+    // above, and the product must exist.
+    let order_ids = orders
+        .column("order_id")
+        .map_err(DataError::polars("orders", "cleaning"))?;
+    let kept_order_ids = order_ids
+        .filter(&orders_first)
+        .map_err(DataError::polars("orders", "cleaning"))?;
+    let product_ids = products
+        .column("product_id")
+        .map_err(DataError::polars("products", "cleaning"))?;
     let discount_ok = col("discount")
         .gt_eq(lit(0.0))
         .and(col("discount").lt(lit(1.0)));
-    let order_items = apply_rules(
+    let keep = check(
         "order_items",
-        lines_in,
-        vec![
+        order_items.clone().lazy(),
+        &[
             null_rule(&ORDER_ITEMS, "order_items_null_required"),
             duplicate_rule(&ORDER_ITEMS, "duplicate_order_lines"),
             rule(
                 "lines_unknown_order",
                 "line removed",
-                col("__order_known").is_null(),
+                known("order_id", order_ids).not(),
             ),
             rule(
                 "lines_of_rejected_orders",
                 "line removed with its order",
-                col("__order_ok").is_null(),
+                known("order_id", &kept_order_ids).not(),
             ),
             rule(
                 "lines_unknown_product",
                 "line removed",
-                col("__product_ok").is_null(),
+                known("product_id", product_ids).not(),
             ),
             rule(
                 "lines_non_positive_quantity",
@@ -395,40 +385,53 @@ pub fn clean(data: &CuratedFrames) -> Result<Cleaned> {
             ),
         ],
         &mut found,
-    )?
-    .drop_many(["__order_known", "__order_ok", "__product_ok"]);
+    )?;
+    drop(kept_order_ids);
+    let input_line_orders = order_items
+        .column("order_id")
+        .map_err(DataError::polars("order_items", "cleaning"))?
+        .clone();
+    let order_items = keep_rows("order_items", order_items, &keep)?;
 
-    // Orders left without lines.
-    let orders_checked = left_join_flag(
-        orders_checked.lazy(),
-        data.order_items.clone().lazy(),
-        "order_id",
-        "__had_lines",
-    );
-    let orders_checked = left_join_flag(
-        orders_checked,
-        order_items.clone().lazy(),
-        "order_id",
-        "__has_lines",
-    );
-    let orders = apply_rules(
+    // Orders, second pass (only orders that passed the first): orders left
+    // without lines.
+    let passed = "__passed_first";
+    let clean_line_orders = order_items
+        .column("order_id")
+        .map_err(DataError::polars("order_items", "cleaning"))?;
+    let orders_second = check(
         "orders",
-        orders_checked,
-        vec![
+        orders
+            .clone()
+            .lazy()
+            .with_column(lit(orders_first.clone().into_series()).alias(passed)),
+        &[
             rule(
                 "orders_without_lines",
                 "order removed",
-                col("__had_lines").is_null(),
+                col(passed).and(known("order_id", &input_line_orders).not()),
             ),
             rule(
                 "orders_without_valid_lines",
                 "order removed",
-                col("__has_lines").is_null(),
+                col(passed).and(known("order_id", clean_line_orders).not()),
             ),
         ],
         &mut found,
-    )?
-    .drop_many(["__had_lines", "__has_lines"]);
+    )?;
+    drop(input_line_orders);
+    let keep = &orders_first & &orders_second;
+    let orders = keep_rows("orders", orders, &keep)?
+        .lazy()
+        .with_columns([
+            normalised("status").alias("status"),
+            normalised("channel").alias("channel"),
+        ])
+        .collect()
+        .map_err(DataError::polars(
+            "orders",
+            "normalising status and channel",
+        ))?;
 
     let frames = CuratedFrames {
         customers,
@@ -436,15 +439,20 @@ pub fn clean(data: &CuratedFrames) -> Result<Cleaned> {
         orders,
         order_items,
     };
-    for ((table, out), (_, input)) in frames.row_counts().into_iter().zip(data.row_counts()) {
-        rows.insert(
-            table,
-            RowCounts {
-                input: input as u64,
-                output: out as u64,
-            },
-        );
-    }
+    let rows = frames
+        .row_counts()
+        .into_iter()
+        .zip(input_rows)
+        .map(|((table, out), (_, input))| {
+            (
+                table,
+                RowCounts {
+                    input: input as u64,
+                    output: out as u64,
+                },
+            )
+        })
+        .collect();
     Ok(Cleaned {
         frames,
         report: CleaningReport {

@@ -20,6 +20,35 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+// mimalloc's option setter (the C library the `mimalloc` crate links; its
+// numbering is v3's `mi_option_e` in mimalloc.h).
+#[allow(unsafe_code)]
+unsafe extern "C" {
+    fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
+}
+const MI_OPTION_ARENA_EAGER_COMMIT: std::ffi::c_int = 4;
+const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
+
+/// A batch job frees whole tables between its steps: give those pages back
+/// to the system at once (purge delay 0) and commit arena memory only when
+/// used. Measured on 10 M lines (`analytics kpis`, peak resident): 4.17 GB
+/// with mimalloc's defaults, 3.55 GB with these. `MIMALLOC_PURGE_DELAY` /
+/// `MIMALLOC_ARENA_EAGER_COMMIT` in the environment take precedence (set
+/// there they also apply to the first arena: 3.35 GB).
+#[allow(unsafe_code)]
+fn tune_allocator() {
+    for (option, var) in [
+        (MI_OPTION_ARENA_EAGER_COMMIT, "MIMALLOC_ARENA_EAGER_COMMIT"),
+        (MI_OPTION_PURGE_DELAY, "MIMALLOC_PURGE_DELAY"),
+    ] {
+        if std::env::var_os(var).is_none() {
+            // SAFETY: called first thing in main, before any other thread
+            // exists; the option takes a plain integer.
+            unsafe { mi_option_set(option, 0) };
+        }
+    }
+}
+
 #[derive(Parser)]
 #[command(
     name = "analytics",
@@ -299,6 +328,7 @@ fn parse_count(s: &str) -> Result<u64, String> {
 }
 
 fn main() -> ExitCode {
+    tune_allocator();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Generate(args) => run_generate(args),
@@ -886,10 +916,48 @@ fn print_listing(model: &str, listing: &serde_json::Value) {
 
 /// Peak resident memory of this process (VmHWM), in bytes.
 fn peak_rss_bytes() -> Option<u64> {
+    proc_status_bytes("VmHWM:")
+}
+
+/// Resident memory of this process now (VmRSS), in bytes.
+fn rss_bytes() -> Option<u64> {
+    proc_status_bytes("VmRSS:")
+}
+
+fn proc_status_bytes(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
+}
+
+/// The benchmark's memory per stage: the process peak is reset (Linux
+/// `clear_refs` 5) before each stage and read after it, so each figure is
+/// that stage's own peak (what it holds plus what earlier stages left).
+#[derive(Default)]
+struct StagePeaks {
+    by_stage: serde_json::Map<String, serde_json::Value>,
+    before: serde_json::Map<String, serde_json::Value>,
+    started: Option<u64>,
+    overall: u64,
+}
+
+impl StagePeaks {
+    fn start(&mut self) {
+        // Keep the peak so far before resetting it.
+        self.overall = self.overall.max(peak_rss_bytes().unwrap_or(0));
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
+        self.started = rss_bytes();
+    }
+
+    fn end(&mut self, stage: &str) {
+        let peak = peak_rss_bytes();
+        self.overall = self.overall.max(peak.unwrap_or(0));
+        self.by_stage
+            .insert(stage.to_string(), serde_json::json!(peak));
+        self.before
+            .insert(stage.to_string(), serde_json::json!(self.started));
+    }
 }
 
 fn run_bench(args: BenchArgs) -> Result<()> {
@@ -898,17 +966,21 @@ fn run_bench(args: BenchArgs) -> Result<()> {
     let total = Instant::now();
     let mut seconds = serde_json::Map::new();
     let mut rows = serde_json::Map::new();
+    let mut peaks = StagePeaks::default();
 
     // The stages are timed as the reference stack (bench/reference.py)
     // times them: `load` reads and applies final cleaning, `kpis` includes
     // the join into sales lines. The parts are reported apart as well.
     // Destructured from the temporary: the cleaned tables are dropped here.
+    peaks.start();
     let analytics_lib::source::Prepared {
         sales,
         rows: table_rows,
         timings,
         ..
     } = prepare(&args.data)?;
+    peaks.end("prepare");
+    let sales_bytes = sales.lines.estimated_size() + sales.customers.estimated_size();
     let part = |x: f64| serde_json::json!(x);
     seconds.insert("read".into(), part(timings.load));
     seconds.insert("clean".into(), part(timings.clean));
@@ -917,9 +989,11 @@ fn run_bench(args: BenchArgs) -> Result<()> {
     for (name, n) in table_rows {
         rows.insert(name.to_string(), serde_json::json!(n));
     }
+    peaks.start();
     let t_kpi = Instant::now();
     let k = kpi::kpis(&sales, &Filter::all(), &KpiOptions::default())?;
     let kpi_compute = t_kpi.elapsed().as_secs_f64();
+    peaks.end("kpis");
     seconds.insert("kpi_compute".into(), part(kpi_compute));
     seconds.insert("kpis".into(), part(timings.join + kpi_compute));
 
@@ -927,7 +1001,9 @@ fn run_bench(args: BenchArgs) -> Result<()> {
     // job use. Its stage timings: `features` (all cutoffs), `train_<model>`
     // (the final fit at the training cutoff, scored on the test cutoff) and
     // `select_<model>` (the fit on the validation cutoff, reported apart).
+    peaks.start();
     let report = train_all(&sales, None, &TrainParams::default()).context("while training")?;
+    peaks.end("train");
     let stage = |key: &str| serde_json::json!(report.seconds.get(key).copied());
     seconds.insert("features".into(), stage("features"));
     for kind in ["linear", "random_forest", "xgboost"] {
@@ -948,6 +1024,7 @@ fn run_bench(args: BenchArgs) -> Result<()> {
     rows.insert("customers_test".into(), serde_json::json!(report.rows.test));
     // Segmentation: RFM features at as_of, then KMeans k = 5, one init,
     // ≤ 100 iterations on standardised (recency, log1p F, log1p M).
+    peaks.start();
     let t = Instant::now();
     let seg_features = analytics_lib::segments::SegmentFeatures::compute(&sales, None, None)
         .context("while computing the segmentation features")?;
@@ -964,6 +1041,7 @@ fn run_bench(args: BenchArgs) -> Result<()> {
         "kmeans".into(),
         serde_json::json!(t.elapsed().as_secs_f64()),
     );
+    peaks.end("segments");
     rows.insert("customers_kmeans".into(), serde_json::json!(km.customers));
     seconds.insert(
         "total".into(),
@@ -974,7 +1052,10 @@ fn run_bench(args: BenchArgs) -> Result<()> {
         "seconds": seconds,
         "metrics": metrics,
         "revenue": k.revenue,
-        "peak_rss_bytes": peak_rss_bytes(),
+        "peak_rss_bytes": peak_rss_bytes().map(|p| p.max(peaks.overall)),
+        "peak_rss_bytes_by_stage": peaks.by_stage,
+        "rss_bytes_before_stage": peaks.before,
+        "sales_view_bytes": sales_bytes,
     });
     if args.json {
         return print_json(&out);

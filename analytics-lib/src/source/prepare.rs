@@ -121,8 +121,10 @@ impl Source {
             .map_err(|e| self.failed(PrepareStep::Load, e))?;
         let load = t.elapsed().as_secs_f64();
         let t = Instant::now();
-        let cleaned = clean::clean(&raw).map_err(|e| self.failed(PrepareStep::Clean, e.into()))?;
-        drop(raw);
+        // The raw tables are consumed: each is freed once its clean copy
+        // exists.
+        let cleaned =
+            clean::clean_owned(raw).map_err(|e| self.failed(PrepareStep::Clean, e.into()))?;
         Ok((cleaned, load, t.elapsed().as_secs_f64()))
     }
 
