@@ -60,6 +60,8 @@ def main():
             "seconds": seconds,
             "seconds_per_million_lines": {k: v / (n / 1e6) for k, v in seconds.items()},
             "peak_rss_bytes": report.get("peak_rss_bytes"),
+            # Each stage's own peak (the process peak is reset before it).
+            "peak_rss_bytes_by_stage": report.get("peak_rss_bytes_by_stage"),
             "wall_seconds": wall,
         })
     base = next((r for r in results if not r.get("failed")), None)
@@ -99,6 +101,12 @@ def main():
         print(row, file=sys.stderr)
     mem = "".join(f"{(r['peak_rss_bytes'] or 0) / 2**30:>12.2f}{'GiB':>9}" for r in ok)
     print(f"{'peak memory':<22}{mem}", file=sys.stderr)
+    for stage in ["prepare", "kpis", "train", "segments"]:
+        cells = ""
+        for r in ok:
+            v = (r.get("peak_rss_bytes_by_stage") or {}).get(stage)
+            cells += f"{v / 2**30:>12.2f}{'GiB':>9}" if v else f"{'—':>12}{'':>9}"
+        print(f"{'  peak in ' + stage:<22}{cells}", file=sys.stderr)
     for r in results:
         if r.get("failed"):
             print(f"{r['size']}: FAILED (exit {r['exit']}) after {r['wall_seconds']:.0f} s", file=sys.stderr)
