@@ -101,7 +101,12 @@ def main():
         print(row, file=sys.stderr)
     mem = "".join(f"{(r['peak_rss_bytes'] or 0) / 2**30:>12.2f}{'GiB':>9}" for r in ok)
     print(f"{'peak memory':<22}{mem}", file=sys.stderr)
-    for stage in ["prepare", "kpis", "train", "segments"]:
+    mem_stages = []
+    for r in ok:
+        for k in r.get("peak_rss_bytes_by_stage") or {}:
+            if k not in mem_stages:
+                mem_stages.append(k)
+    for stage in mem_stages:
         cells = ""
         for r in ok:
             v = (r.get("peak_rss_bytes_by_stage") or {}).get(stage)

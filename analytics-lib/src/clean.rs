@@ -197,28 +197,35 @@ fn known(column: &str, keys: &Column) -> Expr {
     )
 }
 
-/// The first rule each row breaks, as a small code: 0 when it breaks none,
-/// `i + 1` for rule `i`.
+/// The first rule each row breaks, as a one-byte code: 0 when it breaks
+/// none, `i + 1` for rule `i`.
 fn first_broken(rules: &[Rule]) -> Expr {
     let mut code = lit(0u8);
     for (i, r) in rules.iter().enumerate().rev() {
         let tag = u8::try_from(i + 1).expect("fewer than 255 rules per table");
         code = when(r.condition.clone()).then(lit(tag)).otherwise(code);
     }
-    code
+    // The literals alone would resolve to a wider integer.
+    code.cast(DataType::UInt8)
 }
 
-/// Check `rules` on `lf`, count each row under the first rule it breaks, and
-/// return the rows to keep. Only the code column is materialised (one byte a
-/// row), never a tagged copy of the table.
-fn check(
+/// Check `rules` on `df`, count each row under the first rule it breaks, and
+/// return the rows that break none. Only the code column is materialised
+/// (one byte a row), never a tagged copy of the table; `df` is consumed, so
+/// its rows are freed once the kept copy exists.
+fn apply_rules(
     table: &'static str,
-    lf: LazyFrame,
+    df: DataFrame,
     rules: &[Rule],
     found: &mut Vec<DefectCount>,
-) -> Result<BooleanChunked> {
-    let codes = lf
-        .with_column(first_broken(rules).cast(DataType::UInt8).alias(REASON))
+) -> Result<DataFrame> {
+    // Added as a column, then selected: a bare `select` of the same
+    // expression runs the `is_in` checks against large id lists ~8× slower
+    // (10 M lines, polars 0.55: clean 425 s instead of 50 s).
+    let codes = df
+        .clone()
+        .lazy()
+        .with_column(first_broken(rules).alias(REASON))
         .select([col(REASON)])
         .collect()
         .map_err(DataError::polars(table, "checking the cleaning rules"))?;
@@ -238,11 +245,7 @@ fn check(
             action: r.action,
         });
     }
-    Ok(codes.equal(0))
-}
-
-fn keep_rows(table: &'static str, df: DataFrame, keep: &BooleanChunked) -> Result<DataFrame> {
-    df.filter(keep)
+    df.filter(&codes.equal(0))
         .map_err(DataError::polars(table, "removing defective rows"))
 }
 
@@ -269,21 +272,20 @@ pub fn clean_owned(data: CuratedFrames) -> Result<Cleaned> {
     } = data;
 
     // Customers.
-    let keep = check(
+    let customers = apply_rules(
         "customers",
-        customers.clone().lazy(),
+        customers,
         &[
             null_rule(&CUSTOMERS, "customers_null_required"),
             duplicate_rule(&CUSTOMERS, "duplicate_customers"),
         ],
         &mut found,
     )?;
-    let customers = keep_rows("customers", customers, &keep)?;
 
     // Products.
-    let keep = check(
+    let products = apply_rules(
         "products",
-        products.clone().lazy(),
+        products,
         &[
             null_rule(&PRODUCTS, "products_null_required"),
             rule(
@@ -298,16 +300,20 @@ pub fn clean_owned(data: CuratedFrames) -> Result<Cleaned> {
         ],
         &mut found,
     )?;
-    let products = keep_rows("products", products, &keep)?;
 
     // Orders, first pass: the enumerations are compared normalised (and
-    // written back normalised below), customers must exist.
+    // written back normalised below), customers must exist. The input's
+    // order ids are kept for the lines' `lines_unknown_order`.
     let customer_ids = customers
         .column("customer_id")
         .map_err(DataError::polars("customers", "cleaning"))?;
-    let orders_first = check(
+    let input_order_ids = orders
+        .column("order_id")
+        .map_err(DataError::polars("orders", "cleaning"))?
+        .clone();
+    let orders = apply_rules(
         "orders",
-        orders.clone().lazy(),
+        orders,
         &[
             null_rule(&ORDERS, "orders_null_required"),
             rule(
@@ -331,12 +337,10 @@ pub fn clean_owned(data: CuratedFrames) -> Result<Cleaned> {
     )?;
 
     // Order lines: the order must exist in the input, have survived the rules
-    // above, and the product must exist.
-    let order_ids = orders
+    // above, and the product must exist. The lines' order ids of the input
+    // are kept for `orders_without_lines`.
+    let kept_order_ids = orders
         .column("order_id")
-        .map_err(DataError::polars("orders", "cleaning"))?;
-    let kept_order_ids = order_ids
-        .filter(&orders_first)
         .map_err(DataError::polars("orders", "cleaning"))?;
     let product_ids = products
         .column("product_id")
@@ -344,21 +348,25 @@ pub fn clean_owned(data: CuratedFrames) -> Result<Cleaned> {
     let discount_ok = col("discount")
         .gt_eq(lit(0.0))
         .and(col("discount").lt(lit(1.0)));
-    let keep = check(
+    let input_line_orders = order_items
+        .column("order_id")
+        .map_err(DataError::polars("order_items", "cleaning"))?
+        .clone();
+    let order_items = apply_rules(
         "order_items",
-        order_items.clone().lazy(),
+        order_items,
         &[
             null_rule(&ORDER_ITEMS, "order_items_null_required"),
             duplicate_rule(&ORDER_ITEMS, "duplicate_order_lines"),
             rule(
                 "lines_unknown_order",
                 "line removed",
-                known("order_id", order_ids).not(),
+                known("order_id", &input_order_ids).not(),
             ),
             rule(
                 "lines_of_rejected_orders",
                 "line removed with its order",
-                known("order_id", &kept_order_ids).not(),
+                known("order_id", kept_order_ids).not(),
             ),
             rule(
                 "lines_unknown_product",
@@ -386,42 +394,32 @@ pub fn clean_owned(data: CuratedFrames) -> Result<Cleaned> {
         ],
         &mut found,
     )?;
-    drop(kept_order_ids);
-    let input_line_orders = order_items
-        .column("order_id")
-        .map_err(DataError::polars("order_items", "cleaning"))?
-        .clone();
-    let order_items = keep_rows("order_items", order_items, &keep)?;
+    drop(input_order_ids);
 
-    // Orders, second pass (only orders that passed the first): orders left
+    // Orders, second pass (on the orders that passed the first): orders left
     // without lines.
-    let passed = "__passed_first";
     let clean_line_orders = order_items
         .column("order_id")
         .map_err(DataError::polars("order_items", "cleaning"))?;
-    let orders_second = check(
+    let orders = apply_rules(
         "orders",
-        orders
-            .clone()
-            .lazy()
-            .with_column(lit(orders_first.clone().into_series()).alias(passed)),
+        orders,
         &[
             rule(
                 "orders_without_lines",
                 "order removed",
-                col(passed).and(known("order_id", &input_line_orders).not()),
+                known("order_id", &input_line_orders).not(),
             ),
             rule(
                 "orders_without_valid_lines",
                 "order removed",
-                col(passed).and(known("order_id", clean_line_orders).not()),
+                known("order_id", clean_line_orders).not(),
             ),
         ],
         &mut found,
     )?;
     drop(input_line_orders);
-    let keep = &orders_first & &orders_second;
-    let orders = keep_rows("orders", orders, &keep)?
+    let orders = orders
         .lazy()
         .with_columns([
             normalised("status").alias("status"),

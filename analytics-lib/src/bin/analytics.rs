@@ -31,10 +31,11 @@ const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
 
 /// A batch job frees whole tables between its steps: give those pages back
 /// to the system at once (purge delay 0) and commit arena memory only when
-/// used. Measured on 10 M lines (`analytics kpis`, peak resident): 4.17 GB
-/// with mimalloc's defaults, 3.55 GB with these. `MIMALLOC_PURGE_DELAY` /
-/// `MIMALLOC_ARENA_EAGER_COMMIT` in the environment take precedence (set
-/// there they also apply to the first arena: 3.35 GB).
+/// used (`analytics bench` reports each stage's peak and the resident memory
+/// it starts from, which shows what the allocator still holds).
+/// `MIMALLOC_PURGE_DELAY` / `MIMALLOC_ARENA_EAGER_COMMIT` in the environment
+/// take precedence; set there they also apply to the first arena, which is
+/// reserved before `main`.
 #[allow(unsafe_code)]
 fn tune_allocator() {
     for (option, var) in [
@@ -931,32 +932,32 @@ fn proc_status_bytes(field: &str) -> Option<u64> {
     Some(kb * 1024)
 }
 
-/// The benchmark's memory per stage: the process peak is reset (Linux
-/// `clear_refs` 5) before each stage and read after it, so each figure is
-/// that stage's own peak (what it holds plus what earlier stages left).
+/// The benchmark's memory per stage: the resident memory a stage starts
+/// from, and its own peak (the process peak is reset with Linux
+/// `clear_refs` 5 before it; where that is refused the stage's peak is
+/// unknown and reported as null rather than as the peak so far).
 #[derive(Default)]
 struct StagePeaks {
-    by_stage: serde_json::Map<String, serde_json::Value>,
+    peak: serde_json::Map<String, serde_json::Value>,
     before: serde_json::Map<String, serde_json::Value>,
-    started: Option<u64>,
-    overall: u64,
 }
 
 impl StagePeaks {
-    fn start(&mut self) {
-        // Keep the peak so far before resetting it.
-        self.overall = self.overall.max(peak_rss_bytes().unwrap_or(0));
-        let _ = std::fs::write("/proc/self/clear_refs", "5");
-        self.started = rss_bytes();
+    fn measure<T>(&mut self, stage: &str, run: impl FnOnce() -> Result<T>) -> Result<T> {
+        let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
+        self.before
+            .insert(stage.to_string(), serde_json::json!(rss_bytes()));
+        let out = run()?;
+        let peak = if reset { peak_rss_bytes() } else { None };
+        self.peak.insert(stage.to_string(), serde_json::json!(peak));
+        Ok(out)
     }
 
-    fn end(&mut self, stage: &str) {
-        let peak = peak_rss_bytes();
-        self.overall = self.overall.max(peak.unwrap_or(0));
-        self.by_stage
-            .insert(stage.to_string(), serde_json::json!(peak));
-        self.before
-            .insert(stage.to_string(), serde_json::json!(self.started));
+    /// The whole run's peak: the largest stage peak, or the process peak
+    /// when it is larger (no reset, or work between the stages).
+    fn overall(&self) -> Option<u64> {
+        let stages = self.peak.values().filter_map(|v| v.as_u64()).max();
+        stages.max(peak_rss_bytes())
     }
 }
 
@@ -972,14 +973,12 @@ fn run_bench(args: BenchArgs) -> Result<()> {
     // times them: `load` reads and applies final cleaning, `kpis` includes
     // the join into sales lines. The parts are reported apart as well.
     // Destructured from the temporary: the cleaned tables are dropped here.
-    peaks.start();
     let analytics_lib::source::Prepared {
         sales,
         rows: table_rows,
         timings,
         ..
-    } = prepare(&args.data)?;
-    peaks.end("prepare");
+    } = peaks.measure("prepare", || prepare(&args.data))?;
     let sales_bytes = sales.lines.estimated_size() + sales.customers.estimated_size();
     let part = |x: f64| serde_json::json!(x);
     seconds.insert("read".into(), part(timings.load));
@@ -989,11 +988,11 @@ fn run_bench(args: BenchArgs) -> Result<()> {
     for (name, n) in table_rows {
         rows.insert(name.to_string(), serde_json::json!(n));
     }
-    peaks.start();
     let t_kpi = Instant::now();
-    let k = kpi::kpis(&sales, &Filter::all(), &KpiOptions::default())?;
+    let k = peaks.measure("kpis", || {
+        Ok(kpi::kpis(&sales, &Filter::all(), &KpiOptions::default())?)
+    })?;
     let kpi_compute = t_kpi.elapsed().as_secs_f64();
-    peaks.end("kpis");
     seconds.insert("kpi_compute".into(), part(kpi_compute));
     seconds.insert("kpis".into(), part(timings.join + kpi_compute));
 
@@ -1001,9 +1000,9 @@ fn run_bench(args: BenchArgs) -> Result<()> {
     // job use. Its stage timings: `features` (all cutoffs), `train_<model>`
     // (the final fit at the training cutoff, scored on the test cutoff) and
     // `select_<model>` (the fit on the validation cutoff, reported apart).
-    peaks.start();
-    let report = train_all(&sales, None, &TrainParams::default()).context("while training")?;
-    peaks.end("train");
+    let report = peaks.measure("train", || {
+        train_all(&sales, None, &TrainParams::default()).context("while training")
+    })?;
     let stage = |key: &str| serde_json::json!(report.seconds.get(key).copied());
     seconds.insert("features".into(), stage("features"));
     for kind in ["linear", "random_forest", "xgboost"] {
@@ -1024,24 +1023,24 @@ fn run_bench(args: BenchArgs) -> Result<()> {
     rows.insert("customers_test".into(), serde_json::json!(report.rows.test));
     // Segmentation: RFM features at as_of, then KMeans k = 5, one init,
     // ≤ 100 iterations on standardised (recency, log1p F, log1p M).
-    peaks.start();
     let t = Instant::now();
-    let seg_features = analytics_lib::segments::SegmentFeatures::compute(&sales, None, None)
-        .context("while computing the segmentation features")?;
-    seconds.insert(
-        "segment_features".into(),
-        serde_json::json!(t.elapsed().as_secs_f64()),
-    );
-    let km = analytics_lib::segments::kmeans_fixed(
-        &seg_features,
-        &analytics_lib::segments::FixedKMeans::default(),
-    )
-    .context("while running KMeans")?;
+    let km = peaks.measure("segments", || {
+        let seg_features = analytics_lib::segments::SegmentFeatures::compute(&sales, None, None)
+            .context("while computing the segmentation features")?;
+        seconds.insert(
+            "segment_features".into(),
+            serde_json::json!(t.elapsed().as_secs_f64()),
+        );
+        analytics_lib::segments::kmeans_fixed(
+            &seg_features,
+            &analytics_lib::segments::FixedKMeans::default(),
+        )
+        .context("while running KMeans")
+    })?;
     seconds.insert(
         "kmeans".into(),
         serde_json::json!(t.elapsed().as_secs_f64()),
     );
-    peaks.end("segments");
     rows.insert("customers_kmeans".into(), serde_json::json!(km.customers));
     seconds.insert(
         "total".into(),
@@ -1052,8 +1051,8 @@ fn run_bench(args: BenchArgs) -> Result<()> {
         "seconds": seconds,
         "metrics": metrics,
         "revenue": k.revenue,
-        "peak_rss_bytes": peak_rss_bytes().map(|p| p.max(peaks.overall)),
-        "peak_rss_bytes_by_stage": peaks.by_stage,
+        "peak_rss_bytes": peaks.overall(),
+        "peak_rss_bytes_by_stage": peaks.peak,
         "rss_bytes_before_stage": peaks.before,
         "sales_view_bytes": sales_bytes,
     });
