@@ -23,6 +23,7 @@
 pub mod charts;
 pub mod clean;
 pub mod contract;
+pub mod dashboard;
 pub mod data;
 pub mod error;
 pub mod explore;
@@ -44,6 +45,7 @@ pub mod retrain;
 #[cfg(feature = "segments")]
 pub mod segments;
 pub mod source;
+#[cfg(feature = "tracking")]
 pub mod tracking;
 
 /// Re-exported for dates in notebooks and callers.

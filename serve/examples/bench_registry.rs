@@ -115,7 +115,7 @@ fn serve_kind(reg: &Registry, kind: Option<ModelKind>) -> anyhow::Result<()> {
     let live = reg
         .live_dir(SPEND)?
         .context("no live customer_spend version")?;
-    let best = serve::model::read_best(&live)?;
+    let best = analytics_lib::registry::BestChoice::read(&live)?.best;
     if best == kind {
         eprintln!("bench_registry: customer_spend serves {kind} already");
         return Ok(());

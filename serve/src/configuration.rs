@@ -29,7 +29,8 @@
 
 use std::path::{Path, PathBuf};
 
-use analytics_lib::source::{Secret, SourceArgs, SourceConfig, SourceKind};
+pub use analytics_lib::source::SnowflakeSettings;
+use analytics_lib::source::{SourceConfig, SourceKind, SourceSettings};
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
@@ -64,42 +65,6 @@ pub struct Settings {
     pub source: SourceKind,
     /// The Snowflake connection, used when `source = "snowflake"`.
     pub snowflake: SnowflakeSettings,
-}
-
-/// The Snowflake connection (`[snowflake]` in the settings file,
-/// `APP_SNOWFLAKE_*` variables). The four curated tables are read from
-/// `database.schema`. Give either `password` or `private_key_path`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SnowflakeSettings {
-    /// Account identifier, e.g. `myorg-myaccount`.
-    pub account: Option<String>,
-    pub user: Option<String>,
-    /// Never shown: `[redacted]` in `Debug` and serialised settings.
-    pub password: Option<Secret>,
-    /// PEM file of the unencrypted PKCS#8 private key (key-pair authentication).
-    pub private_key_path: Option<PathBuf>,
-    pub warehouse: Option<String>,
-    pub database: Option<String>,
-    pub schema: Option<String>,
-    pub role: Option<String>,
-}
-
-impl SnowflakeSettings {
-    /// The same arguments the command line's `--source snowflake` takes.
-    pub fn args(&self) -> SourceArgs {
-        SourceArgs {
-            source: SourceKind::Snowflake,
-            account: self.account.clone(),
-            user: self.user.clone(),
-            password: self.password.clone(),
-            private_key_path: self.private_key_path.clone(),
-            warehouse: self.warehouse.clone(),
-            database: self.database.clone(),
-            schema: self.schema.clone(),
-            role: self.role.clone(),
-        }
-    }
 }
 
 impl Default for Settings {
@@ -165,10 +130,12 @@ impl Settings {
         match self.source {
             SourceKind::Parquet => Ok(None),
             SourceKind::Snowflake => Ok(Some(
-                self.snowflake
-                    .args()
-                    .resolve(None)
-                    .context("setting `source = \"snowflake\"`")?,
+                SourceSettings {
+                    source: self.source,
+                    snowflake: self.snowflake.clone(),
+                }
+                .resolve(None)
+                .context("setting `source = \"snowflake\"`")?,
             )),
         }
     }
@@ -222,20 +189,21 @@ impl Settings {
                 "RELOAD_INTERVAL_MS" => self.reload_interval_ms = parse_env(&key, &value)?,
                 "TOP_CONTRIBUTIONS" => self.top_contributions = parse_env(&key, &value)?,
                 "WORKERS" => self.workers = parse_env(&key, &value)?,
-                "SOURCE" => self.source = parse_source(&key, &value)?,
-                "SNOWFLAKE_ACCOUNT" => self.snowflake.account = non_empty(value),
-                "SNOWFLAKE_USER" => self.snowflake.user = non_empty(value),
-                "SNOWFLAKE_PASSWORD" => {
-                    self.snowflake.password = non_empty(value).map(Secret::new);
+                _ => {
+                    // The source's variables: read by the library's one reader.
+                    let mut source = SourceSettings {
+                        source: self.source,
+                        snowflake: std::mem::take(&mut self.snowflake),
+                    };
+                    let known = source
+                        .apply_env(&key, &value)
+                        .with_context(|| format!("environment variable {key}"))?;
+                    self.source = source.source;
+                    self.snowflake = source.snowflake;
+                    if !known {
+                        warnings.push(format!("ignoring unknown setting {key}"));
+                    }
                 }
-                "SNOWFLAKE_PRIVATE_KEY_PATH" => {
-                    self.snowflake.private_key_path = non_empty(value).map(PathBuf::from);
-                }
-                "SNOWFLAKE_WAREHOUSE" => self.snowflake.warehouse = non_empty(value),
-                "SNOWFLAKE_DATABASE" => self.snowflake.database = non_empty(value),
-                "SNOWFLAKE_SCHEMA" => self.snowflake.schema = non_empty(value),
-                "SNOWFLAKE_ROLE" => self.snowflake.role = non_empty(value),
-                _ => warnings.push(format!("ignoring unknown setting {key}")),
             }
         }
         Ok(warnings)
@@ -254,20 +222,6 @@ impl Settings {
         }
         if let Some(s) = o.source {
             self.source = s;
-        }
-    }
-}
-
-fn non_empty(value: String) -> Option<String> {
-    (!value.trim().is_empty()).then_some(value)
-}
-
-fn parse_source(key: &str, value: &str) -> anyhow::Result<SourceKind> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "" | "parquet" => Ok(SourceKind::Parquet),
-        "snowflake" => Ok(SourceKind::Snowflake),
-        _ => {
-            bail!("environment variable {key}: expected `parquet` or `snowflake`, found `{value}`")
         }
     }
 }

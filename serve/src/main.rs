@@ -36,7 +36,7 @@ struct Args {
     data: Option<PathBuf>,
     /// Where the data comes from without --data: parquet (no data) or
     /// snowflake (connection from APP_SNOWFLAKE_* or the settings file).
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = parse_source_kind)]
     source: Option<analytics_lib::source::SourceKind>,
 }
 
@@ -63,4 +63,10 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("serve: listening on http://{host}:{}", app.port());
     app.run_until_stopped().await?;
     Ok(())
+}
+
+/// `parquet` or `snowflake`, as the library reads it.
+fn parse_source_kind(s: &str) -> Result<analytics_lib::source::SourceKind, String> {
+    s.parse()
+        .map_err(|e: analytics_lib::source::SourceError| e.to_string())
 }

@@ -17,11 +17,11 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use analytics_lib::registry::{Registry, SEGMENT_FILE, SEGMENTS, SPEND, VersionId};
+use analytics_lib::registry::{BestChoice, Registry, SEGMENTS, SPEND, VersionId, segment_artifact};
 use arc_swap::ArcSwapOption;
 
 use crate::configuration::Settings;
-use crate::model::{LiveModel, ServingData, read_best};
+use crate::model::{LiveModel, ServingData};
 use crate::segment_model::LiveSegments;
 
 /// What a file looked like last time.
@@ -225,18 +225,13 @@ impl AppState {
 
     fn load_spend(&self, version: VersionId) -> anyhow::Result<LiveModel> {
         let dir = self.registry.model_dir(SPEND).join(version.to_string());
-        let kind = read_best(&dir)?;
-        let path = dir.join(format!("{}.msgpack", kind.name()));
+        let path = BestChoice::read(&dir)?.artifact(&dir);
         let reuse = self.spend.live().and_then(|m| m.customers.clone());
         LiveModel::load(&path, version.to_string(), self.data.as_ref(), reuse)
     }
 
     fn load_segments(&self, version: VersionId) -> anyhow::Result<LiveSegments> {
-        let path = self
-            .registry
-            .model_dir(SEGMENTS)
-            .join(version.to_string())
-            .join(SEGMENT_FILE);
+        let path = segment_artifact(&self.registry.model_dir(SEGMENTS).join(version.to_string()));
         let reuse = self.segments.live().and_then(|m| m.customers.clone());
         LiveSegments::load(&path, version.to_string(), self.data.as_ref(), reuse)
     }

@@ -1,9 +1,12 @@
-//! Saved models: one MessagePack file per model, with its provenance.
+//! Saved models: one MessagePack file per model, with its provenance. The
+//! file format is generic ([`Artifact`]): the regression models here and
+//! the segment models (`segments/artifact.rs`) differ only by their
+//! metadata type and payload.
 //!
 //! A file is a MessagePack map (rmp-serde, field names included):
 //!
 //! ```text
-//! { magic: "analytics-lib model",
+//! { magic: "analytics-lib model",       // ArtifactMeta::MAGIC
 //!   meta: ModelMeta { format_version, kind, hyperparameters, feature_names, categories, … },
 //!   payload: bytes,          // the fitted model (MessagePack; XGBoost's own UBJSON inside)
 //!   checksum: u64 }          // FNV-1a 64 of the payload bytes
@@ -152,15 +155,38 @@ pub(crate) fn checksum(bytes: &[u8]) -> u64 {
     h.finish()
 }
 
-/// The file as stored. Public so that tools (and tests) can inspect or
-/// rewrite an artifact; [`TrainedModel::load`] is the checked way in.
+/// What a kind of artifact declares in its file: the marker it starts
+/// with, the layout version its metadata carries, and a name for errors.
+pub trait ArtifactMeta: Serialize + serde::de::DeserializeOwned + Clone {
+    /// First field of every file of this kind.
+    const MAGIC: &'static str;
+    /// The layout version this library writes and reads.
+    const FORMAT_VERSION: u32;
+    /// The file kind in errors: "model file", "segment model file".
+    const WHAT: &'static str;
+}
+
+impl ArtifactMeta for ModelMeta {
+    const MAGIC: &'static str = MAGIC;
+    const FORMAT_VERSION: u32 = FORMAT_VERSION;
+    const WHAT: &'static str = "model file";
+}
+
+/// An artifact file as stored: marker, metadata, payload and its checksum.
+/// Public so that tools (and tests) can inspect or rewrite one;
+/// [`Artifact::checked`] (behind [`TrainedModel::load`] and
+/// `SegmentModel::load`) is the checked way in.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ModelFile {
+#[serde(bound = "M: ArtifactMeta")]
+pub struct Artifact<M> {
     pub magic: String,
-    pub meta: ModelMeta,
+    pub meta: M,
     pub payload: Bytes,
     pub checksum: u64,
 }
+
+/// A regression model's file.
+pub type ModelFile = Artifact<ModelMeta>;
 
 /// Just enough of a file to know its layout version.
 #[derive(Deserialize)]
@@ -173,9 +199,87 @@ struct MetaProbe {
     format_version: u32,
 }
 
+impl<M: ArtifactMeta> Artifact<M> {
+    /// A file of `meta` around `payload`, with the marker and checksum.
+    pub fn new(meta: M, payload: Vec<u8>) -> Self {
+        Artifact {
+            magic: M::MAGIC.to_string(),
+            meta,
+            checksum: checksum(&payload),
+            payload: Bytes(payload),
+        }
+    }
+
+    fn decode_error(path: &Path, bytes: usize, e: rmp_serde::decode::Error) -> ModelError {
+        decode_error_for(
+            &format!(
+                "a MessagePack {} ({}, format version {})",
+                M::WHAT,
+                M::MAGIC,
+                M::FORMAT_VERSION
+            ),
+            path,
+            bytes,
+            e,
+        )
+    }
+
+    /// Decode a file's bytes without checking the version or the checksum.
+    /// `path` only names the file in errors.
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
+        rmp_serde::from_slice(bytes).map_err(|e| Self::decode_error(path, bytes.len(), e))
+    }
+
+    /// Decode and check the marker, the format version (read first, so a
+    /// file of another version is named as such) and the payload's checksum.
+    pub fn checked(bytes: &[u8], path: &Path) -> Result<Self> {
+        let probe: Probe =
+            rmp_serde::from_slice(bytes).map_err(|e| Self::decode_error(path, bytes.len(), e))?;
+        if probe.magic != M::MAGIC {
+            return Err(ModelError::Corrupt {
+                path: path.to_path_buf(),
+                expected: format!("a file starting with the marker `{}`", M::MAGIC),
+                found: format!("`{}`", probe.magic.chars().take(60).collect::<String>()),
+            });
+        }
+        if probe.meta.format_version != M::FORMAT_VERSION {
+            return Err(ModelError::FormatVersion {
+                path: path.to_path_buf(),
+                expected: M::FORMAT_VERSION,
+                found: probe.meta.format_version,
+            });
+        }
+        let file = Self::from_bytes(bytes, path)?;
+        let sum = checksum(&file.payload.0);
+        if sum != file.checksum {
+            return Err(ModelError::Corrupt {
+                path: path.to_path_buf(),
+                expected: format!("a payload with checksum {:016x}", file.checksum),
+                found: format!("checksum {sum:016x}: the model bytes were altered"),
+            });
+        }
+        Ok(file)
+    }
+
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        rmp_serde::to_vec_named(self).map_err(|e| ModelError::Encode(e.to_string()))
+    }
+
+    /// Read and decode a file, unchecked (see [`Artifact::checked`]).
+    pub fn read(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(ModelError::io(path, "reading the model file"))?;
+        Self::from_bytes(&bytes, path)
+    }
+
+    /// Write all-or-nothing: a temporary file in the same folder, then rename.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        write_atomic(path, &self.to_bytes()?)
+    }
+}
+
 /// A decode failure as a clear error: truncated (the file ends early) or
 /// corrupt (`what` names the file kind expected, e.g. "a MessagePack model file").
-pub(crate) fn decode_error_for(
+fn decode_error_for(
     what: &str,
     path: &Path,
     bytes: usize,
@@ -200,38 +304,6 @@ pub(crate) fn decode_error_for(
             expected: what.to_string(),
             found: format!("{bytes} bytes that do not decode: {e}"),
         }
-    }
-}
-
-fn decode_error(path: &Path, bytes: usize, e: rmp_serde::decode::Error) -> ModelError {
-    decode_error_for(
-        &format!("a MessagePack model file ({MAGIC}, format version {FORMAT_VERSION})"),
-        path,
-        bytes,
-        e,
-    )
-}
-
-impl ModelFile {
-    /// Decode a file's bytes without checking the version or the checksum.
-    /// `path` only names the file in errors.
-    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
-        rmp_serde::from_slice(bytes).map_err(|e| decode_error(path, bytes.len(), e))
-    }
-
-    pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        rmp_serde::to_vec_named(self).map_err(|e| ModelError::Encode(e.to_string()))
-    }
-
-    /// Read and decode a file, unchecked (see [`TrainedModel::load`]).
-    pub fn read(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(ModelError::io(path, "reading the model file"))?;
-        Self::from_bytes(&bytes, path)
-    }
-
-    /// Write all-or-nothing: a temporary file in the same folder, then rename.
-    pub fn write(&self, path: &Path) -> Result<()> {
-        write_atomic(path, &self.to_bytes()?)
     }
 }
 
@@ -280,13 +352,7 @@ impl TrainedModel {
 
     /// The model as an artifact file.
     pub fn to_file(&self) -> Result<ModelFile> {
-        let payload = self.model.to_payload()?;
-        Ok(ModelFile {
-            magic: MAGIC.to_string(),
-            meta: self.meta.clone(),
-            checksum: checksum(&payload),
-            payload: Bytes(payload),
-        })
+        Ok(ModelFile::new(self.meta.clone(), self.model.to_payload()?))
     }
 
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
@@ -320,31 +386,7 @@ impl TrainedModel {
 
     /// Decode and check bytes; `path` only names the source in errors.
     pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
-        let probe: Probe =
-            rmp_serde::from_slice(bytes).map_err(|e| decode_error(path, bytes.len(), e))?;
-        if probe.magic != MAGIC {
-            return Err(ModelError::Corrupt {
-                path: path.to_path_buf(),
-                expected: format!("a file starting with the marker `{MAGIC}`"),
-                found: format!("`{}`", probe.magic.chars().take(60).collect::<String>()),
-            });
-        }
-        if probe.meta.format_version != FORMAT_VERSION {
-            return Err(ModelError::FormatVersion {
-                path: path.to_path_buf(),
-                expected: FORMAT_VERSION,
-                found: probe.meta.format_version,
-            });
-        }
-        let file = ModelFile::from_bytes(bytes, path)?;
-        let sum = checksum(&file.payload.0);
-        if sum != file.checksum {
-            return Err(ModelError::Corrupt {
-                path: path.to_path_buf(),
-                expected: format!("a payload with checksum {:016x}", file.checksum),
-                found: format!("checksum {sum:016x}: the model bytes were altered"),
-            });
-        }
+        let file = ModelFile::checked(bytes, path)?;
         let model = Regressor::from_payload(&file.payload.0, &file.meta.feature_names).map_err(
             |e| match e {
                 PayloadError::Decode(e) => ModelError::Corrupt {

@@ -30,7 +30,7 @@ pub const PSI_MODERATE: f64 = 0.1;
 /// PSI above this: drifted.
 pub const PSI_DRIFTED: f64 = 0.25;
 /// The profile file in a version folder.
-pub const PROFILE_FILE: &str = "training_profile.json";
+pub use crate::registry::PROFILE_FILE;
 
 /// One feature's training distribution.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

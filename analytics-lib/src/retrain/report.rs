@@ -2,7 +2,7 @@
 //! machines, MLflow and CI artifacts) and as readable text (for people).
 
 use std::collections::BTreeMap;
-use std::fmt::{self, Write as _};
+use std::fmt::Write as _;
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -10,30 +10,9 @@ use serde::{Deserialize, Serialize};
 use super::drift::DriftReport;
 use crate::locale;
 
-/// What happened to a challenger.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Decision {
-    /// Committed and made live.
-    Promoted,
-    /// Committed (for inspection, or a promotion by hand), not live.
-    Rejected,
-}
-
-impl Decision {
-    pub fn name(self) -> &'static str {
-        match self {
-            Decision::Promoted => "promoted",
-            Decision::Rejected => "rejected",
-        }
-    }
-}
-
-impl fmt::Display for Decision {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+/// What happened to a challenger: the registry's [`Decision`], written
+/// into the version's manifest.
+pub use crate::registry::Decision;
 
 /// One side of a comparison: the live champion or the new challenger.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -20,7 +20,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::models::ModelError;
-use crate::models::artifact::{Bytes, checksum, decode_error_for, write_atomic};
+use crate::models::artifact::{Artifact, ArtifactMeta, write_atomic};
 
 use super::errors::Result;
 use super::features::Scaler;
@@ -30,14 +30,14 @@ use super::profile::SegmentProfile;
 /// First field of every segment model file.
 pub const MAGIC: &str = "analytics-lib segment model";
 
-/// The file as stored; [`SegmentModel::load`] is the checked way in.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct SegmentFile {
-    pub magic: String,
-    pub meta: SegmentMeta,
-    pub payload: Bytes,
-    pub checksum: u64,
+impl ArtifactMeta for SegmentMeta {
+    const MAGIC: &'static str = MAGIC;
+    const FORMAT_VERSION: u32 = FORMAT_VERSION;
+    const WHAT: &'static str = "segment model file";
 }
+
+/// A segment model's file; [`SegmentModel::load`] is the checked way in.
+pub type SegmentFile = Artifact<SegmentMeta>;
 
 #[derive(Serialize, Deserialize)]
 struct Body {
@@ -46,41 +46,11 @@ struct Body {
     profiles: Vec<SegmentProfile>,
 }
 
-#[derive(Deserialize)]
-struct Probe {
-    magic: String,
-    meta: MetaProbe,
-}
-#[derive(Deserialize)]
-struct MetaProbe {
-    format_version: u32,
-}
-
-fn decode_error(path: &Path, bytes: usize, e: rmp_serde::decode::Error) -> ModelError {
-    decode_error_for(
-        &format!("a MessagePack segment model file ({MAGIC}, format version {FORMAT_VERSION})"),
-        path,
-        bytes,
-        e,
-    )
-}
-
 fn corrupt(path: &Path, expected: impl Into<String>, found: impl Into<String>) -> ModelError {
     ModelError::Corrupt {
         path: path.to_path_buf(),
         expected: expected.into(),
         found: found.into(),
-    }
-}
-
-impl SegmentFile {
-    /// Decode without checking version or checksum (tools, tests).
-    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
-        Ok(rmp_serde::from_slice(bytes).map_err(|e| decode_error(path, bytes.len(), e))?)
-    }
-
-    pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        Ok(rmp_serde::to_vec_named(self).map_err(|e| ModelError::Encode(e.to_string()))?)
     }
 }
 
@@ -94,16 +64,11 @@ impl SegmentModel {
         };
         let payload =
             rmp_serde::to_vec_named(&body).map_err(|e| ModelError::Encode(e.to_string()))?;
-        Ok(SegmentFile {
-            magic: MAGIC.to_string(),
-            meta: self.meta.clone(),
-            checksum: checksum(&payload),
-            payload: Bytes(payload),
-        })
+        Ok(SegmentFile::new(self.meta.clone(), payload))
     }
 
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        self.to_file()?.to_bytes()
+        Ok(self.to_file()?.to_bytes()?)
     }
 
     /// Save to `path` (all-or-nothing).
@@ -129,34 +94,7 @@ impl SegmentModel {
 
     /// Decode and check bytes; `path` only names the source in errors.
     pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
-        let probe: Probe =
-            rmp_serde::from_slice(bytes).map_err(|e| decode_error(path, bytes.len(), e))?;
-        if probe.magic != MAGIC {
-            return Err(corrupt(
-                path,
-                format!("a file starting with the marker `{MAGIC}`"),
-                format!("`{}`", probe.magic.chars().take(60).collect::<String>()),
-            )
-            .into());
-        }
-        if probe.meta.format_version != FORMAT_VERSION {
-            return Err(ModelError::FormatVersion {
-                path: path.to_path_buf(),
-                expected: FORMAT_VERSION,
-                found: probe.meta.format_version,
-            }
-            .into());
-        }
-        let file = SegmentFile::from_bytes(bytes, path)?;
-        let sum = checksum(&file.payload.0);
-        if sum != file.checksum {
-            return Err(corrupt(
-                path,
-                format!("a payload with checksum {:016x}", file.checksum),
-                format!("checksum {sum:016x}: the model bytes were altered"),
-            )
-            .into());
-        }
+        let file = SegmentFile::checked(bytes, path)?;
         let body: Body = rmp_serde::from_slice(&file.payload.0).map_err(|e| {
             corrupt(
                 path,

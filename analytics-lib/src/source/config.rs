@@ -1,5 +1,8 @@
-//! Which source to read: configuration from the command line, `APP_`
-//! environment variables or a serde document.
+//! Which source to read: one settings type ([`SourceSettings`]) that a
+//! settings file (serde), the `APP_*` environment variables (read here and
+//! nowhere else) and a binary's flags fill in, resolved into a
+//! [`SourceConfig`]. The command-line flags themselves live in the binaries
+//! (clap is not a dependency of the library).
 //!
 //! Secrets (the Snowflake password, the private key's contents) live in
 //! [`Secret`], whose `Debug`, `Display` and `Serialize` never show the value.
@@ -56,7 +59,7 @@ impl Serialize for Secret {
 }
 
 /// Which backend.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SourceKind {
     /// A folder of curated Parquet files (the default).
@@ -106,47 +109,36 @@ impl Default for SourceConfig {
     }
 }
 
-/// Command-line arguments (each with its `APP_` environment variable) that
-/// choose the source. Flatten them into a command with
-/// `#[command(flatten)] source: SourceArgs`, then
-/// `Source::from_args(&args.source, data)?`, where `data` is the command's
-/// own `--data DIR` (given: that Parquet folder; omitted: the configured source).
-#[derive(Clone, Default, PartialEq, Eq, clap::Args)]
-pub struct SourceArgs {
-    /// Where the curated tables come from (when `--data` is not given)
-    #[arg(long = "source", env = "APP_SOURCE", value_enum, default_value_t = SourceKind::Parquet)]
-    pub source: SourceKind,
-    /// Snowflake account identifier (e.g. myorg-myaccount)
-    #[arg(long = "snowflake-account", env = "APP_SNOWFLAKE_ACCOUNT")]
-    pub account: Option<String>,
-    /// Snowflake user
-    #[arg(long = "snowflake-user", env = "APP_SNOWFLAKE_USER")]
-    pub user: Option<String>,
-    /// Snowflake password (prefer the environment variable to the flag)
-    #[arg(
-        long = "snowflake-password",
-        env = "APP_SNOWFLAKE_PASSWORD",
-        hide_env_values = true
-    )]
-    pub password: Option<Secret>,
-    /// PEM file of the private key, for key-pair authentication instead of a password
-    #[arg(
-        long = "snowflake-private-key-path",
-        env = "APP_SNOWFLAKE_PRIVATE_KEY_PATH"
-    )]
-    pub private_key_path: Option<PathBuf>,
-    /// Snowflake warehouse
-    #[arg(long = "snowflake-warehouse", env = "APP_SNOWFLAKE_WAREHOUSE")]
-    pub warehouse: Option<String>,
-    /// Snowflake database holding the curated schema
-    #[arg(long = "snowflake-database", env = "APP_SNOWFLAKE_DATABASE")]
-    pub database: Option<String>,
-    /// Snowflake schema holding the four curated tables
-    #[arg(long = "snowflake-schema", env = "APP_SNOWFLAKE_SCHEMA")]
-    pub schema: Option<String>,
-    /// Snowflake role
-    #[arg(long = "snowflake-role", env = "APP_SNOWFLAKE_ROLE")]
-    pub role: Option<String>,
+impl SourceKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            SourceKind::Parquet => "parquet",
+            SourceKind::Snowflake => "snowflake",
+        }
+    }
+}
+
+impl fmt::Display for SourceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for SourceKind {
+    type Err = SourceError;
+    /// `parquet` or `snowflake` (any case; empty: `parquet`).
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "" | "parquet" => Ok(SourceKind::Parquet),
+            "snowflake" => Ok(SourceKind::Snowflake),
+            _ => Err(SourceError::Config {
+                name: "source",
+                env: "APP_SOURCE",
+                expected: "`parquet` or `snowflake`".into(),
+                found: format!("`{s}`"),
+            }),
+        }
+    }
 }
 
 impl std::str::FromStr for Secret {
@@ -156,10 +148,30 @@ impl std::str::FromStr for Secret {
     }
 }
 
-impl fmt::Debug for SourceArgs {
+/// The Snowflake connection as given (`[snowflake]` in a settings file,
+/// `APP_SNOWFLAKE_*` variables, `--snowflake-*` flags): every field
+/// optional until [`SourceSettings::resolve`] checks them. The four curated
+/// tables are read from `database.schema`. Give either `password` or
+/// `private_key_path`.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SnowflakeSettings {
+    /// Account identifier, e.g. `myorg-myaccount`.
+    pub account: Option<String>,
+    pub user: Option<String>,
+    /// Never shown: `[redacted]` in `Debug` and serialised settings.
+    pub password: Option<Secret>,
+    /// PEM file of the unencrypted PKCS#8 private key (key-pair authentication).
+    pub private_key_path: Option<PathBuf>,
+    pub warehouse: Option<String>,
+    pub database: Option<String>,
+    pub schema: Option<String>,
+    pub role: Option<String>,
+}
+
+impl fmt::Debug for SnowflakeSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SourceArgs")
-            .field("source", &self.source)
+        f.debug_struct("SnowflakeSettings")
             .field("account", &self.account)
             .field("user", &self.user)
             .field("password", &self.password)
@@ -171,6 +183,30 @@ impl fmt::Debug for SourceArgs {
             .finish()
     }
 }
+
+/// Where the curated data comes from, as given: the backend and the
+/// Snowflake connection. [`SourceSettings::from_env`] reads `APP_SOURCE`
+/// and `APP_SNOWFLAKE_*`; a binary lays its flags over that with
+/// [`SourceSettings::overlay`]; [`SourceSettings::resolve`] checks it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SourceSettings {
+    pub source: SourceKind,
+    pub snowflake: SnowflakeSettings,
+}
+
+/// The variables [`SourceSettings::apply_env`] knows.
+pub const SOURCE_ENV: [&str; 9] = [
+    "APP_SOURCE",
+    "APP_SNOWFLAKE_ACCOUNT",
+    "APP_SNOWFLAKE_USER",
+    "APP_SNOWFLAKE_PASSWORD",
+    "APP_SNOWFLAKE_PRIVATE_KEY_PATH",
+    "APP_SNOWFLAKE_WAREHOUSE",
+    "APP_SNOWFLAKE_DATABASE",
+    "APP_SNOWFLAKE_SCHEMA",
+    "APP_SNOWFLAKE_ROLE",
+];
 
 fn non_empty(v: &Option<String>) -> Option<String> {
     v.as_ref()
@@ -187,10 +223,73 @@ fn required(v: &Option<String>, name: &'static str, env: &'static str) -> Result
     })
 }
 
-impl SourceArgs {
-    /// Resolve the arguments. `data` is the command's `--data DIR`: when
-    /// given it wins (a Parquet folder); otherwise `--source`/`APP_SOURCE`
-    /// decides, Parquet reading [`DEFAULT_DATA_DIR`].
+fn given(value: &str) -> Option<String> {
+    let v = value.trim();
+    (!v.is_empty()).then(|| v.to_string())
+}
+
+impl SourceSettings {
+    /// The settings of the process environment (`APP_SOURCE`,
+    /// `APP_SNOWFLAKE_*`); unset or empty variables leave the defaults.
+    pub fn from_env() -> Result<SourceSettings> {
+        let mut s = SourceSettings::default();
+        for key in SOURCE_ENV {
+            if let Ok(value) = std::env::var(key) {
+                s.apply_env(key, &value)?;
+            }
+        }
+        Ok(s)
+    }
+
+    /// Apply one environment variable (its full name, `APP_…`); `Ok(false)`
+    /// when it is not one of [`SOURCE_ENV`]. An empty value unsets.
+    pub fn apply_env(&mut self, key: &str, value: &str) -> Result<bool> {
+        let sf = &mut self.snowflake;
+        match key {
+            "APP_SOURCE" => self.source = value.parse()?,
+            "APP_SNOWFLAKE_ACCOUNT" => sf.account = given(value),
+            "APP_SNOWFLAKE_USER" => sf.user = given(value),
+            "APP_SNOWFLAKE_PASSWORD" => {
+                sf.password = (!value.is_empty()).then(|| Secret::new(value));
+            }
+            "APP_SNOWFLAKE_PRIVATE_KEY_PATH" => {
+                sf.private_key_path = given(value).map(PathBuf::from)
+            }
+            "APP_SNOWFLAKE_WAREHOUSE" => sf.warehouse = given(value),
+            "APP_SNOWFLAKE_DATABASE" => sf.database = given(value),
+            "APP_SNOWFLAKE_SCHEMA" => sf.schema = given(value),
+            "APP_SNOWFLAKE_ROLE" => sf.role = given(value),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Lay `top` over `self`: its backend when given, and each Snowflake
+    /// field it sets.
+    pub fn overlay(mut self, source: Option<SourceKind>, top: SnowflakeSettings) -> SourceSettings {
+        if let Some(k) = source {
+            self.source = k;
+        }
+        let sf = &mut self.snowflake;
+        macro_rules! take {
+            ($($f:ident),*) => { $( if top.$f.is_some() { sf.$f = top.$f; } )* };
+        }
+        take!(
+            account,
+            user,
+            password,
+            private_key_path,
+            warehouse,
+            database,
+            schema,
+            role
+        );
+        self
+    }
+
+    /// Resolve and check. `data` is a command's `--data DIR`: when given it
+    /// wins (a Parquet folder); otherwise `source` decides, Parquet reading
+    /// [`DEFAULT_DATA_DIR`].
     pub fn resolve(&self, data: Option<&Path>) -> Result<SourceConfig> {
         if let Some(dir) = data {
             return Ok(SourceConfig::Parquet {
@@ -199,38 +298,44 @@ impl SourceArgs {
         }
         match self.source {
             SourceKind::Parquet => Ok(SourceConfig::default()),
-            SourceKind::Snowflake => {
-                let password = self.password.clone().filter(|p| !p.is_empty());
-                let auth = match (password, &self.private_key_path) {
-                    (Some(_), Some(_)) => {
-                        return Err(SourceError::Config {
-                            name: "snowflake password / private key path",
-                            env: "APP_SNOWFLAKE_PASSWORD / APP_SNOWFLAKE_PRIVATE_KEY_PATH",
-                            expected: "exactly one of the two".into(),
-                            found: "both".into(),
-                        });
-                    }
-                    (Some(p), None) => SnowflakeAuth::Password(p),
-                    (None, Some(path)) => SnowflakeAuth::PrivateKeyPath(path.clone()),
-                    (None, None) => {
-                        return Err(SourceError::Config {
-                            name: "snowflake password / private key path",
-                            env: "APP_SNOWFLAKE_PASSWORD / APP_SNOWFLAKE_PRIVATE_KEY_PATH",
-                            expected: "one of the two".into(),
-                            found: "neither".into(),
-                        });
-                    }
-                };
-                Ok(SourceConfig::Snowflake(SnowflakeConfig {
-                    account: required(&self.account, "snowflake account", "APP_SNOWFLAKE_ACCOUNT")?,
-                    user: required(&self.user, "snowflake user", "APP_SNOWFLAKE_USER")?,
-                    auth,
-                    warehouse: non_empty(&self.warehouse),
-                    database: non_empty(&self.database),
-                    schema: non_empty(&self.schema),
-                    role: non_empty(&self.role),
-                }))
-            }
+            SourceKind::Snowflake => Ok(SourceConfig::Snowflake(self.snowflake.resolve()?)),
         }
+    }
+}
+
+impl SnowflakeSettings {
+    /// The connection these settings describe; an error names the missing
+    /// or contradictory setting and its variable.
+    pub fn resolve(&self) -> Result<SnowflakeConfig> {
+        let password = self.password.clone().filter(|p| !p.is_empty());
+        let auth = match (password, &self.private_key_path) {
+            (Some(_), Some(_)) => {
+                return Err(SourceError::Config {
+                    name: "snowflake password / private key path",
+                    env: "APP_SNOWFLAKE_PASSWORD / APP_SNOWFLAKE_PRIVATE_KEY_PATH",
+                    expected: "exactly one of the two".into(),
+                    found: "both".into(),
+                });
+            }
+            (Some(p), None) => SnowflakeAuth::Password(p),
+            (None, Some(path)) => SnowflakeAuth::PrivateKeyPath(path.clone()),
+            (None, None) => {
+                return Err(SourceError::Config {
+                    name: "snowflake password / private key path",
+                    env: "APP_SNOWFLAKE_PASSWORD / APP_SNOWFLAKE_PRIVATE_KEY_PATH",
+                    expected: "one of the two".into(),
+                    found: "neither".into(),
+                });
+            }
+        };
+        Ok(SnowflakeConfig {
+            account: required(&self.account, "snowflake account", "APP_SNOWFLAKE_ACCOUNT")?,
+            user: required(&self.user, "snowflake user", "APP_SNOWFLAKE_USER")?,
+            auth,
+            warehouse: non_empty(&self.warehouse),
+            database: non_empty(&self.database),
+            schema: non_empty(&self.schema),
+            role: non_empty(&self.role),
+        })
     }
 }

@@ -9,9 +9,10 @@
 //! Everything that reads curated data asks a [`Source`] for it:
 //!
 //! ```no_run
-//! use analytics_lib::source::{Source, SourceArgs};
-//! # fn f(args: &SourceArgs, data: Option<&std::path::Path>) -> anyhow::Result<()> {
-//! let source = Source::from_args(args, data)?; // --data DIR wins; else APP_SOURCE
+//! use analytics_lib::source::{Source, SourceSettings};
+//! # fn f(data: Option<&std::path::Path>) -> anyhow::Result<()> {
+//! let settings = SourceSettings::from_env()?; // APP_SOURCE, APP_SNOWFLAKE_*
+//! let source = Source::from_settings(&settings, data)?; // --data DIR wins
 //! let prepared = source.prepare()?;             // loaded, validated, cleaned, joined
 //! println!("{} defects removed", prepared.defects_removed());
 //! # Ok(()) }
@@ -44,7 +45,8 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 
 pub use config::{
-    DEFAULT_DATA_DIR, Secret, SnowflakeAuth, SnowflakeConfig, SourceArgs, SourceConfig, SourceKind,
+    DEFAULT_DATA_DIR, SOURCE_ENV, Secret, SnowflakeAuth, SnowflakeConfig, SnowflakeSettings,
+    SourceConfig, SourceKind, SourceSettings,
 };
 pub use prepare::{PrepareError, PrepareStep, PrepareTimings, Prepared};
 #[cfg(feature = "snowflake")]
@@ -149,9 +151,9 @@ impl Source {
         }
     }
 
-    /// [`SourceArgs::resolve`] then [`Source::from_config`].
-    pub fn from_args(args: &SourceArgs, data: Option<&Path>) -> Result<Self> {
-        Self::from_config(&args.resolve(data)?)
+    /// [`SourceSettings::resolve`] then [`Source::from_config`].
+    pub fn from_settings(settings: &SourceSettings, data: Option<&Path>) -> Result<Self> {
+        Self::from_config(&settings.resolve(data)?)
     }
 
     fn backend(&self) -> &dyn CuratedSource {

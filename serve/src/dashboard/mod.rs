@@ -19,8 +19,10 @@
 //! Segments come from the live segment model of the registry, assigned at
 //! the data's reference date with `SegmentModel::assign_features`.
 
-pub mod engine;
 pub mod query;
+
+/// The engine lives in the library, beside `kpi` (`analytics_lib::dashboard`).
+pub use analytics_lib::dashboard as engine;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -28,11 +30,10 @@ use std::time::Instant;
 
 use analytics_lib::data::geo;
 use analytics_lib::forecast::{self, ForecastParams};
-use analytics_lib::kpi::{self, Filter, KpiOptions, Sales};
+use analytics_lib::kpi::{Filter, KpiOptions, Sales};
 use analytics_lib::segments::{SegmentFeatures, SegmentModel, views};
 use anyhow::{Context, anyhow};
 use chrono::{Datelike, Duration, NaiveDate};
-use polars::prelude::*;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -131,7 +132,7 @@ pub struct LoadedSegments {
 /// The live segment model's file, through the model registry
 /// (`<models>/segments/live.json` → `<models>/segments/vNNNN/segments.msgpack`).
 pub fn live_segment_file(models: &Path) -> anyhow::Result<Option<(String, PathBuf)>> {
-    use analytics_lib::registry::{Registry, SEGMENT_FILE, SEGMENTS};
+    use analytics_lib::registry::{Registry, SEGMENTS, segment_artifact};
     let reg = Registry::open(models)
         .with_context(|| format!("while opening the model registry {}", models.display()))?;
     let Some(version) = reg.live_version(SEGMENTS)? else {
@@ -140,64 +141,7 @@ pub fn live_segment_file(models: &Path) -> anyhow::Result<Option<(String, PathBu
     let Some(dir) = reg.live_dir(SEGMENTS)? else {
         return Ok(None);
     };
-    Ok(Some((version.to_string(), dir.join(SEGMENT_FILE))))
-}
-
-fn pe(what: &'static str) -> impl FnOnce(PolarsError) -> anyhow::Error {
-    move |e| anyhow!("{what}: {e}")
-}
-
-/// Dense `u32` codes of a string column, and (when `index`) the code of
-/// each distinct value.
-fn encode(col: &StringChunked, index: bool) -> (Vec<u32>, HashMap<String, u32>) {
-    let mut map: HashMap<&str, u32> = HashMap::with_capacity(col.len() / 2);
-    let codes = col
-        .iter()
-        .map(|v| {
-            let v = v.unwrap_or("");
-            let n = map.len() as u32;
-            *map.entry(v).or_insert(n)
-        })
-        .collect();
-    let owned = if index {
-        map.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
-    } else {
-        HashMap::new()
-    };
-    (codes, owned)
-}
-
-fn distinct_strings(df: &DataFrame, name: &str) -> anyhow::Result<Vec<String>> {
-    let s = df
-        .column(name)
-        .and_then(|c| c.as_materialized_series().unique())
-        .map_err(pe("listing filter values"))?;
-    let mut out: Vec<String> = s
-        .str()
-        .map_err(pe("listing filter values"))?
-        .iter()
-        .flatten()
-        .map(str::to_string)
-        .collect();
-    out.sort();
-    Ok(out)
-}
-
-fn date_bounds(df: &DataFrame) -> anyhow::Result<(NaiveDate, NaiveDate)> {
-    let days = df
-        .column("order_date")
-        .and_then(|c| c.cast(&DataType::Int32))
-        .map_err(pe("reading order dates"))?;
-    let days = days.i32().map_err(pe("reading order dates"))?;
-    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).ok_or_else(|| anyhow!("epoch"))?;
-    let (min, max) = (days.min(), days.max());
-    match (min, max) {
-        (Some(a), Some(b)) => Ok((
-            epoch + Duration::days(i64::from(a)),
-            epoch + Duration::days(i64::from(b)),
-        )),
-        _ => Ok((epoch, epoch)),
-    }
+    Ok(Some((version.to_string(), segment_artifact(&dir))))
 }
 
 impl DashboardData {
@@ -205,71 +149,12 @@ impl DashboardData {
     /// model under `models` (none: the dashboard says so, it is no error).
     pub fn build(sales: &Sales, models: &Path) -> anyhow::Result<DashboardData> {
         let started = Instant::now();
-        let completed = sales
-            .lines
-            .column("completed")
-            .and_then(|c| c.bool().cloned())
-            .map_err(pe("reading `completed`"))?;
-        // Lines without a date are in no period (as in `kpi`): left out.
-        let dated = sales
-            .lines
-            .column("order_date")
-            .map(|c| c.is_not_null())
-            .map_err(pe("reading `order_date`"))?;
-        let completed = &completed & &dated;
-        let mut lines = sales
-            .lines
-            .select([
-                "order_id",
-                "customer_id",
-                "order_date",
-                "channel",
-                "category",
-                "state",
-                "completed",
-                "revenue",
-            ])
-            .and_then(|df| df.filter(&completed))
-            .map_err(pe("keeping completed lines"))?;
-        let str_col = |df: &DataFrame, name: &'static str| {
-            df.column(name)
-                .and_then(|c| c.str().cloned())
-                .map_err(pe("reading a text column"))
-        };
-        let (order_codes, _) = encode(&str_col(&lines, "order_id")?, false);
-        let (customer_codes, customer_index) = encode(&str_col(&lines, "customer_id")?, true);
-        lines
-            .with_column(Column::new("order_id".into(), order_codes))
-            .and_then(|df| df.with_column(Column::new("customer_id".into(), customer_codes)))
-            .map_err(pe("replacing ids by codes"))?;
-        lines.rechunk_mut();
-        // The frame the check below gives to `kpi::kpis` (integer ids: same counts).
-        let compact = Sales {
-            lines,
-            customers: sales.customers.clone(),
-            default_as_of: sales.default_as_of,
-        };
-
-        let (min_date, max_date) = date_bounds(&compact.lines)?;
-        let default_to = max_date;
-        let default_from = (default_to - Duration::days(364)).max(min_date);
-        let categories = distinct_strings(&compact.lines, "category")?;
-        let state_codes = distinct_strings(&compact.lines, "state")?;
-        let channels = distinct_strings(&compact.lines, "channel")?;
-        if categories.len() >= 255 || state_codes.len() >= 255 || channels.len() >= 255 {
-            anyhow::bail!(
-                "at most 254 categories, states and channels, found {}, {} and {}",
-                categories.len(),
-                state_codes.len(),
-                channels.len()
-            );
-        }
-
-        let (segments, seg_options, segment_of) =
-            match load_segments(sales, &customer_index, models) {
-                Ok(Some((loaded, opts, by_code))) => (
+        let mut loaded = None;
+        let built = engine::Engine::from_sales(sales, |customer_index| {
+            let (state, options, segment_of) = match load_segments(sales, customer_index, models) {
+                Ok(Some((model, opts, by_code))) => (
                     SegmentState {
-                        model: Some(loaded),
+                        model: Some(model),
                         note: opts.note.clone(),
                     },
                     opts,
@@ -289,19 +174,23 @@ impl DashboardData {
                     (s, o, vec![NO_SEGMENT; customer_index.len()])
                 }
             };
-        drop(customer_index);
-
-        let engine = build_engine(
-            &compact.lines,
-            &categories,
-            &state_codes,
-            &channels,
-            segment_of,
-            segments.model.as_ref().map_or(0, |m| m.names.len()),
-            (min_date, max_date),
-        )?;
-        check_engine(&engine, &compact, default_from, default_to)?;
-        drop(compact);
+            let k = state.model.as_ref().map_or(0, |m| m.names.len());
+            loaded = Some((state, options));
+            (segment_of, k)
+        })
+        .context("while building the dashboard")?;
+        let (segments, seg_options) =
+            loaded.ok_or_else(|| anyhow!("the dashboard's segments were not loaded"))?;
+        let engine::Built {
+            engine,
+            categories,
+            states: state_codes,
+            channels,
+            min_date,
+            max_date,
+            default_from,
+            default_to,
+        } = built;
 
         let states = state_codes
             .iter()
@@ -522,120 +411,6 @@ impl DashboardData {
                 .collect(),
         }
     }
-}
-
-/// The engine from the compact frame (completed lines, integer ids).
-fn build_engine(
-    lines: &DataFrame,
-    categories: &[String],
-    states: &[String],
-    channels: &[String],
-    segment_of: Vec<u8>,
-    n_segments: usize,
-    (min_date, max_date): (NaiveDate, NaiveDate),
-) -> anyhow::Result<engine::Engine> {
-    let code_of = |name: &'static str, dict: &[String]| -> anyhow::Result<Vec<u8>> {
-        let idx: HashMap<&str, u8> = dict
-            .iter()
-            .enumerate()
-            .map(|(i, v)| (v.as_str(), i as u8))
-            .collect();
-        let c = lines
-            .column(name)
-            .and_then(|c| c.str().cloned())
-            .map_err(pe("reading a text column"))?;
-        Ok(c.iter()
-            .map(|v| v.and_then(|v| idx.get(v).copied()).unwrap_or(engine::NONE))
-            .collect())
-    };
-    let u32s = |name: &'static str| -> anyhow::Result<Vec<u32>> {
-        Ok(lines
-            .column(name)
-            .and_then(|c| c.u32().cloned())
-            .map_err(pe("reading codes"))?
-            .into_no_null_iter()
-            .collect())
-    };
-    let input = engine::Lines {
-        order: u32s("order_id")?,
-        customer: u32s("customer_id")?,
-        day: lines
-            .column("order_date")
-            .and_then(|c| c.cast(&DataType::Int32))
-            .and_then(|c| c.i32().cloned())
-            .map_err(pe("reading order dates"))?
-            .iter()
-            .map(|d| d.unwrap_or(i32::MIN))
-            .collect(),
-        channel: code_of("channel", channels)?,
-        category: code_of("category", categories)?,
-        state: code_of("state", states)?,
-        revenue: lines
-            .column("revenue")
-            .and_then(|c| c.f64().cloned())
-            .map_err(pe("reading revenue"))?
-            .iter()
-            .map(|r| r.unwrap_or(0.0))
-            .collect(),
-    };
-    let dims = engine::Dims {
-        categories: categories.len(),
-        states: states.len(),
-        channels: channels.len(),
-        segments: n_segments,
-    };
-    engine::Engine::build(&input, dims, &segment_of, min_date, max_date)
-}
-
-/// The engine must give `kpi::kpis`'s figures on the default view.
-fn check_engine(
-    engine: &engine::Engine,
-    compact: &Sales,
-    from: NaiveDate,
-    to: NaiveDate,
-) -> anyhow::Result<()> {
-    let opts = KpiOptions::default();
-    let filter = Filter {
-        from: Some(from),
-        to: Some(to),
-        ..Filter::all()
-    };
-    let want = kpi::kpis(compact, &filter, &opts).context("while checking the dashboard")?;
-    let got = engine.scan(&engine::Query {
-        categories: None,
-        states: None,
-        channels: None,
-        segment: None,
-        from,
-        to,
-        churn_window_days: opts.churn_window_days,
-    });
-    let c = &got.current;
-    let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0);
-    let churn_ok = match (c.churn_rate(), want.churn_rate_90d) {
-        (Some(a), Some(b)) => close(a, b),
-        (None, None) => true,
-        _ => false,
-    };
-    if !(close(c.revenue, want.revenue)
-        && c.orders == want.orders
-        && c.active_customers == want.active_customers
-        && churn_ok)
-    {
-        anyhow::bail!(
-            "the dashboard engine disagrees with kpi::kpis on {from}..{to}: expected revenue {}, \
-             orders {}, active {}, churn {:?}; found {}, {}, {}, {:?}",
-            want.revenue,
-            want.orders,
-            want.active_customers,
-            want.churn_rate_90d,
-            c.revenue,
-            c.orders,
-            c.active_customers,
-            c.churn_rate()
-        );
-    }
-    Ok(())
 }
 
 fn no_segments(note: String) -> (SegmentState, SegmentOptions) {

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{CACHE_CONTROL, ContentType};
+use actix_web::http::header::ContentType;
 use actix_web::{HttpRequest, HttpResponse, web};
 use utoipa::OpenApi;
 
@@ -122,19 +122,7 @@ pub async fn page() -> HttpResponse {
 }
 
 async fn asset(name: web::Path<String>) -> HttpResponse {
-    match ASSETS.iter().find(|(n, _, _)| *n == name.as_str()) {
-        Some((_, mime, body)) => HttpResponse::Ok()
-            .content_type(*mime)
-            .insert_header((CACHE_CONTROL, "public, max-age=3600"))
-            .body(*body),
-        None => ErrorBody::new("no such dashboard asset")
-            .expected(format!(
-                "one of {}",
-                ASSETS.iter().map(|a| a.0).collect::<Vec<_>>().join(", ")
-            ))
-            .found(name.into_inner())
-            .respond(StatusCode::NOT_FOUND),
-    }
+    super::embedded(&ASSETS, "dashboard asset", 3600, &name)
 }
 
 /// The 503 answer when the dashboard has no data.

@@ -4,7 +4,7 @@
 
 use std::sync::OnceLock;
 
-use actix_web::http::header::{CACHE_CONTROL, ContentType};
+use actix_web::http::header::ContentType;
 use actix_web::{HttpResponse, web};
 use utoipa::OpenApi;
 
@@ -78,17 +78,5 @@ pub async fn docs() -> HttpResponse {
 }
 
 async fn asset(name: web::Path<String>) -> HttpResponse {
-    match ASSETS.iter().find(|(n, _, _)| *n == name.as_str()) {
-        Some((_, mime, body)) => HttpResponse::Ok()
-            .content_type(*mime)
-            .insert_header((CACHE_CONTROL, "public, max-age=86400"))
-            .body(*body),
-        None => crate::error::ErrorBody::new("no such documentation asset")
-            .expected(format!(
-                "one of {}",
-                ASSETS.iter().map(|a| a.0).collect::<Vec<_>>().join(", ")
-            ))
-            .found(name.into_inner())
-            .respond(actix_web::http::StatusCode::NOT_FOUND),
-    }
+    super::embedded(&ASSETS, "documentation asset", 86400, &name)
 }

@@ -10,8 +10,34 @@ pub mod models;
 pub mod predict;
 pub mod segment;
 
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use actix_web::http::header::CACHE_CONTROL;
 use actix_web::web::ServiceConfig;
 use utoipa::OpenApi;
+
+use crate::error::ErrorBody;
+
+/// Files embedded in the binary: name, content type, bytes.
+pub type Assets = [(&'static str, &'static str, &'static str)];
+
+/// The embedded file `name` of `assets`, cached for `max_age` seconds; a
+/// 404 naming the files there are otherwise (`what`: "dashboard asset").
+pub fn embedded(assets: &Assets, what: &str, max_age: u32, name: &str) -> HttpResponse {
+    match assets.iter().find(|(n, _, _)| *n == name) {
+        Some((_, mime, body)) => HttpResponse::Ok()
+            .content_type(*mime)
+            .insert_header((CACHE_CONTROL, format!("public, max-age={max_age}")))
+            .body(*body),
+        None => ErrorBody::new(format!("no such {what}"))
+            .expected(format!(
+                "one of {}",
+                assets.iter().map(|a| a.0).collect::<Vec<_>>().join(", ")
+            ))
+            .found(name.to_string())
+            .respond(StatusCode::NOT_FOUND),
+    }
+}
 
 /// Register every family's routes.
 pub fn configure(cfg: &mut ServiceConfig) {

@@ -7,15 +7,16 @@ use std::path::Path;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError, web};
-use analytics_lib::models::{ModelKind, ModelMeta};
-use analytics_lib::registry::{SEGMENTS, SPEND, VersionInfo};
+use analytics_lib::models::ModelKind;
+use analytics_lib::registry::{
+    BestChoice, LivePointer, SEGMENTS, SPEND, Standing, VersionInfo, read_spend_meta,
+};
 use anyhow::anyhow;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{OpenApi, ToSchema};
 
 use crate::error::internal_error;
-use crate::model::read_best;
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -51,6 +52,10 @@ pub struct VersionEntry {
     pub loaded: bool,
     /// Whether it was live before (a rollback target).
     pub in_history: bool,
+    /// Where it stands: `live`, `previous` (in the history), `rejected` (a
+    /// retrain challenger that lost) or `kept` (as `analytics models list`).
+    #[schema(value_type = String)]
+    pub status: Standing,
     /// RFC 3339, UTC (from the manifest).
     pub created_at: String,
     pub code_version: String,
@@ -131,11 +136,7 @@ impl ResponseError for ModelsError {
 fn spend_metrics(dir: &Path) -> Value {
     let mut out = serde_json::Map::new();
     for kind in ModelKind::ALL {
-        let path = dir.join(format!("{}.json", kind.name()));
-        let Some(meta) = std::fs::read_to_string(&path)
-            .ok()
-            .and_then(|t| serde_json::from_str::<ModelMeta>(&t).ok())
-        else {
+        let Ok(Some(meta)) = read_spend_meta(dir, kind) else {
             continue;
         };
         let scores: BTreeMap<String, Scores> = meta
@@ -168,14 +169,16 @@ fn spend_metrics(dir: &Path) -> Value {
 fn entry(
     model: &str,
     v: VersionInfo,
-    live: Option<&str>,
-    history: &[String],
+    pointer: Option<&LivePointer>,
     loaded: Option<&str>,
 ) -> VersionEntry {
     let version = v.id.to_string();
+    let status = Standing::of(&v, pointer);
     let m = v.manifest;
     let kind = match model {
-        SPEND => read_best(&v.dir).ok().map(|k| k.name().to_string()),
+        SPEND => BestChoice::read(&v.dir)
+            .ok()
+            .map(|b| b.best.name().to_string()),
         SEGMENTS => Some("kmeans".to_string()),
         _ => None,
     };
@@ -185,9 +188,10 @@ fn entry(
         _ => Value::Null,
     };
     VersionEntry {
-        live: live == Some(version.as_str()),
+        live: status == Standing::Live,
         loaded: loaded == Some(version.as_str()),
-        in_history: history.contains(&version),
+        in_history: pointer.is_some_and(|p| p.history.contains(&v.id)),
+        status,
         version,
         created_at: m.created_at,
         code_version: m.code_version,
@@ -224,29 +228,24 @@ fn describe_model(state: &AppState, name: &str) -> RegistryModel {
         error: None,
     };
     let mut errors = Vec::new();
-    match reg.live(name) {
-        Ok(Some(p)) => {
-            out.live = Some(p.version.to_string());
-            out.history = p.history.iter().map(ToString::to_string).collect();
-            out.updated_at = Some(p.updated_at);
+    let pointer = match reg.live(name) {
+        Ok(p) => p,
+        Err(e) => {
+            errors.push(e.to_string());
+            None
         }
-        Ok(None) => {}
-        Err(e) => errors.push(e.to_string()),
+    };
+    if let Some(p) = &pointer {
+        out.live = Some(p.version.to_string());
+        out.history = p.history.iter().map(ToString::to_string).collect();
+        out.updated_at = Some(p.updated_at.clone());
     }
     match reg.versions(name) {
         Ok(vs) => {
             let loaded = out.loaded.as_ref().map(|l| l.version.clone());
             out.versions = vs
                 .into_iter()
-                .map(|v| {
-                    entry(
-                        name,
-                        v,
-                        out.live.as_deref(),
-                        &out.history,
-                        loaded.as_deref(),
-                    )
-                })
+                .map(|v| entry(name, v, pointer.as_ref(), loaded.as_deref()))
                 .collect();
         }
         Err(e) => errors.push(e.to_string()),

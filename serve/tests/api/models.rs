@@ -67,6 +67,12 @@ async fn models_lists_every_version_with_metrics_live_and_history() {
             (false, false, false)
         ]
     );
+    // The same standing `analytics models list` shows.
+    let status: Vec<&str> = versions
+        .iter()
+        .map(|v| v["status"].as_str().expect("status"))
+        .collect();
+    assert_eq!(status, ["previous", "live", "kept"]);
 
     let seg = &models[1];
     assert_eq!(seg["live"], "v0001");

@@ -4,53 +4,44 @@
 use std::path::Path;
 
 use analytics_lib::source::{
-    Secret, SnowflakeAuth, SnowflakeConfig, SnowflakeSource, Source, SourceArgs, SourceConfig,
-    SourceKind,
+    Secret, SnowflakeAuth, SnowflakeConfig, SnowflakeSettings, SnowflakeSource, Source,
+    SourceConfig, SourceKind, SourceSettings,
 };
-use clap::{CommandFactory, Parser};
 use reqwest_middleware::{ClientBuilder, Middleware, Next};
 
 use super::emulator::Emulator;
 
 const PASSWORD: &str = "hunter2-Sup3r-s3cret";
 
-#[derive(Parser, Debug)]
-struct Cli {
-    #[command(flatten)]
-    source: SourceArgs,
-}
-
-fn args(extra: &[&str]) -> Cli {
-    let mut argv = vec![
-        "analytics",
-        "--source",
-        "snowflake",
-        "--snowflake-account",
-        "myorg-acct",
-        "--snowflake-user",
-        "analyst",
-        "--snowflake-database",
-        "sales",
-        "--snowflake-schema",
-        "curated",
-    ];
-    argv.extend_from_slice(extra);
-    Cli::try_parse_from(argv).expect("valid arguments")
+/// Snowflake settings as a file, the environment and the flags give them.
+fn settings(password: Option<&str>, key: Option<&str>) -> SourceSettings {
+    SourceSettings {
+        source: SourceKind::Snowflake,
+        snowflake: SnowflakeSettings {
+            account: Some("myorg-acct".into()),
+            user: Some("analyst".into()),
+            database: Some("sales".into()),
+            schema: Some("curated".into()),
+            password: password.map(Secret::new),
+            private_key_path: key.map(Into::into),
+            ..Default::default()
+        },
+    }
 }
 
 #[test]
 fn the_password_is_never_printed_by_debug_serde_or_help() {
-    let cli = args(&["--snowflake-password", PASSWORD]);
-    assert_eq!(cli.source.source, SourceKind::Snowflake);
-    let cfg = cli.source.resolve(None).expect("resolves");
+    let s = settings(Some(PASSWORD), None);
+    let cfg = s.resolve(None).expect("resolves");
     let SourceConfig::Snowflake(sf) = &cfg else {
         panic!("expected a Snowflake config, found {cfg:?}");
     };
     assert_eq!(sf.auth, SnowflakeAuth::Password(Secret::new(PASSWORD)));
     assert_eq!(sf.database.as_deref(), Some("sales"));
     for text in [
-        format!("{cli:?}"),
-        format!("{:?}", cli.source),
+        format!("{s:?}"),
+        format!("{:?}", s.snowflake),
+        serde_json::to_string(&s).expect("json"),
         format!("{cfg:?}"),
         format!("{cfg:#?}"),
         serde_json::to_string(&cfg).expect("json"),
@@ -62,7 +53,14 @@ fn the_password_is_never_printed_by_debug_serde_or_help() {
             "no redaction marker in: {text}"
         );
     }
-    let help = Cli::command().render_long_help().to_string();
+    // The command line's help names the variables (and shows no value).
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_analytics"))
+        .args(["kpis", "--help"])
+        .env("APP_SNOWFLAKE_PASSWORD", PASSWORD)
+        .output()
+        .expect("analytics kpis --help");
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{help}");
     assert!(
         help.contains("APP_SNOWFLAKE_PASSWORD") && help.contains("APP_SOURCE"),
         "{help}"
@@ -80,56 +78,75 @@ fn the_password_is_never_printed_by_debug_serde_or_help() {
 }
 
 #[test]
+fn the_environment_is_read_in_one_place_and_flags_win() {
+    let mut s = SourceSettings::default();
+    for (k, v) in [
+        ("APP_SOURCE", "Snowflake"),
+        ("APP_SNOWFLAKE_ACCOUNT", "env-acct"),
+        ("APP_SNOWFLAKE_USER", "env-user"),
+        ("APP_SNOWFLAKE_PASSWORD", PASSWORD),
+    ] {
+        assert!(s.apply_env(k, v).expect("valid"), "{k}");
+    }
+    assert!(!s.apply_env("APP_BIND", "x").expect("not ours"));
+    let e = s
+        .apply_env("APP_SOURCE", "csv")
+        .expect_err("bad kind")
+        .to_string();
+    assert!(
+        e.contains("APP_SOURCE") && e.contains("parquet") && e.contains("csv"),
+        "{e}"
+    );
+    let flags = SnowflakeSettings {
+        user: Some("flag-user".into()),
+        ..Default::default()
+    };
+    let s = s.overlay(None, flags);
+    let SourceConfig::Snowflake(sf) = s.resolve(None).expect("resolves") else {
+        panic!("expected snowflake");
+    };
+    assert_eq!(
+        (sf.account.as_str(), sf.user.as_str()),
+        ("env-acct", "flag-user")
+    );
+    let s = s.overlay(Some(SourceKind::Parquet), SnowflakeSettings::default());
+    assert_eq!(s.resolve(None).expect("parquet"), SourceConfig::default());
+}
+
+#[test]
 fn configuration_errors_name_the_missing_setting() {
-    let missing_auth = args(&[]).source.resolve(None).expect_err("no credentials");
+    let missing_auth = settings(None, None)
+        .resolve(None)
+        .expect_err("no credentials");
     let text = missing_auth.to_string();
     assert!(
         text.contains("APP_SNOWFLAKE_PASSWORD") && text.contains("APP_SNOWFLAKE_PRIVATE_KEY_PATH"),
         "{text}"
     );
 
-    let both = args(&[
-        "--snowflake-password",
-        PASSWORD,
-        "--snowflake-private-key-path",
-        "/k.pem",
-    ])
-    .source
-    .resolve(None)
-    .expect_err("both credentials");
+    let both = settings(Some(PASSWORD), Some("/k.pem"))
+        .resolve(None)
+        .expect_err("both credentials");
     assert!(both.to_string().contains("both") && !both.to_string().contains(PASSWORD));
 
-    let no_user = Cli::try_parse_from([
-        "analytics",
-        "--source",
-        "snowflake",
-        "--snowflake-account",
-        "a",
-        "--snowflake-password",
-        PASSWORD,
-    ])
-    .expect("parses")
-    .source
-    .resolve(None)
-    .expect_err("no user");
+    let mut no_user = settings(Some(PASSWORD), None);
+    no_user.snowflake.user = None;
+    let no_user = no_user.resolve(None).expect_err("no user");
     assert!(
         no_user.to_string().contains("APP_SNOWFLAKE_USER"),
         "{no_user}"
     );
 
     // --data wins over the configured source; the default is the Parquet folder.
-    let cfg = args(&["--snowflake-password", PASSWORD])
-        .source
-        .resolve(Some(Path::new("x/curated")));
+    let cfg = settings(Some(PASSWORD), None).resolve(Some(Path::new("x/curated")));
     assert_eq!(
         cfg.expect("parquet"),
         SourceConfig::Parquet {
             dir: "x/curated".into()
         }
     );
-    let default = Cli::try_parse_from(["analytics", "--source", "parquet"]).expect("parses");
     assert_eq!(
-        default.source.resolve(None).expect("default"),
+        SourceSettings::default().resolve(None).expect("default"),
         SourceConfig::default()
     );
 }

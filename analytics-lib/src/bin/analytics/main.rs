@@ -14,6 +14,12 @@ use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
 
+mod bench;
+mod registry;
+
+use bench::run_bench;
+use registry::run_models;
+
 /// mimalloc: the frames a job frees (raw tables after cleaning, cleaned
 /// tables after the join) are reused and given back to the system; glibc's
 /// malloc keeps them in per-thread arenas and the peak grows.
@@ -117,12 +123,8 @@ enum ImportSource {
 
 #[derive(clap::Args)]
 struct TrainArgs {
-    /// Folder holding the curated Parquet tables [default: the configured
-    /// source, see --source; Parquet at data/curated].
-    #[arg(long)]
-    data: Option<PathBuf>,
     #[command(flatten)]
-    source: analytics_lib::source::SourceArgs,
+    input: InputFlags,
     /// The model registry folder (new versions go to <models>/customer_spend/vNNNN and <models>/segments/vNNNN).
     #[arg(long)]
     models: PathBuf,
@@ -139,12 +141,8 @@ struct TrainArgs {
 
 #[derive(clap::Args)]
 struct EvaluateArgs {
-    /// Folder holding the curated Parquet tables [default: the configured
-    /// source, see --source; Parquet at data/curated].
-    #[arg(long)]
-    data: Option<PathBuf>,
     #[command(flatten)]
-    source: analytics_lib::source::SourceArgs,
+    input: InputFlags,
     /// The model registry folder.
     #[arg(long)]
     models: PathBuf,
@@ -158,12 +156,8 @@ struct EvaluateArgs {
 
 #[derive(clap::Args)]
 struct RetrainArgs {
-    /// Folder holding the new curated Parquet tables [default: the
-    /// configured source, see --source; Parquet at data/curated].
-    #[arg(long)]
-    data: Option<PathBuf>,
     #[command(flatten)]
-    source: analytics_lib::source::SourceArgs,
+    input: InputFlags,
     /// The model registry folder.
     #[arg(long)]
     models: PathBuf,
@@ -237,13 +231,8 @@ struct BenchArgs {
 
 #[derive(clap::Args)]
 struct KpiArgs {
-    /// Folder holding the curated Parquet tables [default: the configured
-    /// source, see --source; on Snowflake the KPIs are computed in the
-    /// warehouse (push-down) and only the headline figures are printed].
-    #[arg(long)]
-    data: Option<PathBuf>,
     #[command(flatten)]
-    source: analytics_lib::source::SourceArgs,
+    input: InputFlags,
     /// Reference date (YYYY-MM-DD); default: the day after the last order.
     #[arg(long)]
     as_of: Option<NaiveDate>,
@@ -297,12 +286,8 @@ struct GenerateArgs {
 
 #[derive(clap::Args)]
 struct CleanArgs {
-    /// Folder holding the curated Parquet tables [default: the configured
-    /// source, see --source; Parquet at data/curated].
-    #[arg(long)]
-    data: Option<PathBuf>,
     #[command(flatten)]
-    source: analytics_lib::source::SourceArgs,
+    input: InputFlags,
     /// Also write the cleaned tables as Parquet to this folder.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -312,6 +297,98 @@ struct CleanArgs {
 }
 
 /// Parse `1000`, `100k`, `1M`, `1_000_000`.
+/// Where a job's curated data comes from: `--data DIR`, else the
+/// configured source.
+#[derive(Clone, Debug, Default, clap::Args)]
+struct InputFlags {
+    /// Folder holding the curated Parquet tables [default: the configured
+    /// source, see --source; Parquet at data/curated]; on Snowflake the KPIs
+    /// are computed in the warehouse.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    #[command(flatten)]
+    source: SourceFlags,
+}
+
+impl InputFlags {
+    fn source(&self) -> Result<analytics_lib::source::Source> {
+        self.source.source(self.data.as_deref())
+    }
+}
+
+/// The flags that choose the source. The `APP_*` variables are read by the
+/// library (`SourceSettings::from_env`); a flag given here wins over them.
+#[derive(Clone, Default, clap::Args)]
+struct SourceFlags {
+    /// Where the curated tables come from when --data is not given:
+    /// parquet (data/curated) or snowflake [env: APP_SOURCE]
+    #[arg(long = "source", value_parser = parse_source_kind)]
+    source: Option<analytics_lib::source::SourceKind>,
+    /// Snowflake account identifier, e.g. myorg-myaccount [env: APP_SNOWFLAKE_ACCOUNT]
+    #[arg(long = "snowflake-account")]
+    account: Option<String>,
+    /// Snowflake user [env: APP_SNOWFLAKE_USER]
+    #[arg(long = "snowflake-user")]
+    user: Option<String>,
+    /// Snowflake password; prefer the variable to the flag [env: APP_SNOWFLAKE_PASSWORD]
+    #[arg(long = "snowflake-password")]
+    password: Option<analytics_lib::source::Secret>,
+    /// PEM file of the private key, for key-pair authentication instead of
+    /// a password [env: APP_SNOWFLAKE_PRIVATE_KEY_PATH]
+    #[arg(long = "snowflake-private-key-path")]
+    private_key_path: Option<PathBuf>,
+    /// Snowflake warehouse [env: APP_SNOWFLAKE_WAREHOUSE]
+    #[arg(long = "snowflake-warehouse")]
+    warehouse: Option<String>,
+    /// Snowflake database holding the curated schema [env: APP_SNOWFLAKE_DATABASE]
+    #[arg(long = "snowflake-database")]
+    database: Option<String>,
+    /// Snowflake schema holding the four curated tables [env: APP_SNOWFLAKE_SCHEMA]
+    #[arg(long = "snowflake-schema")]
+    schema: Option<String>,
+    /// Snowflake role [env: APP_SNOWFLAKE_ROLE]
+    #[arg(long = "snowflake-role")]
+    role: Option<String>,
+}
+
+impl std::fmt::Debug for SourceFlags {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SourceFlags")
+            .field("source", &self.source)
+            .field("snowflake", &self.snowflake())
+            .finish()
+    }
+}
+
+fn parse_source_kind(s: &str) -> Result<analytics_lib::source::SourceKind, String> {
+    s.parse()
+        .map_err(|e: analytics_lib::source::SourceError| e.to_string())
+}
+
+impl SourceFlags {
+    fn snowflake(&self) -> analytics_lib::source::SnowflakeSettings {
+        analytics_lib::source::SnowflakeSettings {
+            account: self.account.clone(),
+            user: self.user.clone(),
+            password: self.password.clone(),
+            private_key_path: self.private_key_path.clone(),
+            warehouse: self.warehouse.clone(),
+            database: self.database.clone(),
+            schema: self.schema.clone(),
+            role: self.role.clone(),
+        }
+    }
+
+    /// `--data DIR` when given; else the environment's settings under these flags.
+    fn source(&self, data: Option<&Path>) -> Result<analytics_lib::source::Source> {
+        let settings = analytics_lib::source::SourceSettings::from_env()?
+            .overlay(self.source, self.snowflake());
+        Ok(analytics_lib::source::Source::from_settings(
+            &settings, data,
+        )?)
+    }
+}
+
 fn parse_count(s: &str) -> Result<u64, String> {
     let t = s.trim().replace('_', "");
     let (num, mult) = match t.chars().last() {
@@ -391,7 +468,7 @@ fn run_generate(args: GenerateArgs) -> Result<()> {
 
 fn run_clean(args: CleanArgs) -> Result<()> {
     let t0 = Instant::now();
-    let source = analytics_lib::source::Source::from_args(&args.source, args.data.as_deref())?;
+    let source = args.input.source()?;
     let cleaned = source.clean()?;
     eprintln!(
         "cleaned {} in {:.2} s",
@@ -438,7 +515,7 @@ fn run_kpis(args: KpiArgs) -> Result<()> {
         as_of: args.as_of,
         churn_window_days: args.churn_window,
     };
-    let source = analytics_lib::source::Source::from_args(&args.source, args.data.as_deref())?;
+    let source = args.input.source()?;
     let dir = match &source {
         analytics_lib::source::Source::Parquet(p) => p.dir.clone(),
         #[allow(unreachable_patterns)]
@@ -531,7 +608,7 @@ fn run_kpis(args: KpiArgs) -> Result<()> {
 fn run_train(args: TrainArgs) -> Result<()> {
     use analytics_lib::retrain::{TrainJobOptions, params::PipelineParams, train_job};
     let params = PipelineParams::load_or_default(args.params.as_deref())?;
-    let data = job_data(&args.source, args.data.as_deref())?;
+    let data = job_data(&args.input)?;
     let done = train_job(&TrainJobOptions {
         data,
         models: args.models.clone(),
@@ -600,17 +677,13 @@ fn run_train(args: TrainArgs) -> Result<()> {
 }
 
 /// The jobs' data: `--data DIR` (Parquet), else the configured source.
-fn job_data(
-    source: &analytics_lib::source::SourceArgs,
-    data: Option<&Path>,
-) -> Result<analytics_lib::retrain::JobData> {
-    let source = analytics_lib::source::Source::from_args(source, data)?;
-    Ok(analytics_lib::retrain::JobData::new(source))
+fn job_data(input: &InputFlags) -> Result<analytics_lib::retrain::JobData> {
+    Ok(analytics_lib::retrain::JobData::new(input.source()?))
 }
 
 fn run_evaluate(args: EvaluateArgs) -> Result<()> {
     use analytics_lib::locale;
-    let data = job_data(&args.source, args.data.as_deref())?;
+    let data = job_data(&args.input)?;
     let label = data.label();
     let ev = analytics_lib::retrain::evaluate_live(data, &args.models, args.as_of)?;
     if args.json {
@@ -652,7 +725,7 @@ fn run_evaluate(args: EvaluateArgs) -> Result<()> {
 
 fn run_retrain(args: RetrainArgs) -> Result<()> {
     use analytics_lib::retrain::{RetrainOptions, params::PipelineParams, retrain};
-    let mut opts = RetrainOptions::new(job_data(&args.source, args.data.as_deref())?, &args.models);
+    let mut opts = RetrainOptions::new(job_data(&args.input)?, &args.models);
     opts.params = PipelineParams::load_or_default(args.params.as_deref())?;
     opts.as_of = args.as_of;
     opts.tolerance = args.tolerance;
@@ -673,393 +746,6 @@ fn run_retrain(args: RetrainArgs) -> Result<()> {
     if args.json {
         print_json(&serde_json::to_value(&out.report)?)?;
     }
-    Ok(())
-}
-
-/// `customer_spend` or `segments`, or a one-paragraph error.
-fn model_name(given: Option<&str>) -> Result<Option<&'static str>> {
-    use analytics_lib::registry::{SEGMENTS, SPEND};
-    match given {
-        None => Ok(None),
-        Some(m) if m == SPEND => Ok(Some(SPEND)),
-        Some(m) if m == SEGMENTS => Ok(Some(SEGMENTS)),
-        Some(m) => anyhow::bail!(
-            "unknown model `{m}`: expected `{SPEND}` (the customer-spend regressors) or `{SEGMENTS}` (the segment model)"
-        ),
-    }
-}
-
-/// `27/11/2026 14:05` (UTC) from an RFC 3339 time.
-fn table_time(rfc3339: &str) -> String {
-    chrono::DateTime::parse_from_rfc3339(rfc3339)
-        .map(|t| {
-            t.with_timezone(&chrono::Utc)
-                .format("%d/%m/%Y %H:%M")
-                .to_string()
-        })
-        .unwrap_or_else(|_| rfc3339.to_string())
-}
-
-fn run_models(action: ModelsAction) -> Result<()> {
-    use analytics_lib::registry::{Registry, SEGMENTS, SPEND, VersionId};
-    use analytics_lib::retrain::lock::JobLock;
-    let common = match &action {
-        ModelsAction::List(c) | ModelsAction::Rollback(c) => c,
-        ModelsAction::Show { common, .. } | ModelsAction::Promote { common, .. } => common,
-    };
-    let chosen = model_name(common.model.as_deref())?;
-    if !common.models.is_dir() {
-        anyhow::bail!(
-            "{} is not a models folder: expected a folder written by `analytics train` or `analytics retrain`; found {}",
-            common.models.display(),
-            if common.models.exists() {
-                "a file"
-            } else {
-                "nothing there"
-            }
-        );
-    }
-    let reg = Registry::open(&common.models)?;
-    let model = chosen.unwrap_or(SPEND);
-    let parse = |v: &str| -> Result<VersionId> { Ok(v.parse::<VersionId>()?) };
-    match &action {
-        ModelsAction::List(c) => {
-            let models: Vec<&str> = match chosen {
-                Some(m) => vec![m],
-                None => vec![SPEND, SEGMENTS],
-            };
-            let mut out = serde_json::Map::new();
-            for m in models {
-                out.insert(m.to_string(), registry_listing(&reg, m)?);
-            }
-            if c.json {
-                return print_json(&serde_json::Value::Object(out));
-            }
-            for (m, listing) in &out {
-                print_listing(m, listing);
-            }
-            Ok(())
-        }
-        ModelsAction::Show { version, common } => {
-            let id = match version {
-                Some(v) => parse(v)?,
-                None => reg.live_version(model)?.ok_or(
-                    analytics_lib::registry::RegistryError::NoLive {
-                        model: model.into(),
-                    },
-                )?,
-            };
-            let info = reg.version(model, id)?;
-            let status = version_status(&reg, model, id)?;
-            let verified = reg
-                .verify(model, id)
-                .map(|_| "ok".to_string())
-                .unwrap_or_else(|e| e.to_string());
-            if common.json {
-                return print_json(&serde_json::json!({
-                    "status": status,
-                    "dir": info.dir,
-                    "verified": verified,
-                    "manifest": info.manifest,
-                }));
-            }
-            let mf = &info.manifest;
-            println!("{} {} ({status})", mf.model, mf.version);
-            println!("  created     {} UTC", table_time(&mf.created_at));
-            println!("  folder      {}", info.dir.display());
-            println!("  code        {}", mf.code_version);
-            println!(
-                "  data        {}",
-                mf.data_fingerprint.as_deref().unwrap_or("—")
-            );
-            println!("  checksums   {verified}");
-            println!("  files");
-            for (name, sum) in &mf.files {
-                println!("    {name:<28} {sum}");
-            }
-            println!("  notes");
-            for line in serde_json::to_string_pretty(&mf.info)?.lines() {
-                println!("    {line}");
-            }
-            Ok(())
-        }
-        ModelsAction::Promote { version, common } => {
-            let id = parse(version)?;
-            let _lock = JobLock::acquire(&common.models, "models promote")?;
-            let before = reg.live_version(model)?;
-            let p = reg.promote(model, id)?;
-            pointer_out(model, before, &p, common.json)
-        }
-        ModelsAction::Rollback(c) => {
-            let _lock = JobLock::acquire(&c.models, "models rollback")?;
-            let before = reg.live_version(model)?;
-            let p = reg.rollback(model)?;
-            pointer_out(model, before, &p, c.json)
-        }
-    }
-}
-
-fn pointer_out(
-    model: &str,
-    before: Option<analytics_lib::registry::VersionId>,
-    p: &analytics_lib::registry::LivePointer,
-    json: bool,
-) -> Result<()> {
-    let before = before
-        .map(|v| v.to_string())
-        .unwrap_or_else(|| "none".into());
-    eprintln!("{model}: {} is live (was {before})", p.version);
-    if json {
-        print_json(&serde_json::json!({
-            "model": model,
-            "live": p.version,
-            "previous": before,
-            "history": p.history,
-            "updated_at": p.updated_at,
-        }))?;
-    }
-    Ok(())
-}
-
-/// live / previous (in the live pointer's history) / rejected (a retrain
-/// challenger that lost) / kept.
-fn version_status(
-    reg: &analytics_lib::registry::Registry,
-    model: &str,
-    id: analytics_lib::registry::VersionId,
-) -> Result<&'static str> {
-    let pointer = reg.live(model)?;
-    if pointer.as_ref().is_some_and(|p| p.version == id) {
-        return Ok("live");
-    }
-    if pointer.as_ref().is_some_and(|p| p.history.contains(&id)) {
-        return Ok("previous");
-    }
-    let info = reg.version(model, id)?;
-    Ok(if info.manifest.info["status"] == "rejected" {
-        "rejected"
-    } else {
-        "kept"
-    })
-}
-
-/// A model's versions as JSON: `{"live", "history", "versions": [...]}`.
-fn registry_listing(
-    reg: &analytics_lib::registry::Registry,
-    model: &str,
-) -> Result<serde_json::Value> {
-    let pointer = reg.live(model)?;
-    let mut versions = Vec::new();
-    for v in reg.versions(model)? {
-        let info = &v.manifest.info;
-        versions.push(serde_json::json!({
-            "version": v.id,
-            "created_at": v.manifest.created_at,
-            "status": version_status(reg, model, v.id)?,
-            "job": info["job"],
-            "decision": info["status"],
-            "best": info["best"],
-            "k": info["k"],
-            "metrics": info["metrics"],
-            "data_fingerprint": v.manifest.data_fingerprint,
-        }));
-    }
-    Ok(serde_json::json!({
-        "live": pointer.as_ref().map(|p| p.version),
-        "history": pointer.as_ref().map(|p| p.history.clone()).unwrap_or_default(),
-        "updated_at": pointer.as_ref().map(|p| p.updated_at.clone()),
-        "versions": versions,
-    }))
-}
-
-fn print_listing(model: &str, listing: &serde_json::Value) {
-    use analytics_lib::locale;
-    let live = listing["live"].as_str().unwrap_or("none");
-    println!("{model} (live: {live})");
-    let versions = listing["versions"].as_array().cloned().unwrap_or_default();
-    if versions.is_empty() {
-        println!("  no versions yet (run `analytics train`)");
-        println!();
-        return;
-    }
-    println!(
-        "  {:<8} {:<17} {:<9} {:<8} {:<32} data fingerprint",
-        "version", "created (UTC)", "status", "job", "metrics (test)"
-    );
-    for v in versions {
-        let metric = if model == analytics_lib::registry::SPEND {
-            let best = v["best"].as_str().unwrap_or("?");
-            let test = &v["metrics"][best]["test"];
-            format!(
-                "{best} RMSE {} R² {}",
-                locale::number(test["rmse"].as_f64().unwrap_or(f64::NAN), 2),
-                locale::number(test["r2"].as_f64().unwrap_or(f64::NAN), 3)
-            )
-        } else {
-            format!(
-                "k={} silhouette {}",
-                v["k"],
-                locale::number(v["metrics"]["silhouette"].as_f64().unwrap_or(f64::NAN), 3)
-            )
-        };
-        println!(
-            "  {:<8} {:<17} {:<9} {:<8} {:<32} {}",
-            v["version"].as_str().unwrap_or("?"),
-            table_time(v["created_at"].as_str().unwrap_or("")),
-            v["status"].as_str().unwrap_or("?"),
-            v["job"].as_str().unwrap_or("—"),
-            metric,
-            v["data_fingerprint"].as_str().unwrap_or("—")
-        );
-    }
-    println!();
-}
-
-/// Peak resident memory of this process (VmHWM), in bytes.
-fn peak_rss_bytes() -> Option<u64> {
-    proc_status_bytes("VmHWM:")
-}
-
-/// Resident memory of this process now (VmRSS), in bytes.
-fn rss_bytes() -> Option<u64> {
-    proc_status_bytes("VmRSS:")
-}
-
-fn proc_status_bytes(field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with(field))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
-}
-
-/// The benchmark's memory per stage: the resident memory a stage starts
-/// from, and its own peak (the process peak is reset with Linux
-/// `clear_refs` 5 before it; where that is refused the stage's peak is
-/// unknown and reported as null rather than as the peak so far).
-#[derive(Default)]
-struct StagePeaks {
-    peak: serde_json::Map<String, serde_json::Value>,
-    before: serde_json::Map<String, serde_json::Value>,
-}
-
-impl StagePeaks {
-    fn measure<T>(&mut self, stage: &str, run: impl FnOnce() -> Result<T>) -> Result<T> {
-        let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
-        self.before
-            .insert(stage.to_string(), serde_json::json!(rss_bytes()));
-        let out = run()?;
-        let peak = if reset { peak_rss_bytes() } else { None };
-        self.peak.insert(stage.to_string(), serde_json::json!(peak));
-        Ok(out)
-    }
-
-    /// The whole run's peak: the largest stage peak, or the process peak
-    /// when it is larger (no reset, or work between the stages).
-    fn overall(&self) -> Option<u64> {
-        let stages = self.peak.values().filter_map(|v| v.as_u64()).max();
-        stages.max(peak_rss_bytes())
-    }
-}
-
-fn run_bench(args: BenchArgs) -> Result<()> {
-    use analytics_lib::kpi::{self, Filter, KpiOptions};
-    use analytics_lib::models::{TrainParams, train_all};
-    let total = Instant::now();
-    let mut seconds = serde_json::Map::new();
-    let mut rows = serde_json::Map::new();
-    let mut peaks = StagePeaks::default();
-
-    // The stages are timed as the reference stack (bench/reference.py)
-    // times them: `load` reads and applies final cleaning, `kpis` includes
-    // the join into sales lines. The parts are reported apart as well.
-    // Destructured from the temporary: the cleaned tables are dropped here.
-    let analytics_lib::source::Prepared {
-        sales,
-        rows: table_rows,
-        timings,
-        ..
-    } = peaks.measure("prepare", || prepare(&args.data))?;
-    let sales_bytes = sales.lines.estimated_size() + sales.customers.estimated_size();
-    let part = |x: f64| serde_json::json!(x);
-    seconds.insert("read".into(), part(timings.load));
-    seconds.insert("clean".into(), part(timings.clean));
-    seconds.insert("join".into(), part(timings.join));
-    seconds.insert("load".into(), part(timings.load + timings.clean));
-    for (name, n) in table_rows {
-        rows.insert(name.to_string(), serde_json::json!(n));
-    }
-    let t_kpi = Instant::now();
-    let k = peaks.measure("kpis", || {
-        Ok(kpi::kpis(&sales, &Filter::all(), &KpiOptions::default())?)
-    })?;
-    let kpi_compute = t_kpi.elapsed().as_secs_f64();
-    seconds.insert("kpi_compute".into(), part(kpi_compute));
-    seconds.insert("kpis".into(), part(timings.join + kpi_compute));
-
-    // The three models through the same train_all the CLI and the retrain
-    // job use. Its stage timings: `features` (all cutoffs), `train_<model>`
-    // (the final fit at the training cutoff, scored on the test cutoff) and
-    // `select_<model>` (the fit on the validation cutoff, reported apart).
-    let report = peaks.measure("train", || {
-        train_all(&sales, None, &TrainParams::default()).context("while training")
-    })?;
-    let stage = |key: &str| serde_json::json!(report.seconds.get(key).copied());
-    seconds.insert("features".into(), stage("features"));
-    for kind in ["linear", "random_forest", "xgboost"] {
-        seconds.insert(format!("train_{kind}"), stage(&format!("train_{kind}")));
-        seconds.insert(format!("select_{kind}"), stage(&format!("select_{kind}")));
-    }
-    let mut metrics = serde_json::Map::new();
-    for (name, m) in report.test_metrics() {
-        metrics.insert(
-            name,
-            serde_json::json!({"rmse": m.rmse, "mae": m.mae, "r2": m.r2}),
-        );
-    }
-    rows.insert(
-        "customers_train".into(),
-        serde_json::json!(report.rows.train),
-    );
-    rows.insert("customers_test".into(), serde_json::json!(report.rows.test));
-    // Segmentation: RFM features at as_of, then KMeans k = 5, one init,
-    // ≤ 100 iterations on standardised (recency, log1p F, log1p M).
-    let t = Instant::now();
-    let km = peaks.measure("segments", || {
-        let seg_features = analytics_lib::segments::SegmentFeatures::compute(&sales, None, None)
-            .context("while computing the segmentation features")?;
-        seconds.insert(
-            "segment_features".into(),
-            serde_json::json!(t.elapsed().as_secs_f64()),
-        );
-        analytics_lib::segments::kmeans_fixed(
-            &seg_features,
-            &analytics_lib::segments::FixedKMeans::default(),
-        )
-        .context("while running KMeans")
-    })?;
-    seconds.insert(
-        "kmeans".into(),
-        serde_json::json!(t.elapsed().as_secs_f64()),
-    );
-    rows.insert("customers_kmeans".into(), serde_json::json!(km.customers));
-    seconds.insert(
-        "total".into(),
-        serde_json::json!(total.elapsed().as_secs_f64()),
-    );
-    let out = serde_json::json!({
-        "rows": rows,
-        "seconds": seconds,
-        "metrics": metrics,
-        "revenue": k.revenue,
-        "peak_rss_bytes": peaks.overall(),
-        "peak_rss_bytes_by_stage": peaks.peak,
-        "rss_bytes_before_stage": peaks.before,
-        "sales_view_bytes": sales_bytes,
-    });
-    if args.json {
-        return print_json(&out);
-    }
-    println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
 }
 

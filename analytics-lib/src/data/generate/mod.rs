@@ -34,6 +34,9 @@
 //! so chunks can be simulated in parallel and the same seed always gives
 //! byte-identical files. Exactly `lines` order lines are written.
 
+mod tables;
+use tables::*;
+
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -699,166 +702,6 @@ fn order_id(seed: u64, index: u64) -> String {
     )
 }
 
-// ---------------------------------------------------------------------------
-// Column buffers for one chunk.
-
-#[derive(Default)]
-struct CustomerCols {
-    id: Vec<String>,
-    signup: Vec<i32>,
-    city: Vec<Option<&'static str>>,
-    state: Vec<Option<&'static str>>,
-    lat: Vec<Option<f64>>,
-    lon: Vec<Option<f64>>,
-}
-
-#[derive(Default)]
-struct OrderCols {
-    id: Vec<String>,
-    customer: Vec<String>,
-    ts: Vec<i64>,
-    channel: Vec<&'static str>,
-    payment: Vec<&'static str>,
-    status: Vec<&'static str>,
-}
-
-#[derive(Default)]
-struct LineCols {
-    order: Vec<String>,
-    line_no: Vec<i32>,
-    product: Vec<String>,
-    quantity: Vec<i32>,
-    unit_price: Vec<f64>,
-    discount: Vec<f64>,
-}
-
-impl CustomerCols {
-    fn push(&mut self, id: &str, c: &SimCustomer) {
-        let city = c.city.map(|i| &CITIES[i]);
-        self.id.push(id.to_string());
-        self.signup.push(c.signup_day);
-        self.city.push(city.map(|c| c.name));
-        self.state.push(city.map(|c| c.uf));
-        self.lat.push(c.latitude);
-        self.lon.push(c.longitude);
-    }
-    fn frame(self) -> PolarsResult<DataFrame> {
-        let n = self.id.len();
-        DataFrame::new(
-            n,
-            vec![
-                Column::new("customer_id".into(), self.id),
-                Int32Chunked::from_vec("signup_date".into(), self.signup)
-                    .into_date()
-                    .into_column(),
-                Column::new("city".into(), self.city),
-                Column::new("state".into(), self.state),
-                Column::new("latitude".into(), self.lat),
-                Column::new("longitude".into(), self.lon),
-            ],
-        )
-    }
-}
-
-impl OrderCols {
-    fn push(&mut self, id: &str, customer: &str, o: &SimOrder) {
-        self.id.push(id.to_string());
-        self.customer.push(customer.to_string());
-        self.ts.push(o.ts_us);
-        self.channel.push(CHANNELS[o.channel as usize]);
-        self.payment.push(PAYMENTS[o.payment as usize]);
-        self.status.push(STATUS_NAMES[o.status as usize]);
-    }
-    fn frame(self) -> PolarsResult<DataFrame> {
-        let n = self.id.len();
-        DataFrame::new(
-            n,
-            vec![
-                Column::new("order_id".into(), self.id),
-                Column::new("customer_id".into(), self.customer),
-                Int64Chunked::from_vec("order_ts".into(), self.ts)
-                    .into_datetime(TimeUnit::Microseconds, None)
-                    .into_column(),
-                Column::new("channel".into(), self.channel),
-                Column::new("payment_type".into(), self.payment),
-                Column::new("status".into(), self.status),
-            ],
-        )
-    }
-}
-
-impl LineCols {
-    fn push(&mut self, order: &str, line_no: i32, product: String, l: &SimLine) {
-        self.order.push(order.to_string());
-        self.line_no.push(line_no);
-        self.product.push(product);
-        self.quantity.push(l.quantity);
-        self.unit_price.push(l.unit_price);
-        self.discount.push(l.discount);
-    }
-    fn frame(self) -> PolarsResult<DataFrame> {
-        let n = self.order.len();
-        DataFrame::new(
-            n,
-            vec![
-                Column::new("order_id".into(), self.order),
-                Column::new("line_no".into(), self.line_no),
-                Column::new("product_id".into(), self.product),
-                Column::new("quantity".into(), self.quantity),
-                Column::new("unit_price".into(), self.unit_price),
-                Column::new("discount".into(), self.discount),
-            ],
-        )
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Writing.
-
-/// A table being written to a temporary file, renamed into place at the end.
-struct TableWriter {
-    table: &'static str,
-    tmp: PathBuf,
-    dest: PathBuf,
-    writer: polars::io::parquet::write::BatchedWriter<File>,
-}
-
-impl TableWriter {
-    fn create(out: &Path, spec: &TableSpec) -> Result<Self> {
-        let dest = out.join(format!("{}.parquet", spec.name));
-        let tmp = super::writer::partial_path(out, spec.name);
-        let file = File::create(&tmp).map_err(DataError::io(&tmp, "creating the output file"))?;
-        let writer = ParquetWriter::new(file)
-            .with_compression(ParquetCompression::Zstd(None))
-            .with_statistics(StatisticsOptions::full())
-            .batched(&spec.schema())
-            .map_err(DataError::polars(spec.name, "starting the Parquet writer"))?;
-        Ok(TableWriter {
-            table: spec.name,
-            tmp,
-            dest,
-            writer,
-        })
-    }
-
-    fn write(&mut self, df: PolarsResult<DataFrame>) -> Result<()> {
-        let df = df.map_err(DataError::polars(self.table, "building a chunk"))?;
-        if df.height() > 0 {
-            self.writer
-                .write_batch(&df)
-                .map_err(DataError::polars(self.table, "writing a chunk"))?;
-        }
-        Ok(())
-    }
-
-    fn finish(self) -> Result<(PathBuf, PathBuf)> {
-        self.writer
-            .finish()
-            .map_err(DataError::polars(self.table, "finishing the Parquet file"))?;
-        Ok((self.tmp, self.dest))
-    }
-}
-
 /// Generate the four curated tables into `out` (created if needed). Files are
 /// written under temporary names and renamed into place only when all four
 /// are complete, so an interrupted run never leaves half a table behind.
@@ -1029,41 +872,4 @@ fn progress_bar(cfg: &GeneratorConfig) -> indicatif::ProgressBar {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn calendar_marks_black_friday_2024() {
-        let start = NaiveDate::from_ymd_opt(2024, 1, 1).expect("date");
-        let cal = Calendar::new(start, NaiveDate::from_ymd_opt(2024, 12, 31).expect("date"));
-        let bf = NaiveDate::from_ymd_opt(2024, 11, 29).expect("date");
-        let i = (bf - start).num_days() as usize;
-        assert_eq!(cal.event[i], Event::BlackFriday);
-        assert_eq!(
-            cal.factor[i], cal.max_factor,
-            "Black Friday is the busiest day"
-        );
-    }
-
-    #[test]
-    fn ids_are_unique() {
-        let ids: std::collections::HashSet<String> = (0..100_000).map(|i| order_id(7, i)).collect();
-        assert_eq!(ids.len(), 100_000);
-        assert!(
-            ids.iter().all(|id| id.len() == 12),
-            "ids fit an inline string view"
-        );
-        assert_eq!(base62(u64::MAX), "LygHa16AHYF");
-        assert_eq!(base62(0), "00000000000");
-    }
-
-    #[test]
-    fn bad_config_is_an_error() {
-        let cfg = GeneratorConfig {
-            defect_rate: 0.9,
-            ..Default::default()
-        };
-        let err = cfg.check().expect_err("0.9 is out of range").to_string();
-        assert!(err.contains("defect_rate") && err.contains("0.9"), "{err}");
-    }
-}
+mod tests;

@@ -3,7 +3,7 @@
 //! ```text
 //! models/
 //!   customer_spend/
-//!     v0001/  linear.msgpack linear.json … best.json manifest.json
+//!     v0001/  linear.msgpack linear.json … best.json manifest.json  (layout.rs: every file name)
 //!     v0002/  …
 //!     live.json        {"version": "v0002", "history": ["v0001"], "updated_at": "…"}
 //!   segments/
@@ -40,12 +40,16 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::models::artifact::Fnv64;
 
+mod layout;
+pub use layout::{
+    BEST_FILE, BestChoice, Decision, Job, PROFILE_FILE, SEGMENT_FILE, SEGMENT_JSON, Standing,
+    read_spend_meta, segment_artifact, spend_artifact, spend_meta_path,
+};
+
 /// The customer-spend regression family.
 pub const SPEND: &str = "customer_spend";
 /// The customer segmentation model.
 pub const SEGMENTS: &str = "segments";
-/// The segment model's file inside a `segments` version.
-pub const SEGMENT_FILE: &str = "segments.msgpack";
 /// Written last in every version folder.
 pub const MANIFEST: &str = "manifest.json";
 /// The live pointer of a model.
@@ -76,6 +80,12 @@ pub enum RegistryError {
         "{path} does not match its manifest: expected {expected}, found {found} (the file was changed or damaged after it was saved)"
     )]
     Corrupt {
+        path: PathBuf,
+        expected: String,
+        found: String,
+    },
+    #[error("{path}: expected {expected}, found {found}")]
+    BadFile {
         path: PathBuf,
         expected: String,
         found: String,

@@ -26,15 +26,17 @@
 //! what XGBoost computes with `approx_contribs = true`; it costs one path
 //! walk per tree, like a prediction.
 
+use std::sync::OnceLock;
+
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::errors::{ModelError, Result};
 
-const NAME: &str = "tree ensemble";
+mod layout;
+pub use layout::{BLOCK, top_k};
 
-/// Rows that walk a tree together in [`TreeEnsemble::predict`].
-pub const LANES: usize = 8;
+const NAME: &str = "tree ensemble";
 
 /// Marks a leaf in [`Node::left`] / [`Node::right`].
 pub const LEAF: u32 = u32::MAX;
@@ -103,6 +105,37 @@ pub struct TreeEnsemble {
     scale: f64,
     compare: Compare,
     trees: Vec<Vec<Node>>,
+    /// The walking layout, built on first use (see `layout.rs`).
+    #[serde(skip)]
+    layout: LayoutCell,
+}
+
+/// The ensemble's [`layout::Layout`], built once on first use. It is
+/// derived from the trees: two ensembles are equal when their trees are,
+/// and a clone builds its own.
+#[derive(Default)]
+struct LayoutCell(OnceLock<layout::Layout>);
+
+impl Clone for LayoutCell {
+    fn clone(&self) -> Self {
+        LayoutCell::default()
+    }
+}
+
+impl PartialEq for LayoutCell {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for LayoutCell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "LayoutCell(built)"
+        } else {
+            "LayoutCell(not built)"
+        })
+    }
 }
 
 fn bad(what: &'static str, expected: impl Into<String>, found: impl Into<String>) -> ModelError {
@@ -155,6 +188,7 @@ impl TreeEnsemble {
             scale,
             compare,
             trees,
+            layout: LayoutCell::default(),
         })
     }
 
@@ -237,13 +271,16 @@ impl TreeEnsemble {
         self.base + self.scale * sum
     }
 
-    /// Predictions for row-major `values` (`n_features` per row), equal bit
-    /// for bit to [`TreeEnsemble::predict_row`] (the same sums in the same
-    /// order). Tree-major over blocks of rows, so a tree stays in cache while
-    /// a block walks it, with [`LANES`] rows walking a tree together so that
-    /// their chains of node loads hide each other's latency. Large inputs are
-    /// split over the rayon pool; the result never depends on it.
-    pub fn predict(&self, values: &[f64]) -> Result<Vec<f64>> {
+    fn layout(&self) -> Result<&layout::Layout> {
+        if let Some(l) = self.layout.0.get() {
+            return Ok(l);
+        }
+        let built = layout::Layout::new(self)?;
+        // Another thread may have built it meanwhile: either copy will do.
+        Ok(self.layout.0.get_or_init(|| built))
+    }
+
+    fn check_matrix(&self, values: &[f64]) -> Result<()> {
         let p = self.n_features;
         if p == 0 || !values.len().is_multiple_of(p) {
             return Err(bad(
@@ -252,56 +289,51 @@ impl TreeEnsemble {
                 format!("{} values", values.len()),
             ));
         }
-        const BLOCK: usize = 256;
-        const PAR_ROWS: usize = 2_048;
-        if values.len() / p < PAR_ROWS {
-            return Ok(values
-                .chunks(p * BLOCK)
-                .flat_map(|b| self.predict_block(b))
-                .collect());
-        }
-        Ok(values
-            .par_chunks(p * BLOCK)
-            .flat_map_iter(|b| self.predict_block(b))
-            .collect())
+        Ok(())
     }
 
-    fn predict_block(&self, rows: &[f64]) -> Vec<f64> {
+    /// Predictions for row-major `values` (`n_features` per row), equal bit
+    /// for bit to [`TreeEnsemble::predict_row`] (the same sums in the same
+    /// order), by the block walk of `layout.rs`. Large inputs are split
+    /// over the rayon pool; the result never depends on it.
+    pub fn predict(&self, values: &[f64]) -> Result<Vec<f64>> {
+        self.check_matrix(values)?;
         let p = self.n_features;
-        // -0.0: the start of `Iterator::sum` for f64, as in predict_row.
-        let mut sums = vec![-0.0; rows.len() / p];
-        for nodes in &self.trees {
-            let mut at = 0;
-            for group in rows.chunks(p * LANES) {
-                let k = group.len() / p;
-                let mut pos = [0usize; LANES];
-                loop {
-                    let mut moved = false;
-                    for (l, i) in pos.iter_mut().enumerate().take(k) {
-                        let n = &nodes[*i];
-                        if !n.is_leaf() {
-                            let v = group[l * p + n.feature as usize];
-                            *i = if self.goes_left(n, v) {
-                                n.left
-                            } else {
-                                n.right
-                            } as usize;
-                            moved = true;
-                        }
-                    }
-                    if !moved {
-                        break;
-                    }
-                }
-                for (sum, &i) in sums[at..at + k].iter_mut().zip(&pos) {
-                    *sum += nodes[i].value;
-                }
-                at += k;
-            }
+        let layout = self.layout()?;
+        const CHUNK_ROWS: usize = 16 * BLOCK;
+        const PAR_ROWS: usize = 2_048;
+        let mut out = Vec::with_capacity(values.len() / p);
+        if values.len() / p < PAR_ROWS {
+            layout.predict(self, values, 0, &mut out, &mut Vec::new())?;
+            return Ok(out);
         }
-        sums.into_iter()
-            .map(|s| self.base + self.scale * s)
-            .collect()
+        let parts = values
+            .par_chunks(p * CHUNK_ROWS)
+            .map(|chunk| {
+                let mut v = Vec::with_capacity(CHUNK_ROWS);
+                layout.predict(self, chunk, 0, &mut v, &mut Vec::new())?;
+                Ok(v)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        parts.iter().for_each(|v| out.extend_from_slice(v));
+        Ok(out)
+    }
+
+    /// Predictions for row-major `rows` appended to `values` and, with
+    /// `k > 0`, each row's `min(k, n_features)` largest contributions
+    /// (Saabas, see the module documentation) appended to `top` as
+    /// `(feature, value)`, largest |value| first, ties in feature order.
+    /// On the calling thread (a request's batch).
+    pub fn predict_with_contributions(
+        &self,
+        rows: &[f64],
+        k: usize,
+        values: &mut Vec<f64>,
+        top: &mut Vec<(u32, f64)>,
+    ) -> Result<()> {
+        self.check_matrix(rows)?;
+        self.layout()?
+            .predict(self, rows, k.min(self.n_features), values, top)
     }
 
     /// Per-feature contributions of one row (Saabas path attribution, see

@@ -1,0 +1,323 @@
+//! Building the engine's structures from completed lines.
+
+use super::*;
+
+impl Engine {
+    /// Build the engine from completed lines; `segment_of[customer]` is the
+    /// customer's segment code ([`NONE`]: none).
+    #[allow(clippy::needless_range_loop)] // one index over parallel columns
+    pub fn build(
+        lines: &Lines,
+        dims: Dims,
+        segment_of: &[u8],
+        min_date: NaiveDate,
+        max_date: NaiveDate,
+    ) -> Result<Engine, DashboardError> {
+        let n = lines.order.len();
+        let same = [
+            lines.customer.len(),
+            lines.day.len(),
+            lines.channel.len(),
+            lines.category.len(),
+            lines.state.len(),
+            lines.revenue.len(),
+        ];
+        if same.iter().any(|&l| l != n) {
+            refuse!("the dashboard's line columns differ in length: {n} orders and {same:?}");
+        }
+        for (what, k) in [
+            ("categories", dims.categories),
+            ("states", dims.states),
+            ("channels", dims.channels),
+            ("segments", dims.segments),
+        ] {
+            if k >= usize::from(NONE) {
+                refuse!("the dashboard takes at most 254 {what}, found {k}");
+            }
+        }
+        let first_day = epoch_days(min_date);
+        let n_days = (epoch_days(max_date) - first_day + 1).max(1) as usize;
+        if n_days > usize::from(u16::MAX) {
+            refuse!(
+                "the dashboard takes at most {} days of orders, found {n_days} ({min_date} to {max_date})",
+                u16::MAX
+            );
+        }
+        let first_month = month_of(min_date);
+        let n_months = (month_of(max_date) - first_month + 1).max(1) as usize;
+        let mut month_of_day = Vec::with_capacity(n_days);
+        let mut month_start = vec![0i32; n_months + 1];
+        for i in 0..n_days {
+            let m = (month_of(min_date + Duration::days(i as i64)) - first_month) as usize;
+            if i > 0 && m != usize::from(month_of_day[i - 1]) {
+                month_start[m] = i as i32;
+            }
+            month_of_day.push(m as u16);
+        }
+        month_start[n_months] = n_days as i32;
+
+        let (nc, ns, nch, nseg) = (dims.categories, dims.states, dims.channels, dims.segments);
+        let n_orders = lines
+            .order
+            .iter()
+            .map(|&o| o as usize + 1)
+            .max()
+            .unwrap_or(0);
+        let n_customers = lines
+            .customer
+            .iter()
+            .map(|&c| c as usize + 1)
+            .max()
+            .unwrap_or(0);
+        if n_orders > u32::MAX as usize - 1 || n > u32::MAX as usize - 1 {
+            refuse!("the dashboard takes fewer than 2^32 lines, found {n}");
+        }
+
+        // Per order: day, channel, customer; per customer: state, segment.
+        let mut o_day = vec![i32::MIN; n_orders];
+        let mut o_chan = vec![0u8; n_orders];
+        let mut o_cust = vec![0u32; n_orders];
+        let mut c_state = vec![ns as u8; n_customers];
+        let mut c_has = vec![false; n_customers];
+        for i in 0..n {
+            let (o, c) = (lines.order[i] as usize, lines.customer[i] as usize);
+            let d = lines.day[i] - first_day;
+            if !(0..n_days as i32).contains(&d) {
+                refuse!(
+                    "an order line dated outside {min_date}..={max_date} ({} days after 1970-01-01)",
+                    lines.day[i]
+                );
+            }
+            o_day[o] = d;
+            o_chan[o] = slot(lines.channel[i], nch) as u8;
+            o_cust[o] = c as u32;
+            c_state[c] = slot(lines.state[i], ns) as u8;
+            c_has[c] = true;
+        }
+        let c_seg: Vec<u8> = (0..n_customers)
+            .map(|c| slot(segment_of.get(c).copied().unwrap_or(NONE), nseg) as u8)
+            .collect();
+
+        // Lines by order (counting sort): each order's categories → profile,
+        // and its (category, revenue) records → the cube.
+        let by_order_start = offsets(lines.order.iter().map(|&o| o as usize), n_orders);
+        let mut fill = by_order_start.clone();
+        let mut by_order = vec![0u32; n];
+        for (i, &o) in lines.order.iter().enumerate() {
+            by_order[fill[o as usize] as usize] = i as u32;
+            fill[o as usize] += 1;
+        }
+        drop(fill);
+        let mut profile_of: HashMap<Vec<u8>, u32> = HashMap::new();
+        let mut profile_channel = Vec::new();
+        let mut profile_cat_start = vec![0u32];
+        let mut profile_cats = Vec::new();
+        let mut o_profile = vec![0u32; n_orders];
+        let key_of = |c: usize, ch: usize, cat: usize| -> u32 {
+            let g = (usize::from(c_seg[c]) * (ns + 1) + usize::from(c_state[c])) * (nch + 1);
+            ((g + ch) * (nc + 1) + cat) as u32
+        };
+        let mut cell_of: HashMap<u32, u32> = HashMap::new();
+        let mut cells = Vec::new();
+        let mut rec_cell = Vec::with_capacity(n);
+        let mut rec_day = Vec::with_capacity(n);
+        let mut rec_rev = Vec::with_capacity(n);
+        let mut cats: Vec<(u8, f64)> = Vec::new();
+        let mut key: Vec<u8> = Vec::new();
+        for o in 0..n_orders {
+            let rows = &by_order[by_order_start[o] as usize..by_order_start[o + 1] as usize];
+            if rows.is_empty() {
+                continue;
+            }
+            cats.clear();
+            cats.extend(rows.iter().map(|&i| {
+                (
+                    slot(lines.category[i as usize], nc) as u8,
+                    lines.revenue[i as usize],
+                )
+            }));
+            cats.sort_by_key(|&(c, _)| c);
+            key.clear();
+            key.push(o_chan[o]);
+            let (c, ch) = (o_cust[o] as usize, usize::from(o_chan[o]));
+            let mut k = 0;
+            while k < cats.len() {
+                let cat = cats[k].0;
+                let mut rev = 0.0;
+                while k < cats.len() && cats[k].0 == cat {
+                    rev += cats[k].1;
+                    k += 1;
+                }
+                key.push(cat);
+                let ck = key_of(c, ch, usize::from(cat));
+                let id = *cell_of.entry(ck).or_insert_with(|| {
+                    cells.push(Cell {
+                        segment: c_seg[c],
+                        state: c_state[c],
+                        channel: ch as u8,
+                        category: cat,
+                    });
+                    (cells.len() - 1) as u32
+                });
+                rec_cell.push(id);
+                rec_day.push(o_day[o] as u16);
+                rec_rev.push(rev);
+            }
+            o_profile[o] = match profile_of.get(key.as_slice()) {
+                Some(&p) => p,
+                None => {
+                    let p = profile_channel.len() as u32;
+                    profile_channel.push(key[0]);
+                    profile_cats.extend_from_slice(&key[1..]);
+                    profile_cat_start.push(profile_cats.len() as u32);
+                    profile_of.insert(key.clone(), p);
+                    p
+                }
+            };
+        }
+        drop((by_order, by_order_start, profile_of, cell_of));
+
+        // The cube: records by cell (counting sort), by day within a cell.
+        let n_cells = cells.len();
+        let rec_start = offsets(rec_cell.iter().map(|&c| c as usize), n_cells);
+        let mut fill = rec_start.clone();
+        let mut recs = vec![(0u16, 0.0f64); rec_cell.len()];
+        for (r, &c) in rec_cell.iter().enumerate() {
+            recs[fill[c as usize] as usize] = (rec_day[r], rec_rev[r]);
+            fill[c as usize] += 1;
+        }
+        drop((fill, rec_cell, rec_day, rec_rev));
+        let mut day_start = Vec::with_capacity(n_cells + 1);
+        let (mut day_idx, mut day_revenue, mut day_orders) = (Vec::new(), Vec::new(), Vec::new());
+        let mut month_entry_start = Vec::with_capacity(n_cells + 1);
+        let (mut month_idx, mut month_revenue, mut month_orders) =
+            (Vec::new(), Vec::new(), Vec::new());
+        for c in 0..n_cells {
+            day_start.push(day_idx.len() as u32);
+            month_entry_start.push(month_idx.len() as u32);
+            let rs = &mut recs[rec_start[c] as usize..rec_start[c + 1] as usize];
+            rs.sort_by_key(|r| r.0);
+            let (d0, m0) = (day_idx.len(), month_idx.len());
+            for &(d, rev) in rs.iter() {
+                if day_idx.len() > d0 && day_idx[day_idx.len() - 1] == d {
+                    let k = day_idx.len() - 1;
+                    day_revenue[k] += rev;
+                    day_orders[k] += 1;
+                } else {
+                    day_idx.push(d);
+                    day_revenue.push(rev);
+                    day_orders.push(1u32);
+                }
+                let m = month_of_day[usize::from(d)];
+                if month_idx.len() > m0 && month_idx[month_idx.len() - 1] == m {
+                    let k = month_idx.len() - 1;
+                    month_revenue[k] += rev;
+                    month_orders[k] += 1;
+                } else {
+                    month_idx.push(m);
+                    month_revenue.push(rev);
+                    month_orders.push(1u32);
+                }
+            }
+        }
+        day_start.push(day_idx.len() as u32);
+        month_entry_start.push(month_idx.len() as u32);
+        drop(recs);
+
+        // Customers ranked by (segment, state, code); orders by (rank, day).
+        let n_groups = (nseg + 1) * (ns + 1);
+        let group_of = |c: usize| usize::from(c_seg[c]) * (ns + 1) + usize::from(c_state[c]);
+        let present: Vec<usize> = (0..n_customers).filter(|&c| c_has[c]).collect();
+        let g_start = offsets(present.iter().map(|&c| group_of(c)), n_groups);
+        let mut fill = g_start.clone();
+        let mut rank_of = vec![u32::MAX; n_customers];
+        for &c in &present {
+            let g = group_of(c);
+            rank_of[c] = fill[g];
+            fill[g] += 1;
+        }
+        drop(fill);
+        let groups: Vec<Group> = (0..n_groups)
+            .filter(|&g| g_start[g + 1] > g_start[g])
+            .map(|g| Group {
+                segment: (g / (ns + 1)) as u8,
+                state: (g % (ns + 1)) as u8,
+                lo: g_start[g],
+                hi: g_start[g + 1],
+            })
+            .collect();
+        let n_ranked = present.len();
+        let live_orders: Vec<usize> = (0..n_orders).filter(|&o| o_day[o] != i32::MIN).collect();
+        let cust_start = offsets(
+            live_orders
+                .iter()
+                .map(|&o| rank_of[o_cust[o] as usize] as usize),
+            n_ranked,
+        );
+        let mut fill = cust_start.clone();
+        let mut sorted = vec![0u32; live_orders.len()];
+        for &o in &live_orders {
+            let r = rank_of[o_cust[o] as usize] as usize;
+            sorted[fill[r] as usize] = o as u32;
+            fill[r] += 1;
+        }
+        drop(fill);
+        for r in 0..n_ranked {
+            sorted[cust_start[r] as usize..cust_start[r + 1] as usize]
+                .sort_unstable_by_key(|&o| (o_day[o as usize], o));
+        }
+        let order_day = sorted.iter().map(|&o| o_day[o as usize] as u16).collect();
+        let order_profile = sorted.iter().map(|&o| o_profile[o as usize]).collect();
+
+        Ok(Engine {
+            lines: n,
+            orders: live_orders.len(),
+            customers: n_ranked,
+            first_month,
+            n_months,
+            n_categories: nc,
+            n_states: ns,
+            n_channels: nch,
+            n_segments: nseg,
+            parallel_min: PARALLEL_MIN_ORDERS,
+            one_word_months: 64,
+            first_day,
+            n_days,
+            month_of_day,
+            month_start,
+            order_day,
+            order_profile,
+            cust_start,
+            groups,
+            profile_channel,
+            profile_cat_start,
+            profile_cats,
+            cells,
+            day_start,
+            day_idx,
+            day_revenue,
+            day_orders,
+            month_entry_start,
+            month_idx,
+            month_revenue,
+            month_orders,
+        })
+    }
+
+    /// Bytes held by the per-request structures (for the start-up line).
+    pub fn heap_bytes(&self) -> usize {
+        self.month_of_day.len() * 2
+            + self.month_start.len() * 4
+            + self.order_day.len() * 2
+            + self.order_profile.len() * 4
+            + self.cust_start.len() * 4
+            + self.groups.len() * size_of::<Group>()
+            + self.profile_channel.len()
+            + self.profile_cat_start.len() * 4
+            + self.profile_cats.len()
+            + self.cells.len() * size_of::<Cell>()
+            + (self.day_start.len() + self.month_entry_start.len()) * 4
+            + self.day_idx.len() * (2 + 8 + 4)
+            + self.month_idx.len() * (2 + 8 + 4)
+    }
+}

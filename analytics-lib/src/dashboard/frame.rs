@@ -1,0 +1,315 @@
+//! An engine from the line-level [`Sales`] frame: the completed, dated
+//! lines with dense integer codes for orders and customers and one-byte
+//! codes for category, state and channel; checked against `kpi::kpis` on
+//! the default view before anyone is answered from it.
+
+use std::collections::HashMap;
+
+use chrono::{Duration, NaiveDate};
+use polars::prelude::*;
+
+use super::{Dims, Engine, Lines, NONE, Query};
+use crate::error::DataError;
+use crate::kpi::{self, Filter, KpiOptions, Sales};
+
+/// Why a dashboard could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum DashboardError {
+    /// The lines do not fit the engine (sizes, dates); the message says
+    /// what was expected and what was found.
+    #[error("{0}")]
+    Input(String),
+    #[error("{what}: {source}")]
+    Frame {
+        what: &'static str,
+        #[source]
+        source: PolarsError,
+    },
+    #[error("while checking the dashboard against kpi::kpis: {0}")]
+    Kpis(#[source] DataError),
+    #[error(
+        "the dashboard engine disagrees with kpi::kpis on {from}..{to}: expected {expected}; found {found}"
+    )]
+    Disagrees {
+        from: NaiveDate,
+        to: NaiveDate,
+        expected: String,
+        found: String,
+    },
+}
+
+fn pe(what: &'static str) -> impl FnOnce(PolarsError) -> DashboardError {
+    move |source| DashboardError::Frame { what, source }
+}
+
+/// An engine with the dictionaries behind its codes and the data's dates.
+pub struct Built {
+    pub engine: Engine,
+    /// Code → value, sorted.
+    pub categories: Vec<String>,
+    pub states: Vec<String>,
+    pub channels: Vec<String>,
+    /// First and last day with a completed order.
+    pub min_date: NaiveDate,
+    pub max_date: NaiveDate,
+    /// The default view: the last 365 days of data.
+    pub default_from: NaiveDate,
+    pub default_to: NaiveDate,
+}
+
+/// Dense `u32` codes of a string column, and (when `index`) the code of
+/// each distinct value.
+fn encode(col: &StringChunked, index: bool) -> (Vec<u32>, HashMap<String, u32>) {
+    let mut map: HashMap<&str, u32> = HashMap::with_capacity(col.len() / 2);
+    let codes = col
+        .iter()
+        .map(|v| {
+            let v = v.unwrap_or("");
+            let n = map.len() as u32;
+            *map.entry(v).or_insert(n)
+        })
+        .collect();
+    let owned = if index {
+        map.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    } else {
+        HashMap::new()
+    };
+    (codes, owned)
+}
+
+fn distinct_strings(df: &DataFrame, name: &str) -> Result<Vec<String>, DashboardError> {
+    let s = df
+        .column(name)
+        .and_then(|c| c.as_materialized_series().unique())
+        .map_err(pe("listing filter values"))?;
+    let mut out: Vec<String> = s
+        .str()
+        .map_err(pe("listing filter values"))?
+        .iter()
+        .flatten()
+        .map(str::to_string)
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+fn epoch() -> NaiveDate {
+    NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()
+}
+
+fn date_bounds(df: &DataFrame) -> Result<(NaiveDate, NaiveDate), DashboardError> {
+    let days = df
+        .column("order_date")
+        .and_then(|c| c.cast(&DataType::Int32))
+        .map_err(pe("reading order dates"))?;
+    let days = days.i32().map_err(pe("reading order dates"))?;
+    Ok(match (days.min(), days.max()) {
+        (Some(a), Some(b)) => (
+            epoch() + Duration::days(i64::from(a)),
+            epoch() + Duration::days(i64::from(b)),
+        ),
+        _ => (epoch(), epoch()),
+    })
+}
+
+impl Engine {
+    /// Build the engine from the service's sales. `segments` is given each
+    /// customer id's dense code and answers every code's segment ([`NONE`]:
+    /// none) and the number of segments. The engine is checked against
+    /// `kpi::kpis` on the default view: a disagreement is an error, never
+    /// a dashboard with other figures than the contract's.
+    pub fn from_sales(
+        sales: &Sales,
+        segments: impl FnOnce(&HashMap<String, u32>) -> (Vec<u8>, usize),
+    ) -> Result<Built, DashboardError> {
+        let completed = sales
+            .lines
+            .column("completed")
+            .and_then(|c| c.bool().cloned())
+            .map_err(pe("reading `completed`"))?;
+        // Lines without a date are in no period (as in `kpi`): left out.
+        let dated = sales
+            .lines
+            .column("order_date")
+            .map(|c| c.is_not_null())
+            .map_err(pe("reading `order_date`"))?;
+        let completed = &completed & &dated;
+        let mut lines = sales
+            .lines
+            .select([
+                "order_id",
+                "customer_id",
+                "order_date",
+                "channel",
+                "category",
+                "state",
+                "completed",
+                "revenue",
+            ])
+            .and_then(|df| df.filter(&completed))
+            .map_err(pe("keeping completed lines"))?;
+        let str_col = |df: &DataFrame, name: &'static str| {
+            df.column(name)
+                .and_then(|c| c.str().cloned())
+                .map_err(pe("reading a text column"))
+        };
+        let (order_codes, _) = encode(&str_col(&lines, "order_id")?, false);
+        let (customer_codes, customer_index) = encode(&str_col(&lines, "customer_id")?, true);
+        lines
+            .with_column(Column::new("order_id".into(), order_codes))
+            .and_then(|df| df.with_column(Column::new("customer_id".into(), customer_codes)))
+            .map_err(pe("replacing ids by codes"))?;
+        lines.rechunk_mut();
+        // The frame the check gives to `kpi::kpis` (integer ids: same counts).
+        let compact = Sales {
+            lines,
+            customers: sales.customers.clone(),
+            default_as_of: sales.default_as_of,
+        };
+
+        let (min_date, max_date) = date_bounds(&compact.lines)?;
+        let default_to = max_date;
+        let default_from = (default_to - Duration::days(364)).max(min_date);
+        let categories = distinct_strings(&compact.lines, "category")?;
+        let states = distinct_strings(&compact.lines, "state")?;
+        let channels = distinct_strings(&compact.lines, "channel")?;
+        if categories.len() >= 255 || states.len() >= 255 || channels.len() >= 255 {
+            return Err(DashboardError::Input(format!(
+                "at most 254 categories, states and channels, found {}, {} and {}",
+                categories.len(),
+                states.len(),
+                channels.len()
+            )));
+        }
+        let (segment_of, n_segments) = segments(&customer_index);
+        drop(customer_index);
+
+        let lines = lines_of(&compact.lines, &categories, &states, &channels)?;
+        let dims = Dims {
+            categories: categories.len(),
+            states: states.len(),
+            channels: channels.len(),
+            segments: n_segments,
+        };
+        let engine = Engine::build(&lines, dims, &segment_of, min_date, max_date)?;
+        drop(lines);
+        check(&engine, &compact, default_from, default_to)?;
+        Ok(Built {
+            engine,
+            categories,
+            states,
+            channels,
+            min_date,
+            max_date,
+            default_from,
+            default_to,
+        })
+    }
+}
+
+/// The engine's input columns from the compact frame (integer ids).
+fn lines_of(
+    lines: &DataFrame,
+    categories: &[String],
+    states: &[String],
+    channels: &[String],
+) -> Result<Lines, DashboardError> {
+    let code_of = |name: &'static str, dict: &[String]| -> Result<Vec<u8>, DashboardError> {
+        let idx: HashMap<&str, u8> = dict
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v.as_str(), i as u8))
+            .collect();
+        let c = lines
+            .column(name)
+            .and_then(|c| c.str().cloned())
+            .map_err(pe("reading a text column"))?;
+        Ok(c.iter()
+            .map(|v| v.and_then(|v| idx.get(v).copied()).unwrap_or(NONE))
+            .collect())
+    };
+    let u32s = |name: &'static str| -> Result<Vec<u32>, DashboardError> {
+        Ok(lines
+            .column(name)
+            .and_then(|c| c.u32().cloned())
+            .map_err(pe("reading codes"))?
+            .into_no_null_iter()
+            .collect())
+    };
+    Ok(Lines {
+        order: u32s("order_id")?,
+        customer: u32s("customer_id")?,
+        day: lines
+            .column("order_date")
+            .and_then(|c| c.cast(&DataType::Int32))
+            .and_then(|c| c.i32().cloned())
+            .map_err(pe("reading order dates"))?
+            .iter()
+            .map(|d| d.unwrap_or(i32::MIN))
+            .collect(),
+        channel: code_of("channel", channels)?,
+        category: code_of("category", categories)?,
+        state: code_of("state", states)?,
+        revenue: lines
+            .column("revenue")
+            .and_then(|c| c.f64().cloned())
+            .map_err(pe("reading revenue"))?
+            .iter()
+            .map(|r| r.unwrap_or(0.0))
+            .collect(),
+    })
+}
+
+/// The engine must give `kpi::kpis`'s figures on the default view.
+fn check(
+    engine: &Engine,
+    compact: &Sales,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<(), DashboardError> {
+    let opts = KpiOptions::default();
+    let filter = Filter {
+        from: Some(from),
+        to: Some(to),
+        ..Filter::all()
+    };
+    let want = kpi::kpis(compact, &filter, &opts).map_err(DashboardError::Kpis)?;
+    let got = engine.scan(&Query {
+        categories: None,
+        states: None,
+        channels: None,
+        segment: None,
+        from,
+        to,
+        churn_window_days: opts.churn_window_days,
+    });
+    let c = &got.current;
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0);
+    let churn_ok = match (c.churn_rate(), want.churn_rate_90d) {
+        (Some(a), Some(b)) => close(a, b),
+        (None, None) => true,
+        _ => false,
+    };
+    if !(close(c.revenue, want.revenue)
+        && c.orders == want.orders
+        && c.active_customers == want.active_customers
+        && churn_ok)
+    {
+        return Err(DashboardError::Disagrees {
+            from,
+            to,
+            expected: format!(
+                "revenue {}, orders {}, active {}, churn {:?}",
+                want.revenue, want.orders, want.active_customers, want.churn_rate_90d
+            ),
+            found: format!(
+                "revenue {}, orders {}, active {}, churn {:?}",
+                c.revenue,
+                c.orders,
+                c.active_customers,
+                c.churn_rate()
+            ),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,276 @@
+//! The dashboard's per-request engine (serve's `/api/dashboard`): the contract's KPI definitions (as in
+//! `analytics_lib::kpi`) evaluated on structures built once at start-up,
+//! instead of one polars query (or one scan of every line) per figure.
+//!
+//! Two structures, both built from the completed order lines:
+//!
+//! * **A revenue cube.** One cell per (segment, state, channel, category)
+//!   that has lines; in each cell, revenue and orders per day and per
+//!   calendar month (sparse, sorted). Revenue of a period is the sum of the
+//!   whole months inside it plus the days of the partial months at its
+//!   edges, so a filter change reads a few dozen numbers per cell instead of
+//!   every line. Orders per category add up across cells and days because an
+//!   order has one day, one customer (state, segment) and one channel. This
+//!   gives revenue (current and previous period), the category breakdown,
+//!   revenue by state and the monthly series.
+//! * **Orders grouped by customer.** One record per completed order (day,
+//!   and a *profile*: its channel and the set of its lines' categories,
+//!   interned), customers sorted by (segment, state) so that a segment or
+//!   state filter is a few contiguous customer ranges, and each customer's
+//!   orders sorted by day. Everything that counts distinct orders or
+//!   customers (orders, active customers, churn, customers by state, the
+//!   cohort matrix) is settled per customer in one pass over these 6-byte
+//!   records, current and previous period together, on two threads.
+//!
+//! The results equal `kpi::kpis`, `kpi::breakdown`, `kpi::cohort_retention`
+//! and `kpi::monthly_revenue` on the same data and filter (up to the order of
+//! floating-point additions): serve's dashboard checks the
+//! default view against `kpi::kpis` at start-up, the unit tests below check
+//! random filters against a line-by-line reference, and the API tests check
+//! several filters against the functions on the full frame.
+//!
+//! Files: this one holds the types, `build.rs` builds the structures,
+//! `scan.rs` answers a [`Query`], `frame.rs` builds an engine from the
+//! line-level [`crate::kpi::Sales`] frame and checks it against
+//! `kpi::kpis`; `tests.rs` is the line-by-line reference.
+
+/// Return a [`DashboardError::Input`] with a formatted message.
+macro_rules! refuse {
+    ($($t:tt)*) => {
+        return Err(DashboardError::Input(format!($($t)*)))
+    };
+}
+
+mod build;
+mod frame;
+mod scan;
+#[cfg(test)]
+mod tests;
+
+pub use frame::{Built, DashboardError};
+
+use std::collections::HashMap;
+
+use chrono::{Datelike, Duration, NaiveDate};
+
+/// Code of a missing value (category, state, channel or segment).
+pub const NONE: u8 = u8::MAX;
+
+/// Below this many orders one thread scans them all.
+const PARALLEL_MIN_ORDERS: usize = 200_000;
+
+/// Completed order lines as plain columns, in any row order: what the
+/// engine is built from. Codes index the dictionaries of [`Dims`]
+/// ([`NONE`]: missing); `order` and `customer` are dense codes from 0.
+#[derive(Clone, Debug, Default)]
+pub struct Lines {
+    pub order: Vec<u32>,
+    pub customer: Vec<u32>,
+    /// Days since 1970-01-01.
+    pub day: Vec<i32>,
+    pub channel: Vec<u8>,
+    pub category: Vec<u8>,
+    /// The customer's state.
+    pub state: Vec<u8>,
+    pub revenue: Vec<f64>,
+}
+
+/// Sizes of the dictionaries behind the codes (at most 254 each).
+#[derive(Clone, Copy, Debug)]
+pub struct Dims {
+    pub categories: usize,
+    pub states: usize,
+    pub channels: usize,
+    pub segments: usize,
+}
+
+/// One cell of the revenue cube (codes as slots: `n` = missing).
+#[derive(Clone, Copy, Debug)]
+struct Cell {
+    segment: u8,
+    state: u8,
+    channel: u8,
+    category: u8,
+}
+
+/// Customers `lo..hi` (ranks) share a segment and a state (slots).
+#[derive(Clone, Copy, Debug)]
+struct Group {
+    segment: u8,
+    state: u8,
+    lo: u32,
+    hi: u32,
+}
+
+/// The structures, immutable once built.
+pub struct Engine {
+    /// Completed lines the engine was built from.
+    pub lines: usize,
+    pub orders: usize,
+    pub customers: usize,
+    /// `year × 12 + month0` of month index 0.
+    pub first_month: i32,
+    pub n_months: usize,
+    pub n_categories: usize,
+    pub n_states: usize,
+    n_channels: usize,
+    n_segments: usize,
+    /// Below this many orders in scope one thread does all.
+    parallel_min: usize,
+    /// Periods of at most this many months of data take the one-word path
+    /// (64; the tests lower it to check the general one).
+    one_word_months: usize,
+    /// Days since epoch of day index 0 (the first day with an order).
+    first_day: i32,
+    n_days: usize,
+    /// Day index → month index.
+    month_of_day: Vec<u16>,
+    /// Month index → day index of its first day, clamped to `0..=n_days`
+    /// (`n_months + 1` entries).
+    month_start: Vec<i32>,
+    // Orders, grouped by customer rank, each customer's sorted by day.
+    order_day: Vec<u16>,
+    order_profile: Vec<u32>,
+    /// Customer rank → its orders `cust_start[r]..cust_start[r + 1]`.
+    cust_start: Vec<u32>,
+    groups: Vec<Group>,
+    /// Profile → channel slot, and category slots
+    /// `profile_cats[profile_cat_start[p]..profile_cat_start[p + 1]]`.
+    profile_channel: Vec<u8>,
+    profile_cat_start: Vec<u32>,
+    profile_cats: Vec<u8>,
+    // The revenue cube: per cell, entries by day and by month.
+    cells: Vec<Cell>,
+    day_start: Vec<u32>,
+    day_idx: Vec<u16>,
+    day_revenue: Vec<f64>,
+    day_orders: Vec<u32>,
+    month_entry_start: Vec<u32>,
+    month_idx: Vec<u16>,
+    month_revenue: Vec<f64>,
+    month_orders: Vec<u32>,
+}
+
+/// What one request asks: scope masks (by code; None = all) and the period.
+pub struct Query {
+    pub categories: Option<Vec<bool>>,
+    pub states: Option<Vec<bool>>,
+    pub channels: Option<Vec<bool>>,
+    pub segment: Option<u8>,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub churn_window_days: i64,
+}
+
+/// Headline figures of one period.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Totals {
+    pub revenue: f64,
+    pub orders: u64,
+    pub active_customers: u64,
+    /// Customers active in the earlier churn window, and those of them not
+    /// active in the later one.
+    pub churn_base: u64,
+    pub churned: u64,
+}
+
+impl Totals {
+    pub fn average_ticket(&self) -> Option<f64> {
+        (self.orders > 0).then(|| self.revenue / self.orders as f64)
+    }
+    pub fn churn_rate(&self) -> Option<f64> {
+        (self.churn_base > 0).then(|| self.churned as f64 / self.churn_base as f64)
+    }
+}
+
+/// Everything one request yields.
+#[derive(Clone, Debug, Default)]
+pub struct Scan {
+    pub current: Totals,
+    pub previous: Totals,
+    /// Revenue per month index, in scope, any period, and whether lines are
+    /// behind it (> 0; a month without lines is absent from
+    /// `kpi::monthly_revenue`).
+    pub monthly: Vec<f64>,
+    pub monthly_lines: Vec<u64>,
+    /// Per category code (+1 slot for missing): revenue, orders.
+    pub cat_revenue: Vec<f64>,
+    pub cat_orders: Vec<u64>,
+    /// Per state code (+1 slot): revenue, orders, customers.
+    pub state_revenue: Vec<f64>,
+    pub state_orders: Vec<u64>,
+    pub state_customers: Vec<u64>,
+    /// Cohort (month index of first order in the period) → size, and
+    /// active customers by month offset.
+    pub cohort_size: Vec<u64>,
+    pub cohort_active: Vec<Vec<u64>>,
+}
+
+fn epoch_days(d: NaiveDate) -> i32 {
+    (d - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()).num_days() as i32
+}
+
+pub fn month_key(first_month: i32, idx: usize) -> String {
+    let m = first_month + idx as i32;
+    format!("{:04}-{:02}", m.div_euclid(12), m.rem_euclid(12) + 1)
+}
+
+pub fn month_of(d: NaiveDate) -> i32 {
+    d.year() * 12 + d.month0() as i32
+}
+
+/// Slot of a code in a dictionary of `n` values: `n` for missing.
+fn slot(code: u8, n: usize) -> usize {
+    if code == NONE || usize::from(code) >= n {
+        n
+    } else {
+        usize::from(code)
+    }
+}
+
+/// Slot mask (`n + 1` entries) of an optional code mask: the missing slot
+/// is in scope only without a filter.
+fn slot_mask(m: &Option<Vec<bool>>, n: usize) -> Vec<bool> {
+    match m {
+        None => vec![true; n + 1],
+        Some(m) => (0..=n).map(|i| i < n && m.get(i) == Some(&true)).collect(),
+    }
+}
+
+/// Start offsets (`n + 1` entries) of a counting sort by `key`.
+fn offsets(keys: impl Iterator<Item = usize>, n: usize) -> Vec<u32> {
+    let mut start = vec![0u32; n + 1];
+    for k in keys {
+        start[k + 1] += 1;
+    }
+    for i in 0..n {
+        start[i + 1] += start[i];
+    }
+    start
+}
+
+/// The day windows of one request, as day indices.
+#[derive(Clone, Copy)]
+struct Windows {
+    /// Current period `[f, t]`; previous `[pf, f)`.
+    f: i32,
+    t: i32,
+    pf: i32,
+    /// Churn of the current period: earlier `[ce0, ce1)`, later `[ce1, t]`;
+    /// of the previous one: earlier `[pe0, pe1)`, later `[pe1, f)`.
+    ce0: i32,
+    ce1: i32,
+    pe0: i32,
+    pe1: i32,
+    /// No order before this day matters.
+    lo: i32,
+    /// Month index of the period's first month with data (cohort bit 0).
+    m0: usize,
+}
+
+const CUR: u8 = 1;
+const PREV: u8 = 2;
+const C_EARLIER: u8 = 4;
+const C_LATER: u8 = 8;
+const P_EARLIER: u8 = 16;
+const P_LATER: u8 = 32;

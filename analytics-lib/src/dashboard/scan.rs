@@ -1,0 +1,425 @@
+//! One request: the scopes as masks, the cube and the customers scanned
+//! (on two threads above a size), the results merged.
+
+use super::*;
+
+impl Engine {
+    fn new_scan(&self) -> Scan {
+        Scan {
+            monthly: vec![0.0; self.n_months],
+            monthly_lines: vec![0; self.n_months],
+            cat_revenue: vec![0.0; self.n_categories + 1],
+            cat_orders: vec![0; self.n_categories + 1],
+            state_revenue: vec![0.0; self.n_states + 1],
+            state_orders: vec![0; self.n_states + 1],
+            state_customers: vec![0; self.n_states + 1],
+            cohort_size: vec![0; self.n_months],
+            cohort_active: vec![vec![0; self.n_months]; self.n_months],
+            ..Scan::default()
+        }
+    }
+
+    fn windows(&self, q: &Query) -> Windows {
+        let w = q.churn_window_days.max(1) as i32;
+        let f = epoch_days(q.from) - self.first_day;
+        let t = epoch_days(q.to) - self.first_day;
+        let len = t - f + 1;
+        let m0 = self.month_of_day[f.clamp(0, self.n_days as i32 - 1) as usize];
+        Windows {
+            f,
+            t,
+            pf: f - len,
+            ce0: t + 1 - 2 * w,
+            ce1: t + 1 - w,
+            pe0: f - 2 * w,
+            pe1: f - w,
+            lo: (f - len).min(f - 2 * w),
+            m0: usize::from(m0),
+        }
+    }
+
+    /// Revenue and orders (per category) of cell `c` on days `a..=b`.
+    fn cell_sum(&self, c: usize, a: i32, b: i32) -> (f64, u64) {
+        let (a, b) = (a.max(0), b.min(self.n_days as i32 - 1));
+        if a > b {
+            return (0.0, 0);
+        }
+        let (ma, mb) = (
+            usize::from(self.month_of_day[a as usize]),
+            usize::from(self.month_of_day[b as usize]),
+        );
+        // Whole months `full_lo..full_hi` inside the days, the rest by day.
+        let full_lo = if self.month_start[ma] >= a {
+            ma
+        } else {
+            ma + 1
+        };
+        let full_hi = if self.month_start[mb + 1] <= b + 1 {
+            mb + 1
+        } else {
+            mb
+        };
+        if full_lo >= full_hi {
+            return self.days_sum(c, a, b + 1);
+        }
+        let (r1, o1) = self.days_sum(c, a, self.month_start[full_lo]);
+        let (r2, o2) = self.months_sum(c, full_lo, full_hi);
+        let (r3, o3) = self.days_sum(c, self.month_start[full_hi], b + 1);
+        (r1 + r2 + r3, o1 + o2 + o3)
+    }
+
+    /// Day entries of cell `c` in `[a, b)`.
+    fn days_sum(&self, c: usize, a: i32, b: i32) -> (f64, u64) {
+        if a >= b {
+            return (0.0, 0);
+        }
+        let (s, e) = (self.day_start[c] as usize, self.day_start[c + 1] as usize);
+        let days = &self.day_idx[s..e];
+        let i = days.partition_point(|&d| i32::from(d) < a);
+        let j = i + days[i..].partition_point(|&d| i32::from(d) < b);
+        let rev = self.day_revenue[s + i..s + j].iter().sum();
+        let orders = self.day_orders[s + i..s + j]
+            .iter()
+            .map(|&o| u64::from(o))
+            .sum();
+        (rev, orders)
+    }
+
+    /// Month entries of cell `c` in `[a, b)`.
+    fn months_sum(&self, c: usize, a: usize, b: usize) -> (f64, u64) {
+        let (s, e) = (
+            self.month_entry_start[c] as usize,
+            self.month_entry_start[c + 1] as usize,
+        );
+        let months = &self.month_idx[s..e];
+        let i = months.partition_point(|&m| usize::from(m) < a);
+        let j = i + months[i..].partition_point(|&m| usize::from(m) < b);
+        let rev = self.month_revenue[s + i..s + j].iter().sum();
+        let orders = self.month_orders[s + i..s + j]
+            .iter()
+            .map(|&o| u64::from(o))
+            .sum();
+        (rev, orders)
+    }
+
+    /// The cube's part of a request: revenue figures and orders per category.
+    #[allow(clippy::needless_range_loop)] // one index over parallel columns
+    fn cube(&self, s: &mut Scan, w: &Windows, masks: &Masks) {
+        for (c, cell) in self.cells.iter().enumerate() {
+            if !(masks.segment[usize::from(cell.segment)]
+                && masks.state[usize::from(cell.state)]
+                && masks.channel[usize::from(cell.channel)]
+                && masks.category[usize::from(cell.category)])
+            {
+                continue;
+            }
+            let (ms, me) = (
+                self.month_entry_start[c] as usize,
+                self.month_entry_start[c + 1] as usize,
+            );
+            for e in ms..me {
+                let m = usize::from(self.month_idx[e]);
+                s.monthly[m] += self.month_revenue[e];
+                s.monthly_lines[m] += 1;
+            }
+            let (rev, orders) = self.cell_sum(c, w.f, w.t);
+            s.current.revenue += rev;
+            s.cat_revenue[usize::from(cell.category)] += rev;
+            s.cat_orders[usize::from(cell.category)] += orders;
+            s.state_revenue[usize::from(cell.state)] += rev;
+            s.previous.revenue += self.cell_sum(c, w.pf, w.f - 1).0;
+        }
+    }
+
+    /// The per-customer part for customers `ranges` (rank ranges with their
+    /// state slot): orders, active customers, churn, customers by state,
+    /// cohorts.
+    fn customers(&self, s: &mut Scan, w: &Windows, pm: &[bool], ranges: &[(u32, u32, u8)]) {
+        if self.n_months - w.m0 <= self.one_word_months {
+            self.customers_one_word(s, w, pm, ranges);
+        } else {
+            self.customers_wide(s, w, pm, ranges);
+        }
+    }
+
+    /// [`Self::customers`] when the period's months fit one 64-bit word:
+    /// no branch per order but the end of the customer's period.
+    #[allow(clippy::needless_range_loop)] // one index over parallel columns
+    fn customers_one_word(
+        &self,
+        s: &mut Scan,
+        w: &Windows,
+        pm: &[bool],
+        ranges: &[(u32, u32, u8)],
+    ) {
+        let (f, t, pf, lo) = (w.f, w.t, w.pf, w.lo);
+        let (ce0, ce1, pe0, pe1) = (w.ce0, w.ce1, w.pe0, w.pe1);
+        let m0 = w.m0 as u32;
+        for &(r_lo, r_hi, state) in ranges {
+            let (mut st_customers, mut st_orders) = (0u64, 0u64);
+            for r in r_lo as usize..r_hi as usize {
+                let (a, b) = (self.cust_start[r] as usize, self.cust_start[r + 1] as usize);
+                let mut flags = 0u32;
+                let (mut n_cur, mut n_prev) = (0u32, 0u32);
+                let mut bits = 0u64;
+                for o in a..b {
+                    let d = i32::from(self.order_day[o]);
+                    if d > t {
+                        break;
+                    }
+                    let ok = u32::from(pm[self.order_profile[o] as usize] & (d >= lo));
+                    let cur = u32::from(d >= f) & ok;
+                    let prev = u32::from((d >= pf) & (d < f)) & ok;
+                    let ce = u32::from((d >= ce0) & (d < ce1)) & ok;
+                    let cl = u32::from(d >= ce1) & ok;
+                    let pe = u32::from((d >= pe0) & (d < pe1)) & ok;
+                    let pl = u32::from((d >= pe1) & (d < f)) & ok;
+                    flags |= cur | prev << 1 | ce << 2 | cl << 3 | pe << 4 | pl << 5;
+                    n_cur += cur;
+                    n_prev += prev;
+                    let m = u32::from(self.month_of_day[d as usize]).wrapping_sub(m0) & 63;
+                    bits |= u64::from(cur) << m;
+                }
+                if flags == 0 {
+                    continue;
+                }
+                let bit = |k: u32| u64::from((flags >> k) & 1);
+                s.current.churn_base += bit(2);
+                s.current.churned += bit(2) & (bit(3) ^ 1);
+                s.previous.churn_base += bit(4);
+                s.previous.churned += bit(4) & (bit(5) ^ 1);
+                s.previous.active_customers += bit(1);
+                s.previous.orders += u64::from(n_prev);
+                s.current.active_customers += bit(0);
+                s.current.orders += u64::from(n_cur);
+                st_customers += bit(0);
+                st_orders += u64::from(n_cur);
+                if bits != 0 {
+                    let first = w.m0 + bits.trailing_zeros() as usize;
+                    s.cohort_size[first] += 1;
+                    let row = &mut s.cohort_active[first];
+                    let mut x = bits >> (first - w.m0);
+                    while x != 0 {
+                        row[x.trailing_zeros() as usize] += 1;
+                        x &= x - 1;
+                    }
+                }
+            }
+            s.state_customers[usize::from(state)] += st_customers;
+            s.state_orders[usize::from(state)] += st_orders;
+        }
+    }
+
+    /// [`Self::customers`] for periods of more than 64 months of data.
+    #[allow(clippy::needless_range_loop)] // one index over parallel columns
+    fn customers_wide(&self, s: &mut Scan, w: &Windows, pm: &[bool], ranges: &[(u32, u32, u8)]) {
+        let words = (self.n_months - w.m0).div_ceil(64).max(1);
+        let mut bits = vec![0u64; words];
+        let (f, t, pf) = (w.f, w.t, w.pf);
+        for &(lo, hi, state) in ranges {
+            let st = usize::from(state);
+            for r in lo as usize..hi as usize {
+                let (a, b) = (self.cust_start[r] as usize, self.cust_start[r + 1] as usize);
+                let mut flags = 0u8;
+                let (mut n_cur, mut n_prev) = (0u64, 0u64);
+                for o in a..b {
+                    let d = i32::from(self.order_day[o]);
+                    if d > t {
+                        break;
+                    }
+                    if d < w.lo || !pm[self.order_profile[o] as usize] {
+                        continue;
+                    }
+                    if d >= f {
+                        n_cur += 1;
+                        flags |= CUR;
+                        let m = usize::from(self.month_of_day[d as usize]) - w.m0;
+                        bits[m >> 6] |= 1 << (m & 63);
+                    } else if d >= pf {
+                        n_prev += 1;
+                        flags |= PREV;
+                    }
+                    if d >= w.ce0 {
+                        flags |= if d >= w.ce1 { C_LATER } else { C_EARLIER };
+                    }
+                    if d >= w.pe0 && d < f {
+                        flags |= if d >= w.pe1 { P_LATER } else { P_EARLIER };
+                    }
+                }
+                if flags == 0 {
+                    continue;
+                }
+                if flags & C_EARLIER != 0 {
+                    s.current.churn_base += 1;
+                    s.current.churned += u64::from(flags & C_LATER == 0);
+                }
+                if flags & P_EARLIER != 0 {
+                    s.previous.churn_base += 1;
+                    s.previous.churned += u64::from(flags & P_LATER == 0);
+                }
+                if flags & PREV != 0 {
+                    s.previous.active_customers += 1;
+                    s.previous.orders += n_prev;
+                }
+                if flags & CUR != 0 {
+                    s.current.active_customers += 1;
+                    s.current.orders += n_cur;
+                    s.state_customers[st] += 1;
+                    s.state_orders[st] += n_cur;
+                    let mut first = usize::MAX;
+                    for (wi, word) in bits.iter_mut().enumerate() {
+                        let mut x = *word;
+                        while x != 0 {
+                            let m = w.m0 + wi * 64 + x.trailing_zeros() as usize;
+                            if first == usize::MAX {
+                                first = m;
+                                s.cohort_size[m] += 1;
+                            }
+                            s.cohort_active[first][m - first] += 1;
+                            x &= x - 1;
+                        }
+                        *word = 0;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every figure of one request: the cube, and one pass over the
+    /// customers in scope, in chunks taken by as many threads as cores (so
+    /// that a thread the OS sets aside does not hold the answer back).
+    pub fn scan(&self, q: &Query) -> Scan {
+        let masks = Masks {
+            category: slot_mask(&q.categories, self.n_categories),
+            state: slot_mask(&q.states, self.n_states),
+            channel: slot_mask(&q.channels, self.n_channels),
+            segment: (0..=self.n_segments)
+                .map(|i| {
+                    q.segment
+                        .is_none_or(|k| usize::from(k) == i && i < self.n_segments)
+                })
+                .collect(),
+        };
+        let pm: Vec<bool> = (0..self.profile_channel.len())
+            .map(|p| {
+                masks.channel[usize::from(self.profile_channel[p])]
+                    && self.profile_cats
+                        [self.profile_cat_start[p] as usize..self.profile_cat_start[p + 1] as usize]
+                        .iter()
+                        .any(|&c| masks.category[usize::from(c)])
+            })
+            .collect();
+        let w = self.windows(q);
+        let orders_of = |lo: u32, hi: u32| {
+            (self.cust_start[hi as usize] - self.cust_start[lo as usize]) as usize
+        };
+        let ranges: Vec<(u32, u32, u8)> = self
+            .groups
+            .iter()
+            .filter(|g| masks.segment[usize::from(g.segment)] && masks.state[usize::from(g.state)])
+            .map(|g| (g.lo, g.hi, g.state))
+            .collect();
+        let in_scope: usize = ranges.iter().map(|&(lo, hi, _)| orders_of(lo, hi)).sum();
+        let mut s = self.new_scan();
+        self.cube(&mut s, &w, &masks);
+        if w.t < 0 || w.lo >= self.n_days as i32 {
+            // No order can be in either period or churn window.
+            return s;
+        }
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+        if in_scope < self.parallel_min.max(1) || workers < 2 {
+            self.customers(&mut s, &w, &pm, &ranges);
+            return s;
+        }
+        // Chunks of about `target` orders, cut at customer boundaries.
+        let target = (in_scope / (8 * workers)).max(PARALLEL_MIN_ORDERS / 8);
+        let mut chunks = Vec::new();
+        for &(lo, hi, st) in &ranges {
+            let mut a = lo;
+            while a < hi {
+                let want = self.cust_start[a as usize] as usize + target;
+                let b = a + self.cust_start[a as usize..=hi as usize]
+                    .partition_point(|&x| (x as usize) < want) as u32;
+                let b = b.clamp(a + 1, hi);
+                chunks.push((a, b, st));
+                a = b;
+            }
+        }
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let work = |s: &mut Scan| {
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(chunk) = chunks.get(i) else {
+                    break;
+                };
+                self.customers(s, &w, &pm, std::slice::from_ref(chunk));
+            }
+        };
+        let others = std::thread::scope(|sc| {
+            let handles: Vec<_> = (1..workers)
+                .map(|_| {
+                    sc.spawn(|| {
+                        let mut b = self.new_scan();
+                        work(&mut b);
+                        b
+                    })
+                })
+                .collect();
+            work(&mut s);
+            handles.into_iter().map(|h| h.join()).collect::<Vec<_>>()
+        });
+        let mut failed = false;
+        for b in others {
+            match b {
+                Ok(b) => s = merge(s, b),
+                Err(_) => failed = true,
+            }
+        }
+        if failed {
+            let mut s = self.new_scan();
+            self.cube(&mut s, &w, &masks);
+            self.customers(&mut s, &w, &pm, &ranges);
+            return s;
+        }
+        s
+    }
+}
+
+/// A request's scope as slot masks.
+struct Masks {
+    category: Vec<bool>,
+    state: Vec<bool>,
+    channel: Vec<bool>,
+    segment: Vec<bool>,
+}
+
+fn add_f(a: &mut [f64], b: &[f64]) {
+    a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+}
+fn add_u(a: &mut [u64], b: &[u64]) {
+    a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+}
+fn add_t(a: &mut Totals, b: &Totals) {
+    a.revenue += b.revenue;
+    a.orders += b.orders;
+    a.active_customers += b.active_customers;
+    a.churn_base += b.churn_base;
+    a.churned += b.churned;
+}
+
+fn merge(mut a: Scan, b: Scan) -> Scan {
+    add_t(&mut a.current, &b.current);
+    add_t(&mut a.previous, &b.previous);
+    add_f(&mut a.monthly, &b.monthly);
+    add_u(&mut a.monthly_lines, &b.monthly_lines);
+    add_f(&mut a.cat_revenue, &b.cat_revenue);
+    add_u(&mut a.cat_orders, &b.cat_orders);
+    add_f(&mut a.state_revenue, &b.state_revenue);
+    add_u(&mut a.state_orders, &b.state_orders);
+    add_u(&mut a.state_customers, &b.state_customers);
+    add_u(&mut a.cohort_size, &b.cohort_size);
+    for (x, y) in a.cohort_active.iter_mut().zip(&b.cohort_active) {
+        add_u(x, y);
+    }
+    a
+}

@@ -1,0 +1,372 @@
+//! The walking layout of a [`TreeEnsemble`]: the one tree walker behind
+//! every batch prediction (the CLI, the retrain job, the notebooks and the
+//! API all predict through [`TreeEnsemble::predict`] or
+//! [`TreeEnsemble::predict_with_contributions`], which use it).
+//!
+//! Every tree's nodes sit in one array, each tree with its depth. A block
+//! of [`BLOCK`] rows walks one tree together, every row exactly `depth`
+//! steps (a row that reached its leaf stays there: a leaf's children are
+//! itself), so no branch depends on the data and the rows' chains of node
+//! loads overlap in the CPU. A leaf carries its path's contributions,
+//! `(feature, Σ scale × (child value − node value))` over the edges of its
+//! path that split on that feature, so attribution is a few additions per
+//! tree after the walk.
+//!
+//! Predictions are the row walk's arithmetic in its order, equal to
+//! [`TreeEnsemble::predict_row`] to the last bit; contributions equal
+//! [`TreeEnsemble::contributions`] to rounding (a feature's edges on one
+//! path are summed first). Rows with a missing value (NaN) are left to the
+//! row walk, which follows `default_left`. Tests check all three.
+
+use super::{Compare, TreeEnsemble, bad};
+use crate::models::errors::Result;
+
+/// Rows walked together.
+pub const BLOCK: usize = 16;
+
+/// The layout in the width of the ensemble's comparisons: `f32` for
+/// XGBoost's rule, `f64` otherwise.
+#[derive(Debug)]
+pub(super) enum Layout {
+    F32(Flat<f32>),
+    F64(Flat<f64>),
+}
+
+/// One node: the threshold, the split feature and the two children (global
+/// indices; a leaf's children are itself).
+#[derive(Clone, Copy, Debug)]
+struct FlatNode<T> {
+    threshold: T,
+    feature: u32,
+    child: [u32; 2],
+}
+
+#[derive(Debug)]
+pub(super) struct Flat<T> {
+    p: usize,
+    base: f64,
+    scale: f64,
+    nodes: Vec<FlatNode<T>>,
+    /// Per node: the leaf's value (unused for inner nodes).
+    leaf_value: Vec<f64>,
+    /// Per node: its path's contributions, `path[path_at[i]..path_at[i + 1]]`.
+    path_at: Vec<u32>,
+    path: Vec<(u32, f64)>,
+    /// Per tree: its root and its depth (edges on the longest path).
+    roots: Vec<(u32, u32)>,
+}
+
+impl<T: Copy + PartialOrd + Default> Flat<T> {
+    fn new(e: &TreeEnsemble, threshold: impl Fn(f64) -> T) -> Result<Self> {
+        let total = e.n_nodes();
+        if total >= u32::MAX as usize / 2 {
+            return Err(bad(
+                "trees",
+                "fewer than 2^31 nodes in all",
+                format!("{total} nodes"),
+            ));
+        }
+        let mut t = Flat {
+            p: e.n_features(),
+            base: e.base(),
+            scale: e.scale(),
+            nodes: Vec::with_capacity(total),
+            leaf_value: Vec::with_capacity(total),
+            path_at: Vec::with_capacity(total + 1),
+            path: Vec::new(),
+            roots: Vec::with_capacity(e.n_trees()),
+        };
+        for nodes in e.trees() {
+            let off = t.nodes.len() as u32;
+            // Per node: its parent (children always come after it).
+            let mut parent = vec![u32::MAX; nodes.len()];
+            let mut depth = vec![0u32; nodes.len()];
+            for (i, n) in nodes.iter().enumerate() {
+                let me = off + i as u32;
+                t.leaf_value.push(n.value);
+                if n.is_leaf() {
+                    t.nodes.push(FlatNode {
+                        threshold: T::default(),
+                        feature: 0,
+                        child: [me, me],
+                    });
+                } else {
+                    t.nodes.push(FlatNode {
+                        threshold: threshold(n.threshold),
+                        feature: n.feature,
+                        child: [off + n.left, off + n.right],
+                    });
+                    for c in [n.left, n.right] {
+                        parent[c as usize] = i as u32;
+                        depth[c as usize] = depth[i] + 1;
+                    }
+                }
+            }
+            for (i, n) in nodes.iter().enumerate() {
+                t.path_at.push(t.path.len() as u32);
+                if n.is_leaf() {
+                    let mut edges = Vec::new();
+                    let mut c = i;
+                    while parent[c] != u32::MAX {
+                        let up = parent[c] as usize;
+                        edges.push((
+                            nodes[up].feature,
+                            t.scale * (nodes[c].value - nodes[up].value),
+                        ));
+                        c = up;
+                    }
+                    // One entry per feature (root first): fewer additions,
+                    // none waiting on the one before.
+                    for &(f, d) in edges.iter().rev() {
+                        let start = t.path_at[t.path_at.len() - 1] as usize;
+                        match t.path[start..].iter_mut().find(|e| e.0 == f) {
+                            Some(e) => e.1 += d,
+                            None => t.path.push((f, d)),
+                        }
+                    }
+                }
+            }
+            t.roots
+                .push((off, depth.iter().copied().max().unwrap_or(0)));
+        }
+        t.path_at.push(t.path.len() as u32);
+        Ok(t)
+    }
+
+    /// Up to [`BLOCK`] rows (`x`: row-major, in `T`, no NaN): predictions
+    /// into `out`; with `contrib` (`rows × p`, zeroed here), contributions.
+    #[inline(always)]
+    fn block(&self, x: &[T], out: &mut [f64], mut contrib: Option<&mut [f64]>) {
+        let p = self.p;
+        let n = out.len();
+        // -0.0: where `Iterator::sum` starts, as in the row walk.
+        let mut sum = [-0.0f64; BLOCK];
+        if let Some(c) = contrib.as_deref_mut() {
+            c.fill(0.0);
+        }
+        for &(root, depth) in &self.roots {
+            let mut idx = [root; BLOCK];
+            for _ in 0..depth {
+                for (i, row) in idx[..n].iter_mut().zip(x.chunks_exact(p)) {
+                    let node = &self.nodes[*i as usize];
+                    let v = row[node.feature as usize];
+                    // Left iff v < threshold; a leaf's children are itself.
+                    *i = node.child[usize::from(v >= node.threshold)];
+                }
+            }
+            for (r, (&leaf, s)) in idx[..n].iter().zip(&mut sum).enumerate() {
+                let leaf = leaf as usize;
+                *s += self.leaf_value[leaf];
+                if let Some(c) = contrib.as_deref_mut() {
+                    let (a, b) = (self.path_at[leaf] as usize, self.path_at[leaf + 1] as usize);
+                    let row = &mut c[r * p..(r + 1) * p];
+                    for &(f, d) in &self.path[a..b] {
+                        row[f as usize] += d;
+                    }
+                }
+            }
+        }
+        for (o, s) in out.iter_mut().zip(&sum) {
+            *o = self.base + self.scale * s;
+        }
+    }
+
+    /// See [`Layout::predict`].
+    fn run(
+        &self,
+        e: &TreeEnsemble,
+        rows: &[f64],
+        k: usize,
+        values: &mut Vec<f64>,
+        top: &mut Vec<(u32, f64)>,
+        convert: impl Fn(f64) -> T,
+    ) -> Result<()> {
+        let p = self.p;
+        let mut x: Vec<T> = Vec::with_capacity(BLOCK * p);
+        let mut contrib = vec![0.0; if k > 0 { BLOCK * p } else { 0 }];
+        let mut scratch = Vec::with_capacity(if k > 0 { p } else { 0 });
+        let mut out = [0.0f64; BLOCK];
+        for chunk in rows.chunks(BLOCK * p) {
+            let n = chunk.len() / p;
+            if chunk.iter().any(|v| v.is_nan()) {
+                // Missing values follow `default_left`: the row walk.
+                for r in chunk.chunks_exact(p) {
+                    values.push(e.predict_row(r)?);
+                    if k > 0 {
+                        let c = &mut contrib[..p];
+                        e.contributions(r, c)?;
+                        top_k(c, k, top, &mut scratch);
+                    }
+                }
+                continue;
+            }
+            x.clear();
+            x.extend(chunk.iter().map(|&v| convert(v)));
+            let c = (k > 0).then(|| &mut contrib[..n * p]);
+            self.block(&x, &mut out[..n], c);
+            values.extend_from_slice(&out[..n]);
+            if k > 0 {
+                for c in contrib[..n * p].chunks_exact(p) {
+                    top_k(c, k, top, &mut scratch);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Layout {
+    pub(super) fn new(e: &TreeEnsemble) -> Result<Layout> {
+        Ok(match e.compare() {
+            Compare::F32 => Layout::F32(Flat::new(e, |t| t as f32)?),
+            Compare::F64 => Layout::F64(Flat::new(e, |t| t)?),
+        })
+    }
+
+    /// Predictions of the row-major `rows` (whole rows of the ensemble's
+    /// width, checked by the caller) appended to `values`; with `k > 0`,
+    /// each row's `k` largest contributions appended to `top`. `e`: the
+    /// ensemble itself, for rows with a missing value.
+    pub(super) fn predict(
+        &self,
+        e: &TreeEnsemble,
+        rows: &[f64],
+        k: usize,
+        values: &mut Vec<f64>,
+        top: &mut Vec<(u32, f64)>,
+    ) -> Result<()> {
+        match self {
+            Layout::F32(f) => f.run(e, rows, k, values, top, |v| v as f32),
+            Layout::F64(f) => f.run(e, rows, k, values, top, |v| v),
+        }
+    }
+}
+
+/// Append the `k` largest |value| of `c` as `(index, value)` to `out`,
+/// largest first, ties in index order. `scratch`: reused between calls.
+pub fn top_k(c: &[f64], k: usize, out: &mut Vec<(u32, f64)>, scratch: &mut Vec<(u32, f64)>) {
+    let k = k.min(c.len());
+    if k == 0 {
+        return;
+    }
+    scratch.clear();
+    scratch.extend(c.iter().enumerate().map(|(j, &v)| (j as u32, v)));
+    // A total order (|value| descending, then index): the unstable
+    // selection gives what a stable sort by |value| gives.
+    let order =
+        |a: &(u32, f64), b: &(u32, f64)| b.1.abs().total_cmp(&a.1.abs()).then(a.0.cmp(&b.0));
+    if k < scratch.len() {
+        scratch.select_nth_unstable_by(k - 1, order);
+    }
+    scratch[..k].sort_unstable_by(order);
+    out.extend_from_slice(&scratch[..k]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::features::FeatureMatrix;
+    use crate::models::{ForestParams, XgbParams};
+
+    fn data(n: usize) -> (FeatureMatrix, Vec<f64>) {
+        let p = 5;
+        let mut s = 12345u64;
+        let mut next = || {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 11) as f64) / ((1u64 << 53) as f64)
+        };
+        let mut v = Vec::with_capacity(n * p);
+        let mut y = Vec::with_capacity(n);
+        for _ in 0..n {
+            let r: Vec<f64> = (0..p)
+                .map(|j| (next() * 10.0 * (j + 1) as f64).round() / 4.0)
+                .collect();
+            y.push(r[0] * 2.0 + r[1] * r[2] / 10.0 + (r[3] > 5.0) as u8 as f64 * 3.0 + next());
+            v.extend_from_slice(&r);
+        }
+        let names = (0..p).map(|j| format!("f{j}")).collect();
+        (FeatureMatrix::new(names, v).expect("x"), y)
+    }
+
+    /// The block walk equals the row walk: values bit for bit (with and
+    /// without contributions, sequential and over the pool), the top
+    /// contributions (all of them, ties in feature order) to rounding.
+    #[test]
+    fn the_block_walk_equals_the_row_walk() {
+        let (x, y) = data(2_000);
+        let xgb = XgbParams::new()
+            .rounds(30)
+            .max_depth(5)
+            .threads(Some(1))
+            .fit(&x, &y)
+            .expect("xgb")
+            .to_ensemble()
+            .expect("ensemble");
+        let forest = ForestParams::new()
+            .n_trees(12)
+            .max_depth(Some(7))
+            .fit(&x, &y)
+            .expect("forest")
+            .ensemble()
+            .clone();
+        let p = x.n_cols();
+        // Some rows hit thresholds exactly (training values), some have NaN.
+        let mut rows = x.values()[..301 * p].to_vec();
+        rows[7] = f64::NAN;
+        rows[p * 10 + 2] = f64::NAN;
+        for e in [xgb, forest] {
+            let (mut values, mut top) = (Vec::new(), Vec::new());
+            e.predict_with_contributions(&rows, p, &mut values, &mut top)
+                .expect("predict");
+            assert_eq!(values.len(), 301);
+            let mut c = vec![0.0; p];
+            let mut want = Vec::new();
+            let mut scratch = Vec::new();
+            for (i, r) in rows.chunks(p).enumerate() {
+                assert_eq!(
+                    values[i].to_bits(),
+                    e.predict_row(r).expect("row").to_bits(),
+                    "row {i}"
+                );
+                e.contributions(r, &mut c).expect("contributions");
+                top_k(&c, p, &mut want, &mut scratch);
+            }
+            // Same features in the same order; values to rounding (a
+            // feature's edges on one path are added up first).
+            assert_eq!(top.len(), want.len());
+            for (i, (a, b)) in top.iter().zip(&want).enumerate() {
+                assert!(
+                    a.0 == b.0 && (a.1 - b.1).abs() <= 1e-12 * (1.0 + b.1.abs()),
+                    "entry {i} (row {}): {a:?} vs row walk {b:?}",
+                    i / p
+                );
+            }
+            // Without contributions, and over the pool: the same values.
+            let (mut v2, mut t2) = (Vec::new(), Vec::new());
+            e.predict_with_contributions(&rows, 0, &mut v2, &mut t2)
+                .expect("predict");
+            assert!(t2.is_empty());
+            assert_eq!(v2, values);
+            let all = e.predict(x.values()).expect("batch");
+            for (i, r) in x.values().chunks(p).enumerate() {
+                assert_eq!(all[i].to_bits(), e.predict_row(r).expect("row").to_bits());
+            }
+            assert!(
+                e.predict_with_contributions(&rows[..p + 1], 1, &mut v2, &mut t2)
+                    .is_err()
+            );
+        }
+    }
+
+    #[test]
+    fn top_k_keeps_the_largest_magnitudes_in_index_order_on_ties() {
+        let (mut out, mut scratch) = (Vec::new(), Vec::new());
+        top_k(&[1.0, -3.0, 2.0, 3.0, 0.0], 3, &mut out, &mut scratch);
+        assert_eq!(out, vec![(1, -3.0), (3, 3.0), (2, 2.0)]);
+        out.clear();
+        top_k(&[1.0, -2.0], 5, &mut out, &mut scratch);
+        assert_eq!(out, vec![(1, -2.0), (0, 1.0)]);
+    }
+}

@@ -1,0 +1,537 @@
+//! The retrain job: champion against challenger per model family, on the
+//! same new data (the steps are in the module documentation of `retrain`).
+
+use super::files::*;
+use super::*;
+
+// ---------------------------------------------------------------- retrain
+
+/// Ways to make a challenger worse on purpose. **Tests only** (feature
+/// `test-hooks`, which only the tests turn on; no command-line flag): they
+/// check that a bad challenger is rejected.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Sabotage {
+    /// Permute the customer-spend training targets with this seed
+    /// ([`TrainOptions::shuffle_training_targets`]).
+    pub shuffle_targets: Option<u64>,
+    /// Fit the segments on features whose columns were shuffled
+    /// independently with this seed.
+    pub scramble_segment_features: Option<u64>,
+}
+
+/// What [`retrain`] reads, writes and decides with.
+#[derive(Clone, Debug)]
+pub struct RetrainOptions {
+    /// The new curated data (Parquet folder or Snowflake, see [`JobData`]).
+    pub data: JobData,
+    pub models: PathBuf,
+    pub params: PipelineParams,
+    /// Reference date; default: the day after the last order.
+    pub as_of: Option<NaiveDate>,
+    /// Relative tolerance of the comparison (0.02 = 2 %).
+    pub tolerance: f64,
+    /// Versions kept per model by pruning (the live one and its history too).
+    pub keep: usize,
+    /// Least number of order lines after cleaning.
+    pub min_rows: usize,
+    /// Where the report goes; default `<models>/reports`.
+    pub report_dir: Option<PathBuf>,
+    /// Customers the segment silhouettes are computed on.
+    pub silhouette_sample: usize,
+    /// Progress lines on stderr.
+    pub progress: bool,
+    /// Log the run to MLflow when `MLFLOW_TRACKING_URI` is set.
+    pub track: bool,
+    /// Tests only (feature `test-hooks`): see [`Sabotage`].
+    #[cfg(feature = "test-hooks")]
+    pub sabotage: Sabotage,
+}
+
+impl RetrainOptions {
+    /// The defaults for the data (a [`JobData`] or a Parquet folder's path)
+    /// and a models folder.
+    pub fn new(data: impl Into<JobData>, models: impl Into<PathBuf>) -> Self {
+        RetrainOptions {
+            data: data.into(),
+            models: models.into(),
+            params: PipelineParams::default(),
+            as_of: None,
+            tolerance: DEFAULT_TOLERANCE,
+            keep: DEFAULT_KEEP,
+            min_rows: DEFAULT_MIN_ROWS,
+            report_dir: None,
+            silhouette_sample: DEFAULT_SILHOUETTE_SAMPLE,
+            progress: false,
+            track: true,
+            #[cfg(feature = "test-hooks")]
+            sabotage: Sabotage::default(),
+        }
+    }
+
+    /// The sabotage asked for (none without the feature `test-hooks`).
+    fn sabotage(&self) -> Sabotage {
+        #[cfg(feature = "test-hooks")]
+        return self.sabotage.clone();
+        #[cfg(not(feature = "test-hooks"))]
+        Sabotage::default()
+    }
+
+    fn check(&self) -> Result<()> {
+        if !(self.tolerance.is_finite() && self.tolerance >= 0.0) {
+            return Err(RetrainError::Option {
+                name: "tolerance",
+                expected: "a finite relative tolerance ≥ 0, e.g. 0.02",
+                found: self.tolerance.to_string(),
+            });
+        }
+        if self.keep == 0 {
+            return Err(RetrainError::Option {
+                name: "keep",
+                expected: "at least 1 version",
+                found: "0".into(),
+            });
+        }
+        if self.silhouette_sample < 2 {
+            return Err(RetrainError::Option {
+                name: "silhouette_sample",
+                expected: "at least 2 customers",
+                found: self.silhouette_sample.to_string(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// What [`retrain`] returns: the report and where it was written.
+#[derive(Debug)]
+pub struct RetrainOutcome {
+    pub report: RetrainReport,
+    pub json_path: PathBuf,
+    pub text_path: PathBuf,
+    /// The MLflow run's address, when one was logged.
+    pub tracking_url: Option<String>,
+}
+
+/// The comparison rule: is the challenger good enough?
+pub(super) fn decide(
+    metric: &str,
+    higher_is_better: bool,
+    challenger: Option<f64>,
+    champion: Option<f64>,
+    tolerance: f64,
+) -> (Decision, String) {
+    let pct = locale_pct(tolerance);
+    match (challenger, champion) {
+        (_, None) => (
+            Decision::Promoted,
+            format!("the champion has no {metric} on the new data to compare with"),
+        ),
+        (None, Some(c)) => (
+            Decision::Rejected,
+            format!(
+                "the challenger has no {metric} on the new data (champion: {})",
+                n4(c)
+            ),
+        ),
+        (Some(new), Some(old)) => {
+            let (ok, bound) = if higher_is_better {
+                let bound = old - tolerance * old.abs();
+                (new >= bound, bound)
+            } else {
+                let bound = old * (1.0 + tolerance);
+                (new <= bound, bound)
+            };
+            let rel = if old != 0.0 {
+                (new - old) / old.abs()
+            } else {
+                0.0
+            };
+            let change = if higher_is_better { rel } else { -rel };
+            let how = if change >= 0.0 {
+                format!("{} better", locale_pct(change))
+            } else {
+                format!("{} worse", locale_pct(-change))
+            };
+            if ok {
+                (
+                    Decision::Promoted,
+                    format!(
+                        "challenger {metric} {} vs champion {} ({how}); within the tolerance of {pct} (bound {})",
+                        n4(new),
+                        n4(old),
+                        n4(bound)
+                    ),
+                )
+            } else {
+                (
+                    Decision::Rejected,
+                    format!(
+                        "challenger {metric} {} vs champion {} ({how}); worse than the tolerance of {pct} allows (bound {})",
+                        n4(new),
+                        n4(old),
+                        n4(bound)
+                    ),
+                )
+            }
+        }
+    }
+}
+
+pub(super) fn n4(x: f64) -> String {
+    crate::locale::number(x, 4)
+}
+
+pub(super) fn locale_pct(x: f64) -> String {
+    crate::locale::percent(x)
+}
+
+pub(super) fn metrics_json(m: &Metrics) -> serde_json::Value {
+    json!({"rmse": m.rmse, "mae": m.mae, "r2": m.r2, "n": m.n})
+}
+
+pub(super) fn segment_json(s: &SegmentScore) -> serde_json::Value {
+    json!({
+        "silhouette": s.silhouette,
+        "k": s.k,
+        "customers": s.customers,
+        "sample_rows": s.sample_rows,
+        "sizes": s.sizes,
+    })
+}
+
+pub(super) fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// The retrain job (see the module documentation).
+pub fn retrain(opts: &RetrainOptions) -> Result<RetrainOutcome> {
+    opts.check()?;
+    let t0 = Instant::now();
+    let started_at = now();
+    let say = Progress(opts.progress);
+    let lock = JobLock::acquire(&opts.models, "retrain")?;
+    if let Some(dead) = &lock.took_over {
+        say.say(format!(
+            "taking over the lock left by `{}` (pid {}, started {}), which is no longer running",
+            dead.job, dead.pid, dead.started_at
+        ));
+    }
+    let reg = Registry::open(&opts.models)?;
+    let recovered = reg.recover()?;
+    for p in &recovered {
+        say.say(format!(
+            "removed a leftover of an interrupted run: {}",
+            p.display()
+        ));
+    }
+    let mut warnings = Vec::new();
+
+    // Data: validate and clean; stop before anything is written.
+    say.say(format!("loading {}…", opts.data.label()));
+    let Prepared {
+        sales,
+        report: cleaning,
+        rows,
+        ..
+    } = prepare(&opts.data)?;
+    let lines = rows["order_items"];
+    if lines < opts.min_rows {
+        return Err(RetrainError::TooFewRows {
+            data: opts.data.label(),
+            min: opts.min_rows,
+            found: lines,
+        });
+    }
+    let as_of = opts.as_of.unwrap_or(sales.default_as_of);
+
+    // Challengers.
+    say.say("training the customer-spend challenger…");
+    let sabotage = opts.sabotage();
+    let train_opts = TrainOptions {
+        shuffle_training_targets: sabotage.shuffle_targets,
+    };
+    let spend = crate::models::train_all_with(&sales, Some(as_of), &opts.params.train, &train_opts)
+        .map_err(training("training the customer-spend challenger"))?;
+    say.say("fitting the segments challenger…");
+    let segs = fit_segment_model(
+        &sales,
+        as_of,
+        &opts.params.segments,
+        sabotage.scramble_segment_features,
+    )?;
+
+    // Champions (a champion that does not load is reported, and loses).
+    let live_spend = load_live_spend(&reg).unwrap_or_else(|e| {
+        warnings.push(format!(
+            "the live {SPEND} model could not be loaded ({e}); the challenger is compared with nothing"
+        ));
+        None
+    });
+    let live_segs = load_live_segments(&reg).unwrap_or_else(|e| {
+        warnings.push(format!(
+            "the live {SEGMENTS} model could not be loaded ({e}); the challenger is compared with nothing"
+        ));
+        None
+    });
+
+    // Drift against the live versions' training profiles.
+    let mut drift: BTreeMap<String, Option<DriftReport>> = BTreeMap::new();
+    drift.insert(
+        SPEND.into(),
+        live_spend.as_ref().and_then(|l| {
+            let p = l.profile.as_ref()?;
+            Some(p.compare(&l.version.id.to_string(), &spend.train_features))
+        }),
+    );
+    drift.insert(
+        SEGMENTS.into(),
+        live_segs.as_ref().and_then(|l| {
+            let p = l.profile.as_ref()?;
+            Some(p.compare(&l.version.id.to_string(), &segs.features.matrix))
+        }),
+    );
+
+    // Scores on the same new data.
+    say.say("scoring champion and challenger on the new out-of-time test set…");
+    let best = spend
+        .model(spend.best)
+        .ok_or_else(|| RetrainError::Training {
+            stage: "training the customer-spend challenger",
+            source: "the best model is missing from the report".into(),
+        })?;
+    let challenger_test = *best
+        .meta
+        .metrics
+        .get("test")
+        .ok_or_else(|| RetrainError::Training {
+            stage: "training the customer-spend challenger",
+            source: "the best model has no test score".into(),
+        })?;
+    let champion_spend = match &live_spend {
+        Some(l) => match score_spend(&l.model, &sales, spend.test_cutoff) {
+            Ok(m) => Some((l, Some(m))),
+            Err(e) => {
+                warnings.push(format!(
+                    "the live {SPEND} model {} could not be scored on the new data: {e}",
+                    l.version.id
+                ));
+                Some((l, None))
+            }
+        },
+        None => None,
+    };
+    let (spend_decision, spend_reason) = decide(
+        "rmse",
+        false,
+        Some(challenger_test.rmse),
+        champion_spend.as_ref().and_then(|(_, m)| m.map(|m| m.rmse)),
+        opts.tolerance,
+    );
+    let challenger_seg = score_segments_on(
+        &segs.segmentation.model,
+        &segs.features,
+        opts.silhouette_sample,
+    )?;
+    let champion_seg = match &live_segs {
+        Some(l) => {
+            let same_features = l.model.meta.categories == segs.features.categories;
+            let scored = if same_features {
+                score_segments_on(&l.model, &segs.features, opts.silhouette_sample)
+            } else {
+                score_segments(&l.model, &sales, as_of, opts.silhouette_sample)
+            };
+            match scored {
+                Ok(s) => Some((l, Some(s))),
+                Err(e) => {
+                    warnings.push(format!(
+                        "the live {SEGMENTS} model {} could not be scored on the new data: {e}",
+                        l.version.id
+                    ));
+                    Some((l, None))
+                }
+            }
+        }
+        None => None,
+    };
+    let (seg_decision, seg_reason) = decide(
+        "silhouette",
+        true,
+        challenger_seg.silhouette,
+        champion_seg
+            .as_ref()
+            .and_then(|(_, s)| s.as_ref().and_then(|s| s.silhouette)),
+        opts.tolerance,
+    );
+    let spend_reason = match &live_spend {
+        None => "no live version yet: the challenger becomes the first".to_string(),
+        Some(_) => spend_reason,
+    };
+    let seg_reason = match &live_segs {
+        None => "no live version yet: the challenger becomes the first".to_string(),
+        Some(_) => seg_reason,
+    };
+
+    // Commit both challengers, promote the winners, prune.
+    let spend_before = reg.live_version(SPEND)?;
+    let seg_before = reg.live_version(SEGMENTS)?;
+    let spend_version = commit_spend(&reg, &spend, &opts.params, Job::Retrain, spend_decision)?;
+    if spend_decision == Decision::Promoted {
+        reg.promote(SPEND, spend_version.id)?;
+    }
+    let seg_version = commit_segments(&reg, &segs, Job::Retrain, seg_decision)?;
+    if seg_decision == Decision::Promoted {
+        reg.promote(SEGMENTS, seg_version.id)?;
+    }
+    let spend_pruned = reg.prune(SPEND, opts.keep)?;
+    let seg_pruned = reg.prune(SEGMENTS, opts.keep)?;
+    let ids = |v: Vec<VersionId>| v.into_iter().map(|i| i.to_string()).collect::<Vec<_>>();
+
+    let mut models = BTreeMap::new();
+    models.insert(
+        SPEND.to_string(),
+        ModelDecision {
+            decision: spend_decision,
+            reason: spend_reason,
+            metric: "rmse".into(),
+            higher_is_better: false,
+            challenger: Contender {
+                version: Some(spend_version.id.to_string()),
+                model: spend.best.name().into(),
+                score: Some(challenger_test.rmse),
+                metrics: metrics_json(&challenger_test),
+            },
+            champion: champion_spend.map(|(l, m)| Contender {
+                version: Some(l.version.id.to_string()),
+                model: l.model.kind().name().into(),
+                score: m.map(|m| m.rmse),
+                metrics: m
+                    .map(|m| metrics_json(&m))
+                    .unwrap_or(serde_json::Value::Null),
+            }),
+            live_before: spend_before.map(|v| v.to_string()),
+            live_after: reg.live_version(SPEND)?.map(|v| v.to_string()),
+            pruned: ids(spend_pruned),
+        },
+    );
+    let seg_model_name = |m: &SegmentModel| format!("{} k={}", m.meta.algorithm, m.k());
+    models.insert(
+        SEGMENTS.to_string(),
+        ModelDecision {
+            decision: seg_decision,
+            reason: seg_reason,
+            metric: "silhouette".into(),
+            higher_is_better: true,
+            challenger: Contender {
+                version: Some(seg_version.id.to_string()),
+                model: seg_model_name(&segs.segmentation.model),
+                score: challenger_seg.silhouette,
+                metrics: segment_json(&challenger_seg),
+            },
+            champion: champion_seg.map(|(l, s)| Contender {
+                version: Some(l.version.id.to_string()),
+                model: seg_model_name(&l.model),
+                score: s.as_ref().and_then(|s| s.silhouette),
+                metrics: s
+                    .as_ref()
+                    .map(segment_json)
+                    .unwrap_or(serde_json::Value::Null),
+            }),
+            live_before: seg_before.map(|v| v.to_string()),
+            live_after: reg.live_version(SEGMENTS)?.map(|v| v.to_string()),
+            pruned: ids(seg_pruned),
+        },
+    );
+    let decision = models
+        .iter()
+        .map(|(k, m)| (k.clone(), m.decision))
+        .collect();
+    let mut report = RetrainReport {
+        started_at: started_at.clone(),
+        finished_at: String::new(),
+        seconds: 0.0,
+        models_dir: opts.models.display().to_string(),
+        data: DataSummary {
+            source: opts.data.label(),
+            fingerprint: spend.data_fingerprint.clone(),
+            rows: rows
+                .iter()
+                .map(|(t, n)| (t.to_string(), *n as u64))
+                .collect(),
+            defects_removed: cleaning.total_defects(),
+            as_of,
+            train_cutoff: spend.train_cutoff,
+            test_cutoff: spend.test_cutoff,
+            customers_train: spend.rows.train,
+            customers_test: spend.rows.test,
+            customers_segments: segs.features.n_customers(),
+        },
+        tolerance: opts.tolerance,
+        keep: opts.keep,
+        recovered: recovered.iter().map(|p| p.display().to_string()).collect(),
+        drift,
+        decision,
+        models,
+        warnings,
+    };
+
+    // The report, written all-or-nothing.
+    let dir = opts
+        .report_dir
+        .clone()
+        .unwrap_or_else(|| opts.models.join("reports"));
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
+    let json_path = dir.join(format!("retrain-{stamp}.json"));
+    let text_path = dir.join(format!("retrain-{stamp}.txt"));
+    report.finished_at = now();
+    report.seconds = t0.elapsed().as_secs_f64();
+    write_json(&json_path, &report)?;
+    write_file_atomic(&text_path, report.to_text().as_bytes())?;
+
+    // Tracking last: a failure there never undoes what was promoted.
+    let mut tracking_url = None;
+    if opts.track {
+        let versions = [
+            reg.version(SPEND, spend_version.id).ok(),
+            reg.version(SEGMENTS, seg_version.id).ok(),
+        ];
+        match track(&report, &json_path, &text_path, &versions) {
+            Ok(url) => tracking_url = url,
+            Err(e) => say_always(&format!(
+                "warning: the run was not logged to MLflow: {e} (the models and the report are saved)"
+            )),
+        }
+    }
+    drop(lock);
+    Ok(RetrainOutcome {
+        report,
+        json_path,
+        text_path,
+        tracking_url,
+    })
+}
+
+pub(super) fn say_always(msg: &str) {
+    eprintln!("{msg}");
+}
+
+#[cfg(feature = "tracking")]
+use super::track::track;
+
+/// Without the MLflow client (feature `tracking`), a configured tracking
+/// server is a warning, never silence.
+#[cfg(not(feature = "tracking"))]
+fn track(
+    _: &RetrainReport,
+    _: &Path,
+    _: &Path,
+    _: &[Option<VersionInfo>],
+) -> std::result::Result<Option<String>, String> {
+    match std::env::var_os("MLFLOW_TRACKING_URI") {
+        Some(_) => Err(
+            "MLFLOW_TRACKING_URI is set, but this build has no MLflow client \
+                        (analytics-lib feature `tracking`)"
+                .into(),
+        ),
+        None => Ok(None),
+    }
+}
