@@ -112,6 +112,63 @@ pub struct RetrainOutcome {
     pub tracking_url: Option<String>,
 }
 
+/// One model family's contest on the new data: the challenger and the live
+/// champion (`None`: no live version), each with its score on the same rows.
+pub(super) struct Contest {
+    pub(super) family: &'static str,
+    /// `rmse` (lower is better) or `silhouette` (higher is better).
+    pub(super) metric: &'static str,
+    pub(super) higher_is_better: bool,
+    pub(super) challenger: Contender,
+    pub(super) champion: Option<Contender>,
+}
+
+impl Contest {
+    /// Decide, commit the challenger with that decision (`commit`), promote
+    /// it when it won, prune the family: what the report says about it.
+    pub(super) fn settle(
+        self,
+        reg: &Registry,
+        opts: &RetrainOptions,
+        commit: impl FnOnce(Decision) -> Result<VersionInfo>,
+    ) -> Result<(ModelDecision, VersionInfo)> {
+        let (decision, reason) = match &self.champion {
+            None => (
+                Decision::Promoted,
+                "no live version yet: the challenger becomes the first".to_string(),
+            ),
+            Some(c) => decide(
+                self.metric,
+                self.higher_is_better,
+                self.challenger.score,
+                c.score,
+                opts.tolerance,
+            ),
+        };
+        let before = reg.live_version(self.family)?;
+        let version = commit(decision)?;
+        if decision == Decision::Promoted {
+            reg.promote(self.family, version.id)?;
+        }
+        let pruned = reg.prune(self.family, opts.keep)?;
+        let md = ModelDecision {
+            decision,
+            reason,
+            metric: self.metric.into(),
+            higher_is_better: self.higher_is_better,
+            challenger: Contender {
+                version: Some(version.id.to_string()),
+                ..self.challenger
+            },
+            champion: self.champion,
+            live_before: before.map(|v| v.to_string()),
+            live_after: reg.live_version(self.family)?.map(|v| v.to_string()),
+            pruned: pruned.into_iter().map(|i| i.to_string()).collect(),
+        };
+        Ok((md, version))
+    }
+}
+
 /// The comparison rule: is the challenger good enough?
 pub(super) fn decide(
     metric: &str,
@@ -275,21 +332,22 @@ pub fn retrain(opts: &RetrainOptions) -> Result<RetrainOutcome> {
     });
 
     // Drift against the live versions' training profiles.
-    let mut drift: BTreeMap<String, Option<DriftReport>> = BTreeMap::new();
-    drift.insert(
-        SPEND.into(),
-        live_spend.as_ref().and_then(|l| {
-            let p = l.profile.as_ref()?;
-            Some(p.compare(&l.version.id.to_string(), &spend.train_features))
-        }),
-    );
-    drift.insert(
-        SEGMENTS.into(),
-        live_segs.as_ref().and_then(|l| {
-            let p = l.profile.as_ref()?;
-            Some(p.compare(&l.version.id.to_string(), &segs.features.matrix))
-        }),
-    );
+    let drift = BTreeMap::from([
+        (
+            SPEND.to_string(),
+            drift_of(
+                live_spend.as_ref().map(|l| (&l.version, &l.profile)),
+                &spend.train_features,
+            ),
+        ),
+        (
+            SEGMENTS.to_string(),
+            drift_of(
+                live_segs.as_ref().map(|l| (&l.version, &l.profile)),
+                &segs.features.matrix,
+            ),
+        ),
+    ]);
 
     // Scores on the same new data.
     say.say("scoring champion and challenger on the new out-of-time test set…");
@@ -320,13 +378,25 @@ pub fn retrain(opts: &RetrainOptions) -> Result<RetrainOutcome> {
         },
         None => None,
     };
-    let (spend_decision, spend_reason) = decide(
-        "rmse",
-        false,
-        Some(challenger_test.rmse),
-        champion_spend.as_ref().and_then(|(_, m)| m.map(|m| m.rmse)),
-        opts.tolerance,
-    );
+    let spend_contest = Contest {
+        family: SPEND,
+        metric: "rmse",
+        higher_is_better: false,
+        challenger: Contender {
+            version: None,
+            model: spend.best.name().into(),
+            score: Some(challenger_test.rmse),
+            metrics: metrics_json(&challenger_test),
+        },
+        champion: champion_spend.map(|(l, m)| Contender {
+            version: Some(l.version.id.to_string()),
+            model: l.model.kind().name().into(),
+            score: m.map(|m| m.rmse),
+            metrics: m
+                .map(|m| metrics_json(&m))
+                .unwrap_or(serde_json::Value::Null),
+        }),
+    };
     let challenger_seg = score_segments_on(
         &segs.segmentation.model,
         &segs.features,
@@ -353,94 +423,39 @@ pub fn retrain(opts: &RetrainOptions) -> Result<RetrainOutcome> {
         }
         None => None,
     };
-    let (seg_decision, seg_reason) = decide(
-        "silhouette",
-        true,
-        challenger_seg.silhouette,
-        champion_seg
-            .as_ref()
-            .and_then(|(_, s)| s.as_ref().and_then(|s| s.silhouette)),
-        opts.tolerance,
-    );
-    let spend_reason = match &live_spend {
-        None => "no live version yet: the challenger becomes the first".to_string(),
-        Some(_) => spend_reason,
-    };
-    let seg_reason = match &live_segs {
-        None => "no live version yet: the challenger becomes the first".to_string(),
-        Some(_) => seg_reason,
-    };
-
-    // Commit both challengers, promote the winners, prune.
-    let spend_before = reg.live_version(SPEND)?;
-    let seg_before = reg.live_version(SEGMENTS)?;
-    let spend_version = commit_spend(&reg, &spend, &opts.params, Job::Retrain, spend_decision)?;
-    if spend_decision == Decision::Promoted {
-        reg.promote(SPEND, spend_version.id)?;
-    }
-    let seg_version = commit_segments(&reg, &segs, Job::Retrain, seg_decision)?;
-    if seg_decision == Decision::Promoted {
-        reg.promote(SEGMENTS, seg_version.id)?;
-    }
-    let spend_pruned = reg.prune(SPEND, opts.keep)?;
-    let seg_pruned = reg.prune(SEGMENTS, opts.keep)?;
-    let ids = |v: Vec<VersionId>| v.into_iter().map(|i| i.to_string()).collect::<Vec<_>>();
-
-    let mut models = BTreeMap::new();
-    models.insert(
-        SPEND.to_string(),
-        ModelDecision {
-            decision: spend_decision,
-            reason: spend_reason,
-            metric: "rmse".into(),
-            higher_is_better: false,
-            challenger: Contender {
-                version: Some(spend_version.id.to_string()),
-                model: spend.best.name().into(),
-                score: Some(challenger_test.rmse),
-                metrics: metrics_json(&challenger_test),
-            },
-            champion: champion_spend.map(|(l, m)| Contender {
-                version: Some(l.version.id.to_string()),
-                model: l.model.kind().name().into(),
-                score: m.map(|m| m.rmse),
-                metrics: m
-                    .map(|m| metrics_json(&m))
-                    .unwrap_or(serde_json::Value::Null),
-            }),
-            live_before: spend_before.map(|v| v.to_string()),
-            live_after: reg.live_version(SPEND)?.map(|v| v.to_string()),
-            pruned: ids(spend_pruned),
-        },
-    );
     let seg_model_name = |m: &SegmentModel| format!("{} k={}", m.meta.algorithm, m.k());
-    models.insert(
-        SEGMENTS.to_string(),
-        ModelDecision {
-            decision: seg_decision,
-            reason: seg_reason,
-            metric: "silhouette".into(),
-            higher_is_better: true,
-            challenger: Contender {
-                version: Some(seg_version.id.to_string()),
-                model: seg_model_name(&segs.segmentation.model),
-                score: challenger_seg.silhouette,
-                metrics: segment_json(&challenger_seg),
-            },
-            champion: champion_seg.map(|(l, s)| Contender {
-                version: Some(l.version.id.to_string()),
-                model: seg_model_name(&l.model),
-                score: s.as_ref().and_then(|s| s.silhouette),
-                metrics: s
-                    .as_ref()
-                    .map(segment_json)
-                    .unwrap_or(serde_json::Value::Null),
-            }),
-            live_before: seg_before.map(|v| v.to_string()),
-            live_after: reg.live_version(SEGMENTS)?.map(|v| v.to_string()),
-            pruned: ids(seg_pruned),
+    let seg_contest = Contest {
+        family: SEGMENTS,
+        metric: "silhouette",
+        higher_is_better: true,
+        challenger: Contender {
+            version: None,
+            model: seg_model_name(&segs.segmentation.model),
+            score: challenger_seg.silhouette,
+            metrics: segment_json(&challenger_seg),
         },
-    );
+        champion: champion_seg.map(|(l, s)| Contender {
+            version: Some(l.version.id.to_string()),
+            model: seg_model_name(&l.model),
+            score: s.as_ref().and_then(|s| s.silhouette),
+            metrics: s
+                .as_ref()
+                .map(segment_json)
+                .unwrap_or(serde_json::Value::Null),
+        }),
+    };
+
+    // Per family: commit the challenger, promote it if it won, prune.
+    let (spend_md, spend_version) = spend_contest.settle(&reg, opts, |d| {
+        commit_spend(&reg, &spend, &opts.params, Job::Retrain, d)
+    })?;
+    let (seg_md, seg_version) = seg_contest.settle(&reg, opts, |d| {
+        commit_segments(&reg, &segs, Job::Retrain, d)
+    })?;
+    let models = BTreeMap::from([
+        (SPEND.to_string(), spend_md),
+        (SEGMENTS.to_string(), seg_md),
+    ]);
     let decision = models
         .iter()
         .map(|(k, m)| (k.clone(), m.decision))
@@ -474,22 +489,14 @@ pub fn retrain(opts: &RetrainOptions) -> Result<RetrainOutcome> {
         warnings,
     };
 
-    // The report, written all-or-nothing.
-    let dir = opts
-        .report_dir
-        .clone()
-        .unwrap_or_else(|| opts.models.join("reports"));
-    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
-    let json_path = dir.join(format!("retrain-{stamp}.json"));
-    let text_path = dir.join(format!("retrain-{stamp}.txt"));
     report.finished_at = now();
     report.seconds = t0.elapsed().as_secs_f64();
-    write_json(&json_path, &report)?;
-    write_file_atomic(&text_path, report.to_text().as_bytes())?;
+    let (json_path, text_path) = write_report(&report, opts)?;
 
     // Tracking last: a failure there never undoes what was promoted.
     let mut tracking_url = None;
     if opts.track {
+        // As they are now (pruning may have removed a rejected one).
         let versions = [
             reg.version(SPEND, spend_version.id).ok(),
             reg.version(SEGMENTS, seg_version.id).ok(),
@@ -508,6 +515,30 @@ pub fn retrain(opts: &RetrainOptions) -> Result<RetrainOutcome> {
         text_path,
         tracking_url,
     })
+}
+
+/// A live version's drift: its training profile against the new features
+/// (`None` without a live version or a profile).
+fn drift_of(
+    live: Option<(&VersionInfo, &Option<TrainingProfile>)>,
+    features: &crate::features::FeatureMatrix,
+) -> Option<DriftReport> {
+    let (version, profile) = live?;
+    Some(profile.as_ref()?.compare(&version.id.to_string(), features))
+}
+
+/// The report as JSON and text under the report folder, each all-or-nothing.
+fn write_report(report: &RetrainReport, opts: &RetrainOptions) -> Result<(PathBuf, PathBuf)> {
+    let dir = opts
+        .report_dir
+        .clone()
+        .unwrap_or_else(|| opts.models.join("reports"));
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
+    let json_path = dir.join(format!("retrain-{stamp}.json"));
+    let text_path = dir.join(format!("retrain-{stamp}.txt"));
+    write_json(&json_path, report)?;
+    write_file_atomic(&text_path, report.to_text().as_bytes())?;
+    Ok((json_path, text_path))
 }
 
 pub(super) fn say_always(msg: &str) {
