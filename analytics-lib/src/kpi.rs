@@ -230,9 +230,11 @@ impl Filter {
     pub fn previous_period(&self) -> Option<Filter> {
         let (from, to) = (self.from?, self.to?);
         let days = (to - from).num_days() + 1;
+        // `None` when the previous period would start before the first date
+        // chrono holds (checked: never a panic on extreme input).
         Some(Filter {
-            from: Some(from - Duration::days(days)),
-            to: Some(from - Duration::days(1)),
+            from: Some(from.checked_sub_signed(Duration::days(days))?),
+            to: Some(from.checked_sub_signed(Duration::days(1))?),
             ..self.clone()
         })
     }

@@ -150,9 +150,111 @@ pub fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error
 }
 
 /// Default service: unknown path or method, as JSON.
+/// Routes served besides the documented API (the pages and their files),
+/// all `GET`.
+const PAGES: [&str; 5] = [
+    "/",
+    "/dashboard",
+    "/dashboard/assets/{name}",
+    "/docs/",
+    "/docs/{asset}",
+];
+
+/// Every route pattern and the methods it answers: the OpenAPI document's
+/// paths (the truth about the API) and [`PAGES`].
+fn routes() -> &'static [(String, Vec<&'static str>)] {
+    static ROUTES: std::sync::OnceLock<Vec<(String, Vec<&'static str>)>> =
+        std::sync::OnceLock::new();
+    ROUTES.get_or_init(|| {
+        let mut out: Vec<(String, Vec<&'static str>)> = crate::routes::api_doc()
+            .paths
+            .paths
+            .iter()
+            .map(|(path, item)| {
+                let methods = [
+                    ("GET", item.get.is_some()),
+                    ("POST", item.post.is_some()),
+                    ("PUT", item.put.is_some()),
+                    ("DELETE", item.delete.is_some()),
+                    ("PATCH", item.patch.is_some()),
+                ]
+                .into_iter()
+                .filter(|(_, has)| *has)
+                .map(|(name, _)| name)
+                .collect();
+                (path.clone(), methods)
+            })
+            .collect();
+        out.extend(PAGES.iter().map(|p| (p.to_string(), vec!["GET"])));
+        out
+    })
+}
+
+/// Does `path` fit `pattern` (`{name}` matches one non-empty segment)?
+fn matches(pattern: &str, path: &str) -> bool {
+    let (mut a, mut b) = (pattern.split('/'), path.split('/'));
+    loop {
+        match (a.next(), b.next()) {
+            (None, None) => return true,
+            (Some(p), Some(s)) if p.starts_with('{') && p.ends_with('}') && !s.is_empty() => {}
+            (Some(p), Some(s)) if p == s => {}
+            _ => return false,
+        }
+    }
+}
+
+/// The methods a route answers, when `path` is one (HEAD goes with GET).
+pub fn allowed_methods(path: &str) -> Option<Vec<&'static str>> {
+    let mut methods: Vec<&'static str> = routes()
+        .iter()
+        .filter(|(pattern, _)| matches(pattern, path))
+        .flat_map(|(_, m)| m.iter().copied())
+        .collect();
+    if methods.is_empty() {
+        return None;
+    }
+    if methods.contains(&"GET") {
+        methods.push("HEAD");
+    }
+    methods.sort_unstable();
+    methods.dedup();
+    Some(methods)
+}
+
+/// What no route answers: 405 with `Allow` when the path is a route and
+/// only the method is wrong, else 404.
 pub async fn not_found(req: HttpRequest) -> HttpResponse {
+    if let Some(methods) = allowed_methods(req.path()) {
+        let allow = methods.join(", ");
+        let mut res = ErrorBody::new("method not allowed")
+            .expected(format!("one of {allow}"))
+            .found(format!("{} {}", req.method(), req.path()))
+            .respond(StatusCode::METHOD_NOT_ALLOWED);
+        if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&allow) {
+            res.headers_mut().insert(actix_web::http::header::ALLOW, v);
+        }
+        return res;
+    }
     ErrorBody::new("no such route")
         .expected("one of the routes in /openapi.json")
         .found(format!("{} {}", req.method(), req.path()))
         .respond(StatusCode::NOT_FOUND)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_known_route_with_another_method_is_405_material() {
+        assert!(matches(
+            "/dashboard/assets/{name}",
+            "/dashboard/assets/app.js"
+        ));
+        assert!(!matches("/dashboard/assets/{name}", "/dashboard/assets/"));
+        assert!(!matches("/predict", "/predict/batch"));
+        assert_eq!(allowed_methods("/predict"), Some(vec!["POST"]));
+        assert_eq!(allowed_methods("/health"), Some(vec!["GET", "HEAD"]));
+        assert_eq!(allowed_methods("/nowhere"), None);
+    }
 }

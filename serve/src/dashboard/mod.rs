@@ -84,8 +84,10 @@ pub struct Options {
 pub struct StateInfo {
     pub code: String,
     pub name: String,
-    pub latitude: f64,
-    pub longitude: f64,
+    /// The capital's coordinates; null for a state code the data has but
+    /// Brazil does not (shown without a bubble).
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
 }
 
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -199,8 +201,8 @@ impl DashboardData {
                 StateInfo {
                     code: uf.clone(),
                     name: s.map_or_else(|| uf.clone(), |s| s.name.to_string()),
-                    latitude: s.map_or(f64::NAN, |s| s.latitude),
-                    longitude: s.map_or(f64::NAN, |s| s.longitude),
+                    latitude: s.map(|s| s.latitude),
+                    longitude: s.map(|s| s.longitude),
                 }
             })
             .collect();
@@ -362,8 +364,8 @@ impl DashboardData {
                         },
                         |g| g.name.to_string(),
                     ),
-                    latitude: g.map_or(f64::NAN, |g| g.latitude),
-                    longitude: g.map_or(f64::NAN, |g| g.longitude),
+                    latitude: g.map(|g| g.latitude),
+                    longitude: g.map(|g| g.longitude),
                     state: code,
                     revenue: s.state_revenue[i],
                     orders: s.state_orders[i],
@@ -690,8 +692,10 @@ pub struct StateRow {
     pub state: String,
     pub name: String,
     /// The capital's coordinates (the bubble's place on the map).
-    pub latitude: f64,
-    pub longitude: f64,
+    /// The capital's coordinates; null for a state code the data has but
+    /// Brazil does not (shown without a bubble).
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
     pub revenue: f64,
     pub orders: u64,
     pub customers: u64,

@@ -7,6 +7,12 @@ use crate::error::ErrorBody;
 
 use super::DashboardData;
 
+/// How far outside the data's first and last day a period may reach: a
+/// year (a whole-year view, its comparison, the forecast's months), so that
+/// the work of one request stays bounded by the data, not by the dates
+/// chrono can hold.
+pub const DATE_MARGIN_DAYS: i64 = 366;
+
 /// The parameters `GET /api/dashboard` accepts.
 pub const PARAMETERS: [&str; 6] = ["from", "to", "category", "segment", "state", "channel"];
 
@@ -114,6 +120,28 @@ pub fn parse(pairs: &[(String, String)], data: &DashboardData) -> Result<Selecti
     }
     sel.from = from.unwrap_or(data.options.default_from);
     sel.to = to.unwrap_or(data.options.default_to);
+    let margin = chrono::Duration::days(DATE_MARGIN_DAYS);
+    let (lo, hi) = (
+        data.options.min_date.checked_sub_signed(margin),
+        data.options.max_date.checked_add_signed(margin),
+    );
+    for (field, d) in [("from", sel.from), ("to", sel.to)] {
+        let inside = lo.is_none_or(|lo| d >= lo) && hi.is_none_or(|hi| d <= hi);
+        if !inside {
+            return Err(
+                ErrorBody::new(format!("`{field}` is outside the data's range"))
+                    .field(field)
+                    .expected(format!(
+                        "a date from {} to {} (the data's {} to {}, ± {DATE_MARGIN_DAYS} days)",
+                        lo.unwrap_or(NaiveDate::MIN),
+                        hi.unwrap_or(NaiveDate::MAX),
+                        data.options.min_date,
+                        data.options.max_date
+                    ))
+                    .found(d.to_string()),
+            );
+        }
+    }
     if sel.from > sel.to {
         return Err(ErrorBody::new("the period ends before it starts")
             .field("from")

@@ -319,7 +319,7 @@ fn write_prediction(buf: &mut Vec<u8>, live: &LiveModel, preds: &Predictions, i:
     buf.extend_from_slice(b"]}");
 }
 
-/// A number as serde_json writes it (`null` when not finite).
+/// A number as serde_json writes it (predictions are checked finite first).
 fn write_number(buf: &mut Vec<u8>, v: f64) {
     // Writing into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *buf, &v);
@@ -339,6 +339,16 @@ fn answer(live: &LiveModel, rows: &[f64], top: usize, batch: bool) -> anyhow::Re
     let preds = live.predict(rows, top)?;
     if preds.len() != n || (!batch && n != 1) {
         return Err(anyhow!("{} predictions for {n} records", preds.len()));
+    }
+    // The inputs are checked finite and bounded; a model that still gives
+    // a non-finite value is answered as an error, never as `null`.
+    if let Some(i) = preds.values.iter().position(|v| !v.is_finite()) {
+        return Err(anyhow!(
+            "the {} model {} gave a non-finite prediction ({}) for record {i}",
+            live.kind.name(),
+            live.version,
+            preds.values[i]
+        ));
     }
     let f = live.json_fragments();
     let longest = f.feature.iter().map(Vec::len).max().unwrap_or(0);

@@ -453,7 +453,17 @@ async fn filters_give_the_figures_of_the_kpi_functions() {
 #[tokio::test]
 async fn an_empty_selection_says_so() {
     let app = spawn_app().await;
-    let (s, d) = get_json(&app, "/api/dashboard?from=2000-01-01&to=2000-01-31").await;
+    // Before the data (within the dates a request may ask for).
+    let first = date(&options(&app).await["min_date"]);
+    let (s, d) = get_json(
+        &app,
+        &format!(
+            "/api/dashboard?from={}&to={}",
+            first - Duration::days(200),
+            first - Duration::days(170)
+        ),
+    )
+    .await;
     assert_eq!(s, 200, "{d}");
     assert_eq!(d["empty"], json!(true), "{d}");
     assert!(d["message"].as_str().is_some_and(|m| !m.is_empty()));
@@ -467,7 +477,7 @@ async fn an_empty_selection_says_so() {
     // After the data, with a scope: empty too, the previous period as
     // well; the monthly series (any period) is still the scope's.
     let o = options(&app).await;
-    let after = date(&o["max_date"]) + Duration::days(400);
+    let after = date(&o["max_date"]) + Duration::days(200);
     let cat = o["categories"][0].as_str().expect("category").to_string();
     let path = format!(
         "/api/dashboard?from={after}&to={}&category={}&state=SP",
@@ -583,6 +593,44 @@ async fn invalid_filters_are_4xx_naming_the_field() {
             b["found"].as_str().is_some_and(|f| f.contains(found)),
             "{query}: {b}"
         );
+    }
+}
+
+/// The work of one request is bounded by the data: a date more than a year
+/// outside the data's range is a 400 naming it (no loop over millions of
+/// months, no overflow at chrono's limits), a year inside is answered.
+#[tokio::test]
+async fn dates_far_outside_the_data_are_refused_before_any_work() {
+    let app = spawn_app().await;
+    let o = options(&app).await;
+    let (first, last) = (date(&o["min_date"]), date(&o["max_date"]));
+    for (query, field) in [
+        ("to=%2B262000-01-01".to_string(), "to"),
+        ("from=-200000-01-01".to_string(), "from"),
+        ("from=0001-01-01".to_string(), "from"),
+        ("to=9999-12-31".to_string(), "to"),
+        (format!("to={}", last + Duration::days(367)), "to"),
+        (
+            format!("from={}&to={}", first - Duration::days(367), last),
+            "from",
+        ),
+    ] {
+        let (s, b) = get_json(&app, &format!("/api/dashboard?{query}")).await;
+        assert_eq!(s, 400, "{query}: {b}");
+        assert_eq!(b["field"], json!(field), "{query}: {b}");
+        assert!(
+            b["expected"]
+                .as_str()
+                .is_some_and(|e| e.contains(&first.to_string()) && e.contains(&last.to_string())),
+            "{query}: {b}"
+        );
+    }
+    for query in [
+        format!("from={}&to={}", first - Duration::days(366), last),
+        format!("from={first}&to={}", last + Duration::days(366)),
+    ] {
+        let (s, b) = get_json(&app, &format!("/api/dashboard?{query}")).await;
+        assert_eq!(s, 200, "{query}: {b}");
     }
 }
 

@@ -114,13 +114,37 @@ async fn a_damaged_live_version_is_not_served_and_ready_says_why() {
 }
 
 #[tokio::test]
-async fn unknown_routes_are_json_404() {
+async fn unknown_routes_are_json_404_and_wrong_methods_405() {
     let app = spawn_app().await;
     let (status, body) = json_of(app.get("/nope").await).await;
     expect_status(status, &body, 404);
     assert_eq!(body["found"], "GET /nope");
-    let (status, body) = json_of(app.get("/predict").await).await;
-    expect_status(status, &body, 404);
-    let (status, body) = json_of(app.get("/segment").await).await;
-    expect_status(status, &body, 404);
+    // A route of the API with a method it does not take: 405, `Allow`, the
+    // JSON error body naming what is accepted.
+    for (method, path, allow) in [
+        ("GET", "/predict", "POST"),
+        ("TRACE", "/predict", "POST"),
+        ("DELETE", "/segment/batch", "POST"),
+        ("POST", "/health", "GET, HEAD"),
+        ("PUT", "/api/dashboard", "GET, HEAD"),
+        ("POST", "/dashboard/assets/app.js", "GET, HEAD"),
+    ] {
+        let r = reqwest::Client::new()
+            .request(
+                reqwest::Method::from_bytes(method.as_bytes()).expect("method"),
+                format!("{}{path}", app.address),
+            )
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(
+            r.headers().get("allow").and_then(|v| v.to_str().ok()),
+            Some(allow),
+            "{method} {path}"
+        );
+        let (status, body) = json_of(r).await;
+        expect_status(status, &body, 405);
+        assert_eq!(body["found"], format!("{method} {path}"));
+        assert_eq!(body["expected"], format!("one of {allow}"));
+    }
 }
