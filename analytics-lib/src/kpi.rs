@@ -294,20 +294,27 @@ fn completed(lf: LazyFrame) -> LazyFrame {
     lf.filter(col("completed"))
 }
 
+/// The contract's revenue (sum), orders (distinct order ids) and active
+/// customers (distinct customer ids) as `revenue`, `orders`, `customers`:
+/// over all lines in [`totals`], per group in [`breakdown`].
+fn totals_exprs() -> [Expr; 3] {
+    [
+        col("revenue").sum().alias("revenue"),
+        col("order_id")
+            .n_unique()
+            .cast(DataType::UInt64)
+            .alias("orders"),
+        col("customer_id")
+            .n_unique()
+            .cast(DataType::UInt64)
+            .alias("customers"),
+    ]
+}
+
 /// Revenue, orders and active customers of the lines in `lf` (completed only).
 fn totals(lf: LazyFrame) -> Result<(f64, u64, u64)> {
     let df = completed(lf)
-        .select([
-            col("revenue").sum().alias("revenue"),
-            col("order_id")
-                .n_unique()
-                .cast(DataType::UInt64)
-                .alias("orders"),
-            col("customer_id")
-                .n_unique()
-                .cast(DataType::UInt64)
-                .alias("customers"),
-        ])
+        .select(totals_exprs())
         .collect()
         .map_err(pe("computing revenue and orders"))?;
     Ok((
@@ -465,17 +472,7 @@ pub fn breakdown(sales: &Sales, filter: &Filter, by: Dimension) -> Result<DataFr
     let c = by.column();
     completed(filter.apply(sales.lazy()))
         .group_by([col(c)])
-        .agg([
-            col("revenue").sum().alias("revenue"),
-            col("order_id")
-                .n_unique()
-                .cast(DataType::UInt64)
-                .alias("orders"),
-            col("customer_id")
-                .n_unique()
-                .cast(DataType::UInt64)
-                .alias("customers"),
-        ])
+        .agg(totals_exprs())
         .with_columns([
             (col("revenue") / col("orders").cast(DataType::Float64)).alias("average_ticket"),
             (col("revenue") / col("revenue").sum()).alias("revenue_share"),

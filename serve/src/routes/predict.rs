@@ -42,6 +42,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({"customer_id": "C0000042"}))]
 pub struct CustomerRef {
+    /// A customer id of the service's data; blank ids are refused.
+    #[schema(min_length = 1, pattern = r"\S")]
     pub customer_id: String,
 }
 
@@ -158,6 +160,8 @@ pub struct PredictResponse {
 /// Up to `max_batch` records (10 000 by default).
 #[derive(Debug, ToSchema)]
 pub struct BatchRequest {
+    /// At least one record.
+    #[schema(min_items = 1)]
     pub records: Vec<PredictInput>,
 }
 

@@ -188,6 +188,8 @@ pub struct SegmentResponse {
 /// Up to `max_batch` records (10 000 by default).
 #[derive(Debug, ToSchema)]
 pub struct SegmentBatchRequest {
+    /// At least one record.
+    #[schema(min_items = 1)]
     pub records: Vec<SegmentInput>,
 }
 

@@ -462,3 +462,32 @@ async fn docs_renders_every_operation_in_a_browser_with_the_network_off() {
     }
     assert!(opblocks >= 9, "{opblocks} operations rendered");
 }
+
+/// What the server refuses, the schema says: a blank `customer_id`, an
+/// empty batch, coordinates that may be null (a state code Brazil does not
+/// have).
+#[tokio::test]
+async fn the_schema_states_the_constraints_the_server_enforces() {
+    let app = spawn_app().await;
+    let (status, doc) = json_of(app.get("/openapi.json").await).await;
+    expect_status(status, &doc, 200);
+    let schemas = &doc["components"]["schemas"];
+    let id = &schemas["CustomerRef"]["properties"]["customer_id"];
+    assert_eq!(id["minLength"], json!(1), "{id}");
+    assert_eq!(id["pattern"], json!(r"\S"), "{id}");
+    for name in ["BatchRequest", "SegmentBatchRequest"] {
+        let records = &schemas[name]["properties"]["records"];
+        assert_eq!(records["minItems"], json!(1), "{name}: {records}");
+    }
+    let lat = serde_json::to_string(&schemas["StateRow"]["properties"]["latitude"]).expect("json");
+    assert!(lat.contains("null"), "{lat}");
+    // And the server does refuse them.
+    for (path, body) in [
+        ("/predict", json!({"customer_id": " "})),
+        ("/predict/batch", json!({"records": []})),
+        ("/segment/batch", json!({"records": []})),
+    ] {
+        let (s, b) = json_of(app.post_json(path, &body).await).await;
+        expect_status(s, &b, 400);
+    }
+}

@@ -148,3 +148,35 @@ async fn unknown_routes_are_json_404_and_wrong_methods_405() {
         assert_eq!(body["expected"], format!("one of {allow}"));
     }
 }
+
+/// Every answer (JSON, pages, their files, errors) says nosniff, the CSP
+/// (no framing, this origin only) and no referrer.
+#[tokio::test]
+async fn every_answer_carries_the_security_headers() {
+    let app = spawn_app().await;
+    for path in [
+        "/health",
+        "/",
+        "/docs",
+        "/dashboard/assets/app.js",
+        "/nope",
+        "/openapi.json",
+    ] {
+        let r = app.get(path).await;
+        let h = r.headers();
+        let get = |k: &str| {
+            h.get(k)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string()
+        };
+        assert_eq!(get("x-content-type-options"), "nosniff", "{path}");
+        let csp = get("content-security-policy");
+        assert!(
+            csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"),
+            "{path}: {csp}"
+        );
+        assert!(!csp.contains("unsafe-eval"), "{path}: {csp}");
+        assert_eq!(get("referrer-policy"), "no-referrer", "{path}");
+    }
+}
