@@ -269,27 +269,60 @@ pub fn customer_features(
     cutoff: NaiveDate,
     categories: Option<&[String]>,
 ) -> Result<CustomerFeatures> {
-    if let Some(c) = categories {
-        check_categories(c)?;
+    CustomerHistory::new(sales)?.at(cutoff, categories)
+}
+
+/// The sales lines grouped by customer once, for features at several
+/// cutoffs (training computes them at three): reading the columns, coding
+/// the categories and grouping and sorting the customers by id is done here
+/// once instead of at every cutoff.
+pub struct CustomerHistory<'a> {
+    lines: Lines<'a>,
+    /// Category names by code.
+    categories: Vec<&'a str>,
+    /// Each customer's rows in row order, customers sorted by id.
+    groups: Vec<(Option<&'a str>, Vec<u32>)>,
+}
+
+impl<'a> CustomerHistory<'a> {
+    pub fn new(sales: &'a Sales) -> Result<Self> {
+        let (lines, categories) = Lines::read(&sales.lines)?;
+        let mut groups: Vec<(Option<&str>, Vec<u32>)> = groups_of(&sales.lines, "customer_id")?
+            .into_iter()
+            .map(|rows| (lines.customer.get(rows[0] as usize), rows))
+            .collect();
+        sort_by_key(&mut groups);
+        Ok(CustomerHistory {
+            lines,
+            categories,
+            groups,
+        })
     }
-    let agg = Aggregates::scan(&sales.lines, cutoff)?;
-    let categories = match categories {
-        Some(c) => c.to_vec(),
-        None => {
-            let mut seen = agg.history_categories();
-            seen.sort();
-            seen
+
+    /// [`customer_features`] at `cutoff`.
+    pub fn at(&self, cutoff: NaiveDate, categories: Option<&[String]>) -> Result<CustomerFeatures> {
+        if let Some(c) = categories {
+            check_categories(c)?;
         }
-    };
-    let frame = agg.frame(cutoff, &categories)?;
-    if frame.height() == 0 {
-        return Err(no_order_before(cutoff));
+        let agg = Aggregates::scan(self, cutoff);
+        let categories = match categories {
+            Some(c) => c.to_vec(),
+            None => {
+                let mut seen = agg.history_categories();
+                seen.sort();
+                seen
+            }
+        };
+        let frame = agg.frame(cutoff, &categories)?;
+        if frame.height() == 0 {
+            return Err(no_order_before(cutoff));
+        }
+        Ok(CustomerFeatures {
+            cutoff,
+            categories,
+            frame,
+        })
     }
-    Ok(CustomerFeatures {
-        cutoff,
-        categories,
-        frame,
-    })
 }
 
 /// A running sum with Kahan compensation, updated exactly like polars'
@@ -345,11 +378,9 @@ struct Lines<'a> {
 const NO_CATEGORY: u32 = u32::MAX;
 
 /// Per-customer aggregates, customers sorted by id.
-struct Aggregates<'a> {
-    ids: Vec<Option<&'a str>>,
+struct Aggregates<'h, 'a> {
+    history: &'h CustomerHistory<'a>,
     customers: Vec<Customer>,
-    /// Category names by code.
-    categories: Vec<&'a str>,
 }
 
 /// A column of the shared sales frame, found by a linear search of its
@@ -467,20 +498,14 @@ impl<'a> Lines<'a> {
     }
 }
 
-impl<'a> Aggregates<'a> {
-    fn scan(lines: &'a DataFrame, cutoff: NaiveDate) -> Result<Aggregates<'a>> {
-        let (cols, categories) = Lines::read(lines)?;
+impl<'h, 'a> Aggregates<'h, 'a> {
+    fn scan(history: &'h CustomerHistory<'a>, cutoff: NaiveDate) -> Aggregates<'h, 'a> {
+        let cols = &history.lines;
         let t = epoch_days(cutoff);
         let recent_start = epoch_days(cutoff - Duration::days(HORIZON_DAYS));
         let target_end = epoch_days(cutoff + Duration::days(HORIZON_DAYS));
-        // Customers in id order from the start, so that the aggregates come
-        // out in the frame's order.
-        let mut groups: Vec<(Option<&str>, Vec<u32>)> = groups_of(lines, "customer_id")?
-            .into_iter()
-            .map(|rows| (cols.customer.get(rows[0] as usize), rows))
-            .collect();
-        sort_by_key(&mut groups);
-        let customers: Vec<Customer> = groups
+        let customers: Vec<Customer> = history
+            .groups
             .par_iter()
             .map(|(_, rows)| {
                 let mut c = Customer {
@@ -546,22 +571,19 @@ impl<'a> Aggregates<'a> {
                 c
             })
             .collect();
-        Ok(Aggregates {
-            ids: groups.into_iter().map(|(id, _)| id).collect(),
-            customers,
-            categories,
-        })
+        Aggregates { history, customers }
     }
 
     /// Distinct categories of the lines before the cutoff.
     fn history_categories(&self) -> Vec<String> {
-        let mut seen = vec![false; self.categories.len()];
+        let mut seen = vec![false; self.history.categories.len()];
         for c in self.customers.iter().filter(|c| c.history) {
             for (k, _) in &c.categories {
                 seen[*k as usize] = true;
             }
         }
-        self.categories
+        self.history
+            .categories
             .iter()
             .zip(seen)
             .filter(|(_, s)| *s)
@@ -575,7 +597,8 @@ impl<'a> Aggregates<'a> {
         let codes: Vec<Option<u32>> = categories
             .iter()
             .map(|cat| {
-                self.categories
+                self.history
+                    .categories
                     .iter()
                     .position(|c| c == cat)
                     .map(|k| k as u32)
@@ -585,7 +608,7 @@ impl<'a> Aggregates<'a> {
         let width = BASE_FEATURES.len() + categories.len() + 1;
         let mut values: Vec<Vec<f64>> = (0..width).map(|_| Vec::with_capacity(n)).collect();
         let mut ids = Vec::with_capacity(n);
-        for (c, id) in self.customers.iter().zip(&self.ids) {
+        for (c, (id, _)) in self.customers.iter().zip(&self.history.groups) {
             if !c.history {
                 continue;
             }

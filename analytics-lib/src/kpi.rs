@@ -28,8 +28,10 @@ use chrono::{Duration, NaiveDate};
 use polars::prelude::*;
 use serde::Serialize;
 
+use crate::clean::JoinKeys;
 use crate::contract::STATUS_COMPLETED;
 use crate::data::CuratedFrames;
+use crate::data::keys::{NONE, take_index};
 use crate::error::{DataError, Result};
 
 /// Cleaned sales as one line-level frame: every order line with its order,
@@ -59,42 +61,77 @@ pub fn line_revenue() -> Expr {
 }
 
 impl Sales {
-    /// Join the cleaned tables into the line-level sales frame.
+    /// Join the cleaned tables into the line-level sales frame (the ids are
+    /// looked up here; [`Sales::join`] takes them from final cleaning).
     pub fn from_frames(clean: &CuratedFrames) -> Result<Self> {
-        let left = |how| JoinArgs {
-            maintain_order: MaintainOrderJoin::Left,
-            ..JoinArgs::new(how)
+        let keys = JoinKeys::find(clean)?;
+        Self::join(clean, &keys)
+    }
+
+    /// Join the cleaned tables by row numbers: each line takes its order's,
+    /// product's and customer's columns with a gather (`take`), not a hash
+    /// join on the string ids. Lines keep their order; a line whose order is
+    /// unknown is left out (an inner join), an unknown product or customer
+    /// gives nulls (left joins).
+    pub fn join(clean: &CuratedFrames, keys: &JoinKeys) -> Result<Self> {
+        let lines_of_orders: Vec<bool> = keys.line_order.iter().map(|&o| o != NONE).collect();
+        let all_known = lines_of_orders.iter().all(|&k| k);
+        let pick = |v: &[IdxSize]| -> Vec<IdxSize> {
+            if all_known {
+                v.to_vec()
+            } else {
+                v.iter()
+                    .zip(&lines_of_orders)
+                    .filter(|(_, k)| **k)
+                    .map(|(x, _)| *x)
+                    .collect()
+            }
         };
-        let lines = clean
-            .order_items
-            .clone()
+        let line_order = pick(&keys.line_order);
+        let line_product = pick(&keys.line_product);
+        let items = if all_known {
+            clean.order_items.clone()
+        } else {
+            clean
+                .order_items
+                .filter(&BooleanChunked::from_slice(
+                    PlSmallStr::EMPTY,
+                    &lines_of_orders,
+                ))
+                .map_err(pe("keeping the lines of known orders"))?
+        };
+        let line_customer: Vec<IdxSize> = line_order
+            .iter()
+            .map(|&o| keys.order_customer.get(o as usize).copied().unwrap_or(NONE))
+            .collect();
+        let of_orders = clean
+            .orders
+            .select([
+                "customer_id",
+                "order_ts",
+                "channel",
+                "payment_type",
+                "status",
+            ])
+            .and_then(|df| df.take(&take_index(&line_order)))
+            .map_err(pe("taking each line's order"))?;
+        let category = clean
+            .products
+            .column("category")
+            .and_then(|c| c.take(&take_index(&line_product)))
+            .map_err(pe("taking each line's product category"))?;
+        let state = clean
+            .customers
+            .column("state")
+            .and_then(|c| c.take(&take_index(&line_customer)))
+            .map_err(pe("taking each line's customer state"))?;
+        let mut columns = items.into_columns();
+        columns.extend(of_orders.into_columns());
+        columns.push(category);
+        columns.push(state);
+        let lines = DataFrame::new(line_order.len(), columns)
+            .map_err(pe("joining the sales tables"))?
             .lazy()
-            .join(
-                clean.orders.clone().lazy(),
-                [col("order_id")],
-                [col("order_id")],
-                left(JoinType::Inner),
-            )
-            .join(
-                clean
-                    .products
-                    .clone()
-                    .lazy()
-                    .select([col("product_id"), col("category")]),
-                [col("product_id")],
-                [col("product_id")],
-                left(JoinType::Left),
-            )
-            .join(
-                clean
-                    .customers
-                    .clone()
-                    .lazy()
-                    .select([col("customer_id"), col("state")]),
-                [col("customer_id")],
-                [col("customer_id")],
-                left(JoinType::Left),
-            )
             .select([
                 col("order_id"),
                 col("customer_id"),
