@@ -19,7 +19,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/openapi.json", web::get().to(openapi_json))
         .route("/docs", web::get().to(docs))
         .route("/docs/", web::get().to(docs))
-        .route("/docs/{asset}", web::get().to(asset));
+        .route("/docs/{asset}", web::get().to(asset))
+        .route("/static/{asset}", web::get().to(shared));
+}
+
+/// Files the pages share (served to anybody, see `auth.rs`).
+const SHARED: [(&str, &str, &str); 1] = [(
+    "api-key.js",
+    "text/javascript; charset=utf-8",
+    include_str!("../../static/shared/api-key.js"),
+)];
+
+async fn shared(name: web::Path<String>) -> HttpResponse {
+    super::embedded(&SHARED, "shared page file", 3600, &name)
 }
 
 const INDEX: &str = include_str!("../../static/swagger-ui/index.html");
