@@ -638,7 +638,7 @@ mod tests {
         assert_eq!(s.record_body_limit(), RECORD_BODY_BYTES);
         assert_eq!(
             Settings::default().batch_body_limit(),
-            20 * 1024 * 1024 + 64 * 1024
+            10_000 * 2048 + 64 * 1024
         );
         let s = Settings {
             max_body_bytes: 4096,

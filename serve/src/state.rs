@@ -289,7 +289,12 @@ pub struct AppState {
     /// The segment model (`/segment`).
     pub segments: Slot<LiveSegments>,
     pub data: Option<ServingData>,
+    /// `/openapi.json` as last served, by the live versions it describes.
+    pub doc_cache: DocCache,
 }
+
+/// The served OpenAPI document, keyed by the live versions.
+pub type DocCache = Mutex<Option<((Option<String>, Option<String>), Arc<String>)>>;
 
 /// What a reload check did for one model.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -308,6 +313,7 @@ impl AppState {
             spend: Slot::new(SPEND, backoff),
             segments: Slot::new(SEGMENTS, backoff),
             data,
+            doc_cache: Mutex::new(None),
         })
     }
 

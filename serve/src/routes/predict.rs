@@ -176,7 +176,8 @@ pub enum PredictError {
     /// Missing, unknown or ill-typed field, out-of-range value, empty batch.
     #[error("{0}")]
     Invalid(InputError),
-    /// More records than `max_batch`.
+    /// More records than `max_batch`: a 400 like any other violation of the
+    /// document (its `maxItems`); 413 is for bodies over the byte limit.
     #[error("{0}")]
     TooLarge(InputError),
     /// A `customer_id` the service does not know (or no data to look it up).
@@ -201,8 +202,7 @@ impl From<BatchError> for PredictError {
 impl ResponseError for PredictError {
     fn status_code(&self) -> StatusCode {
         match self {
-            PredictError::Invalid(_) => StatusCode::BAD_REQUEST,
-            PredictError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            PredictError::Invalid(_) | PredictError::TooLarge(_) => StatusCode::BAD_REQUEST,
             PredictError::UnknownCustomer(_) => StatusCode::NOT_FOUND,
             PredictError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             PredictError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -447,9 +447,9 @@ pub async fn predict(
     request_body = BatchRequest,
     responses(
         (status = 200, description = "One result per record, in order", body = BatchResponse),
-        (status = 400, description = "Bad input (any record), or an empty batch", body = ErrorBody),
+        (status = 400, description = "Bad input (any record), an empty batch, or more records than max_batch", body = ErrorBody),
         (status = 404, description = "Unknown customer_id in a record", body = ErrorBody),
-        (status = 413, description = "More records than max_batch, or body over the size limit", body = ErrorBody),
+        (status = 413, description = "Body over the size limit", body = ErrorBody),
         (status = 415, description = "Not application/json", body = ErrorBody),
         (status = 503, description = "No model loaded", body = ErrorBody)))]
 pub async fn predict_batch(

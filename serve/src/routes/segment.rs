@@ -305,9 +305,9 @@ fn batch_answer(
     request_body = SegmentBatchRequest,
     responses(
         (status = 200, description = "One result per record, in order", body = SegmentBatchResponse),
-        (status = 400, description = "Bad input (any record), or an empty batch", body = ErrorBody),
+        (status = 400, description = "Bad input (any record), an empty batch, or more records than max_batch", body = ErrorBody),
         (status = 404, description = "Unknown customer_id in a record", body = ErrorBody),
-        (status = 413, description = "More records than max_batch, or body over the size limit", body = ErrorBody),
+        (status = 413, description = "Body over the size limit", body = ErrorBody),
         (status = 415, description = "Not application/json", body = ErrorBody),
         (status = 503, description = "No segment model loaded", body = ErrorBody)))]
 pub async fn segment_batch(
