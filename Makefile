@@ -222,7 +222,7 @@ test-e2e: prereqs prereqs-e2e $(XGBOOST_LIB) ## Dashboard end-to-end test in hea
 	@# npm ci only when the lock file changed since the last install (a second run reuses it).
 	cd $(E2E_DIR) && { cmp -s package-lock.json node_modules/.installed-lock.json || \
 	  { npm ci --no-audit --no-fund && cp package-lock.json node_modules/.installed-lock.json; }; }
-	cd $(E2E_DIR) && OMP_WAIT_POLICY=PASSIVE node --test --test-reporter=spec dashboard.test.mjs
+	cd $(E2E_DIR) && OMP_WAIT_POLICY=PASSIVE node --test --test-reporter=spec dashboard.test.mjs auth.test.mjs
 
 DASH_BENCH_DATA ?= $(or $(CARGO_TARGET_DIR),target)/bench-data/10M
 

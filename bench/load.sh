@@ -60,8 +60,9 @@ for tool in curl python3; do
 done
 
 if [ -z "${SKIP_BUILD:-}" ]; then
-  # The test build's feature set (as `make test`): nothing recompiles.
-  cargo test --profile release --workspace --all-targets --no-run >&2
+  # Examples bring the dev-dependencies: the test build's features, nothing
+  # recompiles; the example's runnable binary is made here only.
+  cargo build --profile release --workspace --bins --examples >&2
 fi
 if [ ! -d "$BENCH_DATA" ]; then
   echo "bench/load.sh: generating $LINES lines into $BENCH_DATA" >&2
