@@ -178,7 +178,23 @@ test: ## Lint, run every Rust test, the DVC pipeline, the browser tests, then ex
 	@scripts/timed.sh --summary
 
 .PHONY: test-env
-test-env: prereqs-python prereqs-e2e mlflow-env fakesnow-env ## The real services the Rust tests start (MLflow server, Snowflake emulator: pip venvs); node, npm, chromium
+test-env: prereqs-python prereqs-e2e mlflow-env fakesnow-env schemathesis-env ## The real services and tools the Rust tests start (MLflow server, Snowflake emulator, schemathesis: pip venvs); node, npm, chromium
+
+# --- API contract (issue 16) -------------------------------------------------
+# schemathesis from PyPI, pinned: serve/tests/api/schemathesis.rs runs it with
+# --checks all against the release `serve` binary (keys on, real customer ids
+# from serve/tests/schemathesis/hooks.py): at least 1,000 cases, no failure.
+SCHEMATHESIS_VERSION ?= 4.32.5
+SCHEMATHESIS_VENV    ?= .venv-schemathesis
+
+.PHONY: schemathesis-env
+schemathesis-env: prereqs-python ## Install schemathesis (pip, into .venv-schemathesis) for the API contract test
+	@test -x $(SCHEMATHESIS_VENV)/bin/schemathesis && $(SCHEMATHESIS_VENV)/bin/schemathesis --version 2>/dev/null | grep -q '$(SCHEMATHESIS_VERSION)' || \
+	  { python3 -m venv $(SCHEMATHESIS_VENV) && $(SCHEMATHESIS_VENV)/bin/pip install -q 'schemathesis==$(SCHEMATHESIS_VERSION)'; }
+
+.PHONY: test-api-contract
+test-api-contract: prereqs schemathesis-env $(XGBOOST_LIB) ## schemathesis (--checks all) against the release serve only
+	OMP_WAIT_POLICY=PASSIVE $(CARGO) test --profile $(PROFILE) --workspace --test api schemathesis -- --nocapture
 
 .PHONY: clean
 clean: ## Remove build outputs (not data/ nor models/)
@@ -206,7 +222,7 @@ test-e2e: prereqs prereqs-e2e $(XGBOOST_LIB) ## Dashboard end-to-end test in hea
 	@# npm ci only when the lock file changed since the last install (a second run reuses it).
 	cd $(E2E_DIR) && { cmp -s package-lock.json node_modules/.installed-lock.json || \
 	  { npm ci --no-audit --no-fund && cp package-lock.json node_modules/.installed-lock.json; }; }
-	cd $(E2E_DIR) && OMP_WAIT_POLICY=PASSIVE node --test --test-reporter=spec dashboard.test.mjs
+	cd $(E2E_DIR) && OMP_WAIT_POLICY=PASSIVE node --test --test-reporter=spec dashboard.test.mjs auth.test.mjs
 
 DASH_BENCH_DATA ?= $(or $(CARGO_TARGET_DIR),target)/bench-data/10M
 

@@ -11,8 +11,13 @@ use analytics_lib::kpi::Sales;
 use analytics_lib::source::Source;
 use anyhow::Context;
 
+use actix_web::middleware::from_fn;
+
+use crate::access_log::{AccessLog, log_access};
+use crate::auth::{Auth, authenticate};
 use crate::configuration::Settings;
 use crate::error::{json_error, not_found};
+use crate::limits::{HeavyLimits, limit_heavy};
 use crate::model::ServingData;
 use crate::state::{AppState, Reload};
 
@@ -78,9 +83,11 @@ impl Application {
         settings: Settings,
         source: Option<Source>,
     ) -> anyhow::Result<Application> {
+        settings.check_exposure()?;
         let listener = TcpListener::bind(&settings.bind)
             .with_context(|| format!("while binding {}", settings.bind))?;
         let n = workers(&settings);
+        let access_log = AccessLog::open(&settings.access_log)?;
         let (state, dashboard) = off_runtime(move || {
             let (data, sales) = match &source {
                 Some(src) => {
@@ -116,7 +123,13 @@ impl Application {
         })?;
         let state = web::Data::new(state);
         let port = listener.local_addr()?.port();
-        let server = run(listener, state.clone(), web::Data::new(dashboard), n)?;
+        let server = run(
+            listener,
+            state.clone(),
+            web::Data::new(dashboard),
+            n,
+            access_log,
+        )?;
         Ok(Application {
             port,
             server,
@@ -178,17 +191,31 @@ fn security_headers() -> actix_web::middleware::DefaultHeaders {
         .add(("Referrer-Policy", "no-referrer"))
 }
 
-/// The HTTP server on a bound listener.
+/// The HTTP server on a bound listener. Every request goes through, in
+/// order: the access log, the security headers, authentication
+/// (`auth.rs`), the heavy-request limit (`limits.rs`), then its route.
 pub fn run(
     listener: TcpListener,
     state: web::Data<AppState>,
     dashboard: web::Data<crate::routes::dashboard::DashboardState>,
     workers: usize,
+    access_log: AccessLog,
 ) -> std::io::Result<Server> {
-    let limit = state.settings.max_body_bytes;
+    let limit = state.settings.batch_body_limit();
+    let auth = web::Data::new(Auth {
+        keys: state.settings.api_keys.clone(),
+    });
+    let heavy = web::Data::new(HeavyLimits::new(state.settings.heavy_limit(workers)));
+    let access_log = web::Data::new(access_log);
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(from_fn(limit_heavy))
+            .wrap(from_fn(authenticate))
             .wrap(security_headers())
+            .wrap(from_fn(log_access))
+            .app_data(auth.clone())
+            .app_data(heavy.clone())
+            .app_data(access_log.clone())
             .app_data(state.clone())
             .app_data(dashboard.clone())
             .app_data(

@@ -302,7 +302,7 @@ impl SegmentModel {
     /// The segment of one customer, from features by name.
     ///
     /// `recency_days`, `frequency` and `monetary` are required;
-    /// `average_ticket` defaults to `monetary / frequency`. Category shares
+    /// `average_ticket` defaults to `monetary / max(frequency, 1)`. Category shares
     /// are optional: with none, the customer is placed on the RFM features
     /// only; with some, the missing ones count as 0. Any other name is an
     /// error, as is a value that is not finite or out of range.
@@ -350,8 +350,9 @@ impl SegmentModel {
                 "monetary" => monetary,
                 "average_ticket" => match row.get(name) {
                     Some(_) => get(name)?,
-                    None if frequency > 0.0 => monetary / frequency,
-                    None => 0.0,
+                    // At least one order's worth: finite for any finite
+                    // monetary (a frequency of 1e-300 gave infinity).
+                    None => monetary / frequency.max(1.0),
                 },
                 _ if is_share => match row.get(name) {
                     Some(_) => {

@@ -63,7 +63,10 @@ impl DashboardState {
                     eprintln!("serve: the dashboard could not be prepared: {e:#}");
                     DashboardState {
                         data: None,
-                        reason: format!("the dashboard could not be prepared: {e:#}"),
+                        reason: crate::error::public_message(
+                            &format!("the dashboard could not be prepared: {e:#}"),
+                            &[models],
+                        ),
                     }
                 }
             },

@@ -251,7 +251,9 @@ fn describe_model(state: &AppState, name: &str) -> RegistryModel {
         Err(e) => errors.push(e.to_string()),
     }
     if !errors.is_empty() {
-        out.error = Some(errors.join("; "));
+        let msg = errors.join("; ");
+        eprintln!("serve: GET /models: {name}: {msg}");
+        out.error = Some(crate::error::public_message(&msg, &[reg.root()]));
     }
     out
 }

@@ -7,6 +7,8 @@ mod helpers;
 mod models;
 mod predict;
 mod reload;
+mod schemathesis;
+mod security;
 mod segment;
 mod snowflake;
 mod validation;
