@@ -31,6 +31,11 @@
 //!
 //! Status and channel values are compared after trimming and lower-casing,
 //! and are written back normalised.
+//!
+//! The rule list (kinds, tables, actions, order) lives once, in [`PASSES`];
+//! the polars code here and the SQL of the Snowflake push-down
+//! (`source::cleaning`) each pair it with their conditions, so both report
+//! the same kinds in the same order.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -143,29 +148,110 @@ pub struct Cleaned {
     pub report: CleaningReport,
 }
 
+/// One cleaning rule as the report names it: its defect kind, the table
+/// it removes rows from, and the action taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuleSpec {
+    pub kind: &'static str,
+    pub table: &'static str,
+    pub action: &'static str,
+}
+
+const fn spec(table: &'static str, kind: &'static str, action: &'static str) -> RuleSpec {
+    RuleSpec {
+        kind,
+        table,
+        action,
+    }
+}
+
+const ROW_REMOVED: &str = "row removed";
+const DUPLICATE: &str = "later copies removed, first occurrence kept";
+const ORDER_REMOVED: &str = "order removed";
+const LINE_REMOVED: &str = "line removed";
+
+/// Customers, in the order their rules are checked.
+pub const CUSTOMER_RULES: [RuleSpec; 2] = [
+    spec("customers", "customers_null_required", ROW_REMOVED),
+    spec("customers", "duplicate_customers", DUPLICATE),
+];
+/// Products.
+pub const PRODUCT_RULES: [RuleSpec; 3] = [
+    spec("products", "products_null_required", ROW_REMOVED),
+    spec(
+        "products",
+        "products_non_positive_price",
+        "product removed; its lines count as unknown product",
+    ),
+    spec("products", "duplicate_products", DUPLICATE),
+];
+/// Orders, first pass (before the lines).
+pub const ORDER_RULES: [RuleSpec; 5] = [
+    spec("orders", "orders_null_required", ROW_REMOVED),
+    spec("orders", "orders_invalid_status", ORDER_REMOVED),
+    spec("orders", "orders_invalid_channel", ORDER_REMOVED),
+    spec("orders", "duplicate_orders", DUPLICATE),
+    spec("orders", "orders_unknown_customer", ORDER_REMOVED),
+];
+/// Order lines.
+pub const LINE_RULES: [RuleSpec; 8] = [
+    spec("order_items", "order_items_null_required", ROW_REMOVED),
+    spec("order_items", "duplicate_order_lines", DUPLICATE),
+    spec("order_items", "lines_unknown_order", LINE_REMOVED),
+    spec(
+        "order_items",
+        "lines_of_rejected_orders",
+        "line removed with its order",
+    ),
+    spec("order_items", "lines_unknown_product", LINE_REMOVED),
+    spec("order_items", "lines_non_positive_quantity", LINE_REMOVED),
+    spec("order_items", "lines_non_positive_price", LINE_REMOVED),
+    spec("order_items", "lines_discount_out_of_range", LINE_REMOVED),
+];
+/// Orders, second pass (on the orders that passed the first).
+pub const ORDER_LINE_RULES: [RuleSpec; 2] = [
+    spec("orders", "orders_without_lines", ORDER_REMOVED),
+    spec("orders", "orders_without_valid_lines", ORDER_REMOVED),
+];
+
+/// Every rule, pass by pass, in the order cleaning checks them and the
+/// report lists them. The one home of the rule list: the polars cleaning
+/// below and its SQL twin (`source::cleaning`, the Snowflake push-down)
+/// both pair each of these with their condition, by position.
+pub const PASSES: [&[RuleSpec]; 5] = [
+    &CUSTOMER_RULES,
+    &PRODUCT_RULES,
+    &ORDER_RULES,
+    &LINE_RULES,
+    &ORDER_LINE_RULES,
+];
+
 struct Rule {
     kind: &'static str,
     action: &'static str,
     condition: Expr,
 }
 
-fn rule(kind: &'static str, action: &'static str, condition: Expr) -> Rule {
-    Rule {
-        kind,
-        action,
-        condition,
-    }
+/// A pass's rules: each spec with its condition (as many as specs).
+fn rules<const N: usize>(specs: &[RuleSpec; N], conditions: [Expr; N]) -> Vec<Rule> {
+    specs
+        .iter()
+        .zip(conditions)
+        .map(|(s, condition)| Rule {
+            kind: s.kind,
+            action: s.action,
+            condition,
+        })
+        .collect()
 }
 
-fn null_rule(spec: &TableSpec, kind: &'static str) -> Rule {
-    let cond = spec
-        .columns
+fn null_condition(spec: &TableSpec) -> Expr {
+    spec.columns
         .iter()
         .filter(|c| !c.nullable)
         .map(|c| col(c.name).is_null())
         .reduce(|a, b| a.or(b))
-        .unwrap_or(lit(false));
-    rule(kind, "row removed", cond)
+        .unwrap_or(lit(false))
 }
 
 fn first_seen(key: &[&str]) -> Expr {
@@ -176,12 +262,8 @@ fn first_seen(key: &[&str]) -> Expr {
     }
 }
 
-fn duplicate_rule(spec: &TableSpec, kind: &'static str) -> Rule {
-    rule(
-        kind,
-        "later copies removed, first occurrence kept",
-        first_seen(spec.key).not(),
-    )
+fn duplicate_condition(spec: &TableSpec) -> Expr {
+    first_seen(spec.key).not()
 }
 
 fn one_of(column: Expr, values: &[&str]) -> Expr {
@@ -275,10 +357,10 @@ pub fn clean_owned(data: CuratedFrames) -> Result<Cleaned> {
     let customers = apply_rules(
         "customers",
         customers,
-        &[
-            null_rule(&CUSTOMERS, "customers_null_required"),
-            duplicate_rule(&CUSTOMERS, "duplicate_customers"),
-        ],
+        &rules(
+            &CUSTOMER_RULES,
+            [null_condition(&CUSTOMERS), duplicate_condition(&CUSTOMERS)],
+        ),
         &mut found,
     )?;
 
@@ -286,18 +368,17 @@ pub fn clean_owned(data: CuratedFrames) -> Result<Cleaned> {
     let products = apply_rules(
         "products",
         products,
-        &[
-            null_rule(&PRODUCTS, "products_null_required"),
-            rule(
-                "products_non_positive_price",
-                "product removed; its lines count as unknown product",
+        &rules(
+            &PRODUCT_RULES,
+            [
+                null_condition(&PRODUCTS),
                 col("list_price")
                     .gt(lit(0.0))
                     .and(col("list_price").is_finite())
                     .not(),
-            ),
-            duplicate_rule(&PRODUCTS, "duplicate_products"),
-        ],
+                duplicate_condition(&PRODUCTS),
+            ],
+        ),
         &mut found,
     )?;
 
@@ -314,25 +395,16 @@ pub fn clean_owned(data: CuratedFrames) -> Result<Cleaned> {
     let orders = apply_rules(
         "orders",
         orders,
-        &[
-            null_rule(&ORDERS, "orders_null_required"),
-            rule(
-                "orders_invalid_status",
-                "order removed",
+        &rules(
+            &ORDER_RULES,
+            [
+                null_condition(&ORDERS),
                 one_of(normalised("status"), &STATUSES).not(),
-            ),
-            rule(
-                "orders_invalid_channel",
-                "order removed",
                 one_of(normalised("channel"), &CHANNELS).not(),
-            ),
-            duplicate_rule(&ORDERS, "duplicate_orders"),
-            rule(
-                "orders_unknown_customer",
-                "order removed",
+                duplicate_condition(&ORDERS),
                 known("customer_id", customer_ids).not(),
-            ),
-        ],
+            ],
+        ),
         &mut found,
     )?;
 
@@ -355,43 +427,22 @@ pub fn clean_owned(data: CuratedFrames) -> Result<Cleaned> {
     let order_items = apply_rules(
         "order_items",
         order_items,
-        &[
-            null_rule(&ORDER_ITEMS, "order_items_null_required"),
-            duplicate_rule(&ORDER_ITEMS, "duplicate_order_lines"),
-            rule(
-                "lines_unknown_order",
-                "line removed",
+        &rules(
+            &LINE_RULES,
+            [
+                null_condition(&ORDER_ITEMS),
+                duplicate_condition(&ORDER_ITEMS),
                 known("order_id", &input_order_ids).not(),
-            ),
-            rule(
-                "lines_of_rejected_orders",
-                "line removed with its order",
                 known("order_id", kept_order_ids).not(),
-            ),
-            rule(
-                "lines_unknown_product",
-                "line removed",
                 known("product_id", product_ids).not(),
-            ),
-            rule(
-                "lines_non_positive_quantity",
-                "line removed",
                 col("quantity").lt_eq(lit(0)),
-            ),
-            rule(
-                "lines_non_positive_price",
-                "line removed",
                 col("unit_price")
                     .gt(lit(0.0))
                     .and(col("unit_price").is_finite())
                     .not(),
-            ),
-            rule(
-                "lines_discount_out_of_range",
-                "line removed",
                 discount_ok.not(),
-            ),
-        ],
+            ],
+        ),
         &mut found,
     )?;
     drop(input_order_ids);
@@ -404,18 +455,13 @@ pub fn clean_owned(data: CuratedFrames) -> Result<Cleaned> {
     let orders = apply_rules(
         "orders",
         orders,
-        &[
-            rule(
-                "orders_without_lines",
-                "order removed",
+        &rules(
+            &ORDER_LINE_RULES,
+            [
                 known("order_id", &input_line_orders).not(),
-            ),
-            rule(
-                "orders_without_valid_lines",
-                "order removed",
                 known("order_id", clean_line_orders).not(),
-            ),
-        ],
+            ],
+        ),
         &mut found,
     )?;
     drop(input_line_orders);

@@ -40,8 +40,8 @@ pub use linear::{LinearModel, LinearParams};
 pub use metrics::Metrics;
 pub use regressor::{Hyperparameters, ModelKind, Regressor};
 pub use train::{
-    CandidateScore, SplitRows, TrainOptions, TrainParams, TrainReport, ValidationSplit, train_all,
-    train_all_with,
+    CandidateScore, SplitRows, TrainOptions, TrainParams, TrainReport, ValidationSplit,
+    data_fingerprint, train_all, train_all_with, train_cutoffs,
 };
 pub use xgboost::{XgbModel, XgbParams};
 
