@@ -187,7 +187,7 @@ test: ## Lint, run every Rust test, the DVC pipeline, the browser tests, then ex
 	@scripts/timed.sh --summary
 
 .PHONY: test-env
-test-env: prereqs-python prereqs-e2e mlflow-env fakesnow-env ## The real services the Rust tests start (MLflow server, Snowflake emulator: pip venvs); node, npm, chromium
+test-env: prereqs-python prereqs-e2e mlflow-env fakesnow-env dvc-env ## The real services and tools the Rust tests start (MLflow server, Snowflake emulator, DVC: pip venvs); node, npm, chromium
 
 .PHONY: clean
 clean: ## Remove build outputs (not data/ nor models/)
@@ -266,6 +266,17 @@ dvc-env: prereqs-python ## Install DVC and pytest (pip, into .venv-dvc) for the 
 .PHONY: dvc-repro
 dvc-repro: dvc-env setup ## Reproduce the DVC pipeline (data -> clean -> train -> evaluate): reruns only what changed
 	ANALYTICS_BIN=$(abspath $(BIN)) OMP_WAIT_POLICY=PASSIVE $(DVC_VENV)/bin/dvc repro
+
+# The scheduled retrain (.github/workflows/retrain.yml) is scripts/scheduled-retrain.sh;
+# `make test` runs it end to end (analytics-lib/tests/it/schedule.rs: fresh clones,
+# the Snowflake emulator, a local DVC remote holding the registry). Alone:
+.PHONY: test-schedule
+test-schedule: dvc-env fakesnow-env $(XGBOOST_LIB) ## The scheduled-retrain script end to end (emulator + local DVC remote)
+	OMP_WAIT_POLICY=PASSIVE $(CARGO) test --profile $(PROFILE) --workspace --test it schedule
+
+.PHONY: scheduled-retrain
+scheduled-retrain: ## The scheduled job: registry from the DVC remote, data (APP_SOURCE or dvc pull), retrain, registry back (scripts/scheduled-retrain.sh)
+	ANALYTICS_BIN=$(abspath $(BIN)) DVC=$(DVC_VENV)/bin/dvc MODELS=$(MODELS) DATA=$(DATA) scripts/scheduled-retrain.sh
 
 .PHONY: test-pipeline
 test-pipeline: dvc-env setup ## The DVC pipeline test: dvc repro on 20k lines in a temporary git+dvc repo

@@ -216,6 +216,24 @@ impl CustomerFeatures {
         self.f64_column(BASELINE)
     }
 
+    /// `fnv1a64:<hex>` of the cutoff, the feature names, the customer ids
+    /// and every value (target included): equal features, equal
+    /// fingerprint, whichever source computed them.
+    pub fn fingerprint(&self) -> Result<String> {
+        let mut h = crate::models::Fnv64::default();
+        h.write_str(&self.cutoff.to_string());
+        for id in self.customer_ids()? {
+            h.write_str(&id);
+        }
+        let m = self.matrix()?;
+        for n in m.names() {
+            h.write_str(n);
+        }
+        h.write_f64s(m.values());
+        h.write_f64s(&self.target()?);
+        Ok(format!("fnv1a64:{:016x}", h.finish()))
+    }
+
     pub fn customer_ids(&self) -> Result<Vec<String>> {
         let ca = self
             .frame

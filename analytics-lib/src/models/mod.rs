@@ -32,7 +32,7 @@ mod train;
 pub mod trees;
 mod xgboost;
 
-pub use artifact::{FORMAT_VERSION, ModelFile, ModelMeta, TrainedModel};
+pub use artifact::{FORMAT_VERSION, Fnv64, ModelFile, ModelMeta, TrainedModel};
 pub use errors::{ModelError, Result};
 pub use forest::{ForestModel, ForestParams};
 pub use importance::{Importance, permutation_importance};

@@ -35,6 +35,8 @@
 #[cfg(feature = "snowflake")]
 pub mod cleaning;
 mod config;
+#[cfg(all(feature = "snowflake", feature = "test-hooks"))]
+pub mod emulator;
 #[cfg(feature = "snowflake")]
 pub mod normalise;
 mod prepare;
@@ -183,6 +185,13 @@ impl Source {
             SourceConfig::Parquet { dir } => Ok(Source::Parquet(ParquetSource::new(dir))),
             #[cfg(feature = "snowflake")]
             SourceConfig::Snowflake(sf) => {
+                // Test builds only: the local emulator when its port is given.
+                #[cfg(feature = "test-hooks")]
+                if let Some(port) = emulator::port_from_env()? {
+                    return Ok(Source::Snowflake(Box::new(
+                        SnowflakeSource::connect_with_http_client(sf, emulator::client(port)?)?,
+                    )));
+                }
                 Ok(Source::Snowflake(Box::new(SnowflakeSource::connect(sf)?)))
             }
             #[cfg(not(feature = "snowflake"))]

@@ -233,3 +233,70 @@ impl Source {
         }
     }
 }
+
+/// What `serve` keeps and builds from a source: every customer's feature
+/// rows at the reference date (the lookups) and the sales its dashboard is
+/// built from. On Parquet the lines are prepared here; on Snowflake the
+/// feature rows are computed in the warehouse (one row per customer) and
+/// the dashboard's input is one record per completed order and category
+/// ([`super::SnowflakeSource::order_records`]), never the line table.
+#[cfg(feature = "models")]
+pub struct ServeInput {
+    pub rows: crate::lookup::CustomerRows,
+    /// Completed sales for the dashboard (lines, or order records).
+    pub sales: Sales,
+    /// Final cleaning's report.
+    pub report: CleaningReport,
+    /// Fingerprint of the customers' feature rows (`fnv1a64:…`; the same
+    /// data gives the same value from either backend).
+    pub fingerprint: String,
+}
+
+#[cfg(feature = "models")]
+impl Source {
+    /// [`ServeInput`] of this source, at the day after its last order.
+    pub fn serve_input(&self) -> Result<ServeInput, PrepareError> {
+        use crate::features::FeatureData;
+        let rows_of = |data: &dyn FeatureData, step| {
+            let f = data
+                .customer_features(data.default_as_of(), None)
+                .map_err(|e| self.failed(step, e.into()))?;
+            let fingerprint = f.fingerprint().map_err(|e| self.failed(step, e.into()))?;
+            let rows = crate::lookup::CustomerRows::from_features(&f)
+                .map_err(|e| self.failed(step, e.into()))?;
+            Ok::<_, PrepareError>((rows, fingerprint))
+        };
+        match self {
+            #[cfg(feature = "snowflake")]
+            Source::Snowflake(s) => {
+                let summary = s
+                    .summary()
+                    .map_err(|e| self.failed(PrepareStep::Clean, e))?;
+                let sales = s
+                    .order_records(&summary)
+                    .map_err(|e| self.failed(PrepareStep::Aggregate, e))?;
+                let at = summary.default_as_of;
+                let w = s
+                    .warehouse_features(summary, &[at])
+                    .map_err(|e| self.failed(PrepareStep::Aggregate, e))?;
+                let (rows, fingerprint) = rows_of(&w, PrepareStep::Aggregate)?;
+                Ok(ServeInput {
+                    rows,
+                    sales,
+                    report: w.summary.report,
+                    fingerprint,
+                })
+            }
+            _ => {
+                let p = self.prepare()?;
+                let (rows, fingerprint) = rows_of(&p.sales, PrepareStep::Join)?;
+                Ok(ServeInput {
+                    rows,
+                    sales: p.sales,
+                    report: p.report,
+                    fingerprint,
+                })
+            }
+        }
+    }
+}

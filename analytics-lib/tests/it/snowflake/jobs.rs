@@ -289,19 +289,22 @@ fn train_with_an_incomplete_snowflake_source_says_what_is_missing() {
     }
 }
 
-/// Wall time of the train job (`analytics train` with default parameters)
-/// through Snowflake vs through Parquet on the same tables (ignored: run
-/// by hand, it prints figures). The emulator is filled with its bulk path
-/// (DuckDB `read_parquet`), as in `bench.rs`.
+/// Rows and bytes fetched and wall time of the train job (`analytics
+/// train` with default parameters) three ways on the same tables: Parquet;
+/// Snowflake read whole (the four tables come back and are cleaned,
+/// joined and aggregated here: what `train` did before the push-down);
+/// Snowflake pushed down. Ignored: run by hand, it prints figures. The
+/// emulator is filled with its bulk path (DuckDB `read_parquet`).
 ///
 /// ```text
-/// target/release/analytics generate --lines 100k --seed 42 --out /tmp/train-bench
+/// target/release/analytics generate --lines 1M --seed 42 --defect-rate 0.02 --out /tmp/train-bench
 /// SNOWFLAKE_BENCH_DATA=/tmp/train-bench OMP_WAIT_POLICY=PASSIVE \
 ///   cargo test --release --workspace --test it -- snowflake::jobs::train_wall_time --ignored --nocapture
 /// ```
 #[test]
 #[ignore = "benchmark: run by hand with SNOWFLAKE_BENCH_DATA (see the docs)"]
 fn train_wall_time_snowflake_vs_parquet() {
+    use analytics_lib::retrain::fit_segment_model;
     use std::time::Instant;
     let dir = std::path::PathBuf::from(
         std::env::var("SNOWFLAKE_BENCH_DATA")
@@ -309,51 +312,64 @@ fn train_wall_time_snowflake_vs_parquet() {
     );
     let emu = Emulator::start();
     let sf = emu.source("train_bench");
-    for spec in analytics_lib::contract::TABLES {
-        let loc = analytics_lib::data::loader::locate_table(&dir, spec.name).expect("table files");
-        let files: Vec<String> = loc
-            .files
-            .iter()
-            .map(|p| format!("'{}'", p.display()))
-            .collect();
-        sf.execute(&format!(
-            "CREATE OR REPLACE TABLE {} AS SELECT {} FROM read_parquet([{}])",
-            spec.name,
-            spec.column_names().join(", "),
-            files.join(", ")
-        ))
-        .expect("bulk load");
-    }
+    let t = Instant::now();
+    bulk_load(&sf, &dir);
+    println!("emulator bulk load: {:.1} s", t.elapsed().as_secs_f64());
     let snowflake = JobData::new(Source::Snowflake(Box::new(sf)));
     let parquet = JobData::parquet(&dir);
     let tmp = TempDir::new().expect("tmp");
+    let params = PipelineParams::default();
     let mut fingerprints = Vec::new();
-    // Two rounds, alternating, so that a warm cache or a busy machine
-    // favours neither.
-    let runs = [
-        ("parquet", parquet.clone()),
-        ("snowflake", snowflake.clone()),
-        ("parquet", parquet),
-        ("snowflake", snowflake),
-    ];
-    for (round, (name, data)) in runs.into_iter().enumerate() {
-        let t = Instant::now();
-        let prepared = analytics_lib::retrain::prepare(&data).expect("load");
-        let load_s = t.elapsed().as_secs_f64();
+    for round in 0..2 {
+        // Parquet.
         let t = Instant::now();
         let done = train_job(&TrainJobOptions {
-            data,
-            models: tmp.path().join(format!("{name}-{round}")),
-            params: PipelineParams::default(),
+            data: parquet.clone(),
+            models: tmp.path().join(format!("parquet-{round}")),
+            params: params.clone(),
             as_of: None,
             progress: false,
         })
-        .expect("train");
-        let train_s = t.elapsed().as_secs_f64();
+        .expect("train on parquet");
         println!(
-            "{name:<9} train job: {train_s:.1} s wall ({} order lines; load + clean alone {load_s:.2} s); best {}",
-            prepared.rows["order_items"],
+            "parquet              train: {:>6.1} s wall; read whole from Parquet; best {}",
+            t.elapsed().as_secs_f64(),
             done.spend.best.name()
+        );
+        fingerprints.push(done.spend.data_fingerprint.clone());
+
+        // Snowflake, the four tables read whole (the path before push-down:
+        // load, clean, join and aggregate here, then train).
+        let before = snowflake.fetched();
+        let t = Instant::now();
+        let prepared = analytics_lib::retrain::prepare(&snowflake).expect("whole tables");
+        let fetched = snowflake.fetched_since(before).expect("counted");
+        let load_s = t.elapsed().as_secs_f64();
+        let spend = analytics_lib::models::train_all(&prepared.sales, None, &params.train)
+            .expect("train on the whole tables");
+        let as_of = prepared.sales.default_as_of;
+        fit_segment_model(&prepared.sales, as_of, &params.segments, None).expect("segments");
+        drop(prepared);
+        println!(
+            "snowflake whole      train: {:>6.1} s wall (load + clean + join {load_s:.1} s); fetched {fetched}",
+            t.elapsed().as_secs_f64()
+        );
+        fingerprints.push(spend.data_fingerprint.clone());
+
+        // Snowflake, pushed down.
+        let t = Instant::now();
+        let done = train_job(&TrainJobOptions {
+            data: snowflake.clone(),
+            models: tmp.path().join(format!("snowflake-{round}")),
+            params: params.clone(),
+            as_of: None,
+            progress: false,
+        })
+        .expect("train on snowflake");
+        println!(
+            "snowflake pushed down train: {:>6.1} s wall; fetched {}",
+            t.elapsed().as_secs_f64(),
+            done.fetched.expect("counted")
         );
         fingerprints.push(done.spend.data_fingerprint.clone());
     }

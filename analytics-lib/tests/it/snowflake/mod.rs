@@ -6,7 +6,7 @@
 //! emulator these tests fail, they do not skip.
 
 mod bench;
-mod emulator;
+pub mod emulator;
 mod jobs;
 mod pushdown;
 mod secrets;
