@@ -15,7 +15,8 @@
 //! | `snowflake.warehouse` / `database` / `schema` / `role` | `APP_SNOWFLAKE_WAREHOUSE` / `_DATABASE` / `_SCHEMA` / `_ROLE` | none |
 //! | `max_batch` | `APP_MAX_BATCH` | 10 000 records |
 //! | `max_body_bytes` | `APP_MAX_BODY_BYTES` | 16 MiB |
-//! | `reload_interval_ms` | `APP_RELOAD_INTERVAL_MS` | 5 000 (0: no hot reload) |
+//! | `reload_interval_ms` | `APP_RELOAD_INTERVAL_MS` | 5 000 (0: no hot reload of models nor data) |
+//! | `data_refresh_secs` | `APP_DATA_REFRESH_SECS` | 3 600 (Snowflake: a new data snapshot every hour; 0: never; a Parquet folder is re-read when it changes) |
 //! | `top_contributions` | `APP_TOP_CONTRIBUTIONS` | 10 |
 //! | `workers` | `APP_WORKERS` | 0 (one per core) |
 //!
@@ -56,6 +57,9 @@ pub struct Settings {
     /// How often the models folder is polled for a new live model; 0 turns
     /// hot reload off.
     pub reload_interval_ms: u64,
+    /// How often a new data snapshot is read from Snowflake (seconds; 0:
+    /// never). A Parquet folder is re-read when it changes instead.
+    pub data_refresh_secs: u64,
     /// How many contributions (largest |value| first) a prediction carries.
     pub top_contributions: usize,
     /// HTTP worker threads; 0 = one per core.
@@ -76,6 +80,7 @@ impl Default for Settings {
             max_batch: 10_000,
             max_body_bytes: 16 * 1024 * 1024,
             reload_interval_ms: 5_000,
+            data_refresh_secs: 3_600,
             top_contributions: 10,
             workers: 0,
             source: SourceKind::Parquet,
@@ -187,6 +192,7 @@ impl Settings {
                 "MAX_BATCH" => self.max_batch = parse_env(&key, &value)?,
                 "MAX_BODY_BYTES" => self.max_body_bytes = parse_env(&key, &value)?,
                 "RELOAD_INTERVAL_MS" => self.reload_interval_ms = parse_env(&key, &value)?,
+                "DATA_REFRESH_SECS" => self.data_refresh_secs = parse_env(&key, &value)?,
                 "TOP_CONTRIBUTIONS" => self.top_contributions = parse_env(&key, &value)?,
                 "WORKERS" => self.workers = parse_env(&key, &value)?,
                 _ => {

@@ -8,7 +8,9 @@
 //!   `/segment`, `/models`, `/openapi.json` `/docs`);
 //! * [`model`]: the live spend model and its contributions;
 //!   [`segment_model`]: the live segment model; [`state`]: the atomic model
-//!   swaps and the registry-driven hot reload; [`input`]: request records read field by field;
+//!   swaps and the registry-driven hot reload; [`snapshot`]: the data snapshot
+//!   behind the lookups and the dashboard, refreshed without a restart;
+//!   [`input`]: request records read field by field;
 //!   [`error`]: the one error shape.
 
 pub mod configuration;
@@ -18,5 +20,6 @@ pub mod input;
 pub mod model;
 pub mod routes;
 pub mod segment_model;
+pub mod snapshot;
 pub mod startup;
 pub mod state;

@@ -21,8 +21,9 @@ use analytics_lib::registry::{BestChoice, Registry, SEGMENTS, SPEND, VersionId, 
 use arc_swap::ArcSwapOption;
 
 use crate::configuration::Settings;
-use crate::model::{LiveModel, ServingData};
+use crate::model::LiveModel;
 use crate::segment_model::LiveSegments;
+use crate::snapshot::Feed;
 
 /// What a file looked like last time.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -109,6 +110,11 @@ impl<T: Versioned> Slot<T> {
             .unwrap_or_else(|| format!("{}: no model loaded yet", self.name))
     }
 
+    /// Swap in `model` (the live model re-bound to a new data snapshot).
+    fn replace(&self, model: T) {
+        self.live.store(Some(Arc::new(model)));
+    }
+
     fn set_error(&self, e: Option<String>) {
         *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = e;
     }
@@ -191,7 +197,8 @@ pub struct AppState {
     pub spend: Slot<LiveModel>,
     /// The segment model (`/segment`).
     pub segments: Slot<LiveSegments>,
-    pub data: Option<ServingData>,
+    /// The data snapshot behind the lookups and the dashboard (`snapshot.rs`).
+    pub feed: Feed,
 }
 
 /// What a reload check did for one model.
@@ -203,13 +210,13 @@ pub enum Reload {
 }
 
 impl AppState {
-    pub fn new(settings: Settings, data: Option<ServingData>) -> anyhow::Result<Self> {
+    pub fn new(settings: Settings, feed: Feed) -> anyhow::Result<Self> {
         Ok(AppState {
             registry: Registry::open(&settings.models)?,
             settings,
             spend: Slot::new(SPEND),
             segments: Slot::new(SEGMENTS),
-            data,
+            feed,
         })
     }
 
@@ -227,17 +234,56 @@ impl AppState {
         let dir = self.registry.model_dir(SPEND).join(version.to_string());
         let path = BestChoice::read(&dir)?.artifact(&dir);
         let reuse = self.spend.live().and_then(|m| m.customers.clone());
-        LiveModel::load(&path, version.to_string(), self.data.as_ref(), reuse)
+        let snap = self.feed.current();
+        LiveModel::load(
+            &path,
+            version.to_string(),
+            snap.as_ref().map(|s| &s.data),
+            reuse,
+        )
     }
 
     fn load_segments(&self, version: VersionId) -> anyhow::Result<LiveSegments> {
         let path = segment_artifact(&self.registry.model_dir(SEGMENTS).join(version.to_string()));
         let reuse = self.segments.live().and_then(|m| m.customers.clone());
-        LiveSegments::load(&path, version.to_string(), self.data.as_ref(), reuse)
+        let snap = self.feed.current();
+        LiveSegments::load(
+            &path,
+            version.to_string(),
+            snap.as_ref().map(|s| &s.data),
+            reuse,
+        )
+    }
+
+    /// The live models again, on the data snapshot now in use (after a
+    /// data swap, under the feed's swap guard): lookups switch to the new
+    /// rows. A model that no longer loads keeps its old rows, and says so.
+    pub fn rebind_models(&self) {
+        fn again<T: Versioned>(slot: &Slot<T>, load: impl FnOnce(VersionId) -> anyhow::Result<T>) {
+            let Some(live) = slot.live() else { return };
+            let result = live
+                .version()
+                .parse::<VersionId>()
+                .map_err(anyhow::Error::from)
+                .and_then(load);
+            match result {
+                Ok(m) => slot.replace(m),
+                Err(e) => eprintln!(
+                    "serve: {} {} keeps the previous data: {e:#}",
+                    slot.name,
+                    live.label()
+                ),
+            }
+        }
+        again(&self.spend, |v| self.load_spend(v));
+        again(&self.segments, |v| self.load_segments(v));
     }
 
     /// The hot-reload step for both models (spend, then segments).
     pub fn reload_if_changed(&self) -> [Reload; 2] {
+        // Never while a data snapshot is swapped in (a model loaded on the
+        // old rows would be stored after the re-binding).
+        let _data = self.feed.swap_guard();
         [
             self.spend.check(&self.registry, |v| self.load_spend(v)),
             self.segments

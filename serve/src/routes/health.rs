@@ -55,6 +55,10 @@ pub struct Readiness {
     /// Which models are missing and why, when not ready.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The data snapshot behind the lookups and the dashboard (none: the
+    /// service runs without data).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<crate::snapshot::SnapshotInfo>,
 }
 
 /// 200 while the process is alive.
@@ -106,6 +110,7 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
             status: "ready".into(),
             models,
             reason: None,
+            data: state.feed.info(),
         })
     } else {
         let reason = missing
@@ -117,6 +122,7 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
             status: "not_ready".into(),
             models,
             reason: Some(reason),
+            data: state.feed.info(),
         })
     }
 }

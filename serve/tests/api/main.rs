@@ -6,6 +6,7 @@ mod health;
 mod helpers;
 mod models;
 mod predict;
+mod refresh;
 mod reload;
 mod segment;
 mod snowflake;
