@@ -120,8 +120,11 @@ fn main() -> anyhow::Result<()> {
 /// Make the live customer-spend version serve `kind` (see the module docs).
 /// Up to 1,000 ids the lookups answer, spread over every customer, to `out`.
 fn write_ids(data: &std::path::Path, out: &std::path::Path) -> anyhow::Result<()> {
-    let (serving, _sales) = serve::startup::load_data(data)?;
-    let rows = &serving.rows;
+    let (snap, _dashboard) = serve::snapshot::read(
+        &analytics_lib::source::Source::parquet(data),
+        std::path::Path::new("/nonexistent-registry"),
+    )?;
+    let rows = &snap.data.rows;
     let p = rows.projection(&analytics_lib::features::feature_names(rows.categories()))?;
     let all = rows.rows(&p);
     let step = (all.len() / 1_000).max(1);

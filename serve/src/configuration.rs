@@ -17,7 +17,8 @@
 //! | `max_body_bytes` | `APP_MAX_BODY_BYTES` | 0: sized to `max_batch` (2 KiB a record + 64 KiB: 19.6 MiB at 10 000); one-record routes take at most 64 KiB |
 //! | `body_timeout_ms` | `APP_BODY_TIMEOUT_MS` | 10 000 (a body not received in full by then: 408) |
 //! | `max_concurrent_heavy` | `APP_MAX_CONCURRENT_HEAVY` | 0: 4 per worker (batches, dashboard data and exports, `/models` beyond that: 429) |
-//! | `reload_interval_ms` | `APP_RELOAD_INTERVAL_MS` | 5 000 (0: no hot reload) |
+//! | `reload_interval_ms` | `APP_RELOAD_INTERVAL_MS` | 5 000 (0: no hot reload of models nor data) |
+//! | `data_refresh_secs` | `APP_DATA_REFRESH_SECS` | 3 600 (Snowflake: a new data snapshot every hour; 0: never; a Parquet folder is re-read when it changes) |
 //! | `top_contributions` | `APP_TOP_CONTRIBUTIONS` | 10 |
 //! | `workers` | `APP_WORKERS` | 0 (one per core) |
 //! | `api_keys` | `APP_API_KEYS` | none: no authentication (`KEY[:SCOPES],…`, see `auth.rs`; secret: never echoed) |
@@ -69,6 +70,9 @@ pub struct Settings {
     /// How often the models folder is polled for a new live model; 0 turns
     /// hot reload off.
     pub reload_interval_ms: u64,
+    /// How often a new data snapshot is read from Snowflake (seconds; 0:
+    /// never). A Parquet folder is re-read when it changes instead.
+    pub data_refresh_secs: u64,
     /// How many contributions (largest |value| first) a prediction carries.
     pub top_contributions: usize,
     /// HTTP worker threads; 0 = one per core.
@@ -106,6 +110,7 @@ impl Default for Settings {
             body_timeout_ms: 10_000,
             max_concurrent_heavy: 0,
             reload_interval_ms: 5_000,
+            data_refresh_secs: 3_600,
             top_contributions: 10,
             workers: 0,
             source: SourceKind::Parquet,
@@ -285,6 +290,7 @@ impl Settings {
                 "ALLOW_ANONYMOUS" => self.allow_anonymous = parse_bool(&key, &value)?,
                 "ACCESS_LOG" => self.access_log = value,
                 "RELOAD_INTERVAL_MS" => self.reload_interval_ms = parse_env(&key, &value)?,
+                "DATA_REFRESH_SECS" => self.data_refresh_secs = parse_env(&key, &value)?,
                 "TOP_CONTRIBUTIONS" => self.top_contributions = parse_env(&key, &value)?,
                 "WORKERS" => self.workers = parse_env(&key, &value)?,
                 _ => {

@@ -279,7 +279,9 @@ impl LiveModel {
         let customers = match data {
             None => None,
             Some(d) => {
-                match reuse.filter(|t| t.categories == meta.categories && t.as_of == d.as_of) {
+                match reuse
+                    .filter(|t| t.categories == meta.categories && Arc::ptr_eq(&t.rows, &d.rows))
+                {
                     Some(t) => Some(t),
                     None => Some(Arc::new(CustomerTable::new(
                         d.rows.clone(),

@@ -115,7 +115,9 @@ impl LiveSegments {
         let customers = match data {
             None => None,
             Some(d) => match reuse.filter(|t| {
-                t.categories == model.meta.categories && t.as_of == d.as_of && t.names == names
+                t.categories == model.meta.categories
+                    && Arc::ptr_eq(&t.rows, &d.rows)
+                    && t.names == names
             }) {
                 Some(t) => Some(t),
                 None => Some(Arc::new(SegmentTable::new(

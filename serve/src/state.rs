@@ -33,8 +33,9 @@ use analytics_lib::registry::{
 use arc_swap::ArcSwapOption;
 
 use crate::configuration::Settings;
-use crate::model::{LiveModel, ServingData};
+use crate::model::LiveModel;
 use crate::segment_model::LiveSegments;
+use crate::snapshot::Feed;
 
 /// What a file looked like last time.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -175,6 +176,11 @@ impl<T: Versioned> Slot<T> {
             .unwrap_or_else(|| format!("{}: no model loaded yet", self.name))
     }
 
+    /// Swap in `model` (the live model re-bound to a new data snapshot).
+    fn replace(&self, model: T) {
+        self.live.store(Some(Arc::new(model)));
+    }
+
     fn set_error(&self, e: Option<String>) {
         *lock(&self.last_error) = e;
     }
@@ -288,13 +294,17 @@ pub struct AppState {
     pub spend: Slot<LiveModel>,
     /// The segment model (`/segment`).
     pub segments: Slot<LiveSegments>,
-    pub data: Option<ServingData>,
+    /// The data snapshot behind the lookups and the dashboard (`snapshot.rs`).
+    pub feed: Feed,
     /// `/openapi.json` as last served, by the live versions it describes.
     pub doc_cache: DocCache,
 }
 
-/// The served OpenAPI document, keyed by the live versions.
-pub type DocCache = Mutex<Option<((Option<String>, Option<String>), Arc<String>)>>;
+/// The served OpenAPI document, keyed by the live versions and the data
+/// snapshot's load time.
+pub type DocCache = Mutex<Option<(DocKey, Arc<String>)>>;
+/// Spend model version, segment model version, data snapshot load time.
+pub type DocKey = (Option<String>, Option<String>, Option<String>);
 
 /// What a reload check did for one model.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -305,14 +315,14 @@ pub enum Reload {
 }
 
 impl AppState {
-    pub fn new(settings: Settings, data: Option<ServingData>) -> anyhow::Result<Self> {
+    pub fn new(settings: Settings, feed: Feed) -> anyhow::Result<Self> {
         let backoff = Duration::from_millis(settings.reload_interval_ms);
         Ok(AppState {
             registry: Registry::open(&settings.models)?,
             settings,
             spend: Slot::new(SPEND, backoff),
             segments: Slot::new(SEGMENTS, backoff),
-            data,
+            feed,
             doc_cache: Mutex::new(None),
         })
     }
@@ -355,13 +365,14 @@ impl AppState {
     fn load_spend(&self, version: VersionId) -> anyhow::Result<LiveModel> {
         let verified = self.read_verified(SPEND, version)?;
         let reuse = self.spend.live().and_then(|m| m.customers.clone());
+        let snap = self.feed.current();
         (|| {
             let name = spend_artifact_name(BestChoice::of_verified(&verified)?.best);
             LiveModel::from_bytes(
                 verified.bytes(&name)?,
                 &verified.path(&name),
                 version.to_string(),
-                self.data.as_ref(),
+                snap.as_ref().map(|s| &s.data),
                 reuse,
             )
         })()
@@ -371,20 +382,48 @@ impl AppState {
     fn load_segments(&self, version: VersionId) -> anyhow::Result<LiveSegments> {
         let verified = self.read_verified(SEGMENTS, version)?;
         let reuse = self.segments.live().and_then(|m| m.customers.clone());
+        let snap = self.feed.current();
         (|| {
             LiveSegments::from_bytes(
                 verified.bytes(SEGMENT_FILE)?,
                 &verified.path(SEGMENT_FILE),
                 version.to_string(),
-                self.data.as_ref(),
+                snap.as_ref().map(|s| &s.data),
                 reuse,
             )
         })()
         .map_err(|e| e.context(format!("{SEGMENTS} {version} did not load")))
     }
 
+    /// The live models again, on the data snapshot now in use (after a
+    /// data swap, under the feed's swap guard): lookups switch to the new
+    /// rows. A model that no longer loads keeps its old rows, and says so.
+    pub fn rebind_models(&self) {
+        fn again<T: Versioned>(slot: &Slot<T>, load: impl FnOnce(VersionId) -> anyhow::Result<T>) {
+            let Some(live) = slot.live() else { return };
+            let result = live
+                .version()
+                .parse::<VersionId>()
+                .map_err(anyhow::Error::from)
+                .and_then(load);
+            match result {
+                Ok(m) => slot.replace(m),
+                Err(e) => eprintln!(
+                    "serve: {} {} keeps the previous data: {e:#}",
+                    slot.name,
+                    live.label()
+                ),
+            }
+        }
+        again(&self.spend, |v| self.load_spend(v));
+        again(&self.segments, |v| self.load_segments(v));
+    }
+
     /// The hot-reload step for both models (spend, then segments).
     pub fn reload_if_changed(&self) -> [Reload; 2] {
+        // Never while a data snapshot is swapped in (a model loaded on the
+        // old rows would be stored after the re-binding).
+        let _data = self.feed.swap_guard();
         [
             self.spend.check(&self.registry, |v| self.load_spend(v)),
             self.segments

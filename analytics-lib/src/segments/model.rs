@@ -194,14 +194,27 @@ fn fingerprint(features: &SegmentFeatures, names: &[String], raw: &Array2<f64>) 
     format!("fnv1a64:{:016x}", h.finish())
 }
 
-/// Fit the segmentation on computed features.
-pub fn fit_segments(features: &SegmentFeatures, params: &SegmentParams) -> Result<Segmentation> {
-    params.check()?;
-    let names: Vec<String> = if params.category_mix {
+/// The features a segmentation with `params` is fitted on.
+fn fitted_names(features: &SegmentFeatures, params: &SegmentParams) -> Vec<String> {
+    if params.category_mix {
         features.names().to_vec()
     } else {
         RFM_FEATURES.iter().map(|s| s.to_string()).collect()
-    };
+    }
+}
+
+/// The `data_fingerprint` [`fit_segments`] gives a model fitted on
+/// `features` with `params` (nothing is fitted).
+pub fn segment_fingerprint(features: &SegmentFeatures, params: &SegmentParams) -> Result<String> {
+    let names = fitted_names(features, params);
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    Ok(fingerprint(features, &names, &features.select(&refs)?))
+}
+
+/// Fit the segmentation on computed features.
+pub fn fit_segments(features: &SegmentFeatures, params: &SegmentParams) -> Result<Segmentation> {
+    params.check()?;
+    let names = fitted_names(features, params);
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     let raw = features.select(&refs)?;
     let scaler = Scaler::fit_default(&names, &raw, params.share_weight)?;

@@ -157,7 +157,8 @@ pub fn live_document(state: &AppState, dashboard: &DashboardState) -> Value {
         schemas[batch]["properties"]["records"]["maxItems"] = json!(max);
         schemas[batch]["additionalProperties"] = json!(false);
     }
-    if let Some(data) = &dashboard.data {
+    let now = dashboard.now();
+    if let Some(data) = &now.data {
         let o = &data.options;
         // An empty value means "all".
         let values = |list: &[String]| {
@@ -271,11 +272,13 @@ pub fn date_pattern(lo: chrono::NaiveDate, hi: chrono::NaiveDate) -> String {
     format!("^({})$", parts.join("|"))
 }
 
-/// The live document, serialised, cached until a live model changes.
+/// The live document, serialised, cached until a live model or the data
+/// snapshot (its filter values and date range) changes.
 fn document(state: &AppState, dashboard: &DashboardState) -> Arc<String> {
     let key = (
         state.live().map(|m| m.version.clone()),
         state.live_segments().map(|m| m.version.clone()),
+        state.feed.info().map(|d| d.loaded_at),
     );
     let mut cache = state.doc_cache.lock().unwrap_or_else(|p| p.into_inner());
     if let Some((k, text)) = cache.as_ref()

@@ -73,6 +73,10 @@ pub struct Readiness {
     /// and why (`stale`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The data snapshot behind the lookups and the dashboard (none: the
+    /// service runs without data).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<crate::snapshot::SnapshotInfo>,
 }
 
 /// 200 while the process is alive.
@@ -156,6 +160,7 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
             status: if stale.is_empty() { "ready" } else { "stale" }.into(),
             models,
             reason: (!stale.is_empty()).then(|| stale.join("; ")),
+            data: state.feed.info(),
         })
     } else {
         let reason = missing
@@ -167,6 +172,7 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
             status: "not_ready".into(),
             models,
             reason: Some(reason),
+            data: state.feed.info(),
         })
     }
 }

@@ -113,6 +113,9 @@ pub struct RegistryModel {
 pub struct ModelsResponse {
     /// customer_spend and segments first, then any other model of the registry.
     pub models: Vec<RegistryModel>,
+    /// The data snapshot the live models answer lookups from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<crate::snapshot::SnapshotInfo>,
 }
 
 #[derive(thiserror::Error, Debug)]
@@ -268,6 +271,7 @@ fn list(state: &AppState) -> anyhow::Result<ModelsResponse> {
     }
     Ok(ModelsResponse {
         models: names.iter().map(|n| describe_model(state, n)).collect(),
+        data: state.feed.info(),
     })
 }
 
