@@ -528,12 +528,58 @@ impl SnowflakeSource {
             )
             .collect()
             .map_err(pe(ACTION))?;
+        let (lines, customers) = with_codes(lines).map_err(pe(ACTION))?;
         Ok(crate::kpi::Sales {
             lines,
-            customers: DataFrame::empty_with_schema(&crate::contract::CUSTOMERS.schema()),
+            customers,
             default_as_of: summary.default_as_of,
         })
     }
+}
+
+/// The integer codes local sales lines carry ([`crate::kpi::Sales`]):
+/// `customer_key`, the customer's row in the returned customers frame (the
+/// distinct ids in id order, with the state the records carry; no signup
+/// date or coordinates come back from the warehouse), and `order_key`, one
+/// dense code per order. `lines` must be sorted by customer, then order
+/// (as [`SnowflakeSource::order_records`] sorts them), so both codes count
+/// up as the ids change.
+fn with_codes(lines: DataFrame) -> PolarsResult<(DataFrame, DataFrame)> {
+    let n = lines.height();
+    let customer_ids = lines.column("customer_id")?.str()?.clone();
+    let order_ids = lines.column("order_id")?.str()?.clone();
+    let mut customer_key = Vec::with_capacity(n);
+    let mut order_key = Vec::with_capacity(n);
+    let mut first_rows: Vec<IdxSize> = Vec::new();
+    let (mut last_customer, mut last_order) = (None, None);
+    for (i, (c, o)) in customer_ids.iter().zip(order_ids.iter()).enumerate() {
+        if c != last_customer || first_rows.is_empty() {
+            first_rows.push(i as IdxSize);
+            last_customer = c;
+        }
+        if o != last_order || order_key.is_empty() {
+            last_order = o;
+            order_key.push(order_key.last().map_or(0, |k: &IdxSize| k + 1));
+        } else {
+            order_key.push(*order_key.last().expect("a previous line"));
+        }
+        customer_key.push((first_rows.len() - 1) as IdxSize);
+    }
+    let firsts = IdxCa::from_vec("rows".into(), first_rows);
+    let mut customers = lines.select(["customer_id", "state"])?.take(&firsts)?;
+    let none = customers.height();
+    for spec in crate::contract::CUSTOMERS.columns {
+        if customers.column(spec.name).is_err() {
+            let dtype = crate::contract::CUSTOMERS.schema().get(spec.name).cloned();
+            let dtype = dtype.unwrap_or(DataType::Null);
+            customers.with_column(Column::full_null(spec.name.into(), none, &dtype))?;
+        }
+    }
+    let customers = customers.select(crate::contract::CUSTOMERS.columns.iter().map(|c| c.name))?;
+    let mut lines = lines;
+    lines.with_column(IdxCa::from_vec("customer_key".into(), customer_key).into_column())?;
+    lines.with_column(IdxCa::from_vec("order_key".into(), order_key).into_column())?;
+    Ok((lines, customers))
 }
 
 #[cfg(feature = "models")]

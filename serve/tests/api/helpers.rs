@@ -409,3 +409,50 @@ pub async fn json_of(r: reqwest::Response) -> (reqwest::StatusCode, Value) {
         .unwrap_or_else(|e| panic!("HTTP {status}: body is not JSON ({e}):\n{text}"));
     (status, v)
 }
+
+/// The answer without its timing (`compute_ms`, which differs run to run).
+pub fn without_timing(mut v: Value) -> Value {
+    fn strip(v: &mut Value) {
+        match v {
+            Value::Object(o) => {
+                o.remove("compute_ms");
+                o.values_mut().for_each(strip);
+            }
+            Value::Array(a) => a.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    strip(&mut v);
+    v
+}
+
+/// Where two JSON values first differ (`None`: equal). Numbers are equal
+/// up to the order of floating-point additions (relative 1e-9): on
+/// Snowflake the dashboard is built from per-order records whose revenue
+/// the warehouse summed, and recorded answers are compared across builds.
+pub fn first_difference(a: &Value, b: &Value, at: &str) -> Option<String> {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            keys.into_iter().find_map(|k| match (x.get(k), y.get(k)) {
+                (Some(p), Some(q)) => first_difference(p, q, &format!("{at}.{k}")),
+                (p, q) => Some(format!("{at}.{k}: {p:?} vs {q:?}")),
+            })
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
+            .iter()
+            .zip(y)
+            .enumerate()
+            .find_map(|(i, (p, q))| first_difference(p, q, &format!("{at}[{i}]"))),
+        _ if a == b => None,
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (
+                x.as_f64().unwrap_or(f64::NAN),
+                y.as_f64().unwrap_or(f64::NAN),
+            );
+            ((x - y).abs() > 1e-9 * x.abs().max(y.abs()).max(1.0))
+                .then(|| format!("{at}: {a} vs {b}"))
+        }
+        _ => Some(format!("{at}: {a} vs {b}")),
+    }
+}

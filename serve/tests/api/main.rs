@@ -6,6 +6,7 @@ mod health;
 mod helpers;
 mod models;
 mod predict;
+mod recorded;
 mod refresh;
 mod reload;
 mod schemathesis;
