@@ -38,6 +38,7 @@ for nb in "$@"; do
   "$venv/bin/jupyter" nbconvert --to notebook --execute \
     --ExecutePreprocessor.kernel_name=rust \
     --ExecutePreprocessor.timeout=1800 \
+    --ExecutePreprocessor.startup_timeout=600 \
     --output-dir "$build" --output "$name" "$input"
   rm -f "$input"
   python3 "$root/scripts/check_notebook.py" "$build/$name.ipynb"
