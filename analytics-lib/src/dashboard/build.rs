@@ -4,10 +4,12 @@ use super::*;
 
 impl Engine {
     /// Build the engine from completed lines; `segment_of[customer]` is the
-    /// customer's segment code ([`NONE`]: none).
+    /// customer's segment code ([`NONE`]: none); `ids` holds the text of
+    /// the order, customer and product codes.
     #[allow(clippy::needless_range_loop)] // one index over parallel columns
     pub fn build(
         lines: &Lines,
+        ids: &Ids,
         dims: Dims,
         segment_of: &[u8],
         min_date: NaiveDate,
@@ -20,10 +22,17 @@ impl Engine {
             lines.channel.len(),
             lines.category.len(),
             lines.state.len(),
+            lines.product.len(),
             lines.revenue.len(),
         ];
         if same.iter().any(|&l| l != n) {
             refuse!("the dashboard's line columns differ in length: {n} orders and {same:?}");
+        }
+        let n_products = ids.products.len();
+        if let Some(&p) = lines.product.iter().find(|&&p| p as usize >= n_products) {
+            refuse!(
+                "a line's product code is {p}, expected one below the {n_products} product ids"
+            );
         }
         for (what, k) in [
             ("categories", dims.categories),
@@ -71,6 +80,14 @@ impl Engine {
             .unwrap_or(0);
         if n_orders > u32::MAX as usize - 1 || n > u32::MAX as usize - 1 {
             refuse!("the dashboard takes fewer than 2^32 lines, found {n}");
+        }
+        if ids.orders.len() < n_orders || ids.customers.len() < n_customers {
+            refuse!(
+                "the dashboard needs an id per code: {n_orders} orders and {n_customers} customers, \
+                 found {} and {} ids",
+                ids.orders.len(),
+                ids.customers.len()
+            );
         }
 
         // Per order: day, channel, customer; per customer: state, segment.
@@ -175,7 +192,89 @@ impl Engine {
                 }
             };
         }
-        drop((by_order, by_order_start, profile_of, cell_of));
+        // Customers ranked by (segment, state, code); orders by (rank, day).
+        let n_groups = (nseg + 1) * (ns + 1);
+        let group_of = |c: usize| usize::from(c_seg[c]) * (ns + 1) + usize::from(c_state[c]);
+        let present: Vec<usize> = (0..n_customers).filter(|&c| c_has[c]).collect();
+        let g_start = offsets(present.iter().map(|&c| group_of(c)), n_groups);
+        let mut fill = g_start.clone();
+        let mut rank_of = vec![u32::MAX; n_customers];
+        for &c in &present {
+            let g = group_of(c);
+            rank_of[c] = fill[g];
+            fill[g] += 1;
+        }
+        drop(fill);
+        let groups: Vec<Group> = (0..n_groups)
+            .filter(|&g| g_start[g + 1] > g_start[g])
+            .map(|g| Group {
+                segment: (g / (ns + 1)) as u8,
+                state: (g % (ns + 1)) as u8,
+                lo: g_start[g],
+                hi: g_start[g + 1],
+            })
+            .collect();
+        let n_ranked = present.len();
+        let live_orders: Vec<usize> = (0..n_orders).filter(|&o| o_day[o] != i32::MIN).collect();
+        let cust_start = offsets(
+            live_orders
+                .iter()
+                .map(|&o| rank_of[o_cust[o] as usize] as usize),
+            n_ranked,
+        );
+        let mut fill = cust_start.clone();
+        let mut sorted = vec![0u32; live_orders.len()];
+        for &o in &live_orders {
+            let r = rank_of[o_cust[o] as usize] as usize;
+            sorted[fill[r] as usize] = o as u32;
+            fill[r] += 1;
+        }
+        drop(fill);
+        for r in 0..n_ranked {
+            sorted[cust_start[r] as usize..cust_start[r + 1] as usize]
+                .sort_unstable_by_key(|&o| (o_day[o as usize], o));
+        }
+        let order_day = sorted.iter().map(|&o| o_day[o as usize] as u16).collect();
+        let order_profile = sorted.iter().map(|&o| o_profile[o as usize]).collect();
+
+        // The lines of each order, in the order of the orders; each
+        // product's category (of its first line).
+        let mut order_line_start = Vec::with_capacity(sorted.len() + 1);
+        order_line_start.push(0u32);
+        let (mut line_product, mut line_category, mut line_revenue) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        let mut product_category = vec![nc as u8; n_products];
+        let mut product_seen = vec![false; n_products];
+        for &o in &sorted {
+            let o = o as usize;
+            for &i in &by_order[by_order_start[o] as usize..by_order_start[o + 1] as usize] {
+                let (p, cat) = (
+                    lines.product[i as usize],
+                    slot(lines.category[i as usize], nc),
+                );
+                if !product_seen[p as usize] {
+                    product_seen[p as usize] = true;
+                    product_category[p as usize] = cat as u8;
+                }
+                line_product.push(p);
+                line_category.push(cat as u8);
+                line_revenue.push(lines.revenue[i as usize]);
+            }
+            order_line_start.push(line_product.len() as u32);
+        }
+        drop((product_seen, by_order, by_order_start));
+        let order_ids = ids.orders.permuted(sorted.iter().map(|&o| o as usize))?;
+        let mut code_of_rank = vec![0usize; n_ranked];
+        for &c in &present {
+            code_of_rank[rank_of[c] as usize] = c;
+        }
+        let customer_ids = ids.customers.permuted(code_of_rank.into_iter())?;
+        drop(sorted);
+
+        drop((profile_of, cell_of));
 
         // The cube: records by cell (counting sort), by day within a cell.
         let n_cells = cells.len();
@@ -224,51 +323,6 @@ impl Engine {
         month_entry_start.push(month_idx.len() as u32);
         drop(recs);
 
-        // Customers ranked by (segment, state, code); orders by (rank, day).
-        let n_groups = (nseg + 1) * (ns + 1);
-        let group_of = |c: usize| usize::from(c_seg[c]) * (ns + 1) + usize::from(c_state[c]);
-        let present: Vec<usize> = (0..n_customers).filter(|&c| c_has[c]).collect();
-        let g_start = offsets(present.iter().map(|&c| group_of(c)), n_groups);
-        let mut fill = g_start.clone();
-        let mut rank_of = vec![u32::MAX; n_customers];
-        for &c in &present {
-            let g = group_of(c);
-            rank_of[c] = fill[g];
-            fill[g] += 1;
-        }
-        drop(fill);
-        let groups: Vec<Group> = (0..n_groups)
-            .filter(|&g| g_start[g + 1] > g_start[g])
-            .map(|g| Group {
-                segment: (g / (ns + 1)) as u8,
-                state: (g % (ns + 1)) as u8,
-                lo: g_start[g],
-                hi: g_start[g + 1],
-            })
-            .collect();
-        let n_ranked = present.len();
-        let live_orders: Vec<usize> = (0..n_orders).filter(|&o| o_day[o] != i32::MIN).collect();
-        let cust_start = offsets(
-            live_orders
-                .iter()
-                .map(|&o| rank_of[o_cust[o] as usize] as usize),
-            n_ranked,
-        );
-        let mut fill = cust_start.clone();
-        let mut sorted = vec![0u32; live_orders.len()];
-        for &o in &live_orders {
-            let r = rank_of[o_cust[o] as usize] as usize;
-            sorted[fill[r] as usize] = o as u32;
-            fill[r] += 1;
-        }
-        drop(fill);
-        for r in 0..n_ranked {
-            sorted[cust_start[r] as usize..cust_start[r + 1] as usize]
-                .sort_unstable_by_key(|&o| (o_day[o as usize], o));
-        }
-        let order_day = sorted.iter().map(|&o| o_day[o as usize] as u16).collect();
-        let order_profile = sorted.iter().map(|&o| o_profile[o as usize]).collect();
-
         Ok(Engine {
             lines: n,
             orders: live_orders.len(),
@@ -279,6 +333,7 @@ impl Engine {
             n_states: ns,
             n_channels: nch,
             n_segments: nseg,
+            n_products,
             parallel_min: PARALLEL_MIN_ORDERS,
             one_word_months: 64,
             first_day,
@@ -287,6 +342,14 @@ impl Engine {
             month_start,
             order_day,
             order_profile,
+            order_line_start,
+            line_product,
+            line_category,
+            line_revenue,
+            product_category,
+            order_ids,
+            customer_ids,
+            product_ids: ids.products.clone(),
             cust_start,
             groups,
             profile_channel,
@@ -319,5 +382,11 @@ impl Engine {
             + (self.day_start.len() + self.month_entry_start.len()) * 4
             + self.day_idx.len() * (2 + 8 + 4)
             + self.month_idx.len() * (2 + 8 + 4)
+            + self.order_line_start.len() * 4
+            + self.line_product.len() * (4 + 1 + 8)
+            + self.product_category.len()
+            + self.order_ids.heap_bytes()
+            + self.customer_ids.heap_bytes()
+            + self.product_ids.heap_bytes()
     }
 }
