@@ -337,8 +337,27 @@ fn kept<T: Copy>(v: &[T], keep: &[bool]) -> Vec<T> {
         .collect()
 }
 
-fn normalised(name: &str) -> Expr {
-    col(name).str().strip_chars(lit(NULL)).str().to_lowercase()
+/// An enumeration column (status, channel) as it is compared and written
+/// back: trimmed and lower-cased. Worked out once per distinct value (the
+/// column holds a handful), and the column is kept as it is when every value
+/// already is normal.
+fn normalised(df: &DataFrame, table: &'static str, name: &str) -> Result<Column> {
+    let ca = ids(df, table, name)?;
+    let mut changed: PlHashMap<&str, Option<String>> = PlHashMap::new();
+    for v in ca.iter().flatten() {
+        if !changed.contains_key(v) {
+            let normal = v.trim().to_lowercase();
+            changed.insert(v, (normal != v).then_some(normal));
+        }
+    }
+    if changed.values().all(Option::is_none) {
+        return Ok(ca.clone().into_column());
+    }
+    let out: StringChunked = ca
+        .iter()
+        .map(|v| v.map(|v| changed[v].as_deref().unwrap_or(v)))
+        .collect();
+    Ok(out.with_name(name.into()).into_column())
 }
 
 /// Run final cleaning on the four tables (the input is left as it is).
@@ -400,8 +419,16 @@ pub fn clean_owned(data: CuratedFrames) -> Result<Cleaned> {
     let product_index = KeyIndex::new(&product_ids);
 
     // Orders, first pass: the enumerations are compared normalised (and
-    // written back normalised below), customers must exist. The input's
+    // written back so), customers must exist. The input's
     // order ids stay indexed (first row of each id) for the lines' checks.
+    let mut orders = orders;
+    for name in ["status", "channel"] {
+        let normal = normalised(&orders, "orders", name)?;
+        orders.with_column(normal).map_err(DataError::polars(
+            "orders",
+            "normalising status and channel",
+        ))?;
+    }
     let input_order_ids = ids(&orders, "orders", "order_id")?;
     let (order_index, first) = KeyIndex::with_first_flags(&input_order_ids);
     let order_customer = customer_index.resolve(&ids(&orders, "orders", "customer_id")?);
@@ -414,12 +441,12 @@ pub fn clean_owned(data: CuratedFrames) -> Result<Cleaned> {
             rule(
                 "orders_invalid_status",
                 "order removed",
-                one_of(normalised("status"), &STATUSES).not(),
+                one_of(col("status"), &STATUSES).not(),
             ),
             rule(
                 "orders_invalid_channel",
                 "order removed",
-                one_of(normalised("channel"), &CHANNELS).not(),
+                one_of(col("channel"), &CHANNELS).not(),
             ),
             duplicate_rule("duplicate_orders", first),
             rows_rule("orders_unknown_customer", "order removed", unknown_customer),
@@ -521,18 +548,6 @@ pub fn clean_owned(data: CuratedFrames) -> Result<Cleaned> {
         line_product,
         order_customer: order_customer_clean,
     };
-    let orders = orders
-        .lazy()
-        .with_columns([
-            normalised("status").alias("status"),
-            normalised("channel").alias("channel"),
-        ])
-        .collect()
-        .map_err(DataError::polars(
-            "orders",
-            "normalising status and channel",
-        ))?;
-
     let frames = CuratedFrames {
         customers,
         products,

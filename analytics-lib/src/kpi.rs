@@ -41,9 +41,13 @@ use crate::error::{DataError, Result};
 pub struct Sales {
     /// Columns: order_id, customer_id, order_ts, order_date, channel,
     /// payment_type, status, completed, line_no, product_id, category,
-    /// state, quantity, unit_price, discount, revenue.
+    /// state, quantity, unit_price, discount, revenue, then the integer
+    /// codes of the ids: `customer_key` (the customer's row in
+    /// [`Sales::customers`], null when it is not there) and `order_key`
+    /// (one code per order, dense from 0).
     pub lines: DataFrame,
-    /// Cleaned customers (for signup cohorts and geography).
+    /// Cleaned customers (for signup cohorts and geography), sorted by
+    /// `customer_id`: a `customer_key` order is the customer ids' order.
     pub customers: DataFrame,
     /// The day after the last `order_ts` (the default `as_of`).
     pub default_as_of: NaiveDate,
@@ -88,6 +92,7 @@ impl Sales {
             }
         };
         let line_order = pick(&keys.line_order);
+        let n = line_order.len();
         let line_product = pick(&keys.line_product);
         let items = if all_known {
             clean.order_items.clone()
@@ -100,9 +105,31 @@ impl Sales {
                 ))
                 .map_err(pe("keeping the lines of known orders"))?
         };
+        // Customers sorted by id; each line's customer as a row of them.
+        let by_id = clean
+            .customers
+            .column("customer_id")
+            .map(|c| {
+                c.as_materialized_series()
+                    .arg_sort(SortOptions::default().with_multithreaded(true))
+            })
+            .map_err(pe("sorting the customers"))?;
+        let mut sorted_row = vec![NONE; by_id.len()];
+        for (to, from) in by_id.iter().enumerate() {
+            if let Some(from) = from {
+                sorted_row[from as usize] = to as IdxSize;
+            }
+        }
+        let customers = clean
+            .customers
+            .take(&by_id)
+            .map_err(pe("sorting the customers"))?;
         let line_customer: Vec<IdxSize> = line_order
             .iter()
-            .map(|&o| keys.order_customer.get(o as usize).copied().unwrap_or(NONE))
+            .map(|&o| match keys.order_customer.get(o as usize) {
+                Some(&c) if c != NONE => sorted_row[c as usize],
+                _ => NONE,
+            })
             .collect();
         let of_orders = clean
             .orders
@@ -120,16 +147,18 @@ impl Sales {
             .column("category")
             .and_then(|c| c.take(&take_index(&line_product)))
             .map_err(pe("taking each line's product category"))?;
-        let state = clean
-            .customers
+        let customer_key = take_index(&line_customer);
+        let state = customers
             .column("state")
-            .and_then(|c| c.take(&take_index(&line_customer)))
+            .and_then(|c| c.take(&customer_key))
             .map_err(pe("taking each line's customer state"))?;
         let mut columns = items.into_columns();
         columns.extend(of_orders.into_columns());
         columns.push(category);
         columns.push(state);
-        let lines = DataFrame::new(line_order.len(), columns)
+        columns.push(customer_key.with_name("customer_key".into()).into_column());
+        columns.push(IdxCa::from_vec("order_key".into(), line_order).into_column());
+        let lines = DataFrame::new(n, columns)
             .map_err(pe("joining the sales tables"))?
             .lazy()
             .select([
@@ -149,6 +178,8 @@ impl Sales {
                 col("unit_price"),
                 col("discount"),
                 line_revenue().alias("revenue"),
+                col("customer_key"),
+                col("order_key"),
             ])
             .collect()
             .map_err(pe("joining the sales tables"))?;
@@ -167,7 +198,7 @@ impl Sales {
             })?;
         Ok(Sales {
             lines,
-            customers: clean.customers.clone(),
+            customers,
             default_as_of,
         })
     }

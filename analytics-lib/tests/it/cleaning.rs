@@ -403,15 +403,80 @@ fn key_lookups_clean_and_join_as_the_polars_expressions_did() {
 
         let expected = reference::join(&frames);
         let by_keys = Sales::join(&cleaned.frames, cleaned.keys()).expect("join by keys");
-        assert_eq!(by_keys.lines.schema(), expected.schema(), "{what}");
-        assert!(
-            by_keys.lines.equals_missing(&expected),
-            "{what}: join by keys"
-        );
         let by_lookup = Sales::from_frames(&cleaned.frames).expect("join by lookup");
         assert!(
-            by_lookup.lines.equals_missing(&expected),
+            by_lookup.lines.equals_missing(&by_keys.lines),
             "{what}: join by lookup"
+        );
+        let codes = ["customer_key", "order_key"];
+        let without_codes = by_keys.lines.drop_many(codes);
+        assert_eq!(without_codes.schema(), expected.schema(), "{what}");
+        assert!(
+            without_codes.equals_missing(&expected),
+            "{what}: join by keys"
+        );
+
+        // The codes: a line's customer_key is its customer's row in the
+        // customers, sorted by id; order_key is one dense code per order.
+        let ids = by_keys
+            .customers
+            .column("customer_id")
+            .expect("ids")
+            .str()
+            .expect("str")
+            .clone();
+        let sorted: Vec<&str> = ids.iter().map(|v| v.expect("id")).collect();
+        assert!(sorted.is_sorted(), "{what}: customers sorted by id");
+        let line_customer = by_keys
+            .lines
+            .column("customer_id")
+            .expect("c")
+            .str()
+            .expect("str")
+            .clone();
+        let key = by_keys
+            .lines
+            .column("customer_key")
+            .expect("k")
+            .u32()
+            .expect("u32")
+            .clone();
+        for (c, k) in line_customer.iter().zip(key.iter()) {
+            assert_eq!(
+                c,
+                Some(sorted[k.expect("a known customer") as usize]),
+                "{what}"
+            );
+        }
+        let orders = by_keys
+            .lines
+            .column("order_id")
+            .expect("o")
+            .str()
+            .expect("str")
+            .clone();
+        let okey = by_keys
+            .lines
+            .column("order_key")
+            .expect("k")
+            .u32()
+            .expect("u32")
+            .clone();
+        let mut code_of = std::collections::HashMap::new();
+        for (o, k) in orders.iter().zip(okey.iter()) {
+            let k = k.expect("an order code");
+            assert_eq!(
+                *code_of.entry(o).or_insert(k),
+                k,
+                "{what}: one code per order"
+            );
+        }
+        let mut codes: Vec<u32> = code_of.values().copied().collect();
+        codes.sort_unstable();
+        assert_eq!(
+            codes,
+            (0..codes.len() as u32).collect::<Vec<_>>(),
+            "{what}: dense codes"
         );
     }
 }
