@@ -281,7 +281,7 @@ pub fn customer_features(
 /// customer's row in [`Sales::customers`], which are sorted by id): no
 /// hashing of ids, and the customers come out in id order.
 pub struct CustomerHistory<'a> {
-    lines: Lines<'a>,
+    lines: Lines,
     /// Category names by code.
     categories: Vec<&'a str>,
     /// The id of each customer with lines, in id order.
@@ -421,7 +421,7 @@ struct Customer {
 }
 
 /// The sales lines' columns that the features read.
-struct Lines<'a> {
+struct Lines {
     /// Order code per line (`order_key`).
     order: Vec<u32>,
     date: Vec<Option<i32>>,
@@ -498,8 +498,8 @@ fn order_codes(lines: &DataFrame) -> Result<Vec<u32>> {
     Ok(codes.into_no_null_iter().collect())
 }
 
-impl<'a> Lines<'a> {
-    fn read(lines: &'a DataFrame) -> Result<(Lines<'a>, Vec<&'a str>)> {
+impl Lines {
+    fn read(lines: &DataFrame) -> Result<(Lines, Vec<&str>)> {
         let strings = |name: &str| {
             column(lines, name)?
                 .str()
