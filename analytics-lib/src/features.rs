@@ -269,27 +269,116 @@ pub fn customer_features(
     cutoff: NaiveDate,
     categories: Option<&[String]>,
 ) -> Result<CustomerFeatures> {
-    if let Some(c) = categories {
-        check_categories(c)?;
-    }
-    let agg = Aggregates::scan(&sales.lines, cutoff)?;
-    let categories = match categories {
-        Some(c) => c.to_vec(),
-        None => {
-            let mut seen = agg.history_categories();
-            seen.sort();
-            seen
+    CustomerHistory::new(sales)?.at(cutoff, categories)
+}
+
+/// The sales lines grouped by customer once, for features at several
+/// cutoffs (training computes them at three): reading the columns, coding
+/// the categories and grouping the lines by customer is done here once
+/// instead of at every cutoff.
+///
+/// The grouping is a counting sort on the lines' `customer_key` (the
+/// customer's row in [`Sales::customers`], which are sorted by id): no
+/// hashing of ids, and the customers come out in id order.
+pub struct CustomerHistory<'a> {
+    lines: Lines,
+    /// Category names by code.
+    categories: Vec<&'a str>,
+    /// The id of each customer with lines, in id order.
+    ids: Vec<&'a str>,
+    /// Customer `g`'s lines are `rows[start[g]..start[g + 1]]`, in row order.
+    start: Vec<usize>,
+    rows: Vec<u32>,
+}
+
+impl<'a> CustomerHistory<'a> {
+    pub fn new(sales: &'a Sales) -> Result<Self> {
+        let (lines, categories) = Lines::read(&sales.lines)?;
+        let keys = column(&sales.lines, "customer_key")?
+            .u32()
+            .map_err(pe("reading the sales lines' customer codes"))?;
+        if keys.null_count() > 0 {
+            return Err(DataError::InvalidArgument {
+                name: "sales lines",
+                expected: "every line's customer in the customers table (cleaned data, as \
+                           Source::prepare gives)"
+                    .into(),
+                found: format!("{} lines of unknown customers", keys.null_count()),
+            });
         }
-    };
-    let frame = agg.frame(cutoff, &categories)?;
-    if frame.height() == 0 {
-        return Err(no_order_before(cutoff));
+        let ids = column(&sales.customers, "customer_id")?
+            .str()
+            .map_err(pe("reading the customer ids"))?;
+        // Lines per customer, then each customer's first slot.
+        let mut count = vec![0usize; ids.len() + 1];
+        for k in keys.into_no_null_iter() {
+            let k = k as usize;
+            if k >= ids.len() {
+                return Err(DataError::InvalidArgument {
+                    name: "sales lines",
+                    expected: format!("customer codes below {}", ids.len()),
+                    found: format!("code {k}"),
+                });
+            }
+            count[k + 1] += 1;
+        }
+        for k in 1..count.len() {
+            count[k] += count[k - 1];
+        }
+        let mut next = count.clone();
+        let mut rows = vec![0u32; keys.len()];
+        for (r, k) in keys.into_no_null_iter().enumerate() {
+            let slot = &mut next[k as usize];
+            rows[*slot] = r as u32;
+            *slot += 1;
+        }
+        // Keep the customers that have lines.
+        let mut kept_ids = Vec::new();
+        let mut start = vec![0usize];
+        for (k, id) in ids.iter().enumerate() {
+            if count[k + 1] > count[k] {
+                kept_ids.push(id.unwrap_or_default());
+                start.push(count[k + 1]);
+            }
+        }
+        Ok(CustomerHistory {
+            lines,
+            categories,
+            ids: kept_ids,
+            start,
+            rows,
+        })
     }
-    Ok(CustomerFeatures {
-        cutoff,
-        categories,
-        frame,
-    })
+
+    /// The rows of customer `g` (in id order), in row order.
+    fn rows_of(&self, g: usize) -> &[u32] {
+        &self.rows[self.start[g]..self.start[g + 1]]
+    }
+
+    /// [`customer_features`] at `cutoff`.
+    pub fn at(&self, cutoff: NaiveDate, categories: Option<&[String]>) -> Result<CustomerFeatures> {
+        if let Some(c) = categories {
+            check_categories(c)?;
+        }
+        let agg = Aggregates::scan(self, cutoff);
+        let categories = match categories {
+            Some(c) => c.to_vec(),
+            None => {
+                let mut seen = agg.history_categories();
+                seen.sort();
+                seen
+            }
+        };
+        let frame = agg.frame(cutoff, &categories)?;
+        if frame.height() == 0 {
+            return Err(no_order_before(cutoff));
+        }
+        Ok(CustomerFeatures {
+            cutoff,
+            categories,
+            frame,
+        })
+    }
 }
 
 /// A running sum with Kahan compensation, updated exactly like polars'
@@ -332,9 +421,9 @@ struct Customer {
 }
 
 /// The sales lines' columns that the features read.
-struct Lines<'a> {
-    customer: &'a StringChunked,
-    order: Vec<Option<&'a str>>,
+struct Lines {
+    /// Order code per line (`order_key`).
+    order: Vec<u32>,
     date: Vec<Option<i32>>,
     completed: Vec<bool>,
     revenue: Vec<Option<f64>>,
@@ -345,11 +434,9 @@ struct Lines<'a> {
 const NO_CATEGORY: u32 = u32::MAX;
 
 /// Per-customer aggregates, customers sorted by id.
-struct Aggregates<'a> {
-    ids: Vec<Option<&'a str>>,
+struct Aggregates<'h, 'a> {
+    history: &'h CustomerHistory<'a>,
     customers: Vec<Customer>,
-    /// Category names by code.
-    categories: Vec<&'a str>,
 }
 
 /// A column of the shared sales frame, found by a linear search of its
@@ -396,40 +483,23 @@ fn groups_of(df: &DataFrame, key: &str) -> Result<Vec<Vec<u32>>> {
         .collect())
 }
 
-/// Sort `items` by their string key, nulls first (polars' order): on the
-/// first 16 bytes (big-endian, zero-padded: the same order as the bytes),
-/// and on the whole key only on a tie.
-fn sort_by_key<T: Send + Sync>(items: &mut [(Option<&str>, T)]) {
-    let prefix = |id: Option<&str>| {
-        let mut b = [0u8; 16];
-        if let Some(id) = id {
-            let n = id.len().min(16);
-            b[..n].copy_from_slice(&id.as_bytes()[..n]);
-        }
-        u128::from_be_bytes(b)
-    };
-    let mut keyed: Vec<(u128, usize)> = items
-        .iter()
-        .enumerate()
-        .map(|(i, (k, _))| (prefix(*k), i))
-        .collect();
-    keyed.par_sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| items[a.1].0.cmp(&items[b.1].0)));
-    // Apply the permutation (cycle by cycle, in place).
-    let mut dest = vec![0usize; keyed.len()];
-    for (to, (_, from)) in keyed.iter().enumerate() {
-        dest[*from] = to;
+/// The lines' `order_key` codes (every line has one).
+fn order_codes(lines: &DataFrame) -> Result<Vec<u32>> {
+    let codes = column(lines, "order_key")?
+        .u32()
+        .map_err(pe("reading the sales lines' order codes"))?;
+    if codes.null_count() > 0 {
+        return Err(DataError::InvalidArgument {
+            name: "sales lines",
+            expected: "an order code on every line".into(),
+            found: format!("{} lines without one", codes.null_count()),
+        });
     }
-    for i in 0..items.len() {
-        while dest[i] != i {
-            let j = dest[i];
-            items.swap(i, j);
-            dest.swap(i, j);
-        }
-    }
+    Ok(codes.into_no_null_iter().collect())
 }
 
-impl<'a> Lines<'a> {
-    fn read(lines: &'a DataFrame) -> Result<(Lines<'a>, Vec<&'a str>)> {
+impl Lines {
+    fn read(lines: &DataFrame) -> Result<(Lines, Vec<&str>)> {
         let strings = |name: &str| {
             column(lines, name)?
                 .str()
@@ -455,8 +525,7 @@ impl<'a> Lines<'a> {
         }
         Ok((
             Lines {
-                customer: strings("customer_id")?,
-                order: strings("order_id")?.iter().collect(),
+                order: order_codes(lines)?,
                 date: date.physical().iter().collect(),
                 completed: completed.iter().map(|v| v == Some(true)).collect(),
                 revenue: revenue.iter().collect(),
@@ -467,28 +536,22 @@ impl<'a> Lines<'a> {
     }
 }
 
-impl<'a> Aggregates<'a> {
-    fn scan(lines: &'a DataFrame, cutoff: NaiveDate) -> Result<Aggregates<'a>> {
-        let (cols, categories) = Lines::read(lines)?;
+impl<'h, 'a> Aggregates<'h, 'a> {
+    fn scan(history: &'h CustomerHistory<'a>, cutoff: NaiveDate) -> Aggregates<'h, 'a> {
+        let cols = &history.lines;
         let t = epoch_days(cutoff);
         let recent_start = epoch_days(cutoff - Duration::days(HORIZON_DAYS));
         let target_end = epoch_days(cutoff + Duration::days(HORIZON_DAYS));
-        // Customers in id order from the start, so that the aggregates come
-        // out in the frame's order.
-        let mut groups: Vec<(Option<&str>, Vec<u32>)> = groups_of(lines, "customer_id")?
-            .into_iter()
-            .map(|rows| (cols.customer.get(rows[0] as usize), rows))
-            .collect();
-        sort_by_key(&mut groups);
-        let customers: Vec<Customer> = groups
-            .par_iter()
-            .map(|(_, rows)| {
+        let customers: Vec<Customer> = (0..history.ids.len())
+            .into_par_iter()
+            .map(|g| {
+                let rows = history.rows_of(g);
                 let mut c = Customer {
                     last: i32::MIN,
                     first: i32::MAX,
                     ..Default::default()
                 };
-                let (mut orders, mut recent_orders): (Vec<&str>, Vec<&str>) = Default::default();
+                let (mut orders, mut recent_orders): (Vec<u32>, Vec<u32>) = Default::default();
                 for &r in rows {
                     let r = r as usize;
                     let Some(day) = cols.date[r] else { continue };
@@ -506,14 +569,13 @@ impl<'a> Aggregates<'a> {
                     c.last = c.last.max(day);
                     c.first = c.first.min(day);
                     let recent = day >= recent_start;
-                    if let Some(o) = cols.order[r] {
-                        // Lines of one order are usually next to each other.
-                        if orders.last() != Some(&o) {
-                            orders.push(o);
-                        }
-                        if recent && recent_orders.last() != Some(&o) {
-                            recent_orders.push(o);
-                        }
+                    let o = cols.order[r];
+                    // Lines of one order are usually next to each other.
+                    if orders.last() != Some(&o) {
+                        orders.push(o);
+                    }
+                    if recent && recent_orders.last() != Some(&o) {
+                        recent_orders.push(o);
                     }
                     let code = cols.category[r];
                     let slot = (code != NO_CATEGORY).then(|| {
@@ -534,7 +596,7 @@ impl<'a> Aggregates<'a> {
                         c.categories[i].1.add(v);
                     }
                 }
-                let distinct = |mut v: Vec<&str>| {
+                let distinct = |mut v: Vec<u32>| {
                     if v.len() > 1 {
                         v.sort_unstable();
                         v.dedup();
@@ -546,22 +608,19 @@ impl<'a> Aggregates<'a> {
                 c
             })
             .collect();
-        Ok(Aggregates {
-            ids: groups.into_iter().map(|(id, _)| id).collect(),
-            customers,
-            categories,
-        })
+        Aggregates { history, customers }
     }
 
     /// Distinct categories of the lines before the cutoff.
     fn history_categories(&self) -> Vec<String> {
-        let mut seen = vec![false; self.categories.len()];
+        let mut seen = vec![false; self.history.categories.len()];
         for c in self.customers.iter().filter(|c| c.history) {
             for (k, _) in &c.categories {
                 seen[*k as usize] = true;
             }
         }
-        self.categories
+        self.history
+            .categories
             .iter()
             .zip(seen)
             .filter(|(_, s)| *s)
@@ -575,7 +634,8 @@ impl<'a> Aggregates<'a> {
         let codes: Vec<Option<u32>> = categories
             .iter()
             .map(|cat| {
-                self.categories
+                self.history
+                    .categories
                     .iter()
                     .position(|c| c == cat)
                     .map(|k| k as u32)
@@ -585,7 +645,7 @@ impl<'a> Aggregates<'a> {
         let width = BASE_FEATURES.len() + categories.len() + 1;
         let mut values: Vec<Vec<f64>> = (0..width).map(|_| Vec::with_capacity(n)).collect();
         let mut ids = Vec::with_capacity(n);
-        for (c, id) in self.customers.iter().zip(&self.ids) {
+        for (c, id) in self.customers.iter().zip(&self.history.ids) {
             if !c.history {
                 continue;
             }

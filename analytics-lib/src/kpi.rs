@@ -28,8 +28,10 @@ use chrono::{Duration, NaiveDate};
 use polars::prelude::*;
 use serde::Serialize;
 
+use crate::clean::JoinKeys;
 use crate::contract::STATUS_COMPLETED;
 use crate::data::CuratedFrames;
+use crate::data::keys::{NONE, take_index};
 use crate::error::{DataError, Result};
 
 /// Cleaned sales as one line-level frame: every order line with its order,
@@ -39,9 +41,13 @@ use crate::error::{DataError, Result};
 pub struct Sales {
     /// Columns: order_id, customer_id, order_ts, order_date, channel,
     /// payment_type, status, completed, line_no, product_id, category,
-    /// state, quantity, unit_price, discount, revenue.
+    /// state, quantity, unit_price, discount, revenue, then the integer
+    /// codes of the ids: `customer_key` (the customer's row in
+    /// [`Sales::customers`], null when it is not there) and `order_key`
+    /// (one code per order, dense from 0).
     pub lines: DataFrame,
-    /// Cleaned customers (for signup cohorts and geography).
+    /// Cleaned customers (for signup cohorts and geography), sorted by
+    /// `customer_id`: a `customer_key` order is the customer ids' order.
     pub customers: DataFrame,
     /// The day after the last `order_ts` (the default `as_of`).
     pub default_as_of: NaiveDate,
@@ -59,42 +65,102 @@ pub fn line_revenue() -> Expr {
 }
 
 impl Sales {
-    /// Join the cleaned tables into the line-level sales frame.
+    /// Join the cleaned tables into the line-level sales frame (the ids are
+    /// looked up here; [`Sales::join`] takes them from final cleaning).
     pub fn from_frames(clean: &CuratedFrames) -> Result<Self> {
-        let left = |how| JoinArgs {
-            maintain_order: MaintainOrderJoin::Left,
-            ..JoinArgs::new(how)
+        let keys = JoinKeys::find(clean)?;
+        Self::join(clean, &keys)
+    }
+
+    /// Join the cleaned tables by row numbers: each line takes its order's,
+    /// product's and customer's columns with a gather (`take`), not a hash
+    /// join on the string ids. Lines keep their order; a line whose order is
+    /// unknown is left out (an inner join), an unknown product or customer
+    /// gives nulls (left joins).
+    pub fn join(clean: &CuratedFrames, keys: &JoinKeys) -> Result<Self> {
+        let lines_of_orders: Vec<bool> = keys.line_order.iter().map(|&o| o != NONE).collect();
+        let all_known = lines_of_orders.iter().all(|&k| k);
+        let pick = |v: &[IdxSize]| -> Vec<IdxSize> {
+            if all_known {
+                v.to_vec()
+            } else {
+                v.iter()
+                    .zip(&lines_of_orders)
+                    .filter(|(_, k)| **k)
+                    .map(|(x, _)| *x)
+                    .collect()
+            }
         };
-        let lines = clean
-            .order_items
-            .clone()
+        let line_order = pick(&keys.line_order);
+        let n = line_order.len();
+        let line_product = pick(&keys.line_product);
+        let items = if all_known {
+            clean.order_items.clone()
+        } else {
+            clean
+                .order_items
+                .filter(&BooleanChunked::from_slice(
+                    PlSmallStr::EMPTY,
+                    &lines_of_orders,
+                ))
+                .map_err(pe("keeping the lines of known orders"))?
+        };
+        // Customers sorted by id; each line's customer as a row of them.
+        let by_id = clean
+            .customers
+            .column("customer_id")
+            .map(|c| {
+                c.as_materialized_series()
+                    .arg_sort(SortOptions::default().with_multithreaded(true))
+            })
+            .map_err(pe("sorting the customers"))?;
+        let mut sorted_row = vec![NONE; by_id.len()];
+        for (to, from) in by_id.iter().enumerate() {
+            if let Some(from) = from {
+                sorted_row[from as usize] = to as IdxSize;
+            }
+        }
+        let customers = clean
+            .customers
+            .take(&by_id)
+            .map_err(pe("sorting the customers"))?;
+        let line_customer: Vec<IdxSize> = line_order
+            .iter()
+            .map(|&o| match keys.order_customer.get(o as usize) {
+                Some(&c) if c != NONE => sorted_row[c as usize],
+                _ => NONE,
+            })
+            .collect();
+        let of_orders = clean
+            .orders
+            .select([
+                "customer_id",
+                "order_ts",
+                "channel",
+                "payment_type",
+                "status",
+            ])
+            .and_then(|df| df.take(&take_index(&line_order)))
+            .map_err(pe("taking each line's order"))?;
+        let category = clean
+            .products
+            .column("category")
+            .and_then(|c| c.take(&take_index(&line_product)))
+            .map_err(pe("taking each line's product category"))?;
+        let customer_key = take_index(&line_customer);
+        let state = customers
+            .column("state")
+            .and_then(|c| c.take(&customer_key))
+            .map_err(pe("taking each line's customer state"))?;
+        let mut columns = items.into_columns();
+        columns.extend(of_orders.into_columns());
+        columns.push(category);
+        columns.push(state);
+        columns.push(customer_key.with_name("customer_key".into()).into_column());
+        columns.push(IdxCa::from_vec("order_key".into(), line_order).into_column());
+        let lines = DataFrame::new(n, columns)
+            .map_err(pe("joining the sales tables"))?
             .lazy()
-            .join(
-                clean.orders.clone().lazy(),
-                [col("order_id")],
-                [col("order_id")],
-                left(JoinType::Inner),
-            )
-            .join(
-                clean
-                    .products
-                    .clone()
-                    .lazy()
-                    .select([col("product_id"), col("category")]),
-                [col("product_id")],
-                [col("product_id")],
-                left(JoinType::Left),
-            )
-            .join(
-                clean
-                    .customers
-                    .clone()
-                    .lazy()
-                    .select([col("customer_id"), col("state")]),
-                [col("customer_id")],
-                [col("customer_id")],
-                left(JoinType::Left),
-            )
             .select([
                 col("order_id"),
                 col("customer_id"),
@@ -112,6 +178,8 @@ impl Sales {
                 col("unit_price"),
                 col("discount"),
                 line_revenue().alias("revenue"),
+                col("customer_key"),
+                col("order_key"),
             ])
             .collect()
             .map_err(pe("joining the sales tables"))?;
@@ -130,7 +198,7 @@ impl Sales {
             })?;
         Ok(Sales {
             lines,
-            customers: clean.customers.clone(),
+            customers,
             default_as_of,
         })
     }

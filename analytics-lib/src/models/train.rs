@@ -23,7 +23,7 @@ use std::time::Instant;
 use chrono::{Duration, NaiveDate};
 use serde::{Deserialize, Serialize};
 
-use crate::features::{FeatureMatrix, HORIZON_DAYS, categories_before, customer_features};
+use crate::features::{CustomerFeatures, CustomerHistory, FeatureMatrix, HORIZON_DAYS};
 use crate::kpi::Sales;
 
 use super::artifact::{CODE_VERSION, FORMAT_VERSION, Fnv64, ModelMeta, TrainedModel};
@@ -181,14 +181,18 @@ impl TrainReport {
 }
 
 /// A feature matrix with its target and baseline.
+#[derive(Clone)]
 struct Split {
     x: FeatureMatrix,
     y: Vec<f64>,
     baseline: Vec<f64>,
 }
 
-fn split_at(sales: &Sales, cutoff: NaiveDate, categories: &[String]) -> Result<Split> {
-    let f = customer_features(sales, cutoff, Some(categories))?;
+fn split_at(history: &CustomerHistory, cutoff: NaiveDate, categories: &[String]) -> Result<Split> {
+    split_of(&history.at(cutoff, Some(categories))?)
+}
+
+fn split_of(f: &CustomerFeatures) -> Result<Split> {
     Ok(Split {
         x: f.matrix()?,
         y: f.target()?,
@@ -290,19 +294,28 @@ pub fn train_all_with(
     let mut seconds = BTreeMap::new();
 
     let t0 = Instant::now();
-    let categories = categories_before(sales, train_cutoff)?;
-    let mut train = split_at(sales, train_cutoff, &categories)?;
+    // The lines are grouped by customer once for every cutoff; the category
+    // list is the data's before the training cutoff (what
+    // `categories_before` gives).
+    let history = CustomerHistory::new(sales)?;
+    let train_features = history.at(train_cutoff, None)?;
+    let categories = train_features.categories.clone();
+    let mut train = split_of(&train_features)?;
+    drop(train_features);
+    // Validation scores on the training cutoff's features with their own
+    // (never shuffled) targets.
+    let unshuffled = options.shuffle_training_targets.map(|_| train.clone());
     if let Some(seed) = options.shuffle_training_targets {
         shuffle(&mut train.y, seed);
     }
-    let test = split_at(sales, test_cutoff, &categories)?;
+    let test = split_at(&history, test_cutoff, &categories)?;
     let feature_names = train.x.names().to_vec();
-    let (val_fit, val, validation_split) = match split_at(sales, val_fit_cutoff, &categories) {
+    let (val_fit, val, validation_split) = match split_at(&history, val_fit_cutoff, &categories) {
         Ok(mut fit) if fit.x.n_rows() >= 10 => {
             if let Some(seed) = options.shuffle_training_targets {
                 shuffle(&mut fit.y, seed.wrapping_add(1));
             }
-            let val = split_at(sales, train_cutoff, &categories)?;
+            let val = unshuffled.unwrap_or_else(|| train.clone());
             (
                 fit,
                 val,
@@ -324,6 +337,7 @@ pub fn train_all_with(
             )
         }
     };
+    drop(history);
     seconds.insert("features".to_string(), t0.elapsed().as_secs_f64());
 
     let baseline_validation = Metrics::compute(&val.y, &val.baseline)?;

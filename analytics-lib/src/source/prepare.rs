@@ -94,14 +94,16 @@ impl Source {
     /// join them into the per-line sales view: the first step of every job.
     pub fn prepare(&self) -> Result<Prepared, PrepareError> {
         let (cleaned, load, clean) = self.load_and_clean()?;
+        let (tables, report, keys) = cleaned.into_parts();
         let t = Instant::now();
-        let sales = Sales::from_frames(&cleaned.frames)
-            .map_err(|e| self.failed(PrepareStep::Join, e.into()))?;
+        let sales =
+            Sales::join(&tables, &keys).map_err(|e| self.failed(PrepareStep::Join, e.into()))?;
+        drop(keys);
         let join = t.elapsed().as_secs_f64();
-        let rows = cleaned.frames.row_counts().into_iter().collect();
+        let rows = tables.row_counts().into_iter().collect();
         Ok(Prepared {
-            report: cleaned.report,
-            tables: cleaned.frames,
+            report,
+            tables,
             sales,
             rows,
             timings: PrepareTimings { load, clean, join },
