@@ -102,29 +102,77 @@ pub(super) fn settle_products(s: &mut Scan) {
 }
 
 impl Engine {
-    /// The lines of the orders of `ranges` in either period: per product
-    /// sums (when asked) and each customer with an order in scope in
-    /// either period to `sink`.
-    fn lines_pass(
+    /// Revenue of the lines in scope of the order at `o`: its total (summed
+    /// once at start-up, line by line) when all its categories are in
+    /// scope, else the sum of its lines in scope in the same order; so the
+    /// same order gives the same bits either way.
+    pub(super) fn scope_revenue(&self, scope: &Scope, o: usize) -> f64 {
+        if scope.all_categories || scope.full[self.order_profile[o] as usize] {
+            return self.order_revenue[o];
+        }
+        let cats = &scope.masks.category;
+        let mut rev = 0.0;
+        for l in self.order_line_start[o] as usize..self.order_line_start[o + 1] as usize {
+            if cats[usize::from(self.line_category[l])] {
+                rev += self.line_revenue[l];
+            }
+        }
+        rev
+    }
+
+    /// Add the lines in scope of the order at `o` to the product sums of
+    /// the current period (`cur`) and of the comparison one (`prev`).
+    fn add_products(
         &self,
         scope: &Scope,
-        ranges: &[Range],
-        mut products: Option<ProductSums<'_>>,
-        mut sink: impl FnMut(CustomerFigure),
+        o: usize,
+        cur: bool,
+        prev: bool,
+        p: &mut ProductSums<'_>,
     ) {
-        let w = &scope.w;
-        let (first, last) = (w.f.min(w.pf), w.t.max(w.pt));
+        let (l0, l1) = (
+            self.order_line_start[o] as usize,
+            self.order_line_start[o + 1] as usize,
+        );
         let cats = &scope.masks.category;
         let all = scope.all_categories;
         let in_scope = |l: usize| all || cats[usize::from(self.line_category[l])];
+        for l in l0..l1 {
+            if !in_scope(l) {
+                continue;
+            }
+            let (code, x) = (self.line_product[l], self.line_revenue[l]);
+            let pc = code as usize;
+            // An order counts once per product.
+            let again = (l0..l).any(|k| self.line_product[k] == code && in_scope(k));
+            if !again && p.orders[pc] + p.orders_prev[pc] == 0 {
+                p.touched.push(code);
+            }
+            if cur {
+                p.revenue[pc] += x;
+                p.orders[pc] += u64::from(!again);
+            }
+            if prev {
+                p.revenue_prev[pc] += x;
+                p.orders_prev[pc] += u64::from(!again);
+            }
+        }
+    }
+
+    /// Each order of `ranges` in scope in either period: `f(order, in the
+    /// current period, in the comparison one)`, and `end(rank, group)` after
+    /// each customer.
+    fn orders_in_periods(
+        &self,
+        scope: &Scope,
+        ranges: &[Range],
+        mut f: impl FnMut(usize, bool, bool),
+        mut end: impl FnMut(usize, &Range),
+    ) {
+        let w = &scope.w;
+        let (first, last) = (w.f.min(w.pf), w.t.max(w.pt));
         for g in ranges {
             for r in g.lo as usize..g.hi as usize {
-                let mut fig = CustomerFigure {
-                    customer: r as u32,
-                    state: g.state,
-                    segment: g.segment,
-                    ..CustomerFigure::default()
-                };
                 let (a, b) = (self.cust_start[r] as usize, self.cust_start[r + 1] as usize);
                 for o in a..b {
                     let d = i32::from(self.order_day[o]);
@@ -133,93 +181,40 @@ impl Engine {
                     }
                     let cur = d >= w.f && d <= w.t;
                     let prev = d >= w.pf && d <= w.pt;
-                    if d < first || !(cur || prev) || !scope.pm[self.order_profile[o] as usize] {
-                        continue;
-                    }
-                    let (l0, l1) = (
-                        self.order_line_start[o] as usize,
-                        self.order_line_start[o + 1] as usize,
-                    );
-                    let mut rev = 0.0;
-                    for l in l0..l1 {
-                        if !in_scope(l) {
-                            continue;
-                        }
-                        let x = self.line_revenue[l];
-                        rev += x;
-                        if let Some(p) = products.as_mut() {
-                            let code = self.line_product[l];
-                            let pc = code as usize;
-                            // An order counts once per product.
-                            let again =
-                                (l0..l).any(|k| self.line_product[k] == code && in_scope(k));
-                            if !again && p.orders[pc] + p.orders_prev[pc] == 0 {
-                                p.touched.push(code);
-                            }
-                            if cur {
-                                p.revenue[pc] += x;
-                                p.orders[pc] += u64::from(!again);
-                            }
-                            if prev {
-                                p.revenue_prev[pc] += x;
-                                p.orders_prev[pc] += u64::from(!again);
-                            }
-                        }
-                    }
-                    if cur {
-                        fig.revenue += rev;
-                        fig.orders += 1;
-                    }
-                    if prev {
-                        fig.revenue_prev += rev;
-                        fig.orders_prev += 1;
+                    if d >= first && (cur || prev) && scope.pm[self.order_profile[o] as usize] {
+                        f(o, cur, prev);
                     }
                 }
-                if fig.orders > 0 || fig.orders_prev > 0 {
-                    sink(fig);
-                }
+                end(r, g);
             }
         }
     }
 
-    /// The leaderboards' part of a scan over chunk `chunk` (`ranges`): its
-    /// product sums (kept apart, see [`settle_products`]) and the `top`
-    /// customers of most revenue in the current period.
-    pub(super) fn leaders(
-        &self,
-        s: &mut Scan,
-        scope: &Scope,
-        chunk: usize,
-        ranges: &[Range],
-        top: usize,
-    ) {
+    /// The product sums of chunk `chunk` (`ranges`) from the lines of its
+    /// customers' orders, kept apart (see [`settle_products`]).
+    pub(super) fn leaders(&self, s: &mut Scan, scope: &Scope, chunk: usize, ranges: &[Range]) {
         let Scan {
             product_revenue,
             product_orders,
             product_revenue_prev,
             product_orders_prev,
             product_parts,
-            top_customers,
             ..
         } = s;
         let mut touched = Vec::new();
-        let sums = ProductSums {
+        let mut sums = ProductSums {
             revenue: product_revenue,
             orders: product_orders,
             revenue_prev: product_revenue_prev,
             orders_prev: product_orders_prev,
             touched: &mut touched,
         };
-        let bound = 2 * top + 64;
-        self.lines_pass(scope, ranges, Some(sums), |c| {
-            if c.orders > 0 {
-                top_customers.push(c);
-                if top_customers.len() > bound {
-                    keep_top(top_customers, top);
-                }
-            }
-        });
-        keep_top(top_customers, top);
+        self.orders_in_periods(
+            scope,
+            ranges,
+            |o, cur, prev| self.add_products(scope, o, cur, prev, &mut sums),
+            |_, _| {},
+        );
         touched.sort_unstable();
         let part = touched
             .iter()
@@ -238,6 +233,82 @@ impl Engine {
             })
             .collect();
         product_parts.push((chunk, part));
+    }
+
+    /// Every product's sums in both periods when no customer is left out
+    /// (no state or segment filter): the whole months from the product
+    /// cube, the days of the partial months at the periods' edges from the
+    /// orders of those days.
+    pub(super) fn product_cube(&self, s: &mut Scan, scope: &Scope) {
+        let w = &scope.w;
+        let stride = self.n_channels + 1;
+        let (cats, chans) = (&scope.masks.category, &scope.masks.channel);
+        let mut touched = Vec::new();
+        for (k, (a, b)) in [(w.f, w.t), (w.pf, w.pt)].into_iter().enumerate() {
+            let (a, b) = (a.max(0), b.min(self.n_days as i32 - 1));
+            if a > b {
+                continue;
+            }
+            let (lo, hi) = self.whole_months(a, b);
+            // The comparison period's sums go to the "current" slots of
+            // swapped arrays: one code path for both periods.
+            let mut sums = if k == 0 {
+                ProductSums {
+                    revenue: &mut s.product_revenue,
+                    orders: &mut s.product_orders,
+                    revenue_prev: &mut s.product_revenue_prev,
+                    orders_prev: &mut s.product_orders_prev,
+                    touched: &mut touched,
+                }
+            } else {
+                ProductSums {
+                    revenue: &mut s.product_revenue_prev,
+                    orders: &mut s.product_orders_prev,
+                    revenue_prev: &mut s.product_revenue,
+                    orders_prev: &mut s.product_orders,
+                    touched: &mut touched,
+                }
+            };
+            if lo < hi {
+                for p in 0..self.n_products {
+                    if !cats[usize::from(self.product_category[p])] {
+                        continue;
+                    }
+                    for ch in (0..stride).filter(|&ch| chans[ch]) {
+                        let cell = p * stride + ch;
+                        let (e0, e1) = (
+                            self.pc_start[cell] as usize,
+                            self.pc_start[cell + 1] as usize,
+                        );
+                        let months = &self.pc_month[e0..e1];
+                        let i = e0 + months.partition_point(|&m| usize::from(m) < lo);
+                        let j = e0 + months.partition_point(|&m| usize::from(m) < hi);
+                        for e in i..j {
+                            sums.revenue[p] += self.pc_revenue[e];
+                            sums.orders[p] += u64::from(self.pc_orders[e]);
+                        }
+                    }
+                }
+            }
+            let edges = if lo < hi {
+                [(a, self.month_start[lo] - 1), (self.month_start[hi], b)]
+            } else {
+                [(a, b), (1, 0)]
+            };
+            for (da, db) in edges {
+                for d in da.max(0)..=db {
+                    let d = d as usize;
+                    let day =
+                        &self.day_order[self.day_start[d] as usize..self.day_start[d + 1] as usize];
+                    for &o in day {
+                        let o = o as usize;
+                        if scope.pm[self.order_profile[o] as usize] {
+                            self.add_products(scope, o, true, false, &mut sums);
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// Every product with revenue in either period of a scan made with
@@ -266,7 +337,35 @@ impl Engine {
             &scope,
             Vec::new,
             |v: &mut Vec<CustomerFigure>, _, ranges| {
-                self.lines_pass(&scope, ranges, None, |c| v.push(c));
+                // As the customer pass of a scan adds them, order by order.
+                let fig = std::cell::Cell::new(CustomerFigure::default());
+                self.orders_in_periods(
+                    &scope,
+                    ranges,
+                    |o, cur, prev| {
+                        let (x, mut f) = (self.scope_revenue(&scope, o), fig.get());
+                        if cur {
+                            f.revenue += x;
+                            f.orders += 1;
+                        }
+                        if prev {
+                            f.revenue_prev += x;
+                            f.orders_prev += 1;
+                        }
+                        fig.set(f);
+                    },
+                    |r, g| {
+                        let f = fig.take();
+                        if f.orders > 0 || f.orders_prev > 0 {
+                            v.push(CustomerFigure {
+                                customer: r as u32,
+                                state: g.state,
+                                segment: g.segment,
+                                ..f
+                            });
+                        }
+                    },
+                );
             },
         );
         let mut out: Vec<CustomerFigure> = parts.into_iter().flatten().collect();

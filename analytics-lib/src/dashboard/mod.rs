@@ -291,8 +291,26 @@ pub struct Engine {
     // Orders, grouped by customer rank, each customer's sorted by day.
     order_day: Vec<u16>,
     order_profile: Vec<u32>,
-    /// Order → its lines `order_line_start[o]..order_line_start[o + 1]`.
+    /// Order → its lines `order_line_start[o]..order_line_start[o + 1]`,
+    /// and their revenue summed in line order.
     order_line_start: Vec<u32>,
+    order_revenue: Vec<f64>,
+    /// Orders by day: `day_order[day_order_start[d]..day_order_start[d + 1]]`.
+    day_order: Vec<u32>,
+    day_order_start: Vec<u32>,
+    /// The product cube: per (product, channel slot) cell
+    /// `product × (n_channels + 1) + channel`, its entries
+    /// `pc_start[cell]..pc_start[cell + 1]` by month: revenue and orders
+    /// with the product.
+    pc_start: Vec<u32>,
+    pc_month: Vec<u16>,
+    pc_revenue: Vec<f64>,
+    pc_orders: Vec<u32>,
+    /// Every product's lines have one category (so the cube's products
+    /// answer a category filter); the tests turn the cube off to check the
+    /// lines' path too.
+    products_one_category: bool,
+    product_lines_only: bool,
     // The lines, in the order of the orders.
     line_product: Vec<u32>,
     line_category: Vec<u8>,

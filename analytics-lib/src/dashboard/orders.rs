@@ -115,29 +115,30 @@ fn ordered_bits(x: f64) -> u64 {
 impl Engine {
     /// Revenue and number of the lines in scope of the order at `o`.
     fn order_sums(&self, scope: &Scope, o: usize) -> (f64, u32) {
+        (self.scope_revenue(scope, o), self.order_items(scope, o))
+    }
+
+    /// Number of the lines in scope of the order at `o`.
+    fn order_items(&self, scope: &Scope, o: usize) -> u32 {
         let (l0, l1) = (
             self.order_line_start[o] as usize,
             self.order_line_start[o + 1] as usize,
         );
-        if scope.all_categories {
-            return (self.line_revenue[l0..l1].iter().sum(), (l1 - l0) as u32);
+        if scope.all_categories || scope.full[self.order_profile[o] as usize] {
+            return (l1 - l0) as u32;
         }
         let cats = &scope.masks.category;
-        let (mut rev, mut n) = (0.0, 0u32);
-        for l in l0..l1 {
-            if cats[usize::from(self.line_category[l])] {
-                rev += self.line_revenue[l];
-                n += 1;
-            }
-        }
-        (rev, n)
+        self.line_category[l0..l1]
+            .iter()
+            .filter(|&&c| cats[usize::from(c)])
+            .count() as u32
     }
 
     fn sort_key(&self, scope: &Scope, sort: OrderSort, o: usize, d: i32) -> u64 {
         match sort {
             OrderSort::Date => d as u64,
-            OrderSort::Items => u64::from(self.order_sums(scope, o).1),
-            OrderSort::Revenue => ordered_bits(self.order_sums(scope, o).0),
+            OrderSort::Items => u64::from(self.order_items(scope, o)),
+            OrderSort::Revenue => ordered_bits(self.scope_revenue(scope, o)),
         }
     }
 

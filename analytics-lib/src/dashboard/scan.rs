@@ -60,21 +60,8 @@ impl Engine {
         if a > b {
             return (0.0, 0);
         }
-        let (ma, mb) = (
-            usize::from(self.month_of_day[a as usize]),
-            usize::from(self.month_of_day[b as usize]),
-        );
         // Whole months `full_lo..full_hi` inside the days, the rest by day.
-        let full_lo = if self.month_start[ma] >= a {
-            ma
-        } else {
-            ma + 1
-        };
-        let full_hi = if self.month_start[mb + 1] <= b + 1 {
-            mb + 1
-        } else {
-            mb
-        };
+        let (full_lo, full_hi) = self.whole_months(a, b);
         if full_lo >= full_hi {
             return self.days_sum(c, a, b + 1);
         }
@@ -82,6 +69,26 @@ impl Engine {
         let (r2, o2) = self.months_sum(c, full_lo, full_hi);
         let (r3, o3) = self.days_sum(c, self.month_start[full_hi], b + 1);
         (r1 + r2 + r3, o1 + o2 + o3)
+    }
+
+    /// The whole months `lo..hi` inside days `a..=b` (data days; `lo >= hi`:
+    /// none).
+    pub(super) fn whole_months(&self, a: i32, b: i32) -> (usize, usize) {
+        let (ma, mb) = (
+            usize::from(self.month_of_day[a as usize]),
+            usize::from(self.month_of_day[b as usize]),
+        );
+        let lo = if self.month_start[ma] >= a {
+            ma
+        } else {
+            ma + 1
+        };
+        let hi = if self.month_start[mb + 1] <= b + 1 {
+            mb + 1
+        } else {
+            mb
+        };
+        (lo, hi)
     }
 
     /// Day entries of cell `c` in `[a, b)`.
@@ -161,18 +168,22 @@ impl Engine {
     /// The per-customer part for customers `ranges` (rank ranges with their
     /// state and segment slots): orders, active customers, churn, customers
     /// by state and segment, cohorts.
-    fn customers(&self, s: &mut Scan, w: &Windows, pm: &[bool], ranges: &[Range]) {
-        if self.n_months - w.m0 <= self.one_word_months {
-            self.customers_one_word(s, w, pm, ranges);
+    /// With `top` > 0, also each customer's revenue in both periods: the
+    /// `top` customers of most revenue are kept.
+    fn customers(&self, s: &mut Scan, scope: &Scope, ranges: &[Range], top: usize) {
+        if self.n_months - scope.w.m0 <= self.one_word_months {
+            self.customers_one_word(s, scope, ranges, top);
         } else {
-            self.customers_wide(s, w, pm, ranges);
+            self.customers_wide(s, scope, ranges, top);
         }
+        leaders::keep_top(&mut s.top_customers, top);
     }
 
     /// [`Self::customers`] when the period's months fit one 64-bit word:
     /// no branch per order but the end of the customer's period.
     #[allow(clippy::needless_range_loop)] // one index over parallel columns
-    fn customers_one_word(&self, s: &mut Scan, w: &Windows, pm: &[bool], ranges: &[Range]) {
+    fn customers_one_word(&self, s: &mut Scan, scope: &Scope, ranges: &[Range], top: usize) {
+        let (w, pm) = (&scope.w, &scope.pm);
         let (f, t, pf, pt, lo, hi) = (w.f, w.t, w.pf, w.pt, w.lo, w.hi);
         let (ce0, ce1, pe0, pe1) = (w.ce0, w.ce1, w.pe0, w.pe1);
         let m0 = w.m0 as u32;
@@ -183,6 +194,7 @@ impl Engine {
                 let (a, b) = (self.cust_start[r] as usize, self.cust_start[r + 1] as usize);
                 let mut flags = 0u32;
                 let (mut n_cur, mut n_prev) = (0u32, 0u32);
+                let (mut rev_cur, mut rev_prev) = (0.0, 0.0);
                 let mut bits = 0u64;
                 for o in a..b {
                     let d = i32::from(self.order_day[o]);
@@ -201,9 +213,27 @@ impl Engine {
                     n_prev += prev;
                     let m = u32::from(self.month_of_day[d as usize]).wrapping_sub(m0) & 63;
                     bits |= u64::from(cur) << m;
+                    if top > 0 && (cur | prev) != 0 {
+                        let x = self.scope_revenue(scope, o);
+                        if cur != 0 {
+                            rev_cur += x;
+                        }
+                        if prev != 0 {
+                            rev_prev += x;
+                        }
+                    }
                 }
                 if flags == 0 {
                     continue;
+                }
+                if top > 0 && n_cur > 0 {
+                    s.push_top(
+                        top,
+                        g,
+                        r,
+                        [rev_cur, rev_prev],
+                        [n_cur, n_prev].map(u64::from),
+                    );
                 }
                 let bit = |k: u32| u64::from((flags >> k) & 1);
                 s.current.churn_base += bit(2);
@@ -238,7 +268,8 @@ impl Engine {
 
     /// [`Self::customers`] for periods of more than 64 months of data.
     #[allow(clippy::needless_range_loop)] // one index over parallel columns
-    fn customers_wide(&self, s: &mut Scan, w: &Windows, pm: &[bool], ranges: &[Range]) {
+    fn customers_wide(&self, s: &mut Scan, scope: &Scope, ranges: &[Range], top: usize) {
+        let (w, pm) = (&scope.w, &scope.pm);
         let words = (self.n_months - w.m0).div_ceil(64).max(1);
         let mut bits = vec![0u64; words];
         let (f, t, pf, pt) = (w.f, w.t, w.pf, w.pt);
@@ -248,6 +279,7 @@ impl Engine {
                 let (a, b) = (self.cust_start[r] as usize, self.cust_start[r + 1] as usize);
                 let mut flags = 0u8;
                 let (mut n_cur, mut n_prev) = (0u64, 0u64);
+                let (mut rev_cur, mut rev_prev) = (0.0, 0.0);
                 for o in a..b {
                     let d = i32::from(self.order_day[o]);
                     if d > w.hi {
@@ -256,14 +288,22 @@ impl Engine {
                     if d < w.lo || !pm[self.order_profile[o] as usize] {
                         continue;
                     }
-                    if d >= f && d <= t {
+                    let (cur, prev) = (d >= f && d <= t, d >= pf && d <= pt);
+                    let x = if top > 0 && (cur || prev) {
+                        self.scope_revenue(scope, o)
+                    } else {
+                        0.0
+                    };
+                    if cur {
                         n_cur += 1;
+                        rev_cur += x;
                         flags |= CUR;
                         let m = usize::from(self.month_of_day[d as usize]) - w.m0;
                         bits[m >> 6] |= 1 << (m & 63);
                     }
-                    if d >= pf && d <= pt {
+                    if prev {
                         n_prev += 1;
+                        rev_prev += x;
                         flags |= PREV;
                     }
                     if d >= w.ce0 && d <= t {
@@ -275,6 +315,9 @@ impl Engine {
                 }
                 if flags == 0 {
                     continue;
+                }
+                if top > 0 && n_cur > 0 {
+                    s.push_top(top, g, r, [rev_cur, rev_prev], [n_cur, n_prev]);
                 }
                 if flags & C_EARLIER != 0 {
                     s.current.churn_base += 1;
@@ -338,6 +381,19 @@ impl Engine {
                         .any(|&c| masks.category[usize::from(c)])
             })
             .collect();
+        // Profile → every one of its categories in scope: its lines in
+        // scope are all its lines.
+        let full: Vec<bool> = match &q.categories {
+            None => Vec::new(),
+            Some(_) => (0..self.profile_channel.len())
+                .map(|p| {
+                    self.profile_cats
+                        [self.profile_cat_start[p] as usize..self.profile_cat_start[p + 1] as usize]
+                        .iter()
+                        .all(|&c| masks.category[usize::from(c)])
+                })
+                .collect(),
+        };
         let ranges: Vec<Range> = self
             .groups
             .iter()
@@ -360,6 +416,7 @@ impl Engine {
             all_categories: q.categories.is_none(),
             masks,
             pm,
+            full,
             w,
             ranges,
             in_scope,
@@ -460,6 +517,15 @@ impl Engine {
     /// when `q.top` > 0: products and top customers).
     pub fn scan(&self, q: &Query) -> Scan {
         let scope = self.scope(q);
+        // Products from the product cube when no customer is left out (no
+        // state or segment filter), else from the lines of the customers'
+        // orders in the same pass.
+        let product_cube = q.top > 0
+            && q.states.is_none()
+            && q.segment.is_none()
+            && self.products_one_category
+            && !self.product_lines_only;
+        let product_lines = q.top > 0 && !product_cube;
         let new = || {
             let mut s = self.new_scan();
             if q.top > 0 {
@@ -471,9 +537,9 @@ impl Engine {
             s
         };
         let parts = self.over_customers(&scope, new, |s, chunk, ranges| {
-            self.customers(s, &scope.w, &scope.pm, ranges);
-            if q.top > 0 {
-                self.leaders(s, &scope, chunk, ranges, q.top);
+            self.customers(s, &scope, ranges, q.top);
+            if product_lines {
+                self.leaders(s, &scope, chunk, ranges);
             }
         });
         let mut parts = parts.into_iter();
@@ -482,6 +548,9 @@ impl Engine {
             s = merge(s, b, q.top);
         }
         leaders::settle_products(&mut s);
+        if product_cube {
+            self.product_cube(&mut s, &scope);
+        }
         self.cube(&mut s, &scope.w, &scope.masks);
         s
     }
@@ -502,6 +571,8 @@ pub struct Scope {
     pub(super) masks: Masks,
     /// Profile → in scope (its channel, and one of its categories).
     pub(super) pm: Vec<bool>,
+    /// Profile → all its categories in scope (empty without a category filter).
+    pub(super) full: Vec<bool>,
     pub(super) w: Windows,
     pub(super) ranges: Vec<Range>,
     /// Orders of the customers in `ranges`, any day.
@@ -511,6 +582,22 @@ pub struct Scope {
 }
 
 impl Scan {
+    /// A candidate for the top customers (kept when among the `top` first).
+    fn push_top(&mut self, top: usize, g: &Range, rank: usize, rev: [f64; 2], orders: [u64; 2]) {
+        self.top_customers.push(CustomerFigure {
+            customer: rank as u32,
+            state: g.state,
+            segment: g.segment,
+            revenue: rev[0],
+            orders: orders[0],
+            revenue_prev: rev[1],
+            orders_prev: orders[1],
+        });
+        if self.top_customers.len() > 2 * top + 64 {
+            leaders::keep_top(&mut self.top_customers, top);
+        }
+    }
+
     /// Add one group's customer counts (current customers and orders,
     /// comparison customers and orders) to its state and segment.
     fn add_group(&mut self, g: &Range, [c, o, cp, op]: [u64; 4]) {

@@ -595,6 +595,8 @@ fn random_filters_equal_the_line_by_line_reference() {
         q.top = [0, 1, 5, 1000][rng.below(4)];
         e.parallel_min = if i % 2 == 0 { 0 } else { usize::MAX };
         e.one_word_months = if i % 3 == 0 { 0 } else { 64 };
+        // Products from the cube where it applies, or from the lines.
+        e.product_lines_only = i % 5 == 1;
         let (want, detail) = reference(&l, &seg, &q, e.first_month, e.n_months);
         let what = format!(
             "query {i} ({from}..{to} vs {}..{})",

@@ -249,7 +249,7 @@
     const v = card.querySelector('.value');
     v.textContent = text;
     v.title = text;
-    card.querySelector('.previous').textContent = 'vs ' + (k.previous === null || k.previous === undefined ? 'n/a' : fmt(k.previous)) + ' ' + cmpLabel;
+    card.querySelector('.previous').textContent = 'vs ' + (k.previous === null || k.previous === undefined ? 'n/a' : fmt(k.previous)) + ' · ' + cmpLabel;
     const [t, cls] = changeText(k, points, higherIsGood);
     const ch = card.querySelector('.change');
     ch.textContent = t;
@@ -258,7 +258,7 @@
 
   function renderKpis(d) {
     const c = d.comparison;
-    const cmpLabel = '(' + (c.mode === 'yoy' ? 'same period last year' : 'previous period') + ', ' + isoToBr(c.from) + '–' + isoToBr(c.to) + ')';
+    const cmpLabel = isoToBr(c.from) + '–' + isoToBr(c.to);
     const k = d.kpis;
     const int = (x) => number(x, 0);
     setKpi('revenue', k.revenue, brl, false, true, cmpLabel);
@@ -366,7 +366,7 @@
       showlegend: true,
       legend: { orientation: 'h', x: 0, y: 1.02, yanchor: 'bottom' },
       margin: { l: 10, r: 20, t: 30, b: 50 },
-      xaxis: { title: { text: 'Revenue (R$)' }, tickprefix: 'R$ ', exponentformat: 'none', separatethousands: true, nticks: narrow ? 4 : 7 },
+      xaxis: { title: { text: 'Revenue (R$)' }, tickprefix: 'R$ ', exponentformat: 'none', separatethousands: true, nticks: narrow ? 3 : 7, tickangle: 0, automargin: true },
       yaxis: { automargin: true },
       barmode: 'group',
       height: Math.max(340, 34 * rows.length + 110),
@@ -528,30 +528,32 @@
   }
 
   function renderLeaders(d) {
-    let tbody = head($('table-products'), [['#', 'num'], ['Product'], ['Category'], ['Revenue', 'num'], ['Share', 'num'], ['Comparison', 'num'], ['Change', 'num']]);
+    let tbody = head($('table-products'), [['#', 'num'], ['Product'], ['Category', 'opt'], ['Revenue', 'num'], ['Share', 'num opt'], ['Comparison', 'num opt'], ['Change', 'num']]);
     d.top_products.forEach((r) => {
       const tr = document.createElement('tr');
       cell(tr, String(r.rank), 'num');
       cell(tr, r.product_id);
-      cell(tr, r.category);
+      cell(tr, r.category, 'opt');
       cell(tr, brl(r.revenue), 'num');
-      cell(tr, percent(r.revenue_share), 'num');
-      cell(tr, brl(r.comparison_revenue), 'num');
+      cell(tr, percent(r.revenue_share), 'num opt');
+      cell(tr, brl(r.comparison_revenue), 'num opt');
       changeCell(tr, r.revenue_change);
       tbody.appendChild(tr);
     });
     if (!d.top_products.length) emptyRow(tbody, 7, 'No products in this selection.');
-    const cols = [['#', 'num']].concat(d.customer_ids ? [['Customer']] : []).concat([['State'], ['Segment'], ['Orders', 'num'], ['Revenue', 'num'], ['Share', 'num'], ['Change', 'num']]);
+    const segments = options.segments.available;
+    const cols = [['#', 'num']].concat(d.customer_ids ? [['Customer']] : []).concat([['State', 'opt']])
+      .concat(segments ? [['Segment', 'opt']] : []).concat([['Orders', 'num opt'], ['Revenue', 'num'], ['Share', 'num opt'], ['Change', 'num']]);
     tbody = head($('table-customers'), cols);
     d.top_customers.forEach((r) => {
       const tr = document.createElement('tr');
       cell(tr, String(r.rank), 'num');
       if (d.customer_ids) cell(tr, r.customer_id);
-      cell(tr, r.state || '–');
-      cell(tr, r.segment);
-      cell(tr, number(r.orders, 0), 'num');
+      cell(tr, r.state || '–', 'opt');
+      if (segments) cell(tr, r.segment, 'opt');
+      cell(tr, number(r.orders, 0), 'num opt');
       cell(tr, brl(r.revenue), 'num', 'comparison: ' + brl(r.comparison_revenue));
-      cell(tr, percent(r.revenue_share), 'num');
+      cell(tr, percent(r.revenue_share), 'num opt');
       changeCell(tr, r.revenue_change);
       tbody.appendChild(tr);
     });
@@ -577,7 +579,8 @@
   function renderDrill(o, v) {
     const sortable = { date: 'Date', items: 'Items', revenue: 'Revenue' };
     const cols = [['Order', ''], ['Date', 'date'], ['Customer', ''], ['State', ''], ['Segment', ''], ['Channel', ''], ['Categories', ''], ['Items', 'items'], ['Revenue', 'revenue']]
-      .filter(([label]) => label !== 'Customer' || o.customer_ids);
+      .filter(([label]) => (label !== 'Customer' || o.customer_ids) && (label !== 'Segment' || options.segments.available));
+    const optional = new Set(['Customer', 'State', 'Segment', 'Channel', 'Categories']);
     const table = $('table-orders');
     table.innerHTML = '';
     const thead = document.createElement('thead');
@@ -585,7 +588,7 @@
     cols.forEach(([label, key]) => {
       const th = document.createElement('th');
       th.scope = 'col';
-      if (key === 'items' || key === 'revenue') th.className = 'num';
+      th.className = [key === 'items' || key === 'revenue' ? 'num' : '', optional.has(label) ? 'opt' : ''].join(' ').trim();
       if (sortable[key]) {
         th.setAttribute('aria-sort', v.sort === key ? (v.dir === 'asc' ? 'ascending' : 'descending') : 'none');
         const b = document.createElement('button');
@@ -611,11 +614,11 @@
       tr.dataset.order = r.order_id;
       cell(tr, r.order_id);
       cell(tr, isoToBr(r.date));
-      if (o.customer_ids) cell(tr, r.customer_id);
-      cell(tr, r.state || '–');
-      cell(tr, r.segment);
-      cell(tr, r.channel);
-      cell(tr, r.categories.join(', '));
+      if (o.customer_ids) cell(tr, r.customer_id, 'opt');
+      cell(tr, r.state || '–', 'opt');
+      if (options.segments.available) cell(tr, r.segment, 'opt');
+      cell(tr, r.channel, 'opt');
+      cell(tr, r.categories.join(', '), 'opt');
       cell(tr, number(r.items, 0), 'num');
       cell(tr, brl(r.revenue), 'num');
       tbody.appendChild(tr);
@@ -768,7 +771,7 @@
 
   function render(d, v) {
     $('period-label').textContent = isoToBr(d.filter.from) + ' – ' + isoToBr(d.filter.to) +
-      ' vs ' + isoToBr(d.comparison.from) + ' – ' + isoToBr(d.comparison.to) +
+      ' vs ' + d.comparison.label + ' (' + isoToBr(d.comparison.from) + ' – ' + isoToBr(d.comparison.to) + ')' +
       ' · data ' + isoToBr(options.min_date) + ' – ' + isoToBr(options.max_date);
     const empty = $('empty');
     empty.hidden = !d.empty;

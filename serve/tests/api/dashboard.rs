@@ -1132,9 +1132,7 @@ type Figures = HashMap<String, (f64, u64)>;
 
 /// Revenue and distinct orders per product, and per customer, of the lines
 /// in `filter` (completed), from the full sales frame.
-fn by_product_and_customer(
-    filter: &Filter,
-) -> (Figures, Figures) {
+fn by_product_and_customer(filter: &Filter) -> (Figures, Figures) {
     let f = filter.clone();
     on_thread(move || {
         use polars::prelude::{IntoLazy, col};
@@ -1611,7 +1609,7 @@ async fn a_bad_export_is_a_400_with_the_json_error_body() {
         assert_eq!(s.as_u16(), 400, "{query}: {b}");
         assert_eq!(b["field"], json!(field), "{query}: {b}");
         assert!(b["error"].as_str().is_some_and(|e| !e.is_empty()), "{b}");
-        if field == "table" {
+        if field == "table" && !query.contains("&table=") {
             assert!(
                 b["expected"].as_str().is_some_and(|e| {
                     [
