@@ -88,6 +88,8 @@ def main():
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", APP_RELOAD_INTERVAL_MS="0")
+    env.pop("APP_API_KEYS", None)  # keys off: loopback only
+    env["APP_ACCESS_LOG"] = "off"  # stderr is a pipe read at the end only
     t0 = time.time()
     proc = subprocess.Popen([a.serve, "--bind", f"127.0.0.1:{port}", "--data", a.data, "--models", models],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

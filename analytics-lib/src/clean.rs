@@ -31,6 +31,11 @@
 //!
 //! Status and channel values are compared after trimming and lower-casing,
 //! and are written back normalised.
+//!
+//! The rule list (kinds, tables, actions, order) lives once, in [`PASSES`];
+//! the polars code here and the SQL of the Snowflake push-down
+//! (`source::cleaning`) each pair it with their conditions, so both report
+//! the same kinds in the same order.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -195,6 +200,84 @@ fn ids(df: &DataFrame, table: &'static str, name: &str) -> Result<StringChunked>
         .map_err(DataError::polars(table, "reading the ids"))
 }
 
+/// One cleaning rule as the report names it: its defect kind, the table
+/// it removes rows from, and the action taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuleSpec {
+    pub kind: &'static str,
+    pub table: &'static str,
+    pub action: &'static str,
+}
+
+const fn spec(table: &'static str, kind: &'static str, action: &'static str) -> RuleSpec {
+    RuleSpec {
+        kind,
+        table,
+        action,
+    }
+}
+
+const ROW_REMOVED: &str = "row removed";
+const DUPLICATE: &str = "later copies removed, first occurrence kept";
+const ORDER_REMOVED: &str = "order removed";
+const LINE_REMOVED: &str = "line removed";
+
+/// Customers, in the order their rules are checked.
+pub const CUSTOMER_RULES: [RuleSpec; 2] = [
+    spec("customers", "customers_null_required", ROW_REMOVED),
+    spec("customers", "duplicate_customers", DUPLICATE),
+];
+/// Products.
+pub const PRODUCT_RULES: [RuleSpec; 3] = [
+    spec("products", "products_null_required", ROW_REMOVED),
+    spec(
+        "products",
+        "products_non_positive_price",
+        "product removed; its lines count as unknown product",
+    ),
+    spec("products", "duplicate_products", DUPLICATE),
+];
+/// Orders, first pass (before the lines).
+pub const ORDER_RULES: [RuleSpec; 5] = [
+    spec("orders", "orders_null_required", ROW_REMOVED),
+    spec("orders", "orders_invalid_status", ORDER_REMOVED),
+    spec("orders", "orders_invalid_channel", ORDER_REMOVED),
+    spec("orders", "duplicate_orders", DUPLICATE),
+    spec("orders", "orders_unknown_customer", ORDER_REMOVED),
+];
+/// Order lines.
+pub const LINE_RULES: [RuleSpec; 8] = [
+    spec("order_items", "order_items_null_required", ROW_REMOVED),
+    spec("order_items", "duplicate_order_lines", DUPLICATE),
+    spec("order_items", "lines_unknown_order", LINE_REMOVED),
+    spec(
+        "order_items",
+        "lines_of_rejected_orders",
+        "line removed with its order",
+    ),
+    spec("order_items", "lines_unknown_product", LINE_REMOVED),
+    spec("order_items", "lines_non_positive_quantity", LINE_REMOVED),
+    spec("order_items", "lines_non_positive_price", LINE_REMOVED),
+    spec("order_items", "lines_discount_out_of_range", LINE_REMOVED),
+];
+/// Orders, second pass (on the orders that passed the first).
+pub const ORDER_LINE_RULES: [RuleSpec; 2] = [
+    spec("orders", "orders_without_lines", ORDER_REMOVED),
+    spec("orders", "orders_without_valid_lines", ORDER_REMOVED),
+];
+
+/// Every rule, pass by pass, in the order cleaning checks them and the
+/// report lists them. The one home of the rule list: the polars cleaning
+/// below and its SQL twin (`source::cleaning`, the Snowflake push-down)
+/// both pair each of these with their condition, by position.
+pub const PASSES: [&[RuleSpec]; 5] = [
+    &CUSTOMER_RULES,
+    &PRODUCT_RULES,
+    &ORDER_RULES,
+    &LINE_RULES,
+    &ORDER_LINE_RULES,
+];
+
 /// How a rule finds the rows that break it.
 enum Check {
     /// An expression over the table's columns (a null counts as false).
@@ -209,42 +292,35 @@ struct Rule {
     check: Check,
 }
 
-fn rule(kind: &'static str, action: &'static str, condition: Expr) -> Rule {
-    Rule {
-        kind,
-        action,
-        check: Check::Expr(condition),
-    }
-}
-
-fn rows_rule(kind: &'static str, action: &'static str, rows: Vec<bool>) -> Rule {
-    Rule {
-        kind,
-        action,
-        check: Check::Rows(rows),
-    }
-}
-
-fn null_rule(spec: &TableSpec, kind: &'static str) -> Rule {
-    let cond = spec
-        .columns
+/// A pass's rules: each spec with its check (as many as specs).
+fn rules<const N: usize>(specs: &[RuleSpec; N], checks: [Check; N]) -> Vec<Rule> {
+    specs
         .iter()
-        .filter(|c| !c.nullable)
-        .map(|c| col(c.name).is_null())
-        .reduce(|a, b| a.or(b))
-        .unwrap_or(lit(false));
-    rule(kind, "row removed", cond)
+        .zip(checks)
+        .map(|(s, check)| Rule {
+            kind: s.kind,
+            action: s.action,
+            check,
+        })
+        .collect()
+}
+
+fn null_check(spec: &TableSpec) -> Check {
+    Check::Expr(
+        spec.columns
+            .iter()
+            .filter(|c| !c.nullable)
+            .map(|c| col(c.name).is_null())
+            .reduce(|a, b| a.or(b))
+            .unwrap_or(lit(false)),
+    )
 }
 
 /// Later copies of a key: `first` flags each row holding the first
 /// occurrence of its key (computed over every row, whatever other rule it
 /// breaks, as polars' `is_first_distinct` would).
-fn duplicate_rule(kind: &'static str, first: Vec<bool>) -> Rule {
-    rows_rule(
-        kind,
-        "later copies removed, first occurrence kept",
-        first.into_iter().map(|f| !f).collect(),
-    )
+fn duplicate_check(first: Vec<bool>) -> Check {
+    Check::Rows(first.into_iter().map(|f| !f).collect())
 }
 
 fn one_of(column: Expr, values: &[&str]) -> Expr {
@@ -387,10 +463,10 @@ pub fn clean_owned(data: CuratedFrames) -> Result<Cleaned> {
     let (customers, _) = apply_rules(
         "customers",
         customers,
-        vec![
-            null_rule(&CUSTOMERS, "customers_null_required"),
-            duplicate_rule("duplicate_customers", first),
-        ],
+        rules(
+            &CUSTOMER_RULES,
+            [null_check(&CUSTOMERS), duplicate_check(first)],
+        ),
         &mut found,
     )?;
 
@@ -399,18 +475,19 @@ pub fn clean_owned(data: CuratedFrames) -> Result<Cleaned> {
     let (products, _) = apply_rules(
         "products",
         products,
-        vec![
-            null_rule(&PRODUCTS, "products_null_required"),
-            rule(
-                "products_non_positive_price",
-                "product removed; its lines count as unknown product",
-                col("list_price")
-                    .gt(lit(0.0))
-                    .and(col("list_price").is_finite())
-                    .not(),
-            ),
-            duplicate_rule("duplicate_products", first),
-        ],
+        rules(
+            &PRODUCT_RULES,
+            [
+                null_check(&PRODUCTS),
+                Check::Expr(
+                    col("list_price")
+                        .gt(lit(0.0))
+                        .and(col("list_price").is_finite())
+                        .not(),
+                ),
+                duplicate_check(first),
+            ],
+        ),
         &mut found,
     )?;
     let customer_ids = ids(&customers, "customers", "customer_id")?;
@@ -436,21 +513,16 @@ pub fn clean_owned(data: CuratedFrames) -> Result<Cleaned> {
     let (orders, order_kept) = apply_rules(
         "orders",
         orders,
-        vec![
-            null_rule(&ORDERS, "orders_null_required"),
-            rule(
-                "orders_invalid_status",
-                "order removed",
-                one_of(col("status"), &STATUSES).not(),
-            ),
-            rule(
-                "orders_invalid_channel",
-                "order removed",
-                one_of(col("channel"), &CHANNELS).not(),
-            ),
-            duplicate_rule("duplicate_orders", first),
-            rows_rule("orders_unknown_customer", "order removed", unknown_customer),
-        ],
+        rules(
+            &ORDER_RULES,
+            [
+                null_check(&ORDERS),
+                Check::Expr(one_of(col("status"), &STATUSES).not()),
+                Check::Expr(one_of(col("channel"), &CHANNELS).not()),
+                duplicate_check(first),
+                Check::Rows(unknown_customer),
+            ],
+        ),
         &mut found,
     )?;
 
@@ -476,35 +548,24 @@ pub fn clean_owned(data: CuratedFrames) -> Result<Cleaned> {
     let (order_items, line_kept) = apply_rules(
         "order_items",
         order_items,
-        vec![
-            null_rule(&ORDER_ITEMS, "order_items_null_required"),
-            duplicate_rule("duplicate_order_lines", first),
-            rows_rule("lines_unknown_order", "line removed", unknown_order),
-            rows_rule(
-                "lines_of_rejected_orders",
-                "line removed with its order",
-                rejected_order,
-            ),
-            rows_rule("lines_unknown_product", "line removed", unknown_product),
-            rule(
-                "lines_non_positive_quantity",
-                "line removed",
-                col("quantity").lt_eq(lit(0)),
-            ),
-            rule(
-                "lines_non_positive_price",
-                "line removed",
-                col("unit_price")
-                    .gt(lit(0.0))
-                    .and(col("unit_price").is_finite())
-                    .not(),
-            ),
-            rule(
-                "lines_discount_out_of_range",
-                "line removed",
-                discount_ok.not(),
-            ),
-        ],
+        rules(
+            &LINE_RULES,
+            [
+                null_check(&ORDER_ITEMS),
+                duplicate_check(first),
+                Check::Rows(unknown_order),
+                Check::Rows(rejected_order),
+                Check::Rows(unknown_product),
+                Check::Expr(col("quantity").lt_eq(lit(0))),
+                Check::Expr(
+                    col("unit_price")
+                        .gt(lit(0.0))
+                        .and(col("unit_price").is_finite())
+                        .not(),
+                ),
+                Check::Expr(discount_ok.not()),
+            ],
+        ),
         &mut found,
     )?;
     let line_order = kept(&line_order, &line_kept);
@@ -522,18 +583,13 @@ pub fn clean_owned(data: CuratedFrames) -> Result<Cleaned> {
     let (orders, kept_again) = apply_rules(
         "orders",
         orders,
-        vec![
-            rows_rule(
-                "orders_without_lines",
-                "order removed",
-                survivors.iter().map(|&r| !has_line[r]).collect(),
-            ),
-            rows_rule(
-                "orders_without_valid_lines",
-                "order removed",
-                survivors.iter().map(|&r| !has_valid_line[r]).collect(),
-            ),
-        ],
+        rules(
+            &ORDER_LINE_RULES,
+            [
+                Check::Rows(survivors.iter().map(|&r| !has_line[r]).collect()),
+                Check::Rows(survivors.iter().map(|&r| !has_valid_line[r]).collect()),
+            ],
+        ),
         &mut found,
     )?;
     // Input order row → row in the clean orders.

@@ -23,6 +23,15 @@
 //! takes it from the data before the training cutoff, and every later call
 //! (test cutoff, serving) passes that same list, so the columns line up.
 //! Revenue in categories not on the list counts in `monetary` but in no share.
+//!
+//! Money sums (`monetary`, `revenue_90d`, the revenue per category behind
+//! the shares, the target) are rounded to a millionth of a real
+//! ([`round_money`]) before anything is derived from them. Summed in another
+//! order (a warehouse, [`crate::source::WarehouseFeatures`]) they differ in
+//! their last bits; rounded, they are the same numbers, so a model trained on
+//! Snowflake's aggregates is the model trained on the Parquet lines, and the
+//! data fingerprint does not depend on the source. (Line revenues have a few
+//! decimals — cents times a discount — far from a millionth's rounding edge.)
 
 use chrono::{Duration, NaiveDate};
 use polars::prelude::*;
@@ -50,6 +59,20 @@ pub const BASE_FEATURES: [&str; 7] = [
 ];
 /// Prefix of the category share columns.
 pub const SHARE_PREFIX: &str = "share_";
+
+/// Money sums are rounded to this many units per real (a millionth).
+pub const MONEY_UNITS: f64 = 1e6;
+
+/// A money sum rounded to a millionth of a real (half away from zero): the
+/// same value whatever order its terms were added in.
+pub fn round_money(x: f64) -> f64 {
+    let scaled = x * MONEY_UNITS;
+    if scaled.is_finite() && scaled.abs() < 9.0e15 {
+        scaled.round() / MONEY_UNITS
+    } else {
+        x
+    }
+}
 
 const T: &str = "features";
 
@@ -193,6 +216,24 @@ impl CustomerFeatures {
         self.f64_column(BASELINE)
     }
 
+    /// `fnv1a64:<hex>` of the cutoff, the feature names, the customer ids
+    /// and every value (target included): equal features, equal
+    /// fingerprint, whichever source computed them.
+    pub fn fingerprint(&self) -> Result<String> {
+        let mut h = crate::models::Fnv64::default();
+        h.write_str(&self.cutoff.to_string());
+        for id in self.customer_ids()? {
+            h.write_str(&id);
+        }
+        let m = self.matrix()?;
+        for n in m.names() {
+            h.write_str(n);
+        }
+        h.write_f64s(m.values());
+        h.write_f64s(&self.target()?);
+        Ok(format!("fnv1a64:{:016x}", h.finish()))
+    }
+
     pub fn customer_ids(&self) -> Result<Vec<String>> {
         let ca = self
             .frame
@@ -252,6 +293,117 @@ pub(crate) fn no_order_before(cutoff: NaiveDate) -> DataError {
     }
 }
 
+/// Where customer features come from: the per-line sales, computed here
+/// ([`Sales`]), or aggregates a warehouse computed
+/// ([`crate::source::WarehouseFeatures`], the Snowflake push-down). Training,
+/// scoring and the segment features take either.
+pub trait FeatureData {
+    /// The day after the last order (the default reference date).
+    fn default_as_of(&self) -> NaiveDate;
+    /// Sorted distinct categories of completed lines dated before `cutoff`.
+    fn categories_before(&self, cutoff: NaiveDate) -> Result<Vec<String>>;
+    /// [`customer_features`] at `cutoff`.
+    fn customer_features(
+        &self,
+        cutoff: NaiveDate,
+        categories: Option<&[String]>,
+    ) -> Result<CustomerFeatures>;
+    /// The same data, ready for features at several cutoffs (training reads
+    /// three): local lines are grouped by customer once ([`CustomerHistory`]);
+    /// data that is already one row per customer is used as it is.
+    fn for_cutoffs(&self) -> Result<Box<dyn FeatureData + '_>> {
+        Ok(Box::new(Borrowed(self)))
+    }
+}
+
+/// A borrowed [`FeatureData`], as the default [`FeatureData::for_cutoffs`].
+struct Borrowed<'a, D: ?Sized>(&'a D);
+
+impl<D: FeatureData + ?Sized> FeatureData for Borrowed<'_, D> {
+    fn default_as_of(&self) -> NaiveDate {
+        self.0.default_as_of()
+    }
+
+    fn categories_before(&self, cutoff: NaiveDate) -> Result<Vec<String>> {
+        self.0.categories_before(cutoff)
+    }
+
+    fn customer_features(
+        &self,
+        cutoff: NaiveDate,
+        categories: Option<&[String]>,
+    ) -> Result<CustomerFeatures> {
+        self.0.customer_features(cutoff, categories)
+    }
+
+    fn for_cutoffs(&self) -> Result<Box<dyn FeatureData + '_>> {
+        Ok(Box::new(Borrowed(self.0)))
+    }
+}
+
+impl FeatureData for Sales {
+    fn default_as_of(&self) -> NaiveDate {
+        self.default_as_of
+    }
+
+    fn categories_before(&self, cutoff: NaiveDate) -> Result<Vec<String>> {
+        categories_before(self, cutoff)
+    }
+
+    fn customer_features(
+        &self,
+        cutoff: NaiveDate,
+        categories: Option<&[String]>,
+    ) -> Result<CustomerFeatures> {
+        customer_features(self, cutoff, categories)
+    }
+
+    fn for_cutoffs(&self) -> Result<Box<dyn FeatureData + '_>> {
+        Ok(Box::new(CustomerHistory::new(self)?))
+    }
+}
+
+impl FeatureData for CustomerHistory<'_> {
+    fn default_as_of(&self) -> NaiveDate {
+        self.default_as_of
+    }
+
+    /// From the grouped lines: the categories of completed lines dated
+    /// before `cutoff` (as [`categories_before`] on the lines).
+    fn categories_before(&self, cutoff: NaiveDate) -> Result<Vec<String>> {
+        let t = epoch_days(cutoff);
+        let mut seen = vec![false; self.categories.len()];
+        let l = &self.lines;
+        for r in 0..l.category.len() {
+            let code = l.category[r];
+            if code != NO_CATEGORY && l.completed[r] && l.date[r].is_some_and(|d| d < t) {
+                seen[code as usize] = true;
+            }
+        }
+        let mut cats: Vec<String> = self
+            .categories
+            .iter()
+            .zip(seen)
+            .filter(|(_, s)| *s)
+            .map(|(c, _)| c.to_string())
+            .collect();
+        cats.sort();
+        Ok(cats)
+    }
+
+    fn customer_features(
+        &self,
+        cutoff: NaiveDate,
+        categories: Option<&[String]>,
+    ) -> Result<CustomerFeatures> {
+        self.at(cutoff, categories)
+    }
+
+    fn for_cutoffs(&self) -> Result<Box<dyn FeatureData + '_>> {
+        Ok(Box::new(Borrowed(self)))
+    }
+}
+
 /// Customer-spend features at `cutoff`, with the target over the next 90
 /// days. `categories` fixes the share columns (pass the model's list); with
 /// `None` it is taken from the data before the cutoff, sorted.
@@ -281,6 +433,7 @@ pub fn customer_features(
 /// customer's row in [`Sales::customers`], which are sorted by id): no
 /// hashing of ids, and the customers come out in id order.
 pub struct CustomerHistory<'a> {
+    default_as_of: NaiveDate,
     lines: Lines,
     /// Category names by code.
     categories: Vec<&'a str>,
@@ -342,6 +495,7 @@ impl<'a> CustomerHistory<'a> {
             }
         }
         Ok(CustomerHistory {
+            default_as_of: sales.default_as_of,
             lines,
             categories,
             ids: kept_ids,
@@ -650,7 +804,7 @@ impl<'h, 'a> Aggregates<'h, 'a> {
                 continue;
             }
             ids.push(*id);
-            let m = c.monetary.sum;
+            let m = round_money(c.monetary.sum);
             let base = [
                 f64::from(t - c.last),
                 f64::from(c.frequency),
@@ -658,19 +812,22 @@ impl<'h, 'a> Aggregates<'h, 'a> {
                 f64::from(t - c.first),
                 m / f64::from(c.frequency),
                 f64::from(c.orders_90d),
-                c.revenue_90d.sum,
+                round_money(c.revenue_90d.sum),
             ];
             let shares = codes.iter().map(|code| {
                 if m > 0.0 {
                     let spent = code
                         .and_then(|k| c.categories.iter().find(|(j, _)| *j == k))
-                        .map_or(0.0, |(_, s)| s.sum);
+                        .map_or(0.0, |(_, s)| round_money(s.sum));
                     spent / m
                 } else {
                     0.0
                 }
             });
-            let row = base.into_iter().chain(shares).chain([c.target.sum]);
+            let row = base
+                .into_iter()
+                .chain(shares)
+                .chain([round_money(c.target.sum)]);
             for (col, v) in values.iter_mut().zip(row) {
                 col.push(v);
             }
@@ -751,6 +908,36 @@ pub(crate) fn customer_features_polars(
         .group_by([col("customer_id")])
         .agg([col("revenue").sum().alias(TARGET)]);
 
+    // The money sums rounded (as `customer_features` rounds them), then
+    // everything derived from them.
+    let mut sums = history
+        .group_by([col("customer_id")])
+        .agg(aggs)
+        .join(
+            target,
+            [col("customer_id")],
+            [col("customer_id")],
+            JoinArgs::new(JoinType::Left),
+        )
+        .collect()
+        .map_err(pe("computing customer features"))?;
+    let money: Vec<String> = ["monetary", "revenue_90d", TARGET]
+        .iter()
+        .map(|s| s.to_string())
+        .chain((0..categories.len()).map(|i| format!("__cat{i}")))
+        .collect();
+    for name in money {
+        let rounded: Float64Chunked = sums
+            .column(&name)
+            .and_then(|c| c.f64().cloned())
+            .map_err(pe("rounding money sums"))?
+            .iter()
+            .map(|v| v.map(round_money))
+            .collect();
+        sums.with_column(Column::new(name.as_str().into(), rounded.into_series()))
+            .map_err(pe("rounding money sums"))?;
+    }
+
     let t = epoch_days(cutoff);
     let mut select = vec![
         col("customer_id"),
@@ -776,15 +963,8 @@ pub(crate) fn customer_features_polars(
     }
     select.push(col(TARGET).fill_null(lit(0.0)).alias(TARGET));
 
-    let frame = history
-        .group_by([col("customer_id")])
-        .agg(aggs)
-        .join(
-            target,
-            [col("customer_id")],
-            [col("customer_id")],
-            JoinArgs::new(JoinType::Left),
-        )
+    let frame = sums
+        .lazy()
         .select(select)
         .sort(["customer_id"], SortMultipleOptions::default())
         .collect()

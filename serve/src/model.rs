@@ -229,7 +229,19 @@ impl LiveModel {
     ) -> anyhow::Result<LiveModel> {
         let bytes =
             std::fs::read(path).with_context(|| format!("while reading {}", path.display()))?;
-        let trained = TrainedModel::from_bytes(&bytes, path)
+        Self::from_bytes(&bytes, path, version, data, reuse)
+    }
+
+    /// [`LiveModel::load`] from a file's bytes (the registry's verified
+    /// bytes: decoded as they were checked); `path` names it in errors.
+    pub fn from_bytes(
+        bytes: &[u8],
+        path: &Path,
+        version: String,
+        data: Option<&ServingData>,
+        reuse: Option<std::sync::Arc<CustomerTable>>,
+    ) -> anyhow::Result<LiveModel> {
+        let trained = TrainedModel::from_bytes(bytes, path)
             .with_context(|| format!("while loading {}", path.display()))?;
         let expected = feature_names(&trained.meta.categories);
         if trained.meta.feature_names != expected {
@@ -267,7 +279,9 @@ impl LiveModel {
         let customers = match data {
             None => None,
             Some(d) => {
-                match reuse.filter(|t| t.categories == meta.categories && t.as_of == d.as_of) {
+                match reuse
+                    .filter(|t| t.categories == meta.categories && Arc::ptr_eq(&t.rows, &d.rows))
+                {
                     Some(t) => Some(t),
                     None => Some(Arc::new(CustomerTable::new(
                         d.rows.clone(),

@@ -298,8 +298,8 @@ impl Engine {
             for (da, db) in edges {
                 for d in da.max(0)..=db {
                     let d = d as usize;
-                    let day =
-                        &self.day_order[self.day_start[d] as usize..self.day_start[d + 1] as usize];
+                    let day = &self.day_order
+                        [self.day_order_start[d] as usize..self.day_order_start[d + 1] as usize];
                     for &o in day {
                         let o = o as usize;
                         if scope.pm[self.order_profile[o] as usize] {

@@ -46,6 +46,8 @@ pub use tables::{CategoryRow, CustomerRow, OrderRow, ProductRow, SegmentRow, Sta
 pub const TOP: usize = 10;
 /// Rows of a drill-down page: at most, and by default.
 pub const MAX_PAGE_SIZE: u64 = 200;
+/// The highest page number accepted (past the last page: no rows).
+pub const MAX_PAGE: u64 = 1_000_000_000;
 pub const DEFAULT_PAGE_SIZE: u64 = 25;
 
 /// Customers shown on the PCA map (a stratified sample).
@@ -180,8 +182,10 @@ impl DashboardData {
                 }
                 Err(e) => {
                     eprintln!("serve: dashboard without segments: {e:#}");
-                    let (s, o) =
-                        no_segments(format!("the live segment model could not be used: {e:#}"));
+                    let (s, o) = no_segments(crate::error::public_message(
+                        &format!("the live segment model could not be used: {e:#}"),
+                        &[models],
+                    ));
                     (s, o, vec![NO_SEGMENT; customer_index.len()])
                 }
             };

@@ -75,19 +75,33 @@ fn one_of(field: &str, value: &str, known: &[String]) -> Result<String, ErrorBod
     }
 }
 
+/// The first and last day a period may reach: the data's first and last
+/// day, ± [`DATE_MARGIN_DAYS`] (`None`: beyond what chrono holds). The
+/// OpenAPI document states the same range (`routes/docs.rs`).
+pub fn date_bounds(min: NaiveDate, max: NaiveDate) -> (Option<NaiveDate>, Option<NaiveDate>) {
+    let margin = chrono::Duration::days(DATE_MARGIN_DAYS);
+    (
+        min.checked_sub_signed(margin),
+        max.checked_add_signed(margin),
+    )
+}
+
 /// Read `pairs` (the decoded query string, in order). Absent dates default
-/// to the data's default period; `category`, `state` and `channel` repeat;
-/// an empty value means "all"; `compare` is `previous` or `yoy` (default:
+/// to the data's default period; `from` after `to` is the same period (the
+/// two are put in order); `category`, `state` and `channel` repeat; an
+/// empty value means "all"; `compare` is `previous` or `yoy` (default:
 /// year over year for whole months and a whole year, else previous).
+/// Values are taken as they are (no trimming, no case folding): what the
+/// OpenAPI document lists is what is accepted.
 pub fn parse(pairs: &[(String, String)], data: &DashboardData) -> Result<Selection, ErrorBody> {
     parse_with(pairs, data, &[]).map(|(sel, _)| sel)
 }
 
-/// A route's own parameters (name, trimmed value), in order.
+/// A route's own parameters (name, value as given), in order.
 pub type Extras<'a> = Vec<(&'a str, &'a str)>;
 
 /// [`parse`] for a route that also takes the parameters `extra`: they are
-/// returned (name, trimmed value), in order, for the route to check.
+/// returned (name, value as given), in order, for the route to check.
 pub fn parse_with<'a>(
     pairs: &'a [(String, String)],
     data: &DashboardData,
@@ -100,7 +114,7 @@ pub fn parse_with<'a>(
     let (mut categories, mut states, mut channels, mut segment) =
         (Vec::new(), Vec::new(), Vec::new(), None);
     for (k, v) in pairs {
-        let v = v.trim();
+        let v = v.as_str();
         match k.as_str() {
             "from" | "to" => {
                 if v.is_empty() {
@@ -118,11 +132,7 @@ pub fn parse_with<'a>(
             "category" if !v.is_empty() => {
                 categories.push(one_of("category", v, &data.options.categories)?)
             }
-            "state" if !v.is_empty() => states.push(one_of(
-                "state",
-                &v.to_ascii_uppercase(),
-                &data.options.state_codes,
-            )?),
+            "state" if !v.is_empty() => states.push(one_of("state", v, &data.options.state_codes)?),
             "channel" if !v.is_empty() => {
                 channels.push(one_of("channel", v, &data.options.channels)?)
             }
@@ -165,26 +175,10 @@ pub fn parse_with<'a>(
             }
         }
     }
-    let from = from.unwrap_or(data.options.default_from);
-    let to = to.unwrap_or(data.options.default_to);
-    let mut sel = Selection {
-        from,
-        to,
-        categories,
-        states,
-        channels,
-        segment,
-        compare: compare.unwrap_or_else(|| Comparison::default_for(from, to)),
-        compare_asked: compare.is_some(),
-        compare_from: from,
-        compare_to: to,
-    };
-    let margin = chrono::Duration::days(DATE_MARGIN_DAYS);
-    let (lo, hi) = (
-        data.options.min_date.checked_sub_signed(margin),
-        data.options.max_date.checked_add_signed(margin),
-    );
-    for (field, d) in [("from", sel.from), ("to", sel.to)] {
+    let mut from = from.unwrap_or(data.options.default_from);
+    let mut to = to.unwrap_or(data.options.default_to);
+    let (lo, hi) = date_bounds(data.options.min_date, data.options.max_date);
+    for (field, d) in [("from", from), ("to", to)] {
         let inside = lo.is_none_or(|lo| d >= lo) && hi.is_none_or(|hi| d <= hi);
         if !inside {
             return Err(
@@ -201,12 +195,21 @@ pub fn parse_with<'a>(
             );
         }
     }
-    if sel.from > sel.to {
-        return Err(ErrorBody::new("the period ends before it starts")
-            .field("from")
-            .expected(format!("a date on or before `to` ({})", sel.to))
-            .found(sel.from.to_string()));
+    if from > to {
+        std::mem::swap(&mut from, &mut to);
     }
+    let mut sel = Selection {
+        from,
+        to,
+        categories,
+        states,
+        channels,
+        segment,
+        compare: compare.unwrap_or_else(|| Comparison::default_for(from, to)),
+        compare_asked: compare.is_some(),
+        compare_from: from,
+        compare_to: to,
+    };
     // Within a year of the data, so always a date chrono holds.
     let Some((cf, ct)) = sel.compare.period(sel.from, sel.to) else {
         return Err(

@@ -15,6 +15,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use analytics_lib::dashboard::{OrderSort, Which};
 use utoipa::OpenApi;
 
+use crate::auth::{Caller, Scope};
 use crate::dashboard::export::{OrderView, Table};
 use crate::dashboard::query;
 use crate::dashboard::{self, DashboardData};
@@ -53,42 +54,62 @@ use crate::error::{ErrorBody, internal_error};
 )]
 pub struct Api;
 
-/// The dashboard's app data: its prepared data, or why there is none.
-pub struct DashboardState {
+/// The dashboard's prepared data, or why there is none.
+pub struct DashboardNow {
     pub data: Option<Arc<DashboardData>>,
     pub reason: String,
 }
 
+/// The dashboard's app data: the one in use, swapped whole when a new data
+/// snapshot or segment model comes in (`crate::snapshot`); a request keeps
+/// the one it started with.
+pub struct DashboardState {
+    now: arc_swap::ArcSwap<DashboardNow>,
+}
+
 impl DashboardState {
+    fn of(data: Option<Arc<DashboardData>>, reason: String) -> Self {
+        DashboardState {
+            now: arc_swap::ArcSwap::from_pointee(DashboardNow { data, reason }),
+        }
+    }
+
     /// Prepare the dashboard when the service has data; never fails (a
     /// failure leaves the endpoints answering 503 with the reason).
     pub fn build(sales: Option<&analytics_lib::kpi::Sales>, models: &std::path::Path) -> Self {
         match sales {
-            None => DashboardState {
-                data: None,
-                reason: "the service was started without curated data (--data)".into(),
-            },
+            None => Self::of(
+                None,
+                "the service was started without curated data (--data)".into(),
+            ),
             Some(sales) => match DashboardData::build(sales, models) {
-                Ok(dd) => DashboardState {
-                    data: Some(Arc::new(dd)),
-                    reason: String::new(),
-                },
+                Ok(dd) => Self::of(Some(Arc::new(dd)), String::new()),
                 Err(e) => {
                     eprintln!("serve: the dashboard could not be prepared: {e:#}");
-                    DashboardState {
-                        data: None,
-                        reason: format!("the dashboard could not be prepared: {e:#}"),
-                    }
+                    Self::of(
+                        None,
+                        crate::error::public_message(
+                            &format!("the dashboard could not be prepared: {e:#}"),
+                            &[models],
+                        ),
+                    )
                 }
             },
         }
     }
 
     pub fn empty() -> Self {
-        DashboardState {
-            data: None,
-            reason: "the dashboard was not prepared".into(),
-        }
+        Self::of(None, "the dashboard was not prepared".into())
+    }
+
+    /// The dashboard in use (one atomic load).
+    pub fn now(&self) -> Arc<DashboardNow> {
+        self.now.load_full()
+    }
+
+    /// Swap in `other`'s dashboard.
+    pub fn replace(&self, other: DashboardState) {
+        self.now.store(other.now.into_inner());
     }
 }
 
@@ -103,11 +124,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// May this caller see customer ids (leaderboard, drill-down, exports)?
-/// Authentication is off in this build, so yes. With API keys, this is
-/// where the `customers` scope decides: the one place every dashboard
-/// answer takes it from.
-pub fn customer_ids_allowed(_req: &HttpRequest) -> bool {
-    true
+/// Only with the `customers` scope (every caller has it while the service
+/// has no API keys): the one place every dashboard answer takes it from.
+pub fn customer_ids_allowed(caller: &Caller) -> bool {
+    caller.can(Scope::Customers)
 }
 
 const INDEX: &str = include_str!("../../static/dashboard/index.html");
@@ -150,7 +170,7 @@ async fn asset(name: web::Path<String>) -> HttpResponse {
 }
 
 /// The 503 answer when the dashboard has no data.
-fn unavailable(state: &DashboardState) -> HttpResponse {
+fn unavailable(state: &DashboardNow) -> HttpResponse {
     ErrorBody::new("the dashboard has no data")
         .expected("a service started with curated data (--data)")
         .found(state.reason.clone())
@@ -210,11 +230,16 @@ fn order_view(rest: &[(&str, &str)]) -> Result<OrderView, ErrorBody> {
         (status = 400, description = "A filter value is not accepted", body = crate::error::ErrorBody),
         (status = 503, description = "The service has no data", body = crate::error::ErrorBody),
     ))]
-pub async fn dashboard_data(req: HttpRequest, state: web::Data<DashboardState>) -> HttpResponse {
+pub async fn dashboard_data(
+    req: HttpRequest,
+    caller: Caller,
+    state: web::Data<DashboardState>,
+) -> HttpResponse {
+    let state = state.now();
     let Some(data) = state.data.clone() else {
         return unavailable(&state);
     };
-    let customer_ids = customer_ids_allowed(&req);
+    let customer_ids = customer_ids_allowed(&caller);
     let sel = match pairs_of(&req).and_then(|p| query::parse(&p, &data)) {
         Ok(s) => s,
         Err(b) => return b.respond(StatusCode::BAD_REQUEST),
@@ -237,6 +262,7 @@ pub async fn dashboard_data(req: HttpRequest, state: web::Data<DashboardState>) 
         (status = 503, description = "The service has no data", body = crate::error::ErrorBody),
     ))]
 pub async fn dashboard_options(state: web::Data<DashboardState>) -> HttpResponse {
+    let state = state.now();
     match &state.data {
         Some(d) => HttpResponse::Ok().json(&d.options),
         None => unavailable(&state),
@@ -260,7 +286,7 @@ pub async fn dashboard_options(state: web::Data<DashboardState>) -> HttpResponse
         ("period" = Option<String>, Query, description = "`current` (default) or `comparison`: whose orders"),
         ("sort" = Option<String>, Query, description = "`date` (default), `revenue` or `items`"),
         ("dir" = Option<String>, Query, description = "`desc` (default) or `asc`"),
-        ("page" = Option<u64>, Query, description = "From 1 (default 1)"),
+        ("page" = Option<u64>, Query, description = "From 1 (default 1) to 1000000000; past the last page: no rows"),
         ("page_size" = Option<u64>, Query, description = "Rows a page, 1 to 200 (default 25)"),
     ),
     responses(
@@ -268,18 +294,23 @@ pub async fn dashboard_options(state: web::Data<DashboardState>) -> HttpResponse
         (status = 400, description = "A parameter is not accepted", body = crate::error::ErrorBody),
         (status = 503, description = "The service has no data", body = crate::error::ErrorBody),
     ))]
-pub async fn dashboard_orders(req: HttpRequest, state: web::Data<DashboardState>) -> HttpResponse {
+pub async fn dashboard_orders(
+    req: HttpRequest,
+    caller: Caller,
+    state: web::Data<DashboardState>,
+) -> HttpResponse {
+    let state = state.now();
     let Some(data) = state.data.clone() else {
         return unavailable(&state);
     };
-    let customer_ids = customer_ids_allowed(&req);
+    let customer_ids = customer_ids_allowed(&caller);
     let checked = (|| -> Result<_, ErrorBody> {
         let pairs = pairs_of(&req)?;
         let extra = ["period", "sort", "dir", "page", "page_size"];
         let (sel, rest) = query::parse_with(&pairs, &data, &extra)?;
         let view = order_view(&rest)?;
         let page = match query::single(&rest, "page")? {
-            Some(p) => query::number_in("page", p, 1, 1_000_000_000)?,
+            Some(p) => query::number_in("page", p, 1, dashboard::MAX_PAGE)?,
             None => 1,
         };
         let size = match query::single(&rest, "page_size")? {
@@ -320,20 +351,25 @@ pub async fn dashboard_orders(req: HttpRequest, state: web::Data<DashboardState>
         ("channel" = Option<Vec<String>>, Query, description = "As /api/dashboard", explode = true),
         ("segment" = Option<usize>, Query, description = "As /api/dashboard"),
         ("compare" = Option<String>, Query, description = "As /api/dashboard"),
-        ("period" = Option<String>, Query, description = "orders only: `current` (default) or `comparison`"),
-        ("sort" = Option<String>, Query, description = "orders only: `date` (default), `revenue` or `items`"),
-        ("dir" = Option<String>, Query, description = "orders only: `desc` (default) or `asc`"),
+        ("period" = Option<String>, Query, description = "orders only (ignored by the other tables): `current` (default) or `comparison`"),
+        ("sort" = Option<String>, Query, description = "orders only (ignored by the other tables): `date` (default), `revenue` or `items`"),
+        ("dir" = Option<String>, Query, description = "orders only (ignored by the other tables): `desc` (default) or `asc`"),
     ),
     responses(
         (status = 200, description = "The table", content_type = "text/csv"),
         (status = 400, description = "A parameter is not accepted (e.g. an unknown table)", body = crate::error::ErrorBody),
         (status = 503, description = "The service has no data", body = crate::error::ErrorBody),
     ))]
-pub async fn dashboard_export(req: HttpRequest, state: web::Data<DashboardState>) -> HttpResponse {
+pub async fn dashboard_export(
+    req: HttpRequest,
+    caller: Caller,
+    state: web::Data<DashboardState>,
+) -> HttpResponse {
+    let state = state.now();
     let Some(data) = state.data.clone() else {
         return unavailable(&state);
     };
-    let customer_ids = customer_ids_allowed(&req);
+    let customer_ids = customer_ids_allowed(&caller);
     let checked = (|| -> Result<_, ErrorBody> {
         let pairs = pairs_of(&req)?;
         let (sel, rest) = query::parse_with(&pairs, &data, &["table", "period", "sort", "dir"])?;
@@ -347,19 +383,9 @@ pub async fn dashboard_export(req: HttpRequest, state: web::Data<DashboardState>
                 .expected(format!("one of {}", Table::NAMES.join(", ")))
                 .found("no `table` parameter"));
         };
+        // `period`, `sort` and `dir` shape the orders table only; the other
+        // tables have one order (leaderboard order) and both periods.
         let view = order_view(&rest)?;
-        if table != Table::Orders
-            && let Some((name, _)) = rest
-                .iter()
-                .find(|(k, v)| ["period", "sort", "dir"].contains(k) && !v.is_empty())
-        {
-            return Err(
-                ErrorBody::new(format!("`{name}` applies to the orders table only"))
-                    .field(*name)
-                    .expected("no `period`, `sort` or `dir` but with table=orders")
-                    .found(format!("table={}", table.name())),
-            );
-        }
         Ok((sel, table, view))
     })();
     let (sel, table, view) = match checked {

@@ -575,6 +575,16 @@
     });
   }
 
+  // With an API key a plain link cannot send it: the CSV links then fetch
+  // with the key and save what they get.
+  function csvClick(e) {
+    const a = e.currentTarget;
+    if (!apiKey.get()) return;
+    e.preventDefault();
+    const table = new URLSearchParams(a.href.split('?')[1] || '').get('table') || 'table';
+    apiKey.download(a.href, 'dashboard-' + table + '.csv').catch((err) => showError('Could not export: ' + err.message));
+  }
+
   // ------------------------------------------------------------- drill-down
   function renderDrill(o, v) {
     const sortable = { date: 'Date', items: 'Items', revenue: 'Revenue' };
@@ -650,7 +660,7 @@
     const my = ++drillGeneration;
     document.body.dataset.drill = 'loading';
     const query = drillQuery(v);
-    return fetch('/api/dashboard/orders?' + query)
+    return apiKey.fetch('/api/dashboard/orders?' + query)
       .then((r) => (r.ok ? r.json() : apiError(r)))
       .then((o) => {
         if (my !== drillGeneration) return;
@@ -791,7 +801,7 @@
     document.body.dataset.state = 'loading';
     const t0 = performance.now();
     const drill = loadDrill(v, false);
-    return fetch('/api/dashboard' + (query ? '?' + query : ''))
+    return apiKey.fetch('/api/dashboard' + (query ? '?' + query : ''))
       .then((r) => (r.ok ? r.json() : apiError(r)))
       .then((d) => {
         if (my !== generation) return;
@@ -832,7 +842,7 @@
 
   function init() {
     Promise.all([
-      fetch('/api/dashboard/options').then((r) => (r.ok ? r.json() : apiError(r))),
+      apiKey.fetch('/api/dashboard/options').then((r) => (r.ok ? r.json() : apiError(r))),
       loadMap(),
     ]).then(([o]) => {
       options = o;
@@ -848,6 +858,7 @@
       }));
       $('filters').addEventListener('submit', (ev) => { ev.preventDefault(); fromForm(); });
       $('reset').addEventListener('click', () => go(emptyView()));
+      ['categories', 'states', 'segments', 'products', 'customers', 'orders'].forEach((t) => $('csv-' + t).addEventListener('click', csvClick));
       $('o-period').addEventListener('change', () => change((w) => { w.period = $('o-period').value; w.page = 1; }, 'drill'));
       $('o-size').addEventListener('change', () => change((w) => { w.size = $('o-size').value; w.page = 1; }, 'drill'));
       const pages = () => (window.dashboardDrill ? Math.max(1, window.dashboardDrill.data.pages) : 1);

@@ -638,10 +638,16 @@ async fn periods_at_month_and_data_edges_equal_the_kpi_functions() {
 #[tokio::test]
 async fn invalid_filters_are_4xx_naming_the_field() {
     let app = spawn_app().await;
+    // A reversed period is the same period (its dates put in order): the
+    // OpenAPI document cannot state an order between two parameters, and
+    // what it allows is accepted.
+    let (s, a) = get_json(&app, "/api/dashboard?from=2024-06-01&to=2024-01-01").await;
+    let (_, b) = get_json(&app, "/api/dashboard?from=2024-01-01&to=2024-06-01").await;
+    assert_eq!(s, 200, "{a}");
+    assert_eq!((&a["filter"], &a["kpis"]), (&b["filter"], &b["kpis"]));
     for (query, field, found) in [
         ("from=2024-13-01", "from", "2024-13-01"),
         ("to=31/12/2024", "to", "31/12/2024"),
-        ("from=2024-06-01&to=2024-01-01", "from", "2024-06-01"),
         ("from=2024-01-01&from=2024-02-01", "from", "2024-02-01"),
         ("category=no-such-category", "category", "no-such-category"),
         ("state=XX", "state", "XX"),
@@ -1683,4 +1689,68 @@ fn customer_ids_are_left_out_for_a_caller_who_may_not_see_them() {
             .expect("column");
         assert!(rows[1..].iter().all(|r| ids.contains(&r[col])));
     }
+}
+
+/// With API keys, the `customers` scope decides (the `Caller` of the
+/// request): a key without it gets no customer id in the leaderboard, the
+/// drill-down or an export; a key with it gets them all.
+#[tokio::test]
+async fn with_keys_customer_ids_follow_the_customers_scope() {
+    const READ: &str = "dash-read-only-key-0123456789";
+    const FULL: &str = "dash-read-customers-key-0123456789";
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.api_keys = format!("{READ}:read,{FULL}:read+customers")
+            .parse()
+            .expect("keys")
+    })
+    .await;
+    let get = |path: &'static str, key: &'static str| {
+        app.client
+            .get(format!("{}{path}", app.address))
+            .bearer_auth(key)
+            .send()
+    };
+    for (key, allowed) in [(READ, false), (FULL, true)] {
+        let r = get("/api/dashboard", key).await.expect("request");
+        assert_eq!(r.status(), 200);
+        let d: Value = r.json().await.expect("json");
+        assert_eq!(d["customer_ids"], json!(allowed), "{key}");
+        let top = d["top_customers"].as_array().expect("top customers");
+        assert!(!top.is_empty());
+        assert!(
+            top.iter().all(|c| c["customer_id"].is_string() == allowed),
+            "{key}: {top:?}"
+        );
+        let r = get("/api/dashboard/orders?page_size=50", key)
+            .await
+            .expect("request");
+        assert_eq!(r.status(), 200);
+        let o: Value = r.json().await.expect("json");
+        assert_eq!(o["customer_ids"], json!(allowed), "{key}");
+        let rows = o["rows"].as_array().expect("rows");
+        assert!(!rows.is_empty());
+        assert!(rows.iter().all(|r| r["customer_id"].is_string() == allowed));
+        for path in [
+            "/api/dashboard/export.csv?table=customers",
+            "/api/dashboard/export.csv?table=orders",
+        ] {
+            let r = get(path, key).await.expect("request");
+            assert_eq!(r.status(), 200);
+            let text = r.text().await.expect("text");
+            let header = text.lines().next().expect("header");
+            assert_eq!(
+                header.split(',').any(|h| h == "customer_id"),
+                allowed,
+                "{key} {path}: {header}"
+            );
+        }
+    }
+    // Without a key: refused, not answered without ids.
+    let r = app
+        .client
+        .get(format!("{}/api/dashboard", app.address))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 401);
 }
