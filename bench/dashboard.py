@@ -2,12 +2,17 @@
 """Dashboard benchmark (shared/spec/benchmark.md, "Dashboard benchmark").
 
 Starts the release `serve` binary on generated curated data (10 M lines by
-default), then sends 100 varied filter changes (period + category + segment,
-plus some state/channel) to GET /api/dashboard over loopback, one at a time,
-and prints p50/p99 of the server time (the `compute_ms` the server reports,
+default), then sends, one at a time over loopback, 100 requests per
+interaction of the page, each from a varied view (period of 30 days to two
+years, categories, segment, state, channel): a filter change, a comparison
+switch (previous / yoy), a cross-filter by category, state, segment and
+month (GET /api/dashboard), a drill-down page (first pages) and a deep page
+(GET /api/dashboard/orders, any sort, 25 to 200 rows). Prints p50/p99/max
+of the server time per interaction (the `compute_ms` the server reports,
 also sent as a Server-Timing header) and of the client round trip, the
-server's CPU time per filter change, p50/max by period length, the slowest
-queries, the start-up time and the serve process's peak RSS (VmHWM).
+server's CPU time per request, the slowest requests, the time to download
+each CSV export (whole file, at the client), the start-up time and the
+serve process's resident and peak memory (VmRSS, VmHWM).
 
     make bench-dashboard            # generates target/bench-data/10M once
     python3 bench/dashboard.py --data DIR [--models DIR] [--serve BIN] [--n 100]
@@ -73,7 +78,8 @@ def main():
     ap.add_argument("--data", required=True)
     ap.add_argument("--models", default=None, help="models folder (a live segment model enables the segment filter)")
     ap.add_argument("--serve", default=os.path.join(target, "release", "serve"))
-    ap.add_argument("--n", type=int, default=100)
+    ap.add_argument("--n", type=int, default=100, help="requests per interaction")
+    ap.add_argument("--exports", type=int, default=3, help="downloads per exported table")
     ap.add_argument("--seed", type=int, default=7)
     a = ap.parse_args()
 
@@ -82,6 +88,8 @@ def main():
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", APP_RELOAD_INTERVAL_MS="0")
+    env.pop("APP_API_KEYS", None)  # keys off: loopback only
+    env["APP_ACCESS_LOG"] = "off"  # stderr is a pipe read at the end only
     t0 = time.time()
     proc = subprocess.Popen([a.serve, "--bind", f"127.0.0.1:{port}", "--data", a.data, "--models", models],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -110,13 +118,15 @@ def main():
         segs = [s["id"] for s in opts["segments"]["segments"]] if opts["segments"]["available"] else []
         states = [s["code"] for s in opts["states"]]
         chans = opts["channels"]
-        queries, lengths = [], []
-        for i in range(a.n):
-            length = rng.choice([30, 90, 182, 365, 730])
-            lengths.append(length)
+
+        def period(length=None):
+            length = length or rng.choice([30, 90, 182, 365, 730])
             start = lo + timedelta(days=rng.randrange(0, max(1, span - min(length, span))))
             end = min(hi, start + timedelta(days=length - 1))
-            q = [("from", start.isoformat()), ("to", end.isoformat())]
+            return length, [("from", start.isoformat()), ("to", end.isoformat())]
+
+        def filter_change():
+            length, q = period()
             for c in rng.sample(cats, rng.choice([0, 1, 1, 2, 3])):
                 q.append(("category", c))
             if segs and rng.random() < 0.6:
@@ -125,40 +135,112 @@ def main():
                 q.append(("state", rng.choice(states)))
             if rng.random() < 0.25:
                 q.append(("channel", rng.choice(chans)))
-            queries.append(urllib.parse.urlencode(q))
+            return length, q
 
+        def month_of(d):
+            return d.year * 12 + d.month - 1
+
+        def month_range(m):
+            y, mo = divmod(m, 12)
+            first = date(y, mo + 1, 1)
+            nxt = date(y + (mo + 1) // 12, (mo + 1) % 12 + 1, 1)
+            return first, nxt - timedelta(days=1)
+
+        # One interaction = what one click asks the server. Each starts from
+        # a varied view (period, scope) and changes one thing.
+        def interaction(kind):
+            length, q = filter_change()
+            if kind == "filter_change":
+                return "/api/dashboard", length, q
+            if kind == "comparison_switch":
+                return "/api/dashboard", length, q + [("compare", rng.choice(["previous", "yoy"]))]
+            if kind == "cross_filter_category":
+                q = [x for x in q if x[0] != "category"] + [("category", rng.choice(cats))]
+            elif kind == "cross_filter_state":
+                q = [x for x in q if x[0] != "state"] + [("state", rng.choice(states))]
+            elif kind == "cross_filter_segment":
+                q = [x for x in q if x[0] != "segment"] + ([("segment", str(rng.choice(segs)))] if segs else [])
+            elif kind == "cross_filter_month":
+                m = rng.randrange(month_of(lo), month_of(hi) + 1)
+                first, last = month_range(m)
+                q = [x for x in q if x[0] not in ("from", "to")] + [("from", first.isoformat()), ("to", last.isoformat())]
+                length = (last - first).days + 1
+            elif kind.startswith("drill_down"):
+                size = rng.choice([25, 50, 200])
+                sort = rng.choice(["date", "revenue", "items"])
+                q = q + [("sort", sort), ("dir", rng.choice(["asc", "desc"])), ("page_size", str(size))]
+                if rng.random() < 0.2:
+                    q.append(("period", "comparison"))
+                # The page: first pages mostly, deep ones for `drill_down_deep`.
+                status, first = get(base + "/api/dashboard/orders?" + urllib.parse.urlencode(q))
+                pages = max(1, first["pages"])
+                page = rng.randrange(1, pages + 1) if kind == "drill_down_deep" else rng.choice([1, 1, 2, 3])
+                return "/api/dashboard/orders", length, q + [("page", str(min(page, pages)))]
+            return "/api/dashboard", length, q
+
+        kinds = ["filter_change", "comparison_switch", "cross_filter_category", "cross_filter_state",
+                 "cross_filter_month", "drill_down_page", "drill_down_deep"]
+        if segs:
+            kinds.insert(5, "cross_filter_segment")
         get(base + "/api/dashboard")  # warm-up (not counted)
-        server_ms, client_ms = [], []
+        results = {}
         cpu0 = cpu_s(proc.pid)
-        for q in queries:
-            t = time.perf_counter()
-            status, d = get(base + "/api/dashboard?" + q)
-            client_ms.append((time.perf_counter() - t) * 1e3)
-            assert status == 200, (status, d)
-            server_ms.append(d["compute_ms"])
+        n_total = 0
+        slow = []
+        for kind in kinds:
+            server_ms, client_ms, lengths = [], [], []
+            for _ in range(a.n):
+                route, length, q = interaction(kind)
+                qs = urllib.parse.urlencode(q)
+                t = time.perf_counter()
+                status, d = get(base + route + "?" + qs)
+                client_ms.append((time.perf_counter() - t) * 1e3)
+                assert status == 200, (status, d)
+                server_ms.append(d["compute_ms"])
+                lengths.append(length)
+                slow.append((d["compute_ms"], kind, route + "?" + qs))
+            n_total += a.n
+            results[kind] = {
+                "n": a.n,
+                "server_ms": {"p50": round(pct(server_ms, 50), 1), "p99": round(pct(server_ms, 99), 1),
+                              "max": round(max(server_ms), 1)},
+                "client_round_trip_ms": {"p50": round(pct(client_ms, 50), 1), "p99": round(pct(client_ms, 99), 1)},
+            }
         cpu1 = cpu_s(proc.pid)
-        by_length = {}
-        for length, ms in zip(lengths, server_ms):
-            by_length.setdefault(length, []).append(ms)
-        slowest = sorted(zip(server_ms, queries), reverse=True)[:3]
+
+        # Exports: the whole CSV, timed at the client (download included).
+        exports = {}
+        for table in ["categories", "states", "segments", "products", "customers", "orders"]:
+            times, sizes, rows = [], [], []
+            for _ in range(a.exports):
+                _, q = period(rng.choice([30, 365]))
+                if table == "orders" and rng.random() < 0.5:
+                    q.append(("category", rng.choice(cats)))
+                t = time.perf_counter()
+                with urllib.request.urlopen(base + "/api/dashboard/export.csv?" +
+                                            urllib.parse.urlencode([("table", table)] + q), timeout=600) as r:
+                    body = r.read()
+                    rows.append(int(r.headers.get("X-Rows", "0")))
+                times.append((time.perf_counter() - t) * 1e3)
+                sizes.append(len(body))
+            exports[table] = {"n": a.exports, "ms_p50": round(pct(times, 50), 1), "ms_max": round(max(times), 1),
+                              "rows_max": max(rows), "mib_max": round(max(sizes) / 2**20, 1)}
+
+        slow.sort(reverse=True)
         out = {
             "data": os.path.abspath(a.data),
-            "completed_lines_note": "see serve's start-up line on stderr",
             "load_average_1m": round(os.getloadavg()[0], 2),
-            "filter_changes": len(queries),
             "segment_model": opts["segments"]["available"],
-            "server_ms": {"p50": round(pct(server_ms, 50), 1), "p99": round(pct(server_ms, 99), 1),
-                          "max": round(max(server_ms), 1), "mean": round(sum(server_ms) / len(server_ms), 1)},
-            # CPU time the server spent per filter change (both threads,
+            "interactions": results,
+            # CPU time the server spent per request (both threads,
             # serialisation included): less sensitive to other load than wall time.
-            "server_cpu_ms_per_change": round((cpu1 - cpu0) * 1e3 / len(queries), 1)
+            "server_cpu_ms_per_request": round((cpu1 - cpu0) * 1e3 / n_total, 1)
             if cpu0 is not None and cpu1 is not None else None,
-            "client_round_trip_ms": {"p50": round(pct(client_ms, 50), 1), "p99": round(pct(client_ms, 99), 1)},
-            "server_ms_by_period_days": {str(k): {"n": len(v), "p50": round(pct(v, 50), 1), "max": round(max(v), 1)}
-                                         for k, v in sorted(by_length.items())},
-            "slowest": [{"server_ms": round(ms, 1), "query": q} for ms, q in slowest],
+            "slowest": [{"server_ms": round(ms, 1), "interaction": k, "query": q} for ms, k, q in slow[:3]],
+            "exports_client_ms": exports,
             "startup_s": round(startup, 1),
             "rss_after_startup_mib": round(rss_ready / 1024) if rss_ready else None,
+            "rss_now_mib": round((rss_kib(proc.pid, "VmRSS") or 0) / 1024),
             "peak_rss_mib": round((rss_kib(proc.pid, "VmHWM") or 0) / 1024),
         }
         print(json.dumps(out, indent=2))

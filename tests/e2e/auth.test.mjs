@@ -7,7 +7,10 @@
 // * no key: the page asks for one (its form), and with a read-only key typed
 //   in, it renders;
 // * Swagger UI `/docs#key=KEY`: the document loads, the bearer scheme is
-//   pre-authorized, and "Try it out" on GET /ready sends the key (200).
+//   pre-authorized, and "Try it out" on GET /ready sends the key (200);
+// * the dashboard's CSV links fetch with the key (the file is the API's
+//   answer); customer ids (top customers, CSV) only for a key with the
+//   `customers` scope.
 //
 //   make test-e2e
 
@@ -143,4 +146,38 @@ test('Swagger UI: the document loads with the key, Authorize is set, and Try it 
   const ready = requests.filter((r) => new URL(r.url).pathname === '/ready');
   assert.ok(ready.length >= 1 && ready.every((r) => r.auth === 'Bearer ' + KEY), JSON.stringify(ready));
   await p.context().close();
+});
+
+// The CSV links with keys on: a plain link cannot send the key, so the page
+// fetches with it and saves the file; the file is the API's answer for that
+// key. A key without the `customers` scope sees no customer id on screen or
+// in the file; the all-scopes key sees them.
+test('dashboard CSV downloads carry the key; customer ids only for a key with the customers scope', async () => {
+  for (const [key, ids] of [[KEY, true], [READ_KEY, false]]) {
+    const context = await browser.newContext({ viewport: { width: 1400, height: 1000 }, acceptDownloads: true });
+    const p = await context.newPage();
+    await p.route('**/*', (route) => {
+      const u = new URL(route.request().url());
+      if (u.origin === base || u.protocol === 'data:' || u.protocol === 'blob:') return route.continue();
+      return route.abort();
+    });
+    await p.goto(base + '/#key=' + key);
+    await p.waitForFunction(() => document.body.dataset.state === 'ready' && document.body.dataset.drill === 'ready', null, { timeout: 60000 });
+    const head = await p.$$eval('#table-customers thead th', (th) => th.map((e) => e.textContent.trim()));
+    assert.equal(head.includes('Customer'), ids, key + ': ' + head.join('|'));
+    assert.equal((await p.locator('#customers-note').textContent()).includes('hidden'), !ids);
+    const href = await p.locator('#csv-customers').getAttribute('href');
+    const [download] = await Promise.all([p.waitForEvent('download'), p.locator('#csv-customers').click()]);
+    const file = await download.path();
+    const text = fs.readFileSync(file, 'utf8');
+    const r = await fetch(base + href, { headers: { Authorization: 'Bearer ' + key } });
+    assert.equal(r.status, 200);
+    assert.equal(text, await r.text(), key + ': the file is the API answer');
+    const header = text.split('\r\n')[0].split(',');
+    assert.equal(header.includes('customer_id'), ids, key + ': ' + header.join(','));
+    assert.ok(text.split('\r\n').length > 10, 'rows in the file');
+    // Without the key the same address is refused.
+    assert.equal((await fetch(base + href)).status, 401);
+    await context.close();
+  }
 });

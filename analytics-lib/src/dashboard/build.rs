@@ -4,10 +4,12 @@ use super::*;
 
 impl Engine {
     /// Build the engine from completed lines; `segment_of[customer]` is the
-    /// customer's segment code ([`NONE`]: none).
+    /// customer's segment code ([`NONE`]: none); `ids` holds the text of
+    /// the order, customer and product codes.
     #[allow(clippy::needless_range_loop)] // one index over parallel columns
     pub fn build(
         lines: &Lines,
+        ids: &Ids,
         dims: Dims,
         segment_of: &[u8],
         min_date: NaiveDate,
@@ -20,10 +22,17 @@ impl Engine {
             lines.channel.len(),
             lines.category.len(),
             lines.state.len(),
+            lines.product.len(),
             lines.revenue.len(),
         ];
         if same.iter().any(|&l| l != n) {
             refuse!("the dashboard's line columns differ in length: {n} orders and {same:?}");
+        }
+        let n_products = ids.products.len();
+        if let Some(&p) = lines.product.iter().find(|&&p| p as usize >= n_products) {
+            refuse!(
+                "a line's product code is {p}, expected one below the {n_products} product ids"
+            );
         }
         for (what, k) in [
             ("categories", dims.categories),
@@ -71,6 +80,14 @@ impl Engine {
             .unwrap_or(0);
         if n_orders > u32::MAX as usize - 1 || n > u32::MAX as usize - 1 {
             refuse!("the dashboard takes fewer than 2^32 lines, found {n}");
+        }
+        if ids.orders.len() < n_orders || ids.customers.len() < n_customers {
+            refuse!(
+                "the dashboard needs an id per code: {n_orders} orders and {n_customers} customers, \
+                 found {} and {} ids",
+                ids.orders.len(),
+                ids.customers.len()
+            );
         }
 
         // Per order: day, channel, customer; per customer: state, segment.
@@ -175,7 +192,159 @@ impl Engine {
                 }
             };
         }
-        drop((by_order, by_order_start, profile_of, cell_of));
+        // Customers ranked by (segment, state, code); orders by (rank, day).
+        let n_groups = (nseg + 1) * (ns + 1);
+        let group_of = |c: usize| usize::from(c_seg[c]) * (ns + 1) + usize::from(c_state[c]);
+        let present: Vec<usize> = (0..n_customers).filter(|&c| c_has[c]).collect();
+        let g_start = offsets(present.iter().map(|&c| group_of(c)), n_groups);
+        let mut fill = g_start.clone();
+        let mut rank_of = vec![u32::MAX; n_customers];
+        for &c in &present {
+            let g = group_of(c);
+            rank_of[c] = fill[g];
+            fill[g] += 1;
+        }
+        drop(fill);
+        let groups: Vec<Group> = (0..n_groups)
+            .filter(|&g| g_start[g + 1] > g_start[g])
+            .map(|g| Group {
+                segment: (g / (ns + 1)) as u8,
+                state: (g % (ns + 1)) as u8,
+                lo: g_start[g],
+                hi: g_start[g + 1],
+            })
+            .collect();
+        let n_ranked = present.len();
+        let live_orders: Vec<usize> = (0..n_orders).filter(|&o| o_day[o] != i32::MIN).collect();
+        let cust_start = offsets(
+            live_orders
+                .iter()
+                .map(|&o| rank_of[o_cust[o] as usize] as usize),
+            n_ranked,
+        );
+        let mut fill = cust_start.clone();
+        let mut sorted = vec![0u32; live_orders.len()];
+        for &o in &live_orders {
+            let r = rank_of[o_cust[o] as usize] as usize;
+            sorted[fill[r] as usize] = o as u32;
+            fill[r] += 1;
+        }
+        drop(fill);
+        for r in 0..n_ranked {
+            sorted[cust_start[r] as usize..cust_start[r + 1] as usize]
+                .sort_unstable_by_key(|&o| (o_day[o as usize], o));
+        }
+        let order_profile: Vec<u32> = sorted.iter().map(|&o| o_profile[o as usize]).collect();
+
+        // The lines of each order, in the order of the orders; each
+        // product's category (of its first line).
+        let mut order_line_start = Vec::with_capacity(sorted.len() + 1);
+        order_line_start.push(0u32);
+        let (mut line_product, mut line_category, mut line_revenue) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        let mut product_category = vec![nc as u8; n_products];
+        let mut product_seen = vec![false; n_products];
+        let mut products_one_category = true;
+        let mut order_revenue = Vec::with_capacity(sorted.len());
+        for &o in &sorted {
+            let o = o as usize;
+            let mut total = 0.0;
+            for &i in &by_order[by_order_start[o] as usize..by_order_start[o + 1] as usize] {
+                let (p, cat) = (
+                    lines.product[i as usize],
+                    slot(lines.category[i as usize], nc) as u8,
+                );
+                if !product_seen[p as usize] {
+                    product_seen[p as usize] = true;
+                    product_category[p as usize] = cat;
+                }
+                products_one_category &= product_category[p as usize] == cat;
+                line_product.push(p);
+                line_category.push(cat);
+                line_revenue.push(lines.revenue[i as usize]);
+                total += lines.revenue[i as usize];
+            }
+            order_revenue.push(total);
+            order_line_start.push(line_product.len() as u32);
+        }
+        drop((product_seen, by_order, by_order_start));
+
+        // Orders by day (counting sort of the positions).
+        let order_day: Vec<u16> = sorted.iter().map(|&o| o_day[o as usize] as u16).collect();
+        let day_order_start = offsets(order_day.iter().map(|&d| usize::from(d)), n_days);
+        let mut fill = day_order_start.clone();
+        let mut day_order = vec![0u32; order_day.len()];
+        for (pos, &d) in order_day.iter().enumerate() {
+            day_order[fill[usize::from(d)] as usize] = pos as u32;
+            fill[usize::from(d)] += 1;
+        }
+        drop(fill);
+
+        // The product cube, month by month: each (product, channel) cell's
+        // revenue and orders with the product; then by cell.
+        let stride = nch + 1;
+        let n_pc = n_products * stride;
+        let (mut acc_rev, mut acc_ord, mut seen) =
+            (vec![0.0f64; n_pc], vec![0u32; n_pc], vec![false; n_pc]);
+        let mut touched: Vec<u32> = Vec::new();
+        let (mut e_cell, mut e_month, mut e_rev, mut e_ord) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for m in 0..n_months {
+            let (d0, d1) = (month_start[m] as usize, month_start[m + 1] as usize);
+            for &pos in &day_order[day_order_start[d0] as usize..day_order_start[d1] as usize] {
+                let pos = pos as usize;
+                let ch = usize::from(profile_channel[o_profile[sorted[pos] as usize] as usize]);
+                let (l0, l1) = (
+                    order_line_start[pos] as usize,
+                    order_line_start[pos + 1] as usize,
+                );
+                for l in l0..l1 {
+                    let p = line_product[l];
+                    let cell = p as usize * stride + ch;
+                    if !seen[cell] {
+                        seen[cell] = true;
+                        touched.push(cell as u32);
+                    }
+                    acc_rev[cell] += line_revenue[l];
+                    acc_ord[cell] += u32::from(!(l0..l).any(|k| line_product[k] == p));
+                }
+            }
+            touched.sort_unstable();
+            for &cell in &touched {
+                let c = cell as usize;
+                e_cell.push(cell);
+                e_month.push(m as u16);
+                e_rev.push(acc_rev[c]);
+                e_ord.push(acc_ord[c]);
+                (acc_rev[c], acc_ord[c], seen[c]) = (0.0, 0, false);
+            }
+            touched.clear();
+        }
+        drop((acc_rev, acc_ord, seen, touched));
+        let pc_start = offsets(e_cell.iter().map(|&c| c as usize), n_pc);
+        let mut fill = pc_start.clone();
+        let n_e = e_cell.len();
+        let (mut pc_month, mut pc_revenue, mut pc_orders) =
+            (vec![0u16; n_e], vec![0.0f64; n_e], vec![0u32; n_e]);
+        for e in 0..n_e {
+            let c = e_cell[e] as usize;
+            let k = fill[c] as usize;
+            (pc_month[k], pc_revenue[k], pc_orders[k]) = (e_month[e], e_rev[e], e_ord[e]);
+            fill[c] += 1;
+        }
+        drop((fill, e_cell, e_month, e_rev, e_ord));
+        let order_ids = ids.orders.permuted(sorted.iter().map(|&o| o as usize))?;
+        let mut code_of_rank = vec![0usize; n_ranked];
+        for &c in &present {
+            code_of_rank[rank_of[c] as usize] = c;
+        }
+        let customer_ids = ids.customers.permuted(code_of_rank.into_iter())?;
+        drop(sorted);
+
+        drop((profile_of, cell_of));
 
         // The cube: records by cell (counting sort), by day within a cell.
         let n_cells = cells.len();
@@ -224,51 +393,6 @@ impl Engine {
         month_entry_start.push(month_idx.len() as u32);
         drop(recs);
 
-        // Customers ranked by (segment, state, code); orders by (rank, day).
-        let n_groups = (nseg + 1) * (ns + 1);
-        let group_of = |c: usize| usize::from(c_seg[c]) * (ns + 1) + usize::from(c_state[c]);
-        let present: Vec<usize> = (0..n_customers).filter(|&c| c_has[c]).collect();
-        let g_start = offsets(present.iter().map(|&c| group_of(c)), n_groups);
-        let mut fill = g_start.clone();
-        let mut rank_of = vec![u32::MAX; n_customers];
-        for &c in &present {
-            let g = group_of(c);
-            rank_of[c] = fill[g];
-            fill[g] += 1;
-        }
-        drop(fill);
-        let groups: Vec<Group> = (0..n_groups)
-            .filter(|&g| g_start[g + 1] > g_start[g])
-            .map(|g| Group {
-                segment: (g / (ns + 1)) as u8,
-                state: (g % (ns + 1)) as u8,
-                lo: g_start[g],
-                hi: g_start[g + 1],
-            })
-            .collect();
-        let n_ranked = present.len();
-        let live_orders: Vec<usize> = (0..n_orders).filter(|&o| o_day[o] != i32::MIN).collect();
-        let cust_start = offsets(
-            live_orders
-                .iter()
-                .map(|&o| rank_of[o_cust[o] as usize] as usize),
-            n_ranked,
-        );
-        let mut fill = cust_start.clone();
-        let mut sorted = vec![0u32; live_orders.len()];
-        for &o in &live_orders {
-            let r = rank_of[o_cust[o] as usize] as usize;
-            sorted[fill[r] as usize] = o as u32;
-            fill[r] += 1;
-        }
-        drop(fill);
-        for r in 0..n_ranked {
-            sorted[cust_start[r] as usize..cust_start[r + 1] as usize]
-                .sort_unstable_by_key(|&o| (o_day[o as usize], o));
-        }
-        let order_day = sorted.iter().map(|&o| o_day[o as usize] as u16).collect();
-        let order_profile = sorted.iter().map(|&o| o_profile[o as usize]).collect();
-
         Ok(Engine {
             lines: n,
             orders: live_orders.len(),
@@ -279,6 +403,7 @@ impl Engine {
             n_states: ns,
             n_channels: nch,
             n_segments: nseg,
+            n_products,
             parallel_min: PARALLEL_MIN_ORDERS,
             one_word_months: 64,
             first_day,
@@ -287,6 +412,23 @@ impl Engine {
             month_start,
             order_day,
             order_profile,
+            order_line_start,
+            order_revenue,
+            day_order,
+            day_order_start,
+            pc_start,
+            pc_month,
+            pc_revenue,
+            pc_orders,
+            products_one_category,
+            product_lines_only: false,
+            line_product,
+            line_category,
+            line_revenue,
+            product_category,
+            order_ids,
+            customer_ids,
+            product_ids: ids.products.clone(),
             cust_start,
             groups,
             profile_channel,
@@ -319,5 +461,14 @@ impl Engine {
             + (self.day_start.len() + self.month_entry_start.len()) * 4
             + self.day_idx.len() * (2 + 8 + 4)
             + self.month_idx.len() * (2 + 8 + 4)
+            + self.order_line_start.len() * 4
+            + self.order_revenue.len() * 8
+            + (self.day_order.len() + self.day_order_start.len() + self.pc_start.len()) * 4
+            + self.pc_month.len() * (2 + 8 + 4)
+            + self.line_product.len() * (4 + 1 + 8)
+            + self.product_category.len()
+            + self.order_ids.heap_bytes()
+            + self.customer_ids.heap_bytes()
+            + self.product_ids.heap_bytes()
     }
 }

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use chrono::{Duration, NaiveDate};
 use polars::prelude::*;
 
-use super::{Dims, Engine, Lines, NONE, Query};
+use super::{Dims, Engine, IdList, Ids, Lines, NONE, Query};
 use crate::error::DataError;
 use crate::kpi::{self, Filter, KpiOptions, Sales};
 
@@ -57,24 +57,42 @@ pub struct Built {
     pub default_to: NaiveDate,
 }
 
-/// Dense `u32` codes of a string column, and (when `index`) the code of
-/// each distinct value.
-fn encode(col: &StringChunked, index: bool) -> (Vec<u32>, HashMap<String, u32>) {
+/// A text column as codes.
+struct Encoded {
+    codes: Vec<u32>,
+    /// The distinct values in code order.
+    ids: IdList,
+    /// Value → code (when asked).
+    index: HashMap<String, u32>,
+}
+
+/// Dense `u32` codes of a string column (by first appearance), the
+/// distinct values in code order, and (when `index`) the code of each.
+fn encode(col: &StringChunked, index: bool) -> Result<Encoded, DashboardError> {
     let mut map: HashMap<&str, u32> = HashMap::with_capacity(col.len() / 2);
+    let mut values: Vec<&str> = Vec::new();
     let codes = col
         .iter()
         .map(|v| {
             let v = v.unwrap_or("");
             let n = map.len() as u32;
-            *map.entry(v).or_insert(n)
+            *map.entry(v).or_insert_with(|| {
+                values.push(v);
+                n
+            })
         })
         .collect();
+    let ids = IdList::from_strs(values)?;
     let owned = if index {
         map.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
     } else {
         HashMap::new()
     };
-    (codes, owned)
+    Ok(Encoded {
+        codes,
+        ids,
+        index: owned,
+    })
 }
 
 fn distinct_strings(df: &DataFrame, name: &str) -> Result<Vec<String>, DashboardError> {
@@ -143,6 +161,7 @@ impl Engine {
                 "channel",
                 "category",
                 "state",
+                "product_id",
                 "completed",
                 "revenue",
             ])
@@ -153,8 +172,16 @@ impl Engine {
                 .and_then(|c| c.str().cloned())
                 .map_err(pe("reading a text column"))
         };
-        let (order_codes, _) = encode(&str_col(&lines, "order_id")?, false);
-        let (customer_codes, customer_index) = encode(&str_col(&lines, "customer_id")?, true);
+        let Encoded {
+            codes: order_codes,
+            ids: order_ids,
+            ..
+        } = encode(&str_col(&lines, "order_id")?, false)?;
+        let Encoded {
+            codes: customer_codes,
+            ids: customer_ids,
+            index: customer_index,
+        } = encode(&str_col(&lines, "customer_id")?, true)?;
         lines
             .with_column(Column::new("order_id".into(), order_codes))
             .and_then(|df| df.with_column(Column::new("customer_id".into(), customer_codes)))
@@ -173,6 +200,17 @@ impl Engine {
         let categories = distinct_strings(&compact.lines, "category")?;
         let states = distinct_strings(&compact.lines, "state")?;
         let channels = distinct_strings(&compact.lines, "channel")?;
+        let mut products = distinct_strings(&compact.lines, "product_id")?;
+        // Lines without a product id (none after cleaning) under "".
+        let no_product = compact
+            .lines
+            .column("product_id")
+            .map_err(pe("reading product ids"))?
+            .null_count()
+            > 0;
+        if no_product && products.binary_search(&String::new()).is_err() {
+            products.insert(0, String::new());
+        }
         if categories.len() >= 255 || states.len() >= 255 || channels.len() >= 255 {
             return Err(DashboardError::Input(format!(
                 "at most 254 categories, states and channels, found {}, {} and {}",
@@ -184,15 +222,21 @@ impl Engine {
         let (segment_of, n_segments) = segments(&customer_index);
         drop(customer_index);
 
-        let lines = lines_of(&compact.lines, &categories, &states, &channels)?;
+        let lines = lines_of(&compact.lines, &categories, &states, &channels, &products)?;
         let dims = Dims {
             categories: categories.len(),
             states: states.len(),
             channels: channels.len(),
             segments: n_segments,
         };
-        let engine = Engine::build(&lines, dims, &segment_of, min_date, max_date)?;
-        drop(lines);
+        let ids = Ids {
+            orders: order_ids,
+            customers: customer_ids,
+            products: IdList::from_strs(products.iter().map(String::as_str))?,
+        };
+        drop(products);
+        let engine = Engine::build(&lines, &ids, dims, &segment_of, min_date, max_date)?;
+        drop((lines, ids));
         check(&engine, &compact, default_from, default_to)?;
         Ok(Built {
             engine,
@@ -213,6 +257,7 @@ fn lines_of(
     categories: &[String],
     states: &[String],
     channels: &[String],
+    products: &[String],
 ) -> Result<Lines, DashboardError> {
     let code_of = |name: &'static str, dict: &[String]| -> Result<Vec<u8>, DashboardError> {
         let idx: HashMap<&str, u8> = dict
@@ -250,6 +295,31 @@ fn lines_of(
         channel: code_of("channel", channels)?,
         category: code_of("category", categories)?,
         state: code_of("state", states)?,
+        product: {
+            let idx: HashMap<&str, u32> = products
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (v.as_str(), i as u32))
+                .collect();
+            let c = lines
+                .column("product_id")
+                .and_then(|c| c.str().cloned())
+                .map_err(pe("reading product ids"))?;
+            let mut codes = Vec::with_capacity(c.len());
+            for v in c.iter() {
+                match idx.get(v.unwrap_or("")) {
+                    Some(&p) => codes.push(p),
+                    None => {
+                        return Err(DashboardError::Input(format!(
+                            "a completed line without a known product id: expected one of the {} \
+                             products, found {v:?}",
+                            products.len()
+                        )));
+                    }
+                }
+            }
+            codes
+        },
         revenue: lines
             .column("revenue")
             .and_then(|c| c.f64().cloned())
@@ -275,13 +345,8 @@ fn check(
     };
     let want = kpi::kpis(compact, &filter, &opts).map_err(DashboardError::Kpis)?;
     let got = engine.scan(&Query {
-        categories: None,
-        states: None,
-        channels: None,
-        segment: None,
-        from,
-        to,
         churn_window_days: opts.churn_window_days,
+        ..Query::period(from, to)
     });
     let c = &got.current;
     let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0);

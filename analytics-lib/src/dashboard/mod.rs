@@ -32,7 +32,17 @@
 //! Files: this one holds the types, `build.rs` builds the structures,
 //! `scan.rs` answers a [`Query`], `frame.rs` builds an engine from the
 //! line-level [`crate::kpi::Sales`] frame and checks it against
-//! `kpi::kpis`; `tests.rs` is the line-by-line reference.
+//! `kpi::kpis`; `leaders.rs` ranks products and customers, `orders.rs`
+//! pages through the orders behind a view; `tests.rs` is the line-by-line
+//! reference.
+//!
+//! A third structure serves the leaderboards and the drill-down: **the
+//! lines of each order**, in the same order as the order records (product,
+//! category and revenue: 13 bytes a line), with the ids of orders,
+//! customers and products as packed text ([`IdList`]). Top products and
+//! customers, and the pages of orders, are one more pass over the same
+//! contiguous customer ranges, reading the lines of the orders in the
+//! period only.
 
 /// Return a [`DashboardError::Input`] with a formatted message.
 macro_rules! refuse {
@@ -43,15 +53,20 @@ macro_rules! refuse {
 
 mod build;
 mod frame;
+mod leaders;
+mod orders;
 mod scan;
 #[cfg(test)]
 mod tests;
 
 pub use frame::{Built, DashboardError};
+pub use leaders::{CustomerFigure, ProductFigure};
+pub use orders::{OrderRecord, OrderSort, OrdersPage, OrdersRequest, Which};
+pub use scan::Scope;
 
 use std::collections::HashMap;
 
-use chrono::{Datelike, Duration, NaiveDate};
+use chrono::{Datelike, Duration, Months, NaiveDate};
 
 /// Code of a missing value (category, state, channel or segment).
 pub const NONE: u8 = u8::MAX;
@@ -72,16 +87,160 @@ pub struct Lines {
     pub category: Vec<u8>,
     /// The customer's state.
     pub state: Vec<u8>,
+    /// Product code (dense from 0, indexes [`Ids::products`]).
+    pub product: Vec<u32>,
     pub revenue: Vec<f64>,
 }
 
-/// Sizes of the dictionaries behind the codes (at most 254 each).
+/// Sizes of the dictionaries behind the codes (at most 254 each but
+/// products).
 #[derive(Clone, Copy, Debug)]
 pub struct Dims {
     pub categories: usize,
     pub states: usize,
     pub channels: usize,
     pub segments: usize,
+}
+
+/// The text behind the dense codes of [`Lines`]: order and customer ids
+/// by code, product ids by code.
+#[derive(Clone, Debug, Default)]
+pub struct Ids {
+    pub orders: IdList,
+    pub customers: IdList,
+    pub products: IdList,
+}
+
+/// Many short strings in one buffer: `get(i)` is
+/// `text[start[i]..start[i + 1]]` (8 bytes of overhead less per id than a
+/// `Vec<String>`, one allocation).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct IdList {
+    text: String,
+    start: Vec<u32>,
+}
+
+impl IdList {
+    /// The ids in order; an error past 4 GiB of text.
+    pub fn from_strs<'a>(ids: impl IntoIterator<Item = &'a str>) -> Result<IdList, DashboardError> {
+        let mut out = IdList {
+            text: String::new(),
+            start: vec![0],
+        };
+        for id in ids {
+            out.push(id)?;
+        }
+        Ok(out)
+    }
+
+    fn push(&mut self, id: &str) -> Result<(), DashboardError> {
+        self.text.push_str(id);
+        let end = u32::try_from(self.text.len()).map_err(|_| {
+            DashboardError::Input(format!(
+                "the dashboard keeps at most 4 GiB of ids, found more ({} ids so far)",
+                self.start.len()
+            ))
+        })?;
+        self.start.push(end);
+        Ok(())
+    }
+
+    pub fn len(&self) -> usize {
+        self.start.len().saturating_sub(1)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The `i`-th id ("" past the end).
+    pub fn get(&self, i: usize) -> &str {
+        match (self.start.get(i), self.start.get(i + 1)) {
+            (Some(&a), Some(&b)) => self.text.get(a as usize..b as usize).unwrap_or(""),
+            _ => "",
+        }
+    }
+
+    /// The ids in the order `order` gives (`order[k]` = old index of new k).
+    fn permuted(&self, order: impl Iterator<Item = usize>) -> Result<IdList, DashboardError> {
+        let mut out = IdList {
+            text: String::with_capacity(self.text.len()),
+            start: Vec::with_capacity(self.start.len()),
+        };
+        out.start.push(0);
+        for i in order {
+            out.push(self.get(i))?;
+        }
+        Ok(out)
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.text.len() + self.start.len() * 4
+    }
+}
+
+/// What the figures are compared with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Comparison {
+    /// The period of the same length just before.
+    Previous,
+    /// The same days one year earlier (29/02 → 28/02).
+    YearOverYear,
+}
+
+impl Comparison {
+    /// The names the API takes: `previous`, `yoy`.
+    pub const NAMES: [&'static str; 2] = ["previous", "yoy"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Comparison::Previous => "previous",
+            Comparison::YearOverYear => "yoy",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Comparison> {
+        match s {
+            "previous" => Some(Comparison::Previous),
+            "yoy" => Some(Comparison::YearOverYear),
+            _ => None,
+        }
+    }
+
+    /// The comparison analysts expect for a period: year over year for
+    /// whole calendar months (a month, a quarter, a year) and for exactly
+    /// one year from any day; the previous period otherwise.
+    pub fn default_for(from: NaiveDate, to: NaiveDate) -> Comparison {
+        let next = to.succ_opt();
+        let whole_months = from.day() == 1 && next.is_some_and(|n| n.day() == 1);
+        // A year from any day; 365 days too, so that "the last 365 days"
+        // is compared alike whether or not a 29/02 falls inside.
+        let one_year =
+            from.checked_add_months(Months::new(12)) == next || (to - from).num_days() == 364;
+        if whole_months || one_year {
+            Comparison::YearOverYear
+        } else {
+            Comparison::Previous
+        }
+    }
+
+    /// The period compared with `from..=to`; None when it would leave
+    /// the dates chrono holds (checked, never a panic).
+    pub fn period(self, from: NaiveDate, to: NaiveDate) -> Option<(NaiveDate, NaiveDate)> {
+        match self {
+            Comparison::Previous => {
+                let days = (to - from).num_days() + 1;
+                Some((
+                    from.checked_sub_signed(Duration::days(days))?,
+                    from.checked_sub_signed(Duration::days(1))?,
+                ))
+            }
+            Comparison::YearOverYear => Some((
+                from.checked_sub_months(Months::new(12))?,
+                to.checked_sub_months(Months::new(12))?,
+            )),
+        }
+    }
 }
 
 /// One cell of the revenue cube (codes as slots: `n` = missing).
@@ -114,7 +273,8 @@ pub struct Engine {
     pub n_categories: usize,
     pub n_states: usize,
     n_channels: usize,
-    n_segments: usize,
+    pub n_segments: usize,
+    pub n_products: usize,
     /// Below this many orders in scope one thread does all.
     parallel_min: usize,
     /// Periods of at most this many months of data take the one-word path
@@ -131,6 +291,36 @@ pub struct Engine {
     // Orders, grouped by customer rank, each customer's sorted by day.
     order_day: Vec<u16>,
     order_profile: Vec<u32>,
+    /// Order → its lines `order_line_start[o]..order_line_start[o + 1]`,
+    /// and their revenue summed in line order.
+    order_line_start: Vec<u32>,
+    order_revenue: Vec<f64>,
+    /// Orders by day: `day_order[day_order_start[d]..day_order_start[d + 1]]`.
+    day_order: Vec<u32>,
+    day_order_start: Vec<u32>,
+    /// The product cube: per (product, channel slot) cell
+    /// `product × (n_channels + 1) + channel`, its entries
+    /// `pc_start[cell]..pc_start[cell + 1]` by month: revenue and orders
+    /// with the product.
+    pc_start: Vec<u32>,
+    pc_month: Vec<u16>,
+    pc_revenue: Vec<f64>,
+    pc_orders: Vec<u32>,
+    /// Every product's lines have one category (so the cube's products
+    /// answer a category filter); the tests turn the cube off to check the
+    /// lines' path too.
+    products_one_category: bool,
+    product_lines_only: bool,
+    // The lines, in the order of the orders.
+    line_product: Vec<u32>,
+    line_category: Vec<u8>,
+    line_revenue: Vec<f64>,
+    /// Product code → category slot (of its first line).
+    product_category: Vec<u8>,
+    /// Order ids by order position, customer ids by rank, product ids by code.
+    order_ids: IdList,
+    customer_ids: IdList,
+    product_ids: IdList,
     /// Customer rank → its orders `cust_start[r]..cust_start[r + 1]`.
     cust_start: Vec<u32>,
     groups: Vec<Group>,
@@ -151,7 +341,9 @@ pub struct Engine {
     month_orders: Vec<u32>,
 }
 
-/// What one request asks: scope masks (by code; None = all) and the period.
+/// What one request asks: scope masks (by code; None = all), the period
+/// and the one it is compared with.
+#[derive(Clone, Debug)]
 pub struct Query {
     pub categories: Option<Vec<bool>>,
     pub states: Option<Vec<bool>>,
@@ -159,7 +351,35 @@ pub struct Query {
     pub segment: Option<u8>,
     pub from: NaiveDate,
     pub to: NaiveDate,
+    /// The comparison period (the `previous` figures): any period, it may
+    /// overlap the current one (year over year on more than a year).
+    pub compare_from: NaiveDate,
+    pub compare_to: NaiveDate,
     pub churn_window_days: i64,
+    /// Leaderboards: keep this many top customers and every product's
+    /// figures (0: neither, the pass over the lines is skipped).
+    pub top: usize,
+}
+
+impl Query {
+    /// Everything from `from` to `to`, compared with the previous period.
+    pub fn period(from: NaiveDate, to: NaiveDate) -> Query {
+        let (compare_from, compare_to) = Comparison::Previous
+            .period(from, to)
+            .unwrap_or((NaiveDate::MIN, NaiveDate::MIN));
+        Query {
+            categories: None,
+            states: None,
+            channels: None,
+            segment: None,
+            from,
+            to,
+            compare_from,
+            compare_to,
+            churn_window_days: 90,
+            top: 0,
+        }
+    }
 }
 
 /// Headline figures of one period.
@@ -183,7 +403,8 @@ impl Totals {
     }
 }
 
-/// Everything one request yields.
+/// Everything one request yields. `previous` and the `*_prev` figures are
+/// those of the comparison period.
 #[derive(Clone, Debug, Default)]
 pub struct Scan {
     pub current: Totals,
@@ -196,10 +417,36 @@ pub struct Scan {
     /// Per category code (+1 slot for missing): revenue, orders.
     pub cat_revenue: Vec<f64>,
     pub cat_orders: Vec<u64>,
+    pub cat_revenue_prev: Vec<f64>,
+    pub cat_orders_prev: Vec<u64>,
     /// Per state code (+1 slot): revenue, orders, customers.
     pub state_revenue: Vec<f64>,
     pub state_orders: Vec<u64>,
     pub state_customers: Vec<u64>,
+    pub state_revenue_prev: Vec<f64>,
+    pub state_orders_prev: Vec<u64>,
+    pub state_customers_prev: Vec<u64>,
+    /// Per segment code (+1 slot: no segment): revenue, orders, customers.
+    pub seg_revenue: Vec<f64>,
+    pub seg_orders: Vec<u64>,
+    pub seg_customers: Vec<u64>,
+    pub seg_revenue_prev: Vec<f64>,
+    pub seg_orders_prev: Vec<u64>,
+    pub seg_customers_prev: Vec<u64>,
+    /// Per product code, when `Query::top` > 0 (else empty): revenue and
+    /// orders with the product, both periods. Added chunk by chunk in the
+    /// chunks' order, so that two requests of one view give the same bits
+    /// whichever thread took which chunk.
+    pub product_revenue: Vec<f64>,
+    pub product_orders: Vec<u64>,
+    pub product_revenue_prev: Vec<f64>,
+    pub product_orders_prev: Vec<u64>,
+    /// Each chunk's product sums before they are added up (chunk index,
+    /// the products it touched).
+    product_parts: Vec<(usize, Vec<leaders::ProductPart>)>,
+    /// The `Query::top` customers of most revenue in the period (most
+    /// first; ties by rank).
+    pub top_customers: Vec<CustomerFigure>,
     /// Cohort (month index of first order in the period) → size, and
     /// active customers by month offset.
     pub cohort_size: Vec<u64>,
@@ -252,18 +499,20 @@ fn offsets(keys: impl Iterator<Item = usize>, n: usize) -> Vec<u32> {
 /// The day windows of one request, as day indices.
 #[derive(Clone, Copy)]
 struct Windows {
-    /// Current period `[f, t]`; previous `[pf, f)`.
+    /// Current period `[f, t]`; comparison `[pf, pt]`.
     f: i32,
     t: i32,
     pf: i32,
+    pt: i32,
     /// Churn of the current period: earlier `[ce0, ce1)`, later `[ce1, t]`;
-    /// of the previous one: earlier `[pe0, pe1)`, later `[pe1, f)`.
+    /// of the comparison one: earlier `[pe0, pe1)`, later `[pe1, pt]`.
     ce0: i32,
     ce1: i32,
     pe0: i32,
     pe1: i32,
-    /// No order before this day matters.
+    /// No order before `lo` or after `hi` matters.
     lo: i32,
+    hi: i32,
     /// Month index of the period's first month with data (cohort bit 0).
     m0: usize,
 }

@@ -1,6 +1,7 @@
 //! One request: the scopes as masks, the cube and the customers scanned
 //! (on two threads above a size), the results merged.
 
+use super::leaders;
 use super::*;
 
 impl Engine {
@@ -10,30 +11,45 @@ impl Engine {
             monthly_lines: vec![0; self.n_months],
             cat_revenue: vec![0.0; self.n_categories + 1],
             cat_orders: vec![0; self.n_categories + 1],
+            cat_revenue_prev: vec![0.0; self.n_categories + 1],
+            cat_orders_prev: vec![0; self.n_categories + 1],
             state_revenue: vec![0.0; self.n_states + 1],
             state_orders: vec![0; self.n_states + 1],
             state_customers: vec![0; self.n_states + 1],
+            state_revenue_prev: vec![0.0; self.n_states + 1],
+            state_orders_prev: vec![0; self.n_states + 1],
+            state_customers_prev: vec![0; self.n_states + 1],
+            seg_revenue: vec![0.0; self.n_segments + 1],
+            seg_orders: vec![0; self.n_segments + 1],
+            seg_customers: vec![0; self.n_segments + 1],
+            seg_revenue_prev: vec![0.0; self.n_segments + 1],
+            seg_orders_prev: vec![0; self.n_segments + 1],
+            seg_customers_prev: vec![0; self.n_segments + 1],
             cohort_size: vec![0; self.n_months],
             cohort_active: vec![vec![0; self.n_months]; self.n_months],
             ..Scan::default()
         }
     }
 
-    fn windows(&self, q: &Query) -> Windows {
+    pub(super) fn windows(&self, q: &Query) -> Windows {
         let w = q.churn_window_days.max(1) as i32;
         let f = epoch_days(q.from) - self.first_day;
         let t = epoch_days(q.to) - self.first_day;
-        let len = t - f + 1;
+        let pf = epoch_days(q.compare_from) - self.first_day;
+        let pt = epoch_days(q.compare_to) - self.first_day;
         let m0 = self.month_of_day[f.clamp(0, self.n_days as i32 - 1) as usize];
+        let (ce0, pe0) = (t + 1 - 2 * w, pt + 1 - 2 * w);
         Windows {
             f,
             t,
-            pf: f - len,
-            ce0: t + 1 - 2 * w,
+            pf,
+            pt,
+            ce0,
             ce1: t + 1 - w,
-            pe0: f - 2 * w,
-            pe1: f - w,
-            lo: (f - len).min(f - 2 * w),
+            pe0,
+            pe1: pt + 1 - w,
+            lo: f.min(pf).min(ce0).min(pe0),
+            hi: t.max(pt),
             m0: usize::from(m0),
         }
     }
@@ -44,21 +60,8 @@ impl Engine {
         if a > b {
             return (0.0, 0);
         }
-        let (ma, mb) = (
-            usize::from(self.month_of_day[a as usize]),
-            usize::from(self.month_of_day[b as usize]),
-        );
         // Whole months `full_lo..full_hi` inside the days, the rest by day.
-        let full_lo = if self.month_start[ma] >= a {
-            ma
-        } else {
-            ma + 1
-        };
-        let full_hi = if self.month_start[mb + 1] <= b + 1 {
-            mb + 1
-        } else {
-            mb
-        };
+        let (full_lo, full_hi) = self.whole_months(a, b);
         if full_lo >= full_hi {
             return self.days_sum(c, a, b + 1);
         }
@@ -66,6 +69,26 @@ impl Engine {
         let (r2, o2) = self.months_sum(c, full_lo, full_hi);
         let (r3, o3) = self.days_sum(c, self.month_start[full_hi], b + 1);
         (r1 + r2 + r3, o1 + o2 + o3)
+    }
+
+    /// The whole months `lo..hi` inside days `a..=b` (data days; `lo >= hi`:
+    /// none).
+    pub(super) fn whole_months(&self, a: i32, b: i32) -> (usize, usize) {
+        let (ma, mb) = (
+            usize::from(self.month_of_day[a as usize]),
+            usize::from(self.month_of_day[b as usize]),
+        );
+        let lo = if self.month_start[ma] >= a {
+            ma
+        } else {
+            ma + 1
+        };
+        let hi = if self.month_start[mb + 1] <= b + 1 {
+            mb + 1
+        } else {
+            mb
+        };
+        (lo, hi)
     }
 
     /// Day entries of cell `c` in `[a, b)`.
@@ -122,66 +145,95 @@ impl Engine {
                 s.monthly[m] += self.month_revenue[e];
                 s.monthly_lines[m] += 1;
             }
+            let (cat, st, seg) = (
+                usize::from(cell.category),
+                usize::from(cell.state),
+                usize::from(cell.segment),
+            );
             let (rev, orders) = self.cell_sum(c, w.f, w.t);
             s.current.revenue += rev;
-            s.cat_revenue[usize::from(cell.category)] += rev;
-            s.cat_orders[usize::from(cell.category)] += orders;
-            s.state_revenue[usize::from(cell.state)] += rev;
-            s.previous.revenue += self.cell_sum(c, w.pf, w.f - 1).0;
+            s.cat_revenue[cat] += rev;
+            s.cat_orders[cat] += orders;
+            s.state_revenue[st] += rev;
+            s.seg_revenue[seg] += rev;
+            let (rev, orders) = self.cell_sum(c, w.pf, w.pt);
+            s.previous.revenue += rev;
+            s.cat_revenue_prev[cat] += rev;
+            s.cat_orders_prev[cat] += orders;
+            s.state_revenue_prev[st] += rev;
+            s.seg_revenue_prev[seg] += rev;
         }
     }
 
     /// The per-customer part for customers `ranges` (rank ranges with their
-    /// state slot): orders, active customers, churn, customers by state,
-    /// cohorts.
-    fn customers(&self, s: &mut Scan, w: &Windows, pm: &[bool], ranges: &[(u32, u32, u8)]) {
-        if self.n_months - w.m0 <= self.one_word_months {
-            self.customers_one_word(s, w, pm, ranges);
+    /// state and segment slots): orders, active customers, churn, customers
+    /// by state and segment, cohorts.
+    /// With `top` > 0, also each customer's revenue in both periods: the
+    /// `top` customers of most revenue are kept.
+    fn customers(&self, s: &mut Scan, scope: &Scope, ranges: &[Range], top: usize) {
+        if self.n_months - scope.w.m0 <= self.one_word_months {
+            self.customers_one_word(s, scope, ranges, top);
         } else {
-            self.customers_wide(s, w, pm, ranges);
+            self.customers_wide(s, scope, ranges, top);
         }
+        leaders::keep_top(&mut s.top_customers, top);
     }
 
     /// [`Self::customers`] when the period's months fit one 64-bit word:
     /// no branch per order but the end of the customer's period.
     #[allow(clippy::needless_range_loop)] // one index over parallel columns
-    fn customers_one_word(
-        &self,
-        s: &mut Scan,
-        w: &Windows,
-        pm: &[bool],
-        ranges: &[(u32, u32, u8)],
-    ) {
-        let (f, t, pf, lo) = (w.f, w.t, w.pf, w.lo);
+    fn customers_one_word(&self, s: &mut Scan, scope: &Scope, ranges: &[Range], top: usize) {
+        let (w, pm) = (&scope.w, &scope.pm);
+        let (f, t, pf, pt, lo, hi) = (w.f, w.t, w.pf, w.pt, w.lo, w.hi);
         let (ce0, ce1, pe0, pe1) = (w.ce0, w.ce1, w.pe0, w.pe1);
         let m0 = w.m0 as u32;
-        for &(r_lo, r_hi, state) in ranges {
+        for g in ranges {
             let (mut st_customers, mut st_orders) = (0u64, 0u64);
-            for r in r_lo as usize..r_hi as usize {
+            let (mut st_customers_prev, mut st_orders_prev) = (0u64, 0u64);
+            for r in g.lo as usize..g.hi as usize {
                 let (a, b) = (self.cust_start[r] as usize, self.cust_start[r + 1] as usize);
                 let mut flags = 0u32;
                 let (mut n_cur, mut n_prev) = (0u32, 0u32);
+                let (mut rev_cur, mut rev_prev) = (0.0, 0.0);
                 let mut bits = 0u64;
                 for o in a..b {
                     let d = i32::from(self.order_day[o]);
-                    if d > t {
+                    if d > hi {
                         break;
                     }
                     let ok = u32::from(pm[self.order_profile[o] as usize] & (d >= lo));
-                    let cur = u32::from(d >= f) & ok;
-                    let prev = u32::from((d >= pf) & (d < f)) & ok;
+                    let cur = u32::from((d >= f) & (d <= t)) & ok;
+                    let prev = u32::from((d >= pf) & (d <= pt)) & ok;
                     let ce = u32::from((d >= ce0) & (d < ce1)) & ok;
-                    let cl = u32::from(d >= ce1) & ok;
+                    let cl = u32::from((d >= ce1) & (d <= t)) & ok;
                     let pe = u32::from((d >= pe0) & (d < pe1)) & ok;
-                    let pl = u32::from((d >= pe1) & (d < f)) & ok;
+                    let pl = u32::from((d >= pe1) & (d <= pt)) & ok;
                     flags |= cur | prev << 1 | ce << 2 | cl << 3 | pe << 4 | pl << 5;
                     n_cur += cur;
                     n_prev += prev;
                     let m = u32::from(self.month_of_day[d as usize]).wrapping_sub(m0) & 63;
                     bits |= u64::from(cur) << m;
+                    if top > 0 && (cur | prev) != 0 {
+                        let x = self.scope_revenue(scope, o);
+                        if cur != 0 {
+                            rev_cur += x;
+                        }
+                        if prev != 0 {
+                            rev_prev += x;
+                        }
+                    }
                 }
                 if flags == 0 {
                     continue;
+                }
+                if top > 0 && n_cur > 0 {
+                    s.push_top(
+                        top,
+                        g,
+                        r,
+                        [rev_cur, rev_prev],
+                        [n_cur, n_prev].map(u64::from),
+                    );
                 }
                 let bit = |k: u32| u64::from((flags >> k) & 1);
                 s.current.churn_base += bit(2);
@@ -194,6 +246,8 @@ impl Engine {
                 s.current.orders += u64::from(n_cur);
                 st_customers += bit(0);
                 st_orders += u64::from(n_cur);
+                st_customers_prev += bit(1);
+                st_orders_prev += u64::from(n_prev);
                 if bits != 0 {
                     let first = w.m0 + bits.trailing_zeros() as usize;
                     s.cohort_size[first] += 1;
@@ -205,49 +259,65 @@ impl Engine {
                     }
                 }
             }
-            s.state_customers[usize::from(state)] += st_customers;
-            s.state_orders[usize::from(state)] += st_orders;
+            s.add_group(
+                g,
+                [st_customers, st_orders, st_customers_prev, st_orders_prev],
+            );
         }
     }
 
     /// [`Self::customers`] for periods of more than 64 months of data.
     #[allow(clippy::needless_range_loop)] // one index over parallel columns
-    fn customers_wide(&self, s: &mut Scan, w: &Windows, pm: &[bool], ranges: &[(u32, u32, u8)]) {
+    fn customers_wide(&self, s: &mut Scan, scope: &Scope, ranges: &[Range], top: usize) {
+        let (w, pm) = (&scope.w, &scope.pm);
         let words = (self.n_months - w.m0).div_ceil(64).max(1);
         let mut bits = vec![0u64; words];
-        let (f, t, pf) = (w.f, w.t, w.pf);
-        for &(lo, hi, state) in ranges {
-            let st = usize::from(state);
-            for r in lo as usize..hi as usize {
+        let (f, t, pf, pt) = (w.f, w.t, w.pf, w.pt);
+        for g in ranges {
+            let mut sums = [0u64; 4];
+            for r in g.lo as usize..g.hi as usize {
                 let (a, b) = (self.cust_start[r] as usize, self.cust_start[r + 1] as usize);
                 let mut flags = 0u8;
                 let (mut n_cur, mut n_prev) = (0u64, 0u64);
+                let (mut rev_cur, mut rev_prev) = (0.0, 0.0);
                 for o in a..b {
                     let d = i32::from(self.order_day[o]);
-                    if d > t {
+                    if d > w.hi {
                         break;
                     }
                     if d < w.lo || !pm[self.order_profile[o] as usize] {
                         continue;
                     }
-                    if d >= f {
+                    let (cur, prev) = (d >= f && d <= t, d >= pf && d <= pt);
+                    let x = if top > 0 && (cur || prev) {
+                        self.scope_revenue(scope, o)
+                    } else {
+                        0.0
+                    };
+                    if cur {
                         n_cur += 1;
+                        rev_cur += x;
                         flags |= CUR;
                         let m = usize::from(self.month_of_day[d as usize]) - w.m0;
                         bits[m >> 6] |= 1 << (m & 63);
-                    } else if d >= pf {
+                    }
+                    if prev {
                         n_prev += 1;
+                        rev_prev += x;
                         flags |= PREV;
                     }
-                    if d >= w.ce0 {
+                    if d >= w.ce0 && d <= t {
                         flags |= if d >= w.ce1 { C_LATER } else { C_EARLIER };
                     }
-                    if d >= w.pe0 && d < f {
+                    if d >= w.pe0 && d <= pt {
                         flags |= if d >= w.pe1 { P_LATER } else { P_EARLIER };
                     }
                 }
                 if flags == 0 {
                     continue;
+                }
+                if top > 0 && n_cur > 0 {
+                    s.push_top(top, g, r, [rev_cur, rev_prev], [n_cur, n_prev]);
                 }
                 if flags & C_EARLIER != 0 {
                     s.current.churn_base += 1;
@@ -260,12 +330,14 @@ impl Engine {
                 if flags & PREV != 0 {
                     s.previous.active_customers += 1;
                     s.previous.orders += n_prev;
+                    sums[2] += 1;
+                    sums[3] += n_prev;
                 }
                 if flags & CUR != 0 {
                     s.current.active_customers += 1;
                     s.current.orders += n_cur;
-                    s.state_customers[st] += 1;
-                    s.state_orders[st] += n_cur;
+                    sums[0] += 1;
+                    sums[1] += n_cur;
                     let mut first = usize::MAX;
                     for (wi, word) in bits.iter_mut().enumerate() {
                         let mut x = *word;
@@ -282,13 +354,13 @@ impl Engine {
                     }
                 }
             }
+            s.add_group(g, sums);
         }
     }
 
-    /// Every figure of one request: the cube, and one pass over the
-    /// customers in scope, in chunks taken by as many threads as cores (so
-    /// that a thread the OS sets aside does not hold the answer back).
-    pub fn scan(&self, q: &Query) -> Scan {
+    /// A request's scope: masks, profiles in scope, day windows and the
+    /// customer ranges of the segments and states in scope.
+    pub fn scope(&self, q: &Query) -> Scope {
         let masks = Masks {
             category: slot_mask(&q.categories, self.n_categories),
             state: slot_mask(&q.states, self.n_states),
@@ -309,93 +381,246 @@ impl Engine {
                         .any(|&c| masks.category[usize::from(c)])
             })
             .collect();
-        let w = self.windows(q);
-        let orders_of = |lo: u32, hi: u32| {
-            (self.cust_start[hi as usize] - self.cust_start[lo as usize]) as usize
+        // Profile → every one of its categories in scope: its lines in
+        // scope are all its lines.
+        let full: Vec<bool> = match &q.categories {
+            None => Vec::new(),
+            Some(_) => (0..self.profile_channel.len())
+                .map(|p| {
+                    self.profile_cats
+                        [self.profile_cat_start[p] as usize..self.profile_cat_start[p + 1] as usize]
+                        .iter()
+                        .all(|&c| masks.category[usize::from(c)])
+                })
+                .collect(),
         };
-        let ranges: Vec<(u32, u32, u8)> = self
+        let ranges: Vec<Range> = self
             .groups
             .iter()
             .filter(|g| masks.segment[usize::from(g.segment)] && masks.state[usize::from(g.state)])
-            .map(|g| (g.lo, g.hi, g.state))
+            .map(|g| Range {
+                lo: g.lo,
+                hi: g.hi,
+                state: g.state,
+                segment: g.segment,
+            })
             .collect();
-        let in_scope: usize = ranges.iter().map(|&(lo, hi, _)| orders_of(lo, hi)).sum();
-        let mut s = self.new_scan();
-        self.cube(&mut s, &w, &masks);
-        if w.t < 0 || w.lo >= self.n_days as i32 {
-            // No order can be in either period or churn window.
-            return s;
+        let in_scope = ranges
+            .iter()
+            .map(|g| (self.cust_start[g.hi as usize] - self.cust_start[g.lo as usize]) as usize)
+            .sum();
+        let w = self.windows(q);
+        // No order can be in either period or churn window.
+        let nothing = w.hi < 0 || w.lo >= self.n_days as i32;
+        Scope {
+            all_categories: q.categories.is_none(),
+            masks,
+            pm,
+            full,
+            w,
+            ranges,
+            in_scope,
+            nothing,
+        }
+    }
+
+    /// Run `work` over the scope's customers: in one go below
+    /// `parallel_min` orders, else in chunks of customers taken by as many
+    /// threads as cores (so that a thread the OS sets aside does not hold
+    /// the answer back), each thread with its own `T` from `new`; the
+    /// results in thread order. `work` is told each chunk's index: the
+    /// chunks depend on the scope only, never on which thread took them. A
+    /// panicked thread's part is redone here.
+    pub(super) fn over_customers<T: Send>(
+        &self,
+        scope: &Scope,
+        new: impl Fn() -> T + Sync,
+        work: impl Fn(&mut T, usize, &[Range]) + Sync,
+    ) -> Vec<T> {
+        let mut first = new();
+        if scope.nothing {
+            return vec![first];
         }
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
-        if in_scope < self.parallel_min.max(1) || workers < 2 {
-            self.customers(&mut s, &w, &pm, &ranges);
-            return s;
+        if scope.in_scope < self.parallel_min.max(1) || workers < 2 {
+            work(&mut first, 0, &scope.ranges);
+            return vec![first];
         }
         // Chunks of about `target` orders, cut at customer boundaries.
-        let target = (in_scope / (8 * workers)).max(PARALLEL_MIN_ORDERS / 8);
+        let target = (scope.in_scope / (8 * workers)).max(PARALLEL_MIN_ORDERS / 8);
         let mut chunks = Vec::new();
-        for &(lo, hi, st) in &ranges {
-            let mut a = lo;
-            while a < hi {
+        for g in &scope.ranges {
+            let mut a = g.lo;
+            while a < g.hi {
                 let want = self.cust_start[a as usize] as usize + target;
-                let b = a + self.cust_start[a as usize..=hi as usize]
+                let b = a + self.cust_start[a as usize..=g.hi as usize]
                     .partition_point(|&x| (x as usize) < want) as u32;
-                let b = b.clamp(a + 1, hi);
-                chunks.push((a, b, st));
+                let b = b.clamp(a + 1, g.hi);
+                chunks.push(Range { lo: a, hi: b, ..*g });
                 a = b;
             }
         }
         let next = std::sync::atomic::AtomicUsize::new(0);
-        let work = |s: &mut Scan| {
+        let taken = |t: &mut T| {
+            let mut done = Vec::new();
             loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let Some(chunk) = chunks.get(i) else {
                     break;
                 };
-                self.customers(s, &w, &pm, std::slice::from_ref(chunk));
+                work(t, i, std::slice::from_ref(chunk));
+                done.push(i);
             }
+            done
         };
-        let others = std::thread::scope(|sc| {
+        let (mine, others) = std::thread::scope(|sc| {
             let handles: Vec<_> = (1..workers)
                 .map(|_| {
                     sc.spawn(|| {
-                        let mut b = self.new_scan();
-                        work(&mut b);
-                        b
+                        let mut t = new();
+                        let done = taken(&mut t);
+                        (t, done)
                     })
                 })
                 .collect();
-            work(&mut s);
-            handles.into_iter().map(|h| h.join()).collect::<Vec<_>>()
+            let mine = taken(&mut first);
+            (
+                mine,
+                handles.into_iter().map(|h| h.join()).collect::<Vec<_>>(),
+            )
         });
-        let mut failed = false;
-        for b in others {
-            match b {
-                Ok(b) => s = merge(s, b),
-                Err(_) => failed = true,
+        let mut out = vec![first];
+        let mut claimed = vec![false; chunks.len()];
+        for i in mine {
+            claimed[i] = true;
+        }
+        for (t, done) in others.into_iter().flatten() {
+            for i in done {
+                claimed[i] = true;
             }
+            out.push(t);
         }
-        if failed {
+        // A thread that panicked took chunks nobody has counted: redo them.
+        let missing: Vec<usize> = (0..chunks.len()).filter(|&i| !claimed[i]).collect();
+        if !missing.is_empty() {
+            let mut t = new();
+            for i in missing {
+                work(&mut t, i, std::slice::from_ref(&chunks[i]));
+            }
+            out.push(t);
+        }
+        out
+    }
+
+    /// Every figure of one request: the cube, and one pass over the
+    /// customers in scope (with the lines of their orders in either period
+    /// when `q.top` > 0: products and top customers).
+    pub fn scan(&self, q: &Query) -> Scan {
+        let scope = self.scope(q);
+        // Products from the product cube when no customer is left out (no
+        // state or segment filter), else from the lines of the customers'
+        // orders in the same pass.
+        let product_cube = q.top > 0
+            && q.states.is_none()
+            && q.segment.is_none()
+            && self.products_one_category
+            && !self.product_lines_only;
+        let product_lines = q.top > 0 && !product_cube;
+        let new = || {
             let mut s = self.new_scan();
-            self.cube(&mut s, &w, &masks);
-            self.customers(&mut s, &w, &pm, &ranges);
-            return s;
+            if q.top > 0 {
+                s.product_revenue = vec![0.0; self.n_products];
+                s.product_orders = vec![0; self.n_products];
+                s.product_revenue_prev = vec![0.0; self.n_products];
+                s.product_orders_prev = vec![0; self.n_products];
+            }
+            s
+        };
+        let parts = self.over_customers(&scope, new, |s, chunk, ranges| {
+            self.customers(s, &scope, ranges, q.top);
+            if product_lines {
+                self.leaders(s, &scope, chunk, ranges);
+            }
+        });
+        let mut parts = parts.into_iter();
+        let mut s = parts.next().unwrap_or_else(new);
+        for b in parts {
+            s = merge(s, b, q.top);
         }
+        leaders::settle_products(&mut s);
+        if product_cube {
+            self.product_cube(&mut s, &scope);
+        }
+        self.cube(&mut s, &scope.w, &scope.masks);
         s
     }
 }
 
-/// A request's scope as slot masks.
-struct Masks {
-    category: Vec<bool>,
-    state: Vec<bool>,
-    channel: Vec<bool>,
-    segment: Vec<bool>,
+/// Customers `lo..hi` (ranks), all of one state and one segment (slots).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Range {
+    pub lo: u32,
+    pub hi: u32,
+    pub state: u8,
+    pub segment: u8,
 }
 
-fn add_f(a: &mut [f64], b: &[f64]) {
-    a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+/// What a request selects, ready for the passes ([`Engine::scope`]).
+pub struct Scope {
+    pub(super) all_categories: bool,
+    pub(super) masks: Masks,
+    /// Profile → in scope (its channel, and one of its categories).
+    pub(super) pm: Vec<bool>,
+    /// Profile → all its categories in scope (empty without a category filter).
+    pub(super) full: Vec<bool>,
+    pub(super) w: Windows,
+    pub(super) ranges: Vec<Range>,
+    /// Orders of the customers in `ranges`, any day.
+    pub(super) in_scope: usize,
+    /// No order can count: no pass needed.
+    pub(super) nothing: bool,
 }
+
+impl Scan {
+    /// A candidate for the top customers (kept when among the `top` first).
+    fn push_top(&mut self, top: usize, g: &Range, rank: usize, rev: [f64; 2], orders: [u64; 2]) {
+        self.top_customers.push(CustomerFigure {
+            customer: rank as u32,
+            state: g.state,
+            segment: g.segment,
+            revenue: rev[0],
+            orders: orders[0],
+            revenue_prev: rev[1],
+            orders_prev: orders[1],
+        });
+        if self.top_customers.len() > 2 * top + 64 {
+            leaders::keep_top(&mut self.top_customers, top);
+        }
+    }
+
+    /// Add one group's customer counts (current customers and orders,
+    /// comparison customers and orders) to its state and segment.
+    fn add_group(&mut self, g: &Range, [c, o, cp, op]: [u64; 4]) {
+        let (st, seg) = (usize::from(g.state), usize::from(g.segment));
+        self.state_customers[st] += c;
+        self.state_orders[st] += o;
+        self.state_customers_prev[st] += cp;
+        self.state_orders_prev[st] += op;
+        self.seg_customers[seg] += c;
+        self.seg_orders[seg] += o;
+        self.seg_customers_prev[seg] += cp;
+        self.seg_orders_prev[seg] += op;
+    }
+}
+
+/// A request's scope as slot masks.
+pub(super) struct Masks {
+    pub category: Vec<bool>,
+    pub state: Vec<bool>,
+    pub channel: Vec<bool>,
+    pub segment: Vec<bool>,
+}
+
 fn add_u(a: &mut [u64], b: &[u64]) {
     a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
 }
@@ -407,19 +632,24 @@ fn add_t(a: &mut Totals, b: &Totals) {
     a.churned += b.churned;
 }
 
-fn merge(mut a: Scan, b: Scan) -> Scan {
+/// Two threads' parts of the customer pass (the cube is added after).
+fn merge(mut a: Scan, b: Scan, top: usize) -> Scan {
     add_t(&mut a.current, &b.current);
     add_t(&mut a.previous, &b.previous);
-    add_f(&mut a.monthly, &b.monthly);
-    add_u(&mut a.monthly_lines, &b.monthly_lines);
-    add_f(&mut a.cat_revenue, &b.cat_revenue);
-    add_u(&mut a.cat_orders, &b.cat_orders);
-    add_f(&mut a.state_revenue, &b.state_revenue);
     add_u(&mut a.state_orders, &b.state_orders);
     add_u(&mut a.state_customers, &b.state_customers);
+    add_u(&mut a.state_orders_prev, &b.state_orders_prev);
+    add_u(&mut a.state_customers_prev, &b.state_customers_prev);
+    add_u(&mut a.seg_orders, &b.seg_orders);
+    add_u(&mut a.seg_customers, &b.seg_customers);
+    add_u(&mut a.seg_orders_prev, &b.seg_orders_prev);
+    add_u(&mut a.seg_customers_prev, &b.seg_customers_prev);
     add_u(&mut a.cohort_size, &b.cohort_size);
     for (x, y) in a.cohort_active.iter_mut().zip(&b.cohort_active) {
         add_u(x, y);
     }
+    a.product_parts.extend(b.product_parts);
+    a.top_customers.extend(b.top_customers);
+    leaders::keep_top(&mut a.top_customers, top);
     a
 }

@@ -34,8 +34,11 @@ fn date(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).expect("a date")
 }
 
+const PRODUCTS: usize = 40;
+
 /// Random lines from `min` to `max`: customers with a state and a
-/// segment (some missing), orders of 1 to 4 lines (some categories missing).
+/// segment (some missing), orders of 1 to 4 lines of 40 products (some
+/// without a category; a product may come twice in an order).
 fn data(rng: &mut Rng, customers: usize, orders: usize) -> (Lines, Vec<u8>, NaiveDate, NaiveDate) {
     let (min, max) = (date(2022, 3, 17), date(2024, 8, 9));
     let span = (max - min).num_days() as usize + 1;
@@ -48,6 +51,7 @@ fn data(rng: &mut Rng, customers: usize, orders: usize) -> (Lines, Vec<u8>, Naiv
     };
     let states: Vec<u8> = (0..customers).map(|_| code(rng, DIMS.states)).collect();
     let segment_of: Vec<u8> = (0..customers).map(|_| code(rng, DIMS.segments)).collect();
+    let product_category: Vec<u8> = (0..PRODUCTS).map(|_| code(rng, DIMS.categories)).collect();
     let mut l = Lines::default();
     for o in 0..orders {
         // Few customers buy often, so churn and cohorts have repeaters.
@@ -64,16 +68,40 @@ fn data(rng: &mut Rng, customers: usize, orders: usize) -> (Lines, Vec<u8>, Naiv
         }
         let channel = rng.below(DIMS.channels) as u8;
         for _ in 0..1 + rng.below(4) {
+            let p = rng.below(PRODUCTS);
             l.order.push(o as u32);
             l.customer.push(c as u32);
             l.day.push(day);
             l.channel.push(channel);
-            l.category.push(code(rng, DIMS.categories));
+            l.category.push(product_category[p]);
             l.state.push(states[c]);
+            l.product.push(p as u32);
             l.revenue.push((rng.below(100_000) as f64) / 7.0);
         }
     }
     (l, segment_of, min, max)
+}
+
+/// Ids for `data`'s codes: `o{code}`, `c{code}`, `p{code:02}`.
+fn ids(l: &Lines) -> Ids {
+    let n = |v: &[u32]| v.iter().map(|&x| x as usize + 1).max().unwrap_or(0);
+    let list = |prefix: &str, n: usize| {
+        let v: Vec<String> = (0..n).map(|i| format!("{prefix}{i:02}")).collect();
+        IdList::from_strs(v.iter().map(String::as_str)).expect("ids")
+    };
+    Ids {
+        orders: list("o", n(&l.order)),
+        customers: list("c", n(&l.customer)),
+        products: list("p", PRODUCTS),
+    }
+}
+
+fn engine(l: &Lines, seg: &[u8], min: NaiveDate, max: NaiveDate) -> Engine {
+    Engine::build(l, &ids(l), DIMS, seg, min, max).expect("engine")
+}
+
+fn code_of(id: &str) -> usize {
+    id[1..].parse().expect("a code")
 }
 
 fn mask(rng: &mut Rng, n: usize) -> Option<Vec<bool>> {
@@ -86,8 +114,36 @@ fn mask(rng: &mut Rng, n: usize) -> Option<Vec<bool>> {
     })
 }
 
+/// One customer's, product's or order's figures in the reference (by code).
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Fig {
+    revenue: f64,
+    orders: HashSet<u32>,
+    revenue_prev: f64,
+    orders_prev: HashSet<u32>,
+}
+
+/// An order's (day, revenue, lines, categories) of its lines in scope.
+type OrderRef = (i32, f64, u32, Vec<u8>);
+
+/// The reference's leaderboards and orders.
+struct Detail {
+    /// Customer code → figures; product code → figures.
+    customers: HashMap<u32, Fig>,
+    products: HashMap<u32, Fig>,
+    /// Order code → (day, revenue, lines, categories) of its lines in
+    /// scope, per period.
+    orders: [BTreeMap<u32, OrderRef>; 2],
+}
+
 /// The reference: every figure from the lines, one definition at a time.
-fn reference(l: &Lines, seg: &[u8], q: &Query, first_month: i32, n_months: usize) -> Scan {
+fn reference(
+    l: &Lines,
+    seg: &[u8],
+    q: &Query,
+    first_month: i32,
+    n_months: usize,
+) -> (Scan, Detail) {
     let ok = |m: &Option<Vec<bool>>, code: u8| match m {
         None => true,
         Some(m) => code != NONE && m[usize::from(code)],
@@ -102,7 +158,7 @@ fn reference(l: &Lines, seg: &[u8], q: &Query, first_month: i32, n_months: usize
         .collect();
     let day = |d: NaiveDate| epoch_days(d);
     let (f, t) = (day(q.from), day(q.to));
-    let len = t - f + 1;
+    let (pf, pt) = (day(q.compare_from), day(q.compare_to));
     let w = q.churn_window_days as i32;
     let totals = |f: i32, t: i32| {
         let r: Vec<usize> = rows
@@ -134,47 +190,114 @@ fn reference(l: &Lines, seg: &[u8], q: &Query, first_month: i32, n_months: usize
         let nd = NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch") + Duration::days(i64::from(d));
         (month_of(nd) - first_month) as usize
     };
+    let (nc, ns, ng) = (DIMS.categories + 1, DIMS.states + 1, DIMS.segments + 1);
     let mut s = Scan {
         current: totals(f, t),
-        previous: totals(f - len, f - 1),
+        previous: totals(pf, pt),
         monthly: vec![0.0; n_months],
         monthly_lines: vec![0; n_months],
-        cat_revenue: vec![0.0; DIMS.categories + 1],
-        cat_orders: vec![0; DIMS.categories + 1],
-        state_revenue: vec![0.0; DIMS.states + 1],
-        state_orders: vec![0; DIMS.states + 1],
-        state_customers: vec![0; DIMS.states + 1],
+        cat_revenue: vec![0.0; nc],
+        cat_orders: vec![0; nc],
+        cat_revenue_prev: vec![0.0; nc],
+        cat_orders_prev: vec![0; nc],
+        state_revenue: vec![0.0; ns],
+        state_orders: vec![0; ns],
+        state_customers: vec![0; ns],
+        state_revenue_prev: vec![0.0; ns],
+        state_orders_prev: vec![0; ns],
+        state_customers_prev: vec![0; ns],
+        seg_revenue: vec![0.0; ng],
+        seg_orders: vec![0; ng],
+        seg_customers: vec![0; ng],
+        seg_revenue_prev: vec![0.0; ng],
+        seg_orders_prev: vec![0; ng],
+        seg_customers_prev: vec![0; ng],
         cohort_size: vec![0; n_months],
         cohort_active: vec![vec![0; n_months]; n_months],
+        ..Scan::default()
     };
-    let mut cat_orders: HashMap<usize, HashSet<u32>> = HashMap::new();
-    let mut state_orders: HashMap<usize, HashSet<u32>> = HashMap::new();
-    let mut state_customers: HashMap<usize, HashSet<u32>> = HashMap::new();
+    // Distinct orders and customers per (period, dimension, slot).
+    let mut sets: HashMap<(usize, &str, usize, bool), HashSet<u32>> = HashMap::new();
     let mut months: BTreeMap<u32, HashSet<usize>> = BTreeMap::new();
+    let mut detail = Detail {
+        customers: HashMap::new(),
+        products: HashMap::new(),
+        orders: [BTreeMap::new(), BTreeMap::new()],
+    };
     for &i in &rows {
         let m = month(l.day[i]);
         s.monthly[m] += l.revenue[i];
         s.monthly_lines[m] += 1;
-        if l.day[i] < f || l.day[i] > t {
-            continue;
-        }
         let c = slot(l.category[i], DIMS.categories);
         let st = slot(l.state[i], DIMS.states);
-        s.cat_revenue[c] += l.revenue[i];
-        cat_orders.entry(c).or_default().insert(l.order[i]);
-        s.state_revenue[st] += l.revenue[i];
-        state_orders.entry(st).or_default().insert(l.order[i]);
-        state_customers.entry(st).or_default().insert(l.customer[i]);
-        months.entry(l.customer[i]).or_default().insert(m);
+        let sg = slot(seg[l.customer[i] as usize], DIMS.segments);
+        let (o, cu, p, x) = (l.order[i], l.customer[i], l.product[i], l.revenue[i]);
+        for (k, (a, b)) in [(f, t), (pf, pt)].into_iter().enumerate() {
+            if l.day[i] < a || l.day[i] > b {
+                continue;
+            }
+            let (cat_rev, state_rev, seg_rev) = if k == 0 {
+                (&mut s.cat_revenue, &mut s.state_revenue, &mut s.seg_revenue)
+            } else {
+                (
+                    &mut s.cat_revenue_prev,
+                    &mut s.state_revenue_prev,
+                    &mut s.seg_revenue_prev,
+                )
+            };
+            cat_rev[c] += x;
+            state_rev[st] += x;
+            seg_rev[sg] += x;
+            sets.entry((k, "cat", c, true)).or_default().insert(o);
+            sets.entry((k, "state", st, true)).or_default().insert(o);
+            sets.entry((k, "state", st, false)).or_default().insert(cu);
+            sets.entry((k, "seg", sg, true)).or_default().insert(o);
+            sets.entry((k, "seg", sg, false)).or_default().insert(cu);
+            for fig in [
+                detail.customers.entry(cu).or_default(),
+                detail.products.entry(p).or_default(),
+            ] {
+                if k == 0 {
+                    fig.revenue += x;
+                    fig.orders.insert(o);
+                } else {
+                    fig.revenue_prev += x;
+                    fig.orders_prev.insert(o);
+                }
+            }
+            let e = detail.orders[k]
+                .entry(o)
+                .or_insert((l.day[i], 0.0, 0, Vec::new()));
+            e.1 += x;
+            e.2 += 1;
+            if !e.3.contains(&(c as u8)) {
+                e.3.push(c as u8);
+                e.3.sort_unstable();
+            }
+        }
+        if l.day[i] >= f && l.day[i] <= t {
+            months.entry(l.customer[i]).or_default().insert(m);
+        }
     }
-    for (c, o) in cat_orders {
-        s.cat_orders[c] = o.len() as u64;
+    let n_of = |k: usize, dim: &str, slot: usize, orders: bool| {
+        sets.get(&(k, dim, slot, orders))
+            .map_or(0, |s| s.len() as u64)
+    };
+    for c in 0..nc {
+        s.cat_orders[c] = n_of(0, "cat", c, true);
+        s.cat_orders_prev[c] = n_of(1, "cat", c, true);
     }
-    for (st, o) in state_orders {
-        s.state_orders[st] = o.len() as u64;
+    for st in 0..ns {
+        s.state_orders[st] = n_of(0, "state", st, true);
+        s.state_customers[st] = n_of(0, "state", st, false);
+        s.state_orders_prev[st] = n_of(1, "state", st, true);
+        s.state_customers_prev[st] = n_of(1, "state", st, false);
     }
-    for (st, o) in state_customers {
-        s.state_customers[st] = o.len() as u64;
+    for g in 0..ng {
+        s.seg_orders[g] = n_of(0, "seg", g, true);
+        s.seg_customers[g] = n_of(0, "seg", g, false);
+        s.seg_orders_prev[g] = n_of(1, "seg", g, true);
+        s.seg_customers_prev[g] = n_of(1, "seg", g, false);
     }
     for ms in months.values() {
         let first = *ms.iter().min().expect("a month");
@@ -183,7 +306,7 @@ fn reference(l: &Lines, seg: &[u8], q: &Query, first_month: i32, n_months: usize
             s.cohort_active[first][m - first] += 1;
         }
     }
-    s
+    (s, detail)
 }
 
 #[track_caller]
@@ -195,10 +318,18 @@ fn close(a: f64, b: f64, what: &str) {
 }
 
 #[track_caller]
+fn close_all(a: &[f64], b: &[f64], what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths");
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        close(*x, *y, &format!("{what} [{i}]"));
+    }
+}
+
+#[track_caller]
 fn same(got: &Scan, want: &Scan, what: &str) {
     for (g, w, p) in [
         (&got.current, &want.current, "current"),
-        (&got.previous, &want.previous, "previous"),
+        (&got.previous, &want.previous, "comparison"),
     ] {
         close(g.revenue, w.revenue, &format!("{what}: {p} revenue"));
         let counts = |t: &Totals| (t.orders, t.active_customers, t.churn_base, t.churned);
@@ -208,48 +339,217 @@ fn same(got: &Scan, want: &Scan, what: &str) {
             "{what}: {p} orders, active, churn base, churned"
         );
     }
-    for (a, b) in got.monthly.iter().zip(&want.monthly) {
-        close(*a, *b, &format!("{what}: monthly"));
-    }
+    close_all(&got.monthly, &want.monthly, &format!("{what}: monthly"));
     let present = |v: &[u64]| v.iter().map(|&n| n > 0).collect::<Vec<_>>();
     assert_eq!(
         present(&got.monthly_lines),
         present(&want.monthly_lines),
         "{what}: months"
     );
-    for (a, b) in got.cat_revenue.iter().zip(&want.cat_revenue) {
-        close(*a, *b, &format!("{what}: category revenue"));
+    for (g, w, name) in [
+        (&got.cat_revenue, &want.cat_revenue, "category revenue"),
+        (
+            &got.cat_revenue_prev,
+            &want.cat_revenue_prev,
+            "category comparison revenue",
+        ),
+        (&got.state_revenue, &want.state_revenue, "state revenue"),
+        (
+            &got.state_revenue_prev,
+            &want.state_revenue_prev,
+            "state comparison revenue",
+        ),
+        (&got.seg_revenue, &want.seg_revenue, "segment revenue"),
+        (
+            &got.seg_revenue_prev,
+            &want.seg_revenue_prev,
+            "segment comparison revenue",
+        ),
+    ] {
+        close_all(g, w, &format!("{what}: {name}"));
     }
-    for (a, b) in got.state_revenue.iter().zip(&want.state_revenue) {
-        close(*a, *b, &format!("{what}: state revenue"));
+    for (g, w, name) in [
+        (&got.cat_orders, &want.cat_orders, "category orders"),
+        (
+            &got.cat_orders_prev,
+            &want.cat_orders_prev,
+            "category comparison orders",
+        ),
+        (&got.state_orders, &want.state_orders, "state orders"),
+        (
+            &got.state_customers,
+            &want.state_customers,
+            "state customers",
+        ),
+        (
+            &got.state_orders_prev,
+            &want.state_orders_prev,
+            "state comparison orders",
+        ),
+        (
+            &got.state_customers_prev,
+            &want.state_customers_prev,
+            "state comparison customers",
+        ),
+        (&got.seg_orders, &want.seg_orders, "segment orders"),
+        (&got.seg_customers, &want.seg_customers, "segment customers"),
+        (
+            &got.seg_orders_prev,
+            &want.seg_orders_prev,
+            "segment comparison orders",
+        ),
+        (
+            &got.seg_customers_prev,
+            &want.seg_customers_prev,
+            "segment comparison customers",
+        ),
+        (&got.cohort_size, &want.cohort_size, "cohort sizes"),
+    ] {
+        assert_eq!(g, w, "{what}: {name}");
     }
-    assert_eq!(got.cat_orders, want.cat_orders, "{what}: category orders");
-    assert_eq!(got.state_orders, want.state_orders, "{what}: state orders");
-    assert_eq!(
-        got.state_customers, want.state_customers,
-        "{what}: state customers"
-    );
-    assert_eq!(got.cohort_size, want.cohort_size, "{what}: cohort sizes");
     assert_eq!(got.cohort_active, want.cohort_active, "{what}: cohorts");
 }
 
-fn query(from: NaiveDate, to: NaiveDate) -> Query {
-    Query {
-        categories: None,
-        states: None,
-        channels: None,
-        segment: None,
-        from,
-        to,
-        churn_window_days: 90,
+/// Products, top customers, every customer, against the reference.
+#[track_caller]
+fn same_leaders(e: &Engine, q: &Query, got: &Scan, want: &Detail, what: &str) {
+    let key = |f: &Fig| {
+        (
+            f.revenue,
+            f.orders.len() as u64,
+            f.revenue_prev,
+            f.orders_prev.len() as u64,
+        )
+    };
+    // Products: every one with an order in either period, most revenue first.
+    let products = e.products_ranked(got);
+    assert_eq!(products.len(), want.products.len(), "{what}: products");
+    for (i, p) in products.iter().enumerate() {
+        let code = code_of(e.product_id(p.product)) as u32;
+        assert_eq!(code, p.product, "{what}: product ids are in code order");
+        let w = key(&want.products[&code]);
+        close(p.revenue, w.0, &format!("{what}: product {code} revenue"));
+        close(
+            p.revenue_prev,
+            w.2,
+            &format!("{what}: product {code} comparison revenue"),
+        );
+        assert_eq!(
+            (p.orders, p.orders_prev),
+            (w.1, w.3),
+            "{what}: product {code} orders"
+        );
+        if i > 0 {
+            assert!(
+                products[i - 1].revenue >= p.revenue,
+                "{what}: products sorted"
+            );
+        }
     }
+    let product_sum: f64 = products.iter().map(|p| p.revenue).sum();
+    close(
+        product_sum,
+        got.current.revenue,
+        &format!("{what}: products add up"),
+    );
+    // Every customer, most revenue first; the top ones are the first ones.
+    let all = e.customers_ranked(q);
+    assert_eq!(all.len(), want.customers.len(), "{what}: customers");
+    for (i, c) in all.iter().enumerate() {
+        let code = code_of(e.customer_id(c.customer)) as u32;
+        let w = key(&want.customers[&code]);
+        close(c.revenue, w.0, &format!("{what}: customer {code} revenue"));
+        close(
+            c.revenue_prev,
+            w.2,
+            &format!("{what}: customer {code} comparison revenue"),
+        );
+        assert_eq!(
+            (c.orders, c.orders_prev),
+            (w.1, w.3),
+            "{what}: customer {code} orders"
+        );
+        if i > 0 {
+            assert!(all[i - 1].revenue >= c.revenue, "{what}: customers sorted");
+        }
+    }
+    let n_top = all.iter().filter(|c| c.orders > 0).count().min(q.top);
+    assert_eq!(got.top_customers.len(), n_top, "{what}: top customers");
+    assert_eq!(
+        &got.top_customers[..],
+        &all[..n_top],
+        "{what}: top customers"
+    );
+}
+
+/// Pages of orders against the reference's orders, sorted by the key with
+/// the engine's position as the tie-break.
+#[track_caller]
+fn same_orders(e: &Engine, q: &Query, want: &Detail, rng: &mut Rng, what: &str) {
+    let position: HashMap<usize, u32> = (0..e.orders as u32)
+        .map(|p| (code_of(e.order_id(p)), p))
+        .collect();
+    let which = if rng.chance(0.7) {
+        Which::Current
+    } else {
+        Which::Comparison
+    };
+    let orders = &want.orders[usize::from(which == Which::Comparison)];
+    let sort = [OrderSort::Date, OrderSort::Revenue, OrderSort::Items][rng.below(3)];
+    let descending = rng.chance(0.6);
+    let mut expected: Vec<(u32, &OrderRef)> = orders
+        .iter()
+        .map(|(&o, v)| (position[&(o as usize)], v))
+        .collect();
+    expected.sort_by(|a, b| {
+        let by_key = match sort {
+            OrderSort::Date => a.1.0.cmp(&b.1.0),
+            OrderSort::Revenue => a.1.1.total_cmp(&b.1.1),
+            OrderSort::Items => a.1.2.cmp(&b.1.2),
+        };
+        let by_key = if descending { by_key.reverse() } else { by_key };
+        by_key.then(a.0.cmp(&b.0))
+    });
+    let sorted = e.orders_sorted(q, sort, descending, which).1;
+    assert_eq!(
+        sorted,
+        expected.iter().map(|x| x.0).collect::<Vec<_>>(),
+        "{what}: every order, sorted by {sort:?}"
+    );
+    let limit = 1 + rng.below(40);
+    let offset = match rng.below(3) {
+        0 => 0,
+        1 => rng.below(expected.len() + 1),
+        _ => expected.len().saturating_sub(rng.below(limit + 1)),
+    };
+    let req = OrdersRequest {
+        sort,
+        descending,
+        which,
+        offset,
+        limit,
+    };
+    let page = e.orders_page(q, &req);
+    assert_eq!(page.total, expected.len() as u64, "{what}: total orders");
+    let want_rows: Vec<_> = expected.iter().skip(offset).take(limit).collect();
+    assert_eq!(page.rows.len(), want_rows.len(), "{what}: rows of {req:?}");
+    for (r, (p, (d, rev, items, cats))) in page.rows.iter().zip(want_rows) {
+        assert_eq!(r.position, *p, "{what}: order at its place ({req:?})");
+        assert_eq!(epoch_days(r.date), *d, "{what}: date");
+        close(r.revenue, *rev, &format!("{what}: order revenue"));
+        assert_eq!((r.items, &r.categories), (*items, cats), "{what}: items");
+    }
+}
+
+fn query(from: NaiveDate, to: NaiveDate) -> Query {
+    Query::period(from, to)
 }
 
 #[test]
 fn random_filters_equal_the_line_by_line_reference() {
     let mut rng = Rng(7);
     let (l, seg, min, max) = data(&mut rng, 300, 3000);
-    let mut e = Engine::build(&l, DIMS, &seg, min, max).expect("engine");
+    let mut e = engine(&l, &seg, min, max);
     let span = (max - min).num_days();
     for i in 0..300 {
         // Starts and ends on month edges, single days, periods
@@ -272,6 +572,17 @@ fn random_filters_equal_the_line_by_line_reference() {
         };
         let to = from + Duration::days(len - 1);
         let mut q = query(from, to);
+        // Previous period, the same days a year earlier (overlapping the
+        // current period when it is longer than a year), or any period.
+        let compare = match rng.below(3) {
+            0 => Comparison::Previous.period(from, to),
+            1 => Comparison::YearOverYear.period(from, to),
+            _ => {
+                let a = min + Duration::days(rng.below(span as usize) as i64);
+                Some((a, a + Duration::days(rng.below(300) as i64)))
+            }
+        };
+        (q.compare_from, q.compare_to) = compare.expect("a comparison period");
         q.categories = mask(&mut rng, DIMS.categories);
         q.states = mask(&mut rng, DIMS.states);
         q.channels = mask(&mut rng, DIMS.channels);
@@ -281,11 +592,98 @@ fn random_filters_equal_the_line_by_line_reference() {
         } else {
             1 + rng.below(200) as i64
         };
+        q.top = [0, 1, 5, 1000][rng.below(4)];
         e.parallel_min = if i % 2 == 0 { 0 } else { usize::MAX };
         e.one_word_months = if i % 3 == 0 { 0 } else { 64 };
-        let want = reference(&l, &seg, &q, e.first_month, e.n_months);
-        same(&e.scan(&q), &want, &format!("query {i} ({from}..{to})"));
+        // Products from the cube where it applies, or from the lines.
+        e.product_lines_only = i % 5 == 1;
+        let (want, detail) = reference(&l, &seg, &q, e.first_month, e.n_months);
+        let what = format!(
+            "query {i} ({from}..{to} vs {}..{})",
+            q.compare_from, q.compare_to
+        );
+        let got = e.scan(&q);
+        same(&got, &want, &what);
+        if q.top > 0 {
+            same_leaders(&e, &q, &got, &detail, &what);
+        } else {
+            assert!(got.product_revenue.is_empty() && got.top_customers.is_empty());
+        }
+        same_orders(&e, &q, &detail, &mut rng, &what);
     }
+}
+
+#[test]
+fn the_comparison_period_is_the_previous_one_or_a_year_earlier() {
+    let p = |a, b| Comparison::Previous.period(a, b);
+    let y = |a, b| Comparison::YearOverYear.period(a, b);
+    // A year: the previous 366 days (2024 is a leap year), or 2023.
+    assert_eq!(
+        p(date(2024, 1, 1), date(2024, 12, 31)),
+        Some((date(2022, 12, 31), date(2023, 12, 31)))
+    );
+    assert_eq!(
+        y(date(2024, 1, 1), date(2024, 12, 31)),
+        Some((date(2023, 1, 1), date(2023, 12, 31)))
+    );
+    assert_eq!(
+        p(date(2025, 1, 1), date(2025, 12, 31)),
+        Some((date(2024, 1, 2), date(2024, 12, 31)))
+    );
+    assert_eq!(
+        y(date(2025, 1, 1), date(2025, 12, 31)),
+        Some((date(2024, 1, 1), date(2024, 12, 31)))
+    );
+    // February of a leap year against February (28 days) a year earlier.
+    assert_eq!(
+        y(date(2024, 2, 1), date(2024, 2, 29)),
+        Some((date(2023, 2, 1), date(2023, 2, 28)))
+    );
+    assert_eq!(
+        p(date(2024, 3, 1), date(2024, 3, 31)),
+        Some((date(2024, 1, 30), date(2024, 2, 29)))
+    );
+    // At chrono's limits: no period, never a panic.
+    assert_eq!(p(NaiveDate::MIN, NaiveDate::MIN + Duration::days(3)), None);
+    assert_eq!(y(NaiveDate::MIN, NaiveDate::MIN), None);
+    // Defaults: whole months and one year are compared year over year.
+    let d = Comparison::default_for;
+    assert_eq!(
+        d(date(2025, 1, 1), date(2025, 12, 31)),
+        Comparison::YearOverYear
+    );
+    assert_eq!(
+        d(date(2024, 2, 1), date(2024, 2, 29)),
+        Comparison::YearOverYear
+    );
+    assert_eq!(
+        d(date(2025, 4, 1), date(2025, 6, 30)),
+        Comparison::YearOverYear
+    );
+    assert_eq!(
+        d(date(2024, 12, 16), date(2025, 12, 15)),
+        Comparison::YearOverYear
+    );
+    assert_eq!(
+        d(date(2024, 3, 1), date(2025, 2, 28)),
+        Comparison::YearOverYear
+    );
+    // 365 days: compared year over year even with a 29/02 inside.
+    assert_eq!(
+        d(date(2024, 1, 2), date(2024, 12, 31)),
+        Comparison::YearOverYear
+    );
+    assert_eq!(
+        d(date(2025, 1, 2), date(2025, 12, 31)),
+        Comparison::Previous
+    );
+    assert_eq!(d(date(2025, 3, 1), date(2025, 3, 30)), Comparison::Previous);
+    assert_eq!(d(date(2025, 3, 10), date(2025, 4, 9)), Comparison::Previous);
+    assert_eq!(
+        ["previous", "yoy"].map(|n| Comparison::parse(n).map(Comparison::name)),
+        [Some("previous"), Some("yoy")]
+    );
+    assert_eq!(Comparison::parse("year"), None);
 }
 
 #[test]
@@ -303,8 +701,9 @@ fn churn_counts_the_days_at_the_window_edges() {
             l.state.push(0);
             l.revenue.push(10.0);
         }
+        l.product = vec![0; l.order.len()];
         let (min, max) = (date(2023, 1, 1), date(2024, 12, 31));
-        Engine::build(&l, DIMS, &[0], min, max).expect("engine")
+        engine(&l, &[0], min, max)
     };
     let q = query(date(2024, 1, 1), date(2024, 6, 30));
     for (days, base, churned) in [
@@ -335,7 +734,7 @@ fn churn_counts_the_days_at_the_window_edges() {
 fn an_empty_selection_has_no_figures_but_the_monthly_series() {
     let mut rng = Rng(11);
     let (l, seg, min, max) = data(&mut rng, 50, 400);
-    let e = Engine::build(&l, DIMS, &seg, min, max).expect("engine");
+    let e = engine(&l, &seg, min, max);
     for (from, to) in [
         (date(2000, 1, 1), date(2000, 1, 31)),
         (date(2030, 1, 1), date(2030, 12, 31)),
@@ -365,14 +764,102 @@ fn bad_input_is_refused_with_what_was_expected() {
         channel: vec![0],
         category: vec![0],
         state: vec![0],
+        product: vec![0],
         revenue: vec![],
     };
-    let e = Engine::build(&l, DIMS, &[0], date(2020, 1, 1), date(2020, 1, 1));
+    let e = Engine::build(&l, &ids(&l), DIMS, &[0], date(2020, 1, 1), date(2020, 1, 1));
     assert!(e.is_err_and(|e| e.to_string().contains("differ in length")));
     let l = Lines {
         revenue: vec![1.0],
         ..l
     };
-    let e = Engine::build(&l, DIMS, &[0], date(2021, 1, 1), date(2021, 2, 1));
+    let e = Engine::build(&l, &ids(&l), DIMS, &[0], date(2021, 1, 1), date(2021, 2, 1));
     assert!(e.is_err_and(|e| e.to_string().contains("outside 2021-01-01..=2021-02-01")));
+    let bad = Lines {
+        product: vec![PRODUCTS as u32],
+        ..l.clone()
+    };
+    let e = Engine::build(
+        &bad,
+        &ids(&l),
+        DIMS,
+        &[0],
+        date(2020, 1, 1),
+        date(2020, 1, 1),
+    );
+    assert!(e.is_err_and(|e| e.to_string().contains("product code is 40")));
+    let no_ids = Ids {
+        orders: IdList::default(),
+        ..ids(&l)
+    };
+    let e = Engine::build(&l, &no_ids, DIMS, &[0], date(2020, 1, 1), date(2020, 1, 1));
+    assert!(e.is_err_and(|e| e.to_string().contains("an id per code")));
+}
+
+#[test]
+fn id_lists_hold_any_text() {
+    let ids = IdList::from_strs(["a", "", "ção-ü", "o123"]).expect("ids");
+    assert_eq!(ids.len(), 4);
+    assert_eq!(
+        (0..5).map(|i| ids.get(i)).collect::<Vec<_>>(),
+        ["a", "", "ção-ü", "o123", ""]
+    );
+    let p = ids.permuted([3, 0, 2].into_iter()).expect("permuted");
+    assert_eq!(
+        (p.len(), p.get(0), p.get(1), p.get(2)),
+        (3, "o123", "a", "ção-ü")
+    );
+}
+
+#[test]
+fn drill_down_pages_cover_every_order_once() {
+    let mut rng = Rng(23);
+    let (l, seg, min, max) = data(&mut rng, 80, 900);
+    let e = engine(&l, &seg, min, max);
+    let q = query(min, max);
+    for sort in [OrderSort::Date, OrderSort::Revenue, OrderSort::Items] {
+        for descending in [false, true] {
+            let mut seen = Vec::new();
+            let mut offset = 0;
+            loop {
+                let page = e.orders_page(
+                    &q,
+                    &OrdersRequest {
+                        sort,
+                        descending,
+                        which: Which::Current,
+                        offset,
+                        limit: 37,
+                    },
+                );
+                assert_eq!(page.total, 900);
+                if page.rows.is_empty() {
+                    break;
+                }
+                offset += page.rows.len();
+                seen.extend(page.rows);
+            }
+            assert_eq!(seen.len(), 900, "{sort:?}");
+            let mut positions: Vec<u32> = seen.iter().map(|r| r.position).collect();
+            positions.sort_unstable();
+            positions.dedup();
+            assert_eq!(positions.len(), 900, "{sort:?}: each order once");
+            let keys: Vec<f64> = seen
+                .iter()
+                .map(|r| match sort {
+                    OrderSort::Date => f64::from(epoch_days(r.date)),
+                    OrderSort::Revenue => r.revenue,
+                    OrderSort::Items => f64::from(r.items),
+                })
+                .collect();
+            assert!(
+                keys.windows(2).all(|k| if descending {
+                    k[0] >= k[1]
+                } else {
+                    k[0] <= k[1]
+                }),
+                "{sort:?} descending={descending}"
+            );
+        }
+    }
 }

@@ -19,7 +19,9 @@
 //! Segments come from the live segment model of the registry, assigned at
 //! the data's reference date with `SegmentModel::assign_features`.
 
+pub mod export;
 pub mod query;
+pub mod tables;
 
 /// The engine lives in the library, beside `kpi` (`analytics_lib::dashboard`).
 pub use analytics_lib::dashboard as engine;
@@ -30,7 +32,7 @@ use std::time::Instant;
 
 use analytics_lib::data::geo;
 use analytics_lib::forecast::{self, ForecastParams};
-use analytics_lib::kpi::{Filter, KpiOptions, Sales};
+use analytics_lib::kpi::{KpiOptions, Sales};
 use analytics_lib::segments::{SegmentFeatures, SegmentModel, views};
 use anyhow::{Context, anyhow};
 use chrono::{Datelike, Duration, NaiveDate};
@@ -38,6 +40,15 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 pub use query::Selection;
+pub use tables::{CategoryRow, CustomerRow, OrderRow, ProductRow, SegmentRow, StateRow};
+
+/// Rows of each leaderboard in the dashboard's answer (the export has all).
+pub const TOP: usize = 10;
+/// Rows of a drill-down page: at most, and by default.
+pub const MAX_PAGE_SIZE: u64 = 200;
+/// The highest page number accepted (past the last page: no rows).
+pub const MAX_PAGE: u64 = 1_000_000_000;
+pub const DEFAULT_PAGE_SIZE: u64 = 25;
 
 /// Customers shown on the PCA map (a stratified sample).
 pub const PCA_SAMPLE: usize = 1500;
@@ -243,26 +254,28 @@ impl DashboardData {
         (!chosen.is_empty()).then(|| values.iter().map(|v| chosen.contains(v)).collect())
     }
 
-    /// Every figure of the page for one selection.
-    pub fn compute(&self, sel: &Selection) -> anyhow::Result<Dashboard> {
-        let started = Instant::now();
-        let opts = KpiOptions::default();
-        let q = engine::Query {
+    /// The engine's query for a selection (`top`: leaderboard rows, 0: none).
+    pub fn query(&self, sel: &Selection, top: usize) -> engine::Query {
+        engine::Query {
             categories: Self::mask(&self.categories, &sel.categories),
             states: Self::mask(&self.states, &sel.states),
             channels: Self::mask(&self.channels, &sel.channels),
             segment: sel.segment.map(|k| k as u8),
             from: sel.from,
             to: sel.to,
-            churn_window_days: opts.churn_window_days,
-        };
-        let scan = self.engine.scan(&q);
-        let period = Filter {
-            from: Some(sel.from),
-            to: Some(sel.to),
-            ..Filter::all()
-        };
-        let previous = period.previous_period();
+            compare_from: sel.compare_from,
+            compare_to: sel.compare_to,
+            churn_window_days: KpiOptions::default().churn_window_days,
+            top,
+        }
+    }
+
+    /// Every figure of the page for one selection; customer ids in the
+    /// leaderboard only when `customer_ids`.
+    pub fn compute(&self, sel: &Selection, customer_ids: bool) -> anyhow::Result<Dashboard> {
+        let started = Instant::now();
+        let opts = KpiOptions::default();
+        let scan = self.engine.scan(&self.query(sel, TOP));
         let (cur, prev) = (&scan.current, &scan.previous);
         let empty = cur.orders == 0;
         let kpis = KpiCards {
@@ -286,31 +299,33 @@ impl DashboardData {
             .filter(|(_, (_, n))| **n > 0)
             .map(|(i, (r, _))| (engine::month_key(self.engine.first_month, i), *r))
             .collect();
-        let filter = AppliedFilter {
-            from: sel.from.to_string(),
-            to: sel.to.to_string(),
-            categories: sel.categories.clone(),
-            states: sel.states.clone(),
-            channels: sel.channels.clone(),
-            segment: sel.segment,
-        };
+        let products = self.engine.products_ranked(&scan);
+        let top_products: Vec<_> = products
+            .iter()
+            .filter(|p| p.orders > 0)
+            .take(TOP)
+            .copied()
+            .collect();
         let out = Dashboard {
             empty,
             message: empty.then(|| {
                 "No completed order matches these filters: widen the period or remove a filter."
                     .to_string()
             }),
-            previous_period: previous.as_ref().and_then(|p| {
-                Some(Period {
-                    from: p.from?.to_string(),
-                    to: p.to?.to_string(),
-                })
+            previous_period: Some(Period {
+                from: sel.compare_from.to_string(),
+                to: sel.compare_to.to_string(),
             }),
-            filter,
+            comparison: ComparisonInfo::of(sel),
+            filter: AppliedFilter::of(sel),
             kpis,
-            monthly: monthly_view(&monthly, sel),
+            monthly: monthly_view(&monthly, sel, self.comparison_months(&scan, sel)),
             by_category: self.category_rows(&scan),
             by_state: self.state_rows(&scan),
+            by_segment: self.segment_rows(&scan),
+            top_products: self.product_rows(&top_products, cur.revenue),
+            top_customers: self.customer_rows(&scan.top_customers, cur.revenue, customer_ids),
+            customer_ids,
             cohorts: self.cohort_view(&scan, sel.to),
             compute_ms: 0.0,
         };
@@ -320,67 +335,27 @@ impl DashboardData {
         })
     }
 
-    /// As `kpi::breakdown(.., Dimension::Category)`: largest revenue first.
-    fn category_rows(&self, s: &engine::Scan) -> Vec<CategoryRow> {
-        let total = s.current.revenue;
-        let mut rows: Vec<CategoryRow> = (0..=self.categories.len())
-            .filter(|&i| s.cat_orders[i] > 0)
-            .map(|i| CategoryRow {
-                category: self
-                    .categories
-                    .get(i)
-                    .cloned()
-                    .unwrap_or_else(|| "(none)".into()),
-                revenue: s.cat_revenue[i],
-                orders: s.cat_orders[i],
-                revenue_share: if total != 0.0 {
-                    s.cat_revenue[i] / total
-                } else {
-                    0.0
-                },
+    /// The dotted line of the monthly chart: each month of the period
+    /// beside the whole month it is compared with.
+    fn comparison_months(&self, s: &engine::Scan, sel: &Selection) -> Vec<ComparisonMonth> {
+        let first = self.engine.first_month;
+        // Whole months between the periods' starts (12 year over year; a
+        // month for the previous month, 12 for the previous year).
+        let days = (sel.from - sel.compare_from).num_days() as f64;
+        let shift = ((days / (365.2425 / 12.0)).round() as i32).max(1);
+        (engine::month_of(sel.from)..=engine::month_of(sel.to))
+            .filter_map(|m| {
+                let c = usize::try_from(m - shift - first).ok()?;
+                let here = usize::try_from(m - first).ok()?;
+                (here < s.monthly.len() && s.monthly_lines.get(c).is_some_and(|&n| n > 0)).then(
+                    || ComparisonMonth {
+                        month: engine::month_key(first, here),
+                        compared_month: engine::month_key(first, c),
+                        revenue: s.monthly[c],
+                    },
+                )
             })
-            .collect();
-        rows.sort_by(|a, b| {
-            b.revenue
-                .total_cmp(&a.revenue)
-                .then_with(|| a.category.cmp(&b.category))
-        });
-        rows
-    }
-
-    /// As `kpi::breakdown(.., Dimension::State)`, with the capitals' coordinates.
-    fn state_rows(&self, s: &engine::Scan) -> Vec<StateRow> {
-        let mut rows: Vec<StateRow> = (0..=self.states.len())
-            .filter(|&i| s.state_orders[i] > 0)
-            .map(|i| {
-                let code = self.states.get(i).cloned().unwrap_or_default();
-                let g = geo::state(&code);
-                StateRow {
-                    name: g.map_or_else(
-                        || {
-                            if code.is_empty() {
-                                "(unknown state)".to_string()
-                            } else {
-                                code.clone()
-                            }
-                        },
-                        |g| g.name.to_string(),
-                    ),
-                    latitude: g.map(|g| g.latitude),
-                    longitude: g.map(|g| g.longitude),
-                    state: code,
-                    revenue: s.state_revenue[i],
-                    orders: s.state_orders[i],
-                    customers: s.state_customers[i],
-                }
-            })
-            .collect();
-        rows.sort_by(|a, b| {
-            b.revenue
-                .total_cmp(&a.revenue)
-                .then_with(|| a.state.cmp(&b.state))
-        });
-        rows
+            .collect()
     }
 
     /// As `kpi::cohort_retention`, as a matrix; offsets up to the last one
@@ -516,15 +491,27 @@ fn load_segments(
 pub struct Dashboard {
     /// The filter as applied (defaults filled in).
     pub filter: AppliedFilter,
-    /// The previous period of the same length (for the KPI changes).
+    /// The comparison period (the KPIs' `previous` values and every
+    /// `comparison_*` column): as `comparison.from`/`to`.
     pub previous_period: Option<Period>,
+    pub comparison: ComparisonInfo,
     /// True when no completed order matches: the page shows `message`.
     pub empty: bool,
     pub message: Option<String>,
     pub kpis: KpiCards,
     pub monthly: MonthlyView,
+    /// Every category, state and segment with orders in either period.
     pub by_category: Vec<CategoryRow>,
     pub by_state: Vec<StateRow>,
+    /// Empty without a live segment model.
+    pub by_segment: Vec<SegmentRow>,
+    /// The products and customers of most revenue in the period (at most
+    /// 10 each; `/api/dashboard/export.csv` has them all).
+    pub top_products: Vec<ProductRow>,
+    pub top_customers: Vec<CustomerRow>,
+    /// Whether customer ids are shown to this caller (`customer_id` is
+    /// null in every row otherwise).
+    pub customer_ids: bool,
     pub cohorts: CohortView,
     /// Server time spent computing this answer, in milliseconds.
     pub compute_ms: f64,
@@ -538,6 +525,54 @@ pub struct AppliedFilter {
     pub states: Vec<String>,
     pub channels: Vec<String>,
     pub segment: Option<usize>,
+    /// `previous` or `yoy`.
+    pub compare: String,
+}
+
+impl AppliedFilter {
+    pub fn of(sel: &Selection) -> AppliedFilter {
+        AppliedFilter {
+            from: sel.from.to_string(),
+            to: sel.to.to_string(),
+            categories: sel.categories.clone(),
+            states: sel.states.clone(),
+            channels: sel.channels.clone(),
+            segment: sel.segment,
+            compare: sel.compare.name().to_string(),
+        }
+    }
+}
+
+/// What the figures are compared with.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ComparisonInfo {
+    /// `previous` (the period of the same length just before) or `yoy`
+    /// (the same days a year earlier).
+    pub mode: String,
+    /// True when the request chose it; false when it is the default for
+    /// the period (year over year for whole months and for one year).
+    pub asked: bool,
+    /// The comparison period (YYYY-MM-DD).
+    pub from: String,
+    pub to: String,
+    /// In words, e.g. "same period last year".
+    pub label: String,
+}
+
+impl ComparisonInfo {
+    pub fn of(sel: &Selection) -> ComparisonInfo {
+        ComparisonInfo {
+            mode: sel.compare.name().to_string(),
+            asked: sel.compare_asked,
+            from: sel.compare_from.to_string(),
+            to: sel.compare_to.to_string(),
+            label: match sel.compare {
+                engine::Comparison::Previous => "previous period",
+                engine::Comparison::YearOverYear => "same period last year",
+            }
+            .to_string(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -610,12 +645,29 @@ pub struct BacktestPoint {
     pub forecast: f64,
 }
 
+/// A month of the period beside the month it is compared with.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ComparisonMonth {
+    /// A month of the selected period (YYYY-MM).
+    pub month: String,
+    /// The month it is compared with: 12 months earlier (yoy), or as many
+    /// whole months earlier as the comparison period starts before the
+    /// period (rounded: a month for the previous month, 12 for a year).
+    pub compared_month: String,
+    /// The scope's revenue in `compared_month` (whole month).
+    pub revenue: f64,
+}
+
 /// Monthly revenue of the scope over all the data, with the forecast made
 /// at the end of the selected period (`analytics_lib::forecast`).
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct MonthlyView {
     /// Every month with revenue in the scope (actuals), any period.
     pub actual: Vec<MonthValue>,
+    /// The months of the selected period, each with the revenue of the
+    /// month it is compared with (the chart's dotted line); months whose
+    /// compared month has no revenue are left out.
+    pub comparison: Vec<ComparisonMonth>,
     /// Months after the end of the selected period: forecast and interval.
     pub forecast: Vec<ForecastMonth>,
     /// Rolling-origin backtest: one-month-ahead forecasts against actuals.
@@ -624,7 +676,11 @@ pub struct MonthlyView {
     pub note: String,
 }
 
-fn monthly_view(monthly: &BTreeMap<String, f64>, sel: &Selection) -> MonthlyView {
+fn monthly_view(
+    monthly: &BTreeMap<String, f64>,
+    sel: &Selection,
+    comparison: Vec<ComparisonMonth>,
+) -> MonthlyView {
     let actual = monthly
         .iter()
         .map(|(m, r)| MonthValue {
@@ -642,6 +698,7 @@ fn monthly_view(monthly: &BTreeMap<String, f64>, sel: &Selection) -> MonthlyView
     match forecast::forecast(&history, as_of, &ForecastParams::default()) {
         Ok(r) => MonthlyView {
             actual,
+            comparison,
             forecast: r
                 .forecast
                 .iter()
@@ -673,34 +730,12 @@ fn monthly_view(monthly: &BTreeMap<String, f64>, sel: &Selection) -> MonthlyView
         },
         Err(e) => MonthlyView {
             actual,
+            comparison,
             forecast: Vec::new(),
             backtest: Vec::new(),
             note: format!("no forecast for this selection: {e}"),
         },
     }
-}
-
-#[derive(Clone, Debug, Serialize, ToSchema)]
-pub struct CategoryRow {
-    pub category: String,
-    pub revenue: f64,
-    pub orders: u64,
-    pub revenue_share: f64,
-}
-
-#[derive(Clone, Debug, Serialize, ToSchema)]
-pub struct StateRow {
-    /// UF code.
-    pub state: String,
-    pub name: String,
-    /// The capital's coordinates (the bubble's place on the map).
-    /// The capital's coordinates; null for a state code the data has but
-    /// Brazil does not (shown without a bubble).
-    pub latitude: Option<f64>,
-    pub longitude: Option<f64>,
-    pub revenue: f64,
-    pub orders: u64,
-    pub customers: u64,
 }
 
 /// Cohort retention as a matrix: one row per cohort (month of first

@@ -1,24 +1,39 @@
 //! The sales dashboard: the page at `GET /` (also `/dashboard`), its
 //! embedded assets (our HTML/CSS/JS, plotly.js and the Brazil state shapes
 //! from npm, see `serve/static/vendor/README.md`), and the data endpoints
-//! `GET /api/dashboard` and `GET /api/dashboard/options`.
+//! `GET /api/dashboard`, `GET /api/dashboard/options`, the drill-down
+//! `GET /api/dashboard/orders` and `GET /api/dashboard/export.csv`.
+//!
+//! Whether a caller may see customer ids is one boolean,
+//! [`customer_ids_allowed`], handed to every answer that could show one.
 
 use std::sync::Arc;
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::ContentType;
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, ContentType};
 use actix_web::{HttpRequest, HttpResponse, web};
+use analytics_lib::dashboard::{OrderSort, Which};
 use utoipa::OpenApi;
 
+use crate::auth::{Caller, Scope};
+use crate::dashboard::export::{OrderView, Table};
+use crate::dashboard::query;
 use crate::dashboard::{self, DashboardData};
 use crate::error::{ErrorBody, internal_error};
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(page, dashboard_data, dashboard_options),
+    paths(page, dashboard_data, dashboard_options, dashboard_orders, dashboard_export),
     components(schemas(
         dashboard::Dashboard,
         dashboard::AppliedFilter,
+        dashboard::ComparisonInfo,
+        dashboard::ComparisonMonth,
+        dashboard::SegmentRow,
+        dashboard::ProductRow,
+        dashboard::CustomerRow,
+        dashboard::OrderRow,
+        dashboard::export::OrdersAnswer,
         dashboard::Period,
         dashboard::Kpi,
         dashboard::KpiCards,
@@ -103,7 +118,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/dashboard", web::get().to(page))
         .route("/dashboard/assets/{name}", web::get().to(asset))
         .route("/api/dashboard", web::get().to(dashboard_data))
-        .route("/api/dashboard/options", web::get().to(dashboard_options));
+        .route("/api/dashboard/options", web::get().to(dashboard_options))
+        .route("/api/dashboard/orders", web::get().to(dashboard_orders))
+        .route("/api/dashboard/export.csv", web::get().to(dashboard_export));
+}
+
+/// May this caller see customer ids (leaderboard, drill-down, exports)?
+/// Only with the `customers` scope (every caller has it while the service
+/// has no API keys): the one place every dashboard answer takes it from.
+pub fn customer_ids_allowed(caller: &Caller) -> bool {
+    caller.can(Scope::Customers)
 }
 
 const INDEX: &str = include_str!("../../static/dashboard/index.html");
@@ -153,12 +177,44 @@ fn unavailable(state: &DashboardNow) -> HttpResponse {
         .respond(StatusCode::SERVICE_UNAVAILABLE)
 }
 
+/// The query string as pairs.
+fn pairs_of(req: &HttpRequest) -> Result<Vec<(String, String)>, ErrorBody> {
+    web::Query::<Vec<(String, String)>>::from_query(req.query_string())
+        .map(web::Query::into_inner)
+        .map_err(|e| {
+            ErrorBody::new("the query string could not be read")
+                .expected("key=value pairs joined by &, percent-encoded")
+                .found(e.to_string())
+        })
+}
+
+/// The drill-down's sort, direction and period (`sort`, `dir`, `period`).
+fn order_view(rest: &[(&str, &str)]) -> Result<OrderView, ErrorBody> {
+    let mut v = OrderView::default();
+    if let Some(s) = query::single(rest, "sort")? {
+        let name = query::choice("sort", s, &OrderSort::NAMES)?;
+        v.sort = OrderSort::parse(name).unwrap_or(OrderSort::Date);
+    }
+    if let Some(d) = query::single(rest, "dir")? {
+        v.descending = query::choice("dir", d, &["asc", "desc"])? == "desc";
+    }
+    if let Some(p) = query::single(rest, "period")? {
+        v.which = match query::choice("period", p, &["current", "comparison"])? {
+            "comparison" => Which::Comparison,
+            _ => Which::Current,
+        };
+    }
+    Ok(v)
+}
+
 /// Every figure of the dashboard for one filter: KPI cards with their
-/// change against the previous period of the same length, monthly revenue
-/// with forecast, revenue by category and by state, cohort retention.
-/// Computed by the dashboard engine (built at start-up from the completed
-/// lines), which gives what the `analytics_lib::kpi` functions give on the
-/// same filter: start-up and the tests check it.
+/// change against the comparison period (`compare`: the previous period of
+/// the same length, or the same period a year earlier), monthly revenue
+/// with forecast and the comparison months, revenue by category, state and
+/// segment with the comparison columns, the top products and customers,
+/// cohort retention. Computed by the dashboard engine (built at start-up
+/// from the completed lines), which gives what the `analytics_lib::kpi`
+/// functions give on the same filter: start-up and the tests check it.
 #[utoipa::path(get, path = "/api/dashboard", tag = "dashboard",
     params(
         ("from" = Option<String>, Query, description = "First day (YYYY-MM-DD); default: 364 days before `to`"),
@@ -167,31 +223,28 @@ fn unavailable(state: &DashboardNow) -> HttpResponse {
         ("state" = Option<Vec<String>>, Query, description = "Customer state (UF, e.g. SP); repeatable", explode = true),
         ("channel" = Option<Vec<String>>, Query, description = "Sales channel; repeatable", explode = true),
         ("segment" = Option<usize>, Query, description = "Segment id of the live segment model (see /api/dashboard/options)"),
+        ("compare" = Option<String>, Query, description = "`previous` (the period of the same length just before) or `yoy` (the same days a year earlier); default: `yoy` for whole calendar months or one year, else `previous`"),
     ),
     responses(
         (status = 200, description = "The figures (with `empty` = true when nothing matches)", body = dashboard::Dashboard),
         (status = 400, description = "A filter value is not accepted", body = crate::error::ErrorBody),
         (status = 503, description = "The service has no data", body = crate::error::ErrorBody),
     ))]
-pub async fn dashboard_data(req: HttpRequest, state: web::Data<DashboardState>) -> HttpResponse {
+pub async fn dashboard_data(
+    req: HttpRequest,
+    caller: Caller,
+    state: web::Data<DashboardState>,
+) -> HttpResponse {
     let state = state.now();
     let Some(data) = state.data.clone() else {
         return unavailable(&state);
     };
-    let pairs = match web::Query::<Vec<(String, String)>>::from_query(req.query_string()) {
-        Ok(q) => q.into_inner(),
-        Err(e) => {
-            return ErrorBody::new("the query string could not be read")
-                .expected("key=value pairs joined by &, percent-encoded")
-                .found(e.to_string())
-                .respond(StatusCode::BAD_REQUEST);
-        }
-    };
-    let sel = match dashboard::query::parse(&pairs, &data) {
+    let customer_ids = customer_ids_allowed(&caller);
+    let sel = match pairs_of(&req).and_then(|p| query::parse(&p, &data)) {
         Ok(s) => s,
-        Err(body) => return body.respond(StatusCode::BAD_REQUEST),
+        Err(b) => return b.respond(StatusCode::BAD_REQUEST),
     };
-    match web::block(move || data.compute(&sel)).await {
+    match web::block(move || data.compute(&sel, customer_ids)).await {
         Ok(Ok(d)) => HttpResponse::Ok()
             .insert_header(("Server-Timing", format!("compute;dur={:.1}", d.compute_ms)))
             .json(d),
@@ -213,5 +266,146 @@ pub async fn dashboard_options(state: web::Data<DashboardState>) -> HttpResponse
     match &state.data {
         Some(d) => HttpResponse::Ok().json(&d.options),
         None => unavailable(&state),
+    }
+}
+
+/// One page of the orders behind the view (the drill-down): completed
+/// orders in the view's scope and period (or its comparison period), with
+/// the revenue and number of their lines in the view's categories; sorted
+/// by `sort` (`date`, `revenue`, `items`; ties by a fixed order so that
+/// pages never overlap), `page_size` rows (1 to 200) a page.
+#[utoipa::path(get, path = "/api/dashboard/orders", tag = "dashboard",
+    params(
+        ("from" = Option<String>, Query, description = "As /api/dashboard"),
+        ("to" = Option<String>, Query, description = "As /api/dashboard"),
+        ("category" = Option<Vec<String>>, Query, description = "As /api/dashboard", explode = true),
+        ("state" = Option<Vec<String>>, Query, description = "As /api/dashboard", explode = true),
+        ("channel" = Option<Vec<String>>, Query, description = "As /api/dashboard", explode = true),
+        ("segment" = Option<usize>, Query, description = "As /api/dashboard"),
+        ("compare" = Option<String>, Query, description = "As /api/dashboard"),
+        ("period" = Option<String>, Query, description = "`current` (default) or `comparison`: whose orders"),
+        ("sort" = Option<String>, Query, description = "`date` (default), `revenue` or `items`"),
+        ("dir" = Option<String>, Query, description = "`desc` (default) or `asc`"),
+        ("page" = Option<u64>, Query, description = "From 1 (default 1) to 1000000000; past the last page: no rows"),
+        ("page_size" = Option<u64>, Query, description = "Rows a page, 1 to 200 (default 25)"),
+    ),
+    responses(
+        (status = 200, description = "The page", body = dashboard::export::OrdersAnswer),
+        (status = 400, description = "A parameter is not accepted", body = crate::error::ErrorBody),
+        (status = 503, description = "The service has no data", body = crate::error::ErrorBody),
+    ))]
+pub async fn dashboard_orders(
+    req: HttpRequest,
+    caller: Caller,
+    state: web::Data<DashboardState>,
+) -> HttpResponse {
+    let state = state.now();
+    let Some(data) = state.data.clone() else {
+        return unavailable(&state);
+    };
+    let customer_ids = customer_ids_allowed(&caller);
+    let checked = (|| -> Result<_, ErrorBody> {
+        let pairs = pairs_of(&req)?;
+        let extra = ["period", "sort", "dir", "page", "page_size"];
+        let (sel, rest) = query::parse_with(&pairs, &data, &extra)?;
+        let view = order_view(&rest)?;
+        let page = match query::single(&rest, "page")? {
+            Some(p) => query::number_in("page", p, 1, dashboard::MAX_PAGE)?,
+            None => 1,
+        };
+        let size = match query::single(&rest, "page_size")? {
+            Some(p) => query::number_in("page_size", p, 1, dashboard::MAX_PAGE_SIZE)?,
+            None => dashboard::DEFAULT_PAGE_SIZE,
+        };
+        Ok((sel, view, page, size))
+    })();
+    let (sel, view, page, size) = match checked {
+        Ok(x) => x,
+        Err(b) => return b.respond(StatusCode::BAD_REQUEST),
+    };
+    match web::block(move || data.orders_page(&sel, view, page, size, customer_ids)).await {
+        Ok(d) => HttpResponse::Ok()
+            .insert_header(("Server-Timing", format!("compute;dur={:.1}", d.compute_ms)))
+            .json(d),
+        Err(e) => internal_error("computing a drill-down page", &e),
+    }
+}
+
+/// The table behind the view as CSV (UTF-8, comma-separated, CRLF, a
+/// header row): `categories`, `states`, `segments`, `products` (every
+/// product with orders in either period) and `customers` (every customer
+/// with orders in either period), each with the comparison columns
+/// (`comparison_revenue`, `comparison_orders`, `revenue_change`, …), or
+/// `orders` (the drill-down: every order of the period, or of the
+/// comparison period with `period=comparison`, sorted by `sort`/`dir`).
+/// Plain numbers (shares and changes as fractions), ISO dates; the column
+/// names are the JSON answers' field names. Customer ids only for a caller
+/// who may see them (the column is left out otherwise).
+#[utoipa::path(get, path = "/api/dashboard/export.csv", tag = "dashboard",
+    params(
+        ("table" = String, Query, description = "categories, states, segments, products, customers or orders"),
+        ("from" = Option<String>, Query, description = "As /api/dashboard"),
+        ("to" = Option<String>, Query, description = "As /api/dashboard"),
+        ("category" = Option<Vec<String>>, Query, description = "As /api/dashboard", explode = true),
+        ("state" = Option<Vec<String>>, Query, description = "As /api/dashboard", explode = true),
+        ("channel" = Option<Vec<String>>, Query, description = "As /api/dashboard", explode = true),
+        ("segment" = Option<usize>, Query, description = "As /api/dashboard"),
+        ("compare" = Option<String>, Query, description = "As /api/dashboard"),
+        ("period" = Option<String>, Query, description = "orders only (ignored by the other tables): `current` (default) or `comparison`"),
+        ("sort" = Option<String>, Query, description = "orders only (ignored by the other tables): `date` (default), `revenue` or `items`"),
+        ("dir" = Option<String>, Query, description = "orders only (ignored by the other tables): `desc` (default) or `asc`"),
+    ),
+    responses(
+        (status = 200, description = "The table", content_type = "text/csv"),
+        (status = 400, description = "A parameter is not accepted (e.g. an unknown table)", body = crate::error::ErrorBody),
+        (status = 503, description = "The service has no data", body = crate::error::ErrorBody),
+    ))]
+pub async fn dashboard_export(
+    req: HttpRequest,
+    caller: Caller,
+    state: web::Data<DashboardState>,
+) -> HttpResponse {
+    let state = state.now();
+    let Some(data) = state.data.clone() else {
+        return unavailable(&state);
+    };
+    let customer_ids = customer_ids_allowed(&caller);
+    let checked = (|| -> Result<_, ErrorBody> {
+        let pairs = pairs_of(&req)?;
+        let (sel, rest) = query::parse_with(&pairs, &data, &["table", "period", "sort", "dir"])?;
+        let table = match query::single(&rest, "table")? {
+            Some(t) => Table::parse(query::choice("table", t, &Table::NAMES)?),
+            None => None,
+        };
+        let Some(table) = table else {
+            return Err(ErrorBody::new("which table to export?")
+                .field("table")
+                .expected(format!("one of {}", Table::NAMES.join(", ")))
+                .found("no `table` parameter"));
+        };
+        // `period`, `sort` and `dir` shape the orders table only; the other
+        // tables have one order (leaderboard order) and both periods.
+        let view = order_view(&rest)?;
+        Ok((sel, table, view))
+    })();
+    let (sel, table, view) = match checked {
+        Ok(x) => x,
+        Err(b) => return b.respond(StatusCode::BAD_REQUEST),
+    };
+    let period = format!("{}/{}", sel.from, sel.to);
+    let comparison = format!("{}/{}", sel.compare_from, sel.compare_to);
+    match web::block(move || data.export(table, &sel, view, customer_ids)).await {
+        Ok(csv) => HttpResponse::Ok()
+            .content_type("text/csv; charset=utf-8")
+            .insert_header((
+                CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}\"", csv.filename),
+            ))
+            .insert_header((CACHE_CONTROL, "no-store"))
+            .insert_header(("X-Period", period))
+            .insert_header(("X-Comparison-Period", comparison))
+            .insert_header(("X-Rows", csv.rows.to_string()))
+            .body(csv.body),
+        Err(e) => internal_error("exporting a dashboard table", &e),
     }
 }

@@ -157,6 +157,7 @@ pub fn live_document(state: &AppState, dashboard: &DashboardState) -> Value {
         schemas[batch]["properties"]["records"]["maxItems"] = json!(max);
         schemas[batch]["additionalProperties"] = json!(false);
     }
+    dashboard_choices(&mut doc);
     let now = dashboard.now();
     if let Some(data) = &now.data {
         let o = &data.options;
@@ -217,6 +218,55 @@ pub fn live_document(state: &AppState, dashboard: &DashboardState) -> Value {
         }
     }
     doc
+}
+
+/// The dashboard routes' own parameters, exact: the comparison, the
+/// drill-down's period, sort, direction and paging, the export's table.
+/// An empty value is the default (except for `table`, which is required).
+fn dashboard_choices(doc: &mut Value) {
+    use analytics_lib::dashboard::{Comparison, OrderSort};
+    let choice = |names: &[&str]| {
+        let mut v = vec![""];
+        v.extend_from_slice(names);
+        json!({"type": "string", "enum": v})
+    };
+    let number = |lo: u64, hi: u64| {
+        json!({"anyOf": [
+            {"type": "integer", "minimum": lo, "maximum": hi},
+            {"type": "string", "enum": [""]},
+        ]})
+    };
+    for (path, item) in doc["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|p| p.iter_mut())
+    {
+        if !path.starts_with("/api/dashboard") {
+            continue;
+        }
+        let Some(params) = item
+            .get_mut("get")
+            .and_then(|g| g.get_mut("parameters"))
+            .and_then(Value::as_array_mut)
+        else {
+            continue;
+        };
+        for p in params {
+            let schema = match p["name"].as_str() {
+                Some("compare") => choice(&Comparison::NAMES),
+                Some("period") => choice(&["current", "comparison"]),
+                Some("sort") => choice(&OrderSort::NAMES),
+                Some("dir") => choice(&["asc", "desc"]),
+                Some("page") => number(1, crate::dashboard::MAX_PAGE),
+                Some("page_size") => number(1, crate::dashboard::MAX_PAGE_SIZE),
+                Some("table") => {
+                    json!({"type": "string", "enum": crate::dashboard::export::Table::NAMES})
+                }
+                _ => continue,
+            };
+            p["schema"] = schema;
+        }
+    }
 }
 
 /// `a|b|…` of the two-digit numbers from `lo` to `hi`.

@@ -57,9 +57,14 @@ fn routes() -> Vec<Route> {
                 "/segment/batch" => json!({"records": [rfm_body(), {"customer_id": id}]}),
                 other => panic!("no body known for POST {other}"),
             });
+            // The export needs its table (a required parameter).
+            let path = match path.as_str() {
+                "/api/dashboard/export.csv" => format!("{path}?table=categories"),
+                _ => path.clone(),
+            };
             out.push(Route {
                 method: if method == "get" { "GET" } else { "POST" },
-                path: path.clone(),
+                path,
                 body,
                 scope,
             });

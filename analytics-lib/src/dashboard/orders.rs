@@ -1,0 +1,301 @@
+//! The drill-down: the completed orders behind a view (its scope and
+//! period, or its comparison period), sorted by date, revenue or items,
+//! a page at a time.
+//!
+//! A page costs two passes over the orders in scope and no copy of them:
+//! the first counts the orders per *bucket* of the sort key (a day; a
+//! number of items; the top 20 bits of the revenue's ordered bits, about
+//! 0,4 % wide), which says in which buckets the page's rows lie; the second
+//! gathers the orders of those buckets only (the page and the rest of its
+//! edge buckets) and sorts them exactly. Ties are broken by the order's
+//! position, so pages never overlap or miss an order.
+
+use super::scan::{Range, Scope};
+use super::*;
+
+/// Which period's orders.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Which {
+    Current,
+    Comparison,
+}
+
+/// The drill-down's sort keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OrderSort {
+    Date,
+    Revenue,
+    Items,
+}
+
+impl OrderSort {
+    /// The names the API takes.
+    pub const NAMES: [&'static str; 3] = ["date", "revenue", "items"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            OrderSort::Date => "date",
+            OrderSort::Revenue => "revenue",
+            OrderSort::Items => "items",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<OrderSort> {
+        match s {
+            "date" => Some(OrderSort::Date),
+            "revenue" => Some(OrderSort::Revenue),
+            "items" => Some(OrderSort::Items),
+            _ => None,
+        }
+    }
+
+    fn buckets(self, n_days: usize) -> usize {
+        match self {
+            OrderSort::Date => n_days.max(1),
+            OrderSort::Items => ITEM_BUCKETS,
+            OrderSort::Revenue => 1 << REVENUE_BUCKET_BITS,
+        }
+    }
+
+    fn bucket(self, key: u64) -> usize {
+        match self {
+            OrderSort::Date => key as usize,
+            OrderSort::Items => (key as usize).min(ITEM_BUCKETS - 1),
+            OrderSort::Revenue => (key >> (64 - REVENUE_BUCKET_BITS)) as usize,
+        }
+    }
+}
+
+const ITEM_BUCKETS: usize = 4096;
+const REVENUE_BUCKET_BITS: u32 = 20;
+
+/// One page of the drill-down.
+#[derive(Clone, Debug)]
+pub struct OrdersRequest {
+    pub sort: OrderSort,
+    pub descending: bool,
+    pub which: Which,
+    /// Rows to skip, and at most how many to return.
+    pub offset: usize,
+    pub limit: usize,
+}
+
+/// One order as the drill-down shows it: only its lines in scope count.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OrderRecord {
+    /// The order's position ([`Engine::order_id`]).
+    pub position: u32,
+    pub date: NaiveDate,
+    /// The customer's rank ([`Engine::customer_id`]).
+    pub customer: u32,
+    /// Slots of the customer's state and segment, and of the order's channel.
+    pub state: u8,
+    pub segment: u8,
+    pub channel: u8,
+    /// Category slots of its lines in scope, each once, in code order.
+    pub categories: Vec<u8>,
+    /// Lines in scope, and their revenue.
+    pub items: u32,
+    pub revenue: f64,
+}
+
+/// The rows asked for and how many orders the view has.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OrdersPage {
+    pub total: u64,
+    pub rows: Vec<OrderRecord>,
+}
+
+/// An order-preserving `u64` of a float (negative below positive).
+fn ordered_bits(x: f64) -> u64 {
+    let b = x.to_bits();
+    if b >> 63 == 1 { !b } else { b | (1 << 63) }
+}
+
+impl Engine {
+    /// Revenue and number of the lines in scope of the order at `o`.
+    fn order_sums(&self, scope: &Scope, o: usize) -> (f64, u32) {
+        (self.scope_revenue(scope, o), self.order_items(scope, o))
+    }
+
+    /// Number of the lines in scope of the order at `o`.
+    fn order_items(&self, scope: &Scope, o: usize) -> u32 {
+        let (l0, l1) = (
+            self.order_line_start[o] as usize,
+            self.order_line_start[o + 1] as usize,
+        );
+        if scope.all_categories || scope.full[self.order_profile[o] as usize] {
+            return (l1 - l0) as u32;
+        }
+        let cats = &scope.masks.category;
+        self.line_category[l0..l1]
+            .iter()
+            .filter(|&&c| cats[usize::from(c)])
+            .count() as u32
+    }
+
+    fn sort_key(&self, scope: &Scope, sort: OrderSort, o: usize, d: i32) -> u64 {
+        match sort {
+            OrderSort::Date => d as u64,
+            OrderSort::Items => u64::from(self.order_items(scope, o)),
+            OrderSort::Revenue => ordered_bits(self.scope_revenue(scope, o)),
+        }
+    }
+
+    /// Each order in scope of `ranges` in the chosen period, with its day.
+    fn each_order(
+        &self,
+        scope: &Scope,
+        ranges: &[Range],
+        which: Which,
+        mut f: impl FnMut(usize, i32),
+    ) {
+        let w = &scope.w;
+        let (a_day, b_day) = match which {
+            Which::Current => (w.f, w.t),
+            Which::Comparison => (w.pf, w.pt),
+        };
+        for g in ranges {
+            for r in g.lo as usize..g.hi as usize {
+                let (a, b) = (self.cust_start[r] as usize, self.cust_start[r + 1] as usize);
+                for o in a..b {
+                    let d = i32::from(self.order_day[o]);
+                    if d > b_day {
+                        break;
+                    }
+                    if d >= a_day && scope.pm[self.order_profile[o] as usize] {
+                        f(o, d);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A page of the orders behind `q` (see the module docs).
+    pub fn orders_page(&self, q: &Query, req: &OrdersRequest) -> OrdersPage {
+        let scope = self.scope(q);
+        let n_buckets = req.sort.buckets(self.n_days);
+        let flip = |b: usize| if req.descending { n_buckets - 1 - b } else { b };
+        // Pass 1: orders per bucket (in the page's direction).
+        let hists = self.over_customers(
+            &scope,
+            || vec![0u32; n_buckets],
+            |h, _, ranges| {
+                self.each_order(&scope, ranges, req.which, |o, d| {
+                    h[flip(req.sort.bucket(self.sort_key(&scope, req.sort, o, d)))] += 1;
+                });
+            },
+        );
+        let mut hist = vec![0u64; n_buckets];
+        for h in &hists {
+            for (t, &x) in hist.iter_mut().zip(h) {
+                *t += u64::from(x);
+            }
+        }
+        drop(hists);
+        let total: u64 = hist.iter().sum();
+        let (offset, limit) = (req.offset as u64, req.limit as u64);
+        if limit == 0 || offset >= total {
+            return OrdersPage {
+                total,
+                rows: Vec::new(),
+            };
+        }
+        // The buckets `lo..=hi` hold rows `offset..offset + limit`; `skip`
+        // rows come before bucket `lo`.
+        let (mut lo, mut skip) = (0, 0u64);
+        while skip + hist[lo] <= offset {
+            skip += hist[lo];
+            lo += 1;
+        }
+        let (mut hi, mut upto) = (lo, skip + hist[lo]);
+        while upto < offset + limit && hi + 1 < n_buckets {
+            hi += 1;
+            upto += hist[hi];
+        }
+        // Pass 2: those buckets' orders, sorted exactly.
+        let parts = self.over_customers(&scope, Vec::new, |v: &mut Vec<(u64, u32)>, _, ranges| {
+            self.each_order(&scope, ranges, req.which, |o, d| {
+                let key = self.sort_key(&scope, req.sort, o, d);
+                let b = flip(req.sort.bucket(key));
+                if (lo..=hi).contains(&b) {
+                    v.push((if req.descending { !key } else { key }, o as u32));
+                }
+            });
+        });
+        let mut picked: Vec<(u64, u32)> = parts.into_iter().flatten().collect();
+        picked.sort_unstable();
+        let from = (offset - skip) as usize;
+        let rows = picked
+            .iter()
+            .skip(from)
+            .take(req.limit)
+            .map(|&(_, o)| self.order_record(&scope, o))
+            .collect();
+        OrdersPage { total, rows }
+    }
+
+    /// Every order behind `q` in the chosen period, sorted (for exports);
+    /// 16 bytes a matching order while sorting, 4 after.
+    pub fn orders_sorted(
+        &self,
+        q: &Query,
+        sort: OrderSort,
+        descending: bool,
+        which: Which,
+    ) -> (Scope, Vec<u32>) {
+        let scope = self.scope(q);
+        let parts = self.over_customers(&scope, Vec::new, |v: &mut Vec<(u64, u32)>, _, ranges| {
+            self.each_order(&scope, ranges, which, |o, d| {
+                let key = self.sort_key(&scope, sort, o, d);
+                v.push((if descending { !key } else { key }, o as u32));
+            });
+        });
+        let mut all: Vec<(u64, u32)> = parts.into_iter().flatten().collect();
+        all.sort_unstable();
+        let out = all.iter().map(|&(_, o)| o).collect();
+        (scope, out)
+    }
+
+    /// The drill-down row of the order at `position` under `scope`.
+    pub fn order_record(&self, scope: &Scope, position: u32) -> OrderRecord {
+        let o = position as usize;
+        let rank = self.cust_start.partition_point(|&s| s as usize <= o) - 1;
+        let g = &self.groups[self.groups.partition_point(|g| (g.hi as usize) <= rank)];
+        let (revenue, items) = self.order_sums(scope, o);
+        let p = self.order_profile[o] as usize;
+        let (l0, l1) = (
+            self.order_line_start[o] as usize,
+            self.order_line_start[o + 1] as usize,
+        );
+        let mut categories: Vec<u8> = self.line_category[l0..l1]
+            .iter()
+            .copied()
+            .filter(|&c| scope.all_categories || scope.masks.category[usize::from(c)])
+            .collect();
+        categories.sort_unstable();
+        categories.dedup();
+        OrderRecord {
+            position,
+            date: self.date_of(i32::from(self.order_day[o])),
+            customer: rank as u32,
+            state: g.state,
+            segment: g.segment,
+            channel: self.profile_channel[p],
+            categories,
+            items,
+            revenue,
+        }
+    }
+
+    /// The id of the order at `position`.
+    pub fn order_id(&self, position: u32) -> &str {
+        self.order_ids.get(position as usize)
+    }
+
+    /// The date of day index `d`.
+    fn date_of(&self, d: i32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()
+            + Duration::days(i64::from(self.first_day + d))
+    }
+}
