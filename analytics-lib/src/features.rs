@@ -225,7 +225,7 @@ pub fn categories_before(sales: &Sales, cutoff: NaiveDate) -> Result<Vec<String>
 }
 
 /// Days since 1970-01-01 of a date (polars' Date representation).
-fn epoch_days(d: NaiveDate) -> i32 {
+pub(crate) fn epoch_days(d: NaiveDate) -> i32 {
     let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or(NaiveDate::MIN);
     (d - epoch).num_days() as i32
 }
@@ -360,7 +360,7 @@ struct Aggregates<'a> {
 /// found by the KPIs of a later cell ("unable to find column \"completed\";
 /// valid columns: [… \"completed\" …]"). Reading the caller's frame must
 /// not change it.
-fn column<'a>(lines: &'a DataFrame, name: &str) -> Result<&'a Column> {
+pub(crate) fn column<'a>(lines: &'a DataFrame, name: &str) -> Result<&'a Column> {
     lines
         .columns()
         .iter()
@@ -369,7 +369,7 @@ fn column<'a>(lines: &'a DataFrame, name: &str) -> Result<&'a Column> {
         .map_err(pe("reading the sales lines"))
 }
 
-fn column_as(lines: &DataFrame, name: &str, dtype: &DataType) -> Result<Column> {
+pub(crate) fn column_as(lines: &DataFrame, name: &str, dtype: &DataType) -> Result<Column> {
     column(lines, name)?
         .cast(dtype)
         .map_err(pe("reading the sales lines"))
