@@ -72,7 +72,10 @@ impl ClvPredictions {
     }
 
     pub fn mean_expected_purchases(&self) -> f64 {
-        self.values.iter().map(|v| v.expected_purchases).sum::<f64>()
+        self.values
+            .iter()
+            .map(|v| v.expected_purchases)
+            .sum::<f64>()
             / self.values.len().max(1) as f64
     }
 }
@@ -213,12 +216,19 @@ impl ClvModel {
     /// The summary and its predictions as one frame: `customer_id`,
     /// `frequency`, `recency`, `T`, `monetary_value`, `p_alive`,
     /// `expected_purchases`, `expected_average_order_value`, `clv`.
-    pub fn frame(&self, summary: &CustomerSummary, predictions: &ClvPredictions) -> Result<DataFrame> {
+    pub fn frame(
+        &self,
+        summary: &CustomerSummary,
+        predictions: &ClvPredictions,
+    ) -> Result<DataFrame> {
         let mut df = summary.to_frame()?;
         let v = &predictions.values;
         let cols = [
             ("p_alive", v.iter().map(|v| v.p_alive).collect::<Vec<_>>()),
-            ("expected_purchases", v.iter().map(|v| v.expected_purchases).collect()),
+            (
+                "expected_purchases",
+                v.iter().map(|v| v.expected_purchases).collect(),
+            ),
             (
                 "expected_average_order_value",
                 v.iter().map(|v| v.expected_average_order_value).collect(),
@@ -227,7 +237,11 @@ impl ClvModel {
         ];
         for (name, values) in cols {
             df.with_column(Column::new(name.into(), values))
-                .map_err(|e| ClvError::from(DataError::polars("clv", "building the predictions frame")(e)))?;
+                .map_err(|e| {
+                    ClvError::from(DataError::polars("clv", "building the predictions frame")(
+                        e,
+                    ))
+                })?;
         }
         Ok(df)
     }
@@ -242,8 +256,13 @@ impl ClvModel {
 
     /// Save as JSON, all-or-nothing.
     pub fn save(&self, path: &Path) -> Result<()> {
-        crate::models::artifact::write_atomic(path, &self.to_json()?)
-            .map_err(|e| ClvError::data("saving the clv model", format!("{} written", path.display()), e))
+        crate::models::artifact::write_atomic(path, &self.to_json()?).map_err(|e| {
+            ClvError::data(
+                "saving the clv model",
+                format!("{} written", path.display()),
+                e,
+            )
+        })
     }
 
     /// A model back from [`ClvModel::to_json`]'s bytes, checked: format
@@ -280,8 +299,9 @@ impl ClvModel {
 
     /// Load a model saved by [`ClvModel::save`].
     pub fn load(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path)
-            .map_err(|e| ClvError::data("clv model file", format!("{} readable", path.display()), e))?;
+        let bytes = std::fs::read(path).map_err(|e| {
+            ClvError::data("clv model file", format!("{} readable", path.display()), e)
+        })?;
         Self::from_json(&bytes, &path.display().to_string())
     }
 
@@ -306,7 +326,11 @@ impl ClvModel {
 
 /// Summarise the customers at `as_of` and fit both models: the whole job of
 /// `analytics clv`, for the CLI, the training job and the notebooks.
-pub fn fit_clv(sales: &Sales, as_of: Option<NaiveDate>, params: &ClvParams) -> Result<(CustomerSummary, ClvModel)> {
+pub fn fit_clv(
+    sales: &Sales,
+    as_of: Option<NaiveDate>,
+    params: &ClvParams,
+) -> Result<(CustomerSummary, ClvModel)> {
     params.check()?;
     let as_of = as_of.unwrap_or(sales.default_as_of);
     let summary = CustomerSummary::compute(sales, as_of)?;
@@ -382,9 +406,10 @@ pub fn holdout_check(
     let (mut expected_total, mut actual_total) = (0.0, 0.0);
     for (i, &bought) in actual.iter().enumerate() {
         let x = summary.frequency[i];
-        let e = model
-            .bgnbd
-            .expected_purchases(f64::from(x), summary.recency[i], summary.t[i], days);
+        let e =
+            model
+                .bgnbd
+                .expected_purchases(f64::from(x), summary.recency[i], summary.t[i], days);
         let row = &mut rows[(x.min(max_frequency)) as usize];
         row.customers += 1;
         row.expected += e;
@@ -419,8 +444,18 @@ pub fn holdout_check_last(
     params: &ClvParams,
 ) -> Result<HoldoutCheck> {
     if holdout_days <= 0 {
-        return Err(ClvError::invalid("holdout_days", "a positive number of days", holdout_days));
+        return Err(ClvError::invalid(
+            "holdout_days",
+            "a positive number of days",
+            holdout_days,
+        ));
     }
     let as_of = as_of.unwrap_or(sales.default_as_of);
-    holdout_check(sales, as_of - Duration::days(holdout_days), as_of, params, 7)
+    holdout_check(
+        sales,
+        as_of - Duration::days(holdout_days),
+        as_of,
+        params,
+        7,
+    )
 }

@@ -194,12 +194,18 @@ impl BgData {
 pub(crate) fn fit(summary: &CustomerSummary, max_iter: usize, tol: f64) -> Result<BgNbd> {
     let data = BgData::new(summary);
     let mean_t = summary.t.iter().sum::<f64>() / summary.len() as f64;
-    let mean_x = summary.frequency.iter().map(|&x| f64::from(x)).sum::<f64>() / summary.len() as f64;
+    let mean_x =
+        summary.frequency.iter().map(|&x| f64::from(x)).sum::<f64>() / summary.len() as f64;
     // Start: a Gamma(1, α) rate matching the mean purchase rate, a = b = 1.
     let alpha0 = (mean_t / mean_x.max(0.1)).max(1e-3);
     let x0 = vec![0.0, alpha0.ln(), 0.0, 0.0];
     let objective = |theta: &[f64], grad: &mut [f64]| {
-        let p = [theta[0].exp(), theta[1].exp(), theta[2].exp(), theta[3].exp()];
+        let p = [
+            theta[0].exp(),
+            theta[1].exp(),
+            theta[2].exp(),
+            theta[3].exp(),
+        ];
         if p.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
             return f64::NAN;
         }
@@ -271,7 +277,14 @@ impl BgNbd {
 
     /// Expected purchases in `(T, T + h]` for every `h` of `horizons`
     /// (cumulative, ascending or not), written into `out`.
-    pub fn expected_purchases_at(&self, x: f64, tx: f64, t: f64, horizons: &[f64], out: &mut [f64]) {
+    pub fn expected_purchases_at(
+        &self,
+        x: f64,
+        tx: f64,
+        t: f64,
+        horizons: &[f64],
+        out: &mut [f64],
+    ) {
         let p_alive = self.p_alive(x, tx, t);
         let (a, b, r) = (self.a, self.b, self.r);
         let c = a + b + x - 1.0;

@@ -39,14 +39,20 @@ pub fn holdout_chart(check: &HoldoutCheck) -> Plot {
             })
             .collect()
     };
-    let (actual_text, expected_text) = (text("actual", |r| r.actual), text("expected", |r| r.expected));
+    let (actual_text, expected_text) = (
+        text("actual", |r| r.actual),
+        text("expected", |r| r.expected),
+    );
     let mut plot = Plot::new();
     plot.add_trace(
-        Bar::new(labels.clone(), check.rows.iter().map(|r| r.actual).collect())
-            .name("actual")
-            .text_array(actual_text)
-            .hover_info(HoverInfo::Text)
-            .marker(Marker::new().color("#1f4e79")),
+        Bar::new(
+            labels.clone(),
+            check.rows.iter().map(|r| r.actual).collect(),
+        )
+        .name("actual")
+        .text_array(actual_text)
+        .hover_info(HoverInfo::Text)
+        .marker(Marker::new().color("#1f4e79")),
     );
     plot.add_trace(
         Scatter::new(labels, check.rows.iter().map(|r| r.expected).collect())

@@ -44,7 +44,11 @@ impl ClvError {
         }
     }
 
-    pub(crate) fn data(what: &'static str, expected: impl Into<String>, found: impl ToString) -> Self {
+    pub(crate) fn data(
+        what: &'static str,
+        expected: impl Into<String>,
+        found: impl ToString,
+    ) -> Self {
         ClvError::Data {
             what,
             expected: expected.into(),

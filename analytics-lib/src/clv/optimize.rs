@@ -160,7 +160,10 @@ mod tests {
             1e-10,
         );
         assert!(m.gradient_norm <= 1e-10, "{m:?}");
-        assert!((m.x[0] - 1.0).abs() < 1e-8 && (m.x[1] - 1.0).abs() < 1e-8, "{m:?}");
+        assert!(
+            (m.x[0] - 1.0).abs() < 1e-8 && (m.x[1] - 1.0).abs() < 1e-8,
+            "{m:?}"
+        );
     }
 
     #[test]
@@ -178,6 +181,9 @@ mod tests {
             200,
             1e-12,
         );
-        assert!(m.gradient_norm <= 1e-12 && (m.x[0] - 3.0).abs() < 1e-9, "{m:?}");
+        assert!(
+            m.gradient_norm <= 1e-12 && (m.x[0] - 3.0).abs() < 1e-9,
+            "{m:?}"
+        );
     }
 }

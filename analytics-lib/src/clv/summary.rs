@@ -167,7 +167,11 @@ impl CustomerSummary {
             }
         }
         if n == 0 {
-            return Err(ClvError::data("purchase summary", "at least one customer", "none"));
+            return Err(ClvError::data(
+                "purchase summary",
+                "at least one customer",
+                "none",
+            ));
         }
         for i in 0..n {
             let (x, r, tt, m) = (frequency[i], recency[i], t[i], monetary_value[i]);
