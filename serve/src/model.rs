@@ -253,6 +253,11 @@ impl LiveModel {
                 m.to_ensemble()
                     .with_context(|| format!("while reading the booster of {}", path.display()))?,
             ),
+            // The training mean: a constant, every contribution 0.
+            Regressor::TrainingMean(m) => Predictor::Linear {
+                intercept: m.mean,
+                coef: vec![0.0; m.n_features()],
+            },
         };
         let width = match &predictor {
             Predictor::Linear { coef, .. } => coef.len(),

@@ -198,6 +198,7 @@ impl ForecastParams {
             ModelKind::Linear => LinearParams::default().into(),
             ModelKind::RandomForest => crate::models::ForestParams::default().into(),
             ModelKind::Xgboost => crate::models::XgbParams::default().into(),
+            ModelKind::TrainingMean => crate::models::MeanParams::default().into(),
         };
         self.model(model)
     }

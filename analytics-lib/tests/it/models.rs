@@ -432,6 +432,7 @@ fn small_model() -> TrainedModel {
             train_rows: x.n_rows(),
             data_fingerprint: "test".into(),
             metrics: Default::default(),
+            intervals: None,
             code_version: "test".into(),
             created_at: "2024-01-01T00:00:00Z".into(),
         },
@@ -629,7 +630,8 @@ fn forest_and_xgboost_beat_the_naive_baseline() {
     // best kind is the one with the lowest validation RMSE.
     let xgb = r.model(ModelKind::Xgboost).expect("xgboost");
     assert!(matches!(&xgb.meta.hyperparameters, Hyperparameters::Xgboost(p) if p.rounds == 150));
-    assert_eq!(r.candidates.len(), 4);
+    // The four given candidates and the training mean, always added.
+    assert_eq!(r.candidates.len(), 5);
     let best_validation = r
         .models
         .iter()
@@ -659,7 +661,7 @@ fn every_kind_predicts_bit_identically_after_save_and_load() {
         .matrix()
         .expect("matrix");
     let tmp = TempDir::new().expect("tmp");
-    assert_eq!(r.models.len(), 3);
+    assert_eq!(r.models.len(), 4);
     for m in &r.models {
         let path = tmp.path().join(format!("{}.msgpack", m.kind()));
         m.save(&path).expect("save");

@@ -186,7 +186,7 @@ fn library_ensemble(m: &TrainedModel) -> TreeEnsemble {
     match &m.model {
         Regressor::RandomForest(f) => f.ensemble().clone(),
         Regressor::Xgboost(x) => x.to_ensemble().expect("ensemble"),
-        Regressor::Linear(_) => panic!("not a tree model"),
+        Regressor::Linear(_) | Regressor::TrainingMean(_) => panic!("not a tree model"),
     }
 }
 

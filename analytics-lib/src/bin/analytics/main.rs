@@ -666,37 +666,59 @@ fn run_train(args: TrainArgs) -> Result<()> {
             .unwrap_or_else(|| "—".into()),
         seg.names().join(", ")
     );
+    eprintln!("selection: {}", report.selection);
+    match (&report.clv, &report.clv_error) {
+        (Some(m), _) => eprintln!(
+            "clv: BG/NBD and Gamma-Gamma fitted on {} customers ({} repeat) in {:.2} s; saved with customer_spend {}",
+            m.customers, m.repeat_customers, m.fit_seconds, done.spend_version.id
+        ),
+        (None, Some(e)) => eprintln!("clv: no CLV model in this version: {e}"),
+        (None, None) => {}
+    }
     let metrics = report.test_metrics();
+    let coverage =
+        |k: &str, f: fn(&analytics_lib::models::Coverage) -> f64| report.coverage.get(k).map(f);
     if args.json {
         let out: serde_json::Map<String, serde_json::Value> = metrics
             .iter()
             .map(|(k, m)| {
                 (
                     k.clone(),
-                    serde_json::json!({"rmse": m.rmse, "mae": m.mae, "r2": m.r2}),
+                    serde_json::json!({
+                        "rmse": m.rmse, "mae": m.mae, "r2": m.r2,
+                        "coverage_80": coverage(k, |c| c.coverage_80),
+                        "coverage_95": coverage(k, |c| c.coverage_95),
+                    }),
                 )
             })
             .collect();
         return print_json(&serde_json::Value::Object(out));
     }
     println!(
-        "Out-of-time test at cutoff {} ({} customers)",
+        "Out-of-time test at cutoff {} ({} customers); intervals calibrated on the validation cutoff",
         analytics_lib::locale::date(report.test_cutoff),
         report.rows.test
     );
     println!(
-        "{:<16} {:>14} {:>14} {:>8}",
-        "model", "RMSE (R$)", "MAE (R$)", "R²"
+        "{:<16} {:>14} {:>14} {:>8} {:>9} {:>9}",
+        "model", "RMSE (R$)", "MAE (R$)", "R²", "cov. 80%", "cov. 95%"
     );
+    let pct = |v: Option<f64>| {
+        v.map(analytics_lib::locale::percent)
+            .unwrap_or_else(|| "—".into())
+    };
     for (k, m) in &metrics {
         println!(
-            "{:<16} {:>14} {:>14} {:>8}",
+            "{:<16} {:>14} {:>14} {:>8} {:>9} {:>9}",
             k,
             analytics_lib::locale::number(m.rmse, 2),
             analytics_lib::locale::number(m.mae, 2),
-            analytics_lib::locale::number(m.r2, 3)
+            analytics_lib::locale::number(m.r2, 3),
+            pct(coverage(k, |c| c.coverage_80)),
+            pct(coverage(k, |c| c.coverage_95))
         );
     }
+    println!("{}", report.selection);
     Ok(())
 }
 
