@@ -778,7 +778,10 @@ fn intervals_are_saved_with_each_model_and_cover_the_test_cutoff() {
         }
         // The intervals hold the prediction and widen with the level.
         let [i80, i95] = iv.intervals(150.0);
-        assert!(i95.low <= i80.low && i80.high <= i95.high, "{i80:?} {i95:?}");
+        assert!(
+            i95.low <= i80.low && i80.high <= i95.high,
+            "{i80:?} {i95:?}"
+        );
         assert!(i80.low >= 0.0);
     }
     assert!(r.coverage.contains_key("baseline"));
@@ -807,9 +810,15 @@ fn validation_serves_the_training_mean_when_nothing_beats_it() {
     )
     .expect("train");
     assert_eq!(r.best, ModelKind::TrainingMean, "{}", r.selection);
-    assert_mentions(&r.selection, &["no model beat the training mean", "training mean is served"]);
+    assert_mentions(
+        &r.selection,
+        &["no model beat the training mean", "training mean is served"],
+    );
     let mean = r.model(ModelKind::TrainingMean).expect("mean model");
-    assert!(matches!(mean.model, analytics_lib::models::Regressor::TrainingMean(_)));
+    assert!(matches!(
+        mean.model,
+        analytics_lib::models::Regressor::TrainingMean(_)
+    ));
     // It saves and loads like any model.
     let tmp = TempDir::new().expect("tmp");
     let path = tmp.path().join("training_mean.msgpack");
