@@ -16,7 +16,12 @@
 //! `j = ⌈(n+1)(1+L)/2⌉` (order statistics, clamped to `1..=n`): the split
 //! conformal interval of Vovk et al., whose coverage of a new exchangeable
 //! point is at least `L` per bin. The lower bound is clipped at 0 (spend is
-//! never negative, so no coverage is lost).
+//! never negative, so no coverage is lost), and it *is* 0 when at least
+//! `(1−L)/2` of the bin's actual values are 0: spend is zero-inflated, and
+//! an offset learnt from those zeros (`r = −ŷ`) would exclude 0 as soon as
+//! the predictions shift between cutoffs (a training mean refitted on a
+//! later cutoff, say). Both rules only widen the interval, so the coverage
+//! guarantee stands.
 //!
 //! **Honesty.** Exchangeability across cutoffs is an assumption (the test
 //! quarter can differ from the validation quarter): the coverage measured on
@@ -52,6 +57,10 @@ pub struct ResidualBin {
     pub rows: usize,
     /// Residual offsets `(low, high)` per level of [`LEVELS`].
     pub offsets: Vec<(f64, f64)>,
+    /// Per level: the lower bound is 0 (the bin's actual values hold
+    /// enough zeros for that level's lower tail).
+    #[serde(default)]
+    pub zero_low: Vec<bool>,
 }
 
 /// Measured coverage of the intervals on a set of rows.
@@ -125,6 +134,14 @@ impl ConformalIntervals {
             let mut r: Vec<f64> = rows[start..end].iter().map(|x| x.1).collect();
             r.sort_by(f64::total_cmp);
             let m = r.len() as f64;
+            let zeros = rows[start..end]
+                .iter()
+                .filter(|(p, res)| p + res <= 0.0)
+                .count() as f64;
+            let zero_low = LEVELS
+                .iter()
+                .map(|l| zeros >= (1.0 - l) / 2.0 * m)
+                .collect();
             let offsets = LEVELS
                 .iter()
                 .map(|l| {
@@ -137,6 +154,7 @@ impl ConformalIntervals {
                 upper: rows[end - 1].0,
                 rows: end - start,
                 offsets,
+                zero_low,
             });
             start = end;
             if start >= n {
@@ -186,8 +204,13 @@ impl ConformalIntervals {
         let b = self.bin(prediction);
         let at = |i: usize| {
             let (lo, hi) = b.offsets[i];
+            let low = if b.zero_low.get(i).copied().unwrap_or(false) {
+                0.0
+            } else {
+                (prediction + lo).max(0.0)
+            };
             Interval {
-                low: (prediction + lo).max(0.0),
+                low,
                 high: (prediction + hi).max(0.0),
             }
         };
@@ -273,5 +296,19 @@ mod tests {
         let e = ConformalIntervals::calibrate(&[f64::NAN; 50], &[1.0; 50]).expect_err("nan");
         assert!(e.to_string().contains("finite"), "{e}");
         assert!(c.validate().is_ok());
+    }
+
+    /// Zero-inflated spend: calibrated where predictions are 100, tested
+    /// where the same customers are predicted 150 (a refitted mean). The
+    /// zeros stay inside the interval.
+    #[test]
+    fn zeros_stay_covered_when_predictions_shift() {
+        let actual: Vec<f64> = (0..1_000)
+            .map(|i| if i % 10 < 6 { 0.0 } else { (i % 97) as f64 * 5.0 })
+            .collect();
+        let c = ConformalIntervals::calibrate(&vec![100.0; 1_000], &actual).expect("calibrate");
+        let cov = c.coverage(&vec![150.0; 1_000], &actual).expect("coverage");
+        assert!(cov.coverage_80 >= 0.80 && cov.coverage_95 >= 0.95, "{cov:?}");
+        assert_eq!(c.intervals(150.0)[0].low, 0.0);
     }
 }
