@@ -2,7 +2,13 @@
 # The prediction API and dashboard (`serve`) plus the `analytics` CLI.
 #
 #   docker build -t sales-analytics .
-#   docker run --rm -p 8080:8080 -v "$PWD/models:/app/models:ro" -v "$PWD/data/curated:/app/data:ro" sales-analytics
+#   docker run --rm -p 8080:8080 -e APP_API_KEYS="$(openssl rand -hex 24)" \
+#     -v "$PWD/models:/app/models:ro" -v "$PWD/data/curated:/app/data:ro" sales-analytics
+#
+# The image listens on 0.0.0.0, so serve refuses to start without API keys
+# (APP_API_KEYS="KEY[:predict+read+customers],…"; clients send
+# `Authorization: Bearer KEY`) unless APP_ALLOW_ANONYMOUS=1 says so on
+# purpose. /health stays open for the HEALTHCHECK.
 #
 # /app/models is the model registry (customer_spend/ and segments/, each with
 # version folders and a live.json); `serve` follows promotions and rollbacks

@@ -66,13 +66,22 @@ kpis: ## Print the KPIs of $(DATA) (revenue, orders, ticket médio, churn, …)
 MODELS      ?= models
 BENCH_DATA  ?= $(or $(CARGO_TARGET_DIR),target)/bench-data/1M
 
+# Where train, retrain and serve read the curated data: `--data $(DATA)` when
+# DATA is given (`make train DATA=…`, or in the environment) or when no source
+# is configured; otherwise the configured source, with no --data: APP_SOURCE
+# (e.g. snowflake, with the APP_SNOWFLAKE_* variables) for the jobs, and for
+# serve also its settings file (APP_CONFIG) or APP_DATA.
+DATA_GIVEN  := $(filter command line environment,$(origin DATA))
+JOB_DATA     = $(if $(or $(DATA_GIVEN),$(if $(APP_SOURCE),,none)),--data $(DATA))
+SERVE_DATA   = $(if $(or $(DATA_GIVEN),$(if $(APP_SOURCE)$(APP_CONFIG)$(APP_DATA),,none)),--data $(DATA))
+
 .PHONY: train
-train: ## Fit, evaluate out of time and save the customer-spend models to $(MODELS)/
-	OMP_WAIT_POLICY=PASSIVE $(BIN) train --data $(DATA) --models $(MODELS)
+train: ## Fit, evaluate out of time and save the models to $(MODELS)/ (data: DATA, else APP_SOURCE, else data/curated)
+	OMP_WAIT_POLICY=PASSIVE $(BIN) train $(JOB_DATA) --models $(MODELS)
 
 .PHONY: retrain
-retrain: ## The retrain job on $(DATA): drift report, champion vs challenger, promotion in $(MODELS)/ (report in $(MODELS)/reports/)
-	OMP_WAIT_POLICY=PASSIVE $(BIN) retrain --data $(DATA) --models $(MODELS) $(if $(wildcard params.yaml),--params params.yaml)
+retrain: ## The retrain job (data: DATA, else APP_SOURCE, else data/curated): drift, champion vs challenger, promotion in $(MODELS)/; skips unchanged data (RETRAIN_FLAGS=--force)
+	OMP_WAIT_POLICY=PASSIVE $(BIN) retrain $(JOB_DATA) --models $(MODELS) $(if $(wildcard params.yaml),--params params.yaml) $(RETRAIN_FLAGS)
 
 .PHONY: bench
 bench: setup ## The pipeline benchmark (shared/spec/benchmark.md) on 1M generated lines, as JSON
@@ -105,8 +114,8 @@ bench-serve-memory: setup ## serve's resident and peak memory once ready on $(ME
 	bench/serve-memory.sh $(MEM_DATA) $(MEM_MODELS)
 
 .PHONY: serve
-serve: setup ## Run the HTTP API (release) on the models in $(MODELS) and the data in $(DATA)
-	$(or $(CARGO_TARGET_DIR),target)/$(PROFILE)/serve --models $(MODELS) --data $(DATA)
+serve: setup ## Run the HTTP API (release) on $(MODELS) and the data (DATA, else APP_SOURCE / APP_CONFIG / APP_DATA, else data/curated)
+	$(or $(CARGO_TARGET_DIR),target)/$(PROFILE)/serve --models $(MODELS) $(SERVE_DATA)
 
 .PHONY: run
 run: data clean-report kpis train ## The main job on the bundled defaults: generate, clean, report, KPIs, train
@@ -178,7 +187,23 @@ test: ## Lint, run every Rust test, the DVC pipeline, the browser tests, then ex
 	@scripts/timed.sh --summary
 
 .PHONY: test-env
-test-env: prereqs-python prereqs-e2e mlflow-env fakesnow-env lifetimes-env ## The real services and oracles the Rust tests use (MLflow server, Snowflake emulator, lifetimes: pip venvs); node, npm, chromium
+test-env: prereqs-python prereqs-e2e mlflow-env fakesnow-env schemathesis-env dvc-env lifetimes-env ## The real services, tools and oracles the Rust tests use (MLflow server, Snowflake emulator, schemathesis, DVC, lifetimes: pip venvs); node, npm, chromium
+
+# --- API contract (issue 16) -------------------------------------------------
+# schemathesis from PyPI, pinned: serve/tests/api/schemathesis.rs runs it with
+# --checks all against the release `serve` binary (keys on, real customer ids
+# from serve/tests/schemathesis/hooks.py): at least 1,000 cases, no failure.
+SCHEMATHESIS_VERSION ?= 4.32.5
+SCHEMATHESIS_VENV    ?= .venv-schemathesis
+
+.PHONY: schemathesis-env
+schemathesis-env: prereqs-python ## Install schemathesis (pip, into .venv-schemathesis) for the API contract test
+	@test -x $(SCHEMATHESIS_VENV)/bin/schemathesis && $(SCHEMATHESIS_VENV)/bin/schemathesis --version 2>/dev/null | grep -q '$(SCHEMATHESIS_VERSION)' || \
+	  { python3 -m venv $(SCHEMATHESIS_VENV) && $(SCHEMATHESIS_VENV)/bin/pip install -q 'schemathesis==$(SCHEMATHESIS_VERSION)'; }
+
+.PHONY: test-api-contract
+test-api-contract: prereqs schemathesis-env $(XGBOOST_LIB) ## schemathesis (--checks all) against the release serve only
+	OMP_WAIT_POLICY=PASSIVE $(CARGO) test --profile $(PROFILE) --workspace --test api schemathesis -- --nocapture
 
 .PHONY: clean
 clean: ## Remove build outputs (not data/ nor models/)
@@ -220,7 +245,7 @@ test-e2e: prereqs prereqs-e2e $(XGBOOST_LIB) ## Dashboard end-to-end test in hea
 	@# npm ci only when the lock file changed since the last install (a second run reuses it).
 	cd $(E2E_DIR) && { cmp -s package-lock.json node_modules/.installed-lock.json || \
 	  { npm ci --no-audit --no-fund && cp package-lock.json node_modules/.installed-lock.json; }; }
-	cd $(E2E_DIR) && OMP_WAIT_POLICY=PASSIVE node --test --test-reporter=spec dashboard.test.mjs
+	cd $(E2E_DIR) && OMP_WAIT_POLICY=PASSIVE node --test --test-reporter=spec dashboard.test.mjs auth.test.mjs
 
 DASH_BENCH_DATA ?= $(or $(CARGO_TARGET_DIR),target)/bench-data/10M
 
@@ -271,6 +296,17 @@ dvc-env: prereqs-python ## Install DVC and pytest (pip, into .venv-dvc) for the 
 .PHONY: dvc-repro
 dvc-repro: dvc-env setup ## Reproduce the DVC pipeline (data -> clean -> train -> evaluate): reruns only what changed
 	ANALYTICS_BIN=$(abspath $(BIN)) OMP_WAIT_POLICY=PASSIVE $(DVC_VENV)/bin/dvc repro
+
+# The scheduled retrain (.github/workflows/retrain.yml) is scripts/scheduled-retrain.sh;
+# `make test` runs it end to end (analytics-lib/tests/it/schedule.rs: fresh clones,
+# the Snowflake emulator, a local DVC remote holding the registry). Alone:
+.PHONY: test-schedule
+test-schedule: dvc-env fakesnow-env $(XGBOOST_LIB) ## The scheduled-retrain script end to end (emulator + local DVC remote)
+	OMP_WAIT_POLICY=PASSIVE $(CARGO) test --profile $(PROFILE) --workspace --test it schedule
+
+.PHONY: scheduled-retrain
+scheduled-retrain: ## The scheduled job: registry from the DVC remote, data (APP_SOURCE or dvc pull), retrain, registry back (scripts/scheduled-retrain.sh)
+	ANALYTICS_BIN=$(abspath $(BIN)) DVC=$(DVC_VENV)/bin/dvc MODELS=$(MODELS) DATA=$(DATA) scripts/scheduled-retrain.sh
 
 .PHONY: test-pipeline
 test-pipeline: dvc-env setup ## The DVC pipeline test: dvc repro on 20k lines in a temporary git+dvc repo

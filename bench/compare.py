@@ -5,7 +5,8 @@ Usage: compare.py OURS.json REFERENCE.json"""
 import json
 import sys
 
-STAGES = ["load", "kpis", "features", "train_linear", "train_random_forest", "train_xgboost", "kmeans", "total"]
+STAGES = ["load", "clean", "kpis", "features", "train_linear", "train_random_forest", "train_xgboost",
+          "segment_features", "kmeans", "total"]
 
 
 def main(ours_path, ref_path):
@@ -18,6 +19,9 @@ def main(ours_path, ref_path):
         fa = f"{a:.2f}" if a is not None else "—"
         fb = f"{b:.2f}" if b is not None else "—"
         print(f"{st:<22}{fa:>10}{fb:>15}{ratio:>10}")
+    a = ours["seconds"]["load"] + ours["seconds"]["clean"]
+    b = ref["seconds"]["load"] + ref["seconds"]["clean"]
+    print(f"{'load+clean':<22}{a:>10.2f}{b:>15.2f}{b / a:>9.1f}x")
     print()
     print(f"{'model':<16}{'RMSE ours':>12}{'RMSE ref':>12}{'R² ours':>10}{'R² ref':>10}")
     for m in ["baseline", "linear", "random_forest", "xgboost"]:

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Serving benchmark (shared/spec/benchmark.md, "Serving benchmark"): the
-# release `serve` on trained models over loopback, loaded with wrk for
-# DURATION each (keep-alive): requests/s and p50/p99 latency for one-record
-# POST /predict and POST /segment, rows/s for 1,000-record POST
-# /predict/batch and /segment/batch, and the count of non-2xx answers.
+# release `serve` on trained models over loopback, with API keys on (every
+# request carries `Authorization: Bearer`), loaded with wrk for DURATION each
+# (keep-alive): requests/s and p50/p99 latency for one-record POST /predict
+# (by features, and by customer id: 1,000 real ids in turn) and POST /segment,
+# rows/s for 1,000-record POST /predict/batch and /segment/batch, and the
+# count of non-2xx answers.
 #
 #   bench/load.sh                 # or: make bench-api
 #
@@ -12,7 +14,7 @@
 # are trained into it by serve/examples/bench_registry.rs when they have no
 # live version), BENCH_LIVE (linear, random_forest or xgboost: the
 # customer-spend kind served; default the validation winner), ROUTES (default
-# "predict segment predict_batch segment_batch"), DURATION (default 20s),
+# "predict predict_id segment predict_batch segment_batch"), DURATION (default 20s),
 # CONNECTIONS (single records, default 16), BATCH_CONNECTIONS (default 4),
 # WRK_THREADS (default 1), PORT (default 18080), APP_WORKERS (serve's
 # threads, default: one per core), SKIP_BUILD=1 (use the binaries already in
@@ -38,14 +40,14 @@ DURATION=${DURATION:-20s}
 CONNECTIONS=${CONNECTIONS:-16}
 BATCH_CONNECTIONS=${BATCH_CONNECTIONS:-4}
 WRK_THREADS=${WRK_THREADS:-1}
-ROUTES=${ROUTES:-predict segment predict_batch segment_batch}
+ROUTES=${ROUTES:-predict predict_id segment predict_batch segment_batch}
 PORT=${PORT:-18080}
 OUT=${OUT:-$TARGET/bench-api.jsonl}
 export OMP_WAIT_POLICY=PASSIVE
 for b in $ROUTES; do
   case $b in
-    predict | segment | predict_batch | segment_batch) ;;
-    *) echo "bench/load.sh: ROUTES: expected names among predict segment predict_batch segment_batch; found '$b'" >&2; exit 2 ;;
+    predict | predict_id | segment | predict_batch | segment_batch) ;;
+    *) echo "bench/load.sh: ROUTES: expected names among predict predict_id segment predict_batch segment_batch; found '$b'" >&2; exit 2 ;;
   esac
 done
 
@@ -58,17 +60,22 @@ for tool in curl python3; do
 done
 
 if [ -z "${SKIP_BUILD:-}" ]; then
-  # Both packages, so features unify as in every other build (no rebuild).
-  cargo build --release --workspace --bins --examples >&2
+  # Examples bring the dev-dependencies: the test build's features, nothing
+  # recompiles; the example's runnable binary is made here only.
+  cargo build --profile release --workspace --bins --examples >&2
 fi
 if [ ! -d "$BENCH_DATA" ]; then
   echo "bench/load.sh: generating $LINES lines into $BENCH_DATA" >&2
   "$TARGET/release/analytics" generate --lines "$LINES" --seed 42 --out "$BENCH_DATA" >&2
 fi
-# BENCH_LIVE (environment) is read by bench_registry.
-"$TARGET/release/examples/bench_registry" "$BENCH_DATA" "$BENCH_MODELS" >&2
-
 WORK=$(mktemp -d)
+# BENCH_LIVE (environment) is read by bench_registry; BENCH_IDS: where it
+# writes customer ids the lookups answer.
+BENCH_IDS="$WORK/ids.txt" "$TARGET/release/examples/bench_registry" "$BENCH_DATA" "$BENCH_MODELS" >&2
+# Keys on, as in production: a random key with the scopes the routes need.
+KEY="bench-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+AUTH="Authorization: Bearer $KEY"
+
 SERVER_PID=
 cleanup() {
   if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
@@ -76,19 +83,20 @@ cleanup() {
 }
 trap cleanup EXIT
 
+APP_API_KEYS="$KEY:predict+read" APP_ACCESS_LOG="${APP_ACCESS_LOG:-$WORK/access.log}" \
 APP_RELOAD_INTERVAL_MS=0 APP_MAX_BATCH=10000 "$TARGET/release/serve" \
   --bind "127.0.0.1:$PORT" --models "$BENCH_MODELS" --data "$BENCH_DATA" 2>"$WORK/serve.log" &
 SERVER_PID=$!
 BASE="http://127.0.0.1:$PORT"
 for _ in $(seq 1 600); do
-  if curl -fsS "$BASE/ready" >"$WORK/ready.json" 2>/dev/null; then break; fi
+  if curl -fsS -H "$AUTH" "$BASE/ready" >"$WORK/ready.json" 2>/dev/null; then break; fi
   if ! kill -0 "$SERVER_PID" 2>/dev/null; then
     echo "bench/load.sh: serve exited:" >&2; cat "$WORK/serve.log" >&2; exit 1
   fi
   sleep 0.5
 done
-curl -fsS "$BASE/ready" >"$WORK/ready.json" || { echo "bench/load.sh: serve never became ready:" >&2; curl -sS "$BASE/ready" >&2; exit 1; }
-curl -fsS "$BASE/models" >"$WORK/models.json"
+curl -fsS -H "$AUTH" "$BASE/ready" >"$WORK/ready.json" || { echo "bench/load.sh: serve never became ready:" >&2; curl -sS -H "$AUTH" "$BASE/ready" >&2; exit 1; }
+curl -fsS -H "$AUTH" "$BASE/models" >"$WORK/models.json"
 
 # Request bodies: realistic feature values (a customer's row, looked up once
 # through the batch route would need ids; plain values keep the request
@@ -117,15 +125,28 @@ def segment(i):
 for name, f in [("predict", spend), ("segment", segment)]:
     json.dump(f(3), open(f"{work}/{name}.json", "w"))
     json.dump({"records": [f(i) for i in range(1000)]}, open(f"{work}/{name}_batch.json", "w"))
+ids = [l.strip() for l in open(f"{work}/ids.txt") if l.strip()]
+json.dump({"customer_id": ids[0]}, open(f"{work}/predict_id.json", "w"))
 PY
 
 cat >"$WORK/post.lua" <<'LUA'
--- POST the body in $BODY_FILE; print one JSON line of results at the end.
+-- POST the body in $BODY_FILE (with $IDS_FILE: {"customer_id"} of each id in
+-- turn) with the bearer key; print one JSON line of results at the end.
 local f = assert(io.open(os.getenv("BODY_FILE"), "rb"))
 wrk.method = "POST"
 wrk.body = f:read("*a")
 f:close()
 wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_KEY")
+local ids_file = os.getenv("IDS_FILE")
+if ids_file and ids_file ~= "" then
+  local ids, i = {}, 0
+  for line in io.lines(ids_file) do if line ~= "" then ids[#ids + 1] = line end end
+  request = function()
+    i = i % #ids + 1
+    return wrk.format(nil, nil, nil, '{"customer_id":"' .. ids[i] .. '"}')
+  end
+end
 function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
@@ -137,29 +158,30 @@ end
 LUA
 
 # Sanity: every body is answered 200 before timing.
-for b in predict segment predict_batch segment_batch; do
-  path=/${b/_//}
-  code=$(curl -sS -o "$WORK/answer.json" -w '%{http_code}' -H 'content-type: application/json' --data-binary @"$WORK/$b.json" "$BASE$path")
+path_of() { case $1 in predict_id) echo /predict ;; *) echo "/${1/_//}" ;; esac; }
+for b in predict predict_id segment predict_batch segment_batch; do
+  path=$(path_of "$b")
+  code=$(curl -sS -o "$WORK/answer.json" -w '%{http_code}' -H 'content-type: application/json' -H "$AUTH" --data-binary @"$WORK/$b.json" "$BASE$path")
   [ "$code" = 200 ] || { echo "bench/load.sh: POST $path answered $code:" >&2; head -c 600 "$WORK/answer.json" >&2; exit 1; }
 done
 
 : >"$OUT"
-printf '%-16s %6s %12s %12s %9s %9s %8s\n' route conns "req/s" "rows/s" "p50 ms" "p99 ms" "non-2xx"
+printf '%-22s %6s %12s %12s %9s %9s %8s\n' route conns "req/s" "rows/s" "p50 ms" "p99 ms" "non-2xx"
 for b in $ROUTES; do
-  path=/${b/_//}
-  rows=1; conns=$CONNECTIONS
-  case $b in *_batch) rows=1000; conns=$BATCH_CONNECTIONS ;; esac
-  line=$(BODY_FILE="$WORK/$b.json" wrk -t "$WRK_THREADS" -c "$conns" -d "$DURATION" --timeout 10s \
+  path=$(path_of "$b")
+  rows=1; conns=$CONNECTIONS; ids=
+  case $b in *_batch) rows=1000; conns=$BATCH_CONNECTIONS ;; predict_id) ids="$WORK/ids.txt" ;; esac
+  line=$(BODY_FILE="$WORK/$b.json" IDS_FILE="$ids" BENCH_KEY="$KEY" wrk -t "$WRK_THREADS" -c "$conns" -d "$DURATION" --timeout 10s \
     -s "$WORK/post.lua" "$BASE$path" | grep '^{"requests"')
-  python3 - "$path" "$rows" "$conns" "$line" "$OUT" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'
+  python3 - "$path" "$rows" "$conns" "$line" "$OUT" "$(cut -d' ' -f1-3 /proc/loadavg)" "$ids" <<'PY'
 import json, sys
 path, rows, conns, line, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 r = json.loads(line)
-r.update({"route": path, "load": sys.argv[6], "rows_per_request": rows, "connections": conns,
+r.update({"route": path + (" (by id)" if sys.argv[7] else ""), "load": sys.argv[6], "rows_per_request": rows, "connections": conns,
           "rows_per_s": r["requests_per_s"] * rows,
           "non_2xx_total": r["non_2xx"] + r["socket_errors"]})
 open(out, "a").write(json.dumps(r) + "\n")
-print(f'{path:<16} {conns:>6} {r["requests_per_s"]:>12,.0f} {r["rows_per_s"]:>12,.0f} '
+print(f'{r["route"]:<22} {conns:>6} {r["requests_per_s"]:>12,.0f} {r["rows_per_s"]:>12,.0f} '
       f'{r["p50_ms"]:>9.3f} {r["p99_ms"]:>9.3f} {r["non_2xx_total"]:>8}')
 PY
 done

@@ -31,6 +31,11 @@
 //!
 //! Status and channel values are compared after trimming and lower-casing,
 //! and are written back normalised.
+//!
+//! The rule list (kinds, tables, actions, order) lives once, in [`PASSES`];
+//! the polars code here and the SQL of the Snowflake push-down
+//! (`source::cleaning`) each pair it with their conditions, so both report
+//! the same kinds in the same order.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -39,10 +44,9 @@ use polars::prelude::*;
 use serde::Serialize;
 
 use crate::contract::{CHANNELS, CUSTOMERS, ORDER_ITEMS, ORDERS, PRODUCTS, STATUSES, TableSpec};
+use crate::data::keys::{KeyIndex, NONE};
 use crate::data::loader::CuratedFrames;
 use crate::error::{DataError, Result};
-
-const REASON: &str = "__reason";
 
 /// One defect kind found by cleaning.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -141,47 +145,182 @@ impl fmt::Display for CleaningReport {
 pub struct Cleaned {
     pub frames: CuratedFrames,
     pub report: CleaningReport,
+    /// How the clean tables' rows refer to each other, found while
+    /// checking them: the join of the sales view reuses it.
+    keys: JoinKeys,
+}
+
+impl Cleaned {
+    /// The row numbers that join the clean tables (see [`JoinKeys`]).
+    pub fn keys(&self) -> &JoinKeys {
+        &self.keys
+    }
+
+    /// The clean tables, the report and the join keys, by value.
+    pub fn into_parts(self) -> (CuratedFrames, CleaningReport, JoinKeys) {
+        (self.frames, self.report, self.keys)
+    }
+}
+
+/// Row numbers that join the clean tables: integer codes in place of the
+/// string ids, found once by hash lookups ([`KeyIndex`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JoinKeys {
+    /// For each order line, the row of its order in `orders`
+    /// ([`keys::NONE`] when the order is unknown).
+    pub line_order: Vec<IdxSize>,
+    /// For each order line, the row of its product in `products`.
+    pub line_product: Vec<IdxSize>,
+    /// For each order, the row of its customer in `customers`.
+    pub order_customer: Vec<IdxSize>,
+}
+
+impl JoinKeys {
+    /// Look the keys of `frames` up: each line's order and product, each
+    /// order's customer (the first row of an id when it repeats).
+    pub fn find(frames: &CuratedFrames) -> Result<Self> {
+        let orders = ids(&frames.orders, "orders", "order_id")?;
+        let products = ids(&frames.products, "products", "product_id")?;
+        let customers = ids(&frames.customers, "customers", "customer_id")?;
+        let lines_order = ids(&frames.order_items, "order_items", "order_id")?;
+        let lines_product = ids(&frames.order_items, "order_items", "product_id")?;
+        let orders_customer = ids(&frames.orders, "orders", "customer_id")?;
+        Ok(JoinKeys {
+            line_order: KeyIndex::new(&orders).resolve(&lines_order),
+            line_product: KeyIndex::new(&products).resolve(&lines_product),
+            order_customer: KeyIndex::new(&customers).resolve(&orders_customer),
+        })
+    }
+}
+
+/// A string id column of a table (a cheap handle on the same memory).
+fn ids(df: &DataFrame, table: &'static str, name: &str) -> Result<StringChunked> {
+    df.column(name)
+        .and_then(|c| c.str().cloned())
+        .map_err(DataError::polars(table, "reading the ids"))
+}
+
+/// One cleaning rule as the report names it: its defect kind, the table
+/// it removes rows from, and the action taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuleSpec {
+    pub kind: &'static str,
+    pub table: &'static str,
+    pub action: &'static str,
+}
+
+const fn spec(table: &'static str, kind: &'static str, action: &'static str) -> RuleSpec {
+    RuleSpec {
+        kind,
+        table,
+        action,
+    }
+}
+
+const ROW_REMOVED: &str = "row removed";
+const DUPLICATE: &str = "later copies removed, first occurrence kept";
+const ORDER_REMOVED: &str = "order removed";
+const LINE_REMOVED: &str = "line removed";
+
+/// Customers, in the order their rules are checked.
+pub const CUSTOMER_RULES: [RuleSpec; 2] = [
+    spec("customers", "customers_null_required", ROW_REMOVED),
+    spec("customers", "duplicate_customers", DUPLICATE),
+];
+/// Products.
+pub const PRODUCT_RULES: [RuleSpec; 3] = [
+    spec("products", "products_null_required", ROW_REMOVED),
+    spec(
+        "products",
+        "products_non_positive_price",
+        "product removed; its lines count as unknown product",
+    ),
+    spec("products", "duplicate_products", DUPLICATE),
+];
+/// Orders, first pass (before the lines).
+pub const ORDER_RULES: [RuleSpec; 5] = [
+    spec("orders", "orders_null_required", ROW_REMOVED),
+    spec("orders", "orders_invalid_status", ORDER_REMOVED),
+    spec("orders", "orders_invalid_channel", ORDER_REMOVED),
+    spec("orders", "duplicate_orders", DUPLICATE),
+    spec("orders", "orders_unknown_customer", ORDER_REMOVED),
+];
+/// Order lines.
+pub const LINE_RULES: [RuleSpec; 8] = [
+    spec("order_items", "order_items_null_required", ROW_REMOVED),
+    spec("order_items", "duplicate_order_lines", DUPLICATE),
+    spec("order_items", "lines_unknown_order", LINE_REMOVED),
+    spec(
+        "order_items",
+        "lines_of_rejected_orders",
+        "line removed with its order",
+    ),
+    spec("order_items", "lines_unknown_product", LINE_REMOVED),
+    spec("order_items", "lines_non_positive_quantity", LINE_REMOVED),
+    spec("order_items", "lines_non_positive_price", LINE_REMOVED),
+    spec("order_items", "lines_discount_out_of_range", LINE_REMOVED),
+];
+/// Orders, second pass (on the orders that passed the first).
+pub const ORDER_LINE_RULES: [RuleSpec; 2] = [
+    spec("orders", "orders_without_lines", ORDER_REMOVED),
+    spec("orders", "orders_without_valid_lines", ORDER_REMOVED),
+];
+
+/// Every rule, pass by pass, in the order cleaning checks them and the
+/// report lists them. The one home of the rule list: the polars cleaning
+/// below and its SQL twin (`source::cleaning`, the Snowflake push-down)
+/// both pair each of these with their condition, by position.
+pub const PASSES: [&[RuleSpec]; 5] = [
+    &CUSTOMER_RULES,
+    &PRODUCT_RULES,
+    &ORDER_RULES,
+    &LINE_RULES,
+    &ORDER_LINE_RULES,
+];
+
+/// How a rule finds the rows that break it.
+enum Check {
+    /// An expression over the table's columns (a null counts as false).
+    Expr(Expr),
+    /// Rows already found, one flag a row (key lookups across tables).
+    Rows(Vec<bool>),
 }
 
 struct Rule {
     kind: &'static str,
     action: &'static str,
-    condition: Expr,
+    check: Check,
 }
 
-fn rule(kind: &'static str, action: &'static str, condition: Expr) -> Rule {
-    Rule {
-        kind,
-        action,
-        condition,
-    }
-}
-
-fn null_rule(spec: &TableSpec, kind: &'static str) -> Rule {
-    let cond = spec
-        .columns
+/// A pass's rules: each spec with its check (as many as specs).
+fn rules<const N: usize>(specs: &[RuleSpec; N], checks: [Check; N]) -> Vec<Rule> {
+    specs
         .iter()
-        .filter(|c| !c.nullable)
-        .map(|c| col(c.name).is_null())
-        .reduce(|a, b| a.or(b))
-        .unwrap_or(lit(false));
-    rule(kind, "row removed", cond)
+        .zip(checks)
+        .map(|(s, check)| Rule {
+            kind: s.kind,
+            action: s.action,
+            check,
+        })
+        .collect()
 }
 
-fn first_seen(key: &[&str]) -> Expr {
-    if key.len() == 1 {
-        col(key[0]).is_first_distinct()
-    } else {
-        as_struct(key.iter().map(|k| col(*k)).collect()).is_first_distinct()
-    }
-}
-
-fn duplicate_rule(spec: &TableSpec, kind: &'static str) -> Rule {
-    rule(
-        kind,
-        "later copies removed, first occurrence kept",
-        first_seen(spec.key).not(),
+fn null_check(spec: &TableSpec) -> Check {
+    Check::Expr(
+        spec.columns
+            .iter()
+            .filter(|c| !c.nullable)
+            .map(|c| col(c.name).is_null())
+            .reduce(|a, b| a.or(b))
+            .unwrap_or(lit(false)),
     )
+}
+
+/// Later copies of a key: `first` flags each row holding the first
+/// occurrence of its key (computed over every row, whatever other rule it
+/// breaks, as polars' `is_first_distinct` would).
+fn duplicate_check(first: Vec<bool>) -> Check {
+    Check::Rows(first.into_iter().map(|f| !f).collect())
 }
 
 fn one_of(column: Expr, values: &[&str]) -> Expr {
@@ -189,53 +328,66 @@ fn one_of(column: Expr, values: &[&str]) -> Expr {
     column.is_in(lit(s).implode(false), false)
 }
 
-/// True where `column`'s value is one of `keys`' values.
-fn known(column: &str, keys: &Column) -> Expr {
-    col(column).is_in(
-        lit(keys.as_materialized_series().clone()).implode(false),
-        false,
-    )
-}
-
-/// The first rule each row breaks, as a one-byte code: 0 when it breaks
-/// none, `i + 1` for rule `i`.
-fn first_broken(rules: &[Rule]) -> Expr {
-    let mut code = lit(0u8);
-    for (i, r) in rules.iter().enumerate().rev() {
-        let tag = u8::try_from(i + 1).expect("fewer than 255 rules per table");
-        code = when(r.condition.clone()).then(lit(tag)).otherwise(code);
-    }
-    // The literals alone would resolve to a wider integer.
-    code.cast(DataType::UInt8)
-}
-
 /// Check `rules` on `df`, count each row under the first rule it breaks, and
-/// return the rows that break none. Only the code column is materialised
-/// (one byte a row), never a tagged copy of the table; `df` is consumed, so
-/// its rows are freed once the kept copy exists.
+/// return the rows that break none with the keep flag of every input row.
+/// The expression checks are evaluated together (one flag column each,
+/// never a tagged copy of the table); `df` is consumed, so its rows are
+/// freed once the kept copy exists.
 fn apply_rules(
     table: &'static str,
     df: DataFrame,
-    rules: &[Rule],
+    rules: Vec<Rule>,
     found: &mut Vec<DefectCount>,
-) -> Result<DataFrame> {
-    // Added as a column, then selected: a bare `select` of the same
-    // expression runs the `is_in` checks against large id lists ~8× slower
-    // (10 M lines, polars 0.55: clean 425 s instead of 50 s).
-    let codes = df
-        .clone()
-        .lazy()
-        .with_column(first_broken(rules).alias(REASON))
-        .select([col(REASON)])
-        .collect()
-        .map_err(DataError::polars(table, "checking the cleaning rules"))?;
-    let codes = codes
-        .column(REASON)
-        .and_then(|c| c.u8().cloned())
-        .map_err(DataError::polars(table, "reading the cleaning tags"))?;
+) -> Result<(DataFrame, Vec<bool>)> {
+    let n = df.height();
+    let exprs: Vec<Expr> = rules
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| match &r.check {
+            Check::Expr(e) => Some(e.clone().fill_null(lit(false)).alias(format!("{i}"))),
+            Check::Rows(_) => None,
+        })
+        .collect();
+    let evaluated = if exprs.is_empty() {
+        DataFrame::empty()
+    } else {
+        df.clone()
+            .lazy()
+            .select(exprs)
+            .collect()
+            .map_err(DataError::polars(table, "checking the cleaning rules"))?
+    };
+    // The first rule each row breaks, as a one-byte code: 0 when it breaks
+    // none, `i + 1` for rule `i` (later rules written first, earlier ones
+    // over them).
+    let mut code = vec![0u8; n];
+    for (i, r) in rules.iter().enumerate().rev() {
+        let tag = u8::try_from(i + 1).expect("fewer than 255 rules per table");
+        match &r.check {
+            Check::Rows(rows) => {
+                for (c, &hit) in code.iter_mut().zip(rows) {
+                    if hit {
+                        *c = tag;
+                    }
+                }
+            }
+            Check::Expr(_) => {
+                let flags = evaluated
+                    .column(&format!("{i}"))
+                    .and_then(|c| c.bool().cloned())
+                    .map_err(DataError::polars(table, "reading the cleaning checks"))?;
+                for (c, hit) in code.iter_mut().zip(flags.iter()) {
+                    if hit == Some(true) {
+                        *c = tag;
+                    }
+                }
+            }
+        }
+    }
+    drop(evaluated);
     let mut counts = vec![0u64; rules.len() + 1];
-    for code in codes.iter().flatten() {
-        counts[usize::from(code)] += 1;
+    for &c in &code {
+        counts[usize::from(c)] += 1;
     }
     for (i, r) in rules.iter().enumerate() {
         found.push(DefectCount {
@@ -245,12 +397,43 @@ fn apply_rules(
             action: r.action,
         });
     }
-    df.filter(&codes.equal(0))
-        .map_err(DataError::polars(table, "removing defective rows"))
+    let keep: Vec<bool> = code.iter().map(|&c| c == 0).collect();
+    let kept = df
+        .filter(&BooleanChunked::from_slice(PlSmallStr::EMPTY, &keep))
+        .map_err(DataError::polars(table, "removing defective rows"))?;
+    Ok((kept, keep))
 }
 
-fn normalised(name: &str) -> Expr {
-    col(name).str().strip_chars(lit(NULL)).str().to_lowercase()
+/// The values of `v` at the rows `keep` flags.
+fn kept<T: Copy>(v: &[T], keep: &[bool]) -> Vec<T> {
+    v.iter()
+        .zip(keep)
+        .filter(|(_, k)| **k)
+        .map(|(x, _)| *x)
+        .collect()
+}
+
+/// An enumeration column (status, channel) as it is compared and written
+/// back: trimmed and lower-cased. Worked out once per distinct value (the
+/// column holds a handful), and the column is kept as it is when every value
+/// already is normal.
+fn normalised(df: &DataFrame, table: &'static str, name: &str) -> Result<Column> {
+    let ca = ids(df, table, name)?;
+    let mut changed: PlHashMap<&str, Option<String>> = PlHashMap::new();
+    for v in ca.iter().flatten() {
+        if !changed.contains_key(v) {
+            let normal = v.trim().to_lowercase();
+            changed.insert(v, (normal != v).then_some(normal));
+        }
+    }
+    if changed.values().all(Option::is_none) {
+        return Ok(ca.clone().into_column());
+    }
+    let out: StringChunked = ca
+        .iter()
+        .map(|v| v.map(|v| changed[v].as_deref().unwrap_or(v)))
+        .collect();
+    Ok(out.with_name(name.into()).into_column())
 }
 
 /// Run final cleaning on the four tables (the input is left as it is).
@@ -261,6 +444,10 @@ pub fn clean(data: &CuratedFrames) -> Result<Cleaned> {
 /// Final cleaning that consumes the input tables, so that each raw table is
 /// freed as soon as its clean copy exists (the preparation path's way: the
 /// raw and the clean data are never both whole in memory).
+///
+/// The checks across tables resolve each id once to a row number of the
+/// other table ([`KeyIndex`]); the rows found are kept as [`JoinKeys`] for
+/// the sales view's join.
 pub fn clean_owned(data: CuratedFrames) -> Result<Cleaned> {
     let mut found = Vec::new();
     let input_rows = data.row_counts();
@@ -272,165 +459,151 @@ pub fn clean_owned(data: CuratedFrames) -> Result<Cleaned> {
     } = data;
 
     // Customers.
-    let customers = apply_rules(
+    let (_, first) = KeyIndex::with_first_flags(&ids(&customers, "customers", "customer_id")?);
+    let (customers, _) = apply_rules(
         "customers",
         customers,
-        &[
-            null_rule(&CUSTOMERS, "customers_null_required"),
-            duplicate_rule(&CUSTOMERS, "duplicate_customers"),
-        ],
+        rules(
+            &CUSTOMER_RULES,
+            [null_check(&CUSTOMERS), duplicate_check(first)],
+        ),
         &mut found,
     )?;
 
     // Products.
-    let products = apply_rules(
+    let (_, first) = KeyIndex::with_first_flags(&ids(&products, "products", "product_id")?);
+    let (products, _) = apply_rules(
         "products",
         products,
-        &[
-            null_rule(&PRODUCTS, "products_null_required"),
-            rule(
-                "products_non_positive_price",
-                "product removed; its lines count as unknown product",
-                col("list_price")
-                    .gt(lit(0.0))
-                    .and(col("list_price").is_finite())
-                    .not(),
-            ),
-            duplicate_rule(&PRODUCTS, "duplicate_products"),
-        ],
+        rules(
+            &PRODUCT_RULES,
+            [
+                null_check(&PRODUCTS),
+                Check::Expr(
+                    col("list_price")
+                        .gt(lit(0.0))
+                        .and(col("list_price").is_finite())
+                        .not(),
+                ),
+                duplicate_check(first),
+            ],
+        ),
         &mut found,
     )?;
+    let customer_ids = ids(&customers, "customers", "customer_id")?;
+    let customer_index = KeyIndex::new(&customer_ids);
+    let product_ids = ids(&products, "products", "product_id")?;
+    let product_index = KeyIndex::new(&product_ids);
 
     // Orders, first pass: the enumerations are compared normalised (and
-    // written back normalised below), customers must exist. The input's
-    // order ids are kept for the lines' `lines_unknown_order`.
-    let customer_ids = customers
-        .column("customer_id")
-        .map_err(DataError::polars("customers", "cleaning"))?;
-    let input_order_ids = orders
-        .column("order_id")
-        .map_err(DataError::polars("orders", "cleaning"))?
-        .clone();
-    let orders = apply_rules(
+    // written back so), customers must exist. The input's
+    // order ids stay indexed (first row of each id) for the lines' checks.
+    let mut orders = orders;
+    for name in ["status", "channel"] {
+        let normal = normalised(&orders, "orders", name)?;
+        orders.with_column(normal).map_err(DataError::polars(
+            "orders",
+            "normalising status and channel",
+        ))?;
+    }
+    let input_order_ids = ids(&orders, "orders", "order_id")?;
+    let (order_index, first) = KeyIndex::with_first_flags(&input_order_ids);
+    let order_customer = customer_index.resolve(&ids(&orders, "orders", "customer_id")?);
+    let unknown_customer = order_customer.iter().map(|&r| r == NONE).collect();
+    let (orders, order_kept) = apply_rules(
         "orders",
         orders,
-        &[
-            null_rule(&ORDERS, "orders_null_required"),
-            rule(
-                "orders_invalid_status",
-                "order removed",
-                one_of(normalised("status"), &STATUSES).not(),
-            ),
-            rule(
-                "orders_invalid_channel",
-                "order removed",
-                one_of(normalised("channel"), &CHANNELS).not(),
-            ),
-            duplicate_rule(&ORDERS, "duplicate_orders"),
-            rule(
-                "orders_unknown_customer",
-                "order removed",
-                known("customer_id", customer_ids).not(),
-            ),
-        ],
+        rules(
+            &ORDER_RULES,
+            [
+                null_check(&ORDERS),
+                Check::Expr(one_of(col("status"), &STATUSES).not()),
+                Check::Expr(one_of(col("channel"), &CHANNELS).not()),
+                duplicate_check(first),
+                Check::Rows(unknown_customer),
+            ],
+        ),
         &mut found,
     )?;
 
     // Order lines: the order must exist in the input, have survived the rules
-    // above, and the product must exist. The lines' order ids of the input
-    // are kept for `orders_without_lines`.
-    let kept_order_ids = orders
-        .column("order_id")
-        .map_err(DataError::polars("orders", "cleaning"))?;
-    let product_ids = products
-        .column("product_id")
-        .map_err(DataError::polars("products", "cleaning"))?;
+    // above, and the product must exist. Each line's order is its id's first
+    // row in the input orders.
+    let line_order = order_index.resolve(&ids(&order_items, "order_items", "order_id")?);
+    let line_product = product_index.resolve(&ids(&order_items, "order_items", "product_id")?);
+    let first = first_lines(&order_items, &line_order)?;
+    let mut has_line = vec![false; order_kept.len()];
+    for &o in line_order.iter().filter(|&&o| o != NONE) {
+        has_line[o as usize] = true;
+    }
+    let unknown_order = line_order.iter().map(|&o| o == NONE).collect();
+    let rejected_order = line_order
+        .iter()
+        .map(|&o| o == NONE || !order_kept[o as usize])
+        .collect();
+    let unknown_product = line_product.iter().map(|&p| p == NONE).collect();
     let discount_ok = col("discount")
         .gt_eq(lit(0.0))
         .and(col("discount").lt(lit(1.0)));
-    let input_line_orders = order_items
-        .column("order_id")
-        .map_err(DataError::polars("order_items", "cleaning"))?
-        .clone();
-    let order_items = apply_rules(
+    let (order_items, line_kept) = apply_rules(
         "order_items",
         order_items,
-        &[
-            null_rule(&ORDER_ITEMS, "order_items_null_required"),
-            duplicate_rule(&ORDER_ITEMS, "duplicate_order_lines"),
-            rule(
-                "lines_unknown_order",
-                "line removed",
-                known("order_id", &input_order_ids).not(),
-            ),
-            rule(
-                "lines_of_rejected_orders",
-                "line removed with its order",
-                known("order_id", kept_order_ids).not(),
-            ),
-            rule(
-                "lines_unknown_product",
-                "line removed",
-                known("product_id", product_ids).not(),
-            ),
-            rule(
-                "lines_non_positive_quantity",
-                "line removed",
-                col("quantity").lt_eq(lit(0)),
-            ),
-            rule(
-                "lines_non_positive_price",
-                "line removed",
-                col("unit_price")
-                    .gt(lit(0.0))
-                    .and(col("unit_price").is_finite())
-                    .not(),
-            ),
-            rule(
-                "lines_discount_out_of_range",
-                "line removed",
-                discount_ok.not(),
-            ),
-        ],
+        rules(
+            &LINE_RULES,
+            [
+                null_check(&ORDER_ITEMS),
+                duplicate_check(first),
+                Check::Rows(unknown_order),
+                Check::Rows(rejected_order),
+                Check::Rows(unknown_product),
+                Check::Expr(col("quantity").lt_eq(lit(0))),
+                Check::Expr(
+                    col("unit_price")
+                        .gt(lit(0.0))
+                        .and(col("unit_price").is_finite())
+                        .not(),
+                ),
+                Check::Expr(discount_ok.not()),
+            ],
+        ),
         &mut found,
     )?;
-    drop(input_order_ids);
+    let line_order = kept(&line_order, &line_kept);
+    let line_product = kept(&line_product, &line_kept);
+    drop(line_kept);
+    let mut has_valid_line = vec![false; order_kept.len()];
+    for &o in &line_order {
+        has_valid_line[o as usize] = true;
+    }
 
     // Orders, second pass (on the orders that passed the first): orders left
-    // without lines.
-    let clean_line_orders = order_items
-        .column("order_id")
-        .map_err(DataError::polars("order_items", "cleaning"))?;
-    let orders = apply_rules(
+    // without lines. `survivors` are their rows in the input.
+    let survivors: Vec<usize> = (0..order_kept.len()).filter(|&r| order_kept[r]).collect();
+    drop(order_kept);
+    let (orders, kept_again) = apply_rules(
         "orders",
         orders,
-        &[
-            rule(
-                "orders_without_lines",
-                "order removed",
-                known("order_id", &input_line_orders).not(),
-            ),
-            rule(
-                "orders_without_valid_lines",
-                "order removed",
-                known("order_id", clean_line_orders).not(),
-            ),
-        ],
+        rules(
+            &ORDER_LINE_RULES,
+            [
+                Check::Rows(survivors.iter().map(|&r| !has_line[r]).collect()),
+                Check::Rows(survivors.iter().map(|&r| !has_valid_line[r]).collect()),
+            ],
+        ),
         &mut found,
     )?;
-    drop(input_line_orders);
-    let orders = orders
-        .lazy()
-        .with_columns([
-            normalised("status").alias("status"),
-            normalised("channel").alias("channel"),
-        ])
-        .collect()
-        .map_err(DataError::polars(
-            "orders",
-            "normalising status and channel",
-        ))?;
-
+    // Input order row → row in the clean orders.
+    let mut clean_row = vec![NONE; has_line.len()];
+    let mut order_customer_clean = Vec::with_capacity(orders.height());
+    for (&r, _) in survivors.iter().zip(&kept_again).filter(|(_, k)| **k) {
+        clean_row[r] = order_customer_clean.len() as IdxSize;
+        order_customer_clean.push(order_customer[r]);
+    }
+    let keys = JoinKeys {
+        line_order: line_order.iter().map(|&o| clean_row[o as usize]).collect(),
+        line_product,
+        order_customer: order_customer_clean,
+    };
     let frames = CuratedFrames {
         customers,
         products,
@@ -457,5 +630,29 @@ pub fn clean_owned(data: CuratedFrames) -> Result<Cleaned> {
             defects: found,
             rows,
         },
+        keys,
     })
+}
+
+/// The first occurrence of each (order_id, line_no) among the order lines,
+/// as polars' `is_first_distinct` over the pair would flag it. A line whose
+/// order is known is keyed by that order's row (an integer); the others by
+/// the id itself.
+fn first_lines(lines: &DataFrame, line_order: &[IdxSize]) -> Result<Vec<bool>> {
+    let order_ids = ids(lines, "order_items", "order_id")?;
+    let line_no = lines
+        .column("line_no")
+        .and_then(|c| c.i32().cloned())
+        .map_err(DataError::polars("order_items", "reading line numbers"))?;
+    let mut known: PlHashSet<u64> = PlHashSet::with_capacity(lines.height());
+    let mut other: PlHashSet<(Option<&str>, Option<i32>)> = PlHashSet::default();
+    Ok(order_ids
+        .iter()
+        .zip(line_no.iter())
+        .zip(line_order)
+        .map(|((id, no), &o)| match (o, no) {
+            (o, Some(no)) if o != NONE => known.insert((u64::from(o) << 32) | u64::from(no as u32)),
+            _ => other.insert((id, no)),
+        })
+        .collect())
 }

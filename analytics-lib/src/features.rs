@@ -23,6 +23,15 @@
 //! takes it from the data before the training cutoff, and every later call
 //! (test cutoff, serving) passes that same list, so the columns line up.
 //! Revenue in categories not on the list counts in `monetary` but in no share.
+//!
+//! Money sums (`monetary`, `revenue_90d`, the revenue per category behind
+//! the shares, the target) are rounded to a millionth of a real
+//! ([`round_money`]) before anything is derived from them. Summed in another
+//! order (a warehouse, [`crate::source::WarehouseFeatures`]) they differ in
+//! their last bits; rounded, they are the same numbers, so a model trained on
+//! Snowflake's aggregates is the model trained on the Parquet lines, and the
+//! data fingerprint does not depend on the source. (Line revenues have a few
+//! decimals — cents times a discount — far from a millionth's rounding edge.)
 
 use chrono::{Duration, NaiveDate};
 use polars::prelude::*;
@@ -50,6 +59,20 @@ pub const BASE_FEATURES: [&str; 7] = [
 ];
 /// Prefix of the category share columns.
 pub const SHARE_PREFIX: &str = "share_";
+
+/// Money sums are rounded to this many units per real (a millionth).
+pub const MONEY_UNITS: f64 = 1e6;
+
+/// A money sum rounded to a millionth of a real (half away from zero): the
+/// same value whatever order its terms were added in.
+pub fn round_money(x: f64) -> f64 {
+    let scaled = x * MONEY_UNITS;
+    if scaled.is_finite() && scaled.abs() < 9.0e15 {
+        scaled.round() / MONEY_UNITS
+    } else {
+        x
+    }
+}
 
 const T: &str = "features";
 
@@ -193,6 +216,24 @@ impl CustomerFeatures {
         self.f64_column(BASELINE)
     }
 
+    /// `fnv1a64:<hex>` of the cutoff, the feature names, the customer ids
+    /// and every value (target included): equal features, equal
+    /// fingerprint, whichever source computed them.
+    pub fn fingerprint(&self) -> Result<String> {
+        let mut h = crate::models::Fnv64::default();
+        h.write_str(&self.cutoff.to_string());
+        for id in self.customer_ids()? {
+            h.write_str(&id);
+        }
+        let m = self.matrix()?;
+        for n in m.names() {
+            h.write_str(n);
+        }
+        h.write_f64s(m.values());
+        h.write_f64s(&self.target()?);
+        Ok(format!("fnv1a64:{:016x}", h.finish()))
+    }
+
     pub fn customer_ids(&self) -> Result<Vec<String>> {
         let ca = self
             .frame
@@ -252,6 +293,142 @@ pub(crate) fn no_order_before(cutoff: NaiveDate) -> DataError {
     }
 }
 
+/// Where customer features come from: the per-line sales, computed here
+/// ([`Sales`]), or aggregates a warehouse computed
+/// ([`crate::source::WarehouseFeatures`], the Snowflake push-down). Training,
+/// scoring and the segment features take either.
+pub trait FeatureData {
+    /// The day after the last order (the default reference date).
+    fn default_as_of(&self) -> NaiveDate;
+    /// Sorted distinct categories of completed lines dated before `cutoff`.
+    fn categories_before(&self, cutoff: NaiveDate) -> Result<Vec<String>>;
+    /// [`customer_features`] at `cutoff`.
+    fn customer_features(
+        &self,
+        cutoff: NaiveDate,
+        categories: Option<&[String]>,
+    ) -> Result<CustomerFeatures>;
+    /// The same data, ready for features at several cutoffs (training reads
+    /// three): local lines are grouped by customer once ([`CustomerHistory`]);
+    /// data that is already one row per customer is used as it is.
+    fn for_cutoffs(&self) -> Result<Box<dyn FeatureData + '_>> {
+        Ok(Box::new(Borrowed(self)))
+    }
+    /// The CLV purchase summary at `as_of` ([`crate::clv::CustomerSummary`]),
+    /// or `None` when this data has no per-day purchases to summarise
+    /// (one row per customer computed elsewhere, or lines already grouped
+    /// for features).
+    fn clv_summary(
+        &self,
+        as_of: NaiveDate,
+    ) -> Option<crate::clv::Result<crate::clv::CustomerSummary>> {
+        let _ = as_of;
+        None
+    }
+}
+
+/// A borrowed [`FeatureData`], as the default [`FeatureData::for_cutoffs`].
+struct Borrowed<'a, D: ?Sized>(&'a D);
+
+impl<D: FeatureData + ?Sized> FeatureData for Borrowed<'_, D> {
+    fn default_as_of(&self) -> NaiveDate {
+        self.0.default_as_of()
+    }
+
+    fn categories_before(&self, cutoff: NaiveDate) -> Result<Vec<String>> {
+        self.0.categories_before(cutoff)
+    }
+
+    fn customer_features(
+        &self,
+        cutoff: NaiveDate,
+        categories: Option<&[String]>,
+    ) -> Result<CustomerFeatures> {
+        self.0.customer_features(cutoff, categories)
+    }
+
+    fn for_cutoffs(&self) -> Result<Box<dyn FeatureData + '_>> {
+        Ok(Box::new(Borrowed(self.0)))
+    }
+
+    fn clv_summary(
+        &self,
+        as_of: NaiveDate,
+    ) -> Option<crate::clv::Result<crate::clv::CustomerSummary>> {
+        self.0.clv_summary(as_of)
+    }
+}
+
+impl FeatureData for Sales {
+    fn default_as_of(&self) -> NaiveDate {
+        self.default_as_of
+    }
+
+    fn categories_before(&self, cutoff: NaiveDate) -> Result<Vec<String>> {
+        categories_before(self, cutoff)
+    }
+
+    fn customer_features(
+        &self,
+        cutoff: NaiveDate,
+        categories: Option<&[String]>,
+    ) -> Result<CustomerFeatures> {
+        customer_features(self, cutoff, categories)
+    }
+
+    fn for_cutoffs(&self) -> Result<Box<dyn FeatureData + '_>> {
+        Ok(Box::new(CustomerHistory::new(self)?))
+    }
+
+    fn clv_summary(
+        &self,
+        as_of: NaiveDate,
+    ) -> Option<crate::clv::Result<crate::clv::CustomerSummary>> {
+        Some(crate::clv::CustomerSummary::compute(self, as_of))
+    }
+}
+
+impl FeatureData for CustomerHistory<'_> {
+    fn default_as_of(&self) -> NaiveDate {
+        self.default_as_of
+    }
+
+    /// From the grouped lines: the categories of completed lines dated
+    /// before `cutoff` (as [`categories_before`] on the lines).
+    fn categories_before(&self, cutoff: NaiveDate) -> Result<Vec<String>> {
+        let t = epoch_days(cutoff);
+        let mut seen = vec![false; self.categories.len()];
+        let l = &self.lines;
+        for r in 0..l.category.len() {
+            let code = l.category[r];
+            if code != NO_CATEGORY && l.completed[r] && l.date[r].is_some_and(|d| d < t) {
+                seen[code as usize] = true;
+            }
+        }
+        let mut cats: Vec<String> = self
+            .categories
+            .iter()
+            .zip(seen)
+            .filter(|(_, s)| *s)
+            .map(|(c, _)| c.to_string())
+            .collect();
+        cats.sort();
+        Ok(cats)
+    }
+
+    fn customer_features(
+        &self,
+        cutoff: NaiveDate,
+        categories: Option<&[String]>,
+    ) -> Result<CustomerFeatures> {
+        self.at(cutoff, categories)
+    }
+
+    fn for_cutoffs(&self) -> Result<Box<dyn FeatureData + '_>> {
+        Ok(Box::new(Borrowed(self)))
+    }
+}
+
 /// Customer-spend features at `cutoff`, with the target over the next 90
 /// days. `categories` fixes the share columns (pass the model's list); with
 /// `None` it is taken from the data before the cutoff, sorted.
@@ -269,27 +446,118 @@ pub fn customer_features(
     cutoff: NaiveDate,
     categories: Option<&[String]>,
 ) -> Result<CustomerFeatures> {
-    if let Some(c) = categories {
-        check_categories(c)?;
-    }
-    let agg = Aggregates::scan(&sales.lines, cutoff)?;
-    let categories = match categories {
-        Some(c) => c.to_vec(),
-        None => {
-            let mut seen = agg.history_categories();
-            seen.sort();
-            seen
+    CustomerHistory::new(sales)?.at(cutoff, categories)
+}
+
+/// The sales lines grouped by customer once, for features at several
+/// cutoffs (training computes them at three): reading the columns, coding
+/// the categories and grouping the lines by customer is done here once
+/// instead of at every cutoff.
+///
+/// The grouping is a counting sort on the lines' `customer_key` (the
+/// customer's row in [`Sales::customers`], which are sorted by id): no
+/// hashing of ids, and the customers come out in id order.
+pub struct CustomerHistory<'a> {
+    default_as_of: NaiveDate,
+    lines: Lines,
+    /// Category names by code.
+    categories: Vec<&'a str>,
+    /// The id of each customer with lines, in id order.
+    ids: Vec<&'a str>,
+    /// Customer `g`'s lines are `rows[start[g]..start[g + 1]]`, in row order.
+    start: Vec<usize>,
+    rows: Vec<u32>,
+}
+
+impl<'a> CustomerHistory<'a> {
+    pub fn new(sales: &'a Sales) -> Result<Self> {
+        let (lines, categories) = Lines::read(&sales.lines)?;
+        let keys = column(&sales.lines, "customer_key")?
+            .u32()
+            .map_err(pe("reading the sales lines' customer codes"))?;
+        if keys.null_count() > 0 {
+            return Err(DataError::InvalidArgument {
+                name: "sales lines",
+                expected: "every line's customer in the customers table (cleaned data, as \
+                           Source::prepare gives)"
+                    .into(),
+                found: format!("{} lines of unknown customers", keys.null_count()),
+            });
         }
-    };
-    let frame = agg.frame(cutoff, &categories)?;
-    if frame.height() == 0 {
-        return Err(no_order_before(cutoff));
+        let ids = column(&sales.customers, "customer_id")?
+            .str()
+            .map_err(pe("reading the customer ids"))?;
+        // Lines per customer, then each customer's first slot.
+        let mut count = vec![0usize; ids.len() + 1];
+        for k in keys.into_no_null_iter() {
+            let k = k as usize;
+            if k >= ids.len() {
+                return Err(DataError::InvalidArgument {
+                    name: "sales lines",
+                    expected: format!("customer codes below {}", ids.len()),
+                    found: format!("code {k}"),
+                });
+            }
+            count[k + 1] += 1;
+        }
+        for k in 1..count.len() {
+            count[k] += count[k - 1];
+        }
+        let mut next = count.clone();
+        let mut rows = vec![0u32; keys.len()];
+        for (r, k) in keys.into_no_null_iter().enumerate() {
+            let slot = &mut next[k as usize];
+            rows[*slot] = r as u32;
+            *slot += 1;
+        }
+        // Keep the customers that have lines.
+        let mut kept_ids = Vec::new();
+        let mut start = vec![0usize];
+        for (k, id) in ids.iter().enumerate() {
+            if count[k + 1] > count[k] {
+                kept_ids.push(id.unwrap_or_default());
+                start.push(count[k + 1]);
+            }
+        }
+        Ok(CustomerHistory {
+            default_as_of: sales.default_as_of,
+            lines,
+            categories,
+            ids: kept_ids,
+            start,
+            rows,
+        })
     }
-    Ok(CustomerFeatures {
-        cutoff,
-        categories,
-        frame,
-    })
+
+    /// The rows of customer `g` (in id order), in row order.
+    fn rows_of(&self, g: usize) -> &[u32] {
+        &self.rows[self.start[g]..self.start[g + 1]]
+    }
+
+    /// [`customer_features`] at `cutoff`.
+    pub fn at(&self, cutoff: NaiveDate, categories: Option<&[String]>) -> Result<CustomerFeatures> {
+        if let Some(c) = categories {
+            check_categories(c)?;
+        }
+        let agg = Aggregates::scan(self, cutoff);
+        let categories = match categories {
+            Some(c) => c.to_vec(),
+            None => {
+                let mut seen = agg.history_categories();
+                seen.sort();
+                seen
+            }
+        };
+        let frame = agg.frame(cutoff, &categories)?;
+        if frame.height() == 0 {
+            return Err(no_order_before(cutoff));
+        }
+        Ok(CustomerFeatures {
+            cutoff,
+            categories,
+            frame,
+        })
+    }
 }
 
 /// A running sum with Kahan compensation, updated exactly like polars'
@@ -332,9 +600,9 @@ struct Customer {
 }
 
 /// The sales lines' columns that the features read.
-struct Lines<'a> {
-    customer: &'a StringChunked,
-    order: Vec<Option<&'a str>>,
+struct Lines {
+    /// Order code per line (`order_key`).
+    order: Vec<u32>,
     date: Vec<Option<i32>>,
     completed: Vec<bool>,
     revenue: Vec<Option<f64>>,
@@ -345,11 +613,9 @@ struct Lines<'a> {
 const NO_CATEGORY: u32 = u32::MAX;
 
 /// Per-customer aggregates, customers sorted by id.
-struct Aggregates<'a> {
-    ids: Vec<Option<&'a str>>,
+struct Aggregates<'h, 'a> {
+    history: &'h CustomerHistory<'a>,
     customers: Vec<Customer>,
-    /// Category names by code.
-    categories: Vec<&'a str>,
 }
 
 /// A column of the shared sales frame, found by a linear search of its
@@ -396,40 +662,23 @@ fn groups_of(df: &DataFrame, key: &str) -> Result<Vec<Vec<u32>>> {
         .collect())
 }
 
-/// Sort `items` by their string key, nulls first (polars' order): on the
-/// first 16 bytes (big-endian, zero-padded: the same order as the bytes),
-/// and on the whole key only on a tie.
-fn sort_by_key<T: Send + Sync>(items: &mut [(Option<&str>, T)]) {
-    let prefix = |id: Option<&str>| {
-        let mut b = [0u8; 16];
-        if let Some(id) = id {
-            let n = id.len().min(16);
-            b[..n].copy_from_slice(&id.as_bytes()[..n]);
-        }
-        u128::from_be_bytes(b)
-    };
-    let mut keyed: Vec<(u128, usize)> = items
-        .iter()
-        .enumerate()
-        .map(|(i, (k, _))| (prefix(*k), i))
-        .collect();
-    keyed.par_sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| items[a.1].0.cmp(&items[b.1].0)));
-    // Apply the permutation (cycle by cycle, in place).
-    let mut dest = vec![0usize; keyed.len()];
-    for (to, (_, from)) in keyed.iter().enumerate() {
-        dest[*from] = to;
+/// The lines' `order_key` codes (every line has one).
+fn order_codes(lines: &DataFrame) -> Result<Vec<u32>> {
+    let codes = column(lines, "order_key")?
+        .u32()
+        .map_err(pe("reading the sales lines' order codes"))?;
+    if codes.null_count() > 0 {
+        return Err(DataError::InvalidArgument {
+            name: "sales lines",
+            expected: "an order code on every line".into(),
+            found: format!("{} lines without one", codes.null_count()),
+        });
     }
-    for i in 0..items.len() {
-        while dest[i] != i {
-            let j = dest[i];
-            items.swap(i, j);
-            dest.swap(i, j);
-        }
-    }
+    Ok(codes.into_no_null_iter().collect())
 }
 
-impl<'a> Lines<'a> {
-    fn read(lines: &'a DataFrame) -> Result<(Lines<'a>, Vec<&'a str>)> {
+impl Lines {
+    fn read(lines: &DataFrame) -> Result<(Lines, Vec<&str>)> {
         let strings = |name: &str| {
             column(lines, name)?
                 .str()
@@ -455,8 +704,7 @@ impl<'a> Lines<'a> {
         }
         Ok((
             Lines {
-                customer: strings("customer_id")?,
-                order: strings("order_id")?.iter().collect(),
+                order: order_codes(lines)?,
                 date: date.physical().iter().collect(),
                 completed: completed.iter().map(|v| v == Some(true)).collect(),
                 revenue: revenue.iter().collect(),
@@ -467,28 +715,22 @@ impl<'a> Lines<'a> {
     }
 }
 
-impl<'a> Aggregates<'a> {
-    fn scan(lines: &'a DataFrame, cutoff: NaiveDate) -> Result<Aggregates<'a>> {
-        let (cols, categories) = Lines::read(lines)?;
+impl<'h, 'a> Aggregates<'h, 'a> {
+    fn scan(history: &'h CustomerHistory<'a>, cutoff: NaiveDate) -> Aggregates<'h, 'a> {
+        let cols = &history.lines;
         let t = epoch_days(cutoff);
         let recent_start = epoch_days(cutoff - Duration::days(HORIZON_DAYS));
         let target_end = epoch_days(cutoff + Duration::days(HORIZON_DAYS));
-        // Customers in id order from the start, so that the aggregates come
-        // out in the frame's order.
-        let mut groups: Vec<(Option<&str>, Vec<u32>)> = groups_of(lines, "customer_id")?
-            .into_iter()
-            .map(|rows| (cols.customer.get(rows[0] as usize), rows))
-            .collect();
-        sort_by_key(&mut groups);
-        let customers: Vec<Customer> = groups
-            .par_iter()
-            .map(|(_, rows)| {
+        let customers: Vec<Customer> = (0..history.ids.len())
+            .into_par_iter()
+            .map(|g| {
+                let rows = history.rows_of(g);
                 let mut c = Customer {
                     last: i32::MIN,
                     first: i32::MAX,
                     ..Default::default()
                 };
-                let (mut orders, mut recent_orders): (Vec<&str>, Vec<&str>) = Default::default();
+                let (mut orders, mut recent_orders): (Vec<u32>, Vec<u32>) = Default::default();
                 for &r in rows {
                     let r = r as usize;
                     let Some(day) = cols.date[r] else { continue };
@@ -506,14 +748,13 @@ impl<'a> Aggregates<'a> {
                     c.last = c.last.max(day);
                     c.first = c.first.min(day);
                     let recent = day >= recent_start;
-                    if let Some(o) = cols.order[r] {
-                        // Lines of one order are usually next to each other.
-                        if orders.last() != Some(&o) {
-                            orders.push(o);
-                        }
-                        if recent && recent_orders.last() != Some(&o) {
-                            recent_orders.push(o);
-                        }
+                    let o = cols.order[r];
+                    // Lines of one order are usually next to each other.
+                    if orders.last() != Some(&o) {
+                        orders.push(o);
+                    }
+                    if recent && recent_orders.last() != Some(&o) {
+                        recent_orders.push(o);
                     }
                     let code = cols.category[r];
                     let slot = (code != NO_CATEGORY).then(|| {
@@ -534,7 +775,7 @@ impl<'a> Aggregates<'a> {
                         c.categories[i].1.add(v);
                     }
                 }
-                let distinct = |mut v: Vec<&str>| {
+                let distinct = |mut v: Vec<u32>| {
                     if v.len() > 1 {
                         v.sort_unstable();
                         v.dedup();
@@ -546,22 +787,19 @@ impl<'a> Aggregates<'a> {
                 c
             })
             .collect();
-        Ok(Aggregates {
-            ids: groups.into_iter().map(|(id, _)| id).collect(),
-            customers,
-            categories,
-        })
+        Aggregates { history, customers }
     }
 
     /// Distinct categories of the lines before the cutoff.
     fn history_categories(&self) -> Vec<String> {
-        let mut seen = vec![false; self.categories.len()];
+        let mut seen = vec![false; self.history.categories.len()];
         for c in self.customers.iter().filter(|c| c.history) {
             for (k, _) in &c.categories {
                 seen[*k as usize] = true;
             }
         }
-        self.categories
+        self.history
+            .categories
             .iter()
             .zip(seen)
             .filter(|(_, s)| *s)
@@ -575,7 +813,8 @@ impl<'a> Aggregates<'a> {
         let codes: Vec<Option<u32>> = categories
             .iter()
             .map(|cat| {
-                self.categories
+                self.history
+                    .categories
                     .iter()
                     .position(|c| c == cat)
                     .map(|k| k as u32)
@@ -585,12 +824,12 @@ impl<'a> Aggregates<'a> {
         let width = BASE_FEATURES.len() + categories.len() + 1;
         let mut values: Vec<Vec<f64>> = (0..width).map(|_| Vec::with_capacity(n)).collect();
         let mut ids = Vec::with_capacity(n);
-        for (c, id) in self.customers.iter().zip(&self.ids) {
+        for (c, id) in self.customers.iter().zip(&self.history.ids) {
             if !c.history {
                 continue;
             }
             ids.push(*id);
-            let m = c.monetary.sum;
+            let m = round_money(c.monetary.sum);
             let base = [
                 f64::from(t - c.last),
                 f64::from(c.frequency),
@@ -598,19 +837,22 @@ impl<'a> Aggregates<'a> {
                 f64::from(t - c.first),
                 m / f64::from(c.frequency),
                 f64::from(c.orders_90d),
-                c.revenue_90d.sum,
+                round_money(c.revenue_90d.sum),
             ];
             let shares = codes.iter().map(|code| {
                 if m > 0.0 {
                     let spent = code
                         .and_then(|k| c.categories.iter().find(|(j, _)| *j == k))
-                        .map_or(0.0, |(_, s)| s.sum);
+                        .map_or(0.0, |(_, s)| round_money(s.sum));
                     spent / m
                 } else {
                     0.0
                 }
             });
-            let row = base.into_iter().chain(shares).chain([c.target.sum]);
+            let row = base
+                .into_iter()
+                .chain(shares)
+                .chain([round_money(c.target.sum)]);
             for (col, v) in values.iter_mut().zip(row) {
                 col.push(v);
             }
@@ -691,6 +933,36 @@ pub(crate) fn customer_features_polars(
         .group_by([col("customer_id")])
         .agg([col("revenue").sum().alias(TARGET)]);
 
+    // The money sums rounded (as `customer_features` rounds them), then
+    // everything derived from them.
+    let mut sums = history
+        .group_by([col("customer_id")])
+        .agg(aggs)
+        .join(
+            target,
+            [col("customer_id")],
+            [col("customer_id")],
+            JoinArgs::new(JoinType::Left),
+        )
+        .collect()
+        .map_err(pe("computing customer features"))?;
+    let money: Vec<String> = ["monetary", "revenue_90d", TARGET]
+        .iter()
+        .map(|s| s.to_string())
+        .chain((0..categories.len()).map(|i| format!("__cat{i}")))
+        .collect();
+    for name in money {
+        let rounded: Float64Chunked = sums
+            .column(&name)
+            .and_then(|c| c.f64().cloned())
+            .map_err(pe("rounding money sums"))?
+            .iter()
+            .map(|v| v.map(round_money))
+            .collect();
+        sums.with_column(Column::new(name.as_str().into(), rounded.into_series()))
+            .map_err(pe("rounding money sums"))?;
+    }
+
     let t = epoch_days(cutoff);
     let mut select = vec![
         col("customer_id"),
@@ -716,15 +988,8 @@ pub(crate) fn customer_features_polars(
     }
     select.push(col(TARGET).fill_null(lit(0.0)).alias(TARGET));
 
-    let frame = history
-        .group_by([col("customer_id")])
-        .agg(aggs)
-        .join(
-            target,
-            [col("customer_id")],
-            [col("customer_id")],
-            JoinArgs::new(JoinType::Left),
-        )
+    let frame = sums
+        .lazy()
         .select(select)
         .sort(["customer_id"], SortMultipleOptions::default())
         .collect()

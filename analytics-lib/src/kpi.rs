@@ -28,8 +28,10 @@ use chrono::{Duration, NaiveDate};
 use polars::prelude::*;
 use serde::Serialize;
 
+use crate::clean::JoinKeys;
 use crate::contract::STATUS_COMPLETED;
 use crate::data::CuratedFrames;
+use crate::data::keys::{NONE, take_index};
 use crate::error::{DataError, Result};
 
 /// Cleaned sales as one line-level frame: every order line with its order,
@@ -39,9 +41,13 @@ use crate::error::{DataError, Result};
 pub struct Sales {
     /// Columns: order_id, customer_id, order_ts, order_date, channel,
     /// payment_type, status, completed, line_no, product_id, category,
-    /// state, quantity, unit_price, discount, revenue.
+    /// state, quantity, unit_price, discount, revenue, then the integer
+    /// codes of the ids: `customer_key` (the customer's row in
+    /// [`Sales::customers`], null when it is not there) and `order_key`
+    /// (one code per order, dense from 0).
     pub lines: DataFrame,
-    /// Cleaned customers (for signup cohorts and geography).
+    /// Cleaned customers (for signup cohorts and geography), sorted by
+    /// `customer_id`: a `customer_key` order is the customer ids' order.
     pub customers: DataFrame,
     /// The day after the last `order_ts` (the default `as_of`).
     pub default_as_of: NaiveDate,
@@ -59,42 +65,102 @@ pub fn line_revenue() -> Expr {
 }
 
 impl Sales {
-    /// Join the cleaned tables into the line-level sales frame.
+    /// Join the cleaned tables into the line-level sales frame (the ids are
+    /// looked up here; [`Sales::join`] takes them from final cleaning).
     pub fn from_frames(clean: &CuratedFrames) -> Result<Self> {
-        let left = |how| JoinArgs {
-            maintain_order: MaintainOrderJoin::Left,
-            ..JoinArgs::new(how)
+        let keys = JoinKeys::find(clean)?;
+        Self::join(clean, &keys)
+    }
+
+    /// Join the cleaned tables by row numbers: each line takes its order's,
+    /// product's and customer's columns with a gather (`take`), not a hash
+    /// join on the string ids. Lines keep their order; a line whose order is
+    /// unknown is left out (an inner join), an unknown product or customer
+    /// gives nulls (left joins).
+    pub fn join(clean: &CuratedFrames, keys: &JoinKeys) -> Result<Self> {
+        let lines_of_orders: Vec<bool> = keys.line_order.iter().map(|&o| o != NONE).collect();
+        let all_known = lines_of_orders.iter().all(|&k| k);
+        let pick = |v: &[IdxSize]| -> Vec<IdxSize> {
+            if all_known {
+                v.to_vec()
+            } else {
+                v.iter()
+                    .zip(&lines_of_orders)
+                    .filter(|(_, k)| **k)
+                    .map(|(x, _)| *x)
+                    .collect()
+            }
         };
-        let lines = clean
-            .order_items
-            .clone()
+        let line_order = pick(&keys.line_order);
+        let n = line_order.len();
+        let line_product = pick(&keys.line_product);
+        let items = if all_known {
+            clean.order_items.clone()
+        } else {
+            clean
+                .order_items
+                .filter(&BooleanChunked::from_slice(
+                    PlSmallStr::EMPTY,
+                    &lines_of_orders,
+                ))
+                .map_err(pe("keeping the lines of known orders"))?
+        };
+        // Customers sorted by id; each line's customer as a row of them.
+        let by_id = clean
+            .customers
+            .column("customer_id")
+            .map(|c| {
+                c.as_materialized_series()
+                    .arg_sort(SortOptions::default().with_multithreaded(true))
+            })
+            .map_err(pe("sorting the customers"))?;
+        let mut sorted_row = vec![NONE; by_id.len()];
+        for (to, from) in by_id.iter().enumerate() {
+            if let Some(from) = from {
+                sorted_row[from as usize] = to as IdxSize;
+            }
+        }
+        let customers = clean
+            .customers
+            .take(&by_id)
+            .map_err(pe("sorting the customers"))?;
+        let line_customer: Vec<IdxSize> = line_order
+            .iter()
+            .map(|&o| match keys.order_customer.get(o as usize) {
+                Some(&c) if c != NONE => sorted_row[c as usize],
+                _ => NONE,
+            })
+            .collect();
+        let of_orders = clean
+            .orders
+            .select([
+                "customer_id",
+                "order_ts",
+                "channel",
+                "payment_type",
+                "status",
+            ])
+            .and_then(|df| df.take(&take_index(&line_order)))
+            .map_err(pe("taking each line's order"))?;
+        let category = clean
+            .products
+            .column("category")
+            .and_then(|c| c.take(&take_index(&line_product)))
+            .map_err(pe("taking each line's product category"))?;
+        let customer_key = take_index(&line_customer);
+        let state = customers
+            .column("state")
+            .and_then(|c| c.take(&customer_key))
+            .map_err(pe("taking each line's customer state"))?;
+        let mut columns = items.into_columns();
+        columns.extend(of_orders.into_columns());
+        columns.push(category);
+        columns.push(state);
+        columns.push(customer_key.with_name("customer_key".into()).into_column());
+        columns.push(IdxCa::from_vec("order_key".into(), line_order).into_column());
+        let lines = DataFrame::new(n, columns)
+            .map_err(pe("joining the sales tables"))?
             .lazy()
-            .join(
-                clean.orders.clone().lazy(),
-                [col("order_id")],
-                [col("order_id")],
-                left(JoinType::Inner),
-            )
-            .join(
-                clean
-                    .products
-                    .clone()
-                    .lazy()
-                    .select([col("product_id"), col("category")]),
-                [col("product_id")],
-                [col("product_id")],
-                left(JoinType::Left),
-            )
-            .join(
-                clean
-                    .customers
-                    .clone()
-                    .lazy()
-                    .select([col("customer_id"), col("state")]),
-                [col("customer_id")],
-                [col("customer_id")],
-                left(JoinType::Left),
-            )
             .select([
                 col("order_id"),
                 col("customer_id"),
@@ -112,6 +178,8 @@ impl Sales {
                 col("unit_price"),
                 col("discount"),
                 line_revenue().alias("revenue"),
+                col("customer_key"),
+                col("order_key"),
             ])
             .collect()
             .map_err(pe("joining the sales tables"))?;
@@ -130,7 +198,7 @@ impl Sales {
             })?;
         Ok(Sales {
             lines,
-            customers: clean.customers.clone(),
+            customers,
             default_as_of,
         })
     }
@@ -294,17 +362,40 @@ fn completed(lf: LazyFrame) -> LazyFrame {
     lf.filter(col("completed"))
 }
 
-/// The contract's revenue (sum), orders (distinct order ids) and active
-/// customers (distinct customer ids) as `revenue`, `orders`, `customers`:
+/// How the KPI code tells orders and customers apart in distinct counts,
+/// group-bys and joins: by the integer codes [`Sales::join`] adds
+/// (`order_key`, `customer_key`: no string hashing), or by the ids on a
+/// frame without them. The counts are the same either way.
+#[derive(Clone, Copy)]
+struct Ids {
+    order: &'static str,
+    customer: &'static str,
+}
+
+impl Ids {
+    fn of(sales: &Sales) -> Ids {
+        // A linear search of the names (`DataFrame::column` would cache a
+        // hashed schema inside the caller's frame, see features.rs).
+        let has = |name: &str| sales.lines.columns().iter().any(|c| c.name() == name);
+        let both = has("order_key") && has("customer_key");
+        Ids {
+            order: if both { "order_key" } else { "order_id" },
+            customer: if both { "customer_key" } else { "customer_id" },
+        }
+    }
+}
+
+/// The contract's revenue (sum), orders (distinct orders) and active
+/// customers (distinct customers) as `revenue`, `orders`, `customers`:
 /// over all lines in [`totals`], per group in [`breakdown`].
-fn totals_exprs() -> [Expr; 3] {
+fn totals_exprs(ids: Ids) -> [Expr; 3] {
     [
         col("revenue").sum().alias("revenue"),
-        col("order_id")
+        col(ids.order)
             .n_unique()
             .cast(DataType::UInt64)
             .alias("orders"),
-        col("customer_id")
+        col(ids.customer)
             .n_unique()
             .cast(DataType::UInt64)
             .alias("customers"),
@@ -312,9 +403,9 @@ fn totals_exprs() -> [Expr; 3] {
 }
 
 /// Revenue, orders and active customers of the lines in `lf` (completed only).
-fn totals(lf: LazyFrame) -> Result<(f64, u64, u64)> {
+fn totals(lf: LazyFrame, ids: Ids) -> Result<(f64, u64, u64)> {
     let df = completed(lf)
-        .select(totals_exprs())
+        .select(totals_exprs(ids))
         .collect()
         .map_err(pe("computing revenue and orders"))?;
     Ok((
@@ -329,14 +420,14 @@ fn ratio(num: f64, den: f64) -> Option<f64> {
 }
 
 /// Customers with a completed order in `[start, end)`, within the scope.
-fn active_in(scope: LazyFrame, start: NaiveDate, end: NaiveDate) -> LazyFrame {
+fn active_in(scope: LazyFrame, start: NaiveDate, end: NaiveDate, ids: Ids) -> LazyFrame {
     completed(scope)
         .filter(
             col("order_date")
                 .gt_eq(lit(start))
                 .and(col("order_date").lt(lit(end))),
         )
-        .select([col("customer_id")])
+        .select([col(ids.customer)])
         .unique(None, UniqueKeepStrategy::Any)
 }
 
@@ -355,14 +446,15 @@ pub fn churn_rate(
         });
     }
     let w = Duration::days(window_days);
+    let ids = Ids::of(sales);
     let scope = filter.apply_scope(sales.lazy());
-    let earlier = active_in(scope.clone(), as_of - w - w, as_of - w);
-    let later = active_in(scope, as_of - w, as_of).with_column(lit(true).alias("retained"));
+    let earlier = active_in(scope.clone(), as_of - w - w, as_of - w, ids);
+    let later = active_in(scope, as_of - w, as_of, ids).with_column(lit(true).alias("retained"));
     let df = earlier
         .join(
             later,
-            [col("customer_id")],
-            [col("customer_id")],
+            [col(ids.customer)],
+            [col(ids.customer)],
             JoinArgs::new(JoinType::Left),
         )
         .select([
@@ -383,9 +475,10 @@ pub fn churn_rate(
 
 /// Customers with ≥ 2 completed orders / customers with ≥ 1, in the filter.
 pub fn repeat_purchase_rate(sales: &Sales, filter: &Filter) -> Result<Option<f64>> {
+    let ids = Ids::of(sales);
     let df = completed(filter.apply(sales.lazy()))
-        .group_by([col("customer_id")])
-        .agg([col("order_id").n_unique().alias("n")])
+        .group_by([col(ids.customer)])
+        .agg([col(ids.order).n_unique().alias("n")])
         .select([
             len().cast(DataType::Float64).alias("buyers"),
             col("n")
@@ -403,15 +496,17 @@ pub fn repeat_purchase_rate(sales: &Sales, filter: &Filter) -> Result<Option<f64
 }
 
 /// Revenue per calendar month (`YYYY-MM`), completed orders, in the filter.
+/// Grouped on the month's number (`12 × year + month − 1`); only the keys
+/// are written as text.
 pub fn monthly_revenue(sales: &Sales, filter: &Filter) -> Result<BTreeMap<String, f64>> {
     let df = completed(filter.apply(sales.lazy()))
-        .group_by([col("order_date").dt().to_string("%Y-%m").alias("month")])
+        .group_by([month_number().alias("month")])
         .agg([col("revenue").sum()])
         .collect()
         .map_err(pe("computing monthly revenue"))?;
     let months = df
         .column("month")
-        .and_then(|c| c.str().cloned())
+        .and_then(|c| c.i32().cloned())
         .map_err(pe("monthly"))?;
     let rev = df
         .column("revenue")
@@ -420,8 +515,19 @@ pub fn monthly_revenue(sales: &Sales, filter: &Filter) -> Result<BTreeMap<String
     Ok(months
         .iter()
         .zip(rev.iter())
-        .filter_map(|(m, r)| Some((m?.to_string(), r.unwrap_or(0.0))))
+        .filter_map(|(m, r)| {
+            let m = m?;
+            let text = format!("{:04}-{:02}", m.div_euclid(12), m.rem_euclid(12) + 1);
+            Some((text, r.unwrap_or(0.0)))
+        })
         .collect())
+}
+
+/// The calendar month of `order_date` as one number: `12 × year + month − 1`.
+fn month_number() -> Expr {
+    (col("order_date").dt().year().cast(DataType::Int32) * lit(12))
+        + col("order_date").dt().month().cast(DataType::Int32)
+        - lit(1)
 }
 
 /// All headline KPIs for a filter.
@@ -431,7 +537,7 @@ pub fn kpis(sales: &Sales, filter: &Filter, opts: &KpiOptions) -> Result<Kpis> {
         .as_of
         .or(filter.to.map(|d| d + Duration::days(1)))
         .unwrap_or(sales.default_as_of);
-    let (revenue, orders, active_customers) = totals(filter.apply(sales.lazy()))?;
+    let (revenue, orders, active_customers) = totals(filter.apply(sales.lazy()), Ids::of(sales))?;
     Ok(Kpis {
         revenue,
         orders,
@@ -472,7 +578,7 @@ pub fn breakdown(sales: &Sales, filter: &Filter, by: Dimension) -> Result<DataFr
     let c = by.column();
     completed(filter.apply(sales.lazy()))
         .group_by([col(c)])
-        .agg(totals_exprs())
+        .agg(totals_exprs(Ids::of(sales)))
         .with_columns([
             (col("revenue") / col("orders").cast(DataType::Float64)).alias("average_ticket"),
             (col("revenue") / col("revenue").sum()).alias("revenue_share"),
@@ -490,15 +596,13 @@ pub fn breakdown(sales: &Sales, filter: &Filter, by: Dimension) -> Result<DataFr
 /// of the cohort with a completed order in month `cohort + k`. Columns:
 /// `cohort` (YYYY-MM), `size`, `offset`, `active`, `retention`.
 pub fn cohort_retention(sales: &Sales, filter: &Filter) -> Result<DataFrame> {
-    let month_index = (col("order_date").dt().year().cast(DataType::Int32) * lit(12))
-        + col("order_date").dt().month().cast(DataType::Int32)
-        - lit(1);
+    let ids = Ids::of(sales);
     let buys = completed(filter.apply(sales.lazy()))
-        .select([col("customer_id"), month_index.alias("m")])
+        .select([col(ids.customer), month_number().alias("m")])
         .unique(None, UniqueKeepStrategy::Any);
     let firsts = buys
         .clone()
-        .group_by([col("customer_id")])
+        .group_by([col(ids.customer)])
         .agg([col("m").min().alias("c")]);
     let sizes = firsts
         .clone()
@@ -506,8 +610,8 @@ pub fn cohort_retention(sales: &Sales, filter: &Filter) -> Result<DataFrame> {
         .agg([len().cast(DataType::UInt64).alias("size")]);
     buys.join(
         firsts,
-        [col("customer_id")],
-        [col("customer_id")],
+        [col(ids.customer)],
+        [col(ids.customer)],
         JoinArgs::new(JoinType::Inner),
     )
     .with_column((col("m") - col("c")).alias("offset"))
@@ -560,7 +664,7 @@ pub fn pareto_share(sales: &Sales, filter: &Filter, top_share: f64) -> Result<Op
         });
     }
     let per_customer = completed(filter.apply(sales.lazy()))
-        .group_by([col("customer_id")])
+        .group_by([col(Ids::of(sales).customer)])
         .agg([col("revenue").sum()])
         .collect()
         .map_err(pe("computing revenue per customer"))?;

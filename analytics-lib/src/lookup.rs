@@ -23,8 +23,7 @@ use std::collections::HashMap;
 use chrono::NaiveDate;
 
 use crate::error::{DataError, Result};
-use crate::features::{BASE_FEATURES, SHARE_PREFIX, customer_features};
-use crate::kpi::Sales;
+use crate::features::{BASE_FEATURES, CustomerFeatures, FeatureData, SHARE_PREFIX};
 
 const NB: usize = BASE_FEATURES.len();
 
@@ -74,9 +73,15 @@ impl Projection {
 
 impl CustomerRows {
     /// The feature rows of every customer with a completed order before
-    /// `as_of`, with every category of the data.
-    pub fn compute(sales: &Sales, as_of: NaiveDate) -> Result<Self> {
-        let f = customer_features(sales, as_of, None)?;
+    /// `as_of`, with every category of the data (`data`: the per-line
+    /// sales, or aggregates a warehouse computed at `as_of`).
+    pub fn compute<D: FeatureData + ?Sized>(data: &D, as_of: NaiveDate) -> Result<Self> {
+        Self::from_features(&data.customer_features(as_of, None)?)
+    }
+
+    /// The rows of customer features computed with every category.
+    pub fn from_features(f: &CustomerFeatures) -> Result<Self> {
+        let as_of = f.cutoff;
         let m = f.matrix()?;
         let ids = f.customer_ids()?;
         let categories = f.categories.clone();

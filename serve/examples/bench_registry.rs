@@ -9,6 +9,9 @@
 //! ```
 //!
 //! A model that already has a live version in MODELS_DIR is left alone.
+//! With `BENCH_IDS=FILE`, up to 1,000 ids of customers the service can look
+//! up (a completed order before the data's reference date) are written to
+//! FILE, one a line, spread over the data (for `/predict` by id).
 //!
 //! `BENCH_LIVE=linear|random_forest|xgboost` chooses the customer-spend kind
 //! served (default: the validation winner): when the live version serves
@@ -40,6 +43,11 @@ fn main() -> anyhow::Result<()> {
         ),
         _ => None,
     };
+    if let Ok(file) = std::env::var("BENCH_IDS")
+        && !file.is_empty()
+    {
+        write_ids(&data, &PathBuf::from(file))?;
+    }
     let reg = Registry::open(&models)?;
     let need_spend = reg.live_version(SPEND)?.is_none();
     let need_segments = reg.live_version(SEGMENTS)?.is_none();
@@ -110,6 +118,33 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// Make the live customer-spend version serve `kind` (see the module docs).
+/// Up to 1,000 ids the lookups answer, spread over every customer, to `out`.
+fn write_ids(data: &std::path::Path, out: &std::path::Path) -> anyhow::Result<()> {
+    let (snap, _dashboard) = serve::snapshot::read(
+        &analytics_lib::source::Source::parquet(data),
+        std::path::Path::new("/nonexistent-registry"),
+    )?;
+    let rows = &snap.data.rows;
+    let p = rows.projection(&analytics_lib::features::feature_names(rows.categories()))?;
+    let all = rows.rows(&p);
+    let step = (all.len() / 1_000).max(1);
+    let ids: Vec<&str> = all
+        .iter()
+        .step_by(step)
+        .take(1_000)
+        .map(|(id, _)| id.as_str())
+        .collect();
+    std::fs::write(out, ids.join("\n") + "\n")
+        .with_context(|| format!("while writing {}", out.display()))?;
+    eprintln!(
+        "bench_registry: {} customer ids (of {}) written to {}",
+        ids.len(),
+        all.len(),
+        out.display()
+    );
+    Ok(())
+}
+
 fn serve_kind(reg: &Registry, kind: Option<ModelKind>) -> anyhow::Result<()> {
     let Some(kind) = kind else { return Ok(()) };
     let live = reg

@@ -14,10 +14,16 @@
 //! | `snowflake.private_key_path` | `APP_SNOWFLAKE_PRIVATE_KEY_PATH` | none (key-pair instead of a password) |
 //! | `snowflake.warehouse` / `database` / `schema` / `role` | `APP_SNOWFLAKE_WAREHOUSE` / `_DATABASE` / `_SCHEMA` / `_ROLE` | none |
 //! | `max_batch` | `APP_MAX_BATCH` | 10 000 records |
-//! | `max_body_bytes` | `APP_MAX_BODY_BYTES` | 16 MiB |
-//! | `reload_interval_ms` | `APP_RELOAD_INTERVAL_MS` | 5 000 (0: no hot reload) |
+//! | `max_body_bytes` | `APP_MAX_BODY_BYTES` | 0: sized to `max_batch` (2 KiB a record + 64 KiB: 19.6 MiB at 10 000); one-record routes take at most 64 KiB |
+//! | `body_timeout_ms` | `APP_BODY_TIMEOUT_MS` | 10 000 (a body not received in full by then: 408) |
+//! | `max_concurrent_heavy` | `APP_MAX_CONCURRENT_HEAVY` | 0: 4 per worker (batches, dashboard data and exports, `/models` beyond that: 429) |
+//! | `reload_interval_ms` | `APP_RELOAD_INTERVAL_MS` | 5 000 (0: no hot reload of models nor data) |
+//! | `data_refresh_secs` | `APP_DATA_REFRESH_SECS` | 3 600 (Snowflake: a new data snapshot every hour; 0: never; a Parquet folder is re-read when it changes) |
 //! | `top_contributions` | `APP_TOP_CONTRIBUTIONS` | 10 |
 //! | `workers` | `APP_WORKERS` | 0 (one per core) |
+//! | `api_keys` | `APP_API_KEYS` | none: no authentication (`KEY[:SCOPES],…`, see `auth.rs`; secret: never echoed) |
+//! | `allow_anonymous` | `APP_ALLOW_ANONYMOUS`, `--allow-anonymous` | false: without keys, only a loopback `bind` is accepted |
+//! | `access_log` | `APP_ACCESS_LOG` | `stderr` (`off`, or a file appended to) |
 //!
 //! The service's data (the `{"customer_id"}` lookups and the dashboard) comes
 //! from one source ([`Settings::source_config`]): the Parquet folder `data`
@@ -33,6 +39,8 @@ pub use analytics_lib::source::SnowflakeSettings;
 use analytics_lib::source::{SourceConfig, SourceKind, SourceSettings};
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
+
+use crate::auth::ApiKeys;
 
 /// Prefix of the environment variables read.
 pub const ENV_PREFIX: &str = "APP_";
@@ -51,11 +59,20 @@ pub struct Settings {
     pub data: Option<PathBuf>,
     /// Most records in one batch request.
     pub max_batch: usize,
-    /// Largest request body accepted, in bytes.
+    /// Largest batch body accepted, in bytes; 0: sized to `max_batch`
+    /// ([`Settings::batch_body_limit`]).
     pub max_body_bytes: usize,
+    /// A request body must arrive in full within this many milliseconds.
+    pub body_timeout_ms: u64,
+    /// Heavy requests (batches; dashboard data, exports, `/models`) served
+    /// at once, per kind; more are answered 429. 0: 4 per worker.
+    pub max_concurrent_heavy: usize,
     /// How often the models folder is polled for a new live model; 0 turns
     /// hot reload off.
     pub reload_interval_ms: u64,
+    /// How often a new data snapshot is read from Snowflake (seconds; 0:
+    /// never). A Parquet folder is re-read when it changes instead.
+    pub data_refresh_secs: u64,
     /// How many contributions (largest |value| first) a prediction carries.
     pub top_contributions: usize,
     /// HTTP worker threads; 0 = one per core.
@@ -65,7 +82,22 @@ pub struct Settings {
     pub source: SourceKind,
     /// The Snowflake connection, used when `source = "snowflake"`.
     pub snowflake: SnowflakeSettings,
+    /// Bearer keys (`KEY[:SCOPES]`); none: no authentication.
+    pub api_keys: ApiKeys,
+    /// Serve without keys on an address other than loopback.
+    pub allow_anonymous: bool,
+    /// Where the access log goes: `stderr`, `off` or a file (appended).
+    pub access_log: String,
 }
+
+/// Bytes a batch body may take per record when the limit is sized to
+/// `max_batch` (a record of ~25 features with full-precision numbers takes
+/// about 1 KiB).
+pub const BODY_BYTES_PER_RECORD: usize = 2 * 1024;
+/// Added to the per-record allowance (the envelope, whitespace).
+pub const BODY_SLACK_BYTES: usize = 64 * 1024;
+/// The most a one-record body (`/predict`, `/segment`) may take.
+pub const RECORD_BODY_BYTES: usize = 64 * 1024;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -74,12 +106,18 @@ impl Default for Settings {
             models: PathBuf::from("models"),
             data: None,
             max_batch: 10_000,
-            max_body_bytes: 16 * 1024 * 1024,
+            max_body_bytes: 0,
+            body_timeout_ms: 10_000,
+            max_concurrent_heavy: 0,
             reload_interval_ms: 5_000,
+            data_refresh_secs: 3_600,
             top_contributions: 10,
             workers: 0,
             source: SourceKind::Parquet,
             snowflake: SnowflakeSettings::default(),
+            api_keys: ApiKeys::default(),
+            allow_anonymous: false,
+            access_log: "stderr".into(),
         }
     }
 }
@@ -92,6 +130,8 @@ pub struct Overrides {
     pub models: Option<PathBuf>,
     pub data: Option<PathBuf>,
     pub source: Option<SourceKind>,
+    /// `--allow-anonymous` (only ever turns it on).
+    pub allow_anonymous: bool,
 }
 
 /// Settings with the warnings met on the way (e.g. an unknown `APP_` variable).
@@ -110,14 +150,67 @@ impl Settings {
         if self.max_batch == 0 {
             bail!("setting `max_batch`: expected at least 1 record, found 0");
         }
-        if self.max_body_bytes < 64 {
+        if self.max_body_bytes != 0 && self.max_body_bytes < 64 {
             bail!(
-                "setting `max_body_bytes`: expected at least 64 bytes, found {}",
+                "setting `max_body_bytes`: expected 0 (sized to max_batch) or at least 64 bytes, found {}",
                 self.max_body_bytes
             );
         }
+        if self.body_timeout_ms == 0 {
+            bail!("setting `body_timeout_ms`: expected at least 1 millisecond, found 0");
+        }
         self.source_config()?;
+        self.check_exposure()?;
         Ok(())
+    }
+
+    /// Refuse to serve without keys on an address other than loopback,
+    /// unless `allow_anonymous`: anybody who reaches the port would read
+    /// every customer's predictions.
+    pub fn check_exposure(&self) -> anyhow::Result<()> {
+        if !self.api_keys.is_empty() || self.allow_anonymous {
+            return Ok(());
+        }
+        use std::net::ToSocketAddrs;
+        // An address that does not resolve fails at bind, with its own message.
+        let Ok(addrs) = self.bind.to_socket_addrs() else {
+            return Ok(());
+        };
+        if let Some(open) = addrs.into_iter().find(|a| !a.ip().is_loopback()) {
+            bail!(
+                "setting `bind`: expected a loopback address (127.0.0.1, ::1, localhost) when no API key is set, \
+                 found {} ({}): set APP_API_KEYS (KEY[:SCOPES],…; see serve/README.md) or, to serve anyone \
+                 who can reach the port, --allow-anonymous (APP_ALLOW_ANONYMOUS=1)",
+                self.bind,
+                open.ip()
+            );
+        }
+        Ok(())
+    }
+
+    /// The largest batch body: `max_body_bytes`, or sized to `max_batch`.
+    pub fn batch_body_limit(&self) -> usize {
+        if self.max_body_bytes > 0 {
+            self.max_body_bytes
+        } else {
+            self.max_batch
+                .saturating_mul(BODY_BYTES_PER_RECORD)
+                .saturating_add(BODY_SLACK_BYTES)
+        }
+    }
+
+    /// The largest one-record body (`/predict`, `/segment`).
+    pub fn record_body_limit(&self) -> usize {
+        self.batch_body_limit().min(RECORD_BODY_BYTES)
+    }
+
+    /// Heavy requests served at once, per kind.
+    pub fn heavy_limit(&self, workers: usize) -> usize {
+        if self.max_concurrent_heavy > 0 {
+            self.max_concurrent_heavy
+        } else {
+            4 * workers.max(1)
+        }
     }
 
     /// Where the service's data comes from: the Parquet folder `data` when
@@ -186,7 +279,18 @@ impl Settings {
                 "DATA" => self.data = (!value.is_empty()).then(|| PathBuf::from(value)),
                 "MAX_BATCH" => self.max_batch = parse_env(&key, &value)?,
                 "MAX_BODY_BYTES" => self.max_body_bytes = parse_env(&key, &value)?,
+                "BODY_TIMEOUT_MS" => self.body_timeout_ms = parse_env(&key, &value)?,
+                "MAX_CONCURRENT_HEAVY" => self.max_concurrent_heavy = parse_env(&key, &value)?,
+                // The keys are never part of an error message.
+                "API_KEYS" => {
+                    self.api_keys = value
+                        .parse()
+                        .map_err(|e| anyhow::anyhow!("environment variable {key}: {e}"))?
+                }
+                "ALLOW_ANONYMOUS" => self.allow_anonymous = parse_bool(&key, &value)?,
+                "ACCESS_LOG" => self.access_log = value,
                 "RELOAD_INTERVAL_MS" => self.reload_interval_ms = parse_env(&key, &value)?,
+                "DATA_REFRESH_SECS" => self.data_refresh_secs = parse_env(&key, &value)?,
                 "TOP_CONTRIBUTIONS" => self.top_contributions = parse_env(&key, &value)?,
                 "WORKERS" => self.workers = parse_env(&key, &value)?,
                 _ => {
@@ -222,6 +326,19 @@ impl Settings {
         }
         if let Some(s) = o.source {
             self.source = s;
+        }
+        if o.allow_anonymous {
+            self.allow_anonymous = true;
+        }
+    }
+}
+
+fn parse_bool(key: &str, value: &str) -> anyhow::Result<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" | "" => Ok(false),
+        _ => {
+            bail!("environment variable {key}: expected 1/true/yes or 0/false/no, found `{value}`")
         }
     }
 }
@@ -285,7 +402,7 @@ mod tests {
         let toml_path = dir.path().join("serve.toml");
         std::fs::write(
             &toml_path,
-            "bind = \"0.0.0.0:9000\"\nmodels = \"/m/file\"\nmax_batch = 5\ntop_contributions = 3\n",
+            "bind = \"0.0.0.0:9000\"\nallow_anonymous = true\nmodels = \"/m/file\"\nmax_batch = 5\ntop_contributions = 3\n",
         )
         .expect("write");
         let cli = Overrides {
@@ -445,6 +562,95 @@ mod tests {
         // Without APP_SOURCE nothing changes: no data.
         let l = load(&Overrides::default(), env(&[])).expect("default");
         assert_eq!(l.settings.source_config().expect("resolve"), None);
+    }
+
+    const KEY: &str = "test-key-0123456789";
+
+    #[test]
+    fn without_keys_only_loopback_unless_anonymous_is_allowed() {
+        for bind in ["127.0.0.1:0", "[::1]:0", "localhost:0"] {
+            load(&Overrides::default(), env(&[("APP_BIND", bind)])).expect(bind);
+        }
+        let e = load(&Overrides::default(), env(&[("APP_BIND", "0.0.0.0:8080")]))
+            .expect_err("open without keys");
+        let msg = format!("{e:#}");
+        assert!(
+            msg.contains("0.0.0.0:8080")
+                && msg.contains("APP_API_KEYS")
+                && msg.contains("--allow-anonymous"),
+            "{msg}"
+        );
+        let l = load(
+            &Overrides::default(),
+            env(&[
+                ("APP_BIND", "0.0.0.0:8080"),
+                ("APP_API_KEYS", &format!("{KEY}:read")),
+            ]),
+        )
+        .expect("keys");
+        assert_eq!(l.settings.api_keys.len(), 1);
+        load(
+            &Overrides::default(),
+            env(&[("APP_BIND", "0.0.0.0:8080"), ("APP_ALLOW_ANONYMOUS", "1")]),
+        )
+        .expect("allowed by env");
+        let cli = Overrides {
+            allow_anonymous: true,
+            bind: Some("0.0.0.0:8080".into()),
+            ..Overrides::default()
+        };
+        load(&cli, env(&[])).expect("allowed by flag");
+    }
+
+    #[test]
+    fn keys_come_from_env_or_file_and_are_never_shown() {
+        let e =
+            load(&Overrides::default(), env(&[("APP_API_KEYS", "abc:read")])).expect_err("short");
+        let msg = format!("{e:#}");
+        assert!(
+            msg.contains("APP_API_KEYS") && msg.contains("at least 16"),
+            "{msg}"
+        );
+        assert!(!msg.contains("abc"), "{msg}");
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("serve.toml");
+        std::fs::write(
+            &path,
+            format!("api_keys = [\"{KEY}:predict\", \"{KEY}x\"]\n"),
+        )
+        .expect("write");
+        let cli = Overrides {
+            config: Some(path),
+            ..Overrides::default()
+        };
+        let l = load(&cli, env(&[])).expect("file");
+        assert_eq!(l.settings.api_keys.len(), 2);
+        for shown in [l.settings.echo(), format!("{:?}", l.settings)] {
+            assert!(!shown.contains(KEY), "{shown}");
+            assert!(shown.contains("[redacted]:predict"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn the_body_limit_is_sized_to_the_batch() {
+        let s = Settings {
+            max_batch: 100,
+            ..Settings::default()
+        };
+        assert_eq!(
+            s.batch_body_limit(),
+            100 * BODY_BYTES_PER_RECORD + BODY_SLACK_BYTES
+        );
+        assert_eq!(s.record_body_limit(), RECORD_BODY_BYTES);
+        assert_eq!(
+            Settings::default().batch_body_limit(),
+            10_000 * 2048 + 64 * 1024
+        );
+        let s = Settings {
+            max_body_bytes: 4096,
+            ..Settings::default()
+        };
+        assert_eq!((s.batch_body_limit(), s.record_body_limit()), (4096, 4096));
     }
 
     #[test]

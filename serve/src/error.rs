@@ -78,6 +78,63 @@ pub fn internal_error(context: &str, e: &dyn std::fmt::Debug) -> HttpResponse {
         .respond(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
+/// A server-side message as a client may see it: no absolute path. The
+/// `roots` (the models folder, the data folder) are cut off (a path under
+/// them reads relative to them, e.g. `customer_spend/v0002/best.json`), and
+/// any other absolute path is shortened to `…/<file name>`. The full
+/// message goes to the server's log only.
+pub fn public_message(msg: &str, roots: &[&std::path::Path]) -> String {
+    let mut out = msg.to_string();
+    let mut prefixes: Vec<String> = Vec::new();
+    for root in roots {
+        for p in [Some(root.to_path_buf()), std::fs::canonicalize(root).ok()]
+            .into_iter()
+            .flatten()
+        {
+            let p = p.to_string_lossy().trim_end_matches('/').to_string();
+            if p.starts_with('/') && p.len() > 1 && !prefixes.contains(&p) {
+                prefixes.push(p);
+            }
+        }
+    }
+    // Longest first: a root inside another is cut whole.
+    prefixes.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for p in &prefixes {
+        out = out.replace(&format!("{p}/"), "");
+        out = out.replace(p.as_str(), ".");
+    }
+    shorten_absolute_paths(&out)
+}
+
+/// Every `/abs/path` token of `s` (starting a word) as `…/<last component>`.
+fn shorten_absolute_paths(s: &str) -> String {
+    let ends = |c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ')' | ']' | ',' | ';' | '`');
+    let mut out = String::with_capacity(s.len());
+    let mut prev: Option<char> = None;
+    let mut rest = s;
+    while let Some(c) = rest.chars().next() {
+        let starts_word = prev
+            .is_none_or(|p| p.is_whitespace() || matches!(p, '"' | '\'' | '(' | '[' | '=' | '`'));
+        if c == '/' && starts_word {
+            let len = rest.find(ends).unwrap_or(rest.len());
+            let token = &rest[..len];
+            // Keep a sentence's punctuation after the path.
+            let trimmed = token.trim_end_matches(['.', ':']);
+            let last = trimmed.rsplit('/').find(|c| !c.is_empty()).unwrap_or("");
+            out.push_str("…/");
+            out.push_str(last);
+            out.push_str(&token[trimmed.len()..]);
+            prev = token.chars().last();
+            rest = &rest[len..];
+            continue;
+        }
+        out.push(c);
+        prev = Some(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
+}
+
 /// Short, bounded description of a JSON value, for `found`.
 pub fn describe(v: &serde_json::Value) -> String {
     use serde_json::Value;
@@ -93,6 +150,21 @@ pub fn describe(v: &serde_json::Value) -> String {
         Value::Array(a) => format!("an array of {} items", a.len()),
         Value::Object(o) => format!("an object with {} fields", o.len()),
     }
+}
+
+/// The 400 body of a request body that is not JSON.
+pub fn invalid_json(e: &serde_json::Error) -> ErrorBody {
+    let found = match e.classify() {
+        serde_json::error::Category::Eof => format!(
+            "a body that ends early (line {}, column {})",
+            e.line(),
+            e.column()
+        ),
+        _ => format!("{e}"),
+    };
+    ErrorBody::new("request body is not valid JSON")
+        .expected("a JSON object")
+        .found(found)
 }
 
 /// `JsonConfig::error_handler`: every way a JSON body can fail to be read.
@@ -116,24 +188,7 @@ pub fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error
                 .expected("Content-Type: application/json")
                 .found("another or no content type"),
         ),
-        JsonPayloadError::Deserialize(e) => {
-            let found = match e.classify() {
-                serde_json::error::Category::Eof => {
-                    format!(
-                        "a body that ends early (line {}, column {})",
-                        e.line(),
-                        e.column()
-                    )
-                }
-                _ => format!("{e}"),
-            };
-            (
-                StatusCode::BAD_REQUEST,
-                ErrorBody::new("request body is not valid JSON")
-                    .expected("a JSON object")
-                    .found(found),
-            )
-        }
+        JsonPayloadError::Deserialize(e) => (StatusCode::BAD_REQUEST, invalid_json(e)),
         JsonPayloadError::Serialize(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             ErrorBody::new("internal error: the request could not be completed"),
@@ -152,12 +207,13 @@ pub fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error
 /// Default service: unknown path or method, as JSON.
 /// Routes served besides the documented API (the pages and their files),
 /// all `GET`.
-const PAGES: [&str; 5] = [
+const PAGES: [&str; 6] = [
     "/",
     "/dashboard",
     "/dashboard/assets/{name}",
     "/docs/",
     "/docs/{asset}",
+    "/static/{asset}",
 ];
 
 /// Every route pattern and the methods it answers: the OpenAPI document's
@@ -256,5 +312,21 @@ mod tests {
         assert_eq!(allowed_methods("/predict"), Some(vec!["POST"]));
         assert_eq!(allowed_methods("/health"), Some(vec!["GET", "HEAD"]));
         assert_eq!(allowed_methods("/nowhere"), None);
+    }
+
+    #[test]
+    fn public_messages_carry_no_absolute_path() {
+        let root = std::path::Path::new("/srv/app/models");
+        let msg = "customer_spend v0003 failed verification: reading /srv/app/models/customer_spend/v0003/best.json: \
+                   denied (see /var/lib/x/data.parquet). Also \"/etc/passwd\", and /srv/app/models";
+        assert_eq!(
+            public_message(msg, &[root]),
+            "customer_spend v0003 failed verification: reading customer_spend/v0003/best.json: \
+             denied (see …/data.parquet). Also \"…/passwd\", and ."
+        );
+        assert_eq!(
+            public_message("a/b and 1/2 stay", &[root]),
+            "a/b and 1/2 stay"
+        );
     }
 }

@@ -8,15 +8,24 @@
 //!   `/segment`, `/models`, `/openapi.json` `/docs`);
 //! * [`model`]: the live spend model and its contributions;
 //!   [`segment_model`]: the live segment model; [`state`]: the atomic model
-//!   swaps and the registry-driven hot reload; [`input`]: request records read field by field;
-//!   [`error`]: the one error shape.
+//!   swaps and the registry-driven hot reload; [`snapshot`]: the data snapshot
+//!   behind the lookups and the dashboard, refreshed without a restart;
+//!   [`input`]: request records read field by field; [`error`]: the one error shape;
+//! * [`auth`]: bearer keys, scopes and the [`auth::Caller`] extractor;
+//!   [`limits`]: the heavy-request cap (429); [`body`]: bounded body reads
+//!   (size, deadline); [`access_log`]: one line per request.
 
+pub mod access_log;
+pub mod auth;
+pub mod body;
 pub mod configuration;
 pub mod dashboard;
 pub mod error;
 pub mod input;
+pub mod limits;
 pub mod model;
 pub mod routes;
 pub mod segment_model;
+pub mod snapshot;
 pub mod startup;
 pub mod state;

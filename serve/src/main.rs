@@ -14,9 +14,14 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// metadata, OpenAPI docs. Settings come from defaults, then the file given
 /// by --config or APP_CONFIG (TOML or JSON), then APP_* environment variables
 /// (APP_BIND, APP_MODELS, APP_DATA, APP_MAX_BATCH, APP_MAX_BODY_BYTES,
-/// APP_RELOAD_INTERVAL_MS, APP_TOP_CONTRIBUTIONS, APP_WORKERS, APP_SOURCE and
-/// APP_SNOWFLAKE_{ACCOUNT,USER,PASSWORD,PRIVATE_KEY_PATH,WAREHOUSE,DATABASE,
-/// SCHEMA,ROLE}), then these flags.
+/// APP_BODY_TIMEOUT_MS, APP_MAX_CONCURRENT_HEAVY, APP_RELOAD_INTERVAL_MS,
+/// APP_TOP_CONTRIBUTIONS, APP_WORKERS, APP_API_KEYS, APP_ALLOW_ANONYMOUS,
+/// APP_ACCESS_LOG, APP_SOURCE and APP_SNOWFLAKE_{ACCOUNT,USER,PASSWORD,
+/// PRIVATE_KEY_PATH,WAREHOUSE,DATABASE,SCHEMA,ROLE}), then these flags.
+///
+/// Authentication: APP_API_KEYS="KEY[:SCOPES],…" (scopes predict, read,
+/// customers joined by +; none: all), sent as `Authorization: Bearer KEY`.
+/// Without keys, serve listens on loopback only unless --allow-anonymous.
 #[derive(Parser)]
 #[command(name = "serve", version, about)]
 struct Args {
@@ -38,6 +43,11 @@ struct Args {
     /// snowflake (connection from APP_SNOWFLAKE_* or the settings file).
     #[arg(long, value_parser = parse_source_kind)]
     source: Option<analytics_lib::source::SourceKind>,
+    /// Serve without API keys on an address other than loopback (anybody
+    /// who reaches the port reads every prediction). Keys are never taken
+    /// from the command line (other users could read them): APP_API_KEYS.
+    #[arg(long)]
+    allow_anonymous: bool,
 }
 
 #[actix_web::main]
@@ -49,12 +59,18 @@ async fn main() -> anyhow::Result<()> {
         models: args.models,
         data: args.data,
         source: args.source,
+        allow_anonymous: args.allow_anonymous,
     };
     let loaded = configuration::load(&cli, std::env::vars())?;
     for w in &loaded.warnings {
         eprintln!("serve: warning: {w}");
     }
     eprintln!("serve: settings {}", loaded.settings.echo());
+    if loaded.settings.api_keys.is_empty() {
+        eprintln!(
+            "serve: warning: no API keys (APP_API_KEYS): every route is open to whoever reaches the port"
+        );
+    }
     let bind_host = loaded.settings.bind.clone();
     let app = Application::build(loaded.settings)?;
     let host = bind_host

@@ -335,7 +335,32 @@ impl LiveModel {
     ) -> anyhow::Result<LiveModel> {
         let bytes =
             std::fs::read(path).with_context(|| format!("while reading {}", path.display()))?;
-        let trained = TrainedModel::from_bytes(&bytes, path)
+        let model = Self::from_bytes(&bytes, path, version, data, reuse)?;
+        // The CLV model saved beside it, if any.
+        let clv_path = path
+            .parent()
+            .unwrap_or_else(|| Path::new("."))
+            .join(analytics_lib::registry::CLV_FILE);
+        let clv = match std::fs::read(&clv_path) {
+            Ok(b) => Some(b),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                return Err(e).with_context(|| format!("while reading {}", clv_path.display()));
+            }
+        };
+        model.with_clv(clv.as_deref().map(|b| (b, clv_path.as_path())), data)
+    }
+
+    /// [`LiveModel::load`] from a file's bytes (the registry's verified
+    /// bytes: decoded as they were checked); `path` names it in errors.
+    pub fn from_bytes(
+        bytes: &[u8],
+        path: &Path,
+        version: String,
+        data: Option<&ServingData>,
+        reuse: Option<std::sync::Arc<CustomerTable>>,
+    ) -> anyhow::Result<LiveModel> {
+        let trained = TrainedModel::from_bytes(bytes, path)
             .with_context(|| format!("while loading {}", path.display()))?;
         let expected = feature_names(&trained.meta.categories);
         if trained.meta.feature_names != expected {
@@ -378,7 +403,9 @@ impl LiveModel {
         let customers = match data {
             None => None,
             Some(d) => {
-                match reuse.filter(|t| t.categories == meta.categories && t.as_of == d.as_of) {
+                match reuse
+                    .filter(|t| t.categories == meta.categories && Arc::ptr_eq(&t.rows, &d.rows))
+                {
                     Some(t) => Some(t),
                     None => Some(Arc::new(CustomerTable::new(
                         d.rows.clone(),
@@ -397,19 +424,6 @@ impl LiveModel {
             .map(|n| n.starts_with(SHARE_PREFIX))
             .collect();
         let fragments = JsonFragments::new(kind.name(), &version, &meta.feature_names)?;
-        // The CLV model saved with this version, applied to the service's customers.
-        let clv_path = path
-            .parent()
-            .unwrap_or_else(|| Path::new("."))
-            .join(analytics_lib::registry::CLV_FILE);
-        let clv = match (data.and_then(|d| d.clv.as_ref()), clv_path.exists()) {
-            (Some(rows), true) => {
-                let model = ClvModel::load(&clv_path)
-                    .with_context(|| format!("while loading {}", clv_path.display()))?;
-                Some(rows.values(&model))
-            }
-            _ => None,
-        };
         Ok(LiveModel {
             kind,
             version,
@@ -420,8 +434,30 @@ impl LiveModel {
             fragments,
             customers,
             reference,
-            clv,
+            clv: None,
         })
+    }
+
+    /// This model with its version's CLV model (`clv.json`'s bytes, if the
+    /// version has one) applied to every customer of `data`: CLV and
+    /// P(alive) per customer row, recomputed whenever the model is loaded
+    /// or re-bound to a new data snapshot. Without data or without a CLV
+    /// model, lookups answer `clv` and `p_alive` as null.
+    pub fn with_clv(
+        mut self,
+        clv: Option<(&[u8], &Path)>,
+        data: Option<&ServingData>,
+    ) -> anyhow::Result<LiveModel> {
+        self.clv = match (data.and_then(|d| d.clv.as_ref()), clv) {
+            (Some(rows), Some((bytes, path))) => {
+                let what = path.display().to_string();
+                let model = ClvModel::from_json(bytes, &what)
+                    .with_context(|| format!("while loading {what}"))?;
+                Some(rows.values(&model))
+            }
+            _ => None,
+        };
+        Ok(self)
     }
 
     pub fn feature_names(&self) -> &[String] {

@@ -87,7 +87,21 @@ impl LiveSegments {
         data: Option<&ServingData>,
         reuse: Option<Arc<SegmentTable>>,
     ) -> anyhow::Result<LiveSegments> {
-        let model = SegmentModel::load(path)
+        let bytes =
+            std::fs::read(path).with_context(|| format!("while reading {}", path.display()))?;
+        Self::from_bytes(&bytes, path, version, data, reuse)
+    }
+
+    /// [`LiveSegments::load`] from a file's bytes (the registry's verified
+    /// bytes); `path` names it in errors.
+    pub fn from_bytes(
+        bytes: &[u8],
+        path: &Path,
+        version: String,
+        data: Option<&ServingData>,
+        reuse: Option<Arc<SegmentTable>>,
+    ) -> anyhow::Result<LiveSegments> {
+        let model = SegmentModel::from_bytes(bytes, path)
             .with_context(|| format!("while loading the segment model {}", path.display()))?;
         if model.k() == 0 || model.profiles.len() < model.k() {
             anyhow::bail!(
@@ -101,7 +115,9 @@ impl LiveSegments {
         let customers = match data {
             None => None,
             Some(d) => match reuse.filter(|t| {
-                t.categories == model.meta.categories && t.as_of == d.as_of && t.names == names
+                t.categories == model.meta.categories
+                    && Arc::ptr_eq(&t.rows, &d.rows)
+                    && t.names == names
             }) {
                 Some(t) => Some(t),
                 None => Some(Arc::new(SegmentTable::new(

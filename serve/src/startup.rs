@@ -7,13 +7,18 @@ use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
-use analytics_lib::kpi::Sales;
 use analytics_lib::source::Source;
 use anyhow::Context;
 
+use actix_web::middleware::from_fn;
+
+use crate::access_log::{AccessLog, log_access};
+use crate::auth::{Auth, authenticate};
 use crate::configuration::Settings;
 use crate::error::{json_error, not_found};
-use crate::model::ServingData;
+use crate::limits::{HeavyLimits, limit_heavy};
+use crate::routes::dashboard::DashboardState;
+use crate::snapshot::{self, Feed};
 use crate::state::{AppState, Reload};
 
 /// A built, bound, not yet running service.
@@ -21,22 +26,7 @@ pub struct Application {
     port: u16,
     server: Server,
     state: web::Data<AppState>,
-}
-
-/// Prepare the curated data of the Parquet folder `dir` (`--data`): what
-/// the lookups serve, and the sales lines the dashboard is built from.
-pub fn load_data(dir: &std::path::Path) -> anyhow::Result<(ServingData, Sales)> {
-    load_source(&Source::parquet(dir))
-}
-
-/// Prepare the curated data of `source` (Parquet folder or Snowflake)
-/// ([`Source::prepare`]) and compute the customers' feature rows the
-/// lookups answer from. The sales lines are returned for the dashboard's
-/// structures; the service does not keep them.
-pub fn load_source(source: &Source) -> anyhow::Result<(ServingData, Sales)> {
-    let sales = source.prepare()?.sales;
-    let data = ServingData::compute(&sales)?;
-    Ok((data, sales))
+    dashboard: web::Data<DashboardState>,
 }
 
 /// Run `f` on a plain thread: polars may call tokio's `block_in_place`,
@@ -78,49 +68,42 @@ impl Application {
         settings: Settings,
         source: Option<Source>,
     ) -> anyhow::Result<Application> {
+        settings.check_exposure()?;
         let listener = TcpListener::bind(&settings.bind)
             .with_context(|| format!("while binding {}", settings.bind))?;
         let n = workers(&settings);
+        let access_log = AccessLog::open(&settings.access_log)?;
+        let refresh = (settings.data_refresh_secs > 0)
+            .then(|| Duration::from_secs(settings.data_refresh_secs));
         let (state, dashboard) = off_runtime(move || {
-            let (data, sales) = match &source {
+            // The first data snapshot (`snapshot.rs`: the customers' feature
+            // rows and the dashboard; the sales are dropped once it is built).
+            let feed = Feed::new(source, &settings.models, refresh);
+            let dashboard = match feed.source() {
                 Some(src) => {
-                    let t0 = std::time::Instant::now();
-                    let (data, sales) = load_source(src)?;
-                    eprintln!(
-                        "serve: data from {}: {} sales lines, {} customers as of {} \
-                         ({:.0} MiB of feature rows; {:.2} s)",
-                        src.describe(),
-                        sales.lines.height(),
-                        data.rows.len(),
-                        analytics_lib::locale::date(data.as_of),
-                        data.rows.heap_bytes() as f64 / (1024.0 * 1024.0),
-                        t0.elapsed().as_secs_f64()
-                    );
-                    (Some(data), Some(sales))
+                    let (snap, dashboard) = snapshot::read(src, &settings.models)?;
+                    feed.install(snap);
+                    dashboard
                 }
-                None => (None, None),
+                None => DashboardState::build(None, &settings.models),
             };
-            let state = AppState::new(settings, data)?;
+            let state = AppState::new(settings, feed)?;
             for r in state.reload_if_changed() {
                 if let Reload::Failed(e) = r {
                     eprintln!("serve: starting without this model (GET /ready answers 503): {e}");
                 }
             }
-            // The dashboard's structures and segments, from the lines just
-            // loaded; the lines are dropped when this returns.
-            let dashboard = crate::routes::dashboard::DashboardState::build(
-                sales.as_ref(),
-                &state.settings.models,
-            );
             Ok((state, dashboard))
         })?;
         let state = web::Data::new(state);
         let port = listener.local_addr()?.port();
-        let server = run(listener, state.clone(), web::Data::new(dashboard), n)?;
+        let dashboard = web::Data::new(dashboard);
+        let server = run(listener, state.clone(), dashboard.clone(), n, access_log)?;
         Ok(Application {
             port,
             server,
             state,
+            dashboard,
         })
     }
 
@@ -132,15 +115,25 @@ impl Application {
         self.state.clone()
     }
 
-    /// Serve until the server stops, with the hot-reload task beside it.
+    /// Serve until the server stops, with the hot-reload task (models) and
+    /// the data refresh task (`snapshot.rs`) beside it.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let every = self.state.settings.reload_interval_ms;
         let reload = (every > 0).then(|| {
             let state = self.state.clone().into_inner();
             tokio::spawn(reload_loop(state, Duration::from_millis(every)))
         });
+        let refresh = (every > 0 && self.state.feed.source().is_some()).then(|| {
+            let state = self.state.clone().into_inner();
+            let dashboard = self.dashboard.clone().into_inner();
+            tokio::spawn(data_refresh_loop(
+                state,
+                dashboard,
+                Duration::from_millis(every),
+            ))
+        });
         let result = self.server.await;
-        if let Some(task) = reload {
+        for task in [reload, refresh].into_iter().flatten() {
             task.abort();
         }
         result
@@ -157,6 +150,23 @@ async fn reload_loop(state: Arc<AppState>, every: Duration) {
         let st = state.clone();
         if let Err(e) = tokio::task::spawn_blocking(move || st.reload_if_changed()).await {
             eprintln!("serve: the reload check failed: {e}");
+        }
+    }
+}
+
+/// Check for a new data snapshot (a changed folder, the refresh interval,
+/// a new live segment model); reading happens on the blocking pool.
+async fn data_refresh_loop(state: Arc<AppState>, dashboard: Arc<DashboardState>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let (st, dash) = (state.clone(), dashboard.clone());
+        if let Err(e) =
+            tokio::task::spawn_blocking(move || snapshot::refresh_if_due(&st, &dash)).await
+        {
+            eprintln!("serve: the data refresh check failed: {e}");
         }
     }
 }
@@ -178,17 +188,31 @@ fn security_headers() -> actix_web::middleware::DefaultHeaders {
         .add(("Referrer-Policy", "no-referrer"))
 }
 
-/// The HTTP server on a bound listener.
+/// The HTTP server on a bound listener. Every request goes through, in
+/// order: the access log, the security headers, authentication
+/// (`auth.rs`), the heavy-request limit (`limits.rs`), then its route.
 pub fn run(
     listener: TcpListener,
     state: web::Data<AppState>,
-    dashboard: web::Data<crate::routes::dashboard::DashboardState>,
+    dashboard: web::Data<DashboardState>,
     workers: usize,
+    access_log: AccessLog,
 ) -> std::io::Result<Server> {
-    let limit = state.settings.max_body_bytes;
+    let limit = state.settings.batch_body_limit();
+    let auth = web::Data::new(Auth {
+        keys: state.settings.api_keys.clone(),
+    });
+    let heavy = web::Data::new(HeavyLimits::new(state.settings.heavy_limit(workers)));
+    let access_log = web::Data::new(access_log);
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(from_fn(limit_heavy))
+            .wrap(from_fn(authenticate))
             .wrap(security_headers())
+            .wrap(from_fn(log_access))
+            .app_data(auth.clone())
+            .app_data(heavy.clone())
+            .app_data(access_log.clone())
             .app_data(state.clone())
             .app_data(dashboard.clone())
             .app_data(

@@ -9,7 +9,8 @@
 //!   log-parameters, log-space likelihoods with exact gradients);
 //! * [`ClvModel::predict`]: per customer P(alive), expected purchases and
 //!   average order value over the horizon, and the CLV discounted monthly;
-//! * [`holdout_check`]: expected against actual purchases in a later period.
+//! * [`holdout_check`]: expected against actual purchases in a later period;
+//! * [`clv_by_segment`]: CLV totals and means per customer segment.
 //!
 //! ```no_run
 //! use analytics_lib::{clv, source::Source};
@@ -22,6 +23,7 @@
 
 mod algorithm;
 mod bgnbd;
+mod by_segment;
 mod chart;
 mod errors;
 mod gamma_gamma;
@@ -34,6 +36,7 @@ pub use algorithm::{
     holdout_check, holdout_check_last,
 };
 pub use bgnbd::BgNbd;
+pub use by_segment::{SegmentClv, clv_by_segment};
 pub use chart::holdout_chart;
 pub use errors::{ClvError, Result};
 pub use gamma_gamma::GammaGamma;

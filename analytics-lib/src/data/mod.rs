@@ -6,6 +6,7 @@ pub mod fixture;
 pub mod generate;
 pub mod geo;
 pub mod import;
+pub mod keys;
 pub mod loader;
 pub mod writer;
 

@@ -16,12 +16,16 @@
 //! `j = ⌈(n+1)(1+L)/2⌉` (order statistics, clamped to `1..=n`): the split
 //! conformal interval of Vovk et al., whose coverage of a new exchangeable
 //! point is at least `L` per bin. The lower bound is clipped at 0 (spend is
-//! never negative, so no coverage is lost), and it *is* 0 when at least
-//! `(1−L)/2` of the bin's actual values are 0: spend is zero-inflated, and
-//! an offset learnt from those zeros (`r = −ŷ`) would exclude 0 as soon as
-//! the predictions shift between cutoffs (a training mean refitted on a
-//! later cutoff, say). Both rules only widen the interval, so the coverage
-//! guarantee stands.
+//! never negative, so no coverage is lost).
+//!
+//! **Zero-inflated bins.** When at least `(1−L)/2` of a bin's actual values
+//! are 0, an offset learnt from those zeros (`r = −ŷ`) would exclude 0 as
+//! soon as the predictions shift between cutoffs (a training mean refitted
+//! on a later cutoff, say). There the interval is one-sided instead:
+//! `[0, ŷ + r₍ⱼ₎]` with `j = ⌈(n+1)L⌉`. Spend is never below 0, so every
+//! miss is above the upper bound, and the split-conformal guarantee of
+//! level `L` holds for the upper quantile alone (a lower bound of 0 with
+//! the two-sided `j` would cover the whole lower tail and overshoot `L`).
 //!
 //! **Honesty.** Exchangeability across cutoffs is an assumption (the test
 //! quarter can differ from the validation quarter): the coverage measured on
@@ -57,8 +61,8 @@ pub struct ResidualBin {
     pub rows: usize,
     /// Residual offsets `(low, high)` per level of [`LEVELS`].
     pub offsets: Vec<(f64, f64)>,
-    /// Per level: the lower bound is 0 (the bin's actual values hold
-    /// enough zeros for that level's lower tail).
+    /// Per level: the interval is one-sided, `[0, ŷ + high]` (the bin's
+    /// actual values hold enough zeros for that level's lower tail).
     #[serde(default)]
     pub zero_low: Vec<bool>,
 }
@@ -142,11 +146,15 @@ impl ConformalIntervals {
                 .iter()
                 .map(|l| zeros >= (1.0 - l) / 2.0 * m)
                 .collect();
+            let zero_low: Vec<bool> = zero_low;
             let offsets = LEVELS
                 .iter()
-                .map(|l| {
+                .zip(&zero_low)
+                .map(|(l, &zero)| {
                     let k = ((m + 1.0) * (1.0 - l) / 2.0).floor() as isize;
-                    let j = ((m + 1.0) * (1.0 + l) / 2.0).ceil() as isize;
+                    // One-sided above 0 in a zero-inflated bin (module docs).
+                    let upper = if zero { *l } else { (1.0 + l) / 2.0 };
+                    let j = ((m + 1.0) * upper).ceil() as isize;
                     (order_stat(&r, k), order_stat(&r, j))
                 })
                 .collect();
@@ -178,6 +186,7 @@ impl ConformalIntervals {
             && self.bins.iter().all(|b| {
                 b.upper.is_finite()
                     && b.offsets.len() == LEVELS.len()
+                    && (b.zero_low.is_empty() || b.zero_low.len() == LEVELS.len())
                     && b.offsets
                         .iter()
                         .all(|(l, h)| l.is_finite() && h.is_finite() && l <= h)
@@ -298,17 +307,56 @@ mod tests {
         assert!(c.validate().is_ok());
     }
 
+    /// Zero-inflated spend (40 % of the actual values are 0, the rest
+    /// log-normal around the prediction): the one-sided intervals keep the
+    /// nominal coverage on new data instead of covering every zero on top.
+    #[test]
+    fn zero_inflated_data_is_covered_at_the_nominal_level() {
+        let sample = |seed: u64| {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            let z = Normal::new(0.0, 1.0).expect("normal");
+            let (mut p, mut y) = (Vec::new(), Vec::new());
+            for _ in 0..20_000 {
+                let pred: f64 = rng.random_range(50.0..500.0);
+                let zero = rng.random_range(0.0..1.0) < 0.4;
+                p.push(pred);
+                y.push(if zero {
+                    0.0
+                } else {
+                    pred * (0.6_f64 * z.sample(&mut rng)).exp()
+                });
+            }
+            (p, y)
+        };
+        let (p, y) = sample(4);
+        let c = ConformalIntervals::calibrate(&p, &y).expect("calibrate");
+        assert!(c.bins.iter().all(|b| b.zero_low == [true, true]));
+        let (p2, y2) = sample(5);
+        let cov = c.coverage(&p2, &y2).expect("coverage");
+        assert!((cov.coverage_80 - 0.80).abs() < 0.02, "{cov:?}");
+        assert!((cov.coverage_95 - 0.95).abs() < 0.02, "{cov:?}");
+    }
+
     /// Zero-inflated spend: calibrated where predictions are 100, tested
     /// where the same customers are predicted 150 (a refitted mean). The
     /// zeros stay inside the interval.
     #[test]
     fn zeros_stay_covered_when_predictions_shift() {
         let actual: Vec<f64> = (0..1_000)
-            .map(|i| if i % 10 < 6 { 0.0 } else { (i % 97) as f64 * 5.0 })
+            .map(|i| {
+                if i % 10 < 6 {
+                    0.0
+                } else {
+                    (i % 97) as f64 * 5.0
+                }
+            })
             .collect();
         let c = ConformalIntervals::calibrate(&vec![100.0; 1_000], &actual).expect("calibrate");
         let cov = c.coverage(&vec![150.0; 1_000], &actual).expect("coverage");
-        assert!(cov.coverage_80 >= 0.80 && cov.coverage_95 >= 0.95, "{cov:?}");
+        assert!(
+            cov.coverage_80 >= 0.80 && cov.coverage_95 >= 0.95,
+            "{cov:?}"
+        );
         assert_eq!(c.intervals(150.0)[0].low, 0.0);
     }
 }

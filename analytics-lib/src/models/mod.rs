@@ -39,7 +39,7 @@ mod train;
 pub mod trees;
 mod xgboost;
 
-pub use artifact::{FORMAT_VERSION, ModelFile, ModelMeta, TrainedModel};
+pub use artifact::{FORMAT_VERSION, Fnv64, ModelFile, ModelMeta, TrainedModel};
 pub use errors::{ModelError, Result};
 pub use forest::{ForestModel, ForestParams};
 pub use importance::{Importance, permutation_importance};
@@ -49,8 +49,8 @@ pub use mean::{MeanModel, MeanParams};
 pub use metrics::Metrics;
 pub use regressor::{Hyperparameters, ModelKind, Regressor};
 pub use train::{
-    CandidateScore, SplitRows, TrainOptions, TrainParams, TrainReport, ValidationSplit, train_all,
-    train_all_with,
+    CandidateScore, SplitRows, TrainOptions, TrainParams, TrainReport, ValidationSplit,
+    data_fingerprint, train_all, train_all_with, train_cutoffs,
 };
 pub use xgboost::{XgbModel, XgbParams};
 

@@ -34,8 +34,7 @@ use std::time::Instant;
 use chrono::{Duration, NaiveDate};
 use serde::{Deserialize, Serialize};
 
-use crate::features::{FeatureMatrix, HORIZON_DAYS, categories_before, customer_features};
-use crate::kpi::Sales;
+use crate::features::{FeatureData, FeatureMatrix, HORIZON_DAYS};
 
 use super::artifact::{CODE_VERSION, FORMAT_VERSION, Fnv64, ModelMeta, TrainedModel};
 use super::errors::{ModelError, Result};
@@ -209,14 +208,19 @@ impl TrainReport {
 }
 
 /// A feature matrix with its target and baseline.
+#[derive(Clone)]
 struct Split {
     x: FeatureMatrix,
     y: Vec<f64>,
     baseline: Vec<f64>,
 }
 
-fn split_at(sales: &Sales, cutoff: NaiveDate, categories: &[String]) -> Result<Split> {
-    let f = customer_features(sales, cutoff, Some(categories))?;
+fn split_at<D: FeatureData + ?Sized>(
+    data: &D,
+    cutoff: NaiveDate,
+    categories: &[String],
+) -> Result<Split> {
+    let f = data.customer_features(cutoff, Some(categories))?;
     Ok(Split {
         x: f.matrix()?,
         y: f.target()?,
@@ -279,15 +283,45 @@ fn fingerprint(train: &Split, test: &Split, train_cutoff: NaiveDate) -> String {
     format!("fnv1a64:{:016x}", h.finish())
 }
 
+/// The cutoffs [`train_all`] reads features at, for reference date
+/// `as_of`: validation fit (`as_of − 270 d`), training (`as_of − 180 d`)
+/// and test (`as_of − 90 d`).
+pub fn train_cutoffs(as_of: NaiveDate) -> [NaiveDate; 3] {
+    let h = Duration::days(HORIZON_DAYS);
+    [as_of - h - h - h, as_of - h - h, as_of - h]
+}
+
+/// The `data_fingerprint` [`train_all`] gives the data at `as_of` (no
+/// model is fitted), with the customers of the training and test cutoffs:
+/// what the retrain job compares with the live version's before training.
+pub fn data_fingerprint<D: FeatureData + ?Sized>(
+    data: &D,
+    as_of: NaiveDate,
+) -> Result<(String, SplitRows)> {
+    let [_, train_cutoff, test_cutoff] = train_cutoffs(as_of);
+    let data = data.for_cutoffs()?;
+    let categories = data.categories_before(train_cutoff)?;
+    let train = split_at(&*data, train_cutoff, &categories)?;
+    let test = split_at(&*data, test_cutoff, &categories)?;
+    let rows = SplitRows {
+        train: train.x.n_rows(),
+        test: test.x.n_rows(),
+        ..SplitRows::default()
+    };
+    Ok((fingerprint(&train, &test, train_cutoff), rows))
+}
+
 /// Train, select and score every model at `as_of` (default: the data's
 /// `as_of`, the day after the last order). The single entry point of the
-/// CLI, the notebooks and the retrain job.
-pub fn train_all(
-    sales: &Sales,
+/// CLI, the notebooks and the retrain job. `data` is the per-line sales
+/// ([`crate::kpi::Sales`]) or aggregates a warehouse computed at
+/// [`train_cutoffs`] (`source::WarehouseFeatures`).
+pub fn train_all<D: FeatureData + ?Sized>(
+    data: &D,
     as_of: Option<NaiveDate>,
     params: &TrainParams,
 ) -> Result<TrainReport> {
-    train_all_with(sales, as_of, params, &TrainOptions::default())
+    train_all_with(data, as_of, params, &TrainOptions::default())
 }
 
 /// A seeded Fisher–Yates permutation of `y` (for [`TrainOptions`]).
@@ -303,8 +337,8 @@ fn shuffle(y: &mut [f64], seed: u64) {
 }
 
 /// [`train_all`] with [`TrainOptions`].
-pub fn train_all_with(
-    sales: &Sales,
+pub fn train_all_with<D: FeatureData + ?Sized>(
+    data: &D,
     as_of: Option<NaiveDate>,
     params: &TrainParams,
     options: &TrainOptions,
@@ -318,27 +352,31 @@ pub fn train_all_with(
     {
         candidates_hp.push(MeanParams::default().into());
     }
-    let as_of = as_of.unwrap_or(sales.default_as_of);
-    let h = Duration::days(HORIZON_DAYS);
-    let test_cutoff = as_of - h;
-    let train_cutoff = test_cutoff - h;
-    let val_fit_cutoff = train_cutoff - h;
+    let as_of = as_of.unwrap_or_else(|| data.default_as_of());
+    let [val_fit_cutoff, train_cutoff, test_cutoff] = train_cutoffs(as_of);
+    // The data as given, for the CLV summary (`data` below is grouped).
+    let source = data;
     let mut seconds = BTreeMap::new();
 
     let t0 = Instant::now();
-    let categories = categories_before(sales, train_cutoff)?;
-    let mut train = split_at(sales, train_cutoff, &categories)?;
+    // Local lines are grouped by customer once for the three cutoffs.
+    let data = data.for_cutoffs()?;
+    let categories = data.categories_before(train_cutoff)?;
+    let mut train = split_at(&*data, train_cutoff, &categories)?;
+    // Validation scores on the training cutoff's features with their own
+    // (never shuffled) targets: a copy, not a second computation.
+    let unshuffled = options.shuffle_training_targets.map(|_| train.clone());
     if let Some(seed) = options.shuffle_training_targets {
         shuffle(&mut train.y, seed);
     }
-    let test = split_at(sales, test_cutoff, &categories)?;
+    let test = split_at(&*data, test_cutoff, &categories)?;
     let feature_names = train.x.names().to_vec();
-    let (val_fit, val, validation_split) = match split_at(sales, val_fit_cutoff, &categories) {
+    let (val_fit, val, validation_split) = match split_at(&*data, val_fit_cutoff, &categories) {
         Ok(mut fit) if fit.x.n_rows() >= 10 => {
             if let Some(seed) = options.shuffle_training_targets {
                 shuffle(&mut fit.y, seed.wrapping_add(1));
             }
-            let val = split_at(sales, train_cutoff, &categories)?;
+            let val = unshuffled.unwrap_or_else(|| train.clone());
             (
                 fit,
                 val,
@@ -360,6 +398,7 @@ pub fn train_all_with(
             )
         }
     };
+    drop(data);
     seconds.insert("features".to_string(), t0.elapsed().as_secs_f64());
 
     let baseline_validation = Metrics::compute(&val.y, &val.baseline)?;
@@ -453,9 +492,16 @@ pub fn train_all_with(
 
     // The CLV model on every purchase before as_of.
     let t = Instant::now();
-    let (clv, clv_error) = match crate::clv::fit_clv(sales, Some(as_of), &params.clv) {
-        Ok((_, m)) => (Some(m), None),
-        Err(e) => (None, Some(e.to_string())),
+    let (clv, clv_error) = match source.clv_summary(as_of) {
+        Some(Ok(summary)) => match params.clv.fit(&summary) {
+            Ok(m) => (Some(m), None),
+            Err(e) => (None, Some(e.to_string())),
+        },
+        Some(Err(e)) => (None, Some(e.to_string())),
+        None => (
+            None,
+            Some("this data has no per-day purchases to summarise (features computed in the warehouse): no CLV model".to_string()),
+        ),
     };
     seconds.insert("clv".to_string(), t.elapsed().as_secs_f64());
 

@@ -18,7 +18,9 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use super::{LivePointer, Manifest, RegistryError, Result, VersionInfo, io};
+use super::{
+    LivePointer, MAX_JSON_BYTES, Manifest, RegistryError, Result, VersionInfo, read_regular,
+};
 use crate::models::{ModelKind, ModelMeta};
 
 /// The served model's choice in a `customer_spend` version.
@@ -33,9 +35,14 @@ pub const PROFILE_FILE: &str = "training_profile.json";
 /// version, at its `as_of` (absent when the data had too few repeat buyers).
 pub const CLV_FILE: &str = "clv.json";
 
+/// `<kind>.msgpack`: the file name of a customer-spend model's artifact.
+pub fn spend_artifact_name(kind: ModelKind) -> String {
+    format!("{}.msgpack", kind.name())
+}
+
 /// `<dir>/<kind>.msgpack`: a customer-spend model's checked artifact.
 pub fn spend_artifact(dir: &Path, kind: ModelKind) -> PathBuf {
-    dir.join(format!("{}.msgpack", kind.name()))
+    dir.join(spend_artifact_name(kind))
 }
 
 /// `<dir>/<kind>.json`: a customer-spend model's readable metadata.
@@ -49,8 +56,15 @@ pub fn segment_artifact(dir: &Path) -> PathBuf {
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path, expected: &str) -> Result<T> {
-    let text = std::fs::read_to_string(path).map_err(io(path, "reading"))?;
-    serde_json::from_str(&text).map_err(|e| RegistryError::BadFile {
+    parse_json(&read_regular(path, MAX_JSON_BYTES)?, path, expected)
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    path: &Path,
+    expected: &str,
+) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| RegistryError::BadFile {
         path: path.to_path_buf(),
         expected: expected.to_string(),
         found: e.to_string(),
@@ -75,13 +89,17 @@ pub struct BestChoice {
     pub data_fingerprint: Option<String>,
 }
 
+const BEST_EXPECTED: &str = "{\"best\": \"linear\" | \"random_forest\" | \"xgboost\", …}";
+
 impl BestChoice {
     /// Read `<dir>/best.json`; the error names the file and what it lacks.
     pub fn read(dir: &Path) -> Result<BestChoice> {
-        read_json(
-            &dir.join(BEST_FILE),
-            "{\"best\": \"linear\" | \"random_forest\" | \"xgboost\", …}",
-        )
+        read_json(&dir.join(BEST_FILE), BEST_EXPECTED)
+    }
+
+    /// The choice of a verified version (its checked `best.json` bytes).
+    pub fn of_verified(v: &super::VerifiedVersion) -> Result<BestChoice> {
+        parse_json(v.bytes(BEST_FILE)?, &v.path(BEST_FILE), BEST_EXPECTED)
     }
 
     /// The served model's artifact in `dir`.

@@ -28,6 +28,12 @@
 //!   folders: the next run of a killed job starts clean.
 //! * Nothing removes the live version or the versions in its history
 //!   ([`Registry::prune`] first trims that history to the kept count).
+//! * Reading never trusts the folder: a manifest entry must be a plain file
+//!   name (no `/`, `..` or absolute path), every file read must be a regular
+//!   file (not a symbolic link, a FIFO or a device: opened non-blocking, so
+//!   a FIFO cannot hang a reader) of bounded size ([`MAX_FILE_BYTES`],
+//!   [`MAX_JSON_BYTES`]), and [`Registry::read_verified`] hands out the very
+//!   bytes it hashed, so that what is decoded is what was checked.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -43,7 +49,8 @@ use crate::models::artifact::Fnv64;
 mod layout;
 pub use layout::{
     BEST_FILE, BestChoice, CLV_FILE, Decision, Job, PROFILE_FILE, SEGMENT_FILE, SEGMENT_JSON,
-    Standing, read_spend_meta, segment_artifact, spend_artifact, spend_meta_path,
+    Standing, read_spend_meta, segment_artifact, spend_artifact, spend_artifact_name,
+    spend_meta_path,
 };
 
 /// The customer-spend regression family.
@@ -55,6 +62,11 @@ pub const MANIFEST: &str = "manifest.json";
 /// The live pointer of a model.
 pub const LIVE: &str = "live.json";
 const STAGING_PREFIX: &str = ".staging-";
+/// Largest file of a version (a model artifact, its metadata): anything
+/// bigger is refused before it is read.
+pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
+/// Largest manifest or live pointer.
+pub const MAX_JSON_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Errors of the registry: every one names the path or the model it is about.
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +101,14 @@ pub enum RegistryError {
         path: PathBuf,
         expected: String,
         found: String,
+    },
+    #[error(
+        "the manifest of {path} lists {name:?}: expected a plain file name of the version folder, found {reason}"
+    )]
+    BadEntry {
+        path: PathBuf,
+        name: String,
+        reason: String,
     },
     #[error("{path} is not a valid live pointer: {reason}")]
     BadPointer { path: PathBuf, reason: String },
@@ -206,12 +226,146 @@ fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-/// `fnv1a64:<hex>` of a file's bytes.
+/// `fnv1a64:<hex>` of a file's bytes (a regular file of at most
+/// [`MAX_FILE_BYTES`]).
 pub fn file_checksum(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(io(path, "reading"))?;
+    Ok(checksum(&read_regular(path, MAX_FILE_BYTES)?))
+}
+
+/// `fnv1a64:<hex>` of bytes, as manifests record them.
+pub fn checksum(bytes: &[u8]) -> String {
     let mut h = Fnv64::default();
-    h.write(&bytes);
-    Ok(format!("fnv1a64:{:016x}", h.finish()))
+    h.write(bytes);
+    format!("fnv1a64:{:016x}", h.finish())
+}
+
+/// What a file that is not a regular file is, for errors.
+fn file_kind(t: std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "a named pipe (FIFO)";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+        if t.is_block_device() || t.is_char_device() {
+            return "a device";
+        }
+    }
+    if t.is_symlink() {
+        "a symbolic link"
+    } else if t.is_dir() {
+        "a folder"
+    } else {
+        "not a regular file"
+    }
+}
+
+fn check_regular(path: &Path, meta: &std::fs::Metadata, limit: u64) -> Result<()> {
+    let expected = || format!("a regular file of at most {limit} bytes");
+    if !meta.file_type().is_file() {
+        return Err(RegistryError::BadFile {
+            path: path.to_path_buf(),
+            expected: expected(),
+            found: file_kind(meta.file_type()).to_string(),
+        });
+    }
+    if meta.len() > limit {
+        return Err(RegistryError::BadFile {
+            path: path.to_path_buf(),
+            expected: expected(),
+            found: format!("{} bytes", meta.len()),
+        });
+    }
+    Ok(())
+}
+
+/// Read a file of the registry: a regular file (a symbolic link, a FIFO or
+/// a device is refused without blocking) of at most `limit` bytes.
+pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let meta = std::fs::symlink_metadata(path).map_err(io(path, "reading"))?;
+    check_regular(path, &meta, limit)?;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.read(true);
+    #[cfg(unix)]
+    {
+        // Swapped for a FIFO or a link since the check above: the open
+        // neither blocks nor follows it, and the opened file is checked again.
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW);
+    }
+    let file = opts.open(path).map_err(io(path, "opening"))?;
+    let meta = file.metadata().map_err(io(path, "reading"))?;
+    check_regular(path, &meta, limit)?;
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io(path, "reading"))?;
+    if bytes.len() as u64 > limit {
+        return Err(RegistryError::BadFile {
+            path: path.to_path_buf(),
+            expected: format!("a regular file of at most {limit} bytes"),
+            found: "a file that grew past that while it was read".into(),
+        });
+    }
+    Ok(bytes)
+}
+
+/// Why `name` (a manifest entry) is not a plain file name of the version
+/// folder, if it is not.
+fn unsafe_name(name: &str) -> Option<String> {
+    if name.is_empty() {
+        return Some("an empty name".into());
+    }
+    if name == "." || name == ".." {
+        return Some(format!("`{name}`"));
+    }
+    if name.starts_with('/') || name.starts_with('\\') {
+        return Some("an absolute path".into());
+    }
+    if name.contains(['/', '\\']) {
+        return Some("a path with a folder separator".into());
+    }
+    if name.contains('\0') {
+        return Some("a name with a NUL byte".into());
+    }
+    if name == MANIFEST {
+        return Some("the manifest itself".into());
+    }
+    None
+}
+
+/// A version whose files were read once, each checked against the
+/// manifest's checksum: decode from [`VerifiedVersion::bytes`], the very
+/// bytes that were hashed (a file replaced after the check cannot slip in).
+#[derive(Clone, Debug)]
+pub struct VerifiedVersion {
+    pub info: VersionInfo,
+    files: BTreeMap<String, Vec<u8>>,
+}
+
+impl VerifiedVersion {
+    /// The checked bytes of the version's file `name`.
+    pub fn bytes(&self, name: &str) -> Result<&[u8]> {
+        self.files
+            .get(name)
+            .map(Vec::as_slice)
+            .ok_or_else(|| RegistryError::Incomplete {
+                path: self.info.dir.clone(),
+                reason: format!(
+                    "{name} is not listed in its manifest (files: {})",
+                    self.files.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            })
+    }
+
+    /// Where `name` is, to name it in errors.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.info.dir.join(name)
+    }
 }
 
 fn fsync_dir(dir: &Path) -> Result<()> {
@@ -334,11 +488,11 @@ impl Registry {
 
     fn read_manifest(dir: &Path) -> Result<Manifest> {
         let path = dir.join(MANIFEST);
-        let text = std::fs::read_to_string(&path).map_err(|e| RegistryError::Incomplete {
+        let bytes = read_regular(&path, MAX_JSON_BYTES).map_err(|e| RegistryError::Incomplete {
             path: dir.to_path_buf(),
             reason: format!("cannot read {MANIFEST}: {e}"),
         })?;
-        serde_json::from_str(&text).map_err(|e| RegistryError::Incomplete {
+        serde_json::from_slice(&bytes).map_err(|e| RegistryError::Incomplete {
             path: dir.to_path_buf(),
             reason: format!("{MANIFEST} is not a valid manifest: {e}"),
         })
@@ -388,21 +542,54 @@ impl Registry {
     /// Check every file of a version against its manifest's checksums.
     pub fn verify(&self, model: &str, id: VersionId) -> Result<VersionInfo> {
         let info = self.version(model, id)?;
+        Self::check_files(&info, |_, _| {})?;
+        Ok(info)
+    }
+
+    /// [`Registry::verify`], keeping the bytes that were checked: decode
+    /// the version's files from [`VerifiedVersion::bytes`], never by
+    /// reading them again.
+    pub fn read_verified(&self, model: &str, id: VersionId) -> Result<VerifiedVersion> {
+        let info = self.version(model, id)?;
+        let mut files = BTreeMap::new();
+        Self::check_files(&info, |name, bytes| {
+            files.insert(name.to_string(), bytes);
+        })?;
+        Ok(VerifiedVersion { info, files })
+    }
+
+    /// Read each file the manifest lists (plain names, regular files of
+    /// bounded size), check its checksum and hand it to `keep`.
+    fn check_files(info: &VersionInfo, mut keep: impl FnMut(&str, Vec<u8>)) -> Result<()> {
         if info.manifest.files.is_empty() {
             return Err(RegistryError::Incomplete {
-                path: info.dir,
+                path: info.dir.clone(),
                 reason: "its manifest lists no files".into(),
             });
         }
-        for (name, expected) in &info.manifest.files {
-            let path = info.dir.join(name);
-            if !path.is_file() {
-                return Err(RegistryError::Incomplete {
+        // Every name first: a bad entry is refused before any file is read.
+        for name in info.manifest.files.keys() {
+            if let Some(reason) = unsafe_name(name) {
+                return Err(RegistryError::BadEntry {
                     path: info.dir.clone(),
-                    reason: format!("{name} is listed in the manifest but missing"),
+                    name: name.chars().take(200).collect(),
+                    reason,
                 });
             }
-            let found = file_checksum(&path)?;
+        }
+        for (name, expected) in &info.manifest.files {
+            let path = info.dir.join(name);
+            match std::fs::symlink_metadata(&path) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(RegistryError::Incomplete {
+                        path: info.dir.clone(),
+                        reason: format!("{name} is listed in the manifest but missing"),
+                    });
+                }
+                _ => {}
+            }
+            let bytes = read_regular(&path, MAX_FILE_BYTES)?;
+            let found = checksum(&bytes);
             if &found != expected {
                 return Err(RegistryError::Corrupt {
                     path,
@@ -410,19 +597,24 @@ impl Registry {
                     found,
                 });
             }
+            keep(name, bytes);
         }
-        Ok(info)
+        Ok(())
     }
 
     /// The live pointer, if the model has one.
     pub fn live(&self, model: &str) -> Result<Option<LivePointer>> {
         let path = self.live_pointer_path(model);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io(&path, "reading")(e)),
+        let bytes = match read_regular(&path, MAX_JSON_BYTES) {
+            Ok(b) => b,
+            Err(RegistryError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
         };
-        serde_json::from_str(&text)
+        serde_json::from_slice(&bytes)
             .map(Some)
             .map_err(|e| RegistryError::BadPointer {
                 path,
@@ -617,7 +809,9 @@ impl Staging {
             let entry = entry.map_err(io(&self.dir, "listing"))?;
             let name = entry.file_name().to_string_lossy().into_owned();
             let path = entry.path();
-            if name == MANIFEST || name.starts_with('.') || !path.is_file() {
+            // Regular files only (a link is not followed): what verify accepts.
+            let regular = entry.file_type().is_ok_and(|t| t.is_file());
+            if name == MANIFEST || name.starts_with('.') || !regular {
                 continue;
             }
             // Make sure the bytes are on disk before the manifest vouches for them.
@@ -781,5 +975,138 @@ mod tests {
             .expect("read")
             .collect();
         assert!(left.is_empty());
+    }
+
+    /// Replace the manifest's file list of `v` (as a hand-edited or hostile
+    /// registry would).
+    fn set_manifest_files(v: &VersionInfo, files: &[(&str, String)]) {
+        let mut m = Registry::read_manifest(&v.dir).expect("manifest");
+        m.files = files
+            .iter()
+            .map(|(n, c)| (n.to_string(), c.clone()))
+            .collect();
+        std::fs::write(
+            v.dir.join(MANIFEST),
+            serde_json::to_vec(&m).expect("encode"),
+        )
+        .expect("write manifest");
+    }
+
+    /// `f` on another thread, failing the test if it blocks for 20 s (a
+    /// FIFO opened for reading blocks until a writer comes).
+    fn within_20s<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(20))
+            .expect("the registry blocked on a file")
+    }
+
+    #[test]
+    fn a_malicious_manifest_is_refused_before_reading_elsewhere() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let reg = Registry::open(tmp.path()).expect("open");
+        let v = stage_with(&reg, "m", "model");
+        let secret = tmp.path().join("m").join("secret");
+        std::fs::write(&secret, "secret").expect("write");
+        let sum = checksum(b"secret");
+        for (name, why) in [
+            ("../secret", "a path with a folder separator"),
+            ("/etc/passwd", "an absolute path"),
+            ("..", "`..`"),
+            ("", "an empty name"),
+            ("sub/a.bin", "a path with a folder separator"),
+            (MANIFEST, "the manifest itself"),
+        ] {
+            set_manifest_files(&v, &[("a.bin", checksum(b"model")), (name, sum.clone())]);
+            let e = reg.verify("m", v.id).expect_err(name);
+            assert!(
+                matches!(&e, RegistryError::BadEntry { name: n, reason, .. } if n == name && reason == why),
+                "{name}: {e}"
+            );
+            assert!(e.to_string().contains("expected a plain file name"), "{e}");
+            assert!(reg.promote("m", v.id).is_err(), "{name}: promoted");
+            assert!(reg.read_verified("m", v.id).is_err(), "{name}: read");
+        }
+        assert_eq!(reg.live_version("m").expect("live"), None);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_fifos_and_oversized_files_are_refused_without_blocking() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let reg = Registry::open(tmp.path()).expect("open");
+        let v = stage_with(&reg, "m", "model");
+        let outside = tmp.path().join("outside");
+        std::fs::write(&outside, "secret").expect("write");
+
+        // A symbolic link to a file elsewhere, with that file's checksum.
+        std::os::unix::fs::symlink(&outside, v.dir.join("link")).expect("symlink");
+        set_manifest_files(&v, &[("link", checksum(b"secret"))]);
+        let e = reg.verify("m", v.id).expect_err("link");
+        assert!(e.to_string().contains("found a symbolic link"), "{e}");
+
+        // A FIFO: refused at once, never opened for a blocking read.
+        let status = std::process::Command::new("mkfifo")
+            .arg(v.dir.join("pipe"))
+            .status()
+            .expect("mkfifo");
+        assert!(status.success());
+        set_manifest_files(&v, &[("pipe", checksum(b""))]);
+        let (reg2, id) = (reg.clone(), v.id);
+        let e = within_20s(move || reg2.verify("m", id)).expect_err("fifo");
+        assert!(e.to_string().contains("named pipe (FIFO)"), "{e}");
+
+        // A file over the size bound (sparse: nothing is written), refused
+        // before it is read.
+        let huge = std::fs::File::create(v.dir.join("huge")).expect("create");
+        huge.set_len(MAX_FILE_BYTES + 1).expect("set_len");
+        set_manifest_files(&v, &[("huge", checksum(b""))]);
+        let e = reg.verify("m", v.id).expect_err("huge");
+        assert!(
+            e.to_string()
+                .contains(&format!("found {} bytes", MAX_FILE_BYTES + 1)),
+            "{e}"
+        );
+
+        // A FIFO as the live pointer or the manifest does not hang readers either.
+        std::process::Command::new("mkfifo")
+            .arg(reg.live_pointer_path("m"))
+            .status()
+            .expect("mkfifo");
+        let reg2 = reg.clone();
+        let e = within_20s(move || reg2.live("m")).expect_err("fifo pointer");
+        assert!(e.to_string().contains("named pipe"), "{e}");
+        std::fs::remove_file(v.dir.join(MANIFEST)).expect("rm");
+        std::process::Command::new("mkfifo")
+            .arg(v.dir.join(MANIFEST))
+            .status()
+            .expect("mkfifo");
+        let reg2 = reg.clone();
+        let versions = within_20s(move || reg2.versions("m")).expect("versions");
+        assert!(versions.is_empty(), "a FIFO manifest is no version");
+    }
+
+    #[test]
+    fn read_verified_hands_out_the_bytes_it_hashed() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let reg = Registry::open(tmp.path()).expect("open");
+        let v = stage_with(&reg, "m", "model bytes");
+        let read = reg.read_verified("m", v.id).expect("verified");
+        assert_eq!(read.bytes("a.bin").expect("a.bin"), b"model bytes");
+        // Changing the file afterwards changes nothing that was read; the
+        // next read refuses it.
+        std::fs::write(v.dir.join("a.bin"), "other bytes").expect("write");
+        assert_eq!(read.bytes("a.bin").expect("a.bin"), b"model bytes");
+        assert!(matches!(
+            reg.read_verified("m", v.id),
+            Err(RegistryError::Corrupt { .. })
+        ));
+        let e = read.bytes("b.bin").expect_err("not listed").to_string();
+        assert!(
+            e.contains("b.bin is not listed") && e.contains("a.bin"),
+            "{e}"
+        );
     }
 }

@@ -190,12 +190,15 @@ pub fn load_live_spend(reg: &Registry) -> Result<Option<LiveSpend>> {
     let Some(id) = reg.live_version(SPEND)? else {
         return Ok(None);
     };
-    let version = reg.verify(SPEND, id)?;
-    let best = BestChoice::read(&version.dir)?;
-    let model = TrainedModel::load(&best.artifact(&version.dir)).map_err(live_error(SPEND, id))?;
-    let profile = read_profile(&version.dir);
+    // Decoded from the bytes the manifest check hashed (read once).
+    let verified = reg.read_verified(SPEND, id)?;
+    let best = BestChoice::of_verified(&verified)?;
+    let name = crate::registry::spend_artifact_name(best.best);
+    let model = TrainedModel::from_bytes(verified.bytes(&name)?, &verified.path(&name))
+        .map_err(live_error(SPEND, id))?;
+    let profile = read_profile(&verified.info.dir);
     Ok(Some(LiveSpend {
-        version,
+        version: verified.info,
         model,
         profile,
     }))
@@ -206,12 +209,15 @@ pub fn load_live_segments(reg: &Registry) -> Result<Option<LiveSegments>> {
     let Some(id) = reg.live_version(SEGMENTS)? else {
         return Ok(None);
     };
-    let version = reg.verify(SEGMENTS, id)?;
-    let model =
-        SegmentModel::load(&segment_artifact(&version.dir)).map_err(live_error(SEGMENTS, id))?;
-    let profile = read_profile(&version.dir);
+    let verified = reg.read_verified(SEGMENTS, id)?;
+    let model = SegmentModel::from_bytes(
+        verified.bytes(registry::SEGMENT_FILE)?,
+        &verified.path(registry::SEGMENT_FILE),
+    )
+    .map_err(live_error(SEGMENTS, id))?;
+    let profile = read_profile(&verified.info.dir);
     Ok(Some(LiveSegments {
-        version,
+        version: verified.info,
         model,
         profile,
     }))

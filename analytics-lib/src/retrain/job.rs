@@ -42,6 +42,9 @@ pub struct RetrainOptions {
     pub progress: bool,
     /// Log the run to MLflow when `MLFLOW_TRACKING_URI` is set.
     pub track: bool,
+    /// Train even when the data fingerprint equals the live versions'
+    /// (without it, such a run trains nothing and says so).
+    pub force: bool,
     /// Tests only (feature `test-hooks`): see [`Sabotage`].
     #[cfg(feature = "test-hooks")]
     pub sabotage: Sabotage,
@@ -63,6 +66,7 @@ impl RetrainOptions {
             silhouette_sample: DEFAULT_SILHOUETTE_SAMPLE,
             progress: false,
             track: true,
+            force: false,
             #[cfg(feature = "test-hooks")]
             sabotage: Sabotage::default(),
         }
@@ -246,6 +250,20 @@ pub(super) fn metrics_json(m: &Metrics) -> serde_json::Value {
     json!({"rmse": m.rmse, "mae": m.mae, "r2": m.r2, "n": m.n})
 }
 
+/// `metrics` with the measured coverage of the model's 80 % and 95 %
+/// prediction intervals on the test cutoff (`coverage_80`, `coverage_95`),
+/// when it has intervals.
+pub(super) fn with_coverage(
+    mut metrics: serde_json::Value,
+    coverage: Option<&crate::models::Coverage>,
+) -> serde_json::Value {
+    if let (Some(c), Some(obj)) = (coverage, metrics.as_object_mut()) {
+        obj.insert("coverage_80".into(), json!(c.coverage_80));
+        obj.insert("coverage_95".into(), json!(c.coverage_95));
+    }
+    metrics
+}
+
 pub(super) fn segment_json(s: &SegmentScore) -> serde_json::Value {
     json!({
         "silhouette": s.silhouette,
@@ -285,12 +303,13 @@ pub fn retrain(opts: &RetrainOptions) -> Result<RetrainOutcome> {
 
     // Data: validate and clean; stop before anything is written.
     say.say(format!("loading {}…", opts.data.label()));
-    let Prepared {
-        sales,
-        report: cleaning,
-        rows,
-        ..
-    } = prepare(&opts.data)?;
+    let before = opts.data.fetched();
+    let input = job_input(&opts.data, opts.as_of)?;
+    let fetched = opts.data.fetched_since(before);
+    if let Some(f) = fetched {
+        say.say(format!("fetched {f} from {}", opts.data.label()));
+    }
+    let rows = input.rows();
     let lines = rows["order_items"];
     if lines < opts.min_rows {
         return Err(RetrainError::TooFewRows {
@@ -299,7 +318,57 @@ pub fn retrain(opts: &RetrainOptions) -> Result<RetrainOutcome> {
             found: lines,
         });
     }
-    let as_of = opts.as_of.unwrap_or(sales.default_as_of);
+    let data = input.features();
+    let as_of = opts.as_of.unwrap_or_else(|| data.default_as_of());
+    let summary = |fingerprint: String, rows_train, rows_test, segmented| DataSummary {
+        source: opts.data.label(),
+        fingerprint,
+        rows: rows
+            .iter()
+            .map(|(t, n)| (t.to_string(), *n as u64))
+            .collect(),
+        defects_removed: input.report().total_defects(),
+        as_of,
+        train_cutoff: crate::models::train_cutoffs(as_of)[1],
+        test_cutoff: test_cutoff(as_of),
+        customers_train: rows_train,
+        customers_test: rows_test,
+        customers_segments: segmented,
+        fetched,
+    };
+
+    // The same data as the live versions: nothing to learn (unless forced,
+    // or a test made this challenger different on purpose).
+    if !opts.force
+        && opts.sabotage() == Sabotage::default()
+        && let Some(same) = unchanged(&reg, data, as_of, &opts.params)?
+    {
+        say.say(format!("{}; nothing trained", same.reason));
+        let mut report = RetrainReport {
+            started_at,
+            finished_at: now(),
+            seconds: t0.elapsed().as_secs_f64(),
+            models_dir: opts.models.display().to_string(),
+            data: summary(same.fingerprint, same.train, same.test, same.segmented),
+            tolerance: opts.tolerance,
+            keep: opts.keep,
+            recovered: recovered.iter().map(|p| p.display().to_string()).collect(),
+            drift: BTreeMap::new(),
+            decision: BTreeMap::new(),
+            models: BTreeMap::new(),
+            warnings,
+            skipped: Some(same.reason),
+        };
+        report.seconds = t0.elapsed().as_secs_f64();
+        let (json_path, text_path) = write_report(&report, opts)?;
+        drop(lock);
+        return Ok(RetrainOutcome {
+            report,
+            json_path,
+            text_path,
+            tracking_url: None,
+        });
+    }
 
     // Challengers.
     say.say("training the customer-spend challenger…");
@@ -307,11 +376,11 @@ pub fn retrain(opts: &RetrainOptions) -> Result<RetrainOutcome> {
     let train_opts = TrainOptions {
         shuffle_training_targets: sabotage.shuffle_targets,
     };
-    let spend = crate::models::train_all_with(&sales, Some(as_of), &opts.params.train, &train_opts)
+    let spend = crate::models::train_all_with(data, Some(as_of), &opts.params.train, &train_opts)
         .map_err(training("training the customer-spend challenger"))?;
     say.say("fitting the segments challenger…");
     let segs = fit_segment_model(
-        &sales,
+        data,
         as_of,
         &opts.params.segments,
         sabotage.scramble_segment_features,
@@ -366,7 +435,7 @@ pub fn retrain(opts: &RetrainOptions) -> Result<RetrainOutcome> {
             source: "the best model has no test score".into(),
         })?;
     let champion_spend = match &live_spend {
-        Some(l) => match score_spend(&l.model, &sales, spend.test_cutoff) {
+        Some(l) => match score_spend(&l.model, data, spend.test_cutoff) {
             Ok(m) => Some((l, Some(m))),
             Err(e) => {
                 warnings.push(format!(
@@ -386,7 +455,10 @@ pub fn retrain(opts: &RetrainOptions) -> Result<RetrainOutcome> {
             version: None,
             model: spend.best.name().into(),
             score: Some(challenger_test.rmse),
-            metrics: metrics_json(&challenger_test),
+            metrics: with_coverage(
+                metrics_json(&challenger_test),
+                spend.coverage.get(spend.best.name()),
+            ),
         },
         champion: champion_spend.map(|(l, m)| Contender {
             version: Some(l.version.id.to_string()),
@@ -408,7 +480,7 @@ pub fn retrain(opts: &RetrainOptions) -> Result<RetrainOutcome> {
             let scored = if same_features {
                 score_segments_on(&l.model, &segs.features, opts.silhouette_sample)
             } else {
-                score_segments(&l.model, &sales, as_of, opts.silhouette_sample)
+                score_segments(&l.model, data, as_of, opts.silhouette_sample)
             };
             match scored {
                 Ok(s) => Some((l, Some(s))),
@@ -465,21 +537,12 @@ pub fn retrain(opts: &RetrainOptions) -> Result<RetrainOutcome> {
         finished_at: String::new(),
         seconds: 0.0,
         models_dir: opts.models.display().to_string(),
-        data: DataSummary {
-            source: opts.data.label(),
-            fingerprint: spend.data_fingerprint.clone(),
-            rows: rows
-                .iter()
-                .map(|(t, n)| (t.to_string(), *n as u64))
-                .collect(),
-            defects_removed: cleaning.total_defects(),
-            as_of,
-            train_cutoff: spend.train_cutoff,
-            test_cutoff: spend.test_cutoff,
-            customers_train: spend.rows.train,
-            customers_test: spend.rows.test,
-            customers_segments: segs.features.n_customers(),
-        },
+        data: summary(
+            spend.data_fingerprint.clone(),
+            spend.rows.train,
+            spend.rows.test,
+            segs.features.n_customers(),
+        ),
         tolerance: opts.tolerance,
         keep: opts.keep,
         recovered: recovered.iter().map(|p| p.display().to_string()).collect(),
@@ -487,6 +550,7 @@ pub fn retrain(opts: &RetrainOptions) -> Result<RetrainOutcome> {
         decision,
         models,
         warnings,
+        skipped: None,
     };
 
     report.finished_at = now();
@@ -515,6 +579,68 @@ pub fn retrain(opts: &RetrainOptions) -> Result<RetrainOutcome> {
         text_path,
         tracking_url,
     })
+}
+
+/// Why a run trains nothing: the new data's fingerprints equal the live
+/// versions'.
+struct Unchanged {
+    reason: String,
+    fingerprint: String,
+    train: usize,
+    test: usize,
+    segmented: usize,
+}
+
+/// `Some` when both live versions were fitted on exactly this data (their
+/// manifests' `data_fingerprint` equal the ones these models would get)
+/// with the same parameters: retraining would learn nothing new. No live
+/// version, one without a fingerprint, or other parameters: `None`.
+fn unchanged(
+    reg: &Registry,
+    data: &dyn FeatureData,
+    as_of: NaiveDate,
+    params: &PipelineParams,
+) -> Result<Option<Unchanged>> {
+    let live = |family: &str,
+                key: &str,
+                params: serde_json::Value|
+     -> Result<Option<(VersionId, String)>> {
+        let Some(id) = reg.live_version(family)? else {
+            return Ok(None);
+        };
+        let m = reg.version(family, id)?.manifest;
+        Ok(m.data_fingerprint
+            .filter(|_| m.info.get(key) == Some(&params))
+            .map(|f| (id, f)))
+    };
+    let (Some((spend_id, spend_fp)), Some((seg_id, seg_fp))) = (
+        live(SPEND, "params", json!(params.train))?,
+        live(SEGMENTS, "hyperparameters", json!(params.segments))?,
+    ) else {
+        return Ok(None);
+    };
+    let (fingerprint, rows) = crate::models::data_fingerprint(data, as_of)
+        .map_err(training("computing the data fingerprint"))?;
+    if fingerprint != spend_fp {
+        return Ok(None);
+    }
+    let features = SegmentFeatures::compute(data, Some(as_of), None)
+        .map_err(segmenting("computing the segmentation features"))?;
+    let seg_now = crate::segments::segment_fingerprint(&features, &params.segments)
+        .map_err(segmenting("computing the segments' data fingerprint"))?;
+    if seg_now != seg_fp {
+        return Ok(None);
+    }
+    Ok(Some(Unchanged {
+        reason: format!(
+            "the data is unchanged: its fingerprints equal those of the live {SPEND} {spend_id} \
+             ({fingerprint}) and {SEGMENTS} {seg_id} ({seg_now}); --force retrains anyway"
+        ),
+        fingerprint,
+        train: rows.train,
+        test: rows.test,
+        segmented: features.n_customers(),
+    }))
 }
 
 /// A live version's drift: its training profile against the new features

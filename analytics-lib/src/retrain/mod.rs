@@ -90,8 +90,7 @@ use chrono::NaiveDate;
 use serde_json::json;
 
 use crate::error::DataError;
-use crate::features::{HORIZON_DAYS, customer_features};
-use crate::kpi::Sales;
+use crate::features::{FeatureData, HORIZON_DAYS};
 use crate::models::{Metrics, ModelError, TrainOptions, TrainReport, TrainedModel};
 use crate::registry::{
     self, BEST_FILE, BestChoice, CLV_FILE, Job, PROFILE_FILE, Registry, RegistryError,
@@ -101,7 +100,8 @@ use crate::registry::{
 use crate::segments::{
     SegmentError, SegmentFeatures, SegmentModel, Segmentation, fit_segments, silhouette_score,
 };
-use crate::source::{Prepared, Source, SourceError};
+pub use crate::source::Fetched;
+use crate::source::{JobInput, Prepared, Source, SourceError};
 
 use drift::{DriftReport, TrainingProfile};
 use lock::{JobLock, LockError};
@@ -313,6 +313,37 @@ pub fn prepare(data: impl Into<JobData>) -> Result<Prepared> {
         .map_err(|e| source_error(&data, e.into_source()))
 }
 
+/// Every cutoff a job reads customer features at, for reference date
+/// `as_of`: the three of training ([`crate::models::train_cutoffs`]; the
+/// last is the test cutoff) and `as_of` itself (segments).
+pub fn job_cutoffs(as_of: NaiveDate) -> Vec<NaiveDate> {
+    let mut c = crate::models::train_cutoffs(as_of).to_vec();
+    c.push(as_of);
+    c
+}
+
+/// The data of a job at `as_of` ([`Source::job_input`]: the prepared lines
+/// of a Parquet folder, or the aggregates Snowflake computed at
+/// [`job_cutoffs`]), with the job's error mapping.
+pub fn job_input(data: &JobData, as_of: Option<NaiveDate>) -> Result<JobInput> {
+    data.source()
+        .job_input(as_of, job_cutoffs)
+        .map_err(|e| source_error(data, e.into_source()))
+}
+
+impl JobData {
+    /// What the source's queries brought back so far (`None`: Parquet).
+    pub fn fetched(&self) -> Option<Fetched> {
+        self.source().fetched()
+    }
+
+    /// What came back since `before` (a reading of [`JobData::fetched`]).
+    pub fn fetched_since(&self, before: Option<Fetched>) -> Option<Fetched> {
+        let now = self.fetched()?;
+        Some(before.map_or(now, |b| now.since(b)))
+    }
+}
+
 // ---------------------------------------------------------------- fitting
 
 /// A fitted segmentation with the features it was fitted on.
@@ -352,14 +383,15 @@ fn scramble(features: &SegmentFeatures, seed: u64) -> Result<SegmentFeatures> {
     .map_err(segmenting("scrambling the segment features"))
 }
 
-/// Fit the segment model on the customers at `as_of`.
-pub fn fit_segment_model(
-    sales: &Sales,
+/// Fit the segment model on the customers at `as_of` (`data`: the
+/// per-line sales, or aggregates a warehouse computed).
+pub fn fit_segment_model<D: FeatureData + ?Sized>(
+    data: &D,
     as_of: NaiveDate,
     params: &crate::segments::SegmentParams,
     scramble_seed: Option<u64>,
 ) -> Result<SegmentsFit> {
-    let features = SegmentFeatures::compute(sales, Some(as_of), None)
+    let features = SegmentFeatures::compute(data, Some(as_of), None)
         .map_err(segmenting("computing the segmentation features"))?;
     let fit_on = match scramble_seed {
         Some(seed) => scramble(&features, seed)?,
@@ -398,6 +430,8 @@ pub struct TrainJobResult {
     pub recovered: Vec<PathBuf>,
     /// Rows removed by final cleaning.
     pub defects_removed: u64,
+    /// What came back from the warehouse (`None`: a Parquet folder).
+    pub fetched: Option<Fetched>,
 }
 
 /// `analytics train`: fit every model on `data`, commit each as a new
@@ -408,13 +442,19 @@ pub fn train_job(opts: &TrainJobOptions) -> Result<TrainJobResult> {
     let reg = Registry::open(&opts.models)?;
     let recovered = reg.recover()?;
     say.say(format!("loading {}…", opts.data.label()));
-    let Prepared { sales, report, .. } = prepare(&opts.data)?;
-    let as_of = opts.as_of.unwrap_or(sales.default_as_of);
+    let before = opts.data.fetched();
+    let input = job_input(&opts.data, opts.as_of)?;
+    let fetched = opts.data.fetched_since(before);
+    if let Some(f) = fetched {
+        say.say(format!("fetched {f} from {}", opts.data.label()));
+    }
+    let data = input.features();
+    let as_of = opts.as_of.unwrap_or_else(|| data.default_as_of());
     say.say("training the customer-spend models…");
-    let spend = crate::models::train_all(&sales, Some(as_of), &opts.params.train)
+    let spend = crate::models::train_all(data, Some(as_of), &opts.params.train)
         .map_err(training("training the customer-spend models"))?;
     say.say("fitting the segment model…");
-    let segments = fit_segment_model(&sales, as_of, &opts.params.segments, None)?;
+    let segments = fit_segment_model(data, as_of, &opts.params.segments, None)?;
     let spend_version = commit_spend(&reg, &spend, &opts.params, Job::Train, Decision::Promoted)?;
     reg.promote(SPEND, spend_version.id)?;
     let segments_version = commit_segments(&reg, &segments, Job::Train, Decision::Promoted)?;
@@ -425,6 +465,7 @@ pub fn train_job(opts: &TrainJobOptions) -> Result<TrainJobResult> {
         segments,
         segments_version,
         recovered,
-        defects_removed: report.total_defects(),
+        defects_removed: input.report().total_defects(),
+        fetched,
     })
 }

@@ -64,6 +64,10 @@ pub struct DataSummary {
     pub customers_test: usize,
     /// Customers segmented at `as_of`.
     pub customers_segments: usize,
+    /// What came back from the warehouse: queries, rows, bytes of Arrow
+    /// data (`None`: a Parquet folder, read whole).
+    #[serde(default)]
+    pub fetched: Option<super::Fetched>,
 }
 
 /// Everything one retrain run did.
@@ -88,6 +92,10 @@ pub struct RetrainReport {
     pub models: BTreeMap<String, ModelDecision>,
     /// Warnings that did not stop the run (e.g. a champion that no longer loads).
     pub warnings: Vec<String>,
+    /// Why nothing was trained (the data equals the live versions'); then
+    /// `models`, `decision` and `drift` are empty.
+    #[serde(default)]
+    pub skipped: Option<String>,
 }
 
 fn opt(x: Option<f64>, decimals: usize) -> String {
@@ -132,6 +140,15 @@ impl RetrainReport {
             "  removed by cleaning {}",
             locale::number(d.defects_removed as f64, 0)
         );
+        if let Some(f) = &d.fetched {
+            let _ = writeln!(
+                s,
+                "  fetched            {} rows, {} MiB of Arrow data, {} queries",
+                locale::number(f.rows as f64, 0),
+                locale::number(f.bytes as f64 / (1024.0 * 1024.0), 1),
+                f.queries
+            );
+        }
         let _ = writeln!(
             s,
             "  as of {}; training cutoff {} ({} customers); test cutoff {} ({} customers); {} customers segmented",
@@ -142,6 +159,10 @@ impl RetrainReport {
             locale::number(d.customers_test as f64, 0),
             locale::number(d.customers_segments as f64, 0),
         );
+        if let Some(why) = &self.skipped {
+            let _ = writeln!(s);
+            let _ = writeln!(s, "SKIPPED — {why}");
+        }
         if !self.recovered.is_empty() {
             let _ = writeln!(
                 s,
@@ -198,8 +219,19 @@ impl RetrainReport {
             );
             let decimals = if m.higher_is_better { 4 } else { 2 };
             let line = |who: &str, c: &Contender| {
+                let coverage = match (
+                    c.metrics.get("coverage_80").and_then(|v| v.as_f64()),
+                    c.metrics.get("coverage_95").and_then(|v| v.as_f64()),
+                ) {
+                    (Some(c80), Some(c95)) => format!(
+                        " (interval coverage on the test cutoff: 80 % → {}, 95 % → {})",
+                        crate::locale::percent(c80),
+                        crate::locale::percent(c95)
+                    ),
+                    _ => String::new(),
+                };
                 format!(
-                    "  {who:<11} {:<8} {:<24} {} {}",
+                    "  {who:<11} {:<8} {:<24} {} {}{coverage}",
                     c.version.as_deref().unwrap_or("—"),
                     c.model,
                     m.metric,

@@ -14,13 +14,17 @@ pub fn test_cutoff(as_of: NaiveDate) -> NaiveDate {
 /// Score a customer-spend model on the out-of-time test set at `cutoff`
 /// (features with the model's own category list; target: the revenue of
 /// the 90 days from the cutoff).
-pub fn score_spend(model: &TrainedModel, sales: &Sales, cutoff: NaiveDate) -> Result<Metrics> {
-    let f = customer_features(sales, cutoff, Some(&model.meta.categories)).map_err(|source| {
-        RetrainError::Training {
+pub fn score_spend<D: FeatureData + ?Sized>(
+    model: &TrainedModel,
+    data: &D,
+    cutoff: NaiveDate,
+) -> Result<Metrics> {
+    let f = data
+        .customer_features(cutoff, Some(&model.meta.categories))
+        .map_err(|source| RetrainError::Training {
             stage: "computing the test features",
             source: Box::new(source),
-        }
-    })?;
+        })?;
     let scored = (|| -> std::result::Result<Metrics, ModelError> {
         let x = f.matrix()?;
         let y = f.target()?;
@@ -50,13 +54,13 @@ pub fn sample_rows(n: usize, size: usize) -> Vec<usize> {
 
 /// Score `model` on the customers at `as_of` (features computed with the
 /// model's own category list); the silhouette on [`sample_rows`].
-pub fn score_segments(
+pub fn score_segments<D: FeatureData + ?Sized>(
     model: &SegmentModel,
-    sales: &Sales,
+    data: &D,
     as_of: NaiveDate,
     sample: usize,
 ) -> Result<SegmentScore> {
-    let features = SegmentFeatures::compute(sales, Some(as_of), Some(&model.meta.categories))
+    let features = SegmentFeatures::compute(data, Some(as_of), Some(&model.meta.categories))
         .map_err(segmenting("computing the segmentation features"))?;
     score_segments_on(model, &features, sample)
 }
@@ -98,6 +102,8 @@ pub struct Evaluation {
     pub as_of: NaiveDate,
     pub customer_spend: Option<serde_json::Value>,
     pub segments: Option<serde_json::Value>,
+    /// What came back from the warehouse (`None`: a Parquet folder).
+    pub fetched: Option<Fetched>,
 }
 
 /// `analytics evaluate`: score the live versions on `data` (customer_spend
@@ -118,12 +124,18 @@ pub fn evaluate_live(
         }
         .into());
     }
-    let sales = prepare(&data)?.sales;
-    let as_of = as_of.unwrap_or(sales.default_as_of);
+    let before = data.fetched();
+    let input = data
+        .source()
+        .job_input(as_of, |at| vec![test_cutoff(at), at])
+        .map_err(|e| source_error(&data, e.into_source()))?;
+    let fetched = data.fetched_since(before);
+    let sales = input.features();
+    let as_of = as_of.unwrap_or_else(|| sales.default_as_of());
     let cutoff = test_cutoff(as_of);
     let customer_spend = match spend {
         Some(live) => {
-            let m = score_spend(&live.model, &sales, cutoff)?;
+            let m = score_spend(&live.model, sales, cutoff)?;
             Some(json!({
                 "model": live.model.kind().name(),
                 "version": live.version.id,
@@ -138,7 +150,7 @@ pub fn evaluate_live(
     };
     let segments = match segs {
         Some(live) => {
-            let s = score_segments(&live.model, &sales, as_of, DEFAULT_SILHOUETTE_SAMPLE)?;
+            let s = score_segments(&live.model, sales, as_of, DEFAULT_SILHOUETTE_SAMPLE)?;
             Some(json!({
                 "version": live.version.id,
                 "silhouette": s.silhouette,
@@ -155,5 +167,6 @@ pub fn evaluate_live(
         as_of,
         customer_spend,
         segments,
+        fetched,
     })
 }

@@ -23,8 +23,7 @@ use chrono::NaiveDate;
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
-use crate::features::{FeatureMatrix, SHARE_PREFIX, customer_features};
-use crate::kpi::Sales;
+use crate::features::{CustomerFeatures, FeatureData, FeatureMatrix, SHARE_PREFIX};
 
 use super::errors::{Result, SegmentError};
 
@@ -58,13 +57,19 @@ impl SegmentFeatures {
     /// Features of every customer with a completed order before `as_of`
     /// (default: the day after the last order). `categories` fixes the share
     /// columns (a saved model's list); `None` takes them from the data, sorted.
-    pub fn compute(
-        sales: &Sales,
+    /// `data`: the per-line sales, or aggregates a warehouse computed.
+    pub fn compute<D: FeatureData + ?Sized>(
+        data: &D,
         as_of: Option<NaiveDate>,
         categories: Option<&[String]>,
     ) -> Result<Self> {
-        let as_of = as_of.unwrap_or(sales.default_as_of);
-        let cf = customer_features(sales, as_of, categories)?;
+        let as_of = as_of.unwrap_or_else(|| data.default_as_of());
+        Self::from_customer_features(&data.customer_features(as_of, categories)?)
+    }
+
+    /// The segmentation columns of customer features computed at `as_of`.
+    pub fn from_customer_features(cf: &CustomerFeatures) -> Result<Self> {
+        let as_of = cf.cutoff;
         let full = cf.matrix()?;
         let names = segment_feature_names(&cf.categories);
         let idx: Vec<usize> = names

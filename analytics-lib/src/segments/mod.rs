@@ -52,7 +52,7 @@ pub use kmeans::{
 };
 pub use model::{
     Assignment, FORMAT_VERSION, ProfileSummary, SegmentMeta, SegmentModel, SegmentParams,
-    Segmentation, fit_segments, segment_customers,
+    Segmentation, fit_segments, segment_customers, segment_fingerprint,
 };
 pub use naming::{RfmPosition, base_name, marketing_action, name_segments};
 pub use profile::{CategoryShare, NOISE_ID, SegmentProfile, Stat, profiles_frame};

@@ -194,14 +194,27 @@ fn fingerprint(features: &SegmentFeatures, names: &[String], raw: &Array2<f64>) 
     format!("fnv1a64:{:016x}", h.finish())
 }
 
-/// Fit the segmentation on computed features.
-pub fn fit_segments(features: &SegmentFeatures, params: &SegmentParams) -> Result<Segmentation> {
-    params.check()?;
-    let names: Vec<String> = if params.category_mix {
+/// The features a segmentation with `params` is fitted on.
+fn fitted_names(features: &SegmentFeatures, params: &SegmentParams) -> Vec<String> {
+    if params.category_mix {
         features.names().to_vec()
     } else {
         RFM_FEATURES.iter().map(|s| s.to_string()).collect()
-    };
+    }
+}
+
+/// The `data_fingerprint` [`fit_segments`] gives a model fitted on
+/// `features` with `params` (nothing is fitted).
+pub fn segment_fingerprint(features: &SegmentFeatures, params: &SegmentParams) -> Result<String> {
+    let names = fitted_names(features, params);
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    Ok(fingerprint(features, &names, &features.select(&refs)?))
+}
+
+/// Fit the segmentation on computed features.
+pub fn fit_segments(features: &SegmentFeatures, params: &SegmentParams) -> Result<Segmentation> {
+    params.check()?;
+    let names = fitted_names(features, params);
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     let raw = features.select(&refs)?;
     let scaler = Scaler::fit_default(&names, &raw, params.share_weight)?;
@@ -302,7 +315,7 @@ impl SegmentModel {
     /// The segment of one customer, from features by name.
     ///
     /// `recency_days`, `frequency` and `monetary` are required;
-    /// `average_ticket` defaults to `monetary / frequency`. Category shares
+    /// `average_ticket` defaults to `monetary / max(frequency, 1)`. Category shares
     /// are optional: with none, the customer is placed on the RFM features
     /// only; with some, the missing ones count as 0. Any other name is an
     /// error, as is a value that is not finite or out of range.
@@ -350,8 +363,9 @@ impl SegmentModel {
                 "monetary" => monetary,
                 "average_ticket" => match row.get(name) {
                     Some(_) => get(name)?,
-                    None if frequency > 0.0 => monetary / frequency,
-                    None => 0.0,
+                    // At least one order's worth: finite for any finite
+                    // monetary (a frequency of 1e-300 gave infinity).
+                    None => monetary / frequency.max(1.0),
                 },
                 _ if is_share => match row.get(name) {
                     Some(_) => {

@@ -19,17 +19,24 @@
 //! ```
 //!
 //! The heavy aggregations have a second path, **push-down**: on Snowflake
-//! [`Source::kpis`], [`Source::monthly_revenue`] and
-//! [`Source::customer_features`] run as SQL inside the warehouse and only
+//! [`Source::kpis`], [`Source::monthly_revenue`],
+//! [`Source::customer_features`], [`Source::cleaning_report`] and
+//! [`Source::job_input`] (what the train, evaluate and retrain jobs and
+//! `serve` compute from) run as SQL inside the warehouse and only
 //! aggregated rows come back; on Parquet they load, clean
-//! ([`crate::clean`]) and compute with polars. The SQL does not repeat final
-//! cleaning: it trusts the warehouse tables to be clean (the curated layer),
-//! and the tests check both paths give the same numbers on clean data.
+//! ([`crate::clean`]) and compute with polars. The SQL starts with final
+//! cleaning ([`cleaning`]: the same rules, order and counting as
+//! `clean.rs`), so both paths give the same report and the same numbers on
+//! data with defects. [`Source::fetched`] says what came back.
 //!
 //! Secrets never appear in `Debug` output, serialised configuration or error
 //! messages ([`Secret`], and every Snowflake error is scrubbed of them).
 
+#[cfg(feature = "snowflake")]
+pub mod cleaning;
 mod config;
+#[cfg(all(feature = "snowflake", feature = "test-hooks"))]
+pub mod emulator;
 #[cfg(feature = "snowflake")]
 pub mod normalise;
 mod prepare;
@@ -48,7 +55,13 @@ pub use config::{
     DEFAULT_DATA_DIR, SOURCE_ENV, Secret, SnowflakeAuth, SnowflakeConfig, SnowflakeSettings,
     SourceConfig, SourceKind, SourceSettings,
 };
+#[cfg(feature = "models")]
+pub use prepare::JobInput;
 pub use prepare::{PrepareError, PrepareStep, PrepareTimings, Prepared};
+#[cfg(feature = "snowflake")]
+pub use pushdown::Summary;
+#[cfg(all(feature = "snowflake", feature = "models"))]
+pub use pushdown::WarehouseFeatures;
 #[cfg(feature = "snowflake")]
 pub use snowflake::SnowflakeSource;
 
@@ -82,6 +95,39 @@ pub enum SourceError {
 }
 
 pub type Result<T, E = SourceError> = std::result::Result<T, E>;
+
+/// What a source's queries brought back: queries run, rows, and the size
+/// of the Arrow data received (the used bytes of the decoded record
+/// batches' buffers: about what crossed the wire before compression).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Fetched {
+    pub queries: u64,
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+impl Fetched {
+    /// What was fetched since `earlier` (a previous reading of the same source).
+    pub fn since(self, earlier: Fetched) -> Fetched {
+        Fetched {
+            queries: self.queries.saturating_sub(earlier.queries),
+            rows: self.rows.saturating_sub(earlier.rows),
+            bytes: self.bytes.saturating_sub(earlier.bytes),
+        }
+    }
+}
+
+impl std::fmt::Display for Fetched {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} rows ({:.1} MiB of Arrow data) in {} queries",
+            self.rows,
+            self.bytes as f64 / (1024.0 * 1024.0),
+            self.queries
+        )
+    }
+}
 
 /// What every backend provides.
 pub trait CuratedSource {
@@ -139,6 +185,13 @@ impl Source {
             SourceConfig::Parquet { dir } => Ok(Source::Parquet(ParquetSource::new(dir))),
             #[cfg(feature = "snowflake")]
             SourceConfig::Snowflake(sf) => {
+                // Test builds only: the local emulator when its port is given.
+                #[cfg(feature = "test-hooks")]
+                if let Some(port) = emulator::port_from_env()? {
+                    return Ok(Source::Snowflake(Box::new(
+                        SnowflakeSource::connect_with_http_client(sf, emulator::client(port)?)?,
+                    )));
+                }
                 Ok(Source::Snowflake(Box::new(SnowflakeSource::connect(sf)?)))
             }
             #[cfg(not(feature = "snowflake"))]
@@ -176,6 +229,26 @@ impl Source {
 
     pub fn describe(&self) -> String {
         self.backend().describe()
+    }
+
+    /// What this source's queries brought back so far (Snowflake; `None`
+    /// for a Parquet folder, which is read whole).
+    pub fn fetched(&self) -> Option<Fetched> {
+        match self {
+            #[cfg(feature = "snowflake")]
+            Source::Snowflake(s) => Some(s.fetched()),
+            _ => None,
+        }
+    }
+
+    /// Final cleaning's report: counted in the warehouse on Snowflake
+    /// (no table is read), by [`Source::clean`] on Parquet.
+    pub fn cleaning_report(&self) -> Result<crate::clean::CleaningReport> {
+        match self {
+            #[cfg(feature = "snowflake")]
+            Source::Snowflake(s) => Ok(s.summary()?.report),
+            _ => Ok(self.clean().map_err(PrepareError::into_source)?.report),
+        }
     }
 
     /// The local path of the aggregations: [`Source::prepare`]'s sales view.

@@ -59,6 +59,8 @@ pub enum PrepareStep {
     Load,
     Clean,
     Join,
+    /// Push-down: the customer aggregates computed in the warehouse.
+    Aggregate,
 }
 
 impl std::fmt::Display for PrepareStep {
@@ -67,6 +69,7 @@ impl std::fmt::Display for PrepareStep {
             PrepareStep::Load => "loading and validating the curated tables",
             PrepareStep::Clean => "cleaning",
             PrepareStep::Join => "joining the sales lines",
+            PrepareStep::Aggregate => "computing the customer aggregates in the warehouse",
         })
     }
 }
@@ -94,14 +97,16 @@ impl Source {
     /// join them into the per-line sales view: the first step of every job.
     pub fn prepare(&self) -> Result<Prepared, PrepareError> {
         let (cleaned, load, clean) = self.load_and_clean()?;
+        let (tables, report, keys) = cleaned.into_parts();
         let t = Instant::now();
-        let sales = Sales::from_frames(&cleaned.frames)
-            .map_err(|e| self.failed(PrepareStep::Join, e.into()))?;
+        let sales =
+            Sales::join(&tables, &keys).map_err(|e| self.failed(PrepareStep::Join, e.into()))?;
+        drop(keys);
         let join = t.elapsed().as_secs_f64();
-        let rows = cleaned.frames.row_counts().into_iter().collect();
+        let rows = tables.row_counts().into_iter().collect();
         Ok(Prepared {
-            report: cleaned.report,
-            tables: cleaned.frames,
+            report,
+            tables,
             sales,
             rows,
             timings: PrepareTimings { load, clean, join },
@@ -133,6 +138,167 @@ impl Source {
             step,
             from: self.describe(),
             source,
+        }
+    }
+}
+
+/// What a job (train, evaluate, retrain, `serve`) computes from: the
+/// prepared lines of a Parquet folder, or the aggregates Snowflake
+/// computed at the job's cutoffs ([`Source::job_input`]). Either gives
+/// the cleaning report, the cleaned row counts and the customer features
+/// ([`crate::features::FeatureData`]).
+#[cfg(feature = "models")]
+pub enum JobInput {
+    /// The cleaned lines, here.
+    Local(Box<Prepared>),
+    /// Aggregates computed in the warehouse: no line came back.
+    #[cfg(feature = "snowflake")]
+    Warehouse(Box<super::WarehouseFeatures>),
+}
+
+#[cfg(feature = "models")]
+impl JobInput {
+    pub fn report(&self) -> &CleaningReport {
+        match self {
+            JobInput::Local(p) => &p.report,
+            #[cfg(feature = "snowflake")]
+            JobInput::Warehouse(w) => &w.summary.report,
+        }
+    }
+
+    /// Rows per cleaned table.
+    pub fn rows(&self) -> BTreeMap<&'static str, usize> {
+        match self {
+            JobInput::Local(p) => p.rows.clone(),
+            #[cfg(feature = "snowflake")]
+            JobInput::Warehouse(w) => w
+                .summary
+                .report
+                .rows
+                .iter()
+                .map(|(t, r)| (*t, r.output as usize))
+                .collect(),
+        }
+    }
+
+    /// The customer features of this data.
+    pub fn features(&self) -> &dyn crate::features::FeatureData {
+        match self {
+            JobInput::Local(p) => &p.sales,
+            #[cfg(feature = "snowflake")]
+            JobInput::Warehouse(w) => w.as_ref(),
+        }
+    }
+
+    /// The day after the last order.
+    pub fn default_as_of(&self) -> chrono::NaiveDate {
+        self.features().default_as_of()
+    }
+
+    /// The per-line sales, when they were read (the Parquet path).
+    pub fn sales(&self) -> Option<&Sales> {
+        match self {
+            JobInput::Local(p) => Some(&p.sales),
+            #[cfg(feature = "snowflake")]
+            JobInput::Warehouse(_) => None,
+        }
+    }
+}
+
+#[cfg(feature = "models")]
+impl Source {
+    /// The data of a job at `as_of` (default: the day after the last
+    /// order): on Parquet, [`Source::prepare`]; on Snowflake, the cleaning
+    /// report and the customer aggregates at `cutoffs(as_of)`, computed in
+    /// the warehouse (one row per customer and cutoff comes back).
+    pub fn job_input(
+        &self,
+        as_of: Option<chrono::NaiveDate>,
+        cutoffs: impl Fn(chrono::NaiveDate) -> Vec<chrono::NaiveDate>,
+    ) -> Result<JobInput, PrepareError> {
+        match self {
+            #[cfg(feature = "snowflake")]
+            Source::Snowflake(s) => {
+                let summary = s
+                    .summary()
+                    .map_err(|e| self.failed(PrepareStep::Clean, e))?;
+                let at = as_of.unwrap_or(summary.default_as_of);
+                let w = s
+                    .warehouse_features(summary, &cutoffs(at))
+                    .map_err(|e| self.failed(PrepareStep::Aggregate, e))?;
+                Ok(JobInput::Warehouse(Box::new(w)))
+            }
+            _ => {
+                let _ = (as_of, &cutoffs);
+                Ok(JobInput::Local(Box::new(self.prepare()?)))
+            }
+        }
+    }
+}
+
+/// What `serve` keeps and builds from a source: every customer's feature
+/// rows at the reference date (the lookups) and the sales its dashboard is
+/// built from. On Parquet the lines are prepared here; on Snowflake the
+/// feature rows are computed in the warehouse (one row per customer) and
+/// the dashboard's input is one record per completed order and category
+/// ([`super::SnowflakeSource::order_records`]), never the line table.
+#[cfg(feature = "models")]
+pub struct ServeInput {
+    pub rows: crate::lookup::CustomerRows,
+    /// Completed sales for the dashboard (lines, or order records).
+    pub sales: Sales,
+    /// Final cleaning's report.
+    pub report: CleaningReport,
+    /// Fingerprint of the customers' feature rows (`fnv1a64:…`; the same
+    /// data gives the same value from either backend).
+    pub fingerprint: String,
+}
+
+#[cfg(feature = "models")]
+impl Source {
+    /// [`ServeInput`] of this source, at the day after its last order.
+    pub fn serve_input(&self) -> Result<ServeInput, PrepareError> {
+        use crate::features::FeatureData;
+        let rows_of = |data: &dyn FeatureData, step| {
+            let f = data
+                .customer_features(data.default_as_of(), None)
+                .map_err(|e| self.failed(step, e.into()))?;
+            let fingerprint = f.fingerprint().map_err(|e| self.failed(step, e.into()))?;
+            let rows = crate::lookup::CustomerRows::from_features(&f)
+                .map_err(|e| self.failed(step, e.into()))?;
+            Ok::<_, PrepareError>((rows, fingerprint))
+        };
+        match self {
+            #[cfg(feature = "snowflake")]
+            Source::Snowflake(s) => {
+                let summary = s
+                    .summary()
+                    .map_err(|e| self.failed(PrepareStep::Clean, e))?;
+                let sales = s
+                    .order_records(&summary)
+                    .map_err(|e| self.failed(PrepareStep::Aggregate, e))?;
+                let at = summary.default_as_of;
+                let w = s
+                    .warehouse_features(summary, &[at])
+                    .map_err(|e| self.failed(PrepareStep::Aggregate, e))?;
+                let (rows, fingerprint) = rows_of(&w, PrepareStep::Aggregate)?;
+                Ok(ServeInput {
+                    rows,
+                    sales,
+                    report: w.summary.report,
+                    fingerprint,
+                })
+            }
+            _ => {
+                let p = self.prepare()?;
+                let (rows, fingerprint) = rows_of(&p.sales, PrepareStep::Join)?;
+                Ok(ServeInput {
+                    rows,
+                    sales: p.sales,
+                    report: p.report,
+                    fingerprint,
+                })
+            }
         }
     }
 }

@@ -4,18 +4,25 @@
 //! Each function here builds the SQL of one aggregation from the same
 //! definitions as the local polars code ([`crate::kpi`],
 //! [`crate::features`]); [`SnowflakeSource`] runs it and shapes the result
-//! exactly like the local function does. Every query starts from one
-//! line-level view, the SQL twin of [`crate::kpi::Sales`]:
+//! exactly like the local function does. Every query starts from the
+//! cleaned tables and their line-level view, [`cleaning_ctes`] (final
+//! cleaning as SQL, [`super::cleaning`]): the SQL twin of
+//! [`crate::kpi::Sales`] after [`crate::clean`]:
 //!
 //! ```sql
-//! lines = order_items ⋈ orders (inner) ⟕ products ⟕ customers,
+//! lines = clean_order_items ⋈ clean_orders (inner) ⟕ clean_products ⟕ clean_customers,
 //!         order_date = CAST(order_ts AS DATE),
-//!         revenue = quantity × unit_price × (1 − discount)
+//!         revenue = quantity × unit_price × (1 − discount)   -- DECIMAL(38, 10): exact sums
 //! ```
 //!
-//! The SQL does not repeat final cleaning ([`crate::clean`]): it expects
-//! clean tables (the curated layer), and gives the local numbers on them
-//! (float sums up to summation order).
+//! What comes back per job: the cleaning report and the category list
+//! (a few dozen rows, [`summary_sql`]), the KPIs (one row, and one per
+//! month), and the customer features (one row per customer and cutoff,
+//! with the revenue per category from which any category list's shares
+//! are derived, [`features_sql`]). `serve`'s dashboard also reads one
+//! record per completed order and category ([`order_records_sql`]).
+//! Floating-point results equal the local path's up to the order of the
+//! additions (the warehouse's sums are exact, polars' are compensated).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -23,24 +30,21 @@ use std::fmt::Write as _;
 use chrono::{Duration, NaiveDate};
 use polars::prelude::*;
 
+use super::cleaning::{TAGGED, cleaning_ctes, report_from_counts, sum_f64};
 use super::snowflake::{SnowflakeSource, quote};
 use super::{Result, SourceError};
+use crate::clean::CleaningReport;
 use crate::contract::STATUS_COMPLETED;
 use crate::error::DataError;
 use crate::kpi::{Filter, KpiOptions, Kpis};
 
-/// The line-level view every aggregation starts from (a `WITH` item).
-pub fn lines_cte() -> String {
-    "lines AS (\
-SELECT i.order_id AS order_id, o.customer_id AS customer_id, o.order_ts AS order_ts, \
-CAST(o.order_ts AS DATE) AS order_date, o.channel AS channel, o.payment_type AS payment_type, \
-o.status AS status, p.category AS category, c.state AS state, \
-CAST(i.quantity AS DOUBLE) * i.unit_price * (1 - i.discount) AS revenue \
-FROM order_items i \
-JOIN orders o ON o.order_id = i.order_id \
-LEFT JOIN products p ON p.product_id = i.product_id \
-LEFT JOIN customers c ON c.customer_id = o.customer_id)"
-        .to_string()
+/// `WITH <cleaning>, <more> <select>`: a query on the cleaned tables.
+fn on_clean(more: &str, select: &str) -> String {
+    if more.is_empty() {
+        format!("WITH {} {select}", cleaning_ctes())
+    } else {
+        format!("WITH {}, {more} {select}", cleaning_ctes())
+    }
 }
 
 /// A DATE literal.
@@ -93,35 +97,42 @@ fn completed() -> String {
 
 /// Revenue, distinct completed orders and distinct customers in the filter.
 pub fn totals_sql(filter: &Filter) -> String {
-    format!(
-        "WITH {} SELECT SUM(revenue) AS \"revenue\", COUNT(DISTINCT order_id) AS \"orders\", \
+    on_clean(
+        "",
+        &format!(
+            "SELECT {} AS \"revenue\", COUNT(DISTINCT order_id) AS \"orders\", \
 COUNT(DISTINCT customer_id) AS \"customers\" FROM lines WHERE {} AND {}",
-        lines_cte(),
-        completed(),
-        filter_sql(filter)
+            sum_f64("revenue"),
+            completed(),
+            filter_sql(filter)
+        ),
     )
 }
 
 /// Customers with ≥ 1 and with ≥ 2 completed orders in the filter.
 pub fn repeat_sql(filter: &Filter) -> String {
-    format!(
-        "WITH {}, per AS (SELECT customer_id, COUNT(DISTINCT order_id) AS n FROM lines \
-WHERE {} AND {} GROUP BY customer_id) \
-SELECT COUNT(*) AS \"buyers\", SUM(CASE WHEN n >= 2 THEN 1 ELSE 0 END) AS \"repeaters\" FROM per",
-        lines_cte(),
-        completed(),
-        filter_sql(filter)
+    on_clean(
+        &format!(
+            "per AS (SELECT customer_id, COUNT(DISTINCT order_id) AS n FROM lines \
+WHERE {} AND {} GROUP BY customer_id)",
+            completed(),
+            filter_sql(filter)
+        ),
+        "SELECT COUNT(*) AS \"buyers\", SUM(CASE WHEN n >= 2 THEN 1 ELSE 0 END) AS \"repeaters\" FROM per",
     )
 }
 
 /// Revenue per calendar month in the filter: `year`, `month`, `revenue`.
 pub fn monthly_sql(filter: &Filter) -> String {
-    format!(
-        "WITH {} SELECT EXTRACT(YEAR FROM order_date) AS \"year\", EXTRACT(MONTH FROM order_date) AS \"month\", \
-SUM(revenue) AS \"revenue\" FROM lines WHERE {} AND {} GROUP BY 1, 2 ORDER BY 1, 2",
-        lines_cte(),
-        completed(),
-        filter_sql(filter)
+    on_clean(
+        "",
+        &format!(
+            "SELECT EXTRACT(YEAR FROM order_date) AS \"year\", EXTRACT(MONTH FROM order_date) AS \"month\", \
+{} AS \"revenue\" FROM lines WHERE {} AND {} GROUP BY 1, 2 ORDER BY 1, 2",
+            sum_f64("revenue"),
+            completed(),
+            filter_sql(filter)
+        ),
     )
 }
 
@@ -137,74 +148,136 @@ pub fn churn_sql(filter: &Filter, as_of: NaiveDate, window_days: i64) -> String 
             date_lit(b)
         )
     };
-    format!(
-        "WITH {}, scope AS (SELECT * FROM lines WHERE {} AND {}), \
-earlier AS ({}), later AS ({}) \
-SELECT COUNT(*) AS \"active\", SUM(CASE WHEN l.customer_id IS NULL THEN 1 ELSE 0 END) AS \"churned\" \
+    on_clean(
+        &format!(
+            "scope AS (SELECT * FROM lines WHERE {} AND {}), earlier AS ({}), later AS ({})",
+            completed(),
+            scope_sql(filter),
+            active_in(as_of - w - w, as_of - w),
+            active_in(as_of - w, as_of)
+        ),
+        "SELECT COUNT(*) AS \"active\", SUM(CASE WHEN l.customer_id IS NULL THEN 1 ELSE 0 END) AS \"churned\" \
 FROM earlier e LEFT JOIN later l ON l.customer_id = e.customer_id",
-        lines_cte(),
-        completed(),
-        scope_sql(filter),
-        active_in(as_of - w - w, as_of - w),
-        active_in(as_of - w, as_of)
     )
 }
 
-/// The last `order_ts` of all orders (the default `as_of` is its next day).
+/// The date of the last `order_ts` of the cleaned orders (the default
+/// `as_of` is its next day).
 pub fn last_order_sql() -> String {
-    "SELECT MAX(order_ts) AS \"last\" FROM orders".into()
-}
-
-/// Sorted distinct categories of completed lines before `cutoff`.
-pub fn categories_sql(cutoff: NaiveDate) -> String {
-    format!(
-        "WITH {} SELECT DISTINCT category AS \"category\" FROM lines \
-WHERE {} AND order_date < {} AND category IS NOT NULL",
-        lines_cte(),
-        completed(),
-        date_lit(cutoff)
+    on_clean(
+        "",
+        "SELECT CAST(MAX(order_ts) AS DATE) AS \"last\" FROM clean_orders",
     )
 }
 
-/// Customer features at `cutoff` ([`crate::features`]), one row per customer
-/// with a completed order before it; share columns are `share_0`, `share_1`…
-/// in the order of `categories`.
-pub fn features_sql(cutoff: NaiveDate, categories: &[String], horizon_days: i64) -> String {
-    let t = date_lit(cutoff);
-    let recent = date_lit(cutoff - Duration::days(horizon_days));
-    let end = date_lit(cutoff + Duration::days(horizon_days));
+/// What a job needs before its features, in one query over the cleaned
+/// tables: the cleaning report's counts (`what = 'rule'`: `pass`, `rule`,
+/// `n`), the date of the last order (`what = 'last'`: `day`) and every
+/// category of completed lines with the date of its first one
+/// (`what = 'category'`: `name`, `day`).
+pub fn summary_sql() -> String {
+    let rule_rows: Vec<String> = TAGGED
+        .iter()
+        .enumerate()
+        .map(|(pass, t)| {
+            format!(
+                "SELECT CAST('rule' AS VARCHAR) AS \"what\", CAST({pass} AS BIGINT) AS \"pass\", \
+CAST(rule_code AS BIGINT) AS \"rule\", CAST(COUNT(*) AS BIGINT) AS \"n\", \
+CAST(NULL AS VARCHAR) AS \"name\", CAST(NULL AS DATE) AS \"day\" FROM {t} GROUP BY rule_code"
+            )
+        })
+        .collect();
+    let rule_rows = rule_rows.join(" UNION ALL ");
+    on_clean(
+        "",
+        &format!(
+            "{rule_rows} UNION ALL \
+SELECT 'last', NULL, NULL, NULL, NULL, CAST(MAX(order_ts) AS DATE) FROM clean_orders UNION ALL \
+SELECT 'category', NULL, NULL, COUNT(*), category, MIN(order_date) FROM lines \
+WHERE {} AND category IS NOT NULL GROUP BY category",
+            completed()
+        ),
+    )
+}
+
+/// Customer aggregates at each of `cutoffs` ([`crate::features`]), one
+/// row per customer with a completed order before the cutoff: `cutoff`,
+/// `customer_id`, `recency_days`, `frequency`, `monetary`, `tenure_days`,
+/// `orders_90d`, `revenue_90d`, the revenue before the cutoff in each of
+/// `categories` (`cat_0`, `cat_1`…) and `target` (revenue in
+/// `[T, T + horizon)`). Shares and the average ticket are derived from
+/// these by the caller, as the local code derives them.
+pub fn features_sql(cutoffs: &[NaiveDate], categories: &[String], horizon_days: i64) -> String {
+    let h = Duration::days(horizon_days);
+    let cuts: Vec<String> = cutoffs
+        .iter()
+        .map(|&t| {
+            format!(
+                "SELECT {} AS cutoff, {} AS recent, {} AS horizon_end",
+                date_lit(t),
+                date_lit(t - h),
+                date_lit(t + h)
+            )
+        })
+        .collect();
     let mut cats = String::new();
-    let mut shares = String::new();
+    let mut cat_out = String::new();
     for (i, c) in categories.iter().enumerate() {
         let _ = write!(
             cats,
-            ", SUM(CASE WHEN category = {} THEN revenue ELSE 0 END) AS cat_{i}",
-            quote(c)
+            ", {} AS cat_{i}",
+            sum_f64(&format!(
+                "CASE WHEN d.category = {} THEN d.revenue ELSE 0 END",
+                quote(c)
+            ))
         );
-        let _ = write!(
-            shares,
-            ", CASE WHEN h.monetary > 0 THEN h.cat_{i} / h.monetary ELSE 0 END AS \"share_{i}\""
-        );
+        let _ = write!(cat_out, ", h.cat_{i} AS \"cat_{i}\"");
     }
-    format!(
-        "WITH {lines}, done AS (SELECT * FROM lines WHERE {completed}), \
-hist AS (SELECT customer_id, \
-DATEDIFF(day, MAX(order_date), {t}) AS recency_days, \
-COUNT(DISTINCT order_id) AS frequency, \
-SUM(revenue) AS monetary, \
-DATEDIFF(day, MIN(order_date), {t}) AS tenure_days, \
-COUNT(DISTINCT CASE WHEN order_date >= {recent} THEN order_id END) AS orders_90d, \
-SUM(CASE WHEN order_date >= {recent} THEN revenue ELSE 0 END) AS revenue_90d{cats} \
-FROM done WHERE order_date < {t} GROUP BY customer_id), \
-tgt AS (SELECT customer_id, SUM(revenue) AS target FROM done \
-WHERE order_date >= {t} AND order_date < {end} GROUP BY customer_id) \
-SELECT h.customer_id AS \"customer_id\", h.recency_days AS \"recency_days\", h.frequency AS \"frequency\", \
-h.monetary AS \"monetary\", h.tenure_days AS \"tenure_days\", h.monetary / h.frequency AS \"average_ticket\", \
-h.orders_90d AS \"orders_90d\", h.revenue_90d AS \"revenue_90d\"{shares}, \
+    on_clean(
+        &format!(
+            "done AS (SELECT customer_id, order_id, order_date, category, revenue FROM lines WHERE {completed}), \
+cuts AS ({cuts}), \
+hist AS (SELECT k.cutoff AS cutoff, d.customer_id AS customer_id, \
+DATEDIFF(day, MAX(d.order_date), k.cutoff) AS recency_days, \
+COUNT(DISTINCT d.order_id) AS frequency, \
+{monetary} AS monetary, \
+DATEDIFF(day, MIN(d.order_date), k.cutoff) AS tenure_days, \
+COUNT(DISTINCT CASE WHEN d.order_date >= k.recent THEN d.order_id END) AS orders_90d, \
+{recent} AS revenue_90d{cats} \
+FROM done d JOIN cuts k ON d.order_date < k.cutoff GROUP BY k.cutoff, d.customer_id), \
+tgt AS (SELECT k.cutoff AS cutoff, d.customer_id AS customer_id, {target} AS target FROM done d \
+JOIN cuts k ON d.order_date >= k.cutoff AND d.order_date < k.horizon_end GROUP BY k.cutoff, d.customer_id)",
+            completed = completed(),
+            cuts = cuts.join(" UNION ALL "),
+            monetary = sum_f64("d.revenue"),
+            recent = sum_f64("CASE WHEN d.order_date >= k.recent THEN d.revenue ELSE 0 END"),
+            target = sum_f64("d.revenue"),
+        ),
+        &format!(
+            "SELECT h.cutoff AS \"cutoff\", h.customer_id AS \"customer_id\", h.recency_days AS \"recency_days\", \
+h.frequency AS \"frequency\", h.monetary AS \"monetary\", h.tenure_days AS \"tenure_days\", \
+h.orders_90d AS \"orders_90d\", h.revenue_90d AS \"revenue_90d\"{cat_out}, \
 COALESCE(t.target, 0) AS \"target\" \
-FROM hist h LEFT JOIN tgt t ON t.customer_id = h.customer_id",
-        lines = lines_cte(),
-        completed = completed(),
+FROM hist h LEFT JOIN tgt t ON t.cutoff = h.cutoff AND t.customer_id = h.customer_id"
+        ),
+    )
+}
+
+/// One record per completed order and category (the dashboard's
+/// pre-aggregate input): `order_id`, `customer_id`, `order_date`,
+/// `channel`, `payment_type`, `category`, `state`, `revenue`, and the
+/// number of lines folded into it (`lines`).
+pub fn order_records_sql() -> String {
+    on_clean(
+        "",
+        &format!(
+            "SELECT order_id AS \"order_id\", customer_id AS \"customer_id\", order_date AS \"order_date\", \
+channel AS \"channel\", payment_type AS \"payment_type\", category AS \"category\", state AS \"state\", \
+{} AS \"revenue\", COUNT(*) AS \"lines\" FROM lines WHERE {} \
+GROUP BY order_id, customer_id, order_date, channel, payment_type, category, state",
+            sum_f64("revenue"),
+            completed()
+        ),
     )
 }
 
@@ -229,30 +302,118 @@ fn ratio(num: f64, den: f64) -> Option<f64> {
     (den > 0.0).then(|| num / den)
 }
 
+/// A column of a result as f64s (nulls as 0).
+fn f64s(df: &DataFrame, name: &str, action: &'static str) -> Result<Vec<f64>> {
+    let c = df
+        .column(name)
+        .and_then(|c| c.cast(&DataType::Float64))
+        .map_err(pe(action))?;
+    Ok(c.f64()
+        .map_err(pe(action))?
+        .iter()
+        .map(|v| v.unwrap_or(0.0))
+        .collect())
+}
+
+/// A DATE column as dates.
+fn dates(df: &DataFrame, name: &str, action: &'static str) -> Result<Vec<Option<NaiveDate>>> {
+    let c = df
+        .column(name)
+        .and_then(|c| c.cast(&DataType::Date))
+        .map_err(pe(action))?;
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+    Ok(c.date()
+        .map_err(pe(action))?
+        .physical()
+        .iter()
+        .map(|d| d.map(|d| epoch + Duration::days(i64::from(d))))
+        .collect())
+}
+
+fn no_orders() -> SourceError {
+    DataError::InvalidArgument {
+        name: "orders",
+        expected: "at least one order with a timestamp (after final cleaning)".into(),
+        found: "no orders".into(),
+    }
+    .into()
+}
+
+/// What the warehouse says about its cleaned tables before any feature:
+/// [`summary_sql`], read.
+#[derive(Clone, Debug)]
+pub struct Summary {
+    /// Final cleaning's report, counted in the warehouse.
+    pub report: CleaningReport,
+    /// The day after the last order (the default reference date).
+    pub default_as_of: NaiveDate,
+    /// Every category of completed lines with the date of its first line,
+    /// sorted by name.
+    pub categories: Vec<(String, NaiveDate)>,
+}
+
+impl Summary {
+    /// Order lines after cleaning.
+    pub fn lines(&self) -> u64 {
+        self.report.rows.get("order_items").map_or(0, |r| r.output)
+    }
+}
+
 impl SnowflakeSource {
     /// The day after the last order (the default reference date).
     pub fn default_as_of(&self) -> Result<NaiveDate> {
         let df = self.query_as(&last_order_sql(), "finding the last order")?;
-        let last = if df.height() == 0 {
-            None
-        } else {
-            df.column("last")
-                .and_then(|c| c.cast(&DataType::Int64))
-                .map_err(pe("finding the last order"))?
-                .i64()
-                .map_err(pe("finding the last order"))?
-                .get(0)
-        };
-        last.and_then(chrono::DateTime::from_timestamp_micros)
-            .map(|dt| dt.date_naive() + Duration::days(1))
-            .ok_or_else(|| {
-                DataError::InvalidArgument {
-                    name: "orders",
-                    expected: "at least one order with a timestamp".into(),
-                    found: "no orders".into(),
+        if df.height() == 0 {
+            return Err(no_orders());
+        }
+        dates(&df, "last", "finding the last order")?[0]
+            .map(|d| d + Duration::days(1))
+            .ok_or_else(no_orders)
+    }
+
+    /// The cleaning report, the default reference date and the categories,
+    /// in one query ([`summary_sql`]).
+    pub fn summary(&self) -> Result<Summary> {
+        const ACTION: &str = "reading the cleaning report";
+        let df = self.query_as(&summary_sql(), ACTION)?;
+        if df.height() == 0 {
+            return Err(no_orders());
+        }
+        let what = df
+            .column("what")
+            .and_then(|c| c.str().cloned())
+            .map_err(pe(ACTION))?;
+        let name = df
+            .column("name")
+            .and_then(|c| c.str().cloned())
+            .map_err(pe(ACTION))?;
+        let (pass, rule, n) = (
+            f64s(&df, "pass", ACTION)?,
+            f64s(&df, "rule", ACTION)?,
+            f64s(&df, "n", ACTION)?,
+        );
+        let day = dates(&df, "day", ACTION)?;
+        let mut counts = Vec::new();
+        let mut last = None;
+        let mut categories = Vec::new();
+        for i in 0..df.height() {
+            match what.get(i) {
+                Some("rule") => counts.push((pass[i] as usize, rule[i] as usize, n[i] as u64)),
+                Some("last") => last = day[i],
+                Some("category") => {
+                    if let (Some(c), Some(d)) = (name.get(i), day[i]) {
+                        categories.push((c.to_string(), d));
+                    }
                 }
-                .into()
-            })
+                _ => {}
+            }
+        }
+        categories.sort();
+        Ok(Summary {
+            report: report_from_counts(&counts),
+            default_as_of: last.map(|d| d + Duration::days(1)).ok_or_else(no_orders)?,
+            categories,
+        })
     }
 
     /// Revenue per calendar month (`YYYY-MM`), computed in Snowflake.
@@ -263,21 +424,11 @@ impl SnowflakeSource {
         if df.height() == 0 {
             return Ok(out);
         }
-        let get = |n: &str| -> Result<Column> {
-            df.column(n)
-                .and_then(|c| c.cast(&DataType::Float64))
-                .map_err(pe("reading monthly revenue"))
-        };
-        let (y, m, r) = (get("year")?, get("month")?, get("revenue")?);
-        let (y, m, r) = (
-            y.f64().map_err(pe("monthly"))?,
-            m.f64().map_err(pe("monthly"))?,
-            r.f64().map_err(pe("monthly"))?,
-        );
-        for ((y, m), r) in y.iter().zip(m.iter()).zip(r.iter()) {
-            if let (Some(y), Some(m)) = (y, m) {
-                out.insert(format!("{:04}-{:02}", y as i64, m as i64), r.unwrap_or(0.0));
-            }
+        let y = f64s(&df, "year", "reading monthly revenue")?;
+        let m = f64s(&df, "month", "reading monthly revenue")?;
+        let r = f64s(&df, "revenue", "reading monthly revenue")?;
+        for i in 0..df.height() {
+            out.insert(format!("{:04}-{:02}", y[i] as i64, m[i] as i64), r[i]);
         }
         Ok(out)
     }
@@ -308,11 +459,10 @@ impl SnowflakeSource {
     /// The headline KPIs ([`crate::kpi::kpis`]), computed in Snowflake.
     pub fn kpis(&self, filter: &Filter, opts: &KpiOptions) -> Result<Kpis> {
         filter.check()?;
-        let default_as_of = self.default_as_of()?;
-        let as_of = opts
-            .as_of
-            .or(filter.to.map(|d| d + Duration::days(1)))
-            .unwrap_or(default_as_of);
+        let as_of = match opts.as_of.or(filter.to.map(|d| d + Duration::days(1))) {
+            Some(d) => d,
+            None => self.default_as_of()?,
+        };
         let totals = self.query_as(&totals_sql(filter), "computing revenue and orders")?;
         let revenue = scalar(&totals, "revenue")?.unwrap_or(0.0);
         let orders = scalar(&totals, "orders")?.unwrap_or(0.0) as u64;
@@ -334,68 +484,238 @@ impl SnowflakeSource {
         })
     }
 
-    /// Sorted distinct categories of completed lines before `cutoff`.
-    pub fn categories_before(&self, cutoff: NaiveDate) -> Result<Vec<String>> {
-        let df = self.query_as(&categories_sql(cutoff), "listing categories")?;
-        if df.height() == 0 {
-            return Ok(Vec::new());
-        }
-        let ca = df
-            .column("category")
-            .and_then(|c| c.str().cloned())
-            .map_err(pe("listing categories"))?;
-        let mut cats: Vec<String> = ca.iter().flatten().map(str::to_string).collect();
-        cats.sort();
-        Ok(cats)
+    /// One record per completed order and category, as a sales frame (the
+    /// columns of [`crate::kpi::Sales`] that the KPIs and the dashboard
+    /// read; no product, quantity or price): what `serve` builds its
+    /// dashboard from on Snowflake. Every KPI is a sum of revenue or a
+    /// count of distinct orders or customers, with filters on the order's
+    /// date, channel, customer and the line's category, so folding the
+    /// lines of one order and category together changes none of them.
+    pub fn order_records(&self, summary: &Summary) -> Result<crate::kpi::Sales> {
+        const ACTION: &str = "reading the order records";
+        let df = self.query_as(&order_records_sql(), ACTION)?;
+        let lines = if df.height() == 0 {
+            DataFrame::empty_with_schema(&Schema::from_iter([
+                Field::new("order_id".into(), DataType::String),
+                Field::new("customer_id".into(), DataType::String),
+                Field::new("order_date".into(), DataType::Date),
+                Field::new("channel".into(), DataType::String),
+                Field::new("payment_type".into(), DataType::String),
+                Field::new("category".into(), DataType::String),
+                Field::new("state".into(), DataType::String),
+                Field::new("revenue".into(), DataType::Float64),
+            ]))
+        } else {
+            df
+        };
+        let lines = lines
+            .lazy()
+            .select([
+                col("order_id").cast(DataType::String),
+                col("customer_id").cast(DataType::String),
+                col("order_date").cast(DataType::Date),
+                col("channel").cast(DataType::String),
+                col("payment_type").cast(DataType::String),
+                lit(STATUS_COMPLETED).alias("status"),
+                lit(true).alias("completed"),
+                col("category").cast(DataType::String),
+                col("state").cast(DataType::String),
+                col("revenue").cast(DataType::Float64),
+            ])
+            .sort(
+                ["customer_id", "order_date", "order_id", "category"],
+                SortMultipleOptions::default(),
+            )
+            .collect()
+            .map_err(pe(ACTION))?;
+        Ok(crate::kpi::Sales {
+            lines,
+            customers: DataFrame::empty_with_schema(&crate::contract::CUSTOMERS.schema()),
+            default_as_of: summary.default_as_of,
+        })
+    }
+}
+
+#[cfg(feature = "models")]
+pub use features::WarehouseFeatures;
+
+#[cfg(feature = "models")]
+mod features {
+    use super::*;
+    use crate::features::{
+        BASE_FEATURES, CustomerFeatures, FeatureData, HORIZON_DAYS, SHARE_PREFIX, TARGET,
+        check_categories, feature_names, no_order_before, round_money,
+    };
+
+    /// Customer aggregates computed in the warehouse at a few cutoffs, with
+    /// the revenue per category of every category of the data: the
+    /// features at those cutoffs for any category list are derived from
+    /// them ([`FeatureData`]), as [`crate::features::customer_features`]
+    /// derives them from the lines. One row per customer and cutoff came
+    /// back.
+    #[derive(Clone, Debug)]
+    pub struct WarehouseFeatures {
+        pub summary: Summary,
+        /// Per cutoff: `customer_id`, the aggregates of [`features_sql`]
+        /// (`cat_i` for the i-th of `summary.categories`), sorted by id.
+        frames: BTreeMap<NaiveDate, DataFrame>,
     }
 
-    /// Customer-spend features at `cutoff` ([`crate::features::customer_features`]),
-    /// computed in Snowflake: one row per customer comes back.
-    #[cfg(feature = "models")]
-    pub fn customer_features(
-        &self,
-        cutoff: NaiveDate,
-        categories: Option<&[String]>,
-    ) -> Result<crate::features::CustomerFeatures> {
-        use crate::features::{
-            BASE_FEATURES, CustomerFeatures, HORIZON_DAYS, SHARE_PREFIX, TARGET,
-        };
-        let categories: Vec<String> = match categories {
-            Some(c) => {
-                crate::features::check_categories(c)?;
-                c.to_vec()
+    impl WarehouseFeatures {
+        /// The cutoffs held.
+        pub fn cutoffs(&self) -> Vec<NaiveDate> {
+            self.frames.keys().copied().collect()
+        }
+
+        /// Customers with a completed order before `cutoff` (0 when the
+        /// cutoff was not fetched).
+        pub fn customers_at(&self, cutoff: NaiveDate) -> usize {
+            self.frames.get(&cutoff).map_or(0, DataFrame::height)
+        }
+    }
+
+    impl SnowflakeSource {
+        /// The customer aggregates at each of `cutoffs`, in one query (one
+        /// row per customer and cutoff comes back).
+        pub fn warehouse_features(
+            &self,
+            summary: Summary,
+            cutoffs: &[NaiveDate],
+        ) -> Result<WarehouseFeatures> {
+            const ACTION: &str = "computing customer features";
+            let mut cutoffs = cutoffs.to_vec();
+            cutoffs.sort();
+            cutoffs.dedup();
+            let names: Vec<String> = summary.categories.iter().map(|(c, _)| c.clone()).collect();
+            let mut frames: BTreeMap<NaiveDate, DataFrame> =
+                cutoffs.iter().map(|&c| (c, DataFrame::empty())).collect();
+            if !cutoffs.is_empty() {
+                let df = self.query_as(&features_sql(&cutoffs, &names, HORIZON_DAYS), ACTION)?;
+                if df.height() > 0 {
+                    let at = dates(&df, "cutoff", ACTION)?;
+                    for &c in &cutoffs {
+                        let mask: BooleanChunked = at.iter().map(|d| *d == Some(c)).collect();
+                        let part = df
+                            .filter(&mask)
+                            .and_then(|p| p.drop("cutoff"))
+                            .and_then(|p| p.sort(["customer_id"], SortMultipleOptions::default()))
+                            .map_err(pe(ACTION))?;
+                        frames.insert(c, part);
+                    }
+                }
             }
-            None => self.categories_before(cutoff)?,
-        };
-        let df = self.query_as(
-            &features_sql(cutoff, &categories, HORIZON_DAYS),
-            "computing customer features",
-        )?;
-        if df.height() == 0 {
-            return Err(crate::features::no_order_before(cutoff).into());
+            Ok(WarehouseFeatures { summary, frames })
         }
-        let f = |n: &str| col(n).cast(DataType::Float64).alias(n);
-        let mut select = vec![col("customer_id").cast(DataType::String)];
-        select.extend(BASE_FEATURES.iter().map(|n| f(n)));
-        for (i, c) in categories.iter().enumerate() {
-            select.push(
-                col(format!("share_{i}"))
-                    .cast(DataType::Float64)
-                    .alias(format!("{SHARE_PREFIX}{c}")),
+
+        /// Customer-spend features at `cutoff` ([`crate::features::customer_features`]),
+        /// computed in Snowflake: one row per customer comes back.
+        pub fn customer_features(
+            &self,
+            cutoff: NaiveDate,
+            categories: Option<&[String]>,
+        ) -> Result<CustomerFeatures> {
+            let w = self.warehouse_features(self.summary()?, &[cutoff])?;
+            Ok(w.customer_features(cutoff, categories)?)
+        }
+    }
+
+    impl FeatureData for WarehouseFeatures {
+        fn default_as_of(&self) -> NaiveDate {
+            self.summary.default_as_of
+        }
+
+        fn categories_before(&self, cutoff: NaiveDate) -> crate::error::Result<Vec<String>> {
+            Ok(self
+                .summary
+                .categories
+                .iter()
+                .filter(|(_, first)| *first < cutoff)
+                .map(|(c, _)| c.clone())
+                .collect())
+        }
+
+        fn customer_features(
+            &self,
+            cutoff: NaiveDate,
+            categories: Option<&[String]>,
+        ) -> crate::error::Result<CustomerFeatures> {
+            let categories: Vec<String> = match categories {
+                Some(c) => {
+                    check_categories(c)?;
+                    c.to_vec()
+                }
+                None => self.categories_before(cutoff)?,
+            };
+            let Some(df) = self.frames.get(&cutoff) else {
+                return Err(DataError::InvalidArgument {
+                    name: "cutoff",
+                    expected: format!(
+                        "one of the cutoffs computed in the warehouse ({})",
+                        self.cutoffs()
+                            .iter()
+                            .map(|d| d.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    found: cutoff.to_string(),
+                });
+            };
+            if df.height() == 0 {
+                return Err(no_order_before(cutoff));
+            }
+            let perr =
+                |e: PolarsError| DataError::polars("snowflake", "shaping customer features")(e);
+            // Money sums rounded as the local features round them
+            // (`crate::features::round_money`): the same bits whatever the
+            // order of the warehouse's additions.
+            let money = |n: &str| {
+                col(n).cast(DataType::Float64).map(
+                    |c| {
+                        let out: Float64Chunked =
+                            c.f64()?.iter().map(|v| v.map(round_money)).collect();
+                        Ok(out.with_name(c.name().clone()).into_column())
+                    },
+                    |_, field| Ok(field.clone()),
+                )
+            };
+            let f = |n: &str| match n {
+                "monetary" | "revenue_90d" | "target" => money(n),
+                n if n.starts_with("cat_") => money(n),
+                n => col(n).cast(DataType::Float64),
+            };
+            let monetary = f("monetary");
+            let mut select = vec![col("customer_id").cast(DataType::String)];
+            for n in BASE_FEATURES {
+                select.push(match n {
+                    "average_ticket" => (f("monetary") / f("frequency")).alias(n),
+                    _ => f(n).alias(n),
+                });
+            }
+            for c in &categories {
+                let spent = match self.summary.categories.iter().position(|(k, _)| k == c) {
+                    Some(i) => f(&format!("cat_{i}")),
+                    None => lit(0.0),
+                };
+                select.push(
+                    when(monetary.clone().gt(lit(0.0)))
+                        .then(spent / monetary.clone())
+                        .otherwise(lit(0.0))
+                        .alias(format!("{SHARE_PREFIX}{c}")),
+                );
+            }
+            select.push(f("target").alias(TARGET));
+            let frame = df.clone().lazy().select(select).collect().map_err(perr)?;
+            debug_assert_eq!(
+                frame.width(),
+                feature_names(&categories).len() + 2,
+                "customer_id, features, target"
             );
+            Ok(CustomerFeatures {
+                cutoff,
+                categories,
+                frame,
+            })
         }
-        select.push(col("target").cast(DataType::Float64).alias(TARGET));
-        let frame = df
-            .lazy()
-            .select(select)
-            .sort(["customer_id"], SortMultipleOptions::default())
-            .collect()
-            .map_err(pe("shaping customer features"))?;
-        Ok(CustomerFeatures {
-            cutoff,
-            categories,
-            frame,
-        })
     }
 }
 

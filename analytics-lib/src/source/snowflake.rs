@@ -19,7 +19,7 @@ use snowflake_api::{
 
 use super::config::{SnowflakeAuth, SnowflakeConfig};
 use super::normalise::batches_to_frame;
-use super::{CuratedSource, Result, Secret, SourceError};
+use super::{CuratedSource, Fetched, Result, Secret, SourceError};
 use crate::contract::{CUSTOMERS, ColumnType, ORDER_ITEMS, ORDERS, PRODUCTS, TableSpec};
 use crate::data::CuratedData;
 use crate::error::DataError;
@@ -31,6 +31,8 @@ pub struct SnowflakeSource {
     /// Values scrubbed from every error message.
     secrets: Vec<Secret>,
     description: String,
+    /// What came back so far ([`SnowflakeSource::fetched`]).
+    fetched: std::sync::Mutex<Fetched>,
 }
 
 impl std::fmt::Debug for SnowflakeSource {
@@ -110,6 +112,7 @@ impl SnowflakeSource {
             runtime,
             secrets,
             description,
+            fetched: Default::default(),
         })
     }
 
@@ -149,10 +152,31 @@ impl SnowflakeSource {
         self.query_as(sql, "running a query")
     }
 
+    /// Queries run, rows and bytes fetched by this source so far.
+    pub fn fetched(&self) -> Fetched {
+        *self.fetched.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn count(&self, rows: u64, bytes: u64) {
+        let mut f = self.fetched.lock().unwrap_or_else(|p| p.into_inner());
+        f.queries += 1;
+        f.rows += rows;
+        f.bytes += bytes;
+    }
+
     pub(crate) fn query_as(&self, sql: &str, action: &str) -> Result<DataFrame> {
         match self.exec(sql, action)? {
-            QueryResult::Arrow(batches) => batches_to_frame(&batches),
-            QueryResult::Empty => Ok(DataFrame::empty()),
+            QueryResult::Arrow(batches) => {
+                self.count(
+                    batches.iter().map(|b| b.num_rows() as u64).sum(),
+                    batches.iter().map(arrow_bytes).sum(),
+                );
+                batches_to_frame(&batches)
+            }
+            QueryResult::Empty => {
+                self.count(0, 0);
+                Ok(DataFrame::empty())
+            }
             QueryResult::Json(j) => Err(SourceError::Snowflake {
                 action: action.to_string(),
                 message: format!(
@@ -244,6 +268,16 @@ impl CuratedSource for SnowflakeSource {
     fn describe(&self) -> String {
         self.description.clone()
     }
+}
+
+/// Bytes of a batch's values (the used part of its buffers, not their
+/// capacity): about what crossed the wire before compression.
+fn arrow_bytes(batch: &arrow_array::RecordBatch) -> u64 {
+    batch
+        .columns()
+        .iter()
+        .map(|c| c.to_data().get_slice_memory_size().unwrap_or(0) as u64)
+        .sum()
 }
 
 /// A client error as a [`SourceError`], with every secret (and every line

@@ -143,3 +143,340 @@ fn report_json_has_counts_rows_and_actions() {
         "{text}"
     );
 }
+
+/// The previous implementation of final cleaning and of the sales join,
+/// written with polars expressions only (`is_first_distinct`, `is_in`
+/// against the other table's ids, hash joins on the string ids), kept as the
+/// oracle of the key-lookup implementation.
+mod reference {
+    use analytics_lib::contract::{CHANNELS, ORDER_ITEMS, ORDERS, STATUSES, TableSpec};
+    use analytics_lib::data::CuratedFrames;
+    use analytics_lib::polars::prelude::*;
+
+    fn nulls(spec: &TableSpec) -> Expr {
+        spec.columns
+            .iter()
+            .filter(|c| !c.nullable)
+            .map(|c| col(c.name).is_null())
+            .reduce(|a, b| a.or(b))
+            .unwrap_or(lit(false))
+    }
+
+    fn first_seen(key: &[&str]) -> Expr {
+        if key.len() == 1 {
+            col(key[0]).is_first_distinct()
+        } else {
+            as_struct(key.iter().map(|k| col(*k)).collect()).is_first_distinct()
+        }
+    }
+
+    fn known(column: &str, keys: &Column) -> Expr {
+        col(column).is_in(
+            lit(keys.as_materialized_series().clone()).implode(false),
+            false,
+        )
+    }
+
+    fn one_of(e: Expr, values: &[&str]) -> Expr {
+        e.is_in(lit(Series::new("v".into(), values)).implode(false), false)
+    }
+
+    fn normalised(name: &str) -> Expr {
+        col(name).str().strip_chars(lit(NULL)).str().to_lowercase()
+    }
+
+    /// Count each row under the first condition it meets; keep the others.
+    fn apply(df: &DataFrame, rules: Vec<Expr>, counts: &mut Vec<u64>) -> DataFrame {
+        let mut code = lit(0u32);
+        for (i, r) in rules.iter().enumerate().rev() {
+            code = when(r.clone()).then(lit(i as u32 + 1)).otherwise(code);
+        }
+        let tagged = df
+            .clone()
+            .lazy()
+            .with_column(code.cast(DataType::UInt32).alias("__code"))
+            .collect()
+            .expect("rules");
+        let codes = tagged
+            .column("__code")
+            .expect("code")
+            .u32()
+            .expect("u32")
+            .clone();
+        for i in 0..rules.len() {
+            counts.push(codes.iter().filter(|c| *c == Some(i as u32 + 1)).count() as u64);
+        }
+        df.filter(&codes.equal(0)).expect("filter")
+    }
+
+    pub fn clean(data: &CuratedFrames) -> (CuratedFrames, Vec<u64>) {
+        let mut counts = Vec::new();
+        let c = apply(
+            &data.customers,
+            vec![
+                nulls(&analytics_lib::contract::CUSTOMERS),
+                first_seen(&["customer_id"]).not(),
+            ],
+            &mut counts,
+        );
+        let p = apply(
+            &data.products,
+            vec![
+                nulls(&analytics_lib::contract::PRODUCTS),
+                col("list_price")
+                    .gt(lit(0.0))
+                    .and(col("list_price").is_finite())
+                    .not(),
+                first_seen(&["product_id"]).not(),
+            ],
+            &mut counts,
+        );
+        let input_orders = data.orders.column("order_id").expect("ids").clone();
+        let o = apply(
+            &data.orders,
+            vec![
+                nulls(&ORDERS),
+                one_of(normalised("status"), &STATUSES).not(),
+                one_of(normalised("channel"), &CHANNELS).not(),
+                first_seen(&["order_id"]).not(),
+                known("customer_id", c.column("customer_id").expect("ids")).not(),
+            ],
+            &mut counts,
+        );
+        let l = apply(
+            &data.order_items,
+            vec![
+                nulls(&ORDER_ITEMS),
+                first_seen(&["order_id", "line_no"]).not(),
+                known("order_id", &input_orders).not(),
+                known("order_id", o.column("order_id").expect("ids")).not(),
+                known("product_id", p.column("product_id").expect("ids")).not(),
+                col("quantity").lt_eq(lit(0)),
+                col("unit_price")
+                    .gt(lit(0.0))
+                    .and(col("unit_price").is_finite())
+                    .not(),
+                col("discount")
+                    .gt_eq(lit(0.0))
+                    .and(col("discount").lt(lit(1.0)))
+                    .not(),
+            ],
+            &mut counts,
+        );
+        let o = apply(
+            &o,
+            vec![
+                known(
+                    "order_id",
+                    data.order_items.column("order_id").expect("ids"),
+                )
+                .not(),
+                known("order_id", l.column("order_id").expect("ids")).not(),
+            ],
+            &mut counts,
+        );
+        let o = o
+            .lazy()
+            .with_columns([
+                normalised("status").alias("status"),
+                normalised("channel").alias("channel"),
+            ])
+            .collect()
+            .expect("normalise");
+        (
+            CuratedFrames {
+                customers: c,
+                products: p,
+                orders: o,
+                order_items: l,
+            },
+            counts,
+        )
+    }
+
+    /// The sales lines by hash joins on the ids.
+    pub fn join(clean: &CuratedFrames) -> DataFrame {
+        let left = |how| JoinArgs {
+            maintain_order: MaintainOrderJoin::Left,
+            ..JoinArgs::new(how)
+        };
+        clean
+            .order_items
+            .clone()
+            .lazy()
+            .join(
+                clean.orders.clone().lazy(),
+                [col("order_id")],
+                [col("order_id")],
+                left(JoinType::Inner),
+            )
+            .join(
+                clean
+                    .products
+                    .clone()
+                    .lazy()
+                    .select([col("product_id"), col("category")]),
+                [col("product_id")],
+                [col("product_id")],
+                left(JoinType::Left),
+            )
+            .join(
+                clean
+                    .customers
+                    .clone()
+                    .lazy()
+                    .select([col("customer_id"), col("state")]),
+                [col("customer_id")],
+                [col("customer_id")],
+                left(JoinType::Left),
+            )
+            .select([
+                col("order_id"),
+                col("customer_id"),
+                col("order_ts"),
+                col("order_ts").dt().date().alias("order_date"),
+                col("channel"),
+                col("payment_type"),
+                col("status"),
+                col("status").eq(lit("completed")).alias("completed"),
+                col("line_no"),
+                col("product_id"),
+                col("category"),
+                col("state"),
+                col("quantity"),
+                col("unit_price"),
+                col("discount"),
+                analytics_lib::kpi::line_revenue().alias("revenue"),
+            ])
+            .collect()
+            .expect("join")
+    }
+}
+
+/// Generated tables with many defects of every kind.
+fn defective(lines: u64, seed: u64, defect_rate: f64) -> analytics_lib::data::CuratedFrames {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = analytics_lib::data::generate::GeneratorConfig {
+        lines,
+        seed,
+        defect_rate,
+        ..Default::default()
+    };
+    analytics_lib::data::generate::generate(&cfg, dir.path()).expect("generate");
+    load(dir.path()).and_then(|d| d.collect()).expect("load")
+}
+
+#[test]
+fn key_lookups_clean_and_join_as_the_polars_expressions_did() {
+    use analytics_lib::kpi::Sales;
+    for (tables, what) in [
+        (tiny(), "the fixture"),
+        (defective(30_000, 3, 0.05), "generated, 5% defects"),
+        (defective(20_000, 11, 0.0), "generated, clean"),
+    ] {
+        let cleaned = clean(&tables).expect("clean");
+        let (frames, counts) = reference::clean(&tables);
+        let found: Vec<u64> = cleaned.report.defects.iter().map(|d| d.rows).collect();
+        assert_eq!(found, counts, "{what}: every count, in rule order");
+        for ((name, a), (_, b)) in cleaned.frames.row_counts().iter().zip(frames.row_counts()) {
+            assert_eq!(*a, b, "{what}: rows of {name}");
+        }
+        assert!(
+            cleaned.frames.customers.equals_missing(&frames.customers),
+            "{what}"
+        );
+        assert!(
+            cleaned.frames.products.equals_missing(&frames.products),
+            "{what}"
+        );
+        assert!(
+            cleaned.frames.orders.equals_missing(&frames.orders),
+            "{what}"
+        );
+        assert!(
+            cleaned
+                .frames
+                .order_items
+                .equals_missing(&frames.order_items),
+            "{what}"
+        );
+
+        let expected = reference::join(&frames);
+        let by_keys = Sales::join(&cleaned.frames, cleaned.keys()).expect("join by keys");
+        let by_lookup = Sales::from_frames(&cleaned.frames).expect("join by lookup");
+        assert!(
+            by_lookup.lines.equals_missing(&by_keys.lines),
+            "{what}: join by lookup"
+        );
+        let codes = ["customer_key", "order_key"];
+        let without_codes = by_keys.lines.drop_many(codes);
+        assert_eq!(without_codes.schema(), expected.schema(), "{what}");
+        assert!(
+            without_codes.equals_missing(&expected),
+            "{what}: join by keys"
+        );
+
+        // The codes: a line's customer_key is its customer's row in the
+        // customers, sorted by id; order_key is one dense code per order.
+        let ids = by_keys
+            .customers
+            .column("customer_id")
+            .expect("ids")
+            .str()
+            .expect("str")
+            .clone();
+        let sorted: Vec<&str> = ids.iter().map(|v| v.expect("id")).collect();
+        assert!(sorted.is_sorted(), "{what}: customers sorted by id");
+        let line_customer = by_keys
+            .lines
+            .column("customer_id")
+            .expect("c")
+            .str()
+            .expect("str")
+            .clone();
+        let key = by_keys
+            .lines
+            .column("customer_key")
+            .expect("k")
+            .u32()
+            .expect("u32")
+            .clone();
+        for (c, k) in line_customer.iter().zip(key.iter()) {
+            assert_eq!(
+                c,
+                Some(sorted[k.expect("a known customer") as usize]),
+                "{what}"
+            );
+        }
+        let orders = by_keys
+            .lines
+            .column("order_id")
+            .expect("o")
+            .str()
+            .expect("str")
+            .clone();
+        let okey = by_keys
+            .lines
+            .column("order_key")
+            .expect("k")
+            .u32()
+            .expect("u32")
+            .clone();
+        let mut code_of = std::collections::HashMap::new();
+        for (o, k) in orders.iter().zip(okey.iter()) {
+            let k = k.expect("an order code");
+            assert_eq!(
+                *code_of.entry(o).or_insert(k),
+                k,
+                "{what}: one code per order"
+            );
+        }
+        let mut codes: Vec<u32> = code_of.values().copied().collect();
+        codes.sort_unstable();
+        assert_eq!(
+            codes,
+            (0..codes.len() as u32).collect::<Vec<_>>(),
+            "{what}: dense codes"
+        );
+    }
+}

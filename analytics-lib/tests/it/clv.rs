@@ -473,3 +473,100 @@ fn agrees_with_lifetimes_on_generated_data() {
         );
     }
 }
+
+/// CLV by segment: every customer counted once, totals and means per
+/// segment equal the sums over its customers, an empty segment has no
+/// means, customers without a segment get their own row, and a segment
+/// number without a name is refused.
+#[test]
+fn clv_by_segment_sums_each_segments_customers() {
+    use analytics_lib::clv::clv_by_segment;
+    let as_of = date("2024-03-01");
+    let ids: Vec<String> = ["a", "b", "c", "d", "e"].map(String::from).to_vec();
+    let summary = CustomerSummary::from_parts(
+        as_of,
+        ids.clone(),
+        vec![0, 2, 5, 1, 3],
+        vec![0.0, 30.0, 80.0, 10.0, 50.0],
+        vec![40.0, 60.0, 90.0, 70.0, 100.0],
+        vec![0.0, 120.0, 80.0, 300.0, 50.0],
+    )
+    .expect("summary");
+    let model = ClvModel {
+        format_version: analytics_lib::clv::CLV_FORMAT_VERSION,
+        as_of,
+        bgnbd: BgNbd {
+            r: 0.8,
+            alpha: 40.0,
+            a: 0.5,
+            b: 2.0,
+            log_likelihood: 0.0,
+        },
+        gamma_gamma: GammaGamma {
+            p: 3.0,
+            q: 4.0,
+            v: 60.0,
+            log_likelihood: 0.0,
+        },
+        params: ClvParams::new(),
+        customers: 5,
+        repeat_customers: 4,
+        fit_seconds: 0.0,
+    };
+    let predictions = model.predict(&summary).expect("predict");
+    let names: Vec<String> = ["Champions", "Lost", "Empty"].map(String::from).to_vec();
+    // a, c: Champions; b, e: Lost; d: none.
+    let of = |id: &str| match id {
+        "a" | "c" => Some(0),
+        "b" | "e" => Some(1),
+        _ => None,
+    };
+    let rows = clv_by_segment(&summary, &predictions, &names, of).expect("by segment");
+    let v = &predictions.values;
+    assert_eq!(
+        rows.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+        ["Champions", "Lost", "Empty", "no segment"]
+    );
+    assert_eq!(
+        rows.iter().map(|r| r.customers).collect::<Vec<_>>(),
+        [2, 2, 0, 1]
+    );
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1.0);
+    assert!(close(rows[0].total_clv, v[0].clv + v[2].clv));
+    assert!(close(rows[1].total_clv, v[1].clv + v[4].clv));
+    assert!(close(rows[3].total_clv, v[3].clv));
+    assert!(close(
+        rows[1].mean_p_alive.expect("mean"),
+        (v[1].p_alive + v[4].p_alive) / 2.0
+    ));
+    assert!(close(
+        rows[0].mean_expected_purchases.expect("mean"),
+        (v[0].expected_purchases + v[2].expected_purchases) / 2.0
+    ));
+    assert!(close(
+        rows[0].mean_clv.expect("mean"),
+        rows[0].total_clv / 2.0
+    ));
+    assert_eq!(rows[2].segment, Some(2));
+    assert_eq!(rows[2].mean_clv, None);
+    assert_eq!(rows[2].total_clv, 0.0);
+    assert_eq!(rows[3].segment, None);
+    let total: f64 = rows.iter().map(|r| r.total_clv).sum();
+    assert!(close(total, predictions.total_clv()));
+    let shares: f64 = rows.iter().map(|r| r.share_of_clv).sum();
+    assert!(close(shares, 1.0), "{shares}");
+    assert!(rows.iter().all(|r| r.total_clv > 0.0 || r.customers == 0));
+
+    // Every customer with a segment: no "no segment" row.
+    let rows = clv_by_segment(&summary, &predictions, &names, |_| Some(1)).expect("by segment");
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[1].customers, 5);
+
+    // A segment number without a name, and predictions of another summary.
+    let e = clv_by_segment(&summary, &predictions, &names, |_| Some(3)).expect_err("refused");
+    assert_mentions(&e.to_string(), &["segment number below 3", "segment 3"]);
+    let mut short = predictions.clone();
+    short.values.pop();
+    let e = clv_by_segment(&summary, &short, &names, of).expect_err("refused");
+    assert_mentions(&e.to_string(), &["one prediction per customer", "4"]);
+}

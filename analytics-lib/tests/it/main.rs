@@ -23,6 +23,8 @@ mod prepare;
 mod registry_cli;
 #[cfg(feature = "segments")]
 mod retrain;
+#[cfg(all(feature = "segments", feature = "snowflake"))]
+mod schedule;
 #[cfg(feature = "segments")]
 mod segments;
 #[cfg(feature = "snowflake")]

@@ -127,9 +127,16 @@ fn every_caller_prepares_through_source_prepare() {
         "prepare through Source::prepare: {offenders:#?}"
     );
 
-    // serve's start-up and the retrain job call it.
-    assert!(code_of(&root.join("serve/src/startup.rs")).contains(".prepare()"));
-    assert!(code_of(&root.join("analytics-lib/src/retrain/mod.rs")).contains(".prepare()"));
+    // serve's snapshots and the jobs call it, through the inputs that also
+    // have the push-down path (Source::serve_input, Source::job_input).
+    assert!(code_of(&root.join("serve/src/snapshot.rs")).contains(".serve_input()"));
+    assert!(code_of(&root.join("analytics-lib/src/retrain/mod.rs")).contains(".job_input("));
+    let inputs = code_of(&root.join("analytics-lib/src/source/prepare.rs"));
+    assert!(inputs.contains("fn job_input(") && inputs.contains("fn serve_input("));
+    assert!(
+        inputs.matches("self.prepare()?").count() >= 2,
+        "both inputs prepare on Parquet"
+    );
 
     // Each notebook's first code cell that reads the data prepares it through it.
     for nb in ["01_eda", "02_regression", "03_segmentation"] {

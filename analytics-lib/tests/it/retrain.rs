@@ -42,10 +42,14 @@ fn data(lines: u64, seed: u64) -> PathBuf {
         .clone()
 }
 
+/// Options of a run that trains even on the data of the live versions
+/// (these tests retrain on one data set again and again; the skip on
+/// unchanged data has its own test).
 fn options(data: &Path, models: &Path) -> RetrainOptions {
     let mut o = RetrainOptions::new(data, models);
     o.track = false;
     o.silhouette_sample = 2_000;
+    o.force = true;
     o
 }
 
@@ -149,11 +153,21 @@ fn better_challenger_is_promoted_and_a_worse_one_rejected() {
         n(&spend.challenger.metrics),
         Some(r.data.customers_test as u64)
     );
+    // The challenger's interval coverage on the test cutoff is recorded.
+    for k in ["coverage_80", "coverage_95"] {
+        let c = spend.challenger.metrics[k].as_f64().expect(k);
+        assert!(c > 0.5 && c <= 1.0, "{k} {c}");
+    }
     assert!(good.json_path.is_file() && good.text_path.is_file());
     let text = std::fs::read_to_string(&good.text_path).expect("text report");
     assert_mentions(
         &text,
-        &["customer_spend: PROMOTED", "segments: PROMOTED", "Drift of"],
+        &[
+            "customer_spend: PROMOTED",
+            "segments: PROMOTED",
+            "Drift of",
+            "interval coverage on the test cutoff: 80 % →",
+        ],
     );
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&good.json_path).expect("json")).expect("parse");
@@ -299,9 +313,68 @@ fn bad_new_data_stops_the_run_and_leaves_the_live_models_untouched() {
     );
 }
 
+#[test]
+fn a_run_on_the_live_versions_data_trains_nothing_unless_forced() {
+    let d = data(20_000, 16);
+    let tmp = TempDir::new().expect("tmp");
+    let models = tmp.path().join("models");
+    let mut o = options(&d, &models);
+    o.force = false;
+    let first = retrain(&o).expect("first run");
+    assert_eq!(first.report.skipped, None);
+    let reg = Registry::open(&models).expect("open");
+    let live = |m| reg.live_version(m).expect("live").expect("a live version");
+    let (spend, segs) = (live(SPEND), live(SEGMENTS));
+    let before = snapshot(&models);
+
+    // The same data again: nothing trained, nothing written but the report.
+    let again = retrain(&o).expect("second run");
+    let why = again.report.skipped.as_deref().expect("skipped");
+    assert_mentions(
+        why,
+        &[
+            "unchanged",
+            &spend.to_string(),
+            &segs.to_string(),
+            "--force",
+        ],
+    );
+    assert_eq!(again.report.data.fingerprint, first.report.data.fingerprint);
+    assert!(again.report.models.is_empty() && again.report.decision.is_empty());
+    assert_eq!(snapshot(&models), before, "the registry is untouched");
+    let json = std::fs::read_to_string(&again.json_path).expect("report");
+    assert!(json.contains("\"skipped\""), "{json}");
+    assert!(again.report.to_text().contains("SKIPPED"));
+
+    // Other parameters: the live versions are not those models, it trains.
+    let mut other = o.clone();
+    other.params.segments.kmeans = other.params.segments.kmeans.clone().seed(99);
+    let third = retrain(&other).expect("other parameters");
+    assert_eq!(third.report.skipped, None);
+
+    // Forced (the command line's --force): it trains on the same data.
+    let out = Command::new(env!("CARGO_BIN_EXE_analytics"))
+        .args(["retrain", "--force", "--json", "--data"])
+        .arg(&d)
+        .arg("--models")
+        .arg(&models)
+        .env("OMP_WAIT_POLICY", "PASSIVE")
+        .env_remove("MLFLOW_TRACKING_URI")
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(report["skipped"].is_null(), "{report}");
+    assert_eq!(report["decision"][SPEND], "promoted");
+}
+
 fn analytics_retrain(data: &Path, models: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_analytics"));
-    c.args(["retrain", "--data"])
+    c.args(["retrain", "--force", "--data"])
         .arg(data)
         .arg("--models")
         .arg(models)

@@ -171,8 +171,10 @@ impl DashboardData {
                 }
                 Err(e) => {
                     eprintln!("serve: dashboard without segments: {e:#}");
-                    let (s, o) =
-                        no_segments(format!("the live segment model could not be used: {e:#}"));
+                    let (s, o) = no_segments(crate::error::public_message(
+                        &format!("the live segment model could not be used: {e:#}"),
+                        &[models],
+                    ));
                     (s, o, vec![NO_SEGMENT; customer_index.len()])
                 }
             };

@@ -64,15 +64,28 @@ fn one_of(field: &str, value: &str, known: &[String]) -> Result<String, ErrorBod
     }
 }
 
+/// The first and last day a period may reach: the data's first and last
+/// day, ± [`DATE_MARGIN_DAYS`] (`None`: beyond what chrono holds). The
+/// OpenAPI document states the same range (`routes/docs.rs`).
+pub fn date_bounds(min: NaiveDate, max: NaiveDate) -> (Option<NaiveDate>, Option<NaiveDate>) {
+    let margin = chrono::Duration::days(DATE_MARGIN_DAYS);
+    (
+        min.checked_sub_signed(margin),
+        max.checked_add_signed(margin),
+    )
+}
+
 /// Read `pairs` (the decoded query string, in order). Absent dates default
-/// to the data's default period; `category`, `state` and `channel` repeat;
-/// an empty value means "all".
+/// to the data's default period; `from` after `to` is the same period (the
+/// two are put in order); `category`, `state` and `channel` repeat; an
+/// empty value means "all". Values are taken as they are (no trimming, no
+/// case folding): what the OpenAPI document lists is what is accepted.
 pub fn parse(pairs: &[(String, String)], data: &DashboardData) -> Result<Selection, ErrorBody> {
     let mut from = None;
     let mut to = None;
     let mut sel = Selection::default();
     for (k, v) in pairs {
-        let v = v.trim();
+        let v = v.as_str();
         match k.as_str() {
             "from" | "to" => {
                 if v.is_empty() {
@@ -91,11 +104,10 @@ pub fn parse(pairs: &[(String, String)], data: &DashboardData) -> Result<Selecti
                 sel.categories
                     .push(one_of("category", v, &data.options.categories)?)
             }
-            "state" if !v.is_empty() => sel.states.push(one_of(
-                "state",
-                &v.to_ascii_uppercase(),
-                &data.options.state_codes,
-            )?),
+            "state" if !v.is_empty() => {
+                sel.states
+                    .push(one_of("state", v, &data.options.state_codes)?)
+            }
             "channel" if !v.is_empty() => {
                 sel.channels
                     .push(one_of("channel", v, &data.options.channels)?)
@@ -120,11 +132,7 @@ pub fn parse(pairs: &[(String, String)], data: &DashboardData) -> Result<Selecti
     }
     sel.from = from.unwrap_or(data.options.default_from);
     sel.to = to.unwrap_or(data.options.default_to);
-    let margin = chrono::Duration::days(DATE_MARGIN_DAYS);
-    let (lo, hi) = (
-        data.options.min_date.checked_sub_signed(margin),
-        data.options.max_date.checked_add_signed(margin),
-    );
+    let (lo, hi) = date_bounds(data.options.min_date, data.options.max_date);
     for (field, d) in [("from", sel.from), ("to", sel.to)] {
         let inside = lo.is_none_or(|lo| d >= lo) && hi.is_none_or(|hi| d <= hi);
         if !inside {
@@ -143,10 +151,7 @@ pub fn parse(pairs: &[(String, String)], data: &DashboardData) -> Result<Selecti
         }
     }
     if sel.from > sel.to {
-        return Err(ErrorBody::new("the period ends before it starts")
-            .field("from")
-            .expected(format!("a date on or before `to` ({})", sel.to))
-            .found(sel.from.to_string()));
+        std::mem::swap(&mut sel.from, &mut sel.to);
     }
     sel.categories.sort();
     sel.categories.dedup();

@@ -39,42 +39,62 @@ use crate::error::{ErrorBody, internal_error};
 )]
 pub struct Api;
 
-/// The dashboard's app data: its prepared data, or why there is none.
-pub struct DashboardState {
+/// The dashboard's prepared data, or why there is none.
+pub struct DashboardNow {
     pub data: Option<Arc<DashboardData>>,
     pub reason: String,
 }
 
+/// The dashboard's app data: the one in use, swapped whole when a new data
+/// snapshot or segment model comes in (`crate::snapshot`); a request keeps
+/// the one it started with.
+pub struct DashboardState {
+    now: arc_swap::ArcSwap<DashboardNow>,
+}
+
 impl DashboardState {
+    fn of(data: Option<Arc<DashboardData>>, reason: String) -> Self {
+        DashboardState {
+            now: arc_swap::ArcSwap::from_pointee(DashboardNow { data, reason }),
+        }
+    }
+
     /// Prepare the dashboard when the service has data; never fails (a
     /// failure leaves the endpoints answering 503 with the reason).
     pub fn build(sales: Option<&analytics_lib::kpi::Sales>, models: &std::path::Path) -> Self {
         match sales {
-            None => DashboardState {
-                data: None,
-                reason: "the service was started without curated data (--data)".into(),
-            },
+            None => Self::of(
+                None,
+                "the service was started without curated data (--data)".into(),
+            ),
             Some(sales) => match DashboardData::build(sales, models) {
-                Ok(dd) => DashboardState {
-                    data: Some(Arc::new(dd)),
-                    reason: String::new(),
-                },
+                Ok(dd) => Self::of(Some(Arc::new(dd)), String::new()),
                 Err(e) => {
                     eprintln!("serve: the dashboard could not be prepared: {e:#}");
-                    DashboardState {
-                        data: None,
-                        reason: format!("the dashboard could not be prepared: {e:#}"),
-                    }
+                    Self::of(
+                        None,
+                        crate::error::public_message(
+                            &format!("the dashboard could not be prepared: {e:#}"),
+                            &[models],
+                        ),
+                    )
                 }
             },
         }
     }
 
     pub fn empty() -> Self {
-        DashboardState {
-            data: None,
-            reason: "the dashboard was not prepared".into(),
-        }
+        Self::of(None, "the dashboard was not prepared".into())
+    }
+
+    /// The dashboard in use (one atomic load).
+    pub fn now(&self) -> Arc<DashboardNow> {
+        self.now.load_full()
+    }
+
+    /// Swap in `other`'s dashboard.
+    pub fn replace(&self, other: DashboardState) {
+        self.now.store(other.now.into_inner());
     }
 }
 
@@ -126,7 +146,7 @@ async fn asset(name: web::Path<String>) -> HttpResponse {
 }
 
 /// The 503 answer when the dashboard has no data.
-fn unavailable(state: &DashboardState) -> HttpResponse {
+fn unavailable(state: &DashboardNow) -> HttpResponse {
     ErrorBody::new("the dashboard has no data")
         .expected("a service started with curated data (--data)")
         .found(state.reason.clone())
@@ -154,6 +174,7 @@ fn unavailable(state: &DashboardState) -> HttpResponse {
         (status = 503, description = "The service has no data", body = crate::error::ErrorBody),
     ))]
 pub async fn dashboard_data(req: HttpRequest, state: web::Data<DashboardState>) -> HttpResponse {
+    let state = state.now();
     let Some(data) = state.data.clone() else {
         return unavailable(&state);
     };
@@ -188,6 +209,7 @@ pub async fn dashboard_data(req: HttpRequest, state: web::Data<DashboardState>) 
         (status = 503, description = "The service has no data", body = crate::error::ErrorBody),
     ))]
 pub async fn dashboard_options(state: web::Data<DashboardState>) -> HttpResponse {
+    let state = state.now();
     match &state.data {
         Some(d) => HttpResponse::Ok().json(&d.options),
         None => unavailable(&state),

@@ -64,11 +64,92 @@ pub fn configure(cfg: &mut ServiceConfig) {
 struct Base;
 
 pub fn api_doc() -> utoipa::openapi::OpenApi {
-    Base::openapi()
+    let mut doc = Base::openapi()
         .merge_from(health::Api::openapi())
         .merge_from(predict::Api::openapi())
         .merge_from(segment::Api::openapi())
         .merge_from(models::Api::openapi())
         .merge_from(docs::Api::openapi())
-        .merge_from(dashboard::Api::openapi())
+        .merge_from(dashboard::Api::openapi());
+    declare_access_and_bounds(&mut doc);
+    doc
+}
+
+/// The name of the bearer scheme in the document.
+pub const BEARER: &str = "bearerAuth";
+
+/// What every route shares, from the tables the middleware uses (one
+/// truth): the bearer scheme and each operation's scope
+/// (`auth::required_scope`; OpenAPI 3.1 lets a non-OAuth requirement list
+/// roles: the scope) with its 401 and 403; 429 on the heavy routes
+/// (`limits::heavy_kind`); 408 on the routes that read a body.
+fn declare_access_and_bounds(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::security::{
+        HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+    };
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+
+    let error = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build()
+    };
+    doc.components
+        .get_or_insert_with(Default::default)
+        .add_security_scheme(
+        BEARER,
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .description(Some(
+                    "A key of the service's APP_API_KEYS, sent as `Authorization: Bearer <key>`. \
+                     Each operation names the scope its key needs: `predict` (predictions, \
+                     segments) or `read` (dashboard data, /ready, /models, this document); \
+                     `customers` shows customer ids in the dashboard's tables and exports. \
+                     Without configured keys the service does not check them (loopback only).",
+                ))
+                .build(),
+        ),
+    );
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let scope = crate::auth::required_scope(path);
+        let heavy = crate::limits::heavy_kind(path);
+        for op in [&mut item.get, &mut item.post].into_iter().flatten() {
+            let body = op.request_body.is_some();
+            let responses = &mut op.responses.responses;
+            if let Some(scope) = scope {
+                op.security = Some(vec![SecurityRequirement::new(BEARER, [scope.name()])]);
+                responses.insert(
+                    "401".into(),
+                    error("No API key, or not one of the service's keys (WWW-Authenticate says which)").into(),
+                );
+                responses.insert(
+                    "403".into(),
+                    error(&format!("The key lacks the scope `{scope}`")).into(),
+                );
+            }
+            if body {
+                responses.insert(
+                    "408".into(),
+                    error("The body did not arrive in full within body_timeout_ms").into(),
+                );
+            }
+            if let Some(kind) = heavy {
+                responses.insert(
+                    "429".into(),
+                    error(&format!(
+                        "Too many {} requests in progress (max_concurrent_heavy); retry after Retry-After seconds",
+                        kind.name()
+                    ))
+                    .into(),
+                );
+            }
+        }
+    }
 }

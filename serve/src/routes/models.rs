@@ -113,6 +113,9 @@ pub struct RegistryModel {
 pub struct ModelsResponse {
     /// customer_spend and segments first, then any other model of the registry.
     pub models: Vec<RegistryModel>,
+    /// The data snapshot the live models answer lookups from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<crate::snapshot::SnapshotInfo>,
 }
 
 #[derive(thiserror::Error, Debug)]
@@ -251,7 +254,9 @@ fn describe_model(state: &AppState, name: &str) -> RegistryModel {
         Err(e) => errors.push(e.to_string()),
     }
     if !errors.is_empty() {
-        out.error = Some(errors.join("; "));
+        let msg = errors.join("; ");
+        eprintln!("serve: GET /models: {name}: {msg}");
+        out.error = Some(crate::error::public_message(&msg, &[reg.root()]));
     }
     out
 }
@@ -266,6 +271,7 @@ fn list(state: &AppState) -> anyhow::Result<ModelsResponse> {
     }
     Ok(ModelsResponse {
         models: names.iter().map(|n| describe_model(state, n)).collect(),
+        data: state.feed.info(),
     })
 }
 

@@ -3,10 +3,9 @@
 
 use std::sync::Arc;
 
-use actix_web::error::{JsonPayloadError, PayloadError};
 use actix_web::http::StatusCode;
-use actix_web::http::header::{CONTENT_LENGTH, ContentType};
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
+use actix_web::http::header::ContentType;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use anyhow::anyhow;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -14,10 +13,10 @@ use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
 use utoipa::{OpenApi, PartialSchema, ToSchema};
 
-use crate::error::{ErrorBody, internal_error, json_error};
+use crate::error::{ErrorBody, internal_error, invalid_json};
 use crate::input::{
-    BatchError, FastRecord, FastRecords, InputError, Record, fast_batch, fast_record, parse_batch,
-    parse_record,
+    BatchError, FastRecord, FastRecords, InputError, Record, RecordsError, fast_batch, fast_record,
+    for_each_record, parse_record, scan_batch,
 };
 use crate::model::{FAMILY, LiveModel, Predictions};
 use crate::state::AppState;
@@ -201,7 +200,8 @@ pub enum PredictError {
     /// Missing, unknown or ill-typed field, out-of-range value, empty batch.
     #[error("{0}")]
     Invalid(InputError),
-    /// More records than `max_batch`.
+    /// More records than `max_batch`: a 400 like any other violation of the
+    /// document (its `maxItems`); 413 is for bodies over the byte limit.
     #[error("{0}")]
     TooLarge(InputError),
     /// A `customer_id` the service does not know (or no data to look it up).
@@ -226,8 +226,7 @@ impl From<BatchError> for PredictError {
 impl ResponseError for PredictError {
     fn status_code(&self) -> StatusCode {
         match self {
-            PredictError::Invalid(_) => StatusCode::BAD_REQUEST,
-            PredictError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            PredictError::Invalid(_) | PredictError::TooLarge(_) => StatusCode::BAD_REQUEST,
             PredictError::UnknownCustomer(_) => StatusCode::NOT_FOUND,
             PredictError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             PredictError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -457,64 +456,44 @@ fn answer(
     Ok(buf)
 }
 
-/// Batches from this many records are predicted on the blocking pool, so an
-/// HTTP worker never stalls on one.
-const BLOCKING_ROWS: usize = 64;
+/// A body that is not JSON, as the 400 of [`crate::error::json_error`].
+pub(crate) fn parse_value(body: &[u8]) -> Result<Value, PredictError> {
+    serde_json::from_slice(body).map_err(|e| PredictError::Invalid(InputError(invalid_json(&e))))
+}
 
-async fn answer_off_worker(
-    live: Arc<LiveModel>,
-    rows: Vec<f64>,
-    customers: Vec<Option<u32>>,
+/// The answer to a batch body (run on the blocking pool): the fast path,
+/// else the shape checked first (size and count, before any record is
+/// parsed), then each record read field by field, one at a time.
+fn batch_answer(
+    live: Option<Arc<LiveModel>>,
+    body: &[u8],
     top: usize,
-) -> Result<HttpResponse, PredictError> {
-    let n = rows.len() / live.feature_names().len().max(1);
-    let bytes = if n >= BLOCKING_ROWS {
-        web::block(move || answer(&live, &rows, &customers, top, true))
-            .await
-            .map_err(|e| anyhow!("prediction task failed: {e}"))??
-    } else {
-        answer(&live, &rows, &customers, top, true)?
-    };
-    Ok(json_response(bytes))
-}
-
-/// The body as `web::Json` reads it (content type, size limit, errors of
-/// `json_error`), as bytes: the routes parse it themselves.
-async fn read_json_body(
-    req: &HttpRequest,
-    payload: web::Payload,
-    limit: usize,
-) -> Result<web::Bytes, actix_web::Error> {
-    let json = matches!(req.mime_type(), Ok(Some(m))
-        if m.subtype().as_str() == "json" || m.suffix().is_some_and(|s| s.as_str() == "json"));
-    if !json {
-        return Err(json_error(JsonPayloadError::ContentType, req));
-    }
-    let length = req
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if let Some(length) = length
-        && length > limit
+    max: usize,
+) -> Result<Vec<u8>, PredictError> {
+    if let Some(live) = &live
+        && let Some(mut fast) = fast_batch(body, live.feature_names(), live.is_share(), max)
     {
-        return Err(json_error(
-            JsonPayloadError::OverflowKnownLength { length, limit },
-            req,
-        ));
+        let customers = fill_customers(live, &mut fast, true)?;
+        return Ok(answer(live, &fast.rows, &customers, top, true)?);
     }
-    match payload.to_bytes_limited(limit).await {
-        Ok(Ok(bytes)) => Ok(bytes),
-        Ok(Err(_)) => Err(json_error(
-            JsonPayloadError::Payload(PayloadError::Incomplete(None)),
-            req,
-        )),
-        Err(_) => Err(json_error(JsonPayloadError::Overflow { limit }, req)),
-    }
-}
-
-fn parse_value(body: &[u8], req: &HttpRequest) -> Result<Value, actix_web::Error> {
-    serde_json::from_slice(body).map_err(|e| json_error(JsonPayloadError::Deserialize(e), req))
+    let n = scan_batch(body, max)?;
+    let live = live.ok_or(PredictError::NotReady(FAMILY))?;
+    let mut rows = Vec::with_capacity(n * live.feature_names().len());
+    let mut customers = Vec::with_capacity(n);
+    for_each_record(body, |i, r| {
+        resolve(
+            &live,
+            r,
+            &format!("records[{i}]"),
+            &mut rows,
+            &mut customers,
+        )
+    })
+    .map_err(|e| match e {
+        RecordsError::Record(e) => e,
+        RecordsError::Json(e) => PredictError::Invalid(InputError(invalid_json(&e))),
+    })?;
+    Ok(answer(&live, &rows, &customers, top, true)?)
 }
 
 /// Predict one customer's spend over the next 90 days.
@@ -532,7 +511,7 @@ pub async fn predict(
     state: web::Data<AppState>,
     payload: web::Payload,
 ) -> Result<HttpResponse, actix_web::Error> {
-    let body = read_json_body(&req, payload, state.settings.max_body_bytes).await?;
+    let body = crate::body::read_json(&req, payload, state.body_limits(false)).await?;
     let top = state.settings.top_contributions;
     let live = state.live();
     // The happy path: features read straight into a row, predicted here
@@ -545,7 +524,7 @@ pub async fn predict(
         return Ok(json_response(bytes));
     }
     // Anything else: read field by field, so that the error names its field.
-    let v = parse_value(&body, &req)?;
+    let v = parse_value(&body)?;
     let live = live.ok_or(PredictError::NotReady(FAMILY))?;
     let mut row = Vec::with_capacity(live.feature_names().len());
     let mut customers = Vec::with_capacity(1);
@@ -561,9 +540,9 @@ pub async fn predict(
     request_body = BatchRequest,
     responses(
         (status = 200, description = "One result per record, in order", body = BatchResponse),
-        (status = 400, description = "Bad input (any record), or an empty batch", body = ErrorBody),
+        (status = 400, description = "Bad input (any record), an empty batch, or more records than max_batch", body = ErrorBody),
         (status = 404, description = "Unknown customer_id in a record", body = ErrorBody),
-        (status = 413, description = "More records than max_batch, or body over the size limit", body = ErrorBody),
+        (status = 413, description = "Body over the size limit", body = ErrorBody),
         (status = 415, description = "Not application/json", body = ErrorBody),
         (status = 503, description = "No model loaded", body = ErrorBody)))]
 pub async fn predict_batch(
@@ -571,29 +550,12 @@ pub async fn predict_batch(
     state: web::Data<AppState>,
     payload: web::Payload,
 ) -> Result<HttpResponse, actix_web::Error> {
-    let body = read_json_body(&req, payload, state.settings.max_body_bytes).await?;
+    let body = crate::body::read_json(&req, payload, state.body_limits(true)).await?;
     let (top, max) = (state.settings.top_contributions, state.settings.max_batch);
     let live = state.live();
-    if let Some(live) = live.clone()
-        && let Some(mut fast) = fast_batch(&body, live.feature_names(), live.is_share(), max)
-    {
-        drop(body);
-        let customers = fill_customers(&live, &mut fast, true)?;
-        return Ok(answer_off_worker(live, fast.rows, customers, top).await?);
-    }
-    let v = parse_value(&body, &req)?;
-    let records = parse_batch(&v, max).map_err(PredictError::from)?;
-    let live = live.ok_or(PredictError::NotReady(FAMILY))?;
-    let mut rows = Vec::with_capacity(records.len() * live.feature_names().len());
-    let mut customers = Vec::with_capacity(records.len());
-    for (i, r) in records.iter().enumerate() {
-        resolve(
-            &live,
-            r,
-            &format!("records[{i}]"),
-            &mut rows,
-            &mut customers,
-        )?;
-    }
-    Ok(answer_off_worker(live, rows, customers, top).await?)
+    // Reading, looking up and predicting a batch: off the HTTP workers.
+    let bytes = web::block(move || batch_answer(live, &body, top, max))
+        .await
+        .map_err(|e| PredictError::from(anyhow!("prediction task failed: {e}")))??;
+    Ok(json_response(bytes))
 }

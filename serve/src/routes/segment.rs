@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use analytics_lib::registry::SEGMENTS;
 use analytics_lib::segments::SegmentProfile;
 use serde::{Deserialize, Serialize};
@@ -13,8 +13,11 @@ use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
 use utoipa::{OpenApi, PartialSchema, ToSchema};
 
 use crate::error::ErrorBody;
-use crate::input::{InputError, SegmentRecord, parse_batch, parse_segment_record};
-use crate::routes::predict::{CustomerRef, PredictError};
+use crate::error::invalid_json;
+use crate::input::{
+    InputError, RecordsError, SegmentRecord, for_each_record, parse_segment_record, scan_batch,
+};
+use crate::routes::predict::{CustomerRef, PredictError, parse_value};
 use crate::segment_model::LiveSegments;
 use crate::state::AppState;
 
@@ -260,13 +263,39 @@ fn customer(
         (status = 415, description = "Not application/json", body = ErrorBody),
         (status = 503, description = "No segment model loaded", body = ErrorBody)))]
 pub async fn segment(
+    req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Json<Value>,
-) -> Result<HttpResponse, PredictError> {
+    payload: web::Payload,
+) -> Result<HttpResponse, actix_web::Error> {
+    let body = crate::body::read_json(&req, payload, state.body_limits(false)).await?;
+    let v = parse_value(&body)?;
     let live = state
         .live_segments()
         .ok_or(PredictError::NotReady(SEGMENTS))?;
-    Ok(HttpResponse::Ok().json(assign(&live, &body, "")?))
+    Ok(HttpResponse::Ok().json(assign(&live, &v, "")?))
+}
+
+/// The answer to a batch body (run on the blocking pool): its shape
+/// checked first (count before any record is parsed), then each record
+/// assigned, one at a time.
+fn batch_answer(
+    live: Option<std::sync::Arc<LiveSegments>>,
+    body: &[u8],
+    max: usize,
+) -> Result<Vec<u8>, PredictError> {
+    let n = scan_batch(body, max)?;
+    let live = live.ok_or(PredictError::NotReady(SEGMENTS))?;
+    let mut results = Vec::with_capacity(n);
+    for_each_record(body, |i, r| {
+        results.push(assign(&live, r, &format!("records[{i}]"))?);
+        Ok(())
+    })
+    .map_err(|e| match e {
+        RecordsError::Record(e) => e,
+        RecordsError::Json(e) => PredictError::Invalid(InputError(invalid_json(&e))),
+    })?;
+    serde_json::to_vec(&SegmentBatchResponse { results })
+        .map_err(|e| PredictError::from(anyhow::Error::from(e)))
 }
 
 /// Many records at once; results come back in order, all from the same
@@ -276,23 +305,24 @@ pub async fn segment(
     request_body = SegmentBatchRequest,
     responses(
         (status = 200, description = "One result per record, in order", body = SegmentBatchResponse),
-        (status = 400, description = "Bad input (any record), or an empty batch", body = ErrorBody),
+        (status = 400, description = "Bad input (any record), an empty batch, or more records than max_batch", body = ErrorBody),
         (status = 404, description = "Unknown customer_id in a record", body = ErrorBody),
-        (status = 413, description = "More records than max_batch, or body over the size limit", body = ErrorBody),
+        (status = 413, description = "Body over the size limit", body = ErrorBody),
         (status = 415, description = "Not application/json", body = ErrorBody),
         (status = 503, description = "No segment model loaded", body = ErrorBody)))]
 pub async fn segment_batch(
+    req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Json<Value>,
-) -> Result<HttpResponse, PredictError> {
-    let records = parse_batch(&body, state.settings.max_batch)?;
-    let live = state
-        .live_segments()
-        .ok_or(PredictError::NotReady(SEGMENTS))?;
-    let results = records
-        .iter()
-        .enumerate()
-        .map(|(i, r)| assign(&live, r, &format!("records[{i}]")))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(HttpResponse::Ok().json(SegmentBatchResponse { results }))
+    payload: web::Payload,
+) -> Result<HttpResponse, actix_web::Error> {
+    let body = crate::body::read_json(&req, payload, state.body_limits(true)).await?;
+    let live = state.live_segments();
+    let max = state.settings.max_batch;
+    // Reading and assigning a batch: off the HTTP workers.
+    let bytes = web::block(move || batch_answer(live, &body, max))
+        .await
+        .map_err(|e| PredictError::from(anyhow::anyhow!("segment task failed: {e}")))??;
+    Ok(HttpResponse::Ok()
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(bytes))
 }

@@ -422,7 +422,7 @@
     if (push) history.pushState(null, '', url);
     document.body.dataset.state = 'loading';
     const t0 = performance.now();
-    return fetch('/api/dashboard' + (query ? '?' + query : ''))
+    return apiKey.fetch('/api/dashboard' + (query ? '?' + query : ''))
       .then((r) => (r.ok ? r.json() : apiError(r)))
       .then((d) => {
         if (my !== generation) return;
@@ -452,7 +452,7 @@
 
   function init() {
     Promise.all([
-      fetch('/api/dashboard/options').then((r) => (r.ok ? r.json() : apiError(r))),
+      apiKey.fetch('/api/dashboard/options').then((r) => (r.ok ? r.json() : apiError(r))),
       loadMap(),
     ]).then(([o]) => {
       options = o;

@@ -86,15 +86,19 @@ async fn openapi_document_has_every_endpoint_and_schema() {
             );
         }
     }
-    // The request schemas name the features the models take.
+    // The request schemas name the features the live models take: every
+    // one of the spend model's (shares included) required, nothing else.
     let schemas = &doc["components"]["schemas"];
-    let mut base: Vec<&str> = fixture()
-        .feature_names
-        .iter()
-        .map(String::as_str)
-        .filter(|n| !n.starts_with("share_"))
-        .collect();
+    let mut base: Vec<&str> = fixture().feature_names.iter().map(String::as_str).collect();
     base.sort();
+    assert_eq!(
+        schemas["FeatureValues"]["additionalProperties"],
+        json!(false)
+    );
+    assert_eq!(
+        schemas["SegmentFeatureValues"]["additionalProperties"],
+        json!(false)
+    );
     let mut required: Vec<&str> = schemas["FeatureValues"]["required"]
         .as_array()
         .expect("required")
@@ -244,7 +248,7 @@ async fn schemas_match_the_answers_and_requests() {
             "post",
             "/segment/batch",
             Some(json!({"records": [1, 2, 3, 4]})),
-            413,
+            400,
         ),
     ];
     for (method, path, body, status) in cases {
@@ -407,12 +411,11 @@ fn run_with_timeout(mut cmd: std::process::Command, limit: Duration) -> std::pro
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn docs_renders_every_operation_in_a_browser_with_the_network_off() {
-    let app = spawn_app().await;
+/// The page at `url` after its scripts ran, from headless Chromium with the
+/// network off (no name resolves but the test server's address).
+async fn rendered(url: String) -> String {
     let browser = chromium();
     let profile = tempfile::TempDir::new().expect("tmp");
-    let url = format!("{}/docs", app.address);
     let mut cmd = std::process::Command::new(&browser);
     cmd.args([
         "--headless=new",
@@ -433,7 +436,7 @@ async fn docs_renders_every_operation_in_a_browser_with_the_network_off() {
     let out = tokio::task::spawn_blocking(move || run_with_timeout(cmd, Duration::from_secs(120)))
         .await
         .expect("browser task");
-    let dom = String::from_utf8_lossy(&out.stdout);
+    let dom = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
         out.status.success() && !dom.is_empty(),
         "{} failed ({}):\n{}",
@@ -441,6 +444,45 @@ async fn docs_renders_every_operation_in_a_browser_with_the_network_off() {
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
+    dom
+}
+
+/// With API keys on, Swagger UI takes the key from the URL fragment, loads
+/// the document with it and pre-authorizes the bearer scheme (the
+/// Authorize button shows locked: "Try it out" sends the key); without a
+/// key it asks for one. Offline, as everything else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swagger_ui_sends_the_key_with_authentication_on() {
+    let key = crate::security::KEY_ALL;
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.api_keys = crate::security::keys().parse().expect("keys")
+    })
+    .await;
+    let dom = rendered(format!("{}/docs#key={key}", app.address)).await;
+    assert!(
+        !dom.contains("Failed to load API definition") && dom.contains("data-path=\"/predict\""),
+        "the document was not loaded with the key:\n{dom}"
+    );
+    assert!(
+        dom.contains("btn authorize locked"),
+        "not pre-authorized:\n{dom}"
+    );
+    assert!(
+        !dom.contains("api-key-form"),
+        "asked for a key it had:\n{dom}"
+    );
+    let dom = rendered(format!("{}/docs", app.address)).await;
+    assert!(
+        dom.contains("id=\"api-key-form\""),
+        "no key form without a key:\n{dom}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docs_renders_every_operation_in_a_browser_with_the_network_off() {
+    let app = spawn_app().await;
+    let url = format!("{}/docs", app.address);
+    let dom = rendered(url).await;
     assert!(
         !dom.contains("Failed to load API definition"),
         "Swagger UI could not load /openapi.json:\n{dom}"

@@ -360,6 +360,8 @@ pub async fn spawn(configure: impl FnOnce(&mut Settings), prepare: impl FnOnce(&
         data: Some(f.data.clone()),
         reload_interval_ms: 0,
         workers: 2,
+        // Tests that read the access log set a file.
+        access_log: "off".into(),
         ..Settings::default()
     };
     configure(&mut settings);

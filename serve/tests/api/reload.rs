@@ -285,3 +285,82 @@ async fn a_version_that_does_not_verify_or_load_keeps_the_live_one() {
     assert!(ready["models"][0]["error"].is_null(), "{ready}");
     assert!(ready["models"][1]["error"].is_null(), "{ready}");
 }
+
+/// `live.json` copied before its version folder (issue 16): the load fails
+/// once, `/ready` says the model is stale and names both versions, and the
+/// load is retried, without `live.json` changing again, until it succeeds.
+#[tokio::test]
+async fn a_reload_that_fails_once_is_retried_until_it_succeeds() {
+    let app = spawn_live().await;
+    wait_for(&app, &[("linear", "v0002"), ("kmeans", "v0001")]).await;
+    let v3 = app.commit_spend("xgboost");
+    // The version folder is not there yet when the pointer naming it arrives.
+    let dir = app.models.path().join(SPEND).join(v3.to_string());
+    let aside = app.models.path().join(format!("{v3}.in-transit"));
+    std::fs::rename(&dir, &aside).expect("move aside");
+    let pointer = app.registry().live_pointer_path(SPEND);
+    let tmp = pointer.with_extension("tmp");
+    std::fs::write(
+        &tmp,
+        json!({"version": v3.to_string(), "history": ["v0001", "v0002"], "updated_at": "2026-01-01T00:00:00Z"})
+            .to_string(),
+    )
+    .expect("write");
+    std::fs::rename(&tmp, &pointer).expect("rename");
+
+    // Stale: still 200, the old version serves, /ready says why.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let ready = loop {
+        let (s, b) = json_of(app.get("/ready").await).await;
+        if b["models"][0]["failed_attempts"].as_u64() >= Some(2) {
+            expect_status(s, &b, 200);
+            break b;
+        }
+        assert!(Instant::now() < deadline, "never retried: {b}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
+    assert_eq!(ready["status"], "stale", "{ready}");
+    let m = &ready["models"][0];
+    assert_eq!(
+        (m["loaded"].as_bool(), m["stale"].as_bool()),
+        (Some(true), Some(true)),
+        "{m}"
+    );
+    assert_eq!(
+        (m["version"].as_str(), m["wanted_version"].as_str()),
+        (Some("v0002"), Some("v0003"))
+    );
+    assert!(m["next_retry_ms"].as_u64().is_some(), "{m}");
+    let err = m["error"].as_str().expect("error");
+    assert!(err.contains("v0003"), "{err}");
+    let root = app.models.path().to_string_lossy().to_string();
+    for text in [
+        ready.to_string(),
+        app.get("/models").await.text().await.expect("models"),
+    ] {
+        assert!(!text.contains(&root), "an absolute path is shown: {text}");
+    }
+    assert!(
+        ready["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("v0002") && r.contains("v0003")),
+        "{ready}"
+    );
+    assert_eq!(ready["models"][1]["stale"], false);
+    let (s, b) = json_of(app.post_json("/predict", &features_body()).await).await;
+    expect_status(s, &b, 200);
+    assert_eq!(b["version"], "v0002");
+
+    // The folder arrives; live.json is not touched again: the next retry loads it.
+    std::fs::rename(&aside, &dir).expect("move back");
+    wait_for(&app, &[("xgboost", "v0003"), ("kmeans", "v0001")]).await;
+    let (_, ready) = json_of(app.get("/ready").await).await;
+    assert_eq!(ready["status"], "ready", "{ready}");
+    let m = &ready["models"][0];
+    assert_eq!(
+        (m["stale"].as_bool(), m["failed_attempts"].as_u64()),
+        (Some(false), Some(0)),
+        "{m}"
+    );
+    assert!(m["error"].is_null() && m["wanted_version"].is_null(), "{m}");
+}

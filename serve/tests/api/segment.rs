@@ -196,3 +196,19 @@ async fn every_customer_by_id_equals_its_features_from_the_full_lines() {
         assert_eq!(a, b);
     }
 }
+
+/// Found by schemathesis (issue 16): the default average ticket of a
+/// record with a tiny frequency was infinite and the record refused.
+#[tokio::test]
+async fn any_valid_rfm_has_a_segment() {
+    let app = crate::helpers::spawn_app().await;
+    for body in [
+        json!({"recency_days": 7.0e16, "frequency": 1.1e-308, "monetary": 7.36e37}),
+        json!({"recency_days": 0, "frequency": 0, "monetary": 5.0}),
+        json!({"recency_days": 3.4e38, "frequency": 3.4e38, "monetary": 3.4e38}),
+    ] {
+        let (status, b) = json_of(app.post_json("/segment", &body).await).await;
+        expect_status(status, &b, 200);
+        assert!(b["distance"].as_f64().is_some_and(f64::is_finite), "{b}");
+    }
+}

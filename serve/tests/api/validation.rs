@@ -229,7 +229,7 @@ async fn empty_and_oversized_batches() {
         &app,
         "/predict/batch",
         &json!({"records": records}),
-        413,
+        400,
         Some("records"),
     )
     .await;
@@ -447,7 +447,7 @@ async fn segment_refuses_every_kind_of_bad_input() {
         &app,
         "/segment/batch",
         &json!({"records": records}),
-        413,
+        400,
         Some("records"),
     )
     .await;

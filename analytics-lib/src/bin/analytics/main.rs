@@ -36,22 +36,29 @@ const MI_OPTION_ARENA_EAGER_COMMIT: std::ffi::c_int = 4;
 const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
 
 /// A batch job frees whole tables between its steps: give those pages back
-/// to the system at once (purge delay 0) and commit arena memory only when
+/// to the system soon (purge delay 100 ms) and commit arena memory only when
 /// used (`analytics bench` reports each stage's peak and the resident memory
-/// it starts from, which shows what the allocator still holds).
+/// it starts from, which shows what the allocator still holds). A delay of
+/// 0 gives pages back at once but makes every later allocation fault them
+/// in again: the kernel's page zeroing then took more than half of final
+/// cleaning's time.
 /// `MIMALLOC_PURGE_DELAY` / `MIMALLOC_ARENA_EAGER_COMMIT` in the environment
 /// take precedence; set there they also apply to the first arena, which is
 /// reserved before `main`.
 #[allow(unsafe_code)]
 fn tune_allocator() {
-    for (option, var) in [
-        (MI_OPTION_ARENA_EAGER_COMMIT, "MIMALLOC_ARENA_EAGER_COMMIT"),
-        (MI_OPTION_PURGE_DELAY, "MIMALLOC_PURGE_DELAY"),
+    for (option, var, value) in [
+        (
+            MI_OPTION_ARENA_EAGER_COMMIT,
+            "MIMALLOC_ARENA_EAGER_COMMIT",
+            0,
+        ),
+        (MI_OPTION_PURGE_DELAY, "MIMALLOC_PURGE_DELAY", 100),
     ] {
         if std::env::var_os(var).is_none() {
             // SAFETY: called first thing in main, before any other thread
             // exists; the option takes a plain integer.
-            unsafe { mi_option_set(option, 0) };
+            unsafe { mi_option_set(option, value) };
         }
     }
 }
@@ -181,6 +188,10 @@ struct RetrainArgs {
     /// Folder of the report files; default <models>/reports.
     #[arg(long)]
     report_dir: Option<PathBuf>,
+    /// Train even when the data's fingerprint equals the live versions' (by
+    /// default such a run trains nothing and its report says so).
+    #[arg(long)]
+    force: bool,
     /// Print the report as JSON to stdout (the readable report goes to stderr either way).
     #[arg(long)]
     json: bool,
@@ -493,6 +504,24 @@ fn run_generate(args: GenerateArgs) -> Result<()> {
 fn run_clean(args: CleanArgs) -> Result<()> {
     let t0 = Instant::now();
     let source = args.input.source()?;
+    if args.out.is_none() && !matches!(source, analytics_lib::source::Source::Parquet(_)) {
+        // Push-down: the warehouse counts the defects; no table comes back.
+        let report = source
+            .cleaning_report()
+            .with_context(|| format!("while cleaning in {}", source.describe()))?;
+        eprintln!(
+            "cleaned {} in the warehouse in {:.2} s{}",
+            source.describe(),
+            t0.elapsed().as_secs_f64(),
+            fetched_note(&source)
+        );
+        if args.json {
+            print_json(&report.to_json())?;
+        } else {
+            println!("{report}");
+        }
+        return Ok(());
+    }
     let cleaned = source.clean()?;
     eprintln!(
         "cleaned {} in {:.2} s",
@@ -509,6 +538,14 @@ fn run_clean(args: CleanArgs) -> Result<()> {
         println!("{}", cleaned.report);
     }
     Ok(())
+}
+
+/// `; fetched …` for a warehouse source (what its queries brought back).
+fn fetched_note(source: &analytics_lib::source::Source) -> String {
+    source
+        .fetched()
+        .map(|f| format!("; fetched {f}"))
+        .unwrap_or_default()
 }
 
 /// [`Source::prepare`] on a Parquet folder, saying how many defective rows
@@ -551,6 +588,7 @@ fn run_kpis(args: KpiArgs) -> Result<()> {
             if args.json {
                 return print_json(&serde_json::to_value(&k)?);
             }
+            eprintln!("computed in the warehouse{}", fetched_note(&source));
             println!(
                 "KPIs as of {} ({})",
                 locale::date(k.as_of),
@@ -646,6 +684,9 @@ fn run_train(args: TrainArgs) -> Result<()> {
             done.defects_removed
         );
     }
+    if let Some(f) = &done.fetched {
+        eprintln!("pushed down to the warehouse: fetched {f}");
+    }
     let report = &done.spend;
     let seg = &done.segments.segmentation.model;
     eprintln!(
@@ -732,11 +773,18 @@ fn run_evaluate(args: EvaluateArgs) -> Result<()> {
     let data = job_data(&args.input)?;
     let label = data.label();
     let ev = analytics_lib::retrain::evaluate_live(data, &args.models, args.as_of)?;
+    if let Some(f) = &ev.fetched {
+        eprintln!("fetched {f} from {label}");
+    }
     if args.json {
-        return print_json(&serde_json::json!({
+        let mut out = serde_json::json!({
             "customer_spend": ev.customer_spend,
             "segments": ev.segments,
-        }));
+        });
+        if let Some(f) = &ev.fetched {
+            out["fetched"] = serde_json::to_value(f)?;
+        }
+        return print_json(&out);
     }
     println!(
         "Live models on {} (as of {})",
@@ -779,6 +827,7 @@ fn run_retrain(args: RetrainArgs) -> Result<()> {
     opts.min_rows = args.min_rows;
     opts.report_dir = args.report_dir;
     opts.progress = true;
+    opts.force = args.force;
     let out = retrain(&opts)?;
     eprintln!("{}", out.report.to_text());
     eprintln!(

@@ -18,10 +18,10 @@ use std::time::Instant;
 
 use analytics_lib::contract::TABLES;
 use analytics_lib::data::CuratedFrames;
-use analytics_lib::data::loader::locate_table;
 use analytics_lib::kpi::{Filter, KpiOptions};
 use analytics_lib::source::{CuratedSource, ParquetSource, Source};
 
+use super::bulk_load;
 use super::emulator::Emulator;
 
 fn rows(f: &CuratedFrames) -> usize {
@@ -58,23 +58,7 @@ fn snowflake_vs_parquet_read_throughput() {
     let sf = emu.source("bench");
     let t = Instant::now();
     match mode.as_str() {
-        "parquet" => {
-            for spec in TABLES {
-                let loc = locate_table(&dir, spec.name).expect("table files");
-                let files: Vec<String> = loc
-                    .files
-                    .iter()
-                    .map(|p| format!("'{}'", p.display()))
-                    .collect();
-                sf.execute(&format!(
-                    "CREATE OR REPLACE TABLE {} AS SELECT {} FROM read_parquet([{}])",
-                    spec.name,
-                    spec.column_names().join(", "),
-                    files.join(", ")
-                ))
-                .expect("bulk load");
-            }
-        }
+        "parquet" => bulk_load(&sf, &dir),
         _ => {
             for spec in TABLES {
                 let df = match spec.name {

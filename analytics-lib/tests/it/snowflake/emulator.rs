@@ -1,6 +1,8 @@
-//! The local Snowflake emulator (fakesnow in server mode) and the HTTP layer
-//! that lets `snowflake-api` talk to it. Test code only: production code
-//! never rewrites URLs or patches responses.
+//! The local Snowflake emulator (fakesnow in server mode), started and
+//! stopped per test. The HTTP layer that lets `snowflake-api` talk to it is
+//! the library's test hook `analytics_lib::source::emulator` (feature
+//! `test-hooks`). Test code only: production code never rewrites URLs or
+//! patches responses.
 //!
 //! fakesnow speaks the connectors' REST protocol over plain HTTP on
 //! loopback. `snowflake-api` 0.14 always calls
@@ -19,9 +21,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use analytics_lib::source::emulator;
 use analytics_lib::source::{Secret, SnowflakeAuth, SnowflakeConfig, SnowflakeSource};
-use reqwest_middleware::{ClientBuilder, Middleware, Next};
-use serde_json::{Value, json};
 
 /// Where the fakesnow executable is: `FAKESNOW_BIN`, else
 /// `.venv-fakesnow/bin/fakesnow` at the repository root. Neither: the test
@@ -111,15 +112,7 @@ impl Emulator {
     }
 
     pub fn source_with(&self, cfg: &SnowflakeConfig) -> SnowflakeSource {
-        // uvicorn closes idle keep-alive connections after 5 s: drop ours sooner,
-        // or a query after a long pause goes out on a closed connection.
-        let http = reqwest::Client::builder()
-            .pool_idle_timeout(Duration::from_secs(2))
-            .build()
-            .expect("http client");
-        let client = ClientBuilder::new(http)
-            .with(EmulatorLayer { port: self.port })
-            .build();
+        let client = emulator::client(self.port).expect("http client");
         SnowflakeSource::connect_with_http_client(cfg, client).expect("client for the emulator")
     }
 }
@@ -128,98 +121,5 @@ impl Drop for Emulator {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// Redirects `snowflake-api` to the emulator and completes its responses.
-pub struct EmulatorLayer {
-    pub port: u16,
-}
-
-fn set_default(obj: &mut Value, key: &str, v: Value) {
-    if let Some(map) = obj.as_object_mut()
-        && map.get(key).is_none_or(Value::is_null)
-    {
-        map.insert(key.to_string(), v);
-    }
-}
-
-/// Fill what `snowflake-api` 0.14's response structs require.
-pub fn patch_response(path: &str, body: &mut Value) {
-    let success = body
-        .get("success")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    if !success {
-        let code = body
-            .get("code")
-            .and_then(Value::as_str)
-            .unwrap_or("000000")
-            .to_string();
-        if body.get("data").is_none_or(Value::is_null) {
-            body["data"] = json!({ "errorCode": code });
-        }
-        let data = &mut body["data"];
-        set_default(data, "errorCode", json!(code));
-        set_default(data, "age", json!(0));
-        set_default(data, "internalError", json!(false));
-        set_default(data, "queryId", json!(""));
-        set_default(data, "sqlState", json!(""));
-        return;
-    }
-    let data = &mut body["data"];
-    if path.ends_with("login-request") {
-        let token = data.get("token").cloned().unwrap_or(json!(""));
-        set_default(data, "sessionId", json!(1));
-        set_default(data, "masterToken", token);
-        set_default(data, "validityInSeconds", json!(3600));
-        set_default(data, "masterValidityInSeconds", json!(14400));
-        set_default(data, "serverVersion", json!("emulator"));
-        if data.get("sessionInfo").is_none_or(Value::is_null) {
-            data["sessionInfo"] = json!({});
-        }
-        set_default(&mut data["sessionInfo"], "roleName", json!("PUBLIC"));
-    } else if path.ends_with("query-request") {
-        let total = data.get("total").cloned().unwrap_or(json!(0));
-        set_default(data, "returned", total);
-        set_default(data, "finalRoleName", json!("PUBLIC"));
-        set_default(data, "version", json!(1));
-        set_default(data, "queryId", json!(""));
-        set_default(data, "parameters", json!([]));
-        set_default(data, "rowtype", json!([]));
-        set_default(data, "statementTypeId", json!(0));
-    }
-}
-
-#[async_trait::async_trait]
-impl Middleware for EmulatorLayer {
-    async fn handle(
-        &self,
-        mut req: reqwest::Request,
-        extensions: &mut http::Extensions,
-        next: Next<'_>,
-    ) -> reqwest_middleware::Result<reqwest::Response> {
-        let url = req.url_mut();
-        let _ = url.set_scheme("http");
-        let _ = url.set_host(Some("127.0.0.1"));
-        let _ = url.set_port(Some(self.port));
-        let path = url.path().to_string();
-        let resp = next.run(req, extensions).await?;
-        let status = resp.status();
-        let bytes = resp.bytes().await?;
-        let body = match serde_json::from_slice::<Value>(&bytes) {
-            Ok(mut v) => {
-                patch_response(&path, &mut v);
-                serde_json::to_vec(&v)
-                    .map_err(|e| reqwest_middleware::Error::Middleware(e.into()))?
-            }
-            Err(_) => bytes.to_vec(),
-        };
-        let rebuilt = http::Response::builder()
-            .status(status)
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .body(body)
-            .map_err(|e| reqwest_middleware::Error::Middleware(e.into()))?;
-        Ok(reqwest::Response::from(rebuilt))
     }
 }

@@ -1,19 +1,21 @@
-//! Every pushed-down aggregate (KPIs, monthly revenue, customer features)
-//! computed inside the emulator equals the local polars path on the same
-//! data. The local path cleans first; the SQL trusts the warehouse to be
-//! clean, so both run on clean data: the tiny fixture after final cleaning,
-//! and generated data with `defect_rate = 0`.
+//! Every pushed-down aggregate (cleaning report, KPIs, monthly revenue,
+//! customer features) computed inside the emulator equals the local polars
+//! path on the same raw tables, defects included: final cleaning runs as
+//! SQL in the warehouse ([`analytics_lib::source::cleaning`]) and as polars
+//! locally. On the tiny fixture (every defect kind, hand-computed report)
+//! and on generated data with 2 % defects.
 
 use analytics_lib::chrono::{Duration, NaiveDate};
 use analytics_lib::clean::clean;
 use analytics_lib::data::generate::{GeneratorConfig, generate};
 use analytics_lib::data::{CuratedFrames, write_tables};
 use analytics_lib::kpi::{Filter, KpiOptions, Kpis};
+use analytics_lib::source::Fetched;
 use analytics_lib::source::{ParquetSource, Source};
 use tempfile::TempDir;
 
 use super::emulator::Emulator;
-use super::{assert_close, upload};
+use super::{assert_close, bulk_load, upload};
 use crate::helpers::tiny;
 
 fn d(s: &str) -> NaiveDate {
@@ -97,7 +99,7 @@ fn assert_same_features(
     }
 }
 
-/// Both sources on the same clean data: Parquet (local path) and the emulator.
+/// Both sources on the same raw data: Parquet (local path) and the emulator.
 fn both(emu: &Emulator, schema: &str, frames: &CuratedFrames) -> (TempDir, Source, Source) {
     let tmp = TempDir::new().expect("temp dir");
     write_tables(frames, tmp.path()).expect("write parquet");
@@ -142,13 +144,34 @@ fn check_all(local: &Source, remote: &Source, filters: &[(&str, Filter)], cutoff
     }
 }
 
-#[test]
-fn pushdown_matches_the_local_path_on_the_cleaned_tiny_fixture() {
-    let emu = Emulator::start();
-    let cleaned = clean(&tiny()).expect("clean").frames;
-    let (_tmp, local, remote) = both(&emu, "tiny_clean", &cleaned);
+#[track_caller]
+fn assert_same_report(local: &Source, remote: &Source) {
+    let a = local.cleaning_report().expect("local cleaning report");
+    let b = remote
+        .cleaning_report()
+        .expect("cleaning report from the warehouse");
+    assert_eq!(
+        a.to_json(),
+        b.to_json(),
+        "cleaning report: parquet (left) vs snowflake (right)"
+    );
+    assert_eq!(a, b);
+}
 
-    // The hand-worked figures of tests/it/kpi.rs, now from SQL.
+#[test]
+fn pushdown_matches_the_local_path_on_the_raw_tiny_fixture() {
+    let emu = Emulator::start();
+    // The raw fixture, with every defect kind: the warehouse cleans it.
+    let (_tmp, local, remote) = both(&emu, "tiny_raw", &tiny());
+
+    // The hand-computed report of data/fixtures/tiny/README.md, counted in SQL.
+    let expected = clean(&tiny()).expect("clean").report;
+    let report = remote.cleaning_report().expect("report");
+    assert_eq!(report, expected);
+    assert!(report.total_defects() >= 17, "{report}");
+    assert_same_report(&local, &remote);
+
+    // The hand-worked figures of tests/it/kpi.rs, now from SQL on raw tables.
     let k = remote
         .kpis(&Filter::all(), &KpiOptions::default())
         .expect("kpis");
@@ -187,21 +210,42 @@ fn pushdown_matches_the_local_path_on_the_cleaned_tiny_fixture() {
 }
 
 #[test]
-fn pushdown_matches_the_local_path_on_generated_clean_data() {
+fn pushdown_matches_the_local_path_on_generated_data_with_defects() {
     let emu = Emulator::start();
     let raw = TempDir::new().expect("temp dir");
     let cfg = GeneratorConfig {
-        lines: 2_000,
+        lines: 4_000,
         seed: 7,
-        defect_rate: 0.0,
+        defect_rate: 0.02,
+        progress: false,
         ..GeneratorConfig::default()
     };
     generate(&cfg, raw.path()).expect("generate");
-    let frames = ParquetSource::new(raw.path());
-    let frames = Source::Parquet(frames).load_frames().expect("load");
-    // Clean data: final cleaning finds nothing, so both paths see the same rows.
-    assert_eq!(clean(&frames).expect("clean").report.total_defects(), 0);
-    let (_tmp, local, remote) = both(&emu, "generated_clean", &frames);
+    let local = Source::Parquet(ParquetSource::new(raw.path()));
+    let sf = emu.source("generated_defects");
+    bulk_load(&sf, raw.path());
+    let remote = Source::Snowflake(Box::new(sf));
+
+    // Defects of every kind the generator plants, counted alike.
+    let report = local.cleaning_report().expect("report");
+    for kind in [
+        "duplicate_customers",
+        "duplicate_orders",
+        "duplicate_order_lines",
+        "lines_unknown_order",
+        "lines_unknown_product",
+        "lines_non_positive_quantity",
+        "lines_non_positive_price",
+        "lines_discount_out_of_range",
+    ] {
+        assert!(report.count(kind) > 0, "{kind}: {report}");
+    }
+    let before = remote.fetched().expect("counted");
+    assert_same_report(&local, &remote);
+    let summary = remote.fetched().expect("counted").since(before);
+    // The report is a handful of rows, never a table.
+    assert_eq!(summary.queries, 1);
+    assert!(summary.rows < 100, "{summary}");
 
     let as_of = local
         .kpis(&Filter::all(), &KpiOptions::default())
@@ -226,11 +270,41 @@ fn pushdown_matches_the_local_path_on_generated_clean_data() {
                 ..Filter::all()
             },
         ),
+        (
+            "a period, two states, web",
+            Filter {
+                from: Some(d("2024-03-01")),
+                to: Some(d("2025-02-28")),
+                states: vec!["SP".into(), "MG".into()],
+                channels: vec!["web".into()],
+                ..Filter::all()
+            },
+        ),
     ];
+    let before = remote.fetched().expect("counted");
     check_all(
         &local,
         &remote,
         &filters,
-        &[as_of - Duration::days(180), as_of - Duration::days(90)],
+        &[
+            as_of - Duration::days(180),
+            as_of - Duration::days(90),
+            as_of,
+        ],
     );
+    let all: Fetched = remote.fetched().expect("counted").since(before);
+    eprintln!("KPIs and features pushed down: fetched {all}");
+
+    // One feature call: the summary (report, categories) and one row per
+    // customer with an order before the cutoff — nothing per line.
+    let before = remote.fetched().expect("counted");
+    let f = remote.customer_features(as_of, None).expect("features");
+    let one = remote.fetched().expect("counted").since(before);
+    assert_eq!(one.queries, 2, "{one}");
+    assert!(
+        one.rows <= f.n_customers() as u64 + 100,
+        "{one}; {} customers",
+        f.n_customers()
+    );
+    assert!(one.rows < report.rows["order_items"].input / 2, "{one}");
 }
