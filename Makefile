@@ -187,7 +187,7 @@ test: ## Lint, run every Rust test, the DVC pipeline, the browser tests, then ex
 	@scripts/timed.sh --summary
 
 .PHONY: test-env
-test-env: prereqs-python prereqs-e2e mlflow-env fakesnow-env schemathesis-env dvc-env ## The real services and tools the Rust tests start (MLflow server, Snowflake emulator, schemathesis, DVC: pip venvs); node, npm, chromium
+test-env: prereqs-python prereqs-e2e mlflow-env fakesnow-env schemathesis-env dvc-env lifetimes-env ## The real services, tools and oracles the Rust tests use (MLflow server, Snowflake emulator, schemathesis, DVC, lifetimes: pip venvs); node, npm, chromium
 
 # --- API contract (issue 16) -------------------------------------------------
 # schemathesis from PyPI, pinned: serve/tests/api/schemathesis.rs runs it with
@@ -218,6 +218,20 @@ FAKESNOW_VENV ?= .venv-fakesnow
 fakesnow-env: prereqs-python ## Install the Snowflake emulator fakesnow (pip, into .venv-fakesnow) for the Snowflake tests
 	@test -x $(FAKESNOW_VENV)/bin/fakesnow || { python3 -m venv $(FAKESNOW_VENV) && \
 	  $(FAKESNOW_VENV)/bin/pip install -q 'fakesnow[server]==0.12.1' 'snowflake-connector-python<5'; }
+
+# --- CLV oracle (issue 17) ----------------------------------------------------
+# The real `lifetimes` package, against which analytics-lib's BG/NBD and
+# Gamma-Gamma are tested (analytics-lib/tests/it/clv.rs runs
+# tests/clv/lifetimes_oracle.py). lifetimes 0.11.3 needs numpy < 2 and an
+# older pandas; these pins install from wheels on Python 3.11.
+LIFETIMES_VENV ?= .venv-lifetimes
+
+.PHONY: lifetimes-env
+lifetimes-env: prereqs-python ## Install the CLV oracle lifetimes 0.11.3 (pip, into .venv-lifetimes) for the CLV tests
+	@test -x $(LIFETIMES_VENV)/bin/python && $(LIFETIMES_VENV)/bin/python -c 'import lifetimes' 2>/dev/null || { \
+	  python3 -m venv $(LIFETIMES_VENV) && \
+	  $(LIFETIMES_VENV)/bin/pip install -q --only-binary :all: 'numpy==1.26.4' 'scipy==1.11.4' 'pandas==1.5.3' 'autograd==1.6.2' 'dill==0.3.8' && \
+	  $(LIFETIMES_VENV)/bin/pip install -q --no-deps 'lifetimes==0.11.3'; }
 
 # --- Dashboard (issue 9) -----------------------------------------------------
 # Browser end-to-end test: the release serve binary on generated data, headless

@@ -266,7 +266,7 @@ pub fn categories_before(sales: &Sales, cutoff: NaiveDate) -> Result<Vec<String>
 }
 
 /// Days since 1970-01-01 of a date (polars' Date representation).
-fn epoch_days(d: NaiveDate) -> i32 {
+pub(crate) fn epoch_days(d: NaiveDate) -> i32 {
     let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or(NaiveDate::MIN);
     (d - epoch).num_days() as i32
 }
@@ -314,6 +314,17 @@ pub trait FeatureData {
     fn for_cutoffs(&self) -> Result<Box<dyn FeatureData + '_>> {
         Ok(Box::new(Borrowed(self)))
     }
+    /// The CLV purchase summary at `as_of` ([`crate::clv::CustomerSummary`]),
+    /// or `None` when this data has no per-day purchases to summarise
+    /// (one row per customer computed elsewhere, or lines already grouped
+    /// for features).
+    fn clv_summary(
+        &self,
+        as_of: NaiveDate,
+    ) -> Option<crate::clv::Result<crate::clv::CustomerSummary>> {
+        let _ = as_of;
+        None
+    }
 }
 
 /// A borrowed [`FeatureData`], as the default [`FeatureData::for_cutoffs`].
@@ -339,6 +350,13 @@ impl<D: FeatureData + ?Sized> FeatureData for Borrowed<'_, D> {
     fn for_cutoffs(&self) -> Result<Box<dyn FeatureData + '_>> {
         Ok(Box::new(Borrowed(self.0)))
     }
+
+    fn clv_summary(
+        &self,
+        as_of: NaiveDate,
+    ) -> Option<crate::clv::Result<crate::clv::CustomerSummary>> {
+        self.0.clv_summary(as_of)
+    }
 }
 
 impl FeatureData for Sales {
@@ -360,6 +378,13 @@ impl FeatureData for Sales {
 
     fn for_cutoffs(&self) -> Result<Box<dyn FeatureData + '_>> {
         Ok(Box::new(CustomerHistory::new(self)?))
+    }
+
+    fn clv_summary(
+        &self,
+        as_of: NaiveDate,
+    ) -> Option<crate::clv::Result<crate::clv::CustomerSummary>> {
+        Some(crate::clv::CustomerSummary::compute(self, as_of))
     }
 }
 
@@ -601,7 +626,7 @@ struct Aggregates<'h, 'a> {
 /// found by the KPIs of a later cell ("unable to find column \"completed\";
 /// valid columns: [… \"completed\" …]"). Reading the caller's frame must
 /// not change it.
-fn column<'a>(lines: &'a DataFrame, name: &str) -> Result<&'a Column> {
+pub(crate) fn column<'a>(lines: &'a DataFrame, name: &str) -> Result<&'a Column> {
     lines
         .columns()
         .iter()
@@ -610,7 +635,7 @@ fn column<'a>(lines: &'a DataFrame, name: &str) -> Result<&'a Column> {
         .map_err(pe("reading the sales lines"))
 }
 
-fn column_as(lines: &DataFrame, name: &str, dtype: &DataType) -> Result<Column> {
+pub(crate) fn column_as(lines: &DataFrame, name: &str, dtype: &DataType) -> Result<Column> {
     column(lines, name)?
         .cast(dtype)
         .map_err(pe("reading the sales lines"))

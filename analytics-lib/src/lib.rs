@@ -22,6 +22,8 @@
 
 pub mod charts;
 pub mod clean;
+#[cfg(feature = "models")]
+pub mod clv;
 pub mod contract;
 pub mod dashboard;
 pub mod data;

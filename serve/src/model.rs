@@ -32,10 +32,22 @@
 //!   mean over the customers of `--data` when the service has data, else 0
 //!   (then the contributions plus the intercept add up to the prediction).
 //!   It is not the training mean: the artifact does not store one.
+//!
+//! # Intervals and CLV
+//!
+//! The 80 % and 95 % intervals come from the model's own metadata
+//! (`ModelMeta::intervals`, calibrated when it was trained). The CLV model
+//! is fitted and saved by training with the version (`clv.json`): serve
+//! never trains. When the version has one and the service has data, every
+//! customer's CLV and P(alive) are computed once, when the version is
+//! loaded, from the customers' purchase summary at the service data's
+//! reference date ([`ServingData::clv`]), and kept as two `f32` per
+//! customer row; a lookup reads them by the row the feature lookup found.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use analytics_lib::clv::{ClvModel, CustomerSummary};
 use analytics_lib::features::{SHARE_PREFIX, feature_names};
 use analytics_lib::kpi::Sales;
 use analytics_lib::lookup::{CustomerRows, Projection};
@@ -87,6 +99,16 @@ impl CustomerTable {
             }
             None => false,
         }
+    }
+
+    /// The row of customer `id`, if any.
+    pub fn find(&self, id: &str) -> Option<u32> {
+        self.rows.find(id)
+    }
+
+    /// Write the feature row of row `r` (from [`CustomerTable::find`]) into `out`.
+    pub fn write_row(&self, r: u32, out: &mut [f64]) {
+        self.rows.write(r, &self.projection, out);
     }
 
     /// Customer `id`'s feature row.
@@ -155,6 +177,86 @@ pub struct LiveModel {
     pub customers: Option<std::sync::Arc<CustomerTable>>,
     /// The contributions' reference point (see the module docs).
     pub reference: Vec<f64>,
+    /// Per customer row: CLV and P(alive) (when the version has a CLV
+    /// model and the service has data).
+    pub clv: Option<ClvValues>,
+}
+
+/// Every customer's purchase summary at the service's reference date, in
+/// the row order of [`CustomerRows`] (days as integers: 20 bytes a row).
+#[derive(Debug)]
+pub struct ClvRows {
+    frequency: Vec<u32>,
+    recency: Vec<u32>,
+    /// 0: no summary for this row (never a real T, which is ≥ 1).
+    t: Vec<u32>,
+    monetary: Vec<f64>,
+}
+
+impl ClvRows {
+    /// The summary of `sales` at `rows.as_of()`, laid out by `rows`.
+    pub fn compute(sales: &Sales, rows: &CustomerRows) -> anyhow::Result<Self> {
+        let s = CustomerSummary::compute(sales, rows.as_of())
+            .context("while summarising the customers' purchases for CLV")?;
+        let n = rows.len();
+        let mut out = ClvRows {
+            frequency: vec![0; n],
+            recency: vec![0; n],
+            t: vec![0; n],
+            monetary: vec![0.0; n],
+        };
+        for (i, id) in s.customer_ids.iter().enumerate() {
+            if let Some(r) = rows.find(id) {
+                let r = r as usize;
+                out.frequency[r] = s.frequency[i];
+                out.recency[r] = s.recency[i] as u32;
+                out.t[r] = s.t[i] as u32;
+                out.monetary[r] = s.monetary_value[i];
+            }
+        }
+        Ok(out)
+    }
+
+    /// CLV and P(alive) of every row under `model`.
+    pub fn values(&self, model: &ClvModel) -> ClvValues {
+        use rayon::prelude::*;
+        let values = (0..self.t.len())
+            .into_par_iter()
+            .with_min_len(1024)
+            .map(|r| {
+                if self.t[r] == 0 {
+                    return [f32::NAN; 2];
+                }
+                let v = model.value(
+                    f64::from(self.frequency[r]),
+                    f64::from(self.recency[r]),
+                    f64::from(self.t[r]),
+                    self.monetary[r],
+                );
+                [v.clv as f32, v.p_alive as f32]
+            })
+            .collect();
+        ClvValues {
+            horizon_days: model.params.horizon_days,
+            values,
+        }
+    }
+}
+
+/// CLV and P(alive) per customer row, from one CLV model.
+#[derive(Debug)]
+pub struct ClvValues {
+    pub horizon_days: u32,
+    values: Vec<[f32; 2]>,
+}
+
+impl ClvValues {
+    /// `(clv, p_alive)` of row `r`; `None` when the row has no summary or a
+    /// value is not finite.
+    pub fn get(&self, r: u32) -> Option<(f64, f64)> {
+        let [c, p] = *self.values.get(r as usize)?;
+        (c.is_finite() && p.is_finite()).then(|| (f64::from(c), f64::from(p)))
+    }
 }
 
 impl std::fmt::Debug for LiveModel {
@@ -199,6 +301,8 @@ impl JsonFragments {
 pub struct ServingData {
     pub as_of: NaiveDate,
     pub rows: Arc<CustomerRows>,
+    /// The purchase summary the CLV answers are computed from.
+    pub clv: Option<Arc<ClvRows>>,
 }
 
 impl ServingData {
@@ -207,9 +311,11 @@ impl ServingData {
         let as_of = sales.default_as_of;
         let rows = CustomerRows::compute(sales, as_of)
             .context("while computing customer features for lookups")?;
+        let clv = ClvRows::compute(sales, &rows)?;
         Ok(ServingData {
             as_of,
             rows: Arc::new(rows),
+            clv: Some(Arc::new(clv)),
         })
     }
 }
@@ -229,7 +335,20 @@ impl LiveModel {
     ) -> anyhow::Result<LiveModel> {
         let bytes =
             std::fs::read(path).with_context(|| format!("while reading {}", path.display()))?;
-        Self::from_bytes(&bytes, path, version, data, reuse)
+        let model = Self::from_bytes(&bytes, path, version, data, reuse)?;
+        // The CLV model saved beside it, if any.
+        let clv_path = path
+            .parent()
+            .unwrap_or_else(|| Path::new("."))
+            .join(analytics_lib::registry::CLV_FILE);
+        let clv = match std::fs::read(&clv_path) {
+            Ok(b) => Some(b),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                return Err(e).with_context(|| format!("while reading {}", clv_path.display()));
+            }
+        };
+        model.with_clv(clv.as_deref().map(|b| (b, clv_path.as_path())), data)
     }
 
     /// [`LiveModel::load`] from a file's bytes (the registry's verified
@@ -265,6 +384,11 @@ impl LiveModel {
                 m.to_ensemble()
                     .with_context(|| format!("while reading the booster of {}", path.display()))?,
             ),
+            // The training mean: a constant, every contribution 0.
+            Regressor::TrainingMean(m) => Predictor::Linear {
+                intercept: m.mean,
+                coef: vec![0.0; m.n_features()],
+            },
         };
         let width = match &predictor {
             Predictor::Linear { coef, .. } => coef.len(),
@@ -310,7 +434,30 @@ impl LiveModel {
             fragments,
             customers,
             reference,
+            clv: None,
         })
+    }
+
+    /// This model with its version's CLV model (`clv.json`'s bytes, if the
+    /// version has one) applied to every customer of `data`: CLV and
+    /// P(alive) per customer row, recomputed whenever the model is loaded
+    /// or re-bound to a new data snapshot. Without data or without a CLV
+    /// model, lookups answer `clv` and `p_alive` as null.
+    pub fn with_clv(
+        mut self,
+        clv: Option<(&[u8], &Path)>,
+        data: Option<&ServingData>,
+    ) -> anyhow::Result<LiveModel> {
+        self.clv = match (data.and_then(|d| d.clv.as_ref()), clv) {
+            (Some(rows), Some((bytes, path))) => {
+                let what = path.display().to_string();
+                let model = ClvModel::from_json(bytes, &what)
+                    .with_context(|| format!("while loading {what}"))?;
+                Some(rows.values(&model))
+            }
+            _ => None,
+        };
+        Ok(self)
     }
 
     pub fn feature_names(&self) -> &[String] {

@@ -32,7 +32,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::model::ServingData;
+use crate::model::{ClvRows, ServingData};
 use crate::routes::dashboard::DashboardState;
 
 /// The data snapshot in use, as `/ready` and `/models` show it.
@@ -153,9 +153,13 @@ pub fn read(source: &Source, models: &Path) -> anyhow::Result<(Snapshot, Dashboa
         segments_version,
         refused: None,
     };
+    // Every customer's purchase summary for the CLV answers (the live
+    // spend model's CLV model is applied to it when it is bound).
+    let clv = ClvRows::compute(&input.sales, &input.rows)?;
     let data = ServingData {
         as_of,
         rows: Arc::new(input.rows),
+        clv: Some(Arc::new(clv)),
     };
     let dashboard = DashboardState::build(Some(&input.sales), models);
     eprintln!(

@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use analytics_lib::registry::{
-    BestChoice, Registry, SEGMENT_FILE, SEGMENTS, SPEND, VersionId, spend_artifact_name,
+    BestChoice, CLV_FILE, Registry, SEGMENT_FILE, SEGMENTS, SPEND, VersionId, spend_artifact_name,
 };
 use arc_swap::ArcSwapOption;
 
@@ -368,13 +368,20 @@ impl AppState {
         let snap = self.feed.current();
         (|| {
             let name = spend_artifact_name(BestChoice::of_verified(&verified)?.best);
+            let data = snap.as_ref().map(|s| &s.data);
+            let clv_path = verified.path(CLV_FILE);
+            let clv = verified
+                .bytes(CLV_FILE)
+                .ok()
+                .map(|b| (b, clv_path.as_path()));
             LiveModel::from_bytes(
                 verified.bytes(&name)?,
                 &verified.path(&name),
                 version.to_string(),
-                snap.as_ref().map(|s| &s.data),
+                data,
                 reuse,
-            )
+            )?
+            .with_clv(clv, data)
         })()
         .map_err(|e| e.context(format!("{SPEND} {version} did not load")))
     }

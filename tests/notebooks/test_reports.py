@@ -166,3 +166,23 @@ def test_a_compile_error_fails_the_run(tmp_path):
 def test_an_err_at_top_level_fails_the_run(tmp_path):
     r = run_notebook(tmp_path, '%% code\nlet r: Result<u32, String> = Err("planted error".to_string());\nr?;\n')
     assert r.returncode != 0, r.stderr[-2000:]
+
+
+def test_clv_report_tells_the_story_in_brazilian_format():
+    html = (REPORTS / "04_clv.html").read_text(encoding="utf-8")
+    text = re.sub(r"<[^>]+>", "", html)
+    for heading in ["The purchase summary", "The two models and what their parameters say",
+                    "Who is still active?", "Customer lifetime value over the next year",
+                    "Holdout check: do the predictions come true?", "CLV by segment",
+                    "What to do with it"]:
+        assert heading in text, heading
+    # Computed numbers, formatted the Brazilian way (R$ 1.234,56 and dd/mm/aaaa).
+    assert re.search(r"[\d.]+ customers bought before \d\d/\d\d/\d{4}", text)
+    assert re.search(r"BG/NBD: r = \d+,\d+, α = [\d.]+,\d+ days", text)
+    assert re.search(r"worth R\$ [\d.]+,\d\d over the next 365 days", text)
+    # The holdout check: expected against actual purchase days, with its chart.
+    m = re.search(r"the models expected ([\d.]+) purchase days .* they bought on ([\d.]+) days", text)
+    assert m, "no holdout sentence"
+    assert int(m.group(2).replace(".", "")) > 0
+    assert re.search(r"The segment worth the most over the next year is [^:]+: [\d.]+ customers", text)
+    assert len(re.findall(r"Plotly\.newPlot\(", html)) >= 1

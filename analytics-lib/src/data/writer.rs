@@ -51,3 +51,32 @@ pub fn write_tables(frames: &CuratedFrames, out: &Path) -> Result<()> {
     }
     commit(done)
 }
+
+/// Write one frame as a Parquet file at `path`, all-or-nothing: a
+/// temporary file beside it, synced, then renamed over `path`. `what`
+/// names the frame in errors.
+pub fn write_parquet(df: &DataFrame, path: &Path, what: &'static str) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir).map_err(DataError::io(&dir, "creating the output folder"))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| what.to_string());
+    let tmp = dir.join(format!(".{name}.partial"));
+    let result = (|| {
+        let file = File::create(&tmp).map_err(DataError::io(&tmp, "creating the output file"))?;
+        let mut df = df.clone();
+        ParquetWriter::new(file)
+            .with_compression(ParquetCompression::Zstd(None))
+            .finish(&mut df)
+            .map_err(DataError::polars(what, "writing Parquet"))?;
+        commit(vec![(tmp.clone(), path.to_path_buf())])
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}

@@ -45,7 +45,11 @@ pub fn forecast_chart(report: &ForecastReport) -> Plot {
         .line(Line::new().color(BLUE)),
     );
 
-    let bt = &report.backtest.months;
+    let bt = &match (&report.method, &report.holt_winters) {
+        (ForecastMethod::HoltWinters, Some(b)) => b,
+        _ => &report.backtest,
+    }
+    .months;
     plot.add_trace(
         Scatter::new(
             xs(&mut bt.iter().map(|m| &m.month)),
@@ -167,13 +171,25 @@ pub fn forecast_chart(report: &ForecastReport) -> Plot {
         );
     }
 
-    let s = &report.backtest;
-    let mape = |m: Option<f64>| m.map(locale::percent).unwrap_or_else(|| "n/a".into());
+    let s = match (&report.method, &report.holt_winters) {
+        (ForecastMethod::HoltWinters, Some(b)) => b,
+        _ => &report.backtest,
+    };
+    let num = |m: Option<f64>| {
+        m.map(|v| locale::number(v, 2))
+            .unwrap_or_else(|| "n/a".into())
+    };
+    let method = match report.method {
+        ForecastMethod::Regression => format!("{} regression", report.model),
+        ForecastMethod::HoltWinters => "Holt-Winters".to_string(),
+    };
     let title = format!(
-        "Monthly revenue forecast ({}) — backtest MAPE {} vs seasonal naive {}",
-        report.model,
-        mape(s.model.mape),
-        mape(s.baseline.mape)
+        "Monthly revenue forecast ({method}) — backtest MASE {} vs seasonal naive {}, interval coverage {}",
+        num(s.mase),
+        num(s.baseline_mase),
+        s.coverage
+            .map(locale::percent)
+            .unwrap_or_else(|| "n/a".into())
     );
     plot.set_layout(
         Layout::new()

@@ -56,7 +56,9 @@
 //! ```
 
 mod chart;
+pub mod ets;
 pub use chart::forecast_chart;
+pub use ets::HoltWinters;
 
 use std::collections::BTreeMap;
 use std::f64::consts::PI;
@@ -198,6 +200,7 @@ impl ForecastParams {
             ModelKind::Linear => LinearParams::default().into(),
             ModelKind::RandomForest => crate::models::ForestParams::default().into(),
             ModelKind::Xgboost => crate::models::XgbParams::default().into(),
+            ModelKind::TrainingMean => crate::models::MeanParams::default().into(),
         };
         self.model(model)
     }
@@ -496,6 +499,11 @@ pub struct BacktestMonth {
     pub residual: f64,
     /// Months the model was trained on (those with a 12-month lag).
     pub training_months: usize,
+    /// The interval the method would have given at this origin:
+    /// `forecast ± z · RMSE` of its one-step residuals at the (up to `H`)
+    /// origins before this one; `None` with fewer than 3 of them.
+    pub lower: Option<f64>,
+    pub upper: Option<f64>,
 }
 
 /// Errors of a set of forecasts against the actual values.
@@ -534,14 +542,54 @@ impl Scores {
     }
 }
 
-/// The rolling-origin backtest.
+/// The rolling-origin backtest of one method.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Backtest {
+    pub method: ForecastMethod,
     pub months: Vec<BacktestMonth>,
     pub model: Scores,
     pub baseline: Scores,
     /// The model's RMSE is below the baseline's.
     pub beats_baseline: bool,
+    /// Mean absolute scaled error: the backtest MAE over the in-sample MAE
+    /// of the seasonal-naive forecast on the months before the backtest
+    /// (Hyndman & Koehler); below 1 beats that naive forecast's usual error.
+    /// `None` when that in-sample error is 0.
+    pub mase: Option<f64>,
+    /// The seasonal-naive baseline's own MASE over the backtest months.
+    pub baseline_mase: Option<f64>,
+    /// Share of backtest months whose actual fell inside their interval
+    /// (at the report's `z`), over the months that had one.
+    pub coverage: Option<f64>,
+    pub coverage_months: usize,
+}
+
+/// The forecasting methods compared by the backtest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ForecastMethod {
+    /// The lag regression ([`ForecastParams::model`]).
+    Regression,
+    /// Holt-Winters, additive trend and season, on `log1p(revenue)` ([`ets`]).
+    HoltWinters,
+}
+
+impl ForecastMethod {
+    pub fn name(self) -> &'static str {
+        match self {
+            ForecastMethod::Regression => "regression",
+            ForecastMethod::HoltWinters => "holt_winters",
+        }
+    }
+}
+
+impl std::fmt::Display for ForecastMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ForecastMethod::Regression => "regression",
+            ForecastMethod::HoltWinters => "Holt-Winters",
+        })
+    }
 }
 
 /// One forecast month.
@@ -577,7 +625,16 @@ pub struct ForecastReport {
     pub history: Vec<MonthValue>,
     pub filled_months: Vec<String>,
     pub excluded_months: Vec<ExcludedMonth>,
+    /// The regression's backtest.
     pub backtest: Backtest,
+    /// Holt-Winters' backtest on the same months (`None` when the history
+    /// is too short to start it).
+    pub holt_winters: Option<Backtest>,
+    /// The method with the lower backtest MASE (the regression on a tie or
+    /// without one): the one the forecast below comes from.
+    pub method: ForecastMethod,
+    /// Which method won and by how much, in a sentence.
+    pub selection: String,
     pub forecast: Vec<ForecastPoint>,
     pub interval: IntervalMethod,
     /// What a reader should know, in sentences.
@@ -610,58 +667,85 @@ fn forecast_series(series: &MonthlySeries, params: &ForecastParams) -> Result<Fo
     }
     let y = series.values();
     let first = parse_month(&series.months[0].month)?;
-
-    let mut months = Vec::with_capacity(params.backtest_months);
-    for origin in n - params.backtest_months..n {
-        let history = &y[..origin];
-        let model = fit_on(history, first, &params.model)?;
-        let forecast = predict_next(&model, history, first)?;
-        let actual = y[origin];
-        months.push(BacktestMonth {
-            month: series.months[origin].month.clone(),
-            actual,
-            forecast,
-            baseline: y[origin - 12],
-            residual: actual - forecast,
-            training_months: origin - MAX_LAG,
-        });
+    let h = params.backtest_months;
+    let first_origin = n - h;
+    // One-step forecasts at every origin from H months before the backtest
+    // (the residuals the backtest intervals are made from) to the last month.
+    let from = (n - 2 * h).max(MAX_LAG + MIN_TRAINING_MONTHS);
+    let mut regression = Vec::with_capacity(n - from);
+    for origin in from..n {
+        let model = fit_on(&y[..origin], first, &params.model)?;
+        regression.push(predict_next(&model, &y[..origin], first)?);
     }
-    let actual: Vec<f64> = months.iter().map(|m| m.actual).collect();
-    let model_scores = Scores::compute(
-        &actual,
-        &months.iter().map(|m| m.forecast).collect::<Vec<_>>(),
-    )?;
-    let baseline_scores = Scores::compute(
-        &actual,
-        &months.iter().map(|m| m.baseline).collect::<Vec<_>>(),
-    )?;
-    let backtest = Backtest {
-        beats_baseline: model_scores.rmse < baseline_scores.rmse,
-        months,
-        model: model_scores,
-        baseline: baseline_scores,
+    let logs: Vec<f64> = y.iter().map(|v| v.ln_1p()).collect();
+    let holt: Option<Vec<f64>> = (from..n)
+        .map(|origin| HoltWinters::fit(&logs[..origin]).map(|m| m.forecast(1).exp_m1().max(0.0)))
+        .collect();
+    // MASE scale: the seasonal naive's in-sample MAE before the backtest.
+    let naive: Vec<f64> = (MAX_LAG..first_origin)
+        .map(|t| (y[t] - y[t - 12]).abs())
+        .collect();
+    let scale = naive.iter().sum::<f64>() / naive.len().max(1) as f64;
+    let make = |method: ForecastMethod, forecasts: &[f64]| -> Result<Backtest> {
+        backtest_of(
+            method,
+            series,
+            &y,
+            from,
+            first_origin,
+            forecasts,
+            params.interval_z,
+            scale,
+        )
     };
+    let backtest = make(ForecastMethod::Regression, &regression)?;
+    let holt_winters = holt
+        .as_deref()
+        .map(|f| make(ForecastMethod::HoltWinters, f))
+        .transpose()?;
+    let (method, selection) = choose(&backtest, holt_winters.as_ref());
+    let chosen = match (method, &holt_winters) {
+        (ForecastMethod::HoltWinters, Some(b)) => b,
+        _ => &backtest,
+    };
+    let rmse = chosen.model.rmse;
 
-    let model = fit_on(&y, first, &params.model)?;
-    let mut extended = y.clone();
     let mut points = Vec::with_capacity(params.horizon);
-    let rmse = backtest.model.rmse;
-    for step in 1..=params.horizon {
-        let f = predict_next(&model, &extended, first)?;
+    let mut push = |step: usize, f: f64| {
         let half = params.interval_z * rmse * (step as f64).sqrt();
         points.push(ForecastPoint {
-            month: month_key(first + extended.len() as i32),
+            month: month_key(first + (n + step - 1) as i32),
             step,
             forecast: f,
             lower: (f - half).max(0.0),
             upper: f + half,
         });
-        extended.push(f);
+    };
+    match method {
+        ForecastMethod::Regression => {
+            let model = fit_on(&y, first, &params.model)?;
+            let mut extended = y.clone();
+            for step in 1..=params.horizon {
+                let f = predict_next(&model, &extended, first)?;
+                push(step, f);
+                extended.push(f);
+            }
+        }
+        ForecastMethod::HoltWinters => {
+            let model = HoltWinters::fit(&logs).ok_or_else(|| ForecastError::InvalidSeries {
+                what: "history for Holt-Winters".into(),
+                expected: format!("at least {} finite months", ets::MIN_MONTHS),
+                found: format!("{n} months"),
+            })?;
+            for step in 1..=params.horizon {
+                push(step, model.forecast(step).exp_m1().max(0.0));
+            }
+        }
     }
 
     let interval = IntervalMethod {
         description: format!(
-            "forecast ± z·RMSE·√step, z = {}, RMSE = the model's one-step backtest RMSE over {} months; lower bound clipped at 0",
+            "forecast ± z·RMSE·√step, z = {}, RMSE = the {method}'s one-step backtest RMSE over {} months; lower bound clipped at 0",
             params.interval_z, params.backtest_months
         ),
         z: params.interval_z,
@@ -694,8 +778,21 @@ fn forecast_series(series: &MonthlySeries, params: &ForecastParams) -> Result<Fo
             "the model does NOT beat the seasonal-naive baseline"
         }
     ));
+    let pct = |v: Option<f64>| v.map(locale::percent).unwrap_or_else(|| "n/a".into());
+    for b in std::iter::once(&backtest).chain(holt_winters.as_ref()) {
+        notes.push(format!(
+            "{}: backtest MASE {} (seasonal naive {}), interval coverage {} over {} months (nominal ≈ {})",
+            b.method,
+            b.mase.map(|m| locale::number(m, 3)).unwrap_or_else(|| "n/a".into()),
+            b.baseline_mase.map(|m| locale::number(m, 3)).unwrap_or_else(|| "n/a".into()),
+            pct(b.coverage),
+            b.coverage_months,
+            locale::percent(normal_coverage(params.interval_z))
+        ));
+    }
+    notes.push(selection.clone());
     notes.push(format!(
-        "next {} months forecast recursively (each forecast feeds the following lags); interval: {}",
+        "next {} months forecast by the {method} (the regression recursively: each forecast feeds the following lags); interval: {}",
         params.horizon, interval.description
     ));
 
@@ -709,8 +806,123 @@ fn forecast_series(series: &MonthlySeries, params: &ForecastParams) -> Result<Fo
         filled_months: series.filled_months.clone(),
         excluded_months: series.excluded_months.clone(),
         backtest,
+        holt_winters,
+        method,
+        selection,
         forecast: points,
         interval,
         notes,
     })
+}
+
+/// `P(|Z| ≤ z)` for a standard normal: the nominal coverage of `± z·RMSE`.
+fn normal_coverage(z: f64) -> f64 {
+    use statrs::distribution::{ContinuousCDF, Normal};
+    Normal::new(0.0, 1.0)
+        .map(|n| 2.0 * n.cdf(z) - 1.0)
+        .unwrap_or(f64::NAN)
+}
+
+/// The backtest of one method from its one-step `forecasts` at the origins
+/// `from..n` (the last `n − first_origin` are the backtest months).
+#[allow(clippy::too_many_arguments)]
+fn backtest_of(
+    method: ForecastMethod,
+    series: &MonthlySeries,
+    y: &[f64],
+    from: usize,
+    first_origin: usize,
+    forecasts: &[f64],
+    z: f64,
+    scale: f64,
+) -> Result<Backtest> {
+    let n = y.len();
+    let h = n - first_origin;
+    let residual = |origin: usize| y[origin] - forecasts[origin - from];
+    let mut months = Vec::with_capacity(h);
+    let (mut inside, mut with_interval) = (0usize, 0usize);
+    for origin in first_origin..n {
+        let earlier: Vec<f64> = (origin.saturating_sub(h).max(from)..origin)
+            .map(residual)
+            .collect();
+        let forecast = forecasts[origin - from];
+        let actual = y[origin];
+        let (lower, upper) = if earlier.len() >= 3 {
+            let rmse = (earlier.iter().map(|r| r * r).sum::<f64>() / earlier.len() as f64).sqrt();
+            let (lo, hi) = ((forecast - z * rmse).max(0.0), forecast + z * rmse);
+            with_interval += 1;
+            if lo <= actual && actual <= hi {
+                inside += 1;
+            }
+            (Some(lo), Some(hi))
+        } else {
+            (None, None)
+        };
+        months.push(BacktestMonth {
+            month: series.months[origin].month.clone(),
+            actual,
+            forecast,
+            baseline: y[origin - 12],
+            residual: actual - forecast,
+            training_months: origin - MAX_LAG,
+            lower,
+            upper,
+        });
+    }
+    let actual: Vec<f64> = months.iter().map(|m| m.actual).collect();
+    let model = Scores::compute(
+        &actual,
+        &months.iter().map(|m| m.forecast).collect::<Vec<_>>(),
+    )?;
+    let baseline = Scores::compute(
+        &actual,
+        &months.iter().map(|m| m.baseline).collect::<Vec<_>>(),
+    )?;
+    let scaled = |mae: f64| (scale > 0.0).then(|| mae / scale);
+    Ok(Backtest {
+        method,
+        beats_baseline: model.rmse < baseline.rmse,
+        mase: scaled(model.mae),
+        baseline_mase: scaled(baseline.mae),
+        coverage: (with_interval > 0).then(|| inside as f64 / with_interval as f64),
+        coverage_months: with_interval,
+        months,
+        model,
+        baseline,
+    })
+}
+
+/// The method with the lower MASE (by MAE when MASE is undefined; the
+/// regression on a tie), and a sentence saying by how much it won.
+fn choose(regression: &Backtest, holt: Option<&Backtest>) -> (ForecastMethod, String) {
+    let Some(hw) = holt else {
+        return (
+            ForecastMethod::Regression,
+            "regression: Holt-Winters needs 24 months of history before the backtest".into(),
+        );
+    };
+    let score = |b: &Backtest| b.mase.unwrap_or(b.model.mae);
+    let (r, w) = (score(regression), score(hw));
+    let what = if regression.mase.is_some() {
+        "MASE"
+    } else {
+        "MAE"
+    };
+    let (winner, loser, a, b) = if w < r {
+        (hw, regression, w, r)
+    } else {
+        (regression, hw, r, w)
+    };
+    let by = if b > 0.0 { 100.0 * (1.0 - a / b) } else { 0.0 };
+    (
+        winner.method,
+        format!(
+            "{} chosen by backtest {what}: {} against {} for the {} ({:.1} % lower)",
+            winner.method,
+            locale::number(a, 3),
+            locale::number(b, 3),
+            loser.method,
+            by
+        ),
+    )
 }

@@ -28,6 +28,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::features::FeatureMatrix;
 
 use super::errors::{ModelError, Result};
+use super::intervals::ConformalIntervals;
 use super::metrics::Metrics;
 use super::regressor::{Hyperparameters, ModelKind, PayloadError, Regressor};
 
@@ -58,6 +59,11 @@ pub struct ModelMeta {
     /// Scores by split: `validation`, `test`, and the naive baseline's
     /// `baseline_test`.
     pub metrics: BTreeMap<String, Metrics>,
+    /// The prediction intervals, calibrated on the validation split's
+    /// out-of-time residuals, with their coverage on the test cutoff.
+    /// Absent in models saved before intervals existed.
+    #[serde(default)]
+    pub intervals: Option<ConformalIntervals>,
     pub code_version: String,
     /// RFC 3339, UTC.
     pub created_at: String,
@@ -403,6 +409,13 @@ impl TrainedModel {
                 expected: format!("a {} model (from the metadata)", file.meta.kind),
                 found: format!("a {} model", model.kind()),
             });
+        }
+        if let Some(iv) = &file.meta.intervals {
+            iv.validate().map_err(|e| ModelError::Corrupt {
+                path: path.to_path_buf(),
+                expected: "valid prediction intervals in the metadata".into(),
+                found: e.to_string(),
+            })?;
         }
         if file.meta.hyperparameters.kind() != file.meta.kind {
             return Err(ModelError::Corrupt {

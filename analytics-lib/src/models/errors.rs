@@ -82,6 +82,9 @@ pub enum ModelError {
 
     #[error(transparent)]
     Data(#[from] DataError),
+
+    #[error(transparent)]
+    Clv(#[from] crate::clv::ClvError),
 }
 
 pub type Result<T, E = ModelError> = std::result::Result<T, E>;

@@ -4,7 +4,12 @@
 //!
 //! * [`LinearParams`] — ordinary least squares (linfa-linear);
 //! * [`ForestParams`] — random forest (native histogram trees, a flat [`trees::TreeEnsemble`]), trained on both cores;
-//! * [`XgbParams`] — gradient-boosted trees (XGBoost, `hist`).
+//! * [`XgbParams`] — gradient-boosted trees (XGBoost, `hist`);
+//! * [`MeanParams`] — the training mean, the baseline every model must beat
+//!   on validation to be served.
+//!
+//! Every trained model carries its prediction intervals
+//! ([`ConformalIntervals`]: binned split-conformal on out-of-time residuals).
 //!
 //! [`Hyperparameters::fit`] gives a [`Regressor`]; [`train_all`] is the single
 //! training entry point (features, validation, selection, test scores) and
@@ -25,7 +30,9 @@ pub mod artifact;
 mod errors;
 mod forest;
 pub mod importance;
+pub mod intervals;
 mod linear;
+mod mean;
 mod metrics;
 mod regressor;
 mod train;
@@ -36,7 +43,9 @@ pub use artifact::{FORMAT_VERSION, Fnv64, ModelFile, ModelMeta, TrainedModel};
 pub use errors::{ModelError, Result};
 pub use forest::{ForestModel, ForestParams};
 pub use importance::{Importance, permutation_importance};
+pub use intervals::{ConformalIntervals, Coverage, Interval};
 pub use linear::{LinearModel, LinearParams};
+pub use mean::{MeanModel, MeanParams};
 pub use metrics::Metrics;
 pub use regressor::{Hyperparameters, ModelKind, Regressor};
 pub use train::{

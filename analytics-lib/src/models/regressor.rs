@@ -7,6 +7,7 @@ use crate::features::FeatureMatrix;
 use super::errors::{ModelError, Result};
 use super::forest::{ForestModel, ForestParams};
 use super::linear::{LinearModel, LinearParams};
+use super::mean::{MeanModel, MeanParams};
 use super::xgboost::{XgbModel, XgbParams};
 
 /// Which algorithm a model is.
@@ -16,22 +17,27 @@ pub enum ModelKind {
     Linear,
     RandomForest,
     Xgboost,
+    /// The mean target of the training rows (the baseline validation
+    /// chooses when no model beats it).
+    TrainingMean,
 }
 
 impl ModelKind {
-    pub const ALL: [ModelKind; 3] = [
+    pub const ALL: [ModelKind; 4] = [
         ModelKind::Linear,
         ModelKind::RandomForest,
         ModelKind::Xgboost,
+        ModelKind::TrainingMean,
     ];
 
     /// The name used in files, reports and the CLI: `linear`,
-    /// `random_forest`, `xgboost`.
+    /// `random_forest`, `xgboost`, `training_mean`.
     pub fn name(self) -> &'static str {
         match self {
             ModelKind::Linear => "linear",
             ModelKind::RandomForest => "random_forest",
             ModelKind::Xgboost => "xgboost",
+            ModelKind::TrainingMean => "training_mean",
         }
     }
 }
@@ -49,7 +55,12 @@ impl std::str::FromStr for ModelKind {
             .into_iter()
             .find(|k| k.name() == s)
             .ok_or_else(|| {
-                ModelError::invalid("model", "kind", "linear, random_forest or xgboost", s)
+                ModelError::invalid(
+                    "model",
+                    "kind",
+                    "linear, random_forest, xgboost or training_mean",
+                    s,
+                )
             })
     }
 }
@@ -61,6 +72,7 @@ pub enum Hyperparameters {
     Linear(LinearParams),
     RandomForest(ForestParams),
     Xgboost(XgbParams),
+    TrainingMean(MeanParams),
 }
 
 impl Hyperparameters {
@@ -69,6 +81,7 @@ impl Hyperparameters {
             Hyperparameters::Linear(_) => ModelKind::Linear,
             Hyperparameters::RandomForest(_) => ModelKind::RandomForest,
             Hyperparameters::Xgboost(_) => ModelKind::Xgboost,
+            Hyperparameters::TrainingMean(_) => ModelKind::TrainingMean,
         }
     }
 
@@ -78,6 +91,7 @@ impl Hyperparameters {
             Hyperparameters::Linear(p) => p.check().map(|_| self),
             Hyperparameters::RandomForest(p) => p.check().map(|_| self),
             Hyperparameters::Xgboost(p) => p.check().map(|_| self),
+            Hyperparameters::TrainingMean(p) => p.check().map(|_| self),
         }
     }
 
@@ -87,6 +101,7 @@ impl Hyperparameters {
             Hyperparameters::Linear(p) => Regressor::Linear(p.fit(x, y)?),
             Hyperparameters::RandomForest(p) => Regressor::RandomForest(p.fit(x, y)?),
             Hyperparameters::Xgboost(p) => Regressor::Xgboost(p.fit(x, y)?),
+            Hyperparameters::TrainingMean(p) => Regressor::TrainingMean(p.fit(x, y)?),
         })
     }
 }
@@ -106,6 +121,11 @@ impl From<XgbParams> for Hyperparameters {
         Hyperparameters::Xgboost(p)
     }
 }
+impl From<MeanParams> for Hyperparameters {
+    fn from(p: MeanParams) -> Self {
+        Hyperparameters::TrainingMean(p)
+    }
+}
 
 /// A fitted model of any kind.
 #[derive(Debug)]
@@ -113,6 +133,7 @@ pub enum Regressor {
     Linear(LinearModel),
     RandomForest(ForestModel),
     Xgboost(XgbModel),
+    TrainingMean(MeanModel),
 }
 
 /// What a model is stored as, inside the artifact (MessagePack).
@@ -126,6 +147,7 @@ enum Payload {
         base_score: f32,
         ubj: super::artifact::Bytes,
     },
+    TrainingMean(MeanModel),
 }
 
 impl Regressor {
@@ -134,6 +156,7 @@ impl Regressor {
             Regressor::Linear(_) => ModelKind::Linear,
             Regressor::RandomForest(_) => ModelKind::RandomForest,
             Regressor::Xgboost(_) => ModelKind::Xgboost,
+            Regressor::TrainingMean(_) => ModelKind::TrainingMean,
         }
     }
 
@@ -142,6 +165,7 @@ impl Regressor {
             Regressor::Linear(m) => m.n_features(),
             Regressor::RandomForest(m) => m.n_features(),
             Regressor::Xgboost(m) => m.n_features(),
+            Regressor::TrainingMean(m) => m.n_features(),
         }
     }
 
@@ -152,6 +176,7 @@ impl Regressor {
             Regressor::Linear(m) => m.predict(x),
             Regressor::RandomForest(m) => m.predict(x),
             Regressor::Xgboost(m) => m.predict(x),
+            Regressor::TrainingMean(m) => m.predict(x),
         }
     }
 
@@ -168,6 +193,9 @@ impl Regressor {
                 ubj: super::artifact::Bytes(m.to_ubj()?),
             })
             .map_err(enc),
+            Regressor::TrainingMean(m) => {
+                rmp_serde::to_vec_named(&PayloadRef::TrainingMean(m)).map_err(enc)
+            }
         }
     }
 
@@ -190,6 +218,10 @@ impl Regressor {
             Payload::Xgboost { base_score, ubj } => Regressor::Xgboost(
                 XgbModel::from_ubj(&ubj.0, names, base_score).map_err(PayloadError::Invalid)?,
             ),
+            Payload::TrainingMean(m) => {
+                m.validate().map_err(PayloadError::Invalid)?;
+                Regressor::TrainingMean(m)
+            }
         };
         if model.n_features() != names.len() {
             return Err(PayloadError::Invalid(ModelError::Shape {
@@ -209,6 +241,9 @@ impl Regressor {
 enum PayloadRef<'a> {
     Linear(&'a LinearModel),
     RandomForest(&'a ForestModel),
+    #[allow(dead_code)]
+    Xgboost,
+    TrainingMean(&'a MeanModel),
 }
 
 /// Why a payload could not be read back.

@@ -13,7 +13,18 @@
 //!   a seeded 20 % of the training customers is held out instead.
 //! * Per kind, the candidate with the lowest validation RMSE is refitted on
 //!   the training cutoff; the kind with the lowest validation RMSE is
-//!   [`TrainReport::best`] (the one to serve).
+//!   [`TrainReport::best`] (the one to serve). The training mean
+//!   ([`MeanParams`]) is always a candidate: on small data, where no model
+//!   beats it out of time, validation serves it and
+//!   [`TrainReport::selection`] says so.
+//! * Prediction intervals: each kind's validation residuals (its best
+//!   candidate, fitted at the validation-fit cutoff and scored at the
+//!   training cutoff) calibrate its [`ConformalIntervals`], saved in its
+//!   metadata; their coverage is measured on the test cutoff
+//!   ([`TrainReport::coverage`], also for the last-90-days baseline).
+//! * The CLV model ([`crate::clv`]) is fitted on every purchase before
+//!   `as_of` with the same data, and saved with the version
+//!   ([`TrainReport::clv`]); a failure there is reported, not fatal.
 //! * The category list (share features) comes from the data before the
 //!   training cutoff and is used at every cutoff, and saved with the models.
 
@@ -28,7 +39,9 @@ use crate::features::{FeatureData, FeatureMatrix, HORIZON_DAYS};
 use super::artifact::{CODE_VERSION, FORMAT_VERSION, Fnv64, ModelMeta, TrainedModel};
 use super::errors::{ModelError, Result};
 use super::forest::ForestParams;
+use super::intervals::{ConformalIntervals, Coverage};
 use super::linear::LinearParams;
+use super::mean::MeanParams;
 use super::metrics::Metrics;
 use super::regressor::{Hyperparameters, ModelKind};
 use super::xgboost::XgbParams;
@@ -46,6 +59,9 @@ pub struct TrainParams {
     pub holdout_seed: u64,
     /// Share of training customers held out by the fallback.
     pub holdout_share: f64,
+    /// The CLV model fitted with the spend models (horizon and discounting
+    /// of what serve answers).
+    pub clv: crate::clv::ClvParams,
 }
 
 impl Default for TrainParams {
@@ -56,9 +72,11 @@ impl Default for TrainParams {
                 LinearParams::default().into(),
                 ForestParams::default().into(),
                 XgbParams::default().into(),
+                MeanParams::default().into(),
             ],
             holdout_seed: 42,
             holdout_share: 0.2,
+            clv: crate::clv::ClvParams::default(),
         }
     }
 }
@@ -85,6 +103,7 @@ impl TrainParams {
                 s,
             ));
         }
+        self.clv.check()?;
         Ok(self)
     }
 }
@@ -141,6 +160,15 @@ pub struct TrainReport {
     pub models: Vec<TrainedModel>,
     /// The kind with the lowest validation RMSE.
     pub best: ModelKind,
+    /// Why `best` was chosen, in a sentence (names the training mean when
+    /// no model beat it).
+    pub selection: String,
+    /// Coverage of each model's intervals on the test cutoff, and of the
+    /// last-90-days baseline's (`"baseline"`), calibrated alike.
+    pub coverage: BTreeMap<String, Coverage>,
+    /// The CLV model fitted at `as_of`, or why there is none.
+    pub clv: Option<crate::clv::ClvModel>,
+    pub clv_error: Option<String>,
     /// Wall-clock seconds by stage: `features`, `train_<kind>` (final fit
     /// and test scoring), `select_<kind>` (validation fits).
     pub seconds: BTreeMap<String, f64>,
@@ -316,8 +344,18 @@ pub fn train_all_with<D: FeatureData + ?Sized>(
     options: &TrainOptions,
 ) -> Result<TrainReport> {
     params.check()?;
+    // The training mean is always a candidate: the baseline to beat.
+    let mut candidates_hp = params.candidates.clone();
+    if !candidates_hp
+        .iter()
+        .any(|c| c.kind() == ModelKind::TrainingMean)
+    {
+        candidates_hp.push(MeanParams::default().into());
+    }
     let as_of = as_of.unwrap_or_else(|| data.default_as_of());
     let [val_fit_cutoff, train_cutoff, test_cutoff] = train_cutoffs(as_of);
+    // The data as given, for the CLV summary (`data` below is grouped).
+    let source = data;
     let mut seconds = BTreeMap::new();
 
     let t0 = Instant::now();
@@ -369,10 +407,13 @@ pub fn train_all_with<D: FeatureData + ?Sized>(
 
     // Selection: every candidate on the validation split.
     let mut candidates = Vec::new();
-    for hp in &params.candidates {
+    let mut validation_predictions = Vec::new();
+    for hp in &candidates_hp {
         let t = Instant::now();
         let m = hp.fit(&val_fit.x, &val_fit.y)?;
-        let validation = Metrics::compute(&val.y, &m.predict(&val.x)?)?;
+        let predicted = m.predict(&val.x)?;
+        let validation = Metrics::compute(&val.y, &predicted)?;
+        validation_predictions.push(predicted);
         let secs = t.elapsed().as_secs_f64();
         *seconds
             .entry(format!("select_{}", hp.kind()))
@@ -387,17 +428,32 @@ pub fn train_all_with<D: FeatureData + ?Sized>(
 
     // Final fits: the best candidate of each kind, on the training cutoff.
     let mut models = Vec::new();
+    let mut coverage = BTreeMap::new();
     for kind in ModelKind::ALL {
-        let Some(best) = candidates
+        let Some((best_i, best)) = candidates
             .iter()
-            .filter(|c| c.kind == kind)
-            .min_by(|a, b| a.validation.rmse.total_cmp(&b.validation.rmse))
+            .enumerate()
+            .filter(|(_, c)| c.kind == kind)
+            .min_by(|a, b| a.1.validation.rmse.total_cmp(&b.1.validation.rmse))
         else {
             continue;
         };
         let t = Instant::now();
         let model = best.hyperparameters.fit(&train.x, &train.y)?;
-        let test_metrics = Metrics::compute(&test.y, &model.predict(&test.x)?)?;
+        let test_predictions = model.predict(&test.x)?;
+        let test_metrics = Metrics::compute(&test.y, &test_predictions)?;
+        // Intervals from this kind's out-of-time validation residuals,
+        // measured on the test cutoff.
+        let intervals = match ConformalIntervals::calibrate(&validation_predictions[best_i], &val.y)
+        {
+            Ok(mut iv) => {
+                let c = iv.coverage(&test_predictions, &test.y)?;
+                iv.test_coverage = Some(c);
+                coverage.insert(kind.name().to_string(), c);
+                Some(iv)
+            }
+            Err(_) => None,
+        };
         seconds.insert(format!("train_{kind}"), t.elapsed().as_secs_f64());
         let metrics = BTreeMap::from([
             ("validation".to_string(), best.validation),
@@ -416,6 +472,7 @@ pub fn train_all_with<D: FeatureData + ?Sized>(
                 train_rows: train.x.n_rows(),
                 data_fingerprint: data_fingerprint.clone(),
                 metrics,
+                intervals,
                 code_version: CODE_VERSION.to_string(),
                 created_at: chrono::Utc::now().to_rfc3339(),
             },
@@ -428,6 +485,25 @@ pub fn train_all_with<D: FeatureData + ?Sized>(
         .min_by(|a, b| a.1.total_cmp(&b.1))
         .map(|(k, _)| k)
         .ok_or_else(|| ModelError::invalid("train", "candidates", "at least one model", "none"))?;
+    if let Ok(iv) = ConformalIntervals::calibrate(&val.baseline, &val.y) {
+        coverage.insert("baseline".into(), iv.coverage(&test.baseline, &test.y)?);
+    }
+    let selection = selection_sentence(&models, best);
+
+    // The CLV model on every purchase before as_of.
+    let t = Instant::now();
+    let (clv, clv_error) = match source.clv_summary(as_of) {
+        Some(Ok(summary)) => match params.clv.fit(&summary) {
+            Ok(m) => (Some(m), None),
+            Err(e) => (None, Some(e.to_string())),
+        },
+        Some(Err(e)) => (None, Some(e.to_string())),
+        None => (
+            None,
+            Some("this data has no per-day purchases to summarise (features computed in the warehouse): no CLV model".to_string()),
+        ),
+    };
+    seconds.insert("clv".to_string(), t.elapsed().as_secs_f64());
 
     Ok(TrainReport {
         as_of,
@@ -448,7 +524,45 @@ pub fn train_all_with<D: FeatureData + ?Sized>(
         candidates,
         models,
         best,
+        selection,
+        coverage,
+        clv,
+        clv_error,
         seconds,
         train_features: train.x,
     })
+}
+
+/// The sentence that says why `best` is served: against the training mean,
+/// or why the training mean is.
+fn selection_sentence(models: &[TrainedModel], best: ModelKind) -> String {
+    let rmse = |k: ModelKind| {
+        models
+            .iter()
+            .find(|m| m.kind() == k)
+            .and_then(|m| m.meta.metrics.get("validation"))
+            .map(|m| m.rmse)
+    };
+    let mean = rmse(ModelKind::TrainingMean);
+    let runner_up = models
+        .iter()
+        .filter(|m| m.kind() != ModelKind::TrainingMean)
+        .filter_map(|m| Some((m.kind(), m.meta.metrics.get("validation")?.rmse)))
+        .min_by(|a, b| a.1.total_cmp(&b.1));
+    match (best, mean, runner_up) {
+        (ModelKind::TrainingMean, Some(m), Some((k, r))) => format!(
+            "no model beat the training mean on validation (RMSE {m:.2}; best model {k}: {r:.2}): the training mean is served"
+        ),
+        (ModelKind::TrainingMean, Some(m), None) => {
+            format!("only the training mean was trained (validation RMSE {m:.2})")
+        }
+        (k, Some(m), _) => {
+            let r = rmse(k).unwrap_or(f64::NAN);
+            format!(
+                "{k} chosen on validation: RMSE {r:.2} against {m:.2} for the training mean ({:.1} % lower)",
+                100.0 * (1.0 - r / m)
+            )
+        }
+        (k, None, _) => format!("{k} chosen on validation (lowest RMSE)"),
+    }
 }

@@ -31,6 +31,9 @@ pub const SEGMENT_FILE: &str = "segments.msgpack";
 pub const SEGMENT_JSON: &str = "segments.json";
 /// The feature distributions a version was trained on (drift checks).
 pub const PROFILE_FILE: &str = "training_profile.json";
+/// The CLV model (BG/NBD + Gamma-Gamma) fitted with a `customer_spend`
+/// version, at its `as_of` (absent when the data had too few repeat buyers).
+pub const CLV_FILE: &str = "clv.json";
 
 /// `<kind>.msgpack`: the file name of a customer-spend model's artifact.
 pub fn spend_artifact_name(kind: ModelKind) -> String {

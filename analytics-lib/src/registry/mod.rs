@@ -48,8 +48,9 @@ use crate::models::artifact::Fnv64;
 
 mod layout;
 pub use layout::{
-    BEST_FILE, BestChoice, Decision, Job, PROFILE_FILE, SEGMENT_FILE, SEGMENT_JSON, Standing,
-    read_spend_meta, segment_artifact, spend_artifact, spend_artifact_name, spend_meta_path,
+    BEST_FILE, BestChoice, CLV_FILE, Decision, Job, PROFILE_FILE, SEGMENT_FILE, SEGMENT_JSON,
+    Standing, read_spend_meta, segment_artifact, spend_artifact, spend_artifact_name,
+    spend_meta_path,
 };
 
 /// The customer-spend regression family.

@@ -38,6 +38,10 @@ pub fn write_spend_files(dir: &Path, report: &TrainReport) -> Result<()> {
         data_fingerprint: Some(report.data_fingerprint.clone()),
     };
     write_json(&dir.join(BEST_FILE), &best)?;
+    if let Some(clv) = &report.clv {
+        let path = dir.join(CLV_FILE);
+        clv.save(&path).map_err(file_err(&path, "saving"))?;
+    }
     write_json(
         &dir.join(PROFILE_FILE),
         &TrainingProfile::of_matrix(&report.train_features),
@@ -82,7 +86,19 @@ pub(super) fn spend_notes(
             "job": job,
             "status": status,
             "best": report.best.name(),
+            "selection": report.selection,
             "metrics": spend_metrics_json(report),
+            "coverage": report.coverage,
+            "clv": report.clv.as_ref().map(|m| json!({
+                "bgnbd": m.bgnbd,
+                "gamma_gamma": m.gamma_gamma,
+                "as_of": m.as_of,
+                "customers": m.customers,
+                "repeat_customers": m.repeat_customers,
+                "horizon_days": m.params.horizon_days,
+                "discount_rate": m.params.discount_rate,
+            })),
+            "clv_error": report.clv_error,
             "hyperparameters": hyperparameters,
             "params": params.train,
             "features": report.feature_names,

@@ -250,6 +250,20 @@ pub(super) fn metrics_json(m: &Metrics) -> serde_json::Value {
     json!({"rmse": m.rmse, "mae": m.mae, "r2": m.r2, "n": m.n})
 }
 
+/// `metrics` with the measured coverage of the model's 80 % and 95 %
+/// prediction intervals on the test cutoff (`coverage_80`, `coverage_95`),
+/// when it has intervals.
+pub(super) fn with_coverage(
+    mut metrics: serde_json::Value,
+    coverage: Option<&crate::models::Coverage>,
+) -> serde_json::Value {
+    if let (Some(c), Some(obj)) = (coverage, metrics.as_object_mut()) {
+        obj.insert("coverage_80".into(), json!(c.coverage_80));
+        obj.insert("coverage_95".into(), json!(c.coverage_95));
+    }
+    metrics
+}
+
 pub(super) fn segment_json(s: &SegmentScore) -> serde_json::Value {
     json!({
         "silhouette": s.silhouette,
@@ -441,7 +455,10 @@ pub fn retrain(opts: &RetrainOptions) -> Result<RetrainOutcome> {
             version: None,
             model: spend.best.name().into(),
             score: Some(challenger_test.rmse),
-            metrics: metrics_json(&challenger_test),
+            metrics: with_coverage(
+                metrics_json(&challenger_test),
+                spend.coverage.get(spend.best.name()),
+            ),
         },
         champion: champion_spend.map(|(l, m)| Contender {
             version: Some(l.version.id.to_string()),

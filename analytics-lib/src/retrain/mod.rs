@@ -93,9 +93,9 @@ use crate::error::DataError;
 use crate::features::{FeatureData, HORIZON_DAYS};
 use crate::models::{Metrics, ModelError, TrainOptions, TrainReport, TrainedModel};
 use crate::registry::{
-    self, BEST_FILE, BestChoice, Job, PROFILE_FILE, Registry, RegistryError, SEGMENT_JSON,
-    SEGMENTS, SPEND, VersionId, VersionInfo, VersionNotes, segment_artifact, spend_artifact,
-    spend_meta_path, write_file_atomic,
+    self, BEST_FILE, BestChoice, CLV_FILE, Job, PROFILE_FILE, Registry, RegistryError,
+    SEGMENT_JSON, SEGMENTS, SPEND, VersionId, VersionInfo, VersionNotes, segment_artifact,
+    spend_artifact, spend_meta_path, write_file_atomic,
 };
 use crate::segments::{
     SegmentError, SegmentFeatures, SegmentModel, Segmentation, fit_segments, silhouette_score,

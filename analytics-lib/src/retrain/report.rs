@@ -219,8 +219,19 @@ impl RetrainReport {
             );
             let decimals = if m.higher_is_better { 4 } else { 2 };
             let line = |who: &str, c: &Contender| {
+                let coverage = match (
+                    c.metrics.get("coverage_80").and_then(|v| v.as_f64()),
+                    c.metrics.get("coverage_95").and_then(|v| v.as_f64()),
+                ) {
+                    (Some(c80), Some(c95)) => format!(
+                        " (interval coverage on the test cutoff: 80 % → {}, 95 % → {})",
+                        crate::locale::percent(c80),
+                        crate::locale::percent(c95)
+                    ),
+                    _ => String::new(),
+                };
                 format!(
-                    "  {who:<11} {:<8} {:<24} {} {}",
+                    "  {who:<11} {:<8} {:<24} {} {}{coverage}",
                     c.version.as_deref().unwrap_or("—"),
                     c.model,
                     m.metric,

@@ -9,7 +9,8 @@ use analytics_lib::clean::clean;
 use analytics_lib::data::generate::{GeneratorConfig, generate};
 use analytics_lib::data::load;
 use analytics_lib::forecast::{
-    ForecastError, ForecastParams, ForecastReport, forecast, forecast_chart, prepare_series,
+    ForecastError, ForecastMethod, ForecastParams, ForecastReport, forecast, forecast_chart,
+    prepare_series,
 };
 use analytics_lib::kpi::{Filter, Sales, monthly_revenue};
 use analytics_lib::models::{ForestParams, ModelKind, XgbParams};
@@ -403,4 +404,50 @@ fn the_backtest_runs_on_generated_data() {
             .iter()
             .all(|p| p.forecast.is_finite() && p.lower <= p.forecast && p.forecast <= p.upper)
     );
+}
+
+/// MASE is the backtest MAE over the seasonal naive's in-sample MAE before
+/// the backtest; coverage counts the months inside their interval; the
+/// method with the lower MASE makes the forecast, and the report says by
+/// how much it won.
+#[test]
+fn mase_coverage_and_the_chosen_method_are_reported() {
+    let s = synthetic(2020, 48);
+    let r = run(&s, as_of_after(2020, 48), &ForecastParams::default());
+    let v: Vec<f64> = s.values().copied().collect();
+    let scale = (12..42).map(|t| (v[t] - v[t - 12]).abs()).sum::<f64>() / 30.0;
+    let hw = r.holt_winters.as_ref().expect("Holt-Winters on 48 months");
+    for b in [&r.backtest, hw] {
+        let mase = b.mase.expect("mase");
+        assert!((mase - b.model.mae / scale).abs() < 1e-12, "{mase}");
+        let bm = b.baseline_mase.expect("baseline mase");
+        assert!((bm - b.baseline.mae / scale).abs() < 1e-12);
+        assert_eq!(b.months.len(), 6);
+        let with: Vec<_> = b.months.iter().filter(|m| m.lower.is_some()).collect();
+        assert_eq!(with.len(), b.coverage_months);
+        assert_eq!(
+            b.coverage_months, 6,
+            "H earlier residuals exist on 48 months"
+        );
+        let inside = with
+            .iter()
+            .filter(|m| {
+                m.lower.unwrap_or(f64::NAN) <= m.actual && m.actual <= m.upper.unwrap_or(f64::NAN)
+            })
+            .count();
+        assert_eq!(b.coverage, Some(inside as f64 / with.len() as f64));
+        // Trend and season are learnt by both: far better than seasonal naive.
+        assert!(mase < 0.5 * bm, "{}: {mase} vs {bm}", b.method);
+    }
+    assert_eq!(hw.method, ForecastMethod::HoltWinters);
+    assert_eq!(hw.months[0].month, r.backtest.months[0].month);
+    let want = if hw.mase < r.backtest.mase {
+        ForecastMethod::HoltWinters
+    } else {
+        ForecastMethod::Regression
+    };
+    assert_eq!(r.method, want);
+    assert_mentions(&r.selection, &["chosen by backtest MASE", "% lower"]);
+    assert!(r.notes.iter().any(|n| n == &r.selection));
+    assert!(r.notes.iter().any(|n| n.contains("interval coverage")));
 }

@@ -115,6 +115,7 @@ fn trained(model: ForestModel, x: &FeatureMatrix, params: &ForestParams) -> Trai
             train_rows: x.n_rows(),
             data_fingerprint: "test".into(),
             metrics: Default::default(),
+            intervals: None,
             code_version: "test".into(),
             created_at: "2024-01-01T00:00:00Z".into(),
         },

@@ -3,6 +3,8 @@
 mod charts;
 mod cleaning;
 mod cli;
+#[cfg(feature = "models")]
+mod clv;
 mod explore;
 #[cfg(feature = "models")]
 mod forecast;

@@ -432,6 +432,7 @@ fn small_model() -> TrainedModel {
             train_rows: x.n_rows(),
             data_fingerprint: "test".into(),
             metrics: Default::default(),
+            intervals: None,
             code_version: "test".into(),
             created_at: "2024-01-01T00:00:00Z".into(),
         },
@@ -629,7 +630,8 @@ fn forest_and_xgboost_beat_the_naive_baseline() {
     // best kind is the one with the lowest validation RMSE.
     let xgb = r.model(ModelKind::Xgboost).expect("xgboost");
     assert!(matches!(&xgb.meta.hyperparameters, Hyperparameters::Xgboost(p) if p.rounds == 150));
-    assert_eq!(r.candidates.len(), 4);
+    // The four given candidates and the training mean, always added.
+    assert_eq!(r.candidates.len(), 5);
     let best_validation = r
         .models
         .iter()
@@ -659,7 +661,7 @@ fn every_kind_predicts_bit_identically_after_save_and_load() {
         .matrix()
         .expect("matrix");
     let tmp = TempDir::new().expect("tmp");
-    assert_eq!(r.models.len(), 3);
+    assert_eq!(r.models.len(), 4);
     for m in &r.models {
         let path = tmp.path().join(format!("{}.msgpack", m.kind()));
         m.save(&path).expect("save");
@@ -754,4 +756,73 @@ fn permutation_importance_ranks_the_feature_that_matters() {
     assert_eq!(imp[0].feature, "x1");
     assert!(imp[0].rmse_increase > 10.0, "{imp:?}");
     assert!(imp[1].rmse_increase.abs() < 1e-6, "{imp:?}");
+}
+
+/// Every model carries intervals calibrated on the validation cutoff; their
+/// coverage on the (never seen) test cutoff is within 3 points of the
+/// nominal level for the fitted models.
+#[test]
+fn intervals_are_saved_with_each_model_and_cover_the_test_cutoff() {
+    let t = trained();
+    let r = &t.report;
+    eprintln!("{:#?}", r.coverage);
+    for m in &r.models {
+        let iv = m.meta.intervals.as_ref().expect("intervals");
+        let c = iv.test_coverage.expect("test coverage");
+        assert_eq!(r.coverage[m.kind().name()], c);
+        assert_eq!(c.n, r.rows.test);
+        assert!(iv.calibration_rows == r.rows.validation, "{iv:?}");
+        if m.kind() != ModelKind::TrainingMean {
+            assert!((c.coverage_80 - 0.80).abs() <= 0.03, "{}: {c:?}", m.kind());
+            assert!((c.coverage_95 - 0.95).abs() <= 0.03, "{}: {c:?}", m.kind());
+        }
+        // The intervals hold the prediction and widen with the level.
+        let [i80, i95] = iv.intervals(150.0);
+        assert!(
+            i95.low <= i80.low && i80.high <= i95.high,
+            "{i80:?} {i95:?}"
+        );
+        assert!(i80.low >= 0.0);
+    }
+    assert!(r.coverage.contains_key("baseline"));
+}
+
+/// Models that learnt nothing (targets shuffled) do not beat the training
+/// mean on validation: the mean is served, and the report says so.
+#[test]
+fn validation_serves_the_training_mean_when_nothing_beats_it() {
+    use analytics_lib::models::{TrainOptions, train_all_with};
+    let t = trained();
+    let params = TrainParams {
+        candidates: vec![
+            LinearParams::new().into(),
+            ForestParams::new().n_trees(20).seed(3).into(),
+        ],
+        ..TrainParams::default()
+    };
+    let r = train_all_with(
+        &t.sales,
+        None,
+        &params,
+        &TrainOptions {
+            shuffle_training_targets: Some(5),
+        },
+    )
+    .expect("train");
+    assert_eq!(r.best, ModelKind::TrainingMean, "{}", r.selection);
+    assert_mentions(
+        &r.selection,
+        &["no model beat the training mean", "training mean is served"],
+    );
+    let mean = r.model(ModelKind::TrainingMean).expect("mean model");
+    assert!(matches!(
+        mean.model,
+        analytics_lib::models::Regressor::TrainingMean(_)
+    ));
+    // It saves and loads like any model.
+    let tmp = TempDir::new().expect("tmp");
+    let path = tmp.path().join("training_mean.msgpack");
+    mean.save(&path).expect("save");
+    let back = TrainedModel::load_expecting(&path, &r.feature_names).expect("load");
+    assert_eq!(back.meta, mean.meta);
 }

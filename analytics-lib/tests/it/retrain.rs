@@ -153,11 +153,21 @@ fn better_challenger_is_promoted_and_a_worse_one_rejected() {
         n(&spend.challenger.metrics),
         Some(r.data.customers_test as u64)
     );
+    // The challenger's interval coverage on the test cutoff is recorded.
+    for k in ["coverage_80", "coverage_95"] {
+        let c = spend.challenger.metrics[k].as_f64().expect(k);
+        assert!(c > 0.5 && c <= 1.0, "{k} {c}");
+    }
     assert!(good.json_path.is_file() && good.text_path.is_file());
     let text = std::fs::read_to_string(&good.text_path).expect("text report");
     assert_mentions(
         &text,
-        &["customer_spend: PROMOTED", "segments: PROMOTED", "Drift of"],
+        &[
+            "customer_spend: PROMOTED",
+            "segments: PROMOTED",
+            "Drift of",
+            "interval coverage on the test cutoff: 80 % →",
+        ],
     );
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&good.json_path).expect("json")).expect("parse");

@@ -26,7 +26,7 @@ use crate::state::AppState;
     paths(predict, predict_batch),
     components(schemas(
         PredictInput, CustomerRef, FeatureValues, PredictResponse, Contribution,
-        BatchRequest, BatchResponse
+        PredictionInterval, BatchRequest, BatchResponse
     )),
     tags((name = "predict", description = "Customer-spend predictions"))
 )]
@@ -135,12 +135,36 @@ pub struct Contribution {
     pub value: f64,
 }
 
+/// A prediction interval (R$): `low ≤ high`, `low ≥ 0`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PredictionInterval {
+    pub low: f64,
+    pub high: f64,
+}
+
 /// A prediction.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PredictResponse {
     /// Predicted revenue from this customer in the next 90 days (R$), as the
     /// model outputs it (a linear model can go below 0).
     pub predicted_spend_90d: f64,
+    /// 80 % prediction interval of the 90-day spend: split-conformal, from
+    /// the live model's out-of-time residuals binned by prediction
+    /// (calibrated at training, coverage measured on the test cutoff, see
+    /// GET /models). Null only for a model saved before intervals existed.
+    pub interval_80: Option<PredictionInterval>,
+    /// 95 % prediction interval, as `interval_80`.
+    pub interval_95: Option<PredictionInterval>,
+    /// Customer lifetime value (R$): expected revenue over the CLV model's
+    /// horizon (365 days by default), discounted monthly (BG/NBD +
+    /// Gamma-Gamma, fitted with the live version). Only for a
+    /// `{"customer_id"}` lookup: null for a record of feature values (CLV
+    /// needs the customer's purchase days, which features do not carry), and
+    /// when the live version has no CLV model.
+    pub clv: Option<f64>,
+    /// Probability that the customer is still active (BG/NBD), with the same
+    /// rules as `clv`.
+    pub p_alive: Option<f64>,
     /// The live model's kind: `linear`, `random_forest` or `xgboost`.
     pub model: String,
     /// The registry version of the live customer-spend model (`v0003`);
@@ -224,9 +248,10 @@ impl ResponseError for PredictError {
     }
 }
 
-/// Write a customer's feature row into `out`, or say why there is none.
+/// Write a customer's feature row into `out` and give its row (for the
+/// CLV answers), or say why there is none.
 /// `field`: where the id was (`customer_id`, `records[3].customer_id`).
-fn lookup(live: &LiveModel, id: &str, field: String, out: &mut [f64]) -> Result<(), PredictError> {
+fn lookup(live: &LiveModel, id: &str, field: String, out: &mut [f64]) -> Result<u32, PredictError> {
     let Some(table) = &live.customers else {
         return Err(PredictError::UnknownCustomer(
             ErrorBody::new("customer lookup is not available: the service has no data")
@@ -235,10 +260,13 @@ fn lookup(live: &LiveModel, id: &str, field: String, out: &mut [f64]) -> Result<
                 .found(format!("customer_id \"{id}\"")),
         ));
     };
-    if table.write(id, out) {
-        return Ok(());
+    match table.find(id) {
+        Some(r) => {
+            table.write_row(r, out);
+            Ok(r)
+        }
+        None => Err(unknown_customer(field, id, table.as_of)),
     }
-    Err(unknown_customer(field, id, table.as_of))
 }
 
 /// The 404 of an id without a row (`/predict` and `/segment` alike).
@@ -259,57 +287,105 @@ pub(crate) fn id_field(prefix: &str) -> String {
     }
 }
 
-/// The feature row of a record (looked up for a customer), appended to `rows`.
+/// The feature row of a record (looked up for a customer), appended to
+/// `rows`; its customer row (or `None` for feature values) to `customers`.
 fn resolve(
     live: &LiveModel,
     v: &Value,
     prefix: &str,
     rows: &mut Vec<f64>,
+    customers: &mut Vec<Option<u32>>,
 ) -> Result<(), PredictError> {
     match parse_record(v, live.feature_names(), prefix).map_err(PredictError::Invalid)? {
-        Record::Features(row) => rows.extend_from_slice(&row),
+        Record::Features(row) => {
+            rows.extend_from_slice(&row);
+            customers.push(None);
+        }
         Record::Customer(id) => {
             let start = rows.len();
             rows.resize(start + live.feature_names().len(), 0.0);
-            lookup(live, &id, id_field(prefix), &mut rows[start..])?;
+            customers.push(Some(lookup(
+                live,
+                &id,
+                id_field(prefix),
+                &mut rows[start..],
+            )?));
         }
     }
     Ok(())
 }
 
-/// Fill the placeholder rows of the customer lookups the fast path read.
+/// Fill the placeholder rows of the customer lookups the fast path read;
+/// per record, its customer row (`None` for feature values).
 fn fill_customers(
     live: &LiveModel,
     fast: &mut FastRecords,
     batch: bool,
-) -> Result<(), PredictError> {
+) -> Result<Vec<Option<u32>>, PredictError> {
     let p = live.feature_names().len();
+    let mut customers = Vec::with_capacity(fast.records.len());
     for (i, r) in fast.records.iter().enumerate() {
-        if let FastRecord::Customer(id) = r {
-            let prefix = if batch {
-                format!("records[{i}]")
-            } else {
-                String::new()
-            };
-            lookup(
-                live,
-                id,
-                id_field(&prefix),
-                &mut fast.rows[i * p..(i + 1) * p],
-            )?;
-        }
+        let row = match r {
+            FastRecord::Customer(id) => {
+                let prefix = if batch {
+                    format!("records[{i}]")
+                } else {
+                    String::new()
+                };
+                Some(lookup(
+                    live,
+                    id,
+                    id_field(&prefix),
+                    &mut fast.rows[i * p..(i + 1) * p],
+                )?)
+            }
+            FastRecord::Features => None,
+        };
+        customers.push(row);
     }
-    Ok(())
+    Ok(customers)
 }
 
 /// Write one prediction as `PredictResponse` serialises (the same keys in
 /// the same order; numbers by serde_json), from the model's pre-written
 /// fragments.
-fn write_prediction(buf: &mut Vec<u8>, live: &LiveModel, preds: &Predictions, i: usize) {
+fn write_prediction(
+    buf: &mut Vec<u8>,
+    live: &LiveModel,
+    preds: &Predictions,
+    i: usize,
+    customer: Option<u32>,
+) {
     let f = live.json_fragments();
     let (value, items) = preds.row(i);
     buf.extend_from_slice(b"{\"predicted_spend_90d\":");
     write_number(buf, value);
+    let intervals = live.meta.intervals.as_ref().map(|c| c.intervals(value));
+    for (k, key) in [b",\"interval_80\":", b",\"interval_95\":"]
+        .iter()
+        .enumerate()
+    {
+        buf.extend_from_slice(*key);
+        match &intervals {
+            Some(iv) => {
+                buf.extend_from_slice(b"{\"low\":");
+                write_number(buf, iv[k].low);
+                buf.extend_from_slice(b",\"high\":");
+                write_number(buf, iv[k].high);
+                buf.push(b'}');
+            }
+            None => buf.extend_from_slice(b"null"),
+        }
+    }
+    match customer.and_then(|r| live.clv.as_ref()?.get(r)) {
+        Some((clv, p_alive)) => {
+            buf.extend_from_slice(b",\"clv\":");
+            write_number(buf, clv);
+            buf.extend_from_slice(b",\"p_alive\":");
+            write_number(buf, p_alive);
+        }
+        None => buf.extend_from_slice(b",\"clv\":null,\"p_alive\":null"),
+    }
     buf.extend_from_slice(&f.head);
     for (n, &(j, v)) in items.iter().enumerate() {
         if n > 0 {
@@ -335,8 +411,14 @@ fn json_response(bytes: Vec<u8>) -> HttpResponse {
 }
 
 /// Predict `rows` and write the answer: one prediction, or a batch's
-/// `{"results"}`.
-fn answer(live: &LiveModel, rows: &[f64], top: usize, batch: bool) -> anyhow::Result<Vec<u8>> {
+/// `{"results"}`. `customers`: per record its customer row, if looked up.
+fn answer(
+    live: &LiveModel,
+    rows: &[f64],
+    customers: &[Option<u32>],
+    top: usize,
+    batch: bool,
+) -> anyhow::Result<Vec<u8>> {
     let p = live.feature_names().len();
     let n = rows.len() / p.max(1);
     let preds = live.predict(rows, top)?;
@@ -355,18 +437,21 @@ fn answer(live: &LiveModel, rows: &[f64], top: usize, batch: bool) -> anyhow::Re
     }
     let f = live.json_fragments();
     let longest = f.feature.iter().map(Vec::len).max().unwrap_or(0);
-    let mut buf = Vec::with_capacity(16 + n * (60 + f.head.len() + preds.k * (longest + 26)));
+    if customers.len() != n {
+        return Err(anyhow!("{} customer rows for {n} records", customers.len()));
+    }
+    let mut buf = Vec::with_capacity(16 + n * (180 + f.head.len() + preds.k * (longest + 26)));
     if batch {
         buf.extend_from_slice(b"{\"results\":[");
-        for i in 0..n {
+        for (i, &customer) in customers.iter().enumerate() {
             if i > 0 {
                 buf.push(b',');
             }
-            write_prediction(&mut buf, live, &preds, i);
+            write_prediction(&mut buf, live, &preds, i, customer);
         }
         buf.extend_from_slice(b"]}");
     } else {
-        write_prediction(&mut buf, live, &preds, 0);
+        write_prediction(&mut buf, live, &preds, 0, customers[0]);
     }
     Ok(buf)
 }
@@ -388,20 +473,27 @@ fn batch_answer(
     if let Some(live) = &live
         && let Some(mut fast) = fast_batch(body, live.feature_names(), live.is_share(), max)
     {
-        fill_customers(live, &mut fast, true)?;
-        return Ok(answer(live, &fast.rows, top, true)?);
+        let customers = fill_customers(live, &mut fast, true)?;
+        return Ok(answer(live, &fast.rows, &customers, top, true)?);
     }
     let n = scan_batch(body, max)?;
     let live = live.ok_or(PredictError::NotReady(FAMILY))?;
     let mut rows = Vec::with_capacity(n * live.feature_names().len());
+    let mut customers = Vec::with_capacity(n);
     for_each_record(body, |i, r| {
-        resolve(&live, r, &format!("records[{i}]"), &mut rows)
+        resolve(
+            &live,
+            r,
+            &format!("records[{i}]"),
+            &mut rows,
+            &mut customers,
+        )
     })
     .map_err(|e| match e {
         RecordsError::Record(e) => e,
         RecordsError::Json(e) => PredictError::Invalid(InputError(invalid_json(&e))),
     })?;
-    Ok(answer(&live, &rows, top, true)?)
+    Ok(answer(&live, &rows, &customers, top, true)?)
 }
 
 /// Predict one customer's spend over the next 90 days.
@@ -427,16 +519,17 @@ pub async fn predict(
     if let Some(live) = &live
         && let Some(mut fast) = fast_record(&body, live.feature_names(), live.is_share())
     {
-        fill_customers(live, &mut fast, false)?;
-        let bytes = answer(live, &fast.rows, top, false).map_err(PredictError::from)?;
+        let customers = fill_customers(live, &mut fast, false)?;
+        let bytes = answer(live, &fast.rows, &customers, top, false).map_err(PredictError::from)?;
         return Ok(json_response(bytes));
     }
     // Anything else: read field by field, so that the error names its field.
     let v = parse_value(&body)?;
     let live = live.ok_or(PredictError::NotReady(FAMILY))?;
     let mut row = Vec::with_capacity(live.feature_names().len());
-    resolve(&live, &v, "", &mut row)?;
-    let bytes = answer(&live, &row, top, false).map_err(PredictError::from)?;
+    let mut customers = Vec::with_capacity(1);
+    resolve(&live, &v, "", &mut row, &mut customers)?;
+    let bytes = answer(&live, &row, &customers, top, false).map_err(PredictError::from)?;
     Ok(json_response(bytes))
 }
 

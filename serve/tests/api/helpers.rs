@@ -69,6 +69,9 @@ pub struct Fixture {
     /// before it kept only `CustomerRows`), and its segment features by name.
     pub all_customers: Vec<(String, Vec<f64>)>,
     pub all_segment_rows: Vec<(String, Value)>,
+    /// CLV and P(alive) of a few customers (`customers` and repeat buyers),
+    /// from the library, at the data's reference date.
+    pub clv_values: Vec<(String, analytics_lib::clv::ClvValue)>,
 }
 
 pub fn fixture() -> &'static Fixture {
@@ -121,6 +124,25 @@ fn make_fixture() -> Fixture {
         )
         .expect("write meta");
     }
+
+    // The CLV model trained with them, and a few customers' values.
+    let clv = report.clv.as_ref().expect("a CLV model");
+    clv.save(&trained.join(analytics_lib::registry::CLV_FILE))
+        .expect("save clv");
+    let summary =
+        analytics_lib::clv::CustomerSummary::compute(&sales, sales.default_as_of).expect("summary");
+    let predicted = clv.predict(&summary).expect("clv");
+    let mut clv_values: Vec<(String, analytics_lib::clv::ClvValue)> = (0..summary.len())
+        .filter(|&i| summary.frequency[i] > 0)
+        .take(3)
+        .map(|i| (summary.customer_ids[i].clone(), predicted.values[i]))
+        .collect();
+    clv_values.extend(
+        (0..summary.len())
+            .filter(|&i| summary.frequency[i] == 0)
+            .take(2)
+            .map(|i| (summary.customer_ids[i].clone(), predicted.values[i])),
+    );
 
     // Two segment models on the same features: k = 4 and k = 3.
     let seg_features = SegmentFeatures::compute(&sales, None, None).expect("segment features");
@@ -191,6 +213,7 @@ fn make_fixture() -> Fixture {
         segment_rows,
         all_customers,
         all_segment_rows,
+        clv_values,
         _dir: dir,
     }
 }
@@ -214,6 +237,8 @@ pub fn commit_spend(models: &Path, best: &str) -> VersionId {
         .expect("meta json");
         metrics.insert(kind.to_string(), meta["metrics"].clone());
     }
+    let clv = analytics_lib::registry::CLV_FILE;
+    std::fs::copy(f.trained.join(clv), staging.dir().join(clv)).expect("copy clv");
     std::fs::write(
         staging.dir().join("best.json"),
         json!({"best": best, "chosen_on": "validation"}).to_string(),

@@ -57,9 +57,76 @@ async fn predict_by_customer_id_is_the_same_as_by_its_features() {
         json_of(app.post_json("/predict", &json!({"customer_id": id})).await).await;
     expect_status(status, &by_id, 200);
     check_prediction(&by_id, 10);
-    let (status, by_features) = json_of(app.post_json("/predict", &body_of(row)).await).await;
+    let (status, mut by_features) = json_of(app.post_json("/predict", &body_of(row)).await).await;
     expect_status(status, &by_features, 200);
+    // The same answer, but for the CLV figures that only a lookup has.
+    assert!(
+        by_features["clv"].is_null() && by_features["p_alive"].is_null(),
+        "{by_features}"
+    );
+    assert!(
+        by_id["clv"].is_number() && by_id["p_alive"].is_number(),
+        "{by_id}"
+    );
+    by_features["clv"] = by_id["clv"].clone();
+    by_features["p_alive"] = by_id["p_alive"].clone();
     assert_eq!(by_id, by_features);
+}
+
+/// A customer lookup answers the CLV and P(alive) the library computes for
+/// that customer at the data's reference date (kept as f32), in single and
+/// batch answers; feature values answer null for both. Every answer has
+/// the model's 80 % and 95 % intervals, as its saved calibration gives them.
+#[tokio::test]
+async fn lookups_answer_clv_and_p_alive_and_every_answer_its_intervals() {
+    let app = spawn_app().await;
+    let f = fixture();
+    let served = library_model(&f.best);
+    let calibration = served.meta.intervals.as_ref().expect("intervals");
+    let check_intervals = |p: &Value| {
+        let spend = p["predicted_spend_90d"].as_f64().expect("spend");
+        let want = calibration.intervals(spend);
+        for (key, iv) in ["interval_80", "interval_95"].iter().zip(want) {
+            assert_eq!(p[key]["low"].as_f64(), Some(iv.low), "{key}: {p}");
+            assert_eq!(p[key]["high"].as_f64(), Some(iv.high), "{key}: {p}");
+            assert!(iv.low >= 0.0 && iv.low <= iv.high);
+        }
+        assert!(p["interval_95"]["low"].as_f64() <= p["interval_80"]["low"].as_f64());
+        assert!(p["interval_95"]["high"].as_f64() >= p["interval_80"]["high"].as_f64());
+    };
+    let close = |got: &Value, want: f64| {
+        let got = got.as_f64().expect("a number");
+        assert!(
+            (got - want).abs() <= 1e-6 * want.abs().max(1.0),
+            "{got} vs {want}"
+        );
+    };
+    assert!(f.clv_values.len() >= 4);
+    for (id, v) in &f.clv_values {
+        let (status, p) =
+            json_of(app.post_json("/predict", &json!({"customer_id": id})).await).await;
+        expect_status(status, &p, 200);
+        close(&p["clv"], v.clv);
+        close(&p["p_alive"], v.p_alive);
+        check_intervals(&p);
+    }
+    assert!(f.clv_values.iter().any(|(_, v)| v.p_alive < 1.0));
+    let (status, p) = json_of(app.post_json("/predict", &features_body()).await).await;
+    expect_status(status, &p, 200);
+    assert!(p["clv"].is_null() && p["p_alive"].is_null(), "{p}");
+    check_intervals(&p);
+
+    let (id, v) = &f.clv_values[0];
+    let batch = json!({"records": [{"customer_id": id}, features_body(), {"customer_id": id}]});
+    let (status, b) = json_of(app.post_json("/predict/batch", &batch).await).await;
+    expect_status(status, &b, 200);
+    let r = b["results"].as_array().expect("results");
+    close(&r[0]["clv"], v.clv);
+    close(&r[2]["p_alive"], v.p_alive);
+    assert!(r[1]["clv"].is_null() && r[1]["p_alive"].is_null());
+    for p in r {
+        check_intervals(p);
+    }
 }
 
 /// Every customer of the data, for each model kind: the answer by id (from
@@ -77,12 +144,19 @@ async fn every_customer_by_id_equals_its_features_from_the_full_lines() {
                 .map(|(id, _)| json!({"customer_id": id}))
                 .collect();
             let by_row: Vec<Value> = chunk.iter().map(|(_, row)| body_of(row)).collect();
-            let (status, a) = json_of(
+            let (status, mut a) = json_of(
                 app.post_json("/predict/batch", &json!({"records": by_id}))
                     .await,
             )
             .await;
             expect_status(status, &a, 200);
+            // Lookups also answer CLV figures (every customer has them);
+            // feature records answer null there.
+            for r in a["results"].as_array_mut().expect("results") {
+                assert!(r["clv"].is_number() && r["p_alive"].is_number(), "{r}");
+                r["clv"] = Value::Null;
+                r["p_alive"] = Value::Null;
+            }
             let (status, b) = json_of(
                 app.post_json("/predict/batch", &json!({"records": by_row}))
                     .await,
@@ -186,7 +260,7 @@ fn library_ensemble(m: &TrainedModel) -> TreeEnsemble {
     match &m.model {
         Regressor::RandomForest(f) => f.ensemble().clone(),
         Regressor::Xgboost(x) => x.to_ensemble().expect("ensemble"),
-        Regressor::Linear(_) => panic!("not a tree model"),
+        Regressor::Linear(_) | Regressor::TrainingMean(_) => panic!("not a tree model"),
     }
 }
 

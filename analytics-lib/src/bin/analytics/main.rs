@@ -97,6 +97,8 @@ enum Command {
     Models(ModelsAction),
     /// The pipeline benchmark of shared/spec/benchmark.md: seconds per stage, metrics, peak memory.
     Bench(BenchArgs),
+    /// Customer lifetime value: BG/NBD + Gamma-Gamma fitted on the customers' purchase summary.
+    Clv(ClvArgs),
     /// Import a public sales dataset (Olist, UCI Online Retail) as the four curated tables.
     #[command(subcommand)]
     Import(ImportSource),
@@ -228,6 +230,27 @@ enum ModelsAction {
     },
     /// Make the previously live version live again.
     Rollback(ModelsCommon),
+}
+
+#[derive(clap::Args)]
+struct ClvArgs {
+    #[command(flatten)]
+    input: InputFlags,
+    /// Reference date (YYYY-MM-DD): purchases before it are summarised; default: the day after the last order.
+    #[arg(long)]
+    as_of: Option<NaiveDate>,
+    /// Days ahead that the expected purchases and the CLV cover.
+    #[arg(long, default_value_t = analytics_lib::clv::DEFAULT_HORIZON_DAYS)]
+    horizon_days: u32,
+    /// Monthly discount rate of future revenue (a month = 30 days).
+    #[arg(long, default_value_t = analytics_lib::clv::DEFAULT_DISCOUNT_RATE)]
+    discount_rate: f64,
+    /// Write every customer's summary and predictions to this Parquet file (all-or-nothing).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Print the fitted parameters and totals as JSON to stdout.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -428,6 +451,7 @@ fn main() -> ExitCode {
         Command::Retrain(args) => run_retrain(args),
         Command::Models(action) => run_models(action),
         Command::Bench(args) => run_bench(args),
+        Command::Clv(args) => run_clv(args),
         Command::Import(source) => run_import(source),
     };
     match result {
@@ -683,37 +707,59 @@ fn run_train(args: TrainArgs) -> Result<()> {
             .unwrap_or_else(|| "—".into()),
         seg.names().join(", ")
     );
+    eprintln!("selection: {}", report.selection);
+    match (&report.clv, &report.clv_error) {
+        (Some(m), _) => eprintln!(
+            "clv: BG/NBD and Gamma-Gamma fitted on {} customers ({} repeat) in {:.2} s; saved with customer_spend {}",
+            m.customers, m.repeat_customers, m.fit_seconds, done.spend_version.id
+        ),
+        (None, Some(e)) => eprintln!("clv: no CLV model in this version: {e}"),
+        (None, None) => {}
+    }
     let metrics = report.test_metrics();
+    let coverage =
+        |k: &str, f: fn(&analytics_lib::models::Coverage) -> f64| report.coverage.get(k).map(f);
     if args.json {
         let out: serde_json::Map<String, serde_json::Value> = metrics
             .iter()
             .map(|(k, m)| {
                 (
                     k.clone(),
-                    serde_json::json!({"rmse": m.rmse, "mae": m.mae, "r2": m.r2}),
+                    serde_json::json!({
+                        "rmse": m.rmse, "mae": m.mae, "r2": m.r2,
+                        "coverage_80": coverage(k, |c| c.coverage_80),
+                        "coverage_95": coverage(k, |c| c.coverage_95),
+                    }),
                 )
             })
             .collect();
         return print_json(&serde_json::Value::Object(out));
     }
     println!(
-        "Out-of-time test at cutoff {} ({} customers)",
+        "Out-of-time test at cutoff {} ({} customers); intervals calibrated on the validation cutoff",
         analytics_lib::locale::date(report.test_cutoff),
         report.rows.test
     );
     println!(
-        "{:<16} {:>14} {:>14} {:>8}",
-        "model", "RMSE (R$)", "MAE (R$)", "R²"
+        "{:<16} {:>14} {:>14} {:>8} {:>9} {:>9}",
+        "model", "RMSE (R$)", "MAE (R$)", "R²", "cov. 80%", "cov. 95%"
     );
+    let pct = |v: Option<f64>| {
+        v.map(analytics_lib::locale::percent)
+            .unwrap_or_else(|| "—".into())
+    };
     for (k, m) in &metrics {
         println!(
-            "{:<16} {:>14} {:>14} {:>8}",
+            "{:<16} {:>14} {:>14} {:>8} {:>9} {:>9}",
             k,
             analytics_lib::locale::number(m.rmse, 2),
             analytics_lib::locale::number(m.mae, 2),
-            analytics_lib::locale::number(m.r2, 3)
+            analytics_lib::locale::number(m.r2, 3),
+            pct(coverage(k, |c| c.coverage_80)),
+            pct(coverage(k, |c| c.coverage_95))
         );
     }
+    println!("{}", report.selection);
     Ok(())
 }
 
@@ -795,6 +841,95 @@ fn run_retrain(args: RetrainArgs) -> Result<()> {
     if args.json {
         print_json(&serde_json::to_value(&out.report)?)?;
     }
+    Ok(())
+}
+
+fn run_clv(args: ClvArgs) -> Result<()> {
+    use analytics_lib::clv::{ClvParams, CustomerSummary};
+    use analytics_lib::locale;
+    let params = ClvParams::new()
+        .horizon_days(args.horizon_days)
+        .discount_rate(args.discount_rate);
+    params.check()?;
+    let source = args.input.source()?;
+    let t0 = Instant::now();
+    let prepared = source
+        .prepare()
+        .with_context(|| format!("while preparing {}", source.describe()))?;
+    if prepared.defects_removed() > 0 {
+        eprintln!(
+            "final cleaning removed {} defective rows (run `analytics clean` for the report)",
+            prepared.defects_removed()
+        );
+    }
+    let prepare_s = t0.elapsed().as_secs_f64();
+    let sales = prepared.sales;
+    let as_of = args.as_of.unwrap_or(sales.default_as_of);
+    let t1 = Instant::now();
+    let summary = CustomerSummary::compute(&sales, as_of)
+        .context("while summarising the customers' purchases")?;
+    let summary_s = t1.elapsed().as_secs_f64();
+    let model = params
+        .fit(&summary)
+        .context("while fitting BG/NBD and Gamma-Gamma")?;
+    let t2 = Instant::now();
+    let predictions = model
+        .predict(&summary)
+        .context("while predicting every customer's CLV")?;
+    let predict_s = t2.elapsed().as_secs_f64();
+    eprintln!(
+        "clv on {} customers ({} repeat) as of {}: prepare {:.2} s, summary {:.3} s, fit {:.3} s, predict {:.3} s",
+        summary.len(),
+        summary.repeat_customers(),
+        locale::date(as_of),
+        prepare_s,
+        summary_s,
+        model.fit_seconds,
+        predict_s
+    );
+    if let Some(out) = &args.out {
+        let df = model.frame(&summary, &predictions)?;
+        analytics_lib::data::writer::write_parquet(&df, out, "clv")
+            .with_context(|| format!("while writing {}", out.display()))?;
+        eprintln!("wrote {} customers to {}", summary.len(), out.display());
+    }
+    if args.json {
+        return print_json(&model.report_json(&predictions));
+    }
+    let b = &model.bgnbd;
+    let g = &model.gamma_gamma;
+    println!(
+        "Customer lifetime value as of {} over {} days (monthly discount {})",
+        locale::date(as_of),
+        args.horizon_days,
+        locale::percent(args.discount_rate)
+    );
+    println!(
+        "  customers {} ({} with a repeat purchase day)",
+        locale::number(summary.len() as f64, 0),
+        locale::number(summary.repeat_customers() as f64, 0)
+    );
+    println!(
+        "  BG/NBD       r = {}, alpha = {} days, a = {}, b = {} (log-likelihood {})",
+        locale::number(b.r, 4),
+        locale::number(b.alpha, 2),
+        locale::number(b.a, 4),
+        locale::number(b.b, 4),
+        locale::number(b.log_likelihood, 1)
+    );
+    println!(
+        "  Gamma-Gamma  p = {}, q = {}, v = {} (mean spend per purchase day {})",
+        locale::number(g.p, 4),
+        locale::number(g.q, 4),
+        locale::number(g.v, 2),
+        locale::brl(g.population_mean())
+    );
+    println!(
+        "  mean P(alive) {}, mean expected purchase days {}",
+        locale::percent(predictions.mean_p_alive()),
+        locale::number(predictions.mean_expected_purchases(), 3)
+    );
+    println!("  total CLV {}", locale::brl(predictions.total_clv()));
     Ok(())
 }
 
