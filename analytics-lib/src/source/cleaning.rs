@@ -184,8 +184,8 @@ clean_orders AS (SELECT order_id, customer_id, order_ts, {channel} AS channel, p
 {status} AS status FROM tag2_orders WHERE rule_code = 0), \
 lines AS (SELECT i.order_id AS order_id, o.customer_id AS customer_id, o.order_ts AS order_ts, \
 CAST(o.order_ts AS DATE) AS order_date, o.channel AS channel, o.payment_type AS payment_type, \
-o.status AS status, p.category AS category, c.state AS state, \
-{revenue} AS revenue \
+o.status AS status, i.line_no AS line_no, i.product_id AS product_id, p.category AS category, \
+c.state AS state, {revenue} AS revenue \
 FROM clean_order_items i \
 JOIN clean_orders o ON o.order_id = i.order_id \
 LEFT JOIN clean_products p ON p.product_id = i.product_id \

@@ -240,7 +240,7 @@ impl Source {
 /// rows at the reference date (the lookups) and the sales its dashboard is
 /// built from. On Parquet the lines are prepared here; on Snowflake the
 /// feature rows are computed in the warehouse (one row per customer) and
-/// the dashboard's input is one record per completed order and category
+/// the dashboard's input is one record per completed order line
 /// ([`super::SnowflakeSource::order_records`]), never the line table.
 #[cfg(feature = "models")]
 pub struct ServeInput {

@@ -20,7 +20,7 @@
 //! month), and the customer features (one row per customer and cutoff,
 //! with the revenue per category from which any category list's shares
 //! are derived, [`features_sql`]). `serve`'s dashboard also reads one
-//! record per completed order and category ([`order_records_sql`]).
+//! record per completed order line ([`order_records_sql`]).
 //! Floating-point results equal the local path's up to the order of the
 //! additions (the warehouse's sums are exact, polars' are compensated).
 
@@ -263,19 +263,19 @@ FROM hist h LEFT JOIN tgt t ON t.cutoff = h.cutoff AND t.customer_id = h.custome
     )
 }
 
-/// One record per completed order and category (the dashboard's
-/// pre-aggregate input): `order_id`, `customer_id`, `order_date`,
-/// `channel`, `payment_type`, `category`, `state`, `revenue`, and the
-/// number of lines folded into it (`lines`).
+/// One record per completed order line (the dashboard's pre-aggregate
+/// input): `order_id`, `line_no`, `customer_id`, `order_date`, `channel`,
+/// `payment_type`, `product_id`, `category`, `state`, `revenue`. Lines, not
+/// orders folded by category: the dashboard ranks products and counts an
+/// order's items, so it needs each line's product.
 pub fn order_records_sql() -> String {
     on_clean(
         "",
         &format!(
-            "SELECT order_id AS \"order_id\", customer_id AS \"customer_id\", order_date AS \"order_date\", \
-channel AS \"channel\", payment_type AS \"payment_type\", category AS \"category\", state AS \"state\", \
-{} AS \"revenue\", COUNT(*) AS \"lines\" FROM lines WHERE {} \
-GROUP BY order_id, customer_id, order_date, channel, payment_type, category, state",
-            sum_f64("revenue"),
+            "SELECT order_id AS \"order_id\", line_no AS \"line_no\", customer_id AS \"customer_id\", \
+order_date AS \"order_date\", channel AS \"channel\", payment_type AS \"payment_type\", \
+product_id AS \"product_id\", category AS \"category\", state AS \"state\", revenue AS \"revenue\" \
+FROM lines WHERE {}",
             completed()
         ),
     )
@@ -484,13 +484,10 @@ impl SnowflakeSource {
         })
     }
 
-    /// One record per completed order and category, as a sales frame (the
-    /// columns of [`crate::kpi::Sales`] that the KPIs and the dashboard
-    /// read; no product, quantity or price): what `serve` builds its
-    /// dashboard from on Snowflake. Every KPI is a sum of revenue or a
-    /// count of distinct orders or customers, with filters on the order's
-    /// date, channel, customer and the line's category, so folding the
-    /// lines of one order and category together changes none of them.
+    /// The completed order lines, as a sales frame with the columns of
+    /// [`crate::kpi::Sales`] that the KPIs and the dashboard read (no
+    /// quantity or price: each line's revenue, computed in the warehouse):
+    /// what `serve` builds its dashboard from on Snowflake.
     pub fn order_records(&self, summary: &Summary) -> Result<crate::kpi::Sales> {
         const ACTION: &str = "reading the order records";
         let df = self.query_as(&order_records_sql(), ACTION)?;
@@ -501,6 +498,8 @@ impl SnowflakeSource {
                 Field::new("order_date".into(), DataType::Date),
                 Field::new("channel".into(), DataType::String),
                 Field::new("payment_type".into(), DataType::String),
+                Field::new("line_no".into(), DataType::Int32),
+                Field::new("product_id".into(), DataType::String),
                 Field::new("category".into(), DataType::String),
                 Field::new("state".into(), DataType::String),
                 Field::new("revenue".into(), DataType::Float64),
@@ -518,12 +517,14 @@ impl SnowflakeSource {
                 col("payment_type").cast(DataType::String),
                 lit(STATUS_COMPLETED).alias("status"),
                 lit(true).alias("completed"),
+                col("line_no").cast(DataType::Int32),
+                col("product_id").cast(DataType::String),
                 col("category").cast(DataType::String),
                 col("state").cast(DataType::String),
                 col("revenue").cast(DataType::Float64),
             ])
             .sort(
-                ["customer_id", "order_date", "order_id", "category"],
+                ["customer_id", "order_date", "order_id", "line_no"],
                 SortMultipleOptions::default(),
             )
             .collect()
