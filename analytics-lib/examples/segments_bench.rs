@@ -144,7 +144,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     .parse()
                     .map_err(|_| format!("DBSCAN_GRID_DIMS: `{m}`"))?;
                 let t = Instant::now();
-                let labels = analytics_lib::segments::grid::dbscan_on(
+                let (labels, stats) = analytics_lib::segments::grid::dbscan_with_stats(
                     flat,
                     x.nrows(),
                     x.ncols(),
@@ -153,7 +153,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     m,
                 );
                 println!(
-                    "  grid on {m} dimensions: {:.2} s; same labels: {}",
+                    "  grid on {m} dimensions: {:.2} s; same labels: {}; {stats:?}",
                     t.elapsed().as_secs_f64(),
                     labels == db.labels
                 );

@@ -250,7 +250,8 @@ impl MigrationMatrix {
         let w = self
             .segments
             .iter()
-            .map(|n| n.chars().count())
+            .enumerate()
+            .map(|(i, n)| format!("[{i}] {n}").chars().count())
             .max()
             .unwrap_or(8)
             .max(13);
