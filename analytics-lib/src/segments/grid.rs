@@ -23,10 +23,12 @@
 //!   first cluster whose expansion reaches them in linfa's scan;
 //! * everything else is noise.
 //!
-//! Components are found with a union-find. A cube whose core points are
-//! all known to be in one component is marked, so a dense region is not
-//! scanned pair by pair again and again: after a few unions its cubes are
-//! skipped (or one edge into them is enough).
+//! Components are found with a union-find: first the edges met while
+//! counting the core points (up to `min_points` per point, which join a
+//! dense region at once), then every pair of cores in adjacent cubes. A
+//! cube whose core points are all known to be in one component is marked,
+//! so a dense region is not scanned pair by pair again and again: its cubes
+//! are skipped (or one edge into them is enough).
 
 use std::collections::HashMap;
 
@@ -35,15 +37,20 @@ use rayon::prelude::*;
 /// How many dimensions the grid indexes (at most): the widest ones.
 pub const GRID_DIMS: usize = 4;
 
-/// Sum of squared differences in column order (linfa's `sq_l2_dist`).
+/// Whether the sum of squared differences in column order (linfa's
+/// `sq_l2_dist`) is at most `eps2`; the sum stops once past it (the partial
+/// sums only grow), so the answer is the full sum's.
 #[inline]
-fn sq_dist(a: &[f64], b: &[f64]) -> f64 {
+fn within(a: &[f64], b: &[f64], eps2: f64) -> bool {
     let mut s = 0.0;
     for (x, y) in a.iter().zip(b) {
         let diff = x - y;
         s += diff * diff;
+        if s > eps2 {
+            return false;
+        }
     }
-    s
+    s <= eps2
 }
 
 /// Points sorted into grid cells.
@@ -260,29 +267,31 @@ pub fn dbscan_with_stats(
     stats.build_s = t.elapsed().as_secs_f64();
     let t = std::time::Instant::now();
 
-    // 1. Core points (sorted positions), counting until min_points.
-    let core: Vec<bool> = (0..cells)
+    // 1. Core points (sorted positions), counting until min_points; the
+    // neighbours met on the way are kept (edges for step 2).
+    let found: Vec<(bool, Vec<u32>)> = (0..cells)
         .into_par_iter()
         .flat_map_iter(|c| {
             let g = &g;
             (g.start[c]..g.start[c + 1]).map(move |p| {
                 let a = g.point(p);
-                let mut count = 0usize;
+                let mut near: Vec<u32> = Vec::with_capacity(min_points);
                 for &nc in &g.neighbours[c] {
                     let nc = nc as usize;
                     for q in g.start[nc]..g.start[nc + 1] {
-                        if sq_dist(a, g.point(q)) <= eps2 {
-                            count += 1;
-                            if count >= min_points {
-                                return true;
+                        if within(a, g.point(q), eps2) {
+                            near.push(q as u32);
+                            if near.len() >= min_points {
+                                return (true, near);
                             }
                         }
                     }
                 }
-                false
+                (false, near)
             })
         })
         .collect();
+    let core: Vec<bool> = found.iter().map(|f| f.0).collect();
     let cores_of: Vec<Vec<usize>> = (0..cells)
         .map(|c| (g.start[c]..g.start[c + 1]).filter(|&p| core[p]).collect())
         .collect();
@@ -290,8 +299,19 @@ pub fn dbscan_with_stats(
     stats.core_s = t.elapsed().as_secs_f64();
     let t = std::time::Instant::now();
 
-    // 2. Components of the core points.
+    // 2. Components of the core points: first the edges met while counting
+    // (they join dense regions at once), then every pair of adjacent cells.
     let mut uf = UnionFind::new(n);
+    for (p, (is_core, near)) in found.iter().enumerate() {
+        if *is_core {
+            for &q in near {
+                if core[q as usize] {
+                    uf.union(p, q as usize);
+                }
+            }
+        }
+    }
+    drop(found);
     // A core point of the cell when all its cores are in one component.
     let mut uniform: Vec<Option<usize>> = cores_of
         .iter()
@@ -312,7 +332,7 @@ pub fn dbscan_with_stats(
                         continue;
                     }
                     // One edge joins the whole cell.
-                    if let Some(&q) = cs.iter().find(|&&q| sq_dist(a, g.point(q)) <= eps2) {
+                    if let Some(&q) = cs.iter().find(|&&q| within(a, g.point(q), eps2)) {
                         uf.union(p, q);
                     }
                     continue;
@@ -322,7 +342,7 @@ pub fn dbscan_with_stats(
                     if uf.find(q) == rp {
                         continue;
                     }
-                    if sq_dist(a, g.point(q)) <= eps2 {
+                    if within(a, g.point(q), eps2) {
                         rp = uf.union(p, q);
                     } else {
                         all_joined = false;
@@ -383,7 +403,7 @@ pub fn dbscan_with_stats(
                         if best.is_some_and(|b| b <= l) {
                             continue;
                         }
-                        if cores_of[nc].iter().any(|&q| sq_dist(a, g.point(q)) <= eps2) {
+                        if cores_of[nc].iter().any(|&q| within(a, g.point(q), eps2)) {
                             best = Some(l);
                         }
                     }
@@ -393,7 +413,7 @@ pub fn dbscan_with_stats(
                             if best.is_some_and(|b| b <= l) {
                                 continue;
                             }
-                            if sq_dist(a, g.point(q)) <= eps2 {
+                            if within(a, g.point(q), eps2) {
                                 best = Some(l);
                             }
                         }
