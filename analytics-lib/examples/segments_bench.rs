@@ -20,9 +20,12 @@
 //!   sample of ≤ 5,000 customers);
 //! * `dbscan` — [`DbscanParams::fit`] with the defaults, on a seeded sample of
 //!   `DBSCAN_SAMPLE` customers (default: all of them), `eps` from the
-//!   k-distance curve included.
+//!   k-distance curve included (also timed on its own);
+//! * `dbscan_linfa` (not in the default) — linfa's DBSCAN, the
+//!   implementation before the grid index, with the same `eps`, and whether
+//!   its labels equal the grid's.
 //!
-//! `STAGES=kmeans,search,tsne,dbscan` (the default: all) picks stages. The
+//! `STAGES=kmeans,search,tsne,dbscan` (the default) picks stages. The
 //! last line is one JSON object with every figure measured.
 
 use std::path::PathBuf;
@@ -33,7 +36,8 @@ use analytics_lib::data::load;
 use analytics_lib::kpi::Sales;
 use analytics_lib::segments::views::{self, TsneParams};
 use analytics_lib::segments::{
-    DbscanParams, FixedKMeans, Scaler, SegmentFeatures, SegmentParams, fit_segments, kmeans_fixed,
+    DbscanParams, FixedKMeans, Scaler, SegmentFeatures, SegmentParams, dbscan_linfa, fit_segments,
+    kmeans_fixed, suggest_eps,
 };
 use serde_json::json;
 
@@ -122,6 +126,50 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         out.insert("dbscan_rows".into(), json!(x.nrows()));
         out.insert("dbscan_clusters".into(), json!(db.n_clusters));
         out.insert("dbscan_noise".into(), json!(db.n_noise));
+        let t = Instant::now();
+        let s = suggest_eps(&x, db.min_points, DbscanParams::default().eps_sample, 42)?;
+        let eps_s = t.elapsed().as_secs_f64();
+        println!(
+            "  of which the k-distance curve ({} points): {eps_s:.2} s",
+            s.k_distances.len()
+        );
+        out.insert("dbscan_eps_s".into(), json!(eps_s));
+        // DBSCAN_GRID_DIMS=4,8,16: the grid on that many dimensions (same labels).
+        if let Ok(list) = std::env::var("DBSCAN_GRID_DIMS") {
+            let xs = x.as_standard_layout();
+            let flat = xs.as_slice().ok_or("contiguous features")?;
+            for m in list.split(',') {
+                let m: usize = m
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("DBSCAN_GRID_DIMS: `{m}`"))?;
+                let t = Instant::now();
+                let (labels, stats) = analytics_lib::segments::grid::dbscan_with_stats(
+                    flat,
+                    x.nrows(),
+                    x.ncols(),
+                    db.eps,
+                    db.min_points,
+                    m,
+                );
+                println!(
+                    "  grid on {m} dimensions: {:.2} s; same labels: {}; {stats:?}",
+                    t.elapsed().as_secs_f64(),
+                    labels == db.labels
+                );
+            }
+        }
+        if on("dbscan_linfa") {
+            let t = Instant::now();
+            let labels = dbscan_linfa(&x, db.eps, db.min_points)?;
+            let linfa_s = t.elapsed().as_secs_f64();
+            let same = labels == db.labels;
+            println!(
+                "DBSCAN with linfa's k-d tree (the implementation before the grid), same eps: {linfa_s:.2} s (+ the k-distance curve); same labels: {same}"
+            );
+            out.insert("dbscan_linfa_s".into(), json!(linfa_s));
+            out.insert("dbscan_linfa_same_labels".into(), json!(same));
+        }
     }
 
     if on("search") || on("tsne") {

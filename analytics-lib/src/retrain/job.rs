@@ -358,6 +358,8 @@ pub fn retrain(opts: &RetrainOptions) -> Result<RetrainOutcome> {
             models: BTreeMap::new(),
             warnings,
             skipped: Some(same.reason),
+            segment_stability: None,
+            segment_migration: None,
         };
         report.seconds = t0.elapsed().as_secs_f64();
         let (json_path, text_path) = write_report(&report, opts)?;
@@ -495,6 +497,33 @@ pub fn retrain(opts: &RetrainOptions) -> Result<RetrainOutcome> {
         }
         None => None,
     };
+    // Stability: the champion's and the challenger's segments of the same customers.
+    let segment_stability = live_segs.as_ref().and_then(|l| {
+        let challenger = &segs.segmentation.model;
+        let run = || -> std::result::Result<crate::segments::Stability, SegmentError> {
+            if l.model.meta.categories == segs.features.categories {
+                crate::segments::stability(&l.model, &segs.features, challenger, &segs.features)
+            } else {
+                let f = SegmentFeatures::compute(data, Some(as_of), Some(&l.model.meta.categories))?;
+                crate::segments::stability(&l.model, &f, challenger, &segs.features)
+            }
+        };
+        match run() {
+            Ok(st) => Some(SegmentStability {
+                champion_version: l.version.id.to_string(),
+                adjusted_rand_index: st.adjusted_rand_index,
+                customers: st.customers,
+                same_name_share: st.same_name_share,
+            }),
+            Err(e) => {
+                warnings.push(format!(
+                    "the segment stability against the live {SEGMENTS} model {} could not be computed: {e}",
+                    l.version.id
+                ));
+                None
+            }
+        }
+    });
     let seg_model_name = |m: &SegmentModel| format!("{} k={}", m.meta.algorithm, m.k());
     let seg_contest = Contest {
         family: SEGMENTS,
@@ -524,6 +553,30 @@ pub fn retrain(opts: &RetrainOptions) -> Result<RetrainOutcome> {
     let (seg_md, seg_version) = seg_contest.settle(&reg, opts, |d| {
         commit_segments(&reg, &segs, Job::Retrain, d)
     })?;
+    // Who moved between segments in the last 90 days, by the model live now.
+    let (mig_model, mig_who, mig_version) = match &live_segs {
+        Some(l) if seg_md.decision != Decision::Promoted => {
+            (&l.model, "champion", l.version.id.to_string())
+        }
+        _ => (
+            &segs.segmentation.model,
+            "challenger",
+            seg_version.id.to_string(),
+        ),
+    };
+    let segment_migration = match MigrationMatrix::compute(mig_model, data, as_of, MIGRATION_DAYS) {
+        Ok(matrix) => Some(SegmentMigration {
+            model: mig_who.to_string(),
+            version: Some(mig_version),
+            matrix,
+        }),
+        Err(e) => {
+            warnings.push(format!(
+                "the segment migration matrix could not be computed: {e}"
+            ));
+            None
+        }
+    };
     let models = BTreeMap::from([
         (SPEND.to_string(), spend_md),
         (SEGMENTS.to_string(), seg_md),
@@ -551,6 +604,8 @@ pub fn retrain(opts: &RetrainOptions) -> Result<RetrainOutcome> {
         models,
         warnings,
         skipped: None,
+        segment_stability,
+        segment_migration,
     };
 
     report.finished_at = now();

@@ -47,13 +47,19 @@
 //!      order), each in its own scaled feature space. The silhouette needs
 //!      no labels, so a model with new data and a model with old data are
 //!      judged on the same customers with the same rule.
+//!    * segment **stability** (reported, not part of the decision): the
+//!      adjusted Rand index of the champion's and the challenger's segments
+//!      of the same customers at `as_of` (`segment_stability`).
 //! 6. Promote the challenger when it is not worse than the champion by more
 //!    than the relative `tolerance` (RMSE ≤ champion × (1 + tolerance);
 //!    silhouette ≥ champion − tolerance × |champion|). The challenger is
 //!    committed either way, with its status (`promoted` / `rejected`) in
 //!    its manifest's notes, so it can be inspected and promoted by hand.
 //! 7. Prune each model to `keep` versions (never the live one or its history).
-//! 8. Write the report (`reports/retrain-<UTC time>.{json,txt}`), and log a
+//! 8. The **migration matrix** of the segment model live after the run:
+//!    who moved between its segments from `as_of − 90 d` to `as_of`
+//!    (`segment_migration`, [`crate::segments::MigrationMatrix`]).
+//! 9. Write the report (`reports/retrain-<UTC time>.{json,txt}`), and log a
 //!    run to MLflow when `MLFLOW_TRACKING_URI` is set (a failure there is a
 //!    warning: it never undoes a promotion).
 
@@ -98,7 +104,8 @@ use crate::registry::{
     spend_artifact, spend_meta_path, write_file_atomic,
 };
 use crate::segments::{
-    SegmentError, SegmentFeatures, SegmentModel, Segmentation, fit_segments, silhouette_score,
+    MIGRATION_DAYS, MigrationMatrix, SegmentError, SegmentFeatures, SegmentModel, Segmentation,
+    fit_segments, silhouette_score,
 };
 pub use crate::source::Fetched;
 use crate::source::{JobInput, Prepared, Source, SourceError};
@@ -106,7 +113,10 @@ use crate::source::{JobInput, Prepared, Source, SourceError};
 use drift::{DriftReport, TrainingProfile};
 use lock::{JobLock, LockError};
 use params::{ParamsError, PipelineParams};
-use report::{Contender, DataSummary, Decision, ModelDecision, RetrainReport};
+use report::{
+    Contender, DataSummary, Decision, ModelDecision, RetrainReport, SegmentMigration,
+    SegmentStability,
+};
 
 /// Default relative tolerance of the champion / challenger comparison.
 pub const DEFAULT_TOLERANCE: f64 = 0.02;

@@ -96,6 +96,37 @@ pub struct RetrainReport {
     /// `models`, `decision` and `drift` are empty.
     #[serde(default)]
     pub skipped: Option<String>,
+    /// Champion and challenger segment models on the same customers at
+    /// `as_of` (`None`: no champion, or nothing trained).
+    #[serde(default)]
+    pub segment_stability: Option<SegmentStability>,
+    /// Who moved between the segments of the model live after the run, from
+    /// `as_of − 90 d` to `as_of` (`None`: nothing trained, or it failed —
+    /// then a warning says why).
+    #[serde(default)]
+    pub segment_migration: Option<SegmentMigration>,
+}
+
+/// How much the challenger's segments agree with the champion's.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SegmentStability {
+    pub champion_version: String,
+    /// Adjusted Rand index of the two models' assignments of the same
+    /// customers (1 = the same grouping, whatever the ids; ≈ 0 = chance).
+    pub adjusted_rand_index: f64,
+    pub customers: usize,
+    /// Share of the customers whose segment has the same name in both.
+    pub same_name_share: f64,
+}
+
+/// The migration matrix of the retrain report.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SegmentMigration {
+    /// `challenger` or `champion`: the model live after the run.
+    pub model: String,
+    /// Its registry version, once committed.
+    pub version: Option<String>,
+    pub matrix: crate::segments::MigrationMatrix,
 }
 
 fn opt(x: Option<f64>, decimals: usize) -> String {
@@ -251,6 +282,27 @@ impl RetrainReport {
             if !m.pruned.is_empty() {
                 let _ = writeln!(s, "  pruned: {}", m.pruned.join(", "));
             }
+        }
+        if let Some(st) = &self.segment_stability {
+            let _ = writeln!(s);
+            let _ = writeln!(
+                s,
+                "Segment stability, challenger against champion {} on {} customers: adjusted Rand index {} (1 = the same grouping); {} keep a segment of the same name",
+                st.champion_version,
+                locale::number(st.customers as f64, 0),
+                locale::number(st.adjusted_rand_index, 3),
+                locale::percent(st.same_name_share)
+            );
+        }
+        if let Some(m) = &self.segment_migration {
+            let _ = writeln!(s);
+            let _ = writeln!(
+                s,
+                "Segment migration ({} {}, the model live after the run)",
+                m.model,
+                m.version.as_deref().unwrap_or("")
+            );
+            s.push_str(&m.matrix.to_text());
         }
         if !self.warnings.is_empty() {
             let _ = writeln!(s);

@@ -71,6 +71,18 @@ pub(super) fn track(
                 .insert(format!("{model}.drift.share_drifted"), d.share_drifted);
         }
     }
+    if let Some(st) = &report.segment_stability {
+        run.metrics.insert(
+            "segments.stability.adjusted_rand_index".into(),
+            st.adjusted_rand_index,
+        );
+    }
+    if let Some(m) = &report.segment_migration {
+        run.metrics.insert(
+            "segments.migration.stayed_share".into(),
+            m.matrix.stayed_share(),
+        );
+    }
     let promoted = report.decision.values().any(|d| *d == Decision::Promoted);
     run.tags.insert(
         "decision".into(),

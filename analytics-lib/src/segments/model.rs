@@ -14,7 +14,7 @@ use crate::models::artifact::{CODE_VERSION, Fnv64};
 use super::errors::{Result, SegmentError};
 use super::features::{RFM_FEATURES, Scaler, SegmentFeatures};
 use super::kmeans::{KMeansParams, KMeansSearch, KScore, nearest};
-use super::naming::{RfmPosition, name_segments};
+use super::naming::{RfmPosition, name_groups};
 use super::profile::{SegmentProfile, profiles};
 
 /// The version of the segment file layout this library writes and reads.
@@ -222,8 +222,8 @@ pub fn fit_segments(features: &SegmentFeatures, params: &SegmentParams) -> Resul
     let search = params.kmeans.fit(&scaled)?;
     let fit = &search.best;
     let pos = positions(&scaler, &fit.centroids)?;
-    let seg_names = name_segments(&pos);
     let labels: Vec<Option<usize>> = fit.labels.iter().map(|&l| Some(l)).collect();
+    let seg_names = name_groups(features, &labels, fit.k)?.names;
     let profs = profiles(features, &labels, &seg_names, &pos, None)?;
     let categories = if params.category_mix {
         features.categories.clone()

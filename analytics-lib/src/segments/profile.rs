@@ -41,7 +41,8 @@ pub struct SegmentProfile {
     pub monetary: Stat,
     /// Up to three categories with the largest share of the segment's revenue.
     pub top_categories: Vec<CategoryShare>,
-    /// Where the segment sits in scaled RFM units (what named it).
+    /// Where the segment sits in scaled RFM units (the centroid; the name
+    /// comes from the members' medians, see [`super::naming`]).
     pub position: RfmPosition,
 }
 

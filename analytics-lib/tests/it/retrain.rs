@@ -120,6 +120,10 @@ fn better_challenger_is_promoted_and_a_worse_one_rejected() {
         assert!(first.report.models[m].champion.is_none());
         assert!(first.report.drift[m].is_none());
     }
+    assert!(first.report.segment_stability.is_none(), "no champion");
+    let mig = first.report.segment_migration.as_ref().expect("migration");
+    assert_eq!(mig.model, "challenger");
+    assert_eq!(mig.version.as_deref(), Some("v0001"));
 
     // Better data (the real targets) beats it on the same new test set.
     let good = retrain(&options(&d, &models)).expect("good run");
@@ -206,6 +210,46 @@ fn identical_data_has_no_drift_and_a_shifted_feature_is_flagged() {
     let models = tmp.path().join("models");
     retrain(&options(&d, &models)).expect("first");
     let second = retrain(&options(&d, &models)).expect("second");
+    // The same data and parameters: the same segments (issue #17's stability).
+    let st = second
+        .report
+        .segment_stability
+        .as_ref()
+        .expect("stability against v0001");
+    assert_eq!(st.champion_version, "v0001");
+    assert!((st.adjusted_rand_index - 1.0).abs() < 1e-12, "{st:?}");
+    assert_eq!(st.same_name_share, 1.0);
+    assert_eq!(st.customers, second.report.data.customers_segments);
+    // Who moved in the last 90 days, by the model live after the run.
+    let mig = second.report.segment_migration.as_ref().expect("migration");
+    let m = &mig.matrix;
+    assert_eq!(m.to, second.report.data.as_of);
+    assert_eq!(m.from, second.report.data.test_cutoff);
+    for (i, row) in m.counts.iter().enumerate() {
+        assert_eq!(
+            row.iter().sum::<u64>() + m.gone[i],
+            m.from_sizes[i],
+            "row {i}"
+        );
+    }
+    assert_eq!(
+        m.to_sizes.iter().sum::<u64>() as usize,
+        second.report.data.customers_segments
+    );
+    let text = std::fs::read_to_string(&second.text_path).expect("text");
+    assert_mentions(
+        &text,
+        &[
+            "Segment stability",
+            "adjusted Rand index 1,000",
+            "Segment migration",
+            "new customers",
+        ],
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&second.json_path).expect("json")).expect("parse");
+    assert_eq!(json["segment_stability"]["adjusted_rand_index"], 1.0);
+    assert!(json["segment_migration"]["matrix"]["counts"].is_array());
     for m in [SPEND, SEGMENTS] {
         let drift = second.report.drift[m]
             .as_ref()

@@ -16,10 +16,11 @@ use analytics_lib::kpi::Sales;
 use analytics_lib::models::ModelError;
 use analytics_lib::segments::views::{self, TsneParams};
 use analytics_lib::segments::{
-    DbscanParams, FixedKMeans, KMeansParams, NOISE_ID, RfmPosition, SegmentError, SegmentFeatures,
-    SegmentFile, SegmentModel, SegmentParams, adjusted_rand_index, base_name, dbscan_profiles,
-    fit_segments, kmeans_fixed, lloyd, lloyd_linfa, marketing_action, name_segments,
-    profiles_frame, segment_customers,
+    DbscanParams, FixedKMeans, KMeansParams, MigrationMatrix, NOISE_ID, RfmTiers, SegmentError,
+    SegmentFeatures, SegmentFile, SegmentModel, SegmentParams, SegmentStats, Tier, TierCuts,
+    adjusted_rand_index, base_name, dbscan_grid, dbscan_linfa, dbscan_profiles, fit_segments,
+    kmeans_fixed, lloyd, lloyd_linfa, marketing_action, name_groups, names_from_stats,
+    profiles_frame, segment_customers, stability,
 };
 use chrono::NaiveDate;
 use ndarray::Array2;
@@ -130,63 +131,116 @@ fn invalid_kmeans_parameters_are_errors_not_panics() {
 // ---------------------------------------------------------------------------
 // Naming.
 
-fn pos(recency: f64, frequency: f64, monetary: f64) -> RfmPosition {
-    RfmPosition {
+fn tiers(recency: Tier, frequency: Tier, monetary: Tier) -> RfmTiers {
+    RfmTiers {
         recency,
         frequency,
         monetary,
+        ticket: Tier::Mid,
     }
 }
 
 #[test]
-fn naming_rules_follow_the_rfm_position() {
-    assert_eq!(base_name(&pos(-1.0, 1.2, 1.1)), "Champions");
-    let lapsed_low = base_name(&pos(1.5, -0.8, -0.9));
-    assert!(
-        lapsed_low == "Lost" || lapsed_low == "Hibernating",
-        "{lapsed_low}"
-    );
-    assert_eq!(base_name(&pos(1.5, -0.8, -0.9)), "Lost");
-    assert_eq!(base_name(&pos(-1.0, -0.7, -0.2)), "Promising/New");
-    assert_eq!(base_name(&pos(1.0, 1.0, 1.2)), "At risk");
-    assert_eq!(base_name(&pos(0.0, 0.8, 0.1)), "Loyal");
-    assert_eq!(base_name(&pos(0.4, -0.3, -0.2)), "Hibernating");
+fn naming_rules_follow_the_tiers() {
+    use Tier::*;
+    assert_eq!(base_name(&tiers(High, High, High)), "Champions");
+    assert_eq!(base_name(&tiers(Mid, High, Mid)), "Loyal");
+    assert_eq!(base_name(&tiers(High, High, Mid)), "Loyal");
+    assert_eq!(base_name(&tiers(High, Low, Low)), "Promising/New");
+    assert_eq!(base_name(&tiers(High, Mid, High)), "Promising/New");
+    assert_eq!(base_name(&tiers(Low, High, High)), "At risk");
+    assert_eq!(base_name(&tiers(Low, Mid, High)), "At risk");
+    assert_eq!(base_name(&tiers(Low, Mid, Low)), "Lost");
+    assert_eq!(base_name(&tiers(Mid, Mid, High)), "Big spenders");
+    assert_eq!(base_name(&tiers(Mid, Low, Low)), "Hibernating");
+    assert_eq!(base_name(&tiers(Low, Mid, Mid)), "Hibernating");
+    // Q(0.4) and Q(0.6); tiers only strictly past them, so ties stay mid.
+    let t = TierCuts::of(&[1.0, 1.0, 1.0, 1.0, 1.0, 2.0, 3.0]);
+    assert_eq!((t.low, t.high), (1.0, 1.0));
+    assert_eq!(t.tier(1.0), Mid);
+    assert_eq!(t.tier(2.0), High);
+    // Linear interpolation: 0.4 × 5 = 2 → 20; 0.6 × 5 = 3 → 30.
+    let r = TierCuts::of(&[0.0, 10.0, 20.0, 30.0, 40.0, 50.0]);
+    assert!((r.low - 20.0).abs() < 1e-12 && (r.high - 30.0).abs() < 1e-12);
+    assert_eq!(r.recency_tier(15.0), High, "fewer days = recent");
+    assert_eq!(r.recency_tier(35.0), Low, "more days = lapsed");
+    assert_eq!(r.recency_tier(25.0), Mid);
+}
+
+fn stats(size: usize, t: RfmTiers, monetary: f64, category: &str) -> SegmentStats {
+    SegmentStats {
+        size,
+        median_recency_days: 30.0,
+        median_frequency: 3.0,
+        median_monetary: monetary,
+        median_ticket: monetary / 3.0,
+        spend_top_share: 0.1,
+        top_category: Some(category.into()),
+        tiers: t,
+    }
 }
 
 #[test]
-fn names_do_not_depend_on_cluster_ids_and_duplicates_are_numbered() {
-    let positions = vec![
-        pos(1.6, -0.9, -0.9),
-        pos(-1.0, 1.0, 1.0),
-        pos(-0.8, 1.5, 1.6),
-        pos(-1.0, -0.8, -0.3),
-        pos(1.0, 1.0, 1.1),
+fn alike_segments_are_told_apart_by_what_differs_and_ids_do_not_matter() {
+    use Tier::*;
+    let champ = tiers(High, High, High);
+    let mut big_ticket = champ;
+    big_ticket.ticket = High;
+    let segs = vec![
+        stats(100, tiers(Low, Mid, Low), 50.0, "moda"),
+        stats(200, champ, 900.0, "eletronicos"),
+        stats(150, big_ticket, 2_000.0, "eletronicos"),
+        stats(120, champ, 950.0, "moda"),
+        stats(300, tiers(Mid, Low, Low), 60.0, "moda"),
+        stats(310, tiers(Low, Low, Mid), 70.0, "moda"),
     ];
-    let names = name_segments(&positions);
+    let names = names_from_stats(&segs);
     assert_eq!(
         names,
         [
             "Lost",
-            "Champions (2)",
-            "Champions",
-            "Promising/New",
-            "At risk"
+            "Champions · mid ticket · top category eletronicos",
+            "Champions · high ticket",
+            "Champions · mid ticket · top category moda",
+            "Hibernating · low value",
+            "Hibernating · mid value",
         ]
     );
     // Every permutation of the ids gives every segment the same name.
-    let perms: [[usize; 5]; 4] = [
-        [4, 3, 2, 1, 0],
-        [2, 0, 4, 1, 3],
-        [1, 2, 3, 4, 0],
-        [3, 4, 0, 2, 1],
+    let perms: [[usize; 6]; 4] = [
+        [5, 4, 3, 2, 1, 0],
+        [2, 0, 4, 1, 5, 3],
+        [1, 2, 3, 4, 5, 0],
+        [3, 5, 0, 2, 1, 4],
     ];
     for perm in perms {
-        let permuted: Vec<RfmPosition> = perm.iter().map(|&i| positions[i]).collect();
-        let got = name_segments(&permuted);
+        let permuted: Vec<SegmentStats> = perm.iter().map(|&i| segs[i].clone()).collect();
+        let got = names_from_stats(&permuted);
         for (slot, &i) in perm.iter().enumerate() {
             assert_eq!(got[slot], names[i], "permutation {perm:?}");
         }
     }
+    // Alike on every tier and category: the spend, then the size, tell them apart.
+    let twins = vec![
+        stats(100, champ, 900.0, "moda"),
+        SegmentStats {
+            spend_top_share: 0.25,
+            ..stats(100, champ, 900.0, "moda")
+        },
+        SegmentStats {
+            size: 90,
+            ..stats(100, champ, 900.0, "moda")
+        },
+    ];
+    let names = names_from_stats(&twins);
+    assert_eq!(
+        names,
+        [
+            "Champions · top 10% spend · 100 customers",
+            "Champions · top 25% spend",
+            "Champions · top 10% spend · 90 customers",
+        ]
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -203,9 +257,9 @@ fn planted_customers(per: usize, outliers: usize) -> (SegmentFeatures, Vec<i64>)
     let mut z = || jitter.sample(&mut rng);
     // (recency, freq, monetary, share), relative spreads
     let groups: [(f64, f64, f64, f64); 4] = [
-        (8.0, 20.0, 9_000.0, 0.8),   // champions
+        (30.0, 20.0, 9_000.0, 0.8),  // champions
         (700.0, 1.0, 60.0, 0.2),     // lost
-        (10.0, 1.0, 150.0, 0.5),     // new
+        (30.0, 1.0, 150.0, 0.5),     // new
         (450.0, 12.0, 6_000.0, 0.7), // at risk
     ];
     let mut rows = Vec::new();
@@ -268,7 +322,7 @@ fn planted_segments_are_found_and_named_from_the_data() {
     assert_eq!(champions.size, 120);
     assert!((champions.share_customers - 0.25).abs() < 1e-12);
     assert_eq!(champions.top_categories[0].category, "eletronicos");
-    assert!(champions.recency_days.median < 15.0);
+    assert!(champions.recency_days.median < 40.0);
     assert!(champions.monetary.mean > 7_000.0);
     // Metadata.
     let m = &seg.model.meta;
@@ -492,6 +546,100 @@ fn dbscan_noise_is_its_own_named_group_in_the_profiles() {
     assert_eq!(noise.name, "noise");
     assert_eq!(noise.size, fit.n_noise);
     assert_eq!(profiles.iter().map(|p| p.size).sum::<usize>(), n);
+}
+
+/// Labels renumbered by first appearance (noise stays −1): equal
+/// canonical forms = the same clustering up to a permutation of the ids.
+fn canonical(labels: &[Option<usize>]) -> Vec<i64> {
+    let mut seen: BTreeMap<usize, i64> = BTreeMap::new();
+    labels
+        .iter()
+        .map(|l| match l {
+            None => -1,
+            Some(c) => {
+                let next = seen.len() as i64;
+                *seen.entry(*c).or_insert(next)
+            }
+        })
+        .collect()
+}
+
+/// Issue #17: the grid DBSCAN gives the clusters of the linfa
+/// implementation it replaced (kept as the oracle) on ~20k generated
+/// customers, with the suggested eps and with a smaller and a larger one.
+#[test]
+fn dbscan_grid_equals_the_linfa_implementation_on_20k_customers() {
+    let dir = TempDir::new().expect("tmp");
+    let cfg = GeneratorConfig {
+        lines: 104_000,
+        seed: 42,
+        ..GeneratorConfig::default()
+    };
+    generate(&cfg, dir.path()).expect("generate");
+    let frames = load(dir.path()).expect("load").collect().expect("collect");
+    let sales = Sales::from_frames(&clean(&frames).expect("clean").frames).expect("sales");
+    let features = SegmentFeatures::compute(&sales, None, None).expect("features");
+    assert!(
+        features.n_customers() >= 20_000,
+        "{} customers",
+        features.n_customers()
+    );
+    let names = features.names().to_vec();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let raw = features.select(&refs).expect("select");
+    let scaled = analytics_lib::segments::Scaler::fit_default(&names, &raw, None)
+        .expect("scaler")
+        .transform(&raw)
+        .expect("scaled");
+    let params = DbscanParams::new();
+    let fit = params.fit(&scaled).expect("dbscan");
+    assert!(fit.n_clusters >= 1 && fit.n_noise > 0, "{fit:?}");
+    for eps in [fit.eps, fit.eps * 0.5, fit.eps * 1.5] {
+        let t = Instant::now();
+        let oracle = dbscan_linfa(&scaled, eps, fit.min_points).expect("linfa");
+        let linfa_s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let grid = dbscan_grid(&scaled, eps, fit.min_points).expect("grid");
+        let grid_s = t.elapsed().as_secs_f64();
+        let clusters = oracle.iter().flatten().max().map_or(0, |m| m + 1);
+        let noise = oracle.iter().filter(|l| l.is_none()).count();
+        eprintln!(
+            "{} customers, eps {eps:.4}, min_points {}: {clusters} clusters, {noise} noise; linfa {linfa_s:.2} s, grid {grid_s:.3} s",
+            scaled.nrows(),
+            fit.min_points
+        );
+        assert_eq!(
+            oracle.iter().map(|l| l.is_none()).collect::<Vec<_>>(),
+            grid.iter().map(|l| l.is_none()).collect::<Vec<_>>(),
+            "the same noise at eps {eps}"
+        );
+        assert_eq!(canonical(&oracle), canonical(&grid), "eps {eps}");
+        // In fact the same numbering too (clusters in the order linfa starts them).
+        assert_eq!(oracle, grid, "eps {eps}");
+    }
+    assert_eq!(
+        fit.labels,
+        dbscan_grid(&scaled, fit.eps, fit.min_points).expect("grid")
+    );
+}
+
+#[test]
+fn dbscan_grid_equals_linfa_on_blobs_with_duplicates_and_borders() {
+    // Blobs, exact duplicates, and points on the edge of two clusters.
+    let centres = vec![vec![0.0, 0.0, 0.0, 0.0, 0.0], vec![3.0, 0.0, 0.0, 0.0, 1.0]];
+    let (blob, _) = blobs(&centres, 300, 0.6, 8);
+    let mut rows: Vec<Vec<f64>> = blob.rows().into_iter().map(|r| r.to_vec()).collect();
+    for i in 0..40 {
+        rows.push(rows[i].clone());
+    }
+    rows.push(vec![1.5, 0.0, 0.0, 0.0, 0.5]);
+    rows.push(vec![40.0, 40.0, 0.0, 0.0, 0.0]);
+    let x = Array2::from_shape_vec((rows.len(), 5), rows.concat()).expect("shape");
+    for (eps, min_points) in [(0.3, 4), (0.5, 10), (0.8, 5), (1.2, 30), (5.0, 2)] {
+        let oracle = dbscan_linfa(&x, eps, min_points).expect("linfa");
+        let grid = dbscan_grid(&x, eps, min_points).expect("grid");
+        assert_eq!(oracle, grid, "eps {eps}, min_points {min_points}");
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -897,8 +1045,10 @@ fn profile_table_and_marketing_actions_for_people() {
         "Champions",
         "Loyal",
         "Loyal (2)",
+        "Loyal · high ticket",
         "Promising/New",
         "At risk",
+        "Big spenders",
         "Hibernating (3)",
         "Lost",
         "noise",
@@ -908,6 +1058,10 @@ fn profile_table_and_marketing_actions_for_people() {
     }
     assert_ne!(marketing_action("Champions"), marketing_action("Lost"));
     assert_eq!(marketing_action("Loyal (2)"), marketing_action("Loyal"));
+    assert_eq!(
+        marketing_action("Champions · high ticket · top category moda"),
+        marketing_action("Champions")
+    );
     assert!(marketing_action("Someone else").starts_with("No rule"));
 }
 
@@ -972,4 +1126,418 @@ fn pca_on_many_rows_is_finite_and_fitted_on_a_sample() {
         r[0] > r[1] && r[1] >= r[2] * 0.9 && r.iter().sum::<f64>() <= 1.0 + 1e-9,
         "{r:?}"
     );
+}
+
+// ---------------------------------------------------------------------------
+// Issue #17: names that are distinct and true, migration, stability.
+
+/// Linear-interpolation quantile of ascending values (numpy's default).
+fn quantile_of(sorted: &[f64], q: f64) -> f64 {
+    let h = (sorted.len() - 1) as f64 * q;
+    let i = h.floor() as usize;
+    if i + 1 < sorted.len() {
+        sorted[i] + (h - i as f64) * (sorted[i + 1] - sorted[i])
+    } else {
+        sorted[i]
+    }
+}
+
+fn sorted(mut v: Vec<f64>) -> Vec<f64> {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v
+}
+
+/// Every name is distinct, has no number suffix, and each of its words is
+/// true of its group, checked from the raw features (not from the library's
+/// stats): e.g. a "high value" group's median spend is above 60% of all
+/// customers' and above the overall median.
+fn assert_names_are_true(features: &SegmentFeatures, labels: &[Option<usize>], names: &[String]) {
+    let mut unique = names.to_vec();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), names.len(), "distinct names: {names:?}");
+    for n in names {
+        assert!(
+            !n.contains(" (") && !n.ends_with(')'),
+            "no numbered names: {n}"
+        );
+    }
+    let col = |n: &str| features.column(n).expect("column");
+    let cols = [
+        col("recency_days"),
+        col("frequency"),
+        col("monetary"),
+        col("average_ticket"),
+    ];
+    let all: Vec<Vec<f64>> = cols.iter().map(|c| sorted(c.clone())).collect();
+    for (c, name) in names.iter().enumerate() {
+        let members: Vec<usize> = (0..labels.len())
+            .filter(|&i| labels[i] == Some(c))
+            .collect();
+        if members.is_empty() {
+            continue;
+        }
+        let med = |j: usize| {
+            let v = sorted(members.iter().map(|&i| cols[j][i]).collect());
+            quantile_of(&v, 0.5)
+        };
+        let (r, f, m, t) = (med(0), med(1), med(2), med(3));
+        let high = |j: usize, v: f64| v > quantile_of(&all[j], 0.6);
+        let low = |j: usize, v: f64| v < quantile_of(&all[j], 0.4);
+        let recent = low(0, r);
+        let lapsed = high(0, r);
+        let (f_high, f_low) = (high(1, f), low(1, f));
+        let (m_high, m_low) = (high(2, m), low(2, m));
+        let (t_high, t_low) = (high(3, t), low(3, t));
+        let overall_m = quantile_of(&all[2], 0.5);
+        let words: Vec<&str> = name.split(" · ").collect();
+        let ok = match words[0] {
+            "Champions" => recent && f_high && m_high && m > overall_m,
+            "Loyal" => f_high && !lapsed,
+            "Promising/New" => recent && !(f_high && m_high),
+            "At risk" => lapsed && (f_high || m_high),
+            "Lost" => lapsed && m_low && m < overall_m,
+            "Big spenders" => m_high && !recent && !lapsed && !f_high,
+            "Hibernating" => !recent && !f_high && !m_high,
+            other => panic!("unknown base name {other}"),
+        };
+        assert!(
+            ok,
+            "{name}: recency {r}, frequency {f}, monetary {m} (overall median {overall_m})"
+        );
+        for w in &words[1..] {
+            let ok = match *w {
+                "high value" => m_high && m > overall_m,
+                "mid value" => !m_high && !m_low,
+                "low value" => m_low && m < overall_m,
+                "recent" => recent,
+                "mid recency" => !recent && !lapsed,
+                "lapsed" => lapsed,
+                "frequent" => f_high,
+                "mid frequency" => !f_high && !f_low,
+                "infrequent" => f_low,
+                "high ticket" => t_high,
+                "mid ticket" => !t_high && !t_low,
+                "low ticket" => t_low,
+                w if w.starts_with("top category ") => {
+                    let cat = &w["top category ".len()..];
+                    let revenue = |cat: &str| -> f64 {
+                        let s = col(&format!("share_{cat}"));
+                        members.iter().map(|&i| s[i] * cols[2][i]).sum()
+                    };
+                    let mine = revenue(cat);
+                    features.categories.iter().all(|c| revenue(c) <= mine)
+                }
+                w if w.starts_with("top ") && w.ends_with("% spend") => {
+                    let pct: f64 = w[4..w.len() - 7].parse().expect("percent");
+                    let at_least = cols[2].iter().filter(|&&v| v >= m).count();
+                    at_least as f64 / cols[2].len() as f64 <= pct / 100.0 + 1e-12
+                }
+                w if w.ends_with(" customers") => {
+                    w.split(' ').next().expect("n").replace('.', "") == members.len().to_string()
+                }
+                _ => true, // median recency / orders: numbers read off the same medians
+            };
+            assert!(
+                ok,
+                "{name}: `{w}` is not true (recency {r}, frequency {f}, monetary {m}, ticket {t})"
+            );
+        }
+    }
+}
+
+/// Customers built so that two KMeans clusters are alike in RFM: two
+/// champion groups that differ only in what they buy (eletronicos or moda),
+/// plus new, at-risk and lost customers.
+fn alike_customers(per: usize) -> (SegmentFeatures, Vec<i64>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(17);
+    let jitter = Normal::new(0.0, 1.0).expect("normal");
+    let mut z = || jitter.sample(&mut rng);
+    let groups: [(f64, f64, f64, f64); 5] = [
+        (5.0, 20.0, 9_000.0, 1.0),   // champions, eletronicos
+        (5.0, 20.0, 9_000.0, 0.0),   // champions, moda
+        (10.0, 1.0, 150.0, 0.5),     // new
+        (450.0, 12.0, 3_000.0, 0.7), // at risk
+        (700.0, 1.0, 60.0, 0.2),     // lost
+    ];
+    let mut rows = Vec::new();
+    let mut truth = Vec::new();
+    for (g, (r, f, m, s)) in groups.iter().enumerate() {
+        for _ in 0..per {
+            let rec = (r * (1.0 + 0.1 * z())).max(0.0).round();
+            let freq: f64 = (f * (1.0 + 0.1 * z())).round().max(1.0);
+            let mon = m * (1.0 + 0.1 * z());
+            let share = (s + 0.05 * z()).clamp(0.0, 1.0);
+            rows.push(vec![rec, freq, mon, mon / freq, share, 1.0 - share]);
+            truth.push(g as i64);
+        }
+    }
+    let categories: Vec<String> = CATS.iter().map(|c| c.to_string()).collect();
+    let names = analytics_lib::segments::segment_feature_names(&categories);
+    let ids = (0..rows.len()).map(|i| format!("c{i:05}")).collect();
+    let matrix = FeatureMatrix::from_rows(names, &rows).expect("matrix");
+    let as_of = NaiveDate::from_ymd_opt(2025, 1, 1).expect("date");
+    (
+        SegmentFeatures::from_parts(as_of, categories, ids, matrix).expect("features"),
+        truth,
+    )
+}
+
+/// Issue #17: on a real retailer's data two clusters were both
+/// "Champions" and two both "Hibernating" ("Champions (2)"). Alike clusters
+/// now get distinct names from what differs, and every word is true.
+#[test]
+fn alike_clusters_get_distinct_names_that_are_true_of_their_groups() {
+    let (features, truth) = alike_customers(150);
+    let params = SegmentParams {
+        kmeans: KMeansParams::new().k(5).n_runs(4).seed(5),
+        ..SegmentParams::default()
+    };
+    let seg = fit_segments(&features, &params).expect("fit");
+    let ari = adjusted_rand_index(&truth, &as_i64(&seg.labels)).expect("ari");
+    assert!(ari >= 0.95, "the five planted groups are found: ARI {ari}");
+    let names = seg.model.names();
+    let labels: Vec<Option<usize>> = seg.labels.iter().map(|&l| Some(l)).collect();
+    assert_names_are_true(&features, &labels, &names);
+    let name_of_group = |g: i64| {
+        let i = truth.iter().position(|&t| t == g).expect("member");
+        names[seg.labels[i]].clone()
+    };
+    // The two champion groups: the same base name, told apart by category.
+    assert_eq!(name_of_group(0), "Champions · top category eletronicos");
+    assert_eq!(name_of_group(1), "Champions · top category moda");
+    // The library's own stats say the same.
+    let naming = name_groups(&features, &labels, seg.model.k()).expect("naming");
+    assert_eq!(naming.names, names);
+    for (s, p) in naming.stats.iter().zip(&seg.model.profiles) {
+        assert_eq!(s.size, p.size);
+        assert!((s.median_monetary - p.monetary.median).abs() < 1e-9);
+    }
+
+    // Without the category mix the twins are one cluster too many: whatever
+    // KMeans does with them, the names stay distinct and true.
+    let params = SegmentParams {
+        kmeans: KMeansParams::new().k(6).n_runs(2).seed(3),
+        category_mix: false,
+        ..SegmentParams::default()
+    };
+    let seg = fit_segments(&features, &params).expect("fit");
+    let labels: Vec<Option<usize>> = seg.labels.iter().map(|&l| Some(l)).collect();
+    assert_names_are_true(&features, &labels, &seg.model.names());
+}
+
+#[test]
+fn planted_and_dbscan_names_are_true_of_their_groups() {
+    let (features, _) = planted_customers(120, 3);
+    let seg = fit_segments(&features, &planted_params()).expect("fit");
+    let labels: Vec<Option<usize>> = seg.labels.iter().map(|&l| Some(l)).collect();
+    assert_names_are_true(&features, &labels, &seg.model.names());
+    let fit = DbscanParams::new().fit(&seg.scaled).expect("dbscan");
+    let profiles = dbscan_profiles(&features, &seg.model.scaler, &seg.scaled, &fit).expect("p");
+    let names: Vec<String> = profiles
+        .iter()
+        .filter(|p| p.segment_id >= 0)
+        .map(|p| p.name.clone())
+        .collect();
+    assert_eq!(names.len(), fit.n_clusters);
+    assert_names_are_true(&features, &fit.labels, &names);
+}
+
+/// `rows[i]` with the recency of `who` set to `days`.
+fn with_recency(
+    features: &SegmentFeatures,
+    who: &[usize],
+    days: f64,
+    as_of: NaiveDate,
+) -> SegmentFeatures {
+    let names = features.names().to_vec();
+    let rows: Vec<Vec<f64>> = (0..features.n_customers())
+        .map(|i| {
+            let mut r = features.matrix.row(i).to_vec();
+            if who.contains(&i) {
+                r[0] = days;
+            }
+            r
+        })
+        .collect();
+    SegmentFeatures::from_parts(
+        as_of,
+        features.categories.clone(),
+        features.customer_ids.clone(),
+        FeatureMatrix::from_rows(names, &rows).expect("matrix"),
+    )
+    .expect("features")
+}
+
+#[test]
+fn migration_matrix_counts_who_moved_and_rows_add_up_to_the_earlier_sizes() {
+    let (before, truth) = planted_customers(80, 0);
+    let seg = fit_segments(&before, &planted_params()).expect("fit");
+    let model = &seg.model;
+    // 90 days later: 25 champions have not come back (they look like the
+    // at-risk group now), and 7 new customers arrived.
+    let champions: Vec<usize> = (0..truth.len())
+        .filter(|&i| truth[i] == 0)
+        .take(25)
+        .collect();
+    let later = before.as_of + chrono::Duration::days(90);
+    let moved = with_recency(&before, &champions, 460.0, later);
+    let newcomers = planted_customers(80, 0)
+        .0
+        .subset(&[170, 171, 172, 173, 174, 175, 176])
+        .expect("subset");
+    let mut ids = moved.customer_ids.clone();
+    let mut rows: Vec<Vec<f64>> = (0..moved.n_customers())
+        .map(|i| moved.matrix.row(i).to_vec())
+        .collect();
+    for (k, i) in (0..newcomers.n_customers()).enumerate() {
+        ids.push(format!("new{k}"));
+        rows.push(newcomers.matrix.row(i).to_vec());
+    }
+    let after = SegmentFeatures::from_parts(
+        later,
+        before.categories.clone(),
+        ids,
+        FeatureMatrix::from_rows(before.names().to_vec(), &rows).expect("matrix"),
+    )
+    .expect("after");
+
+    let m = MigrationMatrix::between(model, &before, &after).expect("matrix");
+    let k = model.k();
+    assert_eq!(m.segments, model.names());
+    assert_eq!((m.from, m.to), (before.as_of, later));
+    assert_eq!(m.counts.len(), k);
+    // Rows add up to the earlier segment sizes, and those are the model's.
+    let earlier: Vec<u64> = {
+        let mut s = vec![0u64; k];
+        for (id, _) in model.assign_features(&before).expect("assign") {
+            s[id] += 1;
+        }
+        s
+    };
+    assert_eq!(m.from_sizes, earlier);
+    for i in 0..k {
+        assert_eq!(
+            m.counts[i].iter().sum::<u64>() + m.gone[i],
+            m.from_sizes[i],
+            "row {i}"
+        );
+        if m.from_sizes[i] > 0 {
+            let s: f64 = m.row_shares[i].iter().sum();
+            assert!((s - 1.0).abs() < 1e-12, "row {i} shares {s}");
+        }
+    }
+    assert_eq!(m.gone.iter().sum::<u64>(), 0);
+    assert_eq!(m.new_customers.iter().sum::<u64>(), 7);
+    assert_eq!(m.to_sizes.iter().sum::<u64>(), after.n_customers() as u64);
+    // Who moved from Champions to At risk: exactly the 25.
+    assert_eq!(m.moved("Champions", "At risk").expect("names"), 25);
+    assert_eq!(m.moved("Champions", "Champions").expect("names"), 55);
+    let stayed = (before.n_customers() - 25) as f64 / before.n_customers() as f64;
+    assert!((m.stayed_share() - stayed).abs() < 1e-12);
+    let e = m.moved("Champions", "Nobody").expect_err("unknown name");
+    assert_mentions(&e.to_string(), &["Nobody", "Champions"]);
+    // For people: a table and a text block.
+    let df = m.frame().expect("frame");
+    assert_eq!(df.height(), k + 1);
+    assert_eq!(df.width(), k + 2);
+    let text = m.to_text();
+    assert_mentions(&text, &["Champions", "At risk", "new customers", "stayed"]);
+    // Dates the wrong way round are refused.
+    let e = MigrationMatrix::between(model, &after, &before).expect_err("order");
+    assert_mentions(&e.to_string(), &["earlier snapshot first"]);
+}
+
+#[test]
+fn migration_matrix_on_generated_sales_between_as_of_minus_90_days_and_as_of() {
+    let dir = TempDir::new().expect("tmp");
+    let cfg = GeneratorConfig {
+        lines: 30_000,
+        seed: 5,
+        ..GeneratorConfig::default()
+    };
+    generate(&cfg, dir.path()).expect("generate");
+    let frames = load(dir.path()).expect("load").collect().expect("collect");
+    let sales = Sales::from_frames(&clean(&frames).expect("clean").frames).expect("sales");
+    let params = SegmentParams {
+        kmeans: KMeansParams::new().n_runs(2).seed(1),
+        ..SegmentParams::default()
+    };
+    let (features, seg) = segment_customers(&sales, None, &params).expect("segments");
+    let labels: Vec<Option<usize>> = seg.labels.iter().map(|&l| Some(l)).collect();
+    assert_names_are_true(&features, &labels, &seg.model.names());
+    let as_of = features.as_of;
+    let m = MigrationMatrix::compute(&seg.model, &sales, as_of, 90).expect("matrix");
+    let before = SegmentFeatures::compute(
+        &sales,
+        Some(as_of - chrono::Duration::days(90)),
+        Some(&seg.model.meta.categories),
+    )
+    .expect("before");
+    assert_eq!(
+        m.from_sizes.iter().sum::<u64>(),
+        before.n_customers() as u64
+    );
+    for i in 0..seg.model.k() {
+        assert_eq!(m.counts[i].iter().sum::<u64>(), m.from_sizes[i], "row {i}");
+    }
+    assert_eq!(m.gone.iter().sum::<u64>(), 0, "nobody disappears");
+    assert_eq!(
+        m.new_customers.iter().sum::<u64>(),
+        (features.n_customers() - before.n_customers()) as u64
+    );
+    // The later snapshot is the model's own training customers.
+    let mut sizes = vec![0u64; seg.model.k()];
+    for &l in &seg.labels {
+        sizes[l] += 1;
+    }
+    assert_eq!(m.to_sizes, sizes);
+    eprintln!("{}", m.to_text());
+}
+
+#[test]
+fn stability_is_the_adjusted_rand_index_of_two_models_on_the_same_customers() {
+    // Hand-computed: contingency [[2, 1, 0], [0, 1, 2]] → Σ C(n_ij, 2) = 2,
+    // rows 2 × C(3, 2) = 6, columns 3 × C(2, 2) = 3, C(6, 2) = 15:
+    // expected 6 × 3 / 15 = 1,2; max (6 + 3) / 2 = 4,5; ARI = 0,8 / 3,3 = 8/33.
+    let ari = adjusted_rand_index(&[0, 0, 0, 1, 1, 1], &[0, 0, 1, 1, 2, 2]).expect("ari");
+    assert!((ari - 8.0 / 33.0).abs() < 1e-12, "{ari}");
+    assert_eq!(adjusted_rand_index(&[3, 3, 1], &[3, 3, 1]), Some(1.0));
+
+    let (features, _) = planted_customers(60, 0);
+    let seg = fit_segments(&features, &planted_params()).expect("fit");
+    let same = stability(&seg.model, &features, &seg.model, &features).expect("same");
+    assert!((same.adjusted_rand_index - 1.0).abs() < 1e-12);
+    assert_eq!(same.customers, features.n_customers());
+    assert_eq!(same.same_name_share, 1.0);
+    // A relabelled model (ids in reverse order): the same grouping.
+    let mut relabelled = seg.model.clone();
+    relabelled.centroids.reverse();
+    relabelled.profiles.reverse();
+    let ids: Vec<usize> = relabelled
+        .assign_features(&features)
+        .expect("assign")
+        .into_iter()
+        .map(|a| a.0)
+        .collect();
+    assert_ne!(ids, seg.labels, "the ids did change");
+    let st = stability(&seg.model, &features, &relabelled, &features).expect("relabelled");
+    assert!((st.adjusted_rand_index - 1.0).abs() < 1e-12);
+    assert_eq!(st.same_name_share, 1.0, "names follow the groups");
+    // Customers are matched by id: shuffled rows change nothing.
+    let order: Vec<usize> = (0..features.n_customers()).rev().collect();
+    let shuffled = features.subset(&order).expect("subset");
+    let st = stability(&seg.model, &features, &seg.model, &shuffled).expect("shuffled");
+    assert!((st.adjusted_rand_index - 1.0).abs() < 1e-12);
+    // A model of another k on the same customers agrees less.
+    let other = fit_segments(
+        &features,
+        &SegmentParams {
+            kmeans: KMeansParams::new().k(2).seed(1),
+            ..SegmentParams::default()
+        },
+    )
+    .expect("k = 2");
+    let st = stability(&seg.model, &features, &other.model, &features).expect("k 2");
+    assert!(st.adjusted_rand_index < 0.9, "{st:?}");
 }
