@@ -39,8 +39,9 @@ def main(paths):
     return 1 if failed else 0
 
 
-# The last cell waits 2 s: evcxr forwards the kernel child's stderr from another
-# thread, and on a loaded machine 300 ms was seen not to be enough.
+# The last cell waits 5 s: evcxr forwards the kernel child's stderr from another
+# thread, and on a loaded machine 300 ms, then 2 s (while a build ran beside
+# it), were seen not to be enough.
 SENTINEL_TAG = "runner-sentinel"
 SENTINEL = {
     "cell_type": "code",
@@ -48,7 +49,7 @@ SENTINEL = {
     "id": "runner-sentinel",
     "metadata": {"tags": [SENTINEL_TAG]},
     "outputs": [],
-    "source": ["std::thread::sleep(std::time::Duration::from_millis(2000));"],
+    "source": ["std::thread::sleep(std::time::Duration::from_millis(5000));"],
 }
 
 
