@@ -35,7 +35,7 @@ use std::collections::HashMap;
 use rayon::prelude::*;
 
 /// How many dimensions the grid indexes (at most): the widest ones.
-pub const GRID_DIMS: usize = 4;
+pub const GRID_DIMS: usize = 8;
 
 /// Whether the sum of squared differences in column order (linfa's
 /// `sq_l2_dist`) is at most `eps2`; the sum stops once past it (the partial
