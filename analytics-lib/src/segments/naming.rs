@@ -326,20 +326,7 @@ pub fn name_groups(
     k: usize,
 ) -> Result<Naming> {
     let n = features.n_customers();
-    if labels.len() != n {
-        return Err(SegmentError::input(
-            "segment labels",
-            format!("one label per customer ({n})"),
-            format!("{} labels", labels.len()),
-        ));
-    }
-    if let Some(bad) = labels.iter().flatten().find(|&&l| l >= k) {
-        return Err(SegmentError::input(
-            "segment labels",
-            format!("cluster ids below {k}"),
-            bad.to_string(),
-        ));
-    }
+    check_labels(labels, n, k)?;
     let recency = features.column("recency_days")?;
     let frequency = features.column("frequency")?;
     let monetary = features.column("monetary")?;
@@ -462,4 +449,23 @@ pub fn marketing_action(name: &str) -> &'static str {
         }
         _ => "No rule for this name.",
     }
+}
+
+/// One label per customer (`n`), every cluster id below `k` (`None`: noise).
+pub(crate) fn check_labels(labels: &[Option<usize>], n: usize, k: usize) -> Result<()> {
+    if labels.len() != n {
+        return Err(SegmentError::input(
+            "segment labels",
+            format!("one label per customer ({n})"),
+            format!("{} labels", labels.len()),
+        ));
+    }
+    if let Some(bad) = labels.iter().flatten().find(|&&l| l >= k) {
+        return Err(SegmentError::input(
+            "segment labels",
+            format!("cluster ids below {k}"),
+            bad.to_string(),
+        ));
+    }
+    Ok(())
 }

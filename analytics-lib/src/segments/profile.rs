@@ -6,7 +6,7 @@ use crate::features::SHARE_PREFIX;
 
 use super::errors::{Result, SegmentError};
 use super::features::SegmentFeatures;
-use super::naming::{NOISE, RfmPosition};
+use super::naming::{NOISE, RfmPosition, check_labels};
 
 /// The id of DBSCAN's noise group.
 pub const NOISE_ID: i64 = -1;
@@ -76,13 +76,6 @@ pub fn profiles(
     noise_position: Option<RfmPosition>,
 ) -> Result<Vec<SegmentProfile>> {
     let n = features.n_customers();
-    if labels.len() != n {
-        return Err(SegmentError::input(
-            "segment labels",
-            format!("one label per customer ({n})"),
-            format!("{} labels", labels.len()),
-        ));
-    }
     let k = names.len();
     if positions.len() != k {
         return Err(SegmentError::input(
@@ -91,13 +84,7 @@ pub fn profiles(
             format!("{}", positions.len()),
         ));
     }
-    if let Some(bad) = labels.iter().flatten().find(|&&l| l >= k) {
-        return Err(SegmentError::input(
-            "segment labels",
-            format!("cluster ids below {k}"),
-            format!("{bad}"),
-        ));
-    }
+    check_labels(labels, n, k)?;
     let recency = features.column("recency_days")?;
     let frequency = features.column("frequency")?;
     let monetary = features.column("monetary")?;
