@@ -41,8 +41,10 @@
 //! never trains. When the version has one and the service has data, every
 //! customer's CLV and P(alive) are computed once, when the version is
 //! loaded, from the customers' purchase summary at the service data's
-//! reference date ([`ServingData::clv`]), and kept as two `f32` per
-//! customer row; a lookup reads them by the row the feature lookup found.
+//! reference date ([`ServingData::clv`]), and kept as three `f32` per
+//! customer row (CLV, P(alive), expected purchase days); a lookup reads
+//! them by the row the feature lookup found, and the dashboard's "CLV by
+//! segment" card sums them per segment.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -225,7 +227,7 @@ impl ClvRows {
             .with_min_len(1024)
             .map(|r| {
                 if self.t[r] == 0 {
-                    return [f32::NAN; 2];
+                    return [f32::NAN; 3];
                 }
                 let v = model.value(
                     f64::from(self.frequency[r]),
@@ -233,7 +235,7 @@ impl ClvRows {
                     f64::from(self.t[r]),
                     self.monetary[r],
                 );
-                [v.clv as f32, v.p_alive as f32]
+                [v.clv as f32, v.p_alive as f32, v.expected_purchases as f32]
             })
             .collect();
         ClvValues {
@@ -243,19 +245,35 @@ impl ClvRows {
     }
 }
 
-/// CLV and P(alive) per customer row, from one CLV model.
+/// CLV, P(alive) and expected purchase days per customer row, from one
+/// CLV model.
 #[derive(Debug)]
 pub struct ClvValues {
     pub horizon_days: u32,
-    values: Vec<[f32; 2]>,
+    values: Vec<[f32; 3]>,
 }
 
 impl ClvValues {
     /// `(clv, p_alive)` of row `r`; `None` when the row has no summary or a
     /// value is not finite.
     pub fn get(&self, r: u32) -> Option<(f64, f64)> {
-        let [c, p] = *self.values.get(r as usize)?;
-        (c.is_finite() && p.is_finite()).then(|| (f64::from(c), f64::from(p)))
+        self.all(r as usize).map(|(c, p, _)| (c, p))
+    }
+
+    /// `(clv, p_alive, expected purchase days)` of row `r`, as [`Self::get`].
+    pub fn all(&self, r: usize) -> Option<(f64, f64, f64)> {
+        let [c, p, e] = *self.values.get(r)?;
+        (c.is_finite() && p.is_finite() && e.is_finite())
+            .then(|| (f64::from(c), f64::from(p), f64::from(e)))
+    }
+
+    /// Customer rows (the rows of the data the values were computed on).
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
     }
 }
 

@@ -156,12 +156,12 @@ pub fn read(source: &Source, models: &Path) -> anyhow::Result<(Snapshot, Dashboa
     // Every customer's purchase summary for the CLV answers (the live
     // spend model's CLV model is applied to it when it is bound).
     let clv = ClvRows::compute(&input.sales, &input.rows)?;
+    let dashboard = DashboardState::build(Some(&input.sales), models, Some(&input.rows));
     let data = ServingData {
         as_of,
         rows: Arc::new(input.rows),
         clv: Some(Arc::new(clv)),
     };
-    let dashboard = DashboardState::build(Some(&input.sales), models);
     eprintln!(
         "serve: data from {}: {} sales rows, {} customers as of {} ({:.0} MiB of feature rows; \
          fingerprint {}; {:.2} s{})",

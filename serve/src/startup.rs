@@ -85,7 +85,7 @@ impl Application {
                     feed.install(snap);
                     dashboard
                 }
-                None => DashboardState::build(None, &settings.models),
+                None => DashboardState::build(None, &settings.models, None),
             };
             let state = AppState::new(settings, feed)?;
             for r in state.reload_if_changed() {

@@ -474,6 +474,36 @@ test('cross-filter by segment: a row, a PCA point or its legend filters; the chi
   await done();
 });
 
+test('CLV by segment and segment migration cards: the API\'s figures; a CLV row filters by its segment', async () => {
+  const { page, done } = await open();
+  await page.goto(base + '/');
+  await shown(page);
+  const c = await api('/api/dashboard/clv');
+  assert.equal(c.available, true, c.note);
+  assert.ok(c.rows.length >= options.segments.segments.length, 'a row per segment');
+  const rows = await page.$$eval('#table-clv tbody tr', (trs) => trs.map((r) => Array.from(r.cells).map((x) => x.textContent)));
+  assert.deepEqual(rows, c.rows.map((r) => [r.segment, int(r.customers), brl(r.total_clv), pct(r.share_of_clv),
+    r.mean_clv === null ? 'n/a' : brl(r.mean_clv), r.mean_p_alive === null ? 'n/a' : pct(r.mean_p_alive),
+    r.mean_expected_purchases === null ? 'n/a' : r.mean_expected_purchases.toFixed(2).replace('.', ',')]));
+  assert.match(await page.textContent('#clv-note'), new RegExp('next ' + c.horizon_days + ' days'));
+  // The migration heatmap: one cell per pair of segments, the shares as text.
+  const m = options.segments.migration;
+  assert.ok(m, 'a migration matrix');
+  assert.equal(m.segments.length, options.segments.segments.length);
+  const texts = await page.$$eval('#chart-migration .heatmaplayer text', (ts) => ts.map((t) => t.textContent));
+  assert.deepEqual(texts, m.row_shares.flat().map(pct), 'one share per cell, row by row');
+  const note = await page.textContent('#migration-note');
+  assert.ok(note.startsWith(pct(m.stayed_share) + ' of the customers of ' + br(m.from)), note);
+  // A CLV row filters the page by its segment (and marks the row).
+  const seg = c.rows.find((r) => r.segment_id !== null);
+  await page.click(`#table-clv tr[data-segment="${seg.segment_id}"]`);
+  await shown(page);
+  assert.equal(pageParams(page).get('segment'), String(seg.segment_id));
+  assert.equal(await page.$eval(`#table-clv tr[data-segment="${seg.segment_id}"]`, (tr) => tr.classList.contains('selected')), true);
+  checkCards(await cards(page), await figures(await apiQuery(page)));
+  await done();
+});
+
 test('cross-filter by month: a click on the monthly chart narrows the page to that month; again restores the period', async () => {
   const { page, done } = await open();
   await page.goto(base + '/');

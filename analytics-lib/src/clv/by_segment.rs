@@ -63,11 +63,10 @@ pub fn clv_by_segment(
         ));
     }
     let k = names.len();
-    // Per group (k segments, then "no segment"): customers, Σ clv, Σ p_alive, Σ purchases.
-    let mut acc = vec![(0usize, 0.0f64, 0.0f64, 0.0f64); k + 1];
+    let mut groups = Vec::with_capacity(summary.len());
     for (id, v) in summary.customer_ids.iter().zip(&predictions.values) {
         let g = match segment_of(id) {
-            Some(s) if s < k => s,
+            Some(s) if s < k => Some(s),
             Some(s) => {
                 return Err(ClvError::data(
                     "CLV by segment",
@@ -75,13 +74,41 @@ pub fn clv_by_segment(
                     format!("segment {s} for customer `{id}`"),
                 ));
             }
+            None => None,
+        };
+        groups.push((g, v.clv, v.p_alive, v.expected_purchases));
+    }
+    segment_clv_rows(names, groups)
+}
+
+/// The rows of [`clv_by_segment`] from each customer's segment (`None`: no
+/// segment), CLV, P(alive) and expected purchases: what a caller that holds
+/// the values already (`serve`, per customer row) groups without a summary.
+/// A segment number outside `names` is an error.
+pub fn segment_clv_rows(
+    names: &[String],
+    customers: impl IntoIterator<Item = (Option<usize>, f64, f64, f64)>,
+) -> Result<Vec<SegmentClv>> {
+    let k = names.len();
+    // Per group (k segments, then "no segment"): customers, Σ clv, Σ p_alive, Σ purchases.
+    let mut acc = vec![(0usize, 0.0f64, 0.0f64, 0.0f64); k + 1];
+    for (g, clv, p_alive, purchases) in customers {
+        let g = match g {
+            Some(s) if s < k => s,
+            Some(s) => {
+                return Err(ClvError::data(
+                    "CLV by segment",
+                    format!("a segment number below {k} (one per name)"),
+                    format!("segment {s}"),
+                ));
+            }
             None => k,
         };
         let a = &mut acc[g];
         a.0 += 1;
-        a.1 += v.clv;
-        a.2 += v.p_alive;
-        a.3 += v.expected_purchases;
+        a.1 += clv;
+        a.2 += p_alive;
+        a.3 += purchases;
     }
     let total: f64 = acc.iter().map(|a| a.1).sum();
     let mean = |sum: f64, n: usize| (n > 0).then(|| sum / n as f64);

@@ -36,7 +36,7 @@ pub use algorithm::{
     holdout_check, holdout_check_last,
 };
 pub use bgnbd::BgNbd;
-pub use by_segment::{SegmentClv, clv_by_segment};
+pub use by_segment::{SegmentClv, clv_by_segment, segment_clv_rows};
 pub use chart::holdout_chart;
 pub use errors::{ClvError, Result};
 pub use gamma_gamma::GammaGamma;

@@ -33,6 +33,7 @@ use std::time::Instant;
 use analytics_lib::data::geo;
 use analytics_lib::forecast::{self, ForecastParams};
 use analytics_lib::kpi::{KpiOptions, Sales};
+use analytics_lib::lookup::CustomerRows;
 use analytics_lib::segments::{SegmentFeatures, SegmentModel, views};
 use anyhow::{Context, anyhow};
 use chrono::{Datelike, Duration, NaiveDate};
@@ -61,6 +62,11 @@ pub struct DashboardData {
     pub engine: engine::Engine,
     pub options: Options,
     pub segments: SegmentState,
+    /// Per customer row of the service's lookups ([`CustomerRows`]): the
+    /// segment code ([`NO_SEGMENT`]: none); empty without a segment model
+    /// or without rows. The "CLV by segment" card groups the live spend
+    /// model's per-row CLV with it ([`DashboardData::clv_card`]).
+    segment_of_row: Vec<u8>,
     /// Code → value of the coded columns.
     pub categories: Vec<String>,
     pub states: Vec<String>,
@@ -110,6 +116,68 @@ pub struct SegmentOptions {
     pub version: Option<String>,
     pub segments: Vec<SegmentEntry>,
     pub pca: Option<PcaMap>,
+    /// Who moved between the segments over the last
+    /// [`MIGRATION_DAYS`](analytics_lib::segments::migration::MIGRATION_DAYS)
+    /// days (the live model applied at both dates); null without a segment
+    /// model or when the data has no customer at the earlier date.
+    pub migration: Option<MigrationView>,
+}
+
+/// The segment migration card: customers in segment `segments[i]` at
+/// `from` and in `segments[j]` at `to` (`counts[i][j]`).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct MigrationView {
+    /// The earlier and the later date (the data's reference date), YYYY-MM-DD.
+    pub from: String,
+    pub to: String,
+    pub days: i64,
+    /// Segment names in id order: the rows and the columns.
+    pub segments: Vec<String>,
+    pub counts: Vec<Vec<u64>>,
+    /// `counts[i][j]` / customers of segment `i` at `from` (0 for an empty row).
+    pub row_shares: Vec<Vec<f64>>,
+    /// Customers per segment at `from`, and at `to` (new customers included).
+    pub from_sizes: Vec<u64>,
+    pub to_sizes: Vec<u64>,
+    /// Per segment at `to`: customers whose first completed order is after `from`.
+    pub new_customers: Vec<u64>,
+    /// Share of the earlier customers still in the same segment.
+    pub stayed_share: f64,
+}
+
+/// `GET /api/dashboard/clv`: the customers' lifetime value per segment of
+/// the live segment model, from the live spend model's CLV model.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ClvCard {
+    /// False when there is no CLV model or no segment model (see `note`).
+    pub available: bool,
+    pub note: String,
+    /// The customer_spend version whose CLV model gave the values.
+    pub model_version: Option<String>,
+    /// The segment model the customers are grouped by.
+    pub segments_version: Option<String>,
+    /// CLV horizon in days (discounted revenue over it).
+    pub horizon_days: Option<u32>,
+    /// One row per segment in id order, then customers without a segment.
+    pub rows: Vec<ClvSegmentRow>,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ClvSegmentRow {
+    /// Null for the customers without a segment.
+    pub segment_id: Option<usize>,
+    pub segment: String,
+    /// Customers with a CLV value in this segment.
+    pub customers: usize,
+    /// Σ CLV over the horizon (R$).
+    pub total_clv: f64,
+    /// Share of every customer's CLV (0 to 1).
+    pub share_of_clv: f64,
+    pub mean_clv: Option<f64>,
+    /// Mean probability of still being a customer.
+    pub mean_p_alive: Option<f64>,
+    /// Mean expected purchase days over the horizon.
+    pub mean_expected_purchases: Option<f64>,
 }
 
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -160,41 +228,50 @@ pub fn live_segment_file(models: &Path) -> anyhow::Result<Option<(String, PathBu
 impl DashboardData {
     /// Prepare the dashboard from the service's sales and the live segment
     /// model under `models` (none: the dashboard says so, it is no error).
-    pub fn build(sales: &Sales, models: &Path) -> anyhow::Result<DashboardData> {
+    /// `rows`: the service's customer rows, to which the CLV card's
+    /// segments are laid out (none: no CLV card).
+    pub fn build(
+        sales: &Sales,
+        models: &Path,
+        rows: Option<&CustomerRows>,
+    ) -> anyhow::Result<DashboardData> {
         let started = Instant::now();
         let mut loaded = None;
         let built = engine::Engine::from_sales(sales, |customer_index| {
-            let (state, options, segment_of) = match load_segments(sales, customer_index, models) {
-                Ok(Some((model, opts, by_code))) => (
-                    SegmentState {
-                        model: Some(model),
-                        note: opts.note.clone(),
-                    },
-                    opts,
-                    by_code,
-                ),
-                Ok(None) => {
-                    let (s, o) = no_segments(
-                        "no segment model is live: train one (analytics train) to filter by segment"
-                            .into(),
-                    );
-                    (s, o, vec![NO_SEGMENT; customer_index.len()])
-                }
-                Err(e) => {
-                    eprintln!("serve: dashboard without segments: {e:#}");
-                    let (s, o) = no_segments(crate::error::public_message(
-                        &format!("the live segment model could not be used: {e:#}"),
-                        &[models],
-                    ));
-                    (s, o, vec![NO_SEGMENT; customer_index.len()])
-                }
-            };
+            let (state, options, segment_of, by_row) =
+                match load_segments(sales, customer_index, models, rows) {
+                    Ok(Some(l)) => (
+                        SegmentState {
+                            model: Some(l.model),
+                            note: l.options.note.clone(),
+                        },
+                        l.options,
+                        l.by_code,
+                        l.by_row,
+                    ),
+                    Ok(None) => {
+                        let (s, o) = no_segments(
+                            "no segment model is live: train one (analytics train) to filter by \
+                             segment"
+                                .into(),
+                        );
+                        (s, o, vec![NO_SEGMENT; customer_index.len()], Vec::new())
+                    }
+                    Err(e) => {
+                        eprintln!("serve: dashboard without segments: {e:#}");
+                        let (s, o) = no_segments(crate::error::public_message(
+                            &format!("the live segment model could not be used: {e:#}"),
+                            &[models],
+                        ));
+                        (s, o, vec![NO_SEGMENT; customer_index.len()], Vec::new())
+                    }
+                };
             let k = state.model.as_ref().map_or(0, |m| m.names.len());
-            loaded = Some((state, options));
+            loaded = Some((state, options, by_row));
             (segment_of, k)
         })
         .context("while building the dashboard")?;
-        let (segments, seg_options) =
+        let (segments, seg_options, segment_of_row) =
             loaded.ok_or_else(|| anyhow!("the dashboard's segments were not loaded"))?;
         let engine::Built {
             engine,
@@ -244,10 +321,87 @@ impl DashboardData {
             engine,
             options,
             segments,
+            segment_of_row,
             categories,
             states: state_codes,
             channels,
         })
+    }
+
+    /// The "CLV by segment" card: the live spend model's per-row CLV
+    /// values ([`crate::model::ClvValues`], recomputed whenever a version
+    /// is promoted or re-bound to new data) summed per segment of the live
+    /// segment model. Not available, with the reason in `note`, without a
+    /// segment model, a spend model, or a CLV model in its version.
+    pub fn clv_card(&self, live: Option<&crate::model::LiveModel>) -> ClvCard {
+        let seg = &self.options.segments;
+        let mut card = ClvCard {
+            available: false,
+            note: String::new(),
+            model_version: live.map(|l| l.version.clone()),
+            segments_version: seg.version.clone(),
+            horizon_days: None,
+            rows: Vec::new(),
+        };
+        let Some(model) = &self.segments.model else {
+            card.note = format!("no segments: {}", self.segments.note);
+            return card;
+        };
+        let Some(live) = live else {
+            card.note = "no customer_spend model is live: train one (analytics train)".into();
+            return card;
+        };
+        let Some(values) = &live.clv else {
+            card.note = format!(
+                "the live customer_spend version {} has no CLV model (clv.json): train or retrain \
+                 to fit one",
+                live.version
+            );
+            return card;
+        };
+        card.horizon_days = Some(values.horizon_days);
+        if values.len() != self.segment_of_row.len() {
+            card.note = "the CLV values are being recomputed for a new data snapshot: try again \
+                         in a moment"
+                .into();
+            return card;
+        }
+        let customers = self
+            .segment_of_row
+            .iter()
+            .enumerate()
+            .filter_map(|(r, &s)| {
+                let (clv, p_alive, purchases) = values.all(r)?;
+                let s = (s != NO_SEGMENT).then_some(usize::from(s));
+                Some((s, clv, p_alive, purchases))
+            });
+        match analytics_lib::clv::segment_clv_rows(&model.names, customers) {
+            Ok(rows) => {
+                card.available = true;
+                card.note = format!(
+                    "CLV over {} days (discounted) from the CLV model of customer_spend {}, \
+                     customers grouped by segment model {}",
+                    values.horizon_days,
+                    live.version,
+                    seg.version.as_deref().unwrap_or("?")
+                );
+                card.rows = rows
+                    .into_iter()
+                    .map(|r| ClvSegmentRow {
+                        segment_id: r.segment,
+                        segment: r.name,
+                        customers: r.customers,
+                        total_clv: r.total_clv,
+                        share_of_clv: r.share_of_clv,
+                        mean_clv: r.mean_clv,
+                        mean_p_alive: r.mean_p_alive,
+                        mean_expected_purchases: r.mean_expected_purchases,
+                    })
+                    .collect();
+            }
+            Err(e) => card.note = format!("CLV by segment could not be computed: {e}"),
+        }
+        card
     }
 
     fn mask(values: &[String], chosen: &[String]) -> Option<Vec<bool>> {
@@ -404,18 +558,28 @@ fn no_segments(note: String) -> (SegmentState, SegmentOptions) {
             version: None,
             segments: Vec::new(),
             pca: None,
+            migration: None,
         },
     )
 }
 
+/// What [`load_segments`] gives: the model, the options, every customer
+/// code's segment (the engine's) and every customer row's (the CLV card's).
+struct LoadedModel {
+    model: LoadedSegments,
+    options: SegmentOptions,
+    by_code: Vec<u8>,
+    by_row: Vec<u8>,
+}
+
 /// Load the live segment model, assign every customer at the data's
 /// reference date, and project a sample on the first two principal components.
-#[allow(clippy::type_complexity)]
 fn load_segments(
     full: &Sales,
     customer_index: &HashMap<String, u32>,
     models: &Path,
-) -> anyhow::Result<Option<(LoadedSegments, SegmentOptions, Vec<u8>)>> {
+    rows: Option<&CustomerRows>,
+) -> anyhow::Result<Option<LoadedModel>> {
     let Some((version, path)) = live_segment_file(models)? else {
         return Ok(None);
     };
@@ -432,13 +596,18 @@ fn load_segments(
         anyhow::bail!("a segment model with {k} segments: the dashboard takes at most 254");
     }
     let mut by_code = vec![NO_SEGMENT; customer_index.len()];
+    let mut by_row = vec![NO_SEGMENT; rows.map_or(0, CustomerRows::len)];
     let mut sizes = vec![0usize; k];
     for (id, (seg, _)) in features.customer_ids.iter().zip(&assigned) {
         sizes[*seg] += 1;
         if let Some(&c) = customer_index.get(id) {
             by_code[c as usize] = *seg as u8;
         }
+        if let Some(r) = rows.and_then(|rows| rows.find(id)) {
+            by_row[r as usize] = *seg as u8;
+        }
     }
+    let migration = migration_view(&model, full, &features);
     let labels: Vec<i64> = assigned.iter().map(|(s, _)| *s as i64).collect();
     let sample = views::stratified_sample(&labels, PCA_SAMPLE, 7);
     let refs: Vec<&str> = model.feature_names().iter().map(String::as_str).collect();
@@ -479,8 +648,47 @@ fn load_segments(
             })
             .collect(),
         pca,
+        migration,
     };
-    Ok(Some((LoadedSegments { names }, opts, by_code)))
+    Ok(Some(LoadedModel {
+        model: LoadedSegments { names },
+        options: opts,
+        by_code,
+        by_row,
+    }))
+}
+
+/// The migration card: `model` applied at `as_of − MIGRATION_DAYS` and at
+/// the data's reference date (`now`'s features). None (and a line in the
+/// log) when it cannot be computed, e.g. no customer at the earlier date.
+fn migration_view(
+    model: &SegmentModel,
+    full: &Sales,
+    now: &SegmentFeatures,
+) -> Option<MigrationView> {
+    use analytics_lib::segments::migration::{MIGRATION_DAYS, MigrationMatrix};
+    let earlier = now.as_of - Duration::days(MIGRATION_DAYS);
+    let m = SegmentFeatures::compute(full, Some(earlier), Some(&model.meta.categories))
+        .map_err(anyhow::Error::from)
+        .and_then(|before| Ok(MigrationMatrix::between(model, &before, now)?));
+    match m {
+        Ok(m) => Some(MigrationView {
+            from: m.from.to_string(),
+            to: m.to.to_string(),
+            days: MIGRATION_DAYS,
+            stayed_share: m.stayed_share(),
+            segments: m.segments,
+            counts: m.counts,
+            row_shares: m.row_shares,
+            from_sizes: m.from_sizes,
+            to_sizes: m.to_sizes,
+            new_customers: m.new_customers,
+        }),
+        Err(e) => {
+            eprintln!("serve: dashboard: no segment migration card: {e:#}");
+            None
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 //! The sales dashboard: the page at `GET /` (also `/dashboard`), its
 //! embedded assets (our HTML/CSS/JS, plotly.js and the Brazil state shapes
 //! from npm, see `serve/static/vendor/README.md`), and the data endpoints
-//! `GET /api/dashboard`, `GET /api/dashboard/options`, the drill-down
+//! `GET /api/dashboard`, `GET /api/dashboard/options`, `GET /api/dashboard/clv`, the drill-down
 //! `GET /api/dashboard/orders` and `GET /api/dashboard/export.csv`.
 //!
 //! Whether a caller may see customer ids is one boolean,
@@ -23,7 +23,7 @@ use crate::error::{ErrorBody, internal_error};
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(page, dashboard_data, dashboard_options, dashboard_orders, dashboard_export),
+    paths(page, dashboard_data, dashboard_options, dashboard_clv, dashboard_orders, dashboard_export),
     components(schemas(
         dashboard::Dashboard,
         dashboard::AppliedFilter,
@@ -49,6 +49,9 @@ use crate::error::{ErrorBody, internal_error};
         dashboard::SegmentOptions,
         dashboard::SegmentEntry,
         dashboard::PcaMap,
+        dashboard::MigrationView,
+        dashboard::ClvCard,
+        dashboard::ClvSegmentRow,
     )),
     tags((name = "dashboard", description = "The sales dashboard and its data"))
 )]
@@ -75,14 +78,19 @@ impl DashboardState {
     }
 
     /// Prepare the dashboard when the service has data; never fails (a
-    /// failure leaves the endpoints answering 503 with the reason).
-    pub fn build(sales: Option<&analytics_lib::kpi::Sales>, models: &std::path::Path) -> Self {
+    /// failure leaves the endpoints answering 503 with the reason). `rows`:
+    /// the snapshot's customer rows (the CLV card's layout).
+    pub fn build(
+        sales: Option<&analytics_lib::kpi::Sales>,
+        models: &std::path::Path,
+        rows: Option<&analytics_lib::lookup::CustomerRows>,
+    ) -> Self {
         match sales {
             None => Self::of(
                 None,
                 "the service was started without curated data (--data)".into(),
             ),
-            Some(sales) => match DashboardData::build(sales, models) {
+            Some(sales) => match DashboardData::build(sales, models, rows) {
                 Ok(dd) => Self::of(Some(Arc::new(dd)), String::new()),
                 Err(e) => {
                     eprintln!("serve: the dashboard could not be prepared: {e:#}");
@@ -119,6 +127,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/dashboard/assets/{name}", web::get().to(asset))
         .route("/api/dashboard", web::get().to(dashboard_data))
         .route("/api/dashboard/options", web::get().to(dashboard_options))
+        .route("/api/dashboard/clv", web::get().to(dashboard_clv))
         .route("/api/dashboard/orders", web::get().to(dashboard_orders))
         .route("/api/dashboard/export.csv", web::get().to(dashboard_export));
 }
@@ -266,6 +275,30 @@ pub async fn dashboard_options(state: web::Data<DashboardState>) -> HttpResponse
     match &state.data {
         Some(d) => HttpResponse::Ok().json(&d.options),
         None => unavailable(&state),
+    }
+}
+
+/// The customers' lifetime value per segment: the live spend model's CLV
+/// model applied to every customer at the data's reference date (as the
+/// lookups answer it), summed per segment of the live segment model. It
+/// follows promotions of either model without a restart.
+#[utoipa::path(get, path = "/api/dashboard/clv", tag = "dashboard",
+    responses(
+        (status = 200, description = "The card (`available` = false with the reason in `note` when a model is missing)", body = dashboard::ClvCard),
+        (status = 503, description = "The service has no data", body = crate::error::ErrorBody),
+    ))]
+pub async fn dashboard_clv(
+    state: web::Data<DashboardState>,
+    app: web::Data<crate::state::AppState>,
+) -> HttpResponse {
+    let state = state.now();
+    let Some(data) = state.data.clone() else {
+        return unavailable(&state);
+    };
+    let live = app.live();
+    match web::block(move || data.clv_card(live.as_deref())).await {
+        Ok(card) => HttpResponse::Ok().json(card),
+        Err(e) => internal_error("computing CLV by segment", &e),
     }
 }
 

@@ -53,6 +53,9 @@
   // -------------------------------------------------------------------- state
   const $ = (id) => document.getElementById(id);
   let options = null;
+  let clv = null; // the CLV by segment card (/api/dashboard/clv)
+  let clvError = '';
+  let migrationShown = false; // the migration heatmap does not change with the filters
   let generation = 0;
   let drillGeneration = 0;
   let firstRender = true;
@@ -527,6 +530,74 @@
     if (!d.by_segment.length) emptyRow(tbody, cols.length, 'No revenue in this selection.');
   }
 
+  // CLV by segment (/api/dashboard/clv, read with the options): the live
+  // spend model's CLV of every customer, summed per segment. A row filters
+  // the page by its segment, like the segments table.
+  function renderClv(v) {
+    const table = $('table-clv');
+    const c = clv;
+    if (!c || !c.available) {
+      table.innerHTML = '';
+      $('clv-note').textContent = c ? 'Not available: ' + c.note : 'Not available: ' + clvError;
+      return;
+    }
+    const cols = [['Segment'], ['Customers', 'num'], ['Total CLV', 'num'], ['Share', 'num'], ['Mean CLV', 'num'], ['P(alive)', 'num'], ['Purchases', 'num opt']];
+    const tbody = head(table, cols);
+    c.rows.forEach((r) => {
+      const tr = document.createElement('tr');
+      if (r.segment_id !== null) {
+        tr.className = 'clickable' + (String(r.segment_id) === v.segment ? ' selected' : '');
+        tr.dataset.segment = String(r.segment_id);
+        tr.title = 'Click to filter by this segment';
+        tr.addEventListener('click', () => crossFilter.segment(r.segment_id));
+      }
+      cell(tr, r.segment);
+      cell(tr, number(r.customers, 0), 'num');
+      cell(tr, brl(r.total_clv), 'num');
+      cell(tr, percent(r.share_of_clv), 'num');
+      cell(tr, r.mean_clv === null ? 'n/a' : brl(r.mean_clv), 'num');
+      cell(tr, r.mean_p_alive === null ? 'n/a' : percent(r.mean_p_alive), 'num');
+      cell(tr, r.mean_expected_purchases === null ? 'n/a' : number(r.mean_expected_purchases, 2), 'num opt');
+      tbody.appendChild(tr);
+    });
+    $('clv-note').textContent = 'Expected revenue of each segment\'s customers over the next ' + number(c.horizon_days, 0) +
+      ' days (discounted); P(alive): mean probability of still being a customer; purchases: expected purchase days. ' + c.note + '.';
+  }
+
+  // Segment migration (options.segments.migration): where the customers of
+  // each segment 90 days ago are now, as shares of the row.
+  function renderMigration() {
+    const el = $('chart-migration');
+    const m = options.segments.available ? options.segments.migration : null;
+    if (!m) {
+      $('migration-note').textContent = '';
+      return placeholder(el, options.segments.available
+        ? 'No customer had ordered 90 days before the last order: no migration to show.'
+        : 'No segment model: ' + options.segments.note);
+    }
+    if (el.querySelector('.placeholder')) el.innerHTML = '';
+    const z = m.row_shares.map((row) => row.map((x) => x * 100));
+    const text = m.counts.map((row, i) => row.map((n, j) => percent(m.row_shares[i][j])));
+    const custom = m.counts.map((row) => row.map((n) => number(n, 0)));
+    const layout = Object.assign(baseLayout(), {
+      showlegend: false,
+      margin: { l: 130, r: 10, t: 10, b: 90 },
+      xaxis: { title: { text: 'Segment on ' + isoToBr(m.to) }, type: 'category', automargin: true },
+      yaxis: { title: { text: 'Segment on ' + isoToBr(m.from) }, autorange: 'reversed', type: 'category', automargin: true },
+      height: Math.max(300, 40 * m.segments.length + 140),
+    });
+    $('migration-note').textContent = percent(m.stayed_share) + ' of the customers of ' + isoToBr(m.from) +
+      ' are in the same segment on ' + isoToBr(m.to) + '; ' +
+      number(m.new_customers.reduce((a, b) => a + b, 0), 0) + ' customers are new since then. Each row adds up to 100%.';
+    return Plotly.react(el, [{
+      type: 'heatmap', x: m.segments, y: m.segments, z, text, customdata: custom,
+      texttemplate: '%{text}',
+      hovertemplate: '%{customdata} customers from %{y} to %{x} (%{text} of the row)<extra></extra>',
+      colorscale: 'Blues', reversescale: true, zmin: 0, zmax: 100,
+      colorbar: { title: { text: '%' }, ticksuffix: '%', thickness: 12 },
+    }], layout, plotConfig);
+  }
+
   function renderLeaders(d) {
     let tbody = head($('table-products'), [['#', 'num'], ['Product'], ['Category', 'opt'], ['Revenue', 'num'], ['Share', 'num opt'], ['Comparison', 'num opt'], ['Change', 'num']]);
     d.top_products.forEach((r) => {
@@ -790,9 +861,11 @@
     renderKpis(d);
     renderMap(d);
     renderSegments(d, v);
+    renderClv(v);
     renderLeaders(d);
     exportLinks(v);
-    return Promise.all([renderMonthly(d, v), renderCategories(d, v), renderPca(d), renderCohorts(d)]);
+    return Promise.all([renderMonthly(d, v), renderCategories(d, v), renderPca(d), renderCohorts(d), migrationShown || renderMigration()])
+      .then(() => { migrationShown = true; });
   }
 
   function load(v) {
@@ -844,8 +917,12 @@
     Promise.all([
       apiKey.fetch('/api/dashboard/options').then((r) => (r.ok ? r.json() : apiError(r))),
       loadMap(),
-    ]).then(([o]) => {
+      // The CLV card is not worth a broken page: its failure shows in the card.
+      apiKey.fetch('/api/dashboard/clv').then((r) => (r.ok ? r.json() : apiError(r)))
+        .catch((e) => { clvError = e.message; return null; }),
+    ]).then(([o, , c]) => {
       options = o;
+      clv = c;
       setupFilters();
       view = readUrl();
       // The URL in its one spelling (what `dashboardShown` compares with).

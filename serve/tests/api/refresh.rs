@@ -15,7 +15,7 @@ use analytics_lib::registry::SEGMENTS;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-use crate::helpers::{Seg, TestApp, spawn};
+use crate::helpers::{Seg, TestApp, json_of, spawn};
 
 /// Generated tables: the same seed and dates, so the customers of the
 /// smaller set are the first ones of the larger (with the same orders).
@@ -250,4 +250,24 @@ async fn the_dashboard_follows_a_promoted_segment_model() {
     assert_eq!(d.status().as_u16(), 200);
     let r = ready(&app).await;
     assert_eq!(r["data"]["segments_version"], json!(three.to_string()));
+    // The CLV by segment card groups by the new model's segments too.
+    let (s, c) = json_of(app.get("/api/dashboard/clv").await).await;
+    assert_eq!(s.as_u16(), 200, "{c}");
+    assert_eq!(c["available"], json!(true), "{c}");
+    assert_eq!(c["segments_version"], json!(three.to_string()), "{c}");
+    let ids: Vec<u64> = c["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter_map(|r| r["segment_id"].as_u64())
+        .collect();
+    assert_eq!(ids, vec![0, 1, 2], "{c}");
+    assert_eq!(
+        after["segments"]["migration"]["segments"]
+            .as_array()
+            .map(Vec::len),
+        Some(3),
+        "{}",
+        after["segments"]
+    );
 }
