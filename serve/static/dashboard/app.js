@@ -507,19 +507,26 @@
     tbody.appendChild(tr);
   }
 
+  // A table row of a segment (null: customers without one) that filters the
+  // page by it when clicked, marked when it is the segment filtered by.
+  function segmentRow(id, v) {
+    const tr = document.createElement('tr');
+    if (id !== null) {
+      tr.className = 'clickable' + (String(id) === v.segment ? ' selected' : '');
+      tr.dataset.segment = String(id);
+      tr.title = 'Click to filter by this segment';
+      tr.addEventListener('click', () => crossFilter.segment(id));
+    }
+    return tr;
+  }
+
   function renderSegments(d, v) {
     const table = $('table-segments');
     if (!options.segments.available) { table.innerHTML = ''; return; }
     const cols = [['Segment'], ['Revenue', 'num'], ['Share', 'num'], ['Customers', 'num'], ['vs comparison', 'num']];
     const tbody = head(table, cols);
     d.by_segment.forEach((r) => {
-      const tr = document.createElement('tr');
-      if (r.segment_id !== null) {
-        tr.className = 'clickable' + (String(r.segment_id) === v.segment ? ' selected' : '');
-        tr.dataset.segment = String(r.segment_id);
-        tr.title = 'Click to filter by this segment';
-        tr.addEventListener('click', () => crossFilter.segment(r.segment_id));
-      }
+      const tr = segmentRow(r.segment_id, v);
       cell(tr, r.segment);
       cell(tr, brl(r.revenue), 'num');
       cell(tr, percent(r.revenue_share), 'num');
@@ -544,13 +551,7 @@
     const cols = [['Segment'], ['Customers', 'num'], ['Total CLV', 'num'], ['Share', 'num'], ['Mean CLV', 'num'], ['P(alive)', 'num'], ['Purchases', 'num opt']];
     const tbody = head(table, cols);
     c.rows.forEach((r) => {
-      const tr = document.createElement('tr');
-      if (r.segment_id !== null) {
-        tr.className = 'clickable' + (String(r.segment_id) === v.segment ? ' selected' : '');
-        tr.dataset.segment = String(r.segment_id);
-        tr.title = 'Click to filter by this segment';
-        tr.addEventListener('click', () => crossFilter.segment(r.segment_id));
-      }
+      const tr = segmentRow(r.segment_id, v);
       cell(tr, r.segment);
       cell(tr, number(r.customers, 0), 'num');
       cell(tr, brl(r.total_clv), 'num');
