@@ -28,6 +28,15 @@ impl Engine {
         if same.iter().any(|&l| l != n) {
             refuse!("the dashboard's line columns differ in length: {n} orders and {same:?}");
         }
+        if !(lines.items.is_empty() || lines.items.len() == n) {
+            refuse!(
+                "the dashboard's item counts: expected none or one per row ({n}), found {}",
+                lines.items.len()
+            );
+        }
+        if lines.items.contains(&0) {
+            refuse!("a row stands for 0 order lines: expected at least 1 item per row");
+        }
         let n_products = ids.products.len();
         if let Some(&p) = lines.product.iter().find(|&&p| p as usize >= n_products) {
             refuse!(
@@ -245,6 +254,8 @@ impl Engine {
             Vec::with_capacity(n),
             Vec::with_capacity(n),
         );
+        let weighted = !lines.items.is_empty();
+        let mut line_items = Vec::with_capacity(if weighted { n } else { 0 });
         let mut product_category = vec![nc as u8; n_products];
         let mut product_seen = vec![false; n_products];
         let mut products_one_category = true;
@@ -265,6 +276,9 @@ impl Engine {
                 line_product.push(p);
                 line_category.push(cat);
                 line_revenue.push(lines.revenue[i as usize]);
+                if weighted {
+                    line_items.push(lines.items[i as usize]);
+                }
                 total += lines.revenue[i as usize];
             }
             order_revenue.push(total);
@@ -425,6 +439,7 @@ impl Engine {
             line_product,
             line_category,
             line_revenue,
+            line_items,
             product_category,
             order_ids,
             customer_ids,
@@ -466,6 +481,7 @@ impl Engine {
             + (self.day_order.len() + self.day_order_start.len() + self.pc_start.len()) * 4
             + self.pc_month.len() * (2 + 8 + 4)
             + self.line_product.len() * (4 + 1 + 8)
+            + self.line_items.len() * 4
             + self.product_category.len()
             + self.order_ids.heap_bytes()
             + self.customer_ids.heap_bytes()

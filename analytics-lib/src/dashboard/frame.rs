@@ -152,19 +152,25 @@ impl Engine {
             .map(|c| c.is_not_null())
             .map_err(pe("reading `order_date`"))?;
         let completed = &completed & &dated;
+        // `items`: how many order lines a row stands for, when the rows are
+        // folded records (the warehouse's, `SnowflakeSource::order_records`).
+        let mut columns = vec![
+            "order_id",
+            "customer_id",
+            "order_date",
+            "channel",
+            "category",
+            "state",
+            "product_id",
+            "completed",
+            "revenue",
+        ];
+        if sales.lines.schema().contains(ITEMS) {
+            columns.push(ITEMS);
+        }
         let mut lines = sales
             .lines
-            .select([
-                "order_id",
-                "customer_id",
-                "order_date",
-                "channel",
-                "category",
-                "state",
-                "product_id",
-                "completed",
-                "revenue",
-            ])
+            .select(columns)
             .and_then(|df| df.filter(&completed))
             .map_err(pe("keeping completed lines"))?;
         let str_col = |df: &DataFrame, name: &'static str| {
@@ -251,6 +257,9 @@ impl Engine {
     }
 }
 
+/// The optional column of folded records: order lines per row.
+pub const ITEMS: &str = "items";
+
 /// The engine's input columns from the compact frame (integer ids).
 fn lines_of(
     lines: &DataFrame,
@@ -327,6 +336,16 @@ fn lines_of(
             .iter()
             .map(|r| r.unwrap_or(0.0))
             .collect(),
+        items: match lines.column(ITEMS) {
+            Err(_) => Vec::new(),
+            Ok(c) => {
+                let c = c
+                    .cast(&DataType::UInt32)
+                    .map_err(pe("reading item counts"))?;
+                let c = c.u32().map_err(pe("reading item counts"))?;
+                c.iter().map(|v| v.unwrap_or(0)).collect()
+            }
+        },
     })
 }
 

@@ -90,6 +90,10 @@ pub struct Lines {
     /// Product code (dense from 0, indexes [`Ids::products`]).
     pub product: Vec<u32>,
     pub revenue: Vec<f64>,
+    /// How many order lines each row stands for (a warehouse record folds
+    /// an order's lines of one product into one row, its revenue summed);
+    /// empty: one line each.
+    pub items: Vec<u32>,
 }
 
 /// Sizes of the dictionaries behind the codes (at most 254 each but
@@ -315,6 +319,8 @@ pub struct Engine {
     line_product: Vec<u32>,
     line_category: Vec<u8>,
     line_revenue: Vec<f64>,
+    /// Order lines per row (folded records); empty: one each.
+    line_items: Vec<u32>,
     /// Product code → category slot (of its first line).
     product_category: Vec<u8>,
     /// Order ids by order position, customer ids by rank, product ids by code.

@@ -118,20 +118,28 @@ impl Engine {
         (self.scope_revenue(scope, o), self.order_items(scope, o))
     }
 
-    /// Number of the lines in scope of the order at `o`.
+    /// Number of the order lines in scope of the order at `o` (rows that
+    /// fold several lines count them all).
     fn order_items(&self, scope: &Scope, o: usize) -> u32 {
         let (l0, l1) = (
             self.order_line_start[o] as usize,
             self.order_line_start[o + 1] as usize,
         );
-        if scope.all_categories || scope.full[self.order_profile[o] as usize] {
-            return (l1 - l0) as u32;
-        }
+        let all = scope.all_categories || scope.full[self.order_profile[o] as usize];
         let cats = &scope.masks.category;
-        self.line_category[l0..l1]
-            .iter()
-            .filter(|&&c| cats[usize::from(c)])
-            .count() as u32
+        if self.line_items.is_empty() {
+            if all {
+                return (l1 - l0) as u32;
+            }
+            return self.line_category[l0..l1]
+                .iter()
+                .filter(|&&c| cats[usize::from(c)])
+                .count() as u32;
+        }
+        (l0..l1)
+            .filter(|&l| all || cats[usize::from(self.line_category[l])])
+            .map(|l| self.line_items[l])
+            .sum()
     }
 
     fn sort_key(&self, scope: &Scope, sort: OrderSort, o: usize, d: i32) -> u64 {

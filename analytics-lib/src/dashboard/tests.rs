@@ -766,6 +766,7 @@ fn bad_input_is_refused_with_what_was_expected() {
         state: vec![0],
         product: vec![0],
         revenue: vec![],
+        items: vec![],
     };
     let e = Engine::build(&l, &ids(&l), DIMS, &[0], date(2020, 1, 1), date(2020, 1, 1));
     assert!(e.is_err_and(|e| e.to_string().contains("differ in length")));
@@ -794,6 +795,85 @@ fn bad_input_is_refused_with_what_was_expected() {
     };
     let e = Engine::build(&l, &no_ids, DIMS, &[0], date(2020, 1, 1), date(2020, 1, 1));
     assert!(e.is_err_and(|e| e.to_string().contains("an id per code")));
+}
+
+/// `l` folded as the warehouse sends it: one row per (order, product)
+/// with its lines counted in `items` and their revenue summed.
+fn folded(l: &Lines) -> Lines {
+    let mut at: HashMap<(u32, u32), usize> = HashMap::new();
+    let mut f = Lines::default();
+    for i in 0..l.order.len() {
+        match at.get(&(l.order[i], l.product[i])) {
+            Some(&r) => {
+                f.items[r] += 1;
+                f.revenue[r] += l.revenue[i];
+            }
+            None => {
+                at.insert((l.order[i], l.product[i]), f.order.len());
+                f.order.push(l.order[i]);
+                f.customer.push(l.customer[i]);
+                f.day.push(l.day[i]);
+                f.channel.push(l.channel[i]);
+                f.category.push(l.category[i]);
+                f.state.push(l.state[i]);
+                f.product.push(l.product[i]);
+                f.revenue.push(l.revenue[i]);
+                f.items.push(1);
+            }
+        }
+    }
+    f
+}
+
+#[test]
+fn records_folded_by_order_and_product_give_the_figures_of_the_lines() {
+    let mut rng = Rng(11);
+    let (l, seg, min, max) = data(&mut rng, 200, 2000);
+    let f = folded(&l);
+    assert!(
+        f.order.len() < l.order.len(),
+        "some order has a product twice ({} rows of {} lines)",
+        f.order.len(),
+        l.order.len()
+    );
+    let mut e = engine(&f, &seg, min, max);
+    let span = (max - min).num_days();
+    for i in 0..120 {
+        let from = min + Duration::days(rng.below(span as usize) as i64);
+        let to = from + Duration::days(1 + rng.below(500) as i64);
+        let mut q = query(from, to);
+        (q.compare_from, q.compare_to) = Comparison::Previous
+            .period(from, to)
+            .expect("a comparison period");
+        q.categories = mask(&mut rng, DIMS.categories);
+        q.states = mask(&mut rng, DIMS.states);
+        q.segment = rng.chance(0.3).then(|| rng.below(DIMS.segments) as u8);
+        q.churn_window_days = 90;
+        q.top = [0, 5, 1000][rng.below(3)];
+        e.product_lines_only = i % 2 == 1;
+        // The reference reads the lines themselves, one by one.
+        let (want, detail) = reference(&l, &seg, &q, e.first_month, e.n_months);
+        let what = format!("folded, query {i} ({from}..{to})");
+        let got = e.scan(&q);
+        same(&got, &want, &what);
+        if q.top > 0 {
+            same_leaders(&e, &q, &got, &detail, &what);
+        }
+        same_orders(&e, &q, &detail, &mut rng, &what);
+    }
+    // Item counts that do not fit the rows are refused.
+    let bad = Lines {
+        items: vec![1; f.order.len() - 1],
+        ..f.clone()
+    };
+    let e = Engine::build(&bad, &ids(&bad), DIMS, &seg, min, max);
+    assert!(e.is_err_and(|e| e.to_string().contains("one per row")));
+    let zero = Lines {
+        items: vec![0; f.order.len()],
+        ..f
+    };
+    let e = Engine::build(&zero, &ids(&zero), DIMS, &seg, min, max);
+    assert!(e.is_err_and(|e| e.to_string().contains("at least 1 item")));
 }
 
 #[test]

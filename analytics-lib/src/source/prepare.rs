@@ -240,8 +240,9 @@ impl Source {
 /// rows at the reference date (the lookups) and the sales its dashboard is
 /// built from. On Parquet the lines are prepared here; on Snowflake the
 /// feature rows are computed in the warehouse (one row per customer) and
-/// the dashboard's input is one record per completed order line
-/// ([`super::SnowflakeSource::order_records`]), never the line table.
+/// the dashboard's input is the completed lines folded by order and
+/// product ([`super::SnowflakeSource::order_records`]: one row per product
+/// of an order, with its line count), not the line table.
 #[cfg(feature = "models")]
 pub struct ServeInput {
     pub rows: crate::lookup::CustomerRows,

@@ -19,8 +19,8 @@
 //! (a few dozen rows, [`summary_sql`]), the KPIs (one row, and one per
 //! month), and the customer features (one row per customer and cutoff,
 //! with the revenue per category from which any category list's shares
-//! are derived, [`features_sql`]). `serve`'s dashboard also reads one
-//! record per completed order line ([`order_records_sql`]).
+//! are derived, [`features_sql`]). `serve`'s dashboard also reads the
+//! completed lines folded by order and product ([`order_records_sql`]).
 //! Floating-point results equal the local path's up to the order of the
 //! additions (the warehouse's sums are exact, polars' are compensated).
 
@@ -263,19 +263,22 @@ FROM hist h LEFT JOIN tgt t ON t.cutoff = h.cutoff AND t.customer_id = h.custome
     )
 }
 
-/// One record per completed order line (the dashboard's pre-aggregate
-/// input): `order_id`, `line_no`, `customer_id`, `order_date`, `channel`,
-/// `payment_type`, `product_id`, `category`, `state`, `revenue`. Lines, not
-/// orders folded by category: the dashboard ranks products and counts an
-/// order's items, so it needs each line's product.
+/// The dashboard's pre-aggregate input: the completed lines folded by
+/// (order, product): `order_id`, `product_id`, the order's `customer_id`,
+/// `order_date`, `channel` and `state`, the product's `category`, `items`
+/// (its lines in the order) and `revenue` (their sum, exact in the
+/// warehouse). Not orders folded by category: the dashboard ranks products
+/// under every filter (segments included, which are assigned here, not in
+/// the warehouse) and counts an order's items, so the finest grain it needs
+/// is the order's product. No line number, payment type or price crosses.
 pub fn order_records_sql() -> String {
     on_clean(
         "",
         &format!(
-            "SELECT order_id AS \"order_id\", line_no AS \"line_no\", customer_id AS \"customer_id\", \
-order_date AS \"order_date\", channel AS \"channel\", payment_type AS \"payment_type\", \
-product_id AS \"product_id\", category AS \"category\", state AS \"state\", revenue AS \"revenue\" \
-FROM lines WHERE {}",
+            "SELECT order_id AS \"order_id\", product_id AS \"product_id\", \
+MIN(customer_id) AS \"customer_id\", MIN(order_date) AS \"order_date\", MIN(channel) AS \"channel\", \
+MIN(state) AS \"state\", MIN(category) AS \"category\", COUNT(*) AS \"items\", SUM(revenue) AS \"revenue\" \
+FROM lines WHERE {} GROUP BY order_id, product_id",
             completed()
         ),
     )
@@ -484,10 +487,12 @@ impl SnowflakeSource {
         })
     }
 
-    /// The completed order lines, as a sales frame with the columns of
-    /// [`crate::kpi::Sales`] that the KPIs and the dashboard read (no
-    /// quantity or price: each line's revenue, computed in the warehouse):
-    /// what `serve` builds its dashboard from on Snowflake.
+    /// The completed order lines folded by (order, product)
+    /// ([`order_records_sql`]), as a sales frame with the columns of
+    /// [`crate::kpi::Sales`] that the KPIs, the CLV summary and the
+    /// dashboard read, plus `items` (the lines each row stands for; no
+    /// quantity, price, line number or payment type): what `serve` builds
+    /// its dashboard from on Snowflake.
     pub fn order_records(&self, summary: &Summary) -> Result<crate::kpi::Sales> {
         const ACTION: &str = "reading the order records";
         let df = self.query_as(&order_records_sql(), ACTION)?;
@@ -497,11 +502,10 @@ impl SnowflakeSource {
                 Field::new("customer_id".into(), DataType::String),
                 Field::new("order_date".into(), DataType::Date),
                 Field::new("channel".into(), DataType::String),
-                Field::new("payment_type".into(), DataType::String),
-                Field::new("line_no".into(), DataType::Int32),
                 Field::new("product_id".into(), DataType::String),
                 Field::new("category".into(), DataType::String),
                 Field::new("state".into(), DataType::String),
+                Field::new("items".into(), DataType::UInt32),
                 Field::new("revenue".into(), DataType::Float64),
             ]))
         } else {
@@ -514,17 +518,16 @@ impl SnowflakeSource {
                 col("customer_id").cast(DataType::String),
                 col("order_date").cast(DataType::Date),
                 col("channel").cast(DataType::String),
-                col("payment_type").cast(DataType::String),
                 lit(STATUS_COMPLETED).alias("status"),
                 lit(true).alias("completed"),
-                col("line_no").cast(DataType::Int32),
                 col("product_id").cast(DataType::String),
                 col("category").cast(DataType::String),
                 col("state").cast(DataType::String),
+                col("items").cast(DataType::UInt32),
                 col("revenue").cast(DataType::Float64),
             ])
             .sort(
-                ["customer_id", "order_date", "order_id", "line_no"],
+                ["customer_id", "order_date", "order_id", "product_id"],
                 SortMultipleOptions::default(),
             )
             .collect()

@@ -143,10 +143,40 @@ async fn serving_from_snowflake_answers_like_serving_from_parquet() {
         "/api/dashboard/options",
         "/api/dashboard?segment=0",
         "/api/dashboard?state=SP&channel=web",
+        "/api/dashboard/clv",
     ] {
         let a = without_timing(get(&parquet, path).await);
         let b = without_timing(get(&snowflake, path).await);
         assert_same(&a, &b, path);
+    }
+    // The drill-down counts each order's lines from the folded records
+    // (one row per product of an order): every order of the last week, by
+    // id (ties of a sort are broken by each side's own order positions).
+    let o = get(&parquet, "/api/dashboard/options").await;
+    let to = o["max_date"].as_str().expect("max_date").to_string();
+    let from = chrono::NaiveDate::parse_from_str(&to, "%Y-%m-%d").expect("a date")
+        - chrono::Duration::days(6);
+    for filter in ["", "&category=beleza_saude"] {
+        let path =
+            format!("/api/dashboard/orders?from={from}&to={to}&sort=items&page_size=200{filter}");
+        let by_id = |mut v: Value| {
+            let total = v["total"].as_u64().expect("total");
+            assert!(
+                (1..=200).contains(&total),
+                "{path}: {total} orders on one page"
+            );
+            let rows = v["rows"].as_array_mut().expect("rows");
+            rows.sort_by(|a, b| a["order_id"].as_str().cmp(&b["order_id"].as_str()));
+            v["rows"].take()
+        };
+        let a = by_id(get(&parquet, &path).await);
+        let b = by_id(get(&snowflake, &path).await);
+        assert!(
+            a.as_array()
+                .is_some_and(|r| r.iter().any(|r| r["items"].as_u64() > Some(1))),
+            "{path}: some order of several lines"
+        );
+        assert_same(&a, &b, &path);
     }
     let d = get(&snowflake, "/api/dashboard").await;
     assert_ne!(d, json!({}), "the dashboard has data");
