@@ -378,3 +378,59 @@ fn train_wall_time_snowflake_vs_parquet() {
         "same data, same fingerprint: {fingerprints:?}"
     );
 }
+
+/// Rows and bytes `serve` fetches for a data snapshot on Snowflake (the
+/// lookups' feature rows and the dashboard's records folded by order and
+/// product), against the line table's size, and the wall time beside
+/// Parquet. Ignored: run by hand (as `train_wall_time_snowflake_vs_parquet`):
+///
+/// ```text
+/// SNOWFLAKE_BENCH_DATA=/tmp/train-bench OMP_WAIT_POLICY=PASSIVE \
+///   cargo test --release --workspace --test it -- snowflake::jobs::serve_snapshot --ignored --nocapture
+/// ```
+#[test]
+#[ignore = "benchmark: run by hand with SNOWFLAKE_BENCH_DATA (see the docs)"]
+fn serve_snapshot_fetch_snowflake_vs_parquet() {
+    use std::time::Instant;
+    let dir = std::path::PathBuf::from(
+        std::env::var("SNOWFLAKE_BENCH_DATA")
+            .expect("SNOWFLAKE_BENCH_DATA: a curated Parquet folder"),
+    );
+    let emu = Emulator::start();
+    let sf = emu.source("serve_bench");
+    bulk_load(&sf, &dir);
+    let snowflake = Source::Snowflake(Box::new(sf));
+    let parquet = Source::Parquet(analytics_lib::source::ParquetSource::new(dir.clone()));
+    let t = Instant::now();
+    let p = parquet.serve_input().expect("parquet snapshot");
+    println!(
+        "parquet   serve snapshot: {:>6.1} s; {} sales lines kept for the dashboard",
+        t.elapsed().as_secs_f64(),
+        p.sales.lines.height()
+    );
+    let lines = p
+        .sales
+        .lines
+        .column("completed")
+        .expect("completed")
+        .bool()
+        .expect("bool")
+        .sum()
+        .unwrap_or(0) as usize;
+    drop(p);
+    let before = snowflake.fetched();
+    let t = Instant::now();
+    let s = snowflake.serve_input().expect("snowflake snapshot");
+    let fetched = snowflake
+        .fetched()
+        .map(|f| before.map_or(f, |b| f.since(b)))
+        .expect("counted");
+    println!(
+        "snowflake serve snapshot: {:>6.1} s; fetched {fetched}; {} dashboard records for {lines} completed lines \
+         ({} customers)",
+        t.elapsed().as_secs_f64(),
+        s.sales.lines.height(),
+        s.rows.len()
+    );
+    assert!(s.sales.lines.height() <= lines);
+}
