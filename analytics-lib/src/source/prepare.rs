@@ -209,8 +209,9 @@ impl JobInput {
 impl Source {
     /// The data of a job at `as_of` (default: the day after the last
     /// order): on Parquet, [`Source::prepare`]; on Snowflake, the cleaning
-    /// report and the customer aggregates at `cutoffs(as_of)`, computed in
-    /// the warehouse (one row per customer and cutoff comes back).
+    /// report, the customer aggregates at `cutoffs(as_of)` and the CLV
+    /// purchase summary at `as_of`, computed in the warehouse (one row per
+    /// customer and cutoff comes back, and one per customer).
     pub fn job_input(
         &self,
         as_of: Option<chrono::NaiveDate>,
@@ -226,7 +227,12 @@ impl Source {
                 let w = s
                     .warehouse_features(summary, &cutoffs(at))
                     .map_err(|e| self.failed(PrepareStep::Aggregate, e))?;
-                Ok(JobInput::Warehouse(Box::new(w)))
+                // The CLV model's input, one row per customer (train fits it
+                // on every purchase before `at`).
+                let clv = s
+                    .clv_summary(at)
+                    .map_err(|e| self.failed(PrepareStep::Aggregate, e))?;
+                Ok(JobInput::Warehouse(Box::new(w.with_clv_summary(clv))))
             }
             _ => {
                 let _ = (as_of, &cutoffs);

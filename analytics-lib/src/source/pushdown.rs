@@ -284,6 +284,33 @@ FROM lines WHERE {} GROUP BY order_id, product_id",
     )
 }
 
+/// The CLV purchase summary at `as_of` ([`crate::clv::CustomerSummary`]):
+/// per customer with a completed order before `as_of`, its purchase days
+/// (several orders on one day are one purchase, their revenue summed):
+/// `frequency` (days − 1), `recency` (last − first day), `t` (`as_of` −
+/// first day) and `repeat_revenue` (the revenue of every day but the
+/// first, exact in the warehouse; the mean is taken on this side). One row
+/// per customer comes back.
+pub fn clv_summary_sql(as_of: NaiveDate) -> String {
+    let at = date_lit(as_of);
+    on_clean(
+        &format!(
+            "pdays AS (SELECT customer_id, order_date AS d, SUM(revenue) AS r FROM lines \
+WHERE {} AND customer_id IS NOT NULL AND order_date IS NOT NULL AND order_date < {at} \
+GROUP BY customer_id, order_date), \
+per AS (SELECT customer_id, MIN(d) AS first_day, MAX(d) AS last_day, COUNT(*) AS n_days, \
+SUM(r) AS total FROM pdays GROUP BY customer_id)",
+            completed()
+        ),
+        &format!(
+            "SELECT p.customer_id AS \"customer_id\", p.n_days - 1 AS \"frequency\", \
+DATEDIFF(day, p.first_day, p.last_day) AS \"recency\", DATEDIFF(day, p.first_day, {at}) AS \"t\", \
+p.total - f.r AS \"repeat_revenue\" \
+FROM per p JOIN pdays f ON f.customer_id = p.customer_id AND f.d = p.first_day"
+        ),
+    )
+}
+
 fn pe(action: &'static str) -> impl FnOnce(PolarsError) -> SourceError {
     move |e| DataError::polars("snowflake", action)(e).into()
 }
@@ -609,9 +636,19 @@ mod features {
         /// Per cutoff: `customer_id`, the aggregates of [`features_sql`]
         /// (`cat_i` for the i-th of `summary.categories`), sorted by id.
         frames: BTreeMap<NaiveDate, DataFrame>,
+        /// The CLV purchase summary, when fetched ([`Self::with_clv_summary`]).
+        clv: Option<crate::clv::CustomerSummary>,
     }
 
     impl WarehouseFeatures {
+        /// These aggregates with the CLV purchase summary computed in the
+        /// warehouse at `as_of` (one more row per customer), which
+        /// [`FeatureData::clv_summary`] then answers.
+        pub fn with_clv_summary(mut self, summary: crate::clv::CustomerSummary) -> Self {
+            self.clv = Some(summary);
+            self
+        }
+
         /// The cutoffs held.
         pub fn cutoffs(&self) -> Vec<NaiveDate> {
             self.frames.keys().copied().collect()
@@ -654,7 +691,11 @@ mod features {
                     }
                 }
             }
-            Ok(WarehouseFeatures { summary, frames })
+            Ok(WarehouseFeatures {
+                summary,
+                frames,
+                clv: None,
+            })
         }
 
         /// Customer-spend features at `cutoff` ([`crate::features::customer_features`]),
@@ -667,11 +708,71 @@ mod features {
             let w = self.warehouse_features(self.summary()?, &[cutoff])?;
             Ok(w.customer_features(cutoff, categories)?)
         }
+
+        /// The CLV purchase summary at `as_of`, computed in the warehouse
+        /// ([`clv_summary_sql`]): the same figures as
+        /// [`crate::clv::CustomerSummary::compute`] on the cleaned lines.
+        pub fn clv_summary(&self, as_of: NaiveDate) -> Result<crate::clv::CustomerSummary> {
+            const ACTION: &str = "computing the CLV purchase summary";
+            let df = self.query_as(&clv_summary_sql(as_of), ACTION)?;
+            if df.height() == 0 {
+                return Err(SourceError::Data(DataError::InvalidArgument {
+                    name: "as_of",
+                    expected: "a date after at least one completed order".into(),
+                    found: format!("no completed order before {as_of}"),
+                }));
+            }
+            let df = df
+                .sort(["customer_id"], SortMultipleOptions::default())
+                .map_err(pe(ACTION))?;
+            let ids = df
+                .column("customer_id")
+                .and_then(|c| c.cast(&DataType::String))
+                .map_err(pe(ACTION))?;
+            let ids: Vec<String> = ids
+                .str()
+                .map_err(pe(ACTION))?
+                .iter()
+                .map(|v| v.unwrap_or_default().to_string())
+                .collect();
+            let frequency = f64s(&df, "frequency", ACTION)?;
+            let repeat = f64s(&df, "repeat_revenue", ACTION)?;
+            Ok(crate::clv::CustomerSummary {
+                as_of,
+                customer_ids: ids,
+                monetary_value: frequency
+                    .iter()
+                    .zip(&repeat)
+                    .map(|(&x, &r)| if x > 0.0 { r / x } else { 0.0 })
+                    .collect(),
+                frequency: frequency.iter().map(|&x| x as u32).collect(),
+                recency: f64s(&df, "recency", ACTION)?,
+                t: f64s(&df, "t", ACTION)?,
+            })
+        }
     }
 
     impl FeatureData for WarehouseFeatures {
         fn default_as_of(&self) -> NaiveDate {
             self.summary.default_as_of
+        }
+
+        /// The summary fetched with [`WarehouseFeatures::with_clv_summary`]
+        /// (none fetched: `None`, as for any data without purchase days).
+        fn clv_summary(
+            &self,
+            as_of: NaiveDate,
+        ) -> Option<crate::clv::Result<crate::clv::CustomerSummary>> {
+            let s = self.clv.as_ref()?;
+            Some(if s.as_of == as_of {
+                Ok(s.clone())
+            } else {
+                Err(crate::clv::ClvError::data(
+                    "CLV purchase summary",
+                    format!("one computed in the warehouse at {as_of}"),
+                    s.as_of,
+                ))
+            })
         }
 
         fn categories_before(&self, cutoff: NaiveDate) -> crate::error::Result<Vec<String>> {

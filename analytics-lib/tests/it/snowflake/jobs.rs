@@ -152,13 +152,43 @@ fn train_through_snowflake_gives_the_same_models_as_through_parquet() {
     assert_eq!(ga.meta.silhouette, gb.meta.silhouette);
     assert_eq!(ga.names(), gb.names());
 
-    // Only aggregates came back: the summary (cleaning report, categories)
-    // and one row per customer at each of the four cutoffs.
+    // The CLV model: fitted on the warehouse's purchase summary as on the
+    // lines' (the same customers; parameters equal up to the order of the
+    // additions in the monetary values).
+    let (ca, cb) = (
+        sa.clv.as_ref().expect("a CLV model through Parquet"),
+        sb.clv
+            .as_ref()
+            .unwrap_or_else(|| panic!("a CLV model through Snowflake: {:?}", sb.clv_error)),
+    );
+    assert_eq!(
+        (ca.as_of, ca.customers, ca.repeat_customers),
+        (cb.as_of, cb.customers, cb.repeat_customers)
+    );
+    for (what, x, y) in [
+        ("r", ca.bgnbd.r, cb.bgnbd.r),
+        ("alpha", ca.bgnbd.alpha, cb.bgnbd.alpha),
+        ("a", ca.bgnbd.a, cb.bgnbd.a),
+        ("b", ca.bgnbd.b, cb.bgnbd.b),
+        ("p", ca.gamma_gamma.p, cb.gamma_gamma.p),
+        ("q", ca.gamma_gamma.q, cb.gamma_gamma.q),
+        ("v", ca.gamma_gamma.v, cb.gamma_gamma.v),
+    ] {
+        assert!(
+            (x - y).abs() <= 1e-6 * x.abs().max(1.0),
+            "CLV parameter {what}: {x} through Parquet, {y} through Snowflake"
+        );
+    }
+
+    // Only aggregates came back: the summary (cleaning report, categories),
+    // one row per customer at each of the four cutoffs, and one per
+    // customer for the CLV summary.
     assert_eq!(a.fetched, None, "a Parquet folder is read, not fetched");
     let f = b.fetched.expect("counted");
     let feature_rows =
-        (sb.rows.validation_fit + sb.rows.train + sb.rows.test + gb.meta.customers) as u64;
-    assert_eq!(f.queries, 2, "{f}");
+        (sb.rows.validation_fit + sb.rows.train + sb.rows.test + gb.meta.customers + cb.customers)
+            as u64;
+    assert_eq!(f.queries, 3, "{f}");
     assert!(
         f.rows >= feature_rows && f.rows <= feature_rows + 100,
         "{f}; {feature_rows} customer rows at the cutoffs"
@@ -192,8 +222,8 @@ fn retrain_through_snowflake_runs_end_to_end_and_refuses_a_broken_source() {
 
     let f = r.data.fetched.expect("fetched rows in the report");
     assert!(
-        f.rows <= 4 * r.data.customers_segments as u64 + 100,
-        "{f}: at most one row per customer and cutoff"
+        f.rows <= 5 * r.data.customers_segments as u64 + 100,
+        "{f}: at most one row per customer and cutoff (four), and one per customer (CLV summary)"
     );
     assert!(
         std::fs::read_to_string(&first.json_path)

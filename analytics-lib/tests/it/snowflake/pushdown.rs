@@ -131,6 +131,7 @@ fn check_all(local: &Source, remote: &Source, filters: &[(&str, Filter)], cutoff
         }
     }
     for &cutoff in cutoffs {
+        assert_same_clv_summary(local, remote, cutoff);
         assert_same_features(local, remote, cutoff, None);
         let cats = local
             .customer_features(cutoff, None)
@@ -142,6 +143,40 @@ fn check_all(local: &Source, remote: &Source, filters: &[(&str, Filter)], cutoff
         fixed.sort();
         assert_same_features(local, remote, cutoff, Some(&fixed));
     }
+}
+
+/// The CLV purchase summary computed in the warehouse equals the one of
+/// the cleaned lines (`CustomerSummary::compute`).
+#[track_caller]
+fn assert_same_clv_summary(local: &Source, remote: &Source, as_of: NaiveDate) {
+    let sales = local.prepare().expect("local sales").sales;
+    let a = analytics_lib::clv::CustomerSummary::compute(&sales, as_of).expect("local summary");
+    let Source::Snowflake(sf) = remote else {
+        panic!("the remote source is Snowflake");
+    };
+    let b = sf.clv_summary(as_of).expect("summary from the warehouse");
+    assert_eq!(b.as_of, as_of);
+    assert_eq!(
+        a.customer_ids, b.customer_ids,
+        "CLV summary at {as_of}: customers"
+    );
+    assert_eq!(
+        a.frequency, b.frequency,
+        "CLV summary at {as_of}: frequency"
+    );
+    assert_eq!(a.recency, b.recency, "CLV summary at {as_of}: recency");
+    assert_eq!(a.t, b.t, "CLV summary at {as_of}: t");
+    for (i, (x, y)) in a.monetary_value.iter().zip(&b.monetary_value).enumerate() {
+        assert_close(
+            *x,
+            *y,
+            &format!(
+                "CLV summary at {as_of}: monetary value of {}",
+                a.customer_ids[i]
+            ),
+        );
+    }
+    assert!(a.repeat_customers() > 0, "some repeat customer at {as_of}");
 }
 
 #[track_caller]
