@@ -186,6 +186,52 @@ fn unavailable(state: &DashboardNow) -> HttpResponse {
         .respond(StatusCode::SERVICE_UNAVAILABLE)
 }
 
+/// The view's filters, the same on every dashboard data route: their
+/// OpenAPI parameters, written once (the values are read by
+/// [`query::parse`], which knows the data's categories, states and dates).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // a description of the parameters, never built
+struct ViewFilters {
+    /// First day (YYYY-MM-DD); default: 364 days before `to`
+    from: Option<String>,
+    /// Last day (YYYY-MM-DD); default: the last day with an order
+    to: Option<String>,
+    /// Product category; repeat for several (none: all)
+    #[param(style = Form, explode)]
+    category: Option<Vec<String>>,
+    /// Customer state (UF, e.g. SP); repeatable
+    #[param(style = Form, explode)]
+    state: Option<Vec<String>>,
+    /// Sales channel; repeatable
+    #[param(style = Form, explode)]
+    channel: Option<Vec<String>>,
+    /// Segment id of the live segment model (see /api/dashboard/options)
+    segment: Option<usize>,
+    /// `previous` (the period of the same length just before) or `yoy` (the
+    /// same days a year earlier); default: `yoy` for whole calendar months
+    /// or one year, else `previous`
+    compare: Option<String>,
+}
+
+/// The dashboard in use and what `check` reads from the request's query
+/// string, or the answer to send instead: 503 without data, 400 naming the
+/// parameter that is not accepted.
+fn request_view<T>(
+    req: &HttpRequest,
+    state: &DashboardState,
+    check: impl FnOnce(&[(String, String)], &DashboardData) -> Result<T, ErrorBody>,
+) -> Result<(Arc<DashboardData>, T), Box<HttpResponse>> {
+    let now = state.now();
+    let Some(data) = now.data.clone() else {
+        return Err(Box::new(unavailable(&now)));
+    };
+    pairs_of(req)
+        .and_then(|pairs| check(&pairs, &data))
+        .map(|t| (data, t))
+        .map_err(|b| Box::new(b.respond(StatusCode::BAD_REQUEST)))
+}
+
 /// The query string as pairs.
 fn pairs_of(req: &HttpRequest) -> Result<Vec<(String, String)>, ErrorBody> {
     web::Query::<Vec<(String, String)>>::from_query(req.query_string())
@@ -225,15 +271,7 @@ fn order_view(rest: &[(&str, &str)]) -> Result<OrderView, ErrorBody> {
 /// from the completed lines), which gives what the `analytics_lib::kpi`
 /// functions give on the same filter: start-up and the tests check it.
 #[utoipa::path(get, path = "/api/dashboard", tag = "dashboard",
-    params(
-        ("from" = Option<String>, Query, description = "First day (YYYY-MM-DD); default: 364 days before `to`"),
-        ("to" = Option<String>, Query, description = "Last day (YYYY-MM-DD); default: the last day with an order"),
-        ("category" = Option<Vec<String>>, Query, description = "Product category; repeat for several (none: all)", explode = true),
-        ("state" = Option<Vec<String>>, Query, description = "Customer state (UF, e.g. SP); repeatable", explode = true),
-        ("channel" = Option<Vec<String>>, Query, description = "Sales channel; repeatable", explode = true),
-        ("segment" = Option<usize>, Query, description = "Segment id of the live segment model (see /api/dashboard/options)"),
-        ("compare" = Option<String>, Query, description = "`previous` (the period of the same length just before) or `yoy` (the same days a year earlier); default: `yoy` for whole calendar months or one year, else `previous`"),
-    ),
+    params(ViewFilters),
     responses(
         (status = 200, description = "The figures (with `empty` = true when nothing matches)", body = dashboard::Dashboard),
         (status = 400, description = "A filter value is not accepted", body = crate::error::ErrorBody),
@@ -244,15 +282,11 @@ pub async fn dashboard_data(
     caller: Caller,
     state: web::Data<DashboardState>,
 ) -> HttpResponse {
-    let state = state.now();
-    let Some(data) = state.data.clone() else {
-        return unavailable(&state);
+    let (data, sel) = match request_view(&req, &state, query::parse) {
+        Ok(x) => x,
+        Err(answer) => return *answer,
     };
     let customer_ids = customer_ids_allowed(&caller);
-    let sel = match pairs_of(&req).and_then(|p| query::parse(&p, &data)) {
-        Ok(s) => s,
-        Err(b) => return b.respond(StatusCode::BAD_REQUEST),
-    };
     match web::block(move || data.compute(&sel, customer_ids)).await {
         Ok(Ok(d)) => HttpResponse::Ok()
             .insert_header(("Server-Timing", format!("compute;dur={:.1}", d.compute_ms)))
@@ -309,13 +343,7 @@ pub async fn dashboard_clv(
 /// pages never overlap), `page_size` rows (1 to 200) a page.
 #[utoipa::path(get, path = "/api/dashboard/orders", tag = "dashboard",
     params(
-        ("from" = Option<String>, Query, description = "As /api/dashboard"),
-        ("to" = Option<String>, Query, description = "As /api/dashboard"),
-        ("category" = Option<Vec<String>>, Query, description = "As /api/dashboard", explode = true),
-        ("state" = Option<Vec<String>>, Query, description = "As /api/dashboard", explode = true),
-        ("channel" = Option<Vec<String>>, Query, description = "As /api/dashboard", explode = true),
-        ("segment" = Option<usize>, Query, description = "As /api/dashboard"),
-        ("compare" = Option<String>, Query, description = "As /api/dashboard"),
+        ViewFilters,
         ("period" = Option<String>, Query, description = "`current` (default) or `comparison`: whose orders"),
         ("sort" = Option<String>, Query, description = "`date` (default), `revenue` or `items`"),
         ("dir" = Option<String>, Query, description = "`desc` (default) or `asc`"),
@@ -332,15 +360,9 @@ pub async fn dashboard_orders(
     caller: Caller,
     state: web::Data<DashboardState>,
 ) -> HttpResponse {
-    let state = state.now();
-    let Some(data) = state.data.clone() else {
-        return unavailable(&state);
-    };
-    let customer_ids = customer_ids_allowed(&caller);
-    let checked = (|| -> Result<_, ErrorBody> {
-        let pairs = pairs_of(&req)?;
+    let checked = request_view(&req, &state, |pairs, data| {
         let extra = ["period", "sort", "dir", "page", "page_size"];
-        let (sel, rest) = query::parse_with(&pairs, &data, &extra)?;
+        let (sel, rest) = query::parse_with(pairs, data, &extra)?;
         let view = order_view(&rest)?;
         let page = match query::single(&rest, "page")? {
             Some(p) => query::number_in("page", p, 1, dashboard::MAX_PAGE)?,
@@ -351,11 +373,12 @@ pub async fn dashboard_orders(
             None => dashboard::DEFAULT_PAGE_SIZE,
         };
         Ok((sel, view, page, size))
-    })();
-    let (sel, view, page, size) = match checked {
+    });
+    let (data, (sel, view, page, size)) = match checked {
         Ok(x) => x,
-        Err(b) => return b.respond(StatusCode::BAD_REQUEST),
+        Err(answer) => return *answer,
     };
+    let customer_ids = customer_ids_allowed(&caller);
     match web::block(move || data.orders_page(&sel, view, page, size, customer_ids)).await {
         Ok(d) => HttpResponse::Ok()
             .insert_header(("Server-Timing", format!("compute;dur={:.1}", d.compute_ms)))
@@ -376,14 +399,8 @@ pub async fn dashboard_orders(
 /// who may see them (the column is left out otherwise).
 #[utoipa::path(get, path = "/api/dashboard/export.csv", tag = "dashboard",
     params(
+        ViewFilters,
         ("table" = String, Query, description = "categories, states, segments, products, customers or orders"),
-        ("from" = Option<String>, Query, description = "As /api/dashboard"),
-        ("to" = Option<String>, Query, description = "As /api/dashboard"),
-        ("category" = Option<Vec<String>>, Query, description = "As /api/dashboard", explode = true),
-        ("state" = Option<Vec<String>>, Query, description = "As /api/dashboard", explode = true),
-        ("channel" = Option<Vec<String>>, Query, description = "As /api/dashboard", explode = true),
-        ("segment" = Option<usize>, Query, description = "As /api/dashboard"),
-        ("compare" = Option<String>, Query, description = "As /api/dashboard"),
         ("period" = Option<String>, Query, description = "orders only (ignored by the other tables): `current` (default) or `comparison`"),
         ("sort" = Option<String>, Query, description = "orders only (ignored by the other tables): `date` (default), `revenue` or `items`"),
         ("dir" = Option<String>, Query, description = "orders only (ignored by the other tables): `desc` (default) or `asc`"),
@@ -398,14 +415,8 @@ pub async fn dashboard_export(
     caller: Caller,
     state: web::Data<DashboardState>,
 ) -> HttpResponse {
-    let state = state.now();
-    let Some(data) = state.data.clone() else {
-        return unavailable(&state);
-    };
-    let customer_ids = customer_ids_allowed(&caller);
-    let checked = (|| -> Result<_, ErrorBody> {
-        let pairs = pairs_of(&req)?;
-        let (sel, rest) = query::parse_with(&pairs, &data, &["table", "period", "sort", "dir"])?;
+    let checked = request_view(&req, &state, |pairs, data| {
+        let (sel, rest) = query::parse_with(pairs, data, &["table", "period", "sort", "dir"])?;
         let table = match query::single(&rest, "table")? {
             Some(t) => Table::parse(query::choice("table", t, &Table::NAMES)?),
             None => None,
@@ -420,11 +431,12 @@ pub async fn dashboard_export(
         // tables have one order (leaderboard order) and both periods.
         let view = order_view(&rest)?;
         Ok((sel, table, view))
-    })();
-    let (sel, table, view) = match checked {
+    });
+    let (data, (sel, table, view)) = match checked {
         Ok(x) => x,
-        Err(b) => return b.respond(StatusCode::BAD_REQUEST),
+        Err(answer) => return *answer,
     };
+    let customer_ids = customer_ids_allowed(&caller);
     let period = format!("{}/{}", sel.from, sel.to);
     let comparison = format!("{}/{}", sel.compare_from, sel.compare_to);
     match web::block(move || data.export(table, &sel, view, customer_ids)).await {
