@@ -32,7 +32,7 @@ OMP_WAIT_POLICY=PASSIVE "$bin_dir/analytics" train --data "$tmp/data" --models "
   || { cat "$tmp/train.log" >&2; fail "analytics train"; }
 chmod 755 "$tmp"; chmod -R a+rX "$tmp/data" "$tmp/models"
 
-key=image-test-$RANDOM$RANDOM
+key=$(od -An -N16 -tx1 /dev/urandom | tr -d " \n")
 ctr=$(bh from --pull=never --name "image-test-$$" "$image")
 bh config --env APP_API_KEYS="$key" "$ctr"
 run() { bh run -v "$tmp/models:/app/models:ro" -v "$tmp/data:/app/data:ro" "$ctr" -- "$@"; }
