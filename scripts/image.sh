@@ -8,7 +8,8 @@
 #
 # build:
 #   1. The base image: `debootstrap --variant=minbase bookworm` from Debian's
-#      mirror (docs, man pages and locales left out as in debian:*-slim),
+#      mirror (docs, man pages, locales and apt caches left out as in
+#      debian:*-slim),
 #      kept as a tarball in $IMAGE_CACHE and imported once into buildah's
 #      storage (also in $IMAGE_CACHE), tagged $BASE_IMAGE.
 #   2. The prebuilt folder: serve and analytics from $BIN_DIR, stripped, with
@@ -39,8 +40,10 @@ BIN_DIR="${BIN_DIR:-${CARGO_TARGET_DIR:-$HOME/.cache/sales-analytics/target}/rel
 IMAGE="${IMAGE:-localhost/sales-analytics:latest}"
 IMAGE_CACHE="${IMAGE_CACHE:-$HOME/.cache/sales-analytics/image}"
 DEBIAN_MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
-BASE_IMAGE=localhost/sales-analytics-base:bookworm-minbase
-BASE_TAR="$IMAGE_CACHE/bookworm-minbase.tar"
+# Bump BASE_RECIPE when make_base changes what goes into the base.
+BASE_RECIPE=2
+BASE_IMAGE=localhost/sales-analytics-base:bookworm-minbase-$BASE_RECIPE
+BASE_TAR="$IMAGE_CACHE/bookworm-minbase-$BASE_RECIPE.tar"
 XGB_DIR=third_party/xgboost-cpu
 
 export BUILDAH_ISOLATION=chroot
@@ -80,6 +83,14 @@ path-exclude /usr/share/info/*
 path-exclude /usr/share/locale/*
 path-include /usr/share/locale/locale.alias
 EOF
+    # As debian:*-slim: apt keeps neither downloaded packages nor its binary
+    # caches (about 80 MB after an apt-get update).
+    cat > "$r/etc/apt/apt.conf.d/docker-clean" <<'EOF'
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+EOF
     find "$r/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete 2>/dev/null || true
     rm -rf "$r"/usr/share/man/* "$r"/usr/share/info/* "$r"/var/lib/apt/lists/* "$r"/var/cache/apt/*.bin \
       "$r"/var/cache/apt/archives/*.deb "$r"/var/log/* "$r"/etc/hostname "$r"/etc/resolv.conf
@@ -89,6 +100,15 @@ EOF
     mv "$BASE_TAR.part" "$BASE_TAR"
     rm -rf "$tmp"; trap - EXIT
   fi
+  # Bases of earlier recipes go.
+  find "$IMAGE_CACHE" -maxdepth 1 -name 'bookworm-minbase*.tar' ! -name "${BASE_TAR##*/}" -delete
+  local old
+  for old in $(bh images --format '{{.Name}}:{{.Tag}}'); do
+    case "$old" in
+      "$BASE_IMAGE") ;;
+      localhost/sales-analytics-base:*) bh rmi "$old" >/dev/null 2>&1 || true ;;
+    esac
+  done
   say "importing $BASE_TAR as $BASE_IMAGE"
   local ctr; ctr=$(bh from scratch)
   bh add "$ctr" "$BASE_TAR" / >/dev/null
