@@ -14,9 +14,20 @@
 # version folders and a live.json); `serve` follows promotions and rollbacks
 # made on the mounted folder without a restart.
 #
-# No Docker engine runs on the development machines, so CI does not build
-# this image: keep it minimal. Everything comes from registries (Debian,
-# crates.io, PyPI for the xgboost-cpu wheel); nothing from GitHub.
+# Everything comes from registries (Debian, crates.io, PyPI for the
+# xgboost-cpu wheel); nothing from GitHub.
+#
+# BINARIES selects where /app's binaries come from; the runtime stage is the
+# same either way:
+#   build     (default) the `build` stage compiles them from this checkout.
+#   prebuilt  the `prebuilt` stage copies the build context's `prebuilt/`
+#             folder, laid out as the build stage's /out/ (serve, analytics,
+#             lib/libxgboost.so.3, lib/libgomp-*.so*, rpaths set). CI builds
+#             the image this way with buildah, without a Docker engine:
+#             scripts/image.sh prepares that folder from the host's release
+#             binaries and uses it as the build context.
+ARG BINARIES=build
+ARG RUNTIME_BASE=debian:bookworm-slim
 
 FROM rust:1.95-bookworm AS build
 RUN apt-get update \
@@ -34,13 +45,18 @@ RUN scripts/fetch-xgboost.sh \
  && patchelf --set-rpath '$ORIGIN/lib' /out/serve /out/analytics \
  && patchelf --set-rpath '$ORIGIN' /out/lib/libxgboost.so.3
 
-FROM debian:bookworm-slim AS runtime
+FROM scratch AS prebuilt
+COPY prebuilt/ /out/
+
+FROM ${BINARIES} AS binaries
+
+FROM ${RUNTIME_BASE} AS runtime
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home /app analytics
 WORKDIR /app
-COPY --from=build /out/ /app/
+COPY --from=binaries /out/ /app/
 USER analytics
 ENV APP_BIND=0.0.0.0:8080 \
     APP_MODELS=/app/models \

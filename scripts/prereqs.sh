@@ -4,13 +4,15 @@
 # done here (root with apt-get). Otherwise stop with one message that says
 # what to install and how.
 #
-# Usage: scripts/prereqs.sh GROUP...   (build, python, node, browser)
+# Usage: scripts/prereqs.sh GROUP...   (build, python, node, browser, image)
 #   build    cargo, a C toolchain with libstdc++, libclang (bindgen, for the
 #            XGBoost bindings), python3 + pip (the XGBoost wheel from PyPI)
 #   python   python3 with venv and pip (the virtual environments of the tests
 #            and the notebooks)
 #   node     node and npm (the browser tests' driver, playwright-core)
 #   browser  Debian's chromium (the browser tests; never downloaded by npm)
+#   image    buildah, debootstrap, patchelf, jq (the container image built and
+#            run without a Docker engine: scripts/image.sh)
 #
 # Env:
 #   PREREQS_NO_INSTALL=1     never install, only report
@@ -81,7 +83,13 @@ for group in "$@"; do
     browser)
       command -v chromium >/dev/null 2>&1 || need "chromium (headless browser tests)" "chromium"
       ;;
-    *) echo "prereqs.sh: unknown group '$group' (expected build, python, node or browser)" >&2; exit 2 ;;
+    image)
+      command -v buildah >/dev/null 2>&1 || need "buildah (builds and runs the container image)" "buildah"
+      command -v debootstrap >/dev/null 2>&1 || need "debootstrap (the image's base file system)" "debootstrap"
+      command -v patchelf >/dev/null 2>&1 || need "patchelf (the image binaries' rpath)" "patchelf"
+      command -v jq >/dev/null 2>&1 || need "jq (the image test reads JSON)" "jq"
+      ;;
+    *) echo "prereqs.sh: unknown group '$group' (expected build, python, node, browser or image)" >&2; exit 2 ;;
   esac
 done
 
