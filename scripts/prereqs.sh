@@ -4,13 +4,14 @@
 # done here (root with apt-get). Otherwise stop with one message that says
 # what to install and how.
 #
-# Usage: scripts/prereqs.sh GROUP...   (build, python, node, browser)
+# Usage: scripts/prereqs.sh GROUP...   (build, python, node, browser, lambda)
 #   build    cargo, a C toolchain with libstdc++, libclang (bindgen, for the
 #            XGBoost bindings), python3 + pip (the XGBoost wheel from PyPI)
 #   python   python3 with venv and pip (the virtual environments of the tests
 #            and the notebooks)
 #   node     node and npm (the browser tests' driver, playwright-core)
 #   browser  Debian's chromium (the browser tests; never downloaded by npm)
+#   lambda   patchelf, zip, strip (the AWS Lambda package)
 #
 # Env:
 #   PREREQS_NO_INSTALL=1     never install, only report
@@ -81,7 +82,13 @@ for group in "$@"; do
     browser)
       command -v chromium >/dev/null 2>&1 || need "chromium (headless browser tests)" "chromium"
       ;;
-    *) echo "prereqs.sh: unknown group '$group' (expected build, python, node or browser)" >&2; exit 2 ;;
+    lambda)
+      # scripts/package-lambda.sh: the relocatable bootstrap and its zip.
+      command -v patchelf >/dev/null 2>&1 || need "patchelf (rpath of the Lambda package)" "patchelf"
+      command -v zip >/dev/null 2>&1 || need "zip (the Lambda package)" "zip"
+      command -v strip >/dev/null 2>&1 || need "strip" "binutils"
+      ;;
+    *) echo "prereqs.sh: unknown group '$group' (expected build, python, node, browser or lambda)" >&2; exit 2 ;;
   esac
 done
 
