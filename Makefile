@@ -26,7 +26,7 @@ XGBOOST_LIB := third_party/xgboost-cpu/xgboost/lib/libxgboost.so
 # System prerequisites, checked in the first seconds (before any long build)
 # and installed with apt-get when running as root; otherwise one message says
 # what to install. PREREQS_NO_INSTALL=1 only checks.
-.PHONY: prereqs prereqs-python prereqs-e2e prereqs-image
+.PHONY: prereqs prereqs-python prereqs-e2e prereqs-image prereqs-lambda
 prereqs: ## Check (and as root install) what the build needs: C toolchain, libclang, python3 + pip
 	@scripts/prereqs.sh build
 prereqs-python:
@@ -35,11 +35,14 @@ prereqs-e2e:
 	@scripts/prereqs.sh node browser
 prereqs-image:
 	@scripts/prereqs.sh image
+prereqs-lambda:
+	@scripts/prereqs.sh lambda
 
 # What `setup` builds: the binaries. Under `make test` every target instead,
 # as the lint build does: `cargo build` alone leaves out the dev-dependencies,
 # so some crates resolve other features and would be compiled a second time.
-SETUP_BUILD ?= build --profile $(PROFILE) --workspace
+# The Lambda build (serve-lambda) is left out: `make test-lambda` builds it.
+SETUP_BUILD ?= build --profile $(PROFILE) --workspace --exclude serve-lambda
 
 .PHONY: setup
 setup: prereqs $(XGBOOST_LIB) ## Check the toolchain, fetch XGBoost, build the command line (release)
@@ -177,14 +180,15 @@ test: export RUSTC_WORKSPACE_WRAPPER := $(CLIPPY_DRIVER)
 test: export CLIPPY_ARGS := -D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__
 test: export PHASE_LOG ?= $(or $(CARGO_TARGET_DIR),target)/test-phases.tsv
 test: export SETUP_BUILD := test --profile $(PROFILE) --workspace --all-targets --no-run
-test: ## Lint, run every Rust test, the DVC pipeline, the browser tests, the container image, then execute the notebooks and check the reports
+test: ## Lint, run every Rust test, the DVC pipeline, the browser tests, the container image, the Lambda package, then execute the notebooks and check the reports
 	@mkdir -p $(dir $(PHASE_LOG)) && rm -f $(PHASE_LOG)
 	@scripts/timed.sh lint+build $(MAKE) --no-print-directory lint
 	@scripts/timed.sh test-env $(MAKE) --no-print-directory test-env
-	@scripts/timed.sh rust-tests $(CARGO) test --profile $(PROFILE) --workspace
+	@scripts/timed.sh rust-tests $(CARGO) test --profile $(PROFILE) --workspace --exclude serve-lambda
 	@scripts/timed.sh dvc-pipeline $(MAKE) --no-print-directory test-pipeline
 	@scripts/timed.sh browser $(MAKE) --no-print-directory test-e2e
 	@scripts/timed.sh image $(MAKE) --no-print-directory test-image
+	@scripts/timed.sh lambda $(MAKE) --no-print-directory test-lambda
 	@scripts/timed.sh notebook-env $(MAKE) --no-print-directory notebook-env
 	@scripts/timed.sh notebooks $(MAKE) --no-print-directory test-notebooks
 	@scripts/timed.sh --summary
@@ -335,3 +339,14 @@ test-image: setup ## Build the image, run it: uid 10001, ldd, /health, /ready, /
 	@# As root the tools are installed; elsewhere the script says why it skips.
 	@if [ "$$(id -u)" = 0 ]; then scripts/prereqs.sh image; fi
 	$(IMAGE_ENV) scripts/image.sh test
+
+# --- AWS Lambda (issue 20) -----------------------------------------------------
+LAMBDA_DIR ?= $(or $(CARGO_TARGET_DIR),target)/lambda
+
+.PHONY: package-lambda test-lambda
+package-lambda: prereqs-lambda $(XGBOOST_LIB) ## The Lambda zip for provided.al2023 (bootstrap + libxgboost; MODELS=dir to include a registry)
+	$(CARGO) build --profile $(PROFILE) -p serve-lambda
+	BIN=$(or $(CARGO_TARGET_DIR),target)/$(PROFILE)/serve-lambda $(if $(filter command line environment,$(origin MODELS)),MODELS=$(MODELS)) scripts/package-lambda.sh $(LAMBDA_DIR)
+
+test-lambda: prereqs-lambda $(XGBOOST_LIB) ## The Lambda package driven through a local Lambda runtime API server (/predict, /segment, 401, 400s, init errors) against the release serve
+	OMP_WAIT_POLICY=PASSIVE $(CARGO) test --profile $(PROFILE) -p serve-lambda --test runtime -- --nocapture --test-threads 1

@@ -4,7 +4,7 @@
 # done here (root with apt-get). Otherwise stop with one message that says
 # what to install and how.
 #
-# Usage: scripts/prereqs.sh GROUP...   (build, python, node, browser, image)
+# Usage: scripts/prereqs.sh GROUP...   (build, python, node, browser, image, lambda)
 #   build    cargo, a C toolchain with libstdc++, libclang (bindgen, for the
 #            XGBoost bindings), python3 + pip (the XGBoost wheel from PyPI)
 #   python   python3 with venv and pip (the virtual environments of the tests
@@ -13,6 +13,7 @@
 #   browser  Debian's chromium (the browser tests; never downloaded by npm)
 #   image    buildah, debootstrap, patchelf, jq (the container image built and
 #            run without a Docker engine: scripts/image.sh)
+#   lambda   patchelf, zip, strip (the AWS Lambda package)
 #
 # Env:
 #   PREREQS_NO_INSTALL=1     never install, only report
@@ -89,7 +90,13 @@ for group in "$@"; do
       command -v patchelf >/dev/null 2>&1 || need "patchelf (the image binaries' rpath)" "patchelf"
       command -v jq >/dev/null 2>&1 || need "jq (the image test reads JSON)" "jq"
       ;;
-    *) echo "prereqs.sh: unknown group '$group' (expected build, python, node, browser or image)" >&2; exit 2 ;;
+    lambda)
+      # scripts/package-lambda.sh: the relocatable bootstrap and its zip.
+      command -v patchelf >/dev/null 2>&1 || need "patchelf (rpath of the Lambda package)" "patchelf"
+      command -v zip >/dev/null 2>&1 || need "zip (the Lambda package)" "zip"
+      command -v strip >/dev/null 2>&1 || need "strip" "binutils"
+      ;;
+    *) echo "prereqs.sh: unknown group '$group' (expected build, python, node, browser, image or lambda)" >&2; exit 2 ;;
   esac
 done
 
