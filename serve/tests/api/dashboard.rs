@@ -49,7 +49,13 @@ fn date(v: &Value) -> NaiveDate {
 
 #[track_caller]
 fn close(found: f64, expected: f64, what: &str) {
-    let tol = 1e-9 * expected.abs().max(1.0);
+    close_within(found, expected, 1e-9, what);
+}
+
+/// `found` within `relative` × max(|expected|, 1) of `expected`.
+#[track_caller]
+fn close_within(found: f64, expected: f64, relative: f64, what: &str) {
+    let tol = relative * expected.abs().max(1.0);
     assert!(
         (found - expected).abs() <= tol,
         "{what}: expected {expected}, found {found}"
@@ -1783,14 +1789,10 @@ async fn with_keys_customer_ids_follow_the_customers_scope() {
 // ---------------------------------------------------------------------------
 // CLV by segment and segment migration (issues 17 and 18, item 6).
 
-/// Relative closeness for values serve keeps as `f32` per customer.
+/// Closeness for values serve keeps as `f32` per customer.
 #[track_caller]
 fn close_f32(found: f64, expected: f64, what: &str) {
-    let tol = 1e-5 * expected.abs().max(1.0);
-    assert!(
-        (found - expected).abs() <= tol,
-        "{what}: expected {expected}, found {found}"
-    );
+    close_within(found, expected, 1e-5, what);
 }
 
 #[tokio::test]
