@@ -349,4 +349,7 @@ package-lambda: prereqs-lambda $(XGBOOST_LIB) ## The Lambda zip for provided.al2
 	BIN=$(or $(CARGO_TARGET_DIR),target)/$(PROFILE)/serve-lambda $(if $(filter command line environment,$(origin MODELS)),MODELS=$(MODELS)) scripts/package-lambda.sh $(LAMBDA_DIR)
 
 test-lambda: prereqs-lambda $(XGBOOST_LIB) ## The Lambda package driven through a local Lambda runtime API server (/predict, /segment, 401, 400s, init errors) against the release serve
-	OMP_WAIT_POLICY=PASSIVE $(CARGO) test --profile $(PROFILE) -p serve-lambda --test runtime -- --nocapture --test-threads 1
+	@# --workspace, not -p serve-lambda: the features are then unified as in the
+	@# lint build, so the test reuses its artifacts instead of compiling
+	@# analytics-lib, smartcore and serve again without the test hooks.
+	OMP_WAIT_POLICY=PASSIVE $(CARGO) test --profile $(PROFILE) --workspace --test runtime -- --nocapture --test-threads 1
