@@ -17,8 +17,12 @@ pub enum DataError {
         found: String,
     },
 
-    #[error("{dir}: the data directory does not exist or cannot be read: {reason}")]
-    MissingDirectory { dir: PathBuf, reason: String },
+    #[error("{dir}: the data directory does not exist or cannot be read: {cause}")]
+    MissingDirectory {
+        dir: PathBuf,
+        #[source]
+        cause: std::io::Error,
+    },
 
     #[error(
         "{table}: required column `{column}` is missing: expected a column of type {expected}; found columns [{found}]"
@@ -75,6 +79,29 @@ pub enum DataError {
 }
 
 pub type Result<T, E = DataError> = std::result::Result<T, E>;
+
+/// The underlying error of a failure (a library's error, or a message when
+/// there is none), kept as the error's `source()` rather than flattened to
+/// text; displays print it once, in their message.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// An error and its causes on one line (`error: cause: cause`), each said
+/// once: the errors here print their cause in their own message and keep it
+/// as `source()` too, so a cause whose text the line already holds is not
+/// repeated.
+pub fn chain_message(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut msg = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !msg.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+        next = cause.source();
+    }
+    msg
+}
 
 impl DataError {
     pub(crate) fn polars(

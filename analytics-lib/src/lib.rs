@@ -20,6 +20,8 @@
 //! # Ok::<(), analytics_lib::source::PrepareError>(())
 //! ```
 
+#[cfg(feature = "models")]
+mod atomic;
 pub mod charts;
 pub mod clean;
 #[cfg(feature = "models")]

@@ -294,7 +294,7 @@ pub fn refresh_if_due(state: &crate::state::AppState, dashboard: &DashboardState
             Refresh::Swapped { fingerprint }
         }
         Err(e) => {
-            let msg = format!("{e:#}");
+            let msg = analytics_lib::error::chain_message(e.as_ref());
             eprintln!("serve: keeping the data snapshot in use: the new one was refused: {msg}");
             *lock(&feed.refused) = Some(format!(
                 "{} at {}: {msg}",

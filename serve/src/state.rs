@@ -249,7 +249,7 @@ impl<T: Versioned> Slot<T> {
                 }
             }
             Err(e) => {
-                let msg = format!("{e:#}");
+                let msg = analytics_lib::error::chain_message(e.as_ref());
                 let failures = {
                     let mut retry = lock(&self.retry);
                     // A new pointer starts a new series of attempts.
@@ -416,9 +416,10 @@ impl AppState {
             match result {
                 Ok(m) => slot.replace(m),
                 Err(e) => eprintln!(
-                    "serve: {} {} keeps the previous data: {e:#}",
+                    "serve: {} {} keeps the previous data: {}",
                     slot.name,
-                    live.label()
+                    live.label(),
+                    analytics_lib::error::chain_message(e.as_ref())
                 ),
             }
         }

@@ -21,7 +21,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::DataError;
-use crate::features::{column, column_as, epoch_days};
+use crate::features::{LineValues, column, epoch_days};
 use crate::kpi::Sales;
 
 use super::errors::{ClvError, Result};
@@ -60,25 +60,15 @@ pub(crate) fn purchase_days(
     let customer = column(lines, "customer_id")?
         .str()
         .map_err(pe("reading the sales lines"))?;
-    let date = column_as(lines, "order_date", &DataType::Date)?;
-    let date = date.date().map_err(pe("reading the sales lines"))?;
-    let completed = column_as(lines, "completed", &DataType::Boolean)?;
-    let completed = completed.bool().map_err(pe("reading the sales lines"))?;
-    let revenue = column_as(lines, "revenue", &DataType::Float64)?;
-    let revenue = revenue.f64().map_err(pe("reading the sales lines"))?;
+    let values = LineValues::read(lines)?;
     let end = epoch_days(end);
     let start = start.map(epoch_days).unwrap_or(i32::MIN);
 
     let mut index: HashMap<&str, u32> = HashMap::new();
     let mut ids: Vec<&str> = Vec::new();
     let mut rows: Vec<(u32, i32, f64)> = Vec::new();
-    for (((c, d), done), r) in customer
-        .iter()
-        .zip(date.physical().iter())
-        .zip(completed.iter())
-        .zip(revenue.iter())
-    {
-        let (Some(c), Some(d), Some(true)) = (c, d, done) else {
+    for (c, (d, done, r)) in customer.iter().zip(values.iter()) {
+        let (Some(c), Some(d), true) = (c, d, done) else {
             continue;
         };
         if d >= end || d < start {

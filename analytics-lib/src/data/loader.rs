@@ -84,7 +84,7 @@ pub struct TableLocation {
 pub fn locate_table(dir: &Path, table: &'static str) -> Result<TableLocation> {
     let entries = std::fs::read_dir(dir).map_err(|e| DataError::MissingDirectory {
         dir: dir.to_path_buf(),
-        reason: e.to_string(),
+        cause: e,
     })?;
     let mut found_names: Vec<String> = entries
         .filter_map(|e| e.ok())

@@ -20,7 +20,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -302,7 +302,7 @@ fn decode_error_for(
         ModelError::Truncated {
             path: path.to_path_buf(),
             bytes,
-            reason: e.to_string(),
+            cause: e,
         }
     } else {
         ModelError::Corrupt {
@@ -313,31 +313,13 @@ fn decode_error_for(
     }
 }
 
-/// Write all-or-nothing: a temporary file in the same folder, fsync, rename.
+/// Write all-or-nothing ([`crate::atomic::write`]).
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir).map_err(ModelError::io(&dir, "creating the model folder"))?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "model".into());
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f =
-            std::fs::File::create(&tmp).map_err(ModelError::io(&tmp, "creating the model file"))?;
-        f.write_all(bytes)
-            .and_then(|_| f.sync_all())
-            .map_err(ModelError::io(&tmp, "writing the model file"))?;
-        std::fs::rename(&tmp, path).map_err(ModelError::io(path, "moving the model file in place"))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    crate::atomic::write(path, bytes).map_err(|e| ModelError::Io {
+        path: e.path,
+        action: e.action,
+        source: e.source,
+    })
 }
 
 impl TrainedModel {

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::error::DataError;
+use crate::error::{Cause, DataError};
 
 /// An error while configuring, fitting, using, saving or loading a model.
 #[derive(Debug, thiserror::Error)]
@@ -24,14 +24,26 @@ pub enum ModelError {
         found: String,
     },
 
-    #[error("{model}: fitting failed: {reason}")]
-    Fit { model: &'static str, reason: String },
+    #[error("{model}: fitting failed: {cause}")]
+    Fit {
+        model: &'static str,
+        #[source]
+        cause: Cause,
+    },
 
-    #[error("{model}: cannot load the saved model: {reason}")]
-    Load { model: &'static str, reason: String },
+    #[error("{model}: cannot load the saved model: {cause}")]
+    Load {
+        model: &'static str,
+        #[source]
+        cause: Cause,
+    },
 
-    #[error("{model}: prediction failed: {reason}")]
-    Predict { model: &'static str, reason: String },
+    #[error("{model}: prediction failed: {cause}")]
+    Predict {
+        model: &'static str,
+        #[source]
+        cause: Cause,
+    },
 
     #[error(
         "the features do not match the model's: expected {expected} features [{expected_list}]; found {found} [{found_list}] ({first_difference})"
@@ -60,12 +72,13 @@ pub enum ModelError {
     },
 
     #[error(
-        "{path}: the model artifact is truncated: expected a complete MessagePack model file; found {bytes} bytes that end early ({reason})"
+        "{path}: the model artifact is truncated: expected a complete MessagePack model file; found {bytes} bytes that end early ({cause})"
     )]
     Truncated {
         path: PathBuf,
         bytes: usize,
-        reason: String,
+        #[source]
+        cause: rmp_serde::decode::Error,
     },
 
     #[error(

@@ -37,7 +37,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -46,12 +45,17 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::models::artifact::Fnv64;
 
+mod files;
 mod layout;
+mod staging;
+pub use files::{checksum, file_checksum, read_regular, write_file_atomic};
+use files::{fsync_dir, unsafe_name};
 pub use layout::{
     BEST_FILE, BestChoice, CLV_FILE, Decision, Job, PROFILE_FILE, SEGMENT_FILE, SEGMENT_JSON,
     Standing, read_spend_meta, segment_artifact, spend_artifact, spend_artifact_name,
     spend_meta_path,
 };
+pub use staging::Staging;
 
 /// The customer-spend regression family.
 pub const SPEND: &str = "customer_spend";
@@ -110,8 +114,12 @@ pub enum RegistryError {
         name: String,
         reason: String,
     },
-    #[error("{path} is not a valid live pointer: {reason}")]
-    BadPointer { path: PathBuf, reason: String },
+    #[error("{path} is not a valid live pointer: {cause}")]
+    BadPointer {
+        path: PathBuf,
+        #[source]
+        cause: serde_json::Error,
+    },
     #[error("{model} has no live version yet (run `analytics train` or `analytics retrain`)")]
     NoLive { model: String },
     #[error("{model} has no previous version to roll back to (live: {live}; the history is empty)")]
@@ -226,118 +234,6 @@ fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-/// `fnv1a64:<hex>` of a file's bytes (a regular file of at most
-/// [`MAX_FILE_BYTES`]).
-pub fn file_checksum(path: &Path) -> Result<String> {
-    Ok(checksum(&read_regular(path, MAX_FILE_BYTES)?))
-}
-
-/// `fnv1a64:<hex>` of bytes, as manifests record them.
-pub fn checksum(bytes: &[u8]) -> String {
-    let mut h = Fnv64::default();
-    h.write(bytes);
-    format!("fnv1a64:{:016x}", h.finish())
-}
-
-/// What a file that is not a regular file is, for errors.
-fn file_kind(t: std::fs::FileType) -> &'static str {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if t.is_fifo() {
-            return "a named pipe (FIFO)";
-        }
-        if t.is_socket() {
-            return "a socket";
-        }
-        if t.is_block_device() || t.is_char_device() {
-            return "a device";
-        }
-    }
-    if t.is_symlink() {
-        "a symbolic link"
-    } else if t.is_dir() {
-        "a folder"
-    } else {
-        "not a regular file"
-    }
-}
-
-fn check_regular(path: &Path, meta: &std::fs::Metadata, limit: u64) -> Result<()> {
-    let expected = || format!("a regular file of at most {limit} bytes");
-    if !meta.file_type().is_file() {
-        return Err(RegistryError::BadFile {
-            path: path.to_path_buf(),
-            expected: expected(),
-            found: file_kind(meta.file_type()).to_string(),
-        });
-    }
-    if meta.len() > limit {
-        return Err(RegistryError::BadFile {
-            path: path.to_path_buf(),
-            expected: expected(),
-            found: format!("{} bytes", meta.len()),
-        });
-    }
-    Ok(())
-}
-
-/// Read a file of the registry: a regular file (a symbolic link, a FIFO or
-/// a device is refused without blocking) of at most `limit` bytes.
-pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>> {
-    use std::io::Read;
-    let meta = std::fs::symlink_metadata(path).map_err(io(path, "reading"))?;
-    check_regular(path, &meta, limit)?;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.read(true);
-    #[cfg(unix)]
-    {
-        // Swapped for a FIFO or a link since the check above: the open
-        // neither blocks nor follows it, and the opened file is checked again.
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW);
-    }
-    let file = opts.open(path).map_err(io(path, "opening"))?;
-    let meta = file.metadata().map_err(io(path, "reading"))?;
-    check_regular(path, &meta, limit)?;
-    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-    file.take(limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io(path, "reading"))?;
-    if bytes.len() as u64 > limit {
-        return Err(RegistryError::BadFile {
-            path: path.to_path_buf(),
-            expected: format!("a regular file of at most {limit} bytes"),
-            found: "a file that grew past that while it was read".into(),
-        });
-    }
-    Ok(bytes)
-}
-
-/// Why `name` (a manifest entry) is not a plain file name of the version
-/// folder, if it is not.
-fn unsafe_name(name: &str) -> Option<String> {
-    if name.is_empty() {
-        return Some("an empty name".into());
-    }
-    if name == "." || name == ".." {
-        return Some(format!("`{name}`"));
-    }
-    if name.starts_with('/') || name.starts_with('\\') {
-        return Some("an absolute path".into());
-    }
-    if name.contains(['/', '\\']) {
-        return Some("a path with a folder separator".into());
-    }
-    if name.contains('\0') {
-        return Some("a name with a NUL byte".into());
-    }
-    if name == MANIFEST {
-        return Some("the manifest itself".into());
-    }
-    None
-}
-
 /// A version whose files were read once, each checked against the
 /// manifest's checksum: decode from [`VerifiedVersion::bytes`], the very
 /// bytes that were hashed (a file replaced after the check cannot slip in).
@@ -366,45 +262,6 @@ impl VerifiedVersion {
     pub fn path(&self, name: &str) -> PathBuf {
         self.info.dir.join(name)
     }
-}
-
-fn fsync_dir(dir: &Path) -> Result<()> {
-    // Directories can be opened read-only and fsynced on Unix; elsewhere this
-    // is a no-op that may fail harmlessly.
-    match std::fs::File::open(dir) {
-        Ok(f) => {
-            let _ = f.sync_all();
-            Ok(())
-        }
-        Err(e) => Err(io(dir, "opening for fsync")(e)),
-    }
-}
-
-/// Write all-or-nothing: temporary file beside it, fsync, rename, fsync dir.
-pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
-    std::fs::create_dir_all(&dir).map_err(io(&dir, "creating"))?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "file".into());
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp).map_err(io(&tmp, "creating"))?;
-        f.write_all(bytes)
-            .and_then(|_| f.sync_all())
-            .map_err(io(&tmp, "writing"))?;
-        std::fs::rename(&tmp, path).map_err(io(path, "moving into place"))?;
-        fsync_dir(&dir)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
 
 fn version_dir_id(name: &str) -> Option<VersionId> {
@@ -616,10 +473,7 @@ impl Registry {
         };
         serde_json::from_slice(&bytes)
             .map(Some)
-            .map_err(|e| RegistryError::BadPointer {
-                path,
-                reason: e.to_string(),
-            })
+            .map_err(|e| RegistryError::BadPointer { path, cause: e })
     }
 
     pub fn live_version(&self, model: &str) -> Result<Option<VersionId>> {
@@ -783,330 +637,5 @@ impl Registry {
     }
 }
 
-/// A version being written. Dropped without [`Staging::commit`], its folder
-/// is removed (a killed process leaves it for [`Registry::recover`]).
-#[derive(Debug)]
-pub struct Staging {
-    registry: Registry,
-    model: String,
-    dir: PathBuf,
-    committed: bool,
-}
-
-impl Staging {
-    /// Where to write the version's files.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    /// Seal the version: checksum every file, write the manifest last,
-    /// fsync, and rename the folder to the next free `vNNNN`. The version is
-    /// not live until [`Registry::promote`].
-    pub fn commit(mut self, notes: VersionNotes) -> Result<VersionInfo> {
-        let mut files = BTreeMap::new();
-        let entries = std::fs::read_dir(&self.dir).map_err(io(&self.dir, "listing"))?;
-        for entry in entries {
-            let entry = entry.map_err(io(&self.dir, "listing"))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let path = entry.path();
-            // Regular files only (a link is not followed): what verify accepts.
-            let regular = entry.file_type().is_ok_and(|t| t.is_file());
-            if name == MANIFEST || name.starts_with('.') || !regular {
-                continue;
-            }
-            // Make sure the bytes are on disk before the manifest vouches for them.
-            std::fs::File::open(&path)
-                .and_then(|f| f.sync_all())
-                .map_err(io(&path, "syncing"))?;
-            files.insert(name, file_checksum(&path)?);
-        }
-        if files.is_empty() {
-            return Err(RegistryError::Incomplete {
-                path: self.dir.clone(),
-                reason: "no files were written into the staging folder".into(),
-            });
-        }
-        let model_dir = self.registry.model_dir(&self.model);
-        let mut next = self
-            .registry
-            .version_dirs(&self.model)?
-            .last()
-            .map(|(id, _)| id.0 + 1)
-            .unwrap_or(1);
-        loop {
-            let id = VersionId(next);
-            let manifest = Manifest {
-                model: self.model.clone(),
-                version: id,
-                created_at: now_rfc3339(),
-                code_version: crate::models::artifact::CODE_VERSION.into(),
-                files: files.clone(),
-                data_fingerprint: notes.data_fingerprint.clone(),
-                info: notes.info.clone(),
-            };
-            let bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| RegistryError::Io {
-                path: self.dir.join(MANIFEST),
-                action: "encoding",
-                source: std::io::Error::other(e),
-            })?;
-            write_file_atomic(&self.dir.join(MANIFEST), &bytes)?;
-            let target = model_dir.join(id.to_string());
-            match std::fs::rename(&self.dir, &target) {
-                Ok(()) => {
-                    self.committed = true;
-                    fsync_dir(&model_dir)?;
-                    return Ok(VersionInfo {
-                        id,
-                        dir: target,
-                        manifest,
-                    });
-                }
-                // Another writer took this number: take the next one.
-                Err(_) if target.exists() => next += 1,
-                Err(e) => return Err(io(&target, "moving the staged version into place")(e)),
-            }
-        }
-    }
-}
-
-impl Drop for Staging {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn stage_with(reg: &Registry, model: &str, content: &str) -> VersionInfo {
-        let s = reg.stage(model).expect("stage");
-        std::fs::write(s.dir().join("a.bin"), content).expect("write");
-        s.commit(VersionNotes::default()).expect("commit")
-    }
-
-    #[test]
-    fn version_ids_parse_and_print() {
-        assert_eq!("v0003".parse::<VersionId>().expect("v0003"), VersionId(3));
-        assert_eq!("12".parse::<VersionId>().expect("12"), VersionId(12));
-        assert_eq!(VersionId(7).to_string(), "v0007");
-        for bad in ["", "v", "x3", "v-1", "0", "v0000", "3.0"] {
-            let e = bad.parse::<VersionId>().expect_err(bad).to_string();
-            assert!(e.contains("vNNNN"), "{e}");
-        }
-    }
-
-    #[test]
-    fn commit_promote_rollback_prune_recover() {
-        let tmp = tempfile::tempdir().expect("tmp");
-        let reg = Registry::open(tmp.path()).expect("open");
-        assert_eq!(reg.live_version("m").expect("live"), None);
-        let v1 = stage_with(&reg, "m", "one");
-        let v2 = stage_with(&reg, "m", "two");
-        assert_eq!((v1.id, v2.id), (VersionId(1), VersionId(2)));
-        assert!(reg.verify("m", v2.id).is_ok());
-        reg.promote("m", v1.id).expect("promote 1");
-        let p = reg.promote("m", v2.id).expect("promote 2");
-        assert_eq!((p.version, p.history.clone()), (v2.id, vec![v1.id]));
-        let back = reg.rollback("m").expect("rollback");
-        assert_eq!(back.version, v1.id);
-        assert!(matches!(
-            reg.rollback("m"),
-            Err(RegistryError::NoPrevious { .. })
-        ));
-
-        // A damaged file is refused at promotion; the live pointer stays.
-        std::fs::write(v2.dir.join("a.bin"), "tampered").expect("write");
-        let e = reg.promote("m", v2.id).expect_err("corrupt");
-        assert!(matches!(e, RegistryError::Corrupt { .. }), "{e}");
-        assert_eq!(reg.live_version("m").expect("live"), Some(v1.id));
-
-        // Leftovers of a killed run are cleaned up, complete versions stay.
-        let leftover = reg.model_dir("m").join(".staging-999-0");
-        std::fs::create_dir_all(&leftover).expect("mkdir");
-        let half = reg.model_dir("m").join("v0009");
-        std::fs::create_dir_all(&half).expect("mkdir");
-        std::fs::write(half.join("a.bin"), "x").expect("write");
-        let removed = reg.recover().expect("recover");
-        assert_eq!(removed.len(), 2, "{removed:?}");
-        assert_eq!(reg.versions("m").expect("versions").len(), 2);
-
-        // The next version number follows the highest folder ever used.
-        let v3 = stage_with(&reg, "m", "three");
-        let v4 = stage_with(&reg, "m", "four");
-        assert_eq!(v3.id, VersionId(3));
-        reg.promote("m", v4.id).expect("promote 4");
-        let removed = reg.prune("m", 1).expect("prune");
-        // v1 is in the history, v4 is live: v2 and v3 go.
-        assert_eq!(removed, vec![VersionId(2), VersionId(3)]);
-        assert_eq!(
-            reg.versions("m")
-                .expect("versions")
-                .iter()
-                .map(|v| v.id)
-                .collect::<Vec<_>>(),
-            vec![VersionId(1), VersionId(4)]
-        );
-    }
-
-    #[test]
-    fn unknown_version_lists_what_exists() {
-        let tmp = tempfile::tempdir().expect("tmp");
-        let reg = Registry::open(tmp.path()).expect("open");
-        stage_with(&reg, "m", "one");
-        let e = reg.promote("m", VersionId(5)).expect_err("missing");
-        assert_eq!(
-            e.to_string(),
-            "m has no version v0005; complete versions: v0001"
-        );
-    }
-
-    #[test]
-    fn dropped_staging_leaves_nothing() {
-        let tmp = tempfile::tempdir().expect("tmp");
-        let reg = Registry::open(tmp.path()).expect("open");
-        {
-            let s = reg.stage("m").expect("stage");
-            std::fs::write(s.dir().join("a.bin"), "x").expect("write");
-        }
-        let left: Vec<_> = std::fs::read_dir(reg.model_dir("m"))
-            .expect("read")
-            .collect();
-        assert!(left.is_empty());
-    }
-
-    /// Replace the manifest's file list of `v` (as a hand-edited or hostile
-    /// registry would).
-    fn set_manifest_files(v: &VersionInfo, files: &[(&str, String)]) {
-        let mut m = Registry::read_manifest(&v.dir).expect("manifest");
-        m.files = files
-            .iter()
-            .map(|(n, c)| (n.to_string(), c.clone()))
-            .collect();
-        std::fs::write(
-            v.dir.join(MANIFEST),
-            serde_json::to_vec(&m).expect("encode"),
-        )
-        .expect("write manifest");
-    }
-
-    /// `f` on another thread, failing the test if it blocks for 20 s (a
-    /// FIFO opened for reading blocks until a writer comes).
-    fn within_20s<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let _ = tx.send(f());
-        });
-        rx.recv_timeout(std::time::Duration::from_secs(20))
-            .expect("the registry blocked on a file")
-    }
-
-    #[test]
-    fn a_malicious_manifest_is_refused_before_reading_elsewhere() {
-        let tmp = tempfile::tempdir().expect("tmp");
-        let reg = Registry::open(tmp.path()).expect("open");
-        let v = stage_with(&reg, "m", "model");
-        let secret = tmp.path().join("m").join("secret");
-        std::fs::write(&secret, "secret").expect("write");
-        let sum = checksum(b"secret");
-        for (name, why) in [
-            ("../secret", "a path with a folder separator"),
-            ("/etc/passwd", "an absolute path"),
-            ("..", "`..`"),
-            ("", "an empty name"),
-            ("sub/a.bin", "a path with a folder separator"),
-            (MANIFEST, "the manifest itself"),
-        ] {
-            set_manifest_files(&v, &[("a.bin", checksum(b"model")), (name, sum.clone())]);
-            let e = reg.verify("m", v.id).expect_err(name);
-            assert!(
-                matches!(&e, RegistryError::BadEntry { name: n, reason, .. } if n == name && reason == why),
-                "{name}: {e}"
-            );
-            assert!(e.to_string().contains("expected a plain file name"), "{e}");
-            assert!(reg.promote("m", v.id).is_err(), "{name}: promoted");
-            assert!(reg.read_verified("m", v.id).is_err(), "{name}: read");
-        }
-        assert_eq!(reg.live_version("m").expect("live"), None);
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn links_fifos_and_oversized_files_are_refused_without_blocking() {
-        let tmp = tempfile::tempdir().expect("tmp");
-        let reg = Registry::open(tmp.path()).expect("open");
-        let v = stage_with(&reg, "m", "model");
-        let outside = tmp.path().join("outside");
-        std::fs::write(&outside, "secret").expect("write");
-
-        // A symbolic link to a file elsewhere, with that file's checksum.
-        std::os::unix::fs::symlink(&outside, v.dir.join("link")).expect("symlink");
-        set_manifest_files(&v, &[("link", checksum(b"secret"))]);
-        let e = reg.verify("m", v.id).expect_err("link");
-        assert!(e.to_string().contains("found a symbolic link"), "{e}");
-
-        // A FIFO: refused at once, never opened for a blocking read.
-        let status = std::process::Command::new("mkfifo")
-            .arg(v.dir.join("pipe"))
-            .status()
-            .expect("mkfifo");
-        assert!(status.success());
-        set_manifest_files(&v, &[("pipe", checksum(b""))]);
-        let (reg2, id) = (reg.clone(), v.id);
-        let e = within_20s(move || reg2.verify("m", id)).expect_err("fifo");
-        assert!(e.to_string().contains("named pipe (FIFO)"), "{e}");
-
-        // A file over the size bound (sparse: nothing is written), refused
-        // before it is read.
-        let huge = std::fs::File::create(v.dir.join("huge")).expect("create");
-        huge.set_len(MAX_FILE_BYTES + 1).expect("set_len");
-        set_manifest_files(&v, &[("huge", checksum(b""))]);
-        let e = reg.verify("m", v.id).expect_err("huge");
-        assert!(
-            e.to_string()
-                .contains(&format!("found {} bytes", MAX_FILE_BYTES + 1)),
-            "{e}"
-        );
-
-        // A FIFO as the live pointer or the manifest does not hang readers either.
-        std::process::Command::new("mkfifo")
-            .arg(reg.live_pointer_path("m"))
-            .status()
-            .expect("mkfifo");
-        let reg2 = reg.clone();
-        let e = within_20s(move || reg2.live("m")).expect_err("fifo pointer");
-        assert!(e.to_string().contains("named pipe"), "{e}");
-        std::fs::remove_file(v.dir.join(MANIFEST)).expect("rm");
-        std::process::Command::new("mkfifo")
-            .arg(v.dir.join(MANIFEST))
-            .status()
-            .expect("mkfifo");
-        let reg2 = reg.clone();
-        let versions = within_20s(move || reg2.versions("m")).expect("versions");
-        assert!(versions.is_empty(), "a FIFO manifest is no version");
-    }
-
-    #[test]
-    fn read_verified_hands_out_the_bytes_it_hashed() {
-        let tmp = tempfile::tempdir().expect("tmp");
-        let reg = Registry::open(tmp.path()).expect("open");
-        let v = stage_with(&reg, "m", "model bytes");
-        let read = reg.read_verified("m", v.id).expect("verified");
-        assert_eq!(read.bytes("a.bin").expect("a.bin"), b"model bytes");
-        // Changing the file afterwards changes nothing that was read; the
-        // next read refuses it.
-        std::fs::write(v.dir.join("a.bin"), "other bytes").expect("write");
-        assert_eq!(read.bytes("a.bin").expect("a.bin"), b"model bytes");
-        assert!(matches!(
-            reg.read_verified("m", v.id),
-            Err(RegistryError::Corrupt { .. })
-        ));
-        let e = read.bytes("b.bin").expect_err("not listed").to_string();
-        assert!(
-            e.contains("b.bin is not listed") && e.contains("a.bin"),
-            "{e}"
-        );
-    }
-}
+mod tests;

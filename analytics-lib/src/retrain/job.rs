@@ -302,13 +302,7 @@ pub fn retrain(opts: &RetrainOptions) -> Result<RetrainOutcome> {
     let mut warnings = Vec::new();
 
     // Data: validate and clean; stop before anything is written.
-    say.say(format!("loading {}…", opts.data.label()));
-    let before = opts.data.fetched();
-    let input = job_input(&opts.data, opts.as_of)?;
-    let fetched = opts.data.fetched_since(before);
-    if let Some(f) = fetched {
-        say.say(format!("fetched {f} from {}", opts.data.label()));
-    }
+    let (input, fetched) = load_input(&opts.data, opts.as_of, &say)?;
     let rows = input.rows();
     let lines = rows["order_items"];
     if lines < opts.min_rows {

@@ -341,6 +341,23 @@ pub fn job_input(data: &JobData, as_of: Option<NaiveDate>) -> Result<JobInput> {
         .map_err(|e| source_error(data, e.into_source()))
 }
 
+/// [`job_input`], told on the progress lines with what the source fetched
+/// for it (Snowflake: rows and bytes; nothing from Parquet).
+fn load_input(
+    data: &JobData,
+    as_of: Option<NaiveDate>,
+    say: &Progress,
+) -> Result<(JobInput, Option<Fetched>)> {
+    say.say(format!("loading {}…", data.label()));
+    let before = data.fetched();
+    let input = job_input(data, as_of)?;
+    let fetched = data.fetched_since(before);
+    if let Some(f) = fetched {
+        say.say(format!("fetched {f} from {}", data.label()));
+    }
+    Ok((input, fetched))
+}
+
 impl JobData {
     /// What the source's queries brought back so far (`None`: Parquet).
     pub fn fetched(&self) -> Option<Fetched> {
@@ -451,13 +468,7 @@ pub fn train_job(opts: &TrainJobOptions) -> Result<TrainJobResult> {
     let _lock = JobLock::acquire(&opts.models, "train")?;
     let reg = Registry::open(&opts.models)?;
     let recovered = reg.recover()?;
-    say.say(format!("loading {}…", opts.data.label()));
-    let before = opts.data.fetched();
-    let input = job_input(&opts.data, opts.as_of)?;
-    let fetched = opts.data.fetched_since(before);
-    if let Some(f) = fetched {
-        say.say(format!("fetched {f} from {}", opts.data.label()));
-    }
+    let (input, fetched) = load_input(&opts.data, opts.as_of, &say)?;
     let data = input.features();
     let as_of = opts.as_of.unwrap_or_else(|| data.default_as_of());
     say.say("training the customer-spend models…");

@@ -45,8 +45,12 @@ pub enum ParamsError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{source_name}: not valid YAML: {reason}")]
-    Yaml { source_name: String, reason: String },
+    #[error("{source_name}: not valid YAML: {cause}")]
+    Yaml {
+        source_name: String,
+        #[source]
+        cause: serde_yaml_ng::Error,
+    },
     #[error("{source_name}: {reason}")]
     Invalid { source_name: String, reason: String },
 }
@@ -155,7 +159,7 @@ impl PipelineParams {
         };
         let value: Value = serde_yaml_ng::from_str(text).map_err(|e| ParamsError::Yaml {
             source_name: source_name.to_string(),
-            reason: e.to_string(),
+            cause: e,
         })?;
         let root = match value {
             Value::Object(m) => m,

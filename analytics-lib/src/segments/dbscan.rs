@@ -8,8 +8,11 @@
 //!
 //! **k-distance curve**: for a seeded sample of at most `eps_sample` points,
 //! the distance to the `(min_points − 1)`-th nearest *other* point of the
-//! whole data (brute force, both cores; a distance stops being summed once
-//! it passes the current k-th), sorted ascending. **Knee**: the
+//! whole data, sorted ascending. Exact, on both cores: the points are
+//! sorted by their widest column and searched outward from the sampled
+//! point, each side left once the gap on that column alone reaches the
+//! current k-th distance, and a distance stops being summed once it passes
+//! it. **Knee**: the
 //! point of the curve, both axes scaled to [0, 1], farthest below the chord
 //! from its first to its last point; `eps` = the distance there. With that
 //! `eps` most points are core points and the steep tail (isolated points)
@@ -185,7 +188,7 @@ pub fn dbscan_grid(x: &Array2<f64>, eps: f64, min_points: usize) -> Result<Vec<O
     let x = x.as_standard_layout();
     let flat = x.as_slice().ok_or_else(|| SegmentError::Fit {
         algorithm: NAME,
-        reason: "the features are not in a contiguous layout".into(),
+        cause: "the features are not in a contiguous layout".into(),
     })?;
     Ok(super::grid::dbscan(
         flat,
@@ -228,23 +231,52 @@ pub fn suggest_eps(
     let d = x.ncols();
     let flat = x.as_slice().ok_or_else(|| SegmentError::Fit {
         algorithm: NAME,
-        reason: "the features are not in a contiguous layout".into(),
+        cause: "the features are not in a contiguous layout".into(),
     })?;
     let idx = sample_indices(n, sample, seed);
+    // The points sorted by their widest column: a sampled point's
+    // neighbours are searched outward from its place in that order, and each
+    // side stops once the gap on that column alone is at least the current
+    // k-th distance (the full distance is at least that gap's square).
+    let widest = (0..d)
+        .map(|j| {
+            let (lo, hi) = flat
+                .iter()
+                .skip(j)
+                .step_by(d)
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+                    (lo.min(v), hi.max(v))
+                });
+            (j, hi - lo)
+        })
+        .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+        .map_or(0, |(j, _)| j);
+    let mut order: Vec<usize> = (0..n).collect();
+    order.par_sort_unstable_by(|&a, &b| {
+        flat[a * d + widest]
+            .total_cmp(&flat[b * d + widest])
+            .then(a.cmp(&b))
+    });
+    let mut rank = vec![0usize; n];
+    for (r, &i) in order.iter().enumerate() {
+        rank[i] = r;
+    }
+    let sorted: Vec<f64> = order
+        .iter()
+        .flat_map(|&i| flat[i * d..(i + 1) * d].iter().copied())
+        .collect();
     let mut kd: Vec<f64> = idx
         .par_iter()
         .map(|&i| {
             let p = &flat[i * d..(i + 1) * d];
+            let at = rank[i];
             // The k smallest squared distances to other points, ascending.
             let mut best = vec![f64::INFINITY; k];
-            for (j, q) in flat.chunks_exact(d).enumerate() {
-                if j == i {
-                    continue;
-                }
+            let visit = |r: usize, best: &mut Vec<f64>| {
+                let q = &sorted[r * d..(r + 1) * d];
                 // The sum in column order, left as soon as it passes the
                 // current k-th distance (the partial sums only grow): the
-                // same distances as the full sum, most points left after
-                // the first few columns.
+                // same distances as the full sum.
                 let bound = best[k - 1];
                 let mut s = 0.0;
                 for (a, b) in p.iter().zip(q) {
@@ -257,6 +289,34 @@ pub fn suggest_eps(
                     let pos = best.partition_point(|v| *v <= s);
                     best.insert(pos, s);
                     best.pop();
+                }
+            };
+            let gap = |r: usize| {
+                let g = sorted[r * d + widest] - p[widest];
+                g * g
+            };
+            // Outward from `at`, the nearer side first, until neither side
+            // can hold a point closer than the k-th.
+            let (mut left, mut right) = (at, at + 1);
+            loop {
+                let l = (left > 0)
+                    .then(|| gap(left - 1))
+                    .filter(|g| *g < best[k - 1]);
+                let r = (right < n).then(|| gap(right)).filter(|g| *g < best[k - 1]);
+                match (l, r) {
+                    (None, None) => break,
+                    (Some(gl), Some(gr)) if gl <= gr => {
+                        left -= 1;
+                        visit(left, &mut best);
+                    }
+                    (Some(_), None) => {
+                        left -= 1;
+                        visit(left, &mut best);
+                    }
+                    _ => {
+                        visit(right, &mut best);
+                        right += 1;
+                    }
                 }
             }
             best[k - 1].sqrt()

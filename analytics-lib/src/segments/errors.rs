@@ -28,10 +28,11 @@ pub enum SegmentError {
         found: String,
     },
 
-    #[error("{algorithm}: fitting failed: {reason}")]
+    #[error("{algorithm}: fitting failed: {cause}")]
     Fit {
         algorithm: &'static str,
-        reason: String,
+        #[source]
+        cause: crate::error::Cause,
     },
 
     /// One record of a batch failed.

@@ -198,7 +198,7 @@ impl KMeansParams {
         }
         let (s, fit) = best.ok_or_else(|| SegmentError::Fit {
             algorithm: NAME,
-            reason: "no k was tried".into(),
+            cause: "no k was tried".into(),
         })?;
         Ok(KMeansSearch {
             silhouette: s.is_finite().then_some(s),
@@ -490,7 +490,7 @@ pub fn lloyd(
     let x = x.as_standard_layout();
     let flat = x.as_slice().ok_or_else(|| SegmentError::Fit {
         algorithm: NAME,
-        reason: "the features are not in a contiguous layout".into(),
+        cause: "the features are not in a contiguous layout".into(),
     })?;
     let (k, d) = init.dim();
     let mut c: Vec<f64> = init.iter().copied().collect();
@@ -527,7 +527,7 @@ pub fn lloyd(
     Ok(Lloyd {
         centroids: Array2::from_shape_vec((k, d), c).map_err(|e| SegmentError::Fit {
             algorithm: NAME,
-            reason: e.to_string(),
+            cause: e.into(),
         })?,
         iterations,
     })
@@ -554,7 +554,7 @@ pub fn lloyd_linfa(
         .fit(&DatasetBase::new(x.view(), ()))
         .map_err(|e| SegmentError::Fit {
             algorithm: NAME,
-            reason: e.to_string(),
+            cause: e.into(),
         })?;
     Ok(Lloyd {
         centroids: model.centroids().clone(),
@@ -577,7 +577,7 @@ pub fn fit_k(
     let d = x.ncols();
     let flat = x.as_slice().ok_or_else(|| SegmentError::Fit {
         algorithm: NAME,
-        reason: "the features are not in a contiguous layout".into(),
+        cause: "the features are not in a contiguous layout".into(),
     })?;
     let mut best: Option<KMeansFit> = None;
     for run in 0..n_runs.max(1) {
@@ -597,7 +597,7 @@ pub fn fit_k(
     }
     best.ok_or_else(|| SegmentError::Fit {
         algorithm: NAME,
-        reason: "no run finished".into(),
+        cause: "no run finished".into(),
     })
 }
 

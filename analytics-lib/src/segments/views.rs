@@ -30,7 +30,7 @@ use plotly::common::{Marker, Mode, Title};
 use plotly::layout::{Axis as PAxis, Layout, LayoutScene, Margin};
 use plotly::{Plot, Scatter, Scatter3D};
 use plotters::prelude::*;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -134,7 +134,7 @@ pub fn pca(x: &Array2<f64>, dims: usize) -> Result<Projection> {
     if coords.iter().any(|v| !v.is_finite()) {
         return Err(SegmentError::Fit {
             algorithm: "pca",
-            reason: "the projection is not finite".into(),
+            cause: "the projection is not finite".into(),
         });
     }
     Ok(Projection {
@@ -275,7 +275,17 @@ pub fn tsne(x: &Array2<f64>, labels: &[i64], params: &TsneParams) -> Result<Proj
     rng.set_stream(u64::MAX - 1);
     order.shuffle(&mut rng);
     let shuffled: Vec<usize> = order.iter().map(|&o| idx[o]).collect();
-    let xs = rows(x, &shuffled).as_standard_layout().into_owned();
+    let mut xs = rows(x, &shuffled).as_standard_layout().into_owned();
+    // bhtsne picks the vantage points of its neighbour search with an
+    // unseeded generator: with tied distances (customers with the same
+    // features) the neighbours it keeps, and so the map, then changed from
+    // run to run. A seeded jitter of at most 1e-9 (the features are scaled
+    // to unit spread) makes every distance distinct: the map depends on the
+    // seed alone.
+    rng.set_stream(u64::MAX - 2);
+    for v in xs.iter_mut() {
+        *v += (rng.random::<f64>() * 2.0 - 1.0) * 1e-9;
+    }
     let perplexity = params.perplexity.min((idx.len() - 1) as f64 / 3.0);
     let embedded = TSneParams::embedding_size(2)
         .perplexity(perplexity)
@@ -284,7 +294,7 @@ pub fn tsne(x: &Array2<f64>, labels: &[i64], params: &TsneParams) -> Result<Proj
         .transform(xs)
         .map_err(|e| SegmentError::Fit {
             algorithm: "tsne",
-            reason: e.to_string(),
+            cause: e.into(),
         })?;
     let mut coords = Array2::zeros(embedded.raw_dim());
     for (pos, &o) in order.iter().enumerate() {

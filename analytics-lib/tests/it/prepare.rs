@@ -68,12 +68,18 @@ fn code_of(path: &Path) -> String {
     }
 }
 
+/// The Rust files below `dir`, without the unit-test modules kept in files
+/// of their own (`tests.rs`, or anything in a `tests/` folder): test set-up
+/// loads and cleans on its own.
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for e in std::fs::read_dir(dir).expect("read_dir") {
         let p = e.expect("entry").path();
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if p.is_dir() {
-            rust_files(&p, out);
-        } else if p.extension().is_some_and(|x| x == "rs") {
+            if name != "tests" {
+                rust_files(&p, out);
+            }
+        } else if p.extension().is_some_and(|x| x == "rs") && name != "tests.rs" {
             out.push(p);
         }
     }

@@ -110,7 +110,7 @@ fn fit_qr(params: &LinearParams, x: &FeatureMatrix, y: &[f64]) -> Result<(Vec<us
         .fit(&dataset)
         .map_err(|e| ModelError::Fit {
             model: NAME,
-            reason: e.to_string(),
+            cause: e.into(),
         })?;
     Ok((
         used,

@@ -7,6 +7,7 @@ use xgb::parameters::tree::{TreeBoosterParametersBuilder, TreeMethod};
 use xgb::parameters::{BoosterParametersBuilder, BoosterType, TrainingParametersBuilder};
 use xgb::{Booster, DMatrix};
 
+use crate::error::Cause;
 use crate::features::FeatureMatrix;
 use crate::models::check_training_data;
 use crate::models::errors::{ModelError, Result};
@@ -29,17 +30,17 @@ impl fmt::Debug for XgbModel {
     }
 }
 
-fn fit_err(e: impl ToString) -> ModelError {
+fn fit_err(e: impl Into<Cause>) -> ModelError {
     ModelError::Fit {
         model: NAME,
-        reason: e.to_string(),
+        cause: e.into(),
     }
 }
 
-fn predict_err(e: impl ToString) -> ModelError {
+fn predict_err(e: impl Into<Cause>) -> ModelError {
     ModelError::Predict {
         model: NAME,
-        reason: e.to_string(),
+        cause: e.into(),
     }
 }
 
@@ -141,10 +142,11 @@ impl XgbModel {
     pub(crate) fn from_ubj(bytes: &[u8], names: &[String], base_score: f32) -> Result<Self> {
         let load_err = |e: xgb::XGBError| ModelError::Load {
             model: NAME,
-            reason: format!(
+            cause: format!(
                 "expected XGBoost UBJSON model bytes; found {} bytes that XGBoost refuses: {e}",
                 bytes.len()
-            ),
+            )
+            .into(),
         };
         let booster = Booster::load_buffer(bytes).map_err(load_err)?;
         let stored = booster.get_feature_names().map_err(load_err)?;

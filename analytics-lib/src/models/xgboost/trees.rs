@@ -29,7 +29,7 @@ const NAME: &str = "xgboost";
 fn load_err(reason: impl Into<String>) -> ModelError {
     ModelError::Load {
         model: NAME,
-        reason: reason.into(),
+        cause: reason.into().into(),
     }
 }
 
@@ -300,7 +300,7 @@ impl XgbModel {
     fn booster_contributions(&self, x: &FeatureMatrix, kind: xgb::PredictType) -> Result<Vec<f64>> {
         let err = |e: xgb::XGBError| ModelError::Predict {
             model: NAME,
-            reason: e.to_string(),
+            cause: e.into(),
         };
         if x.n_cols() != self.n_features() {
             return Err(ModelError::Shape {
@@ -327,7 +327,7 @@ impl XgbModel {
         if out.len() != want {
             return Err(ModelError::Predict {
                 model: NAME,
-                reason: format!("expected {want} contributions; found {}", out.len()),
+                cause: format!("expected {want} contributions; found {}", out.len()).into(),
             });
         }
         Ok(out.into_iter().map(f64::from).collect())

@@ -1,0 +1,115 @@
+use chrono::Duration;
+
+use super::*;
+
+/// Generated sales (with the generator's cleaning defects, cleaned).
+fn generated(lines: u64, seed: u64) -> Sales {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = crate::data::generate::GeneratorConfig {
+        lines,
+        seed,
+        ..Default::default()
+    };
+    crate::data::generate::generate(&cfg, dir.path()).expect("generate");
+    let tables = crate::data::loader::load(dir.path())
+        .and_then(|d| d.collect())
+        .expect("load");
+    let cleaned = crate::clean::clean(&tables).expect("clean");
+    Sales::from_frames(&cleaned.frames).expect("sales")
+}
+
+fn same(sales: &Sales, cutoff: NaiveDate, categories: Option<&[String]>) {
+    let fast = customer_features(sales, cutoff, categories).expect("one pass");
+    let slow = customer_features_polars(sales, cutoff, categories).expect("polars");
+    assert_eq!(fast.categories, slow.categories, "categories at {cutoff}");
+    assert_eq!(
+        fast.frame.schema(),
+        slow.frame.schema(),
+        "schema at {cutoff}"
+    );
+    assert!(
+        fast.frame.equals_missing(&slow.frame),
+        "features at {cutoff} differ:\none pass {}\npolars {}",
+        fast.frame,
+        slow.frame
+    );
+    // Bit for bit (`equals_missing` compares with ==).
+    for (a, b) in fast.frame.columns().iter().zip(slow.frame.columns()) {
+        if let (Ok(a), Ok(b)) = (a.f64(), b.f64()) {
+            for (x, y) in a.iter().zip(b.iter()) {
+                assert_eq!(
+                    x.map(f64::to_bits),
+                    y.map(f64::to_bits),
+                    "{} at {cutoff}",
+                    a.name()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn bad_categories_and_an_early_cutoff_are_refused_with_what_was_found() {
+    let sales = generated(3_000, 5);
+    let as_of = sales.default_as_of;
+    for bad in [
+        vec!["b".to_string(), "a".to_string()],
+        vec!["a".to_string(), "a".to_string()],
+    ] {
+        let e = customer_features(&sales, as_of, Some(&bad)).expect_err("refused");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("a sorted list of distinct categories"),
+            "{msg}"
+        );
+        assert!(msg.contains(&format!("{bad:?}")), "{msg}");
+    }
+    let ok = ["a".to_string(), "b".to_string()];
+    assert!(check_categories(&ok).is_ok());
+    let early = NaiveDate::from_ymd_opt(1990, 1, 1).expect("date");
+    let e = customer_features(&sales, early, None).expect_err("no orders before 1990");
+    assert!(
+        e.to_string().contains("no completed order before it"),
+        "{e}"
+    );
+}
+
+/// The features read the caller's frame without caching a schema in it
+/// (see [`column`]: a schema cached by one evcxr cell broke the KPIs of
+/// the next).
+#[test]
+fn features_leave_no_cached_schema_in_the_sales_frame() {
+    let sales = generated(5_000, 3);
+    assert!(sales.lines.width() > 4, "a frame wide enough to cache");
+    assert!(sales.lines.cached_schema().is_none(), "fresh frame");
+    let f = customer_features(&sales, sales.default_as_of, None).expect("features");
+    assert!(f.n_customers() > 0);
+    assert!(
+        sales.lines.cached_schema().is_none(),
+        "customer_features cached a schema in the caller's frame"
+    );
+}
+
+#[test]
+fn one_pass_features_equal_the_polars_query_to_the_bit() {
+    let sales = generated(60_000, 7);
+    let as_of = sales.default_as_of;
+    for days in [0, 90, 180, 270, 500] {
+        same(&sales, as_of - Duration::days(days), None);
+    }
+    // A fixed list: a subset (the others count in monetary, in no
+    // share) and a category that never occurs.
+    let cutoff = as_of - Duration::days(180);
+    let all = categories_before(&sales, cutoff).expect("categories");
+    let mut some: Vec<String> = all.iter().step_by(2).cloned().collect();
+    some.push("zz_never_sold".into());
+    some.sort();
+    same(&sales, cutoff, Some(&all));
+    same(&sales, cutoff, Some(&some));
+    same(&sales, cutoff, Some(&[]));
+    let first = customer_features(&sales, as_of, None).expect("features");
+    assert_eq!(
+        first.categories,
+        categories_before(&sales, as_of).expect("c")
+    );
+}
