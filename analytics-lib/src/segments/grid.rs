@@ -23,19 +23,27 @@
 //!   first cluster whose expansion reaches them in linfa's scan;
 //! * everything else is noise.
 //!
+//! Every cube also keeps the bounding box of its points on all dimensions:
+//! a point farther than `eps` from a neighbour cube's box (the box's
+//! distance is a lower bound of every point's in it) skips that cube.
+//!
 //! Components are found with a union-find: first the edges met while
 //! counting the core points (up to `min_points` per point, which join a
-//! dense region at once), then every pair of cores in adjacent cubes. A
-//! cube whose core points are all known to be in one component is marked,
-//! so a dense region is not scanned pair by pair again and again: its cubes
-//! are skipped (or one edge into them is enough).
+//! dense region at once); then, with each cube's cores grouped by those
+//! components, one pair of cores within `eps` is looked for between every
+//! two groups of different components in adjacent cubes (found, it joins
+//! both groups whole; boxes farther apart than `eps` are skipped at once),
+//! in parallel, and the pairs found are joined.
 
 use std::collections::HashMap;
 
 use rayon::prelude::*;
 
-/// How many dimensions the grid indexes (at most): the widest ones.
-pub const GRID_DIMS: usize = 8;
+/// How many dimensions the grid indexes (at most): the widest ones. With
+/// the cells' bounding boxes pruning the neighbour cells, more dimensions
+/// only make cells smaller: on 196k generated customers (16 features) 4, 8
+/// and 16 dimensions took 2.3, 1.8 and 0.9 s, with the same labels.
+pub const GRID_DIMS: usize = 16;
 
 /// Whether the sum of squared differences in column order (linfa's
 /// `sq_l2_dist`) is at most `eps2`; the sum stops once past it (the partial
@@ -65,6 +73,11 @@ struct Grid {
     /// Per cell, the cells at most one step away on every grid dimension
     /// (itself first).
     neighbours: Vec<Vec<u32>>,
+    /// Per cell, the bounding box of its points on every dimension
+    /// (`d` values per cell): a point farther than `eps` from a cell's box
+    /// has no neighbour in it.
+    lo: Vec<f64>,
+    hi: Vec<f64>,
 }
 
 /// Appends to `out` the cells (rows of `keys`, `m` coordinates each,
@@ -151,17 +164,39 @@ impl Grid {
             .map(|c| {
                 let mut out = vec![c as u32];
                 let mut near = Vec::new();
-                near_cells(&keys, m, 0, cells, 0, &keys[c * m..(c + 1) * m], &mut near);
-                out.extend(near.into_iter().filter(|&o| o as usize != c));
+                let key = &keys[c * m..(c + 1) * m];
+                near_cells(&keys, m, 0, cells, 0, key, &mut near);
+                // Nearest cells first (fewest coordinates apart): a dense
+                // point meets its `min_points` neighbours sooner.
+                let apart = |o: u32| {
+                    let other = &keys[o as usize * m..(o as usize + 1) * m];
+                    key.iter().zip(other).filter(|(a, b)| a != b).count()
+                };
+                near.retain(|&o| o as usize != c);
+                near.sort_by_cached_key(|&o| (apart(o), o));
+                out.extend(near);
                 out
             })
             .collect();
+        let mut lo = vec![f64::INFINITY; cells * d];
+        let mut hi = vec![f64::NEG_INFINITY; cells * d];
+        for c in 0..cells {
+            let (l, h) = (&mut lo[c * d..(c + 1) * d], &mut hi[c * d..(c + 1) * d]);
+            for row in pts[start[c] * d..start[c + 1] * d].chunks_exact(d) {
+                for ((l, h), v) in l.iter_mut().zip(h.iter_mut()).zip(row) {
+                    *l = l.min(*v);
+                    *h = h.max(*v);
+                }
+            }
+        }
         Grid {
             d,
             pts,
             order: idx,
             start,
             neighbours,
+            lo,
+            hi,
         }
     }
 
@@ -172,6 +207,17 @@ impl Grid {
     #[inline]
     fn point(&self, p: usize) -> &[f64] {
         &self.pts[p * self.d..(p + 1) * self.d]
+    }
+
+    /// Whether point `a` is provably farther than `eps` (`far`: `eps²` with
+    /// a margin far above rounding) from every point of cell `c`.
+    #[inline]
+    fn out_of_reach(&self, a: &[f64], c: usize, far: f64) -> bool {
+        let (lo, hi) = (
+            &self.lo[c * self.d..(c + 1) * self.d],
+            &self.hi[c * self.d..(c + 1) * self.d],
+        );
+        box_gap2(a, a, lo, hi) > far
     }
 
     fn cell_of(&self) -> Vec<u32> {
@@ -208,6 +254,102 @@ impl UnionFind {
         let (lo, hi) = if ra < rb { (ra, rb) } else { (rb, ra) };
         self.parent[hi] = lo;
         lo
+    }
+}
+
+/// The cores of one component in one cell, with their bounding box.
+struct Group {
+    root: u32,
+    members: Vec<u32>,
+    lo: Vec<f64>,
+    hi: Vec<f64>,
+}
+
+/// The squared distance between two boxes (0 where they overlap), a lower
+/// bound of the squared distance between any two points in them.
+#[inline]
+fn box_gap2(a_lo: &[f64], a_hi: &[f64], b_lo: &[f64], b_hi: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for (((al, ah), bl), bh) in a_lo.iter().zip(a_hi).zip(b_lo).zip(b_hi) {
+        let gap = (bl - ah).max(al - bh).max(0.0);
+        s += gap * gap;
+    }
+    s
+}
+
+/// Step 2 of [`dbscan_with_stats`] on both cores. From the components the
+/// counting edges made, each cell's cores are grouped by component (with
+/// the group's bounding box). For every pair of neighbour cells (each pair
+/// once) and every two groups of different components in them, one pair of
+/// cores within `eps` is looked for: found, it joins the two groups whole
+/// (each is already connected); two groups whose boxes are farther apart
+/// than `eps` (with a margin far above rounding) are skipped at once, and so
+/// is a core farther than that from the other group's box. Every edge
+/// between two cores is thus within a component or represented, so the
+/// components are exact; the pairs are searched in parallel and joined after.
+fn join_groups(g: &Grid, cores_of: &[Vec<usize>], uf: &mut UnionFind, eps2: f64, far: f64) {
+    let n = g.order.len();
+    let root: Vec<u32> = (0..n).map(|p| uf.find(p) as u32).collect();
+    let groups: Vec<Vec<Group>> = cores_of
+        .par_iter()
+        .map(|cs| {
+            let mut v: Vec<(u32, u32)> = cs.iter().map(|&p| (root[p], p as u32)).collect();
+            v.sort_unstable();
+            let mut out: Vec<Group> = Vec::new();
+            for (r, p) in v {
+                let x = g.point(p as usize);
+                match out.last_mut() {
+                    Some(group) if group.root == r => {
+                        group.members.push(p);
+                        for ((lo, hi), v) in group.lo.iter_mut().zip(&mut group.hi).zip(x) {
+                            *lo = lo.min(*v);
+                            *hi = hi.max(*v);
+                        }
+                    }
+                    _ => out.push(Group {
+                        root: r,
+                        members: vec![p],
+                        lo: x.to_vec(),
+                        hi: x.to_vec(),
+                    }),
+                }
+            }
+            out
+        })
+        .collect();
+    let edges: Vec<(u32, u32)> = (0..g.n_cells())
+        .into_par_iter()
+        .flat_map_iter(|c| {
+            let mut edges = Vec::new();
+            for a in &groups[c] {
+                for &nc in &g.neighbours[c] {
+                    let nc = nc as usize;
+                    if nc < c {
+                        continue;
+                    }
+                    for b in &groups[nc] {
+                        if b.root == a.root || box_gap2(&a.lo, &a.hi, &b.lo, &b.hi) > far {
+                            continue;
+                        }
+                        let edge = a.members.iter().find_map(|&p| {
+                            let x = g.point(p as usize);
+                            if box_gap2(x, x, &b.lo, &b.hi) > far {
+                                return None;
+                            }
+                            b.members
+                                .iter()
+                                .find(|&&q| within(x, g.point(q as usize), eps2))
+                                .map(|&q| (p, q))
+                        });
+                        edges.extend(edge);
+                    }
+                }
+            }
+            edges
+        })
+        .collect();
+    for (p, q) in edges {
+        uf.union(p as usize, q as usize);
     }
 }
 
@@ -258,6 +400,9 @@ pub fn dbscan_with_stats(
         return (vec![None; n], stats);
     }
     let eps2 = eps * eps;
+    // Box tests skip only what is farther than eps² by a relative 1e-9, far
+    // above the rounding of a sum of d squares: never a point within eps.
+    let far = eps2 * (1.0 + 1e-9);
     let t = std::time::Instant::now();
     let g = Grid::build(x, n, d, eps, grid_dims);
     let cells = g.n_cells();
@@ -278,6 +423,9 @@ pub fn dbscan_with_stats(
                 let mut near: Vec<u32> = Vec::with_capacity(min_points);
                 for &nc in &g.neighbours[c] {
                     let nc = nc as usize;
+                    if g.out_of_reach(a, nc, far) {
+                        continue;
+                    }
                     for q in g.start[nc]..g.start[nc + 1] {
                         if within(a, g.point(q), eps2) {
                             near.push(q as u32);
@@ -312,48 +460,7 @@ pub fn dbscan_with_stats(
         }
     }
     drop(found);
-    // A core point of the cell when all its cores are in one component.
-    let mut uniform: Vec<Option<usize>> = cores_of
-        .iter()
-        .map(|v| if v.len() == 1 { Some(v[0]) } else { None })
-        .collect();
-    for (c, cell_cores) in cores_of.iter().enumerate() {
-        for &p in cell_cores {
-            let a = g.point(p);
-            for &nc in &g.neighbours[c] {
-                let nc = nc as usize;
-                let cs = &cores_of[nc];
-                if cs.is_empty() {
-                    continue;
-                }
-                let mut rp = uf.find(p);
-                if let Some(m) = uniform[nc] {
-                    if uf.find(m) == rp {
-                        continue;
-                    }
-                    // One edge joins the whole cell.
-                    if let Some(&q) = cs.iter().find(|&&q| within(a, g.point(q), eps2)) {
-                        uf.union(p, q);
-                    }
-                    continue;
-                }
-                let mut all_joined = true;
-                for &q in cs {
-                    if uf.find(q) == rp {
-                        continue;
-                    }
-                    if within(a, g.point(q), eps2) {
-                        rp = uf.union(p, q);
-                    } else {
-                        all_joined = false;
-                    }
-                }
-                if all_joined {
-                    uniform[nc] = Some(p);
-                }
-            }
-        }
-    }
+    join_groups(&g, &cores_of, &mut uf, eps2, far);
 
     // 3. Cluster numbers: components in the order of their lowest original row.
     let mut first_row: HashMap<usize, usize> = HashMap::new();
@@ -398,6 +505,9 @@ pub fn dbscan_with_stats(
             let mut best: Option<usize> = None;
             for &nc in &g.neighbours[cell_of[p] as usize] {
                 let nc = nc as usize;
+                if g.out_of_reach(a, nc, far) {
+                    continue;
+                }
                 match cell_label[nc] {
                     Some(l) => {
                         if best.is_some_and(|b| b <= l) {

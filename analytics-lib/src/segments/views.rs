@@ -30,8 +30,8 @@ use plotly::common::{Marker, Mode, Title};
 use plotly::layout::{Axis as PAxis, Layout, LayoutScene, Margin};
 use plotly::{Plot, Scatter, Scatter3D};
 use plotters::prelude::*;
-use rand::{Rng, SeedableRng};
 use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 

@@ -148,6 +148,16 @@ fn dbscan_grid_equals_linfa_on_blobs_with_duplicates_and_borders() {
         let oracle = dbscan_linfa(&x, eps, min_points).expect("linfa");
         let grid = dbscan_grid(&x, eps, min_points).expect("grid");
         assert_eq!(oracle, grid, "eps {eps}, min_points {min_points}");
+        // The grid on any number of dimensions (cube sizes, box pruning).
+        let flat = x.as_slice().expect("standard layout");
+        for dims in [1, 2, 3, 5] {
+            let on =
+                analytics_lib::segments::grid::dbscan_on(flat, x.nrows(), 5, eps, min_points, dims);
+            assert_eq!(
+                oracle, on,
+                "eps {eps}, min_points {min_points}, {dims} dims"
+            );
+        }
     }
 }
 
