@@ -371,6 +371,38 @@ async fn asset(name: web::Path<String>) -> HttpResponse {
     super::embedded(&ASSETS, "documentation asset", 86400, &name)
 }
 
+/// A feature value in the request schemas: a finite number ≥ 0.
+pub(crate) fn feature_number(description: &str) -> utoipa::openapi::schema::ObjectBuilder {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::Number)
+        .minimum(Some(0.0))
+        .description(Some(description))
+}
+
+/// The `share_<category>` values of a features object (its additional
+/// properties): numbers from 0 to 1.
+pub(crate) fn share_values() -> Option<utoipa::openapi::RefOr<utoipa::openapi::Schema>> {
+    Some(utoipa::openapi::RefOr::T(utoipa::openapi::Schema::Object(
+        feature_number("share_<category>: share of monetary spent in that category")
+            .maximum(Some(1.0))
+            .build(),
+    )))
+}
+
+/// A request body of `/predict` or `/segment`: `{"customer_id"}`
+/// (`CustomerRef`) or the feature values of the schema named `values`.
+pub(crate) fn customer_or(
+    values: &str,
+    description: &str,
+) -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+    use utoipa::openapi::{Ref, RefOr};
+    utoipa::openapi::schema::OneOfBuilder::new()
+        .item(RefOr::Ref(Ref::from_schema_name("CustomerRef")))
+        .item(RefOr::Ref(Ref::from_schema_name(values)))
+        .description(Some(description))
+        .into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@ use anyhow::anyhow;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::openapi::RefOr;
-use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::{OpenApi, PartialSchema, ToSchema};
 
 use crate::error::{ErrorBody, internal_error, invalid_json};
@@ -56,12 +56,7 @@ pub struct FeatureValues;
 
 impl PartialSchema for FeatureValues {
     fn schema() -> RefOr<Schema> {
-        let number = |d: &str| {
-            ObjectBuilder::new()
-                .schema_type(Type::Number)
-                .minimum(Some(0.0))
-                .description(Some(d))
-        };
+        let number = crate::routes::docs::feature_number;
         let mut o = ObjectBuilder::new()
             .schema_type(Type::Object)
             .description(Some(
@@ -92,12 +87,8 @@ impl PartialSchema for FeatureValues {
         for (name, d) in base {
             o = o.property(name, number(d)).required(name);
         }
-        o.additional_properties(Some(RefOr::T(Schema::Object(
-            number("share_<category>: share of monetary spent in that category")
-                .maximum(Some(1.0))
-                .build(),
-        ))))
-        .into()
+        o.additional_properties(crate::routes::docs::share_values())
+            .into()
     }
 }
 impl ToSchema for FeatureValues {}
@@ -108,17 +99,10 @@ pub struct PredictInput;
 
 impl PartialSchema for PredictInput {
     fn schema() -> RefOr<Schema> {
-        OneOfBuilder::new()
-            .item(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
-                "CustomerRef",
-            )))
-            .item(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
-                "FeatureValues",
-            )))
-            .description(Some(
-                "`{\"customer_id\"}` (needs the service to run with --data) or every feature by name",
-            ))
-            .into()
+        crate::routes::docs::customer_or(
+            "FeatureValues",
+            "`{\"customer_id\"}` (needs the service to run with --data) or every feature by name",
+        )
     }
 }
 impl ToSchema for PredictInput {

@@ -9,7 +9,7 @@ use analytics_lib::segments::SegmentProfile;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::openapi::RefOr;
-use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::{OpenApi, PartialSchema, ToSchema};
 
 use crate::error::ErrorBody;
@@ -49,12 +49,7 @@ pub struct SegmentFeatureValues;
 
 impl PartialSchema for SegmentFeatureValues {
     fn schema() -> RefOr<Schema> {
-        let number = |d: &str| {
-            ObjectBuilder::new()
-                .schema_type(Type::Number)
-                .minimum(Some(0.0))
-                .description(Some(d))
-        };
+        let number = crate::routes::docs::feature_number;
         let mut o = ObjectBuilder::new()
             .schema_type(Type::Object)
             .description(Some(
@@ -75,12 +70,8 @@ impl PartialSchema for SegmentFeatureValues {
             "average_ticket",
             number("monetary / frequency (R$); that by default"),
         );
-        o.additional_properties(Some(RefOr::T(Schema::Object(
-            number("share_<category>: share of monetary spent in that category")
-                .maximum(Some(1.0))
-                .build(),
-        ))))
-        .into()
+        o.additional_properties(crate::routes::docs::share_values())
+            .into()
     }
 }
 impl ToSchema for SegmentFeatureValues {}
@@ -91,17 +82,10 @@ pub struct SegmentInput;
 
 impl PartialSchema for SegmentInput {
     fn schema() -> RefOr<Schema> {
-        OneOfBuilder::new()
-            .item(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
-                "CustomerRef",
-            )))
-            .item(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
-                "SegmentFeatureValues",
-            )))
-            .description(Some(
-                "`{\"customer_id\"}` (needs the service to run with --data) or the segment features by name",
-            ))
-            .into()
+        crate::routes::docs::customer_or(
+            "SegmentFeatureValues",
+            "`{\"customer_id\"}` (needs the service to run with --data) or the segment features by name",
+        )
     }
 }
 impl ToSchema for SegmentInput {
