@@ -682,6 +682,9 @@ pub struct FixedKMeans {
     pub k: usize,
     pub n_runs: usize,
     pub max_iterations: u64,
+    /// Relative, as scikit-learn's `tol` (the reference runs `KMeans` with
+    /// its default 1e-4): the loop stops once the summed squared shift of the
+    /// centroids is under `tolerance` × the mean variance of the features.
     pub tolerance: f64,
     pub seed: u64,
 }
@@ -726,12 +729,24 @@ pub fn kmeans_fixed(features: &SegmentFeatures, params: &FixedKMeans) -> Result<
     let transforms: Vec<Transform> = names.iter().map(|n| Transform::for_feature(n)).collect();
     let scaler = Scaler::fit(&names, &transforms, &[1.0; 3], &raw)?;
     let x = scaler.transform(&raw)?;
+    // `lloyd` stops on the centroids' shift itself (its square root of the
+    // summed squares): the relative tolerance in those units.
+    let n = x.nrows().max(1) as f64;
+    let mean_variance = x
+        .columns()
+        .into_iter()
+        .map(|c| {
+            let mean = c.sum() / n;
+            c.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n
+        })
+        .sum::<f64>()
+        / x.ncols().max(1) as f64;
     let fit = fit_k(
         &x,
         params.k,
         params.n_runs,
         params.max_iterations,
-        params.tolerance,
+        (params.tolerance * mean_variance).sqrt(),
         params.seed,
     )?;
     let mut sizes = vec![0; params.k];
