@@ -717,6 +717,23 @@ pub struct FixedKMeansResult {
 /// start and at most `max_iterations` Lloyd iterations. Time
 /// [`SegmentFeatures::compute`] plus this call to match the reference stack.
 pub fn kmeans_fixed(features: &SegmentFeatures, params: &FixedKMeans) -> Result<FixedKMeansResult> {
+    kmeans_fixed_on(&kmeans_fixed_input(features)?, params)
+}
+
+/// The benchmark's KMeans input: standardised (recency, log1p frequency,
+/// log1p monetary), one row per customer (the reference computes it in its
+/// `segment_features` stage).
+pub fn kmeans_fixed_input(features: &SegmentFeatures) -> Result<Array2<f64>> {
+    let raw = features.select(&BENCH_FEATURES)?;
+    let names: Vec<String> = BENCH_FEATURES.iter().map(|s| s.to_string()).collect();
+    let transforms: Vec<Transform> = names.iter().map(|n| Transform::for_feature(n)).collect();
+    let scaler = Scaler::fit(&names, &transforms, &[1.0; 3], &raw)?;
+    scaler.transform(&raw)
+}
+
+/// [`kmeans_fixed`] on its input ([`kmeans_fixed_input`]): the clustering
+/// alone, as the reference's `kmeans` stage.
+pub fn kmeans_fixed_on(x: &Array2<f64>, params: &FixedKMeans) -> Result<FixedKMeansResult> {
     KMeansParams::new()
         .k(params.k)
         .n_runs(params.n_runs)
@@ -724,11 +741,6 @@ pub fn kmeans_fixed(features: &SegmentFeatures, params: &FixedKMeans) -> Result<
         .tolerance(params.tolerance)
         .seed(params.seed)
         .check()?;
-    let raw = features.select(&BENCH_FEATURES)?;
-    let names: Vec<String> = BENCH_FEATURES.iter().map(|s| s.to_string()).collect();
-    let transforms: Vec<Transform> = names.iter().map(|n| Transform::for_feature(n)).collect();
-    let scaler = Scaler::fit(&names, &transforms, &[1.0; 3], &raw)?;
-    let x = scaler.transform(&raw)?;
     // `lloyd` stops on the centroids' shift itself (its square root of the
     // summed squares): the relative tolerance in those units.
     let n = x.nrows().max(1) as f64;
@@ -742,7 +754,7 @@ pub fn kmeans_fixed(features: &SegmentFeatures, params: &FixedKMeans) -> Result<
         .sum::<f64>()
         / x.ncols().max(1) as f64;
     let fit = fit_k(
-        &x,
+        x,
         params.k,
         params.n_runs,
         params.max_iterations,

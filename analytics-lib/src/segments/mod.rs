@@ -56,7 +56,8 @@ pub use features::{
 };
 pub use kmeans::{
     FixedKMeans, FixedKMeansResult, KMeansFit, KMeansParams, KMeansSearch, KScore, Lloyd,
-    adjusted_rand_index, fit_k, kmeans_fixed, lloyd, lloyd_linfa, silhouette_score,
+    adjusted_rand_index, fit_k, kmeans_fixed, kmeans_fixed_input, kmeans_fixed_on, lloyd,
+    lloyd_linfa, silhouette_score,
 };
 pub use migration::{MIGRATION_DAYS, MigrationMatrix, Stability, stability};
 pub use model::{
