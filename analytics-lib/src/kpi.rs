@@ -131,27 +131,40 @@ impl Sales {
                 _ => NONE,
             })
             .collect();
-        let of_orders = clean
-            .orders
-            .select([
-                "customer_id",
-                "order_ts",
-                "channel",
-                "payment_type",
-                "status",
-            ])
-            .and_then(|df| df.take(&take_index(&line_order)))
-            .map_err(pe("taking each line's order"))?;
-        let category = clean
-            .products
-            .column("category")
-            .and_then(|c| c.take(&take_index(&line_product)))
-            .map_err(pe("taking each line's product category"))?;
         let customer_key = take_index(&line_customer);
-        let state = customers
-            .column("state")
-            .and_then(|c| c.take(&customer_key))
-            .map_err(pe("taking each line's customer state"))?;
+        // The three gathers are independent: side by side on the pool.
+        let ((of_orders, category), state) = rayon::join(
+            || {
+                rayon::join(
+                    || {
+                        clean
+                            .orders
+                            .select([
+                                "customer_id",
+                                "order_ts",
+                                "channel",
+                                "payment_type",
+                                "status",
+                            ])
+                            .and_then(|df| df.take(&take_index(&line_order)))
+                    },
+                    || {
+                        clean
+                            .products
+                            .column("category")
+                            .and_then(|c| c.take(&take_index(&line_product)))
+                    },
+                )
+            },
+            || {
+                customers
+                    .column("state")
+                    .and_then(|c| c.take(&customer_key))
+            },
+        );
+        let of_orders = of_orders.map_err(pe("taking each line's order"))?;
+        let category = category.map_err(pe("taking each line's product category"))?;
+        let state = state.map_err(pe("taking each line's customer state"))?;
         let mut columns = items.into_columns();
         columns.extend(of_orders.into_columns());
         columns.push(category);
