@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """Fail when an executed notebook holds an error output or anything on stderr.
 
-evcxr reports some failures without failing nbconvert: a top-level `?` on an
-Err only prints the error to stderr. So any stderr output counts as a failed
+evcxr reports some failures without failing the execution: a top-level `?` on
+an Err only prints the error to stderr (execute_notebook.py keeps that output in
+its cell even when it arrives late). So any stderr output counts as a failed
 cell: notebooks keep stderr clean, and this check makes `make reports` fail.
 Usage: check_notebook.py EXECUTED.ipynb [...]
-       check_notebook.py --add-sentinel SRC.ipynb DST.ipynb   (runner: a last cell for late stderr)
        check_notebook.py --drop-sentinel EXECUTED.ipynb       (runner: remove it before export)
 """
 import json
@@ -39,28 +39,8 @@ def main(paths):
     return 1 if failed else 0
 
 
-# The last cell waits 5 s: evcxr forwards the kernel child's stderr from another
-# thread, and on a loaded machine 300 ms, then 2 s (while a build ran beside
-# it), were seen not to be enough.
+# The runner (execute_notebook.py) adds a last cell with this tag; see there.
 SENTINEL_TAG = "runner-sentinel"
-SENTINEL = {
-    "cell_type": "code",
-    "execution_count": None,
-    "id": "runner-sentinel",
-    "metadata": {"tags": [SENTINEL_TAG]},
-    "outputs": [],
-    "source": ["std::thread::sleep(std::time::Duration::from_millis(5000));"],
-}
-
-
-def add_sentinel(src, dst):
-    """Copy a notebook with a last cell that late stderr output can land in."""
-    with open(src, encoding="utf-8") as f:
-        nb = json.load(f)
-    nb["cells"].append(SENTINEL)
-    with open(dst, "w", encoding="utf-8") as f:
-        json.dump(nb, f)
-    return 0
 
 
 def drop_sentinel(path):
@@ -76,8 +56,6 @@ def drop_sentinel(path):
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    if args[:1] == ["--add-sentinel"] and len(args) == 3:
-        sys.exit(add_sentinel(args[1], args[2]))
     if args[:1] == ["--drop-sentinel"] and len(args) == 2:
         sys.exit(drop_sentinel(args[1]))
     sys.exit(main(args))

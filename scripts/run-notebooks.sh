@@ -15,8 +15,7 @@ mkdir -p "$reports/.meta"
 
 if [ $# -eq 0 ]; then set -- notebooks/*.ipynb; fi
 build="$(mktemp -d)"
-input=""
-trap 'rm -rf "$build" ${input:+"$input"}' EXIT
+trap 'rm -rf "$build"' EXIT
 # Notebooks run one after the other in one kernel build folder: the library
 # (a path dependency, which evcxr never caches) is compiled once for all of
 # them, since they import it with the same features.
@@ -27,20 +26,14 @@ for nb in "$@"; do
   name="$(basename "$nb" .ipynb)"
   echo "== executing $nb (data: $ANALYTICS_DATA)" >&2
   start=$(date +%s)
-  # evcxr forwards the kernel child's stderr (where a top-level `?` on an Err
-  # is printed) from another thread, and it can arrive after the cell is
-  # reported done. A last cell, added here and removed before export, gives
-  # such late output a cell to land in, so that the check below sees it.
-  # The copy sits beside the notebook: the kernel runs in the notebook's
-  # folder (`:dep analytics-lib = { path = "../analytics-lib" }`).
-  input="$(dirname "$nb")/.$name.runner.ipynb"
-  python3 "$root/scripts/check_notebook.py" --add-sentinel "$nb" "$input"
-  "$venv/bin/jupyter" nbconvert --to notebook --execute \
-    --ExecutePreprocessor.kernel_name=rust \
-    --ExecutePreprocessor.timeout=1800 \
-    --ExecutePreprocessor.startup_timeout=600 \
-    --output-dir "$build" --output "$name" "$input"
-  rm -f "$input"
+  # Our runner (nbclient, as nbconvert uses) keeps output that evcxr forwards
+  # after its cell was reported done (a top-level `?` on an Err is only
+  # printed to stderr, from another thread), where nbconvert drops it; its last
+  # cell, removed before export, keeps it listening while such output arrives.
+  # The kernel runs in the notebook's folder
+  # (`:dep analytics-lib = { path = "../analytics-lib" }`).
+  "$venv/bin/python" "$root/scripts/execute_notebook.py" --kernel rust \
+    --timeout 1800 --startup-timeout 600 "$nb" "$build/$name.ipynb"
   python3 "$root/scripts/check_notebook.py" "$build/$name.ipynb"
   python3 "$root/scripts/check_notebook.py" --drop-sentinel "$build/$name.ipynb"
   # Exported under temporary names, then renamed: a failed export leaves the
