@@ -448,7 +448,7 @@ pub(crate) fn parse_value(body: &[u8]) -> Result<Value, PredictError> {
 /// The answer to a batch body (run on the blocking pool): the fast path,
 /// else the shape checked first (size and count, before any record is
 /// parsed), then each record read field by field, one at a time.
-fn batch_answer(
+pub fn batch_answer(
     live: Option<Arc<LiveModel>>,
     body: &[u8],
     top: usize,

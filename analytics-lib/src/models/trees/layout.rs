@@ -7,24 +7,30 @@
 //! of [`BLOCK`] rows walks one tree together, every row exactly `depth`
 //! steps (a row that reached its leaf stays there: a leaf's children are
 //! itself), so no branch depends on the data and the rows' chains of node
-//! loads overlap in the CPU. A leaf carries its path's contributions,
-//! `(feature, Σ scale × (child value − node value))` over the edges of its
-//! path that split on that feature, so attribution is a few additions per
-//! tree after the walk.
+//! loads overlap in the CPU. With contributions, every step also credits
+//! `scale × (child value − node value)` to the split's feature, as the row
+//! walk does, from a node-value array beside the nodes (the values of the
+//! nodes just walked, in cache). A step that stays on its leaf credits
+//! `+0.0`, which changes no sum.
 //!
 //! Trees that are not too deep for it (every ensemble the project trains)
 //! are laid out *complete* instead ([`Implicit`]): a tree of depth `d` takes
 //! `2^(d+1) − 1` slots, node `s`'s children are `2s + 1` and `2s + 2`, and a
 //! leaf above the last level continues to the left (threshold +∞) down to
-//! its one reachable slot of the last level, which holds its value and path.
+//! its one reachable slot of the last level; every slot on that way holds
+//! the leaf's value (so those steps credit `+0.0`).
 //! A step is then one compare and an addition: no child index to load, and
 //! nodes of 8 bytes (`f32`) instead of 16.
 //!
-//! Predictions are the row walk's arithmetic in its order, equal to
-//! [`TreeEnsemble::predict_row`] to the last bit; contributions equal
-//! [`TreeEnsemble::contributions`] to rounding (a feature's edges on one
-//! path are summed first). Rows with a missing (NaN) or infinite value are
-//! left to the row walk, which follows `default_left`. Tests check all three.
+//! Predictions and contributions are the row walk's arithmetic in its order,
+//! equal to [`TreeEnsemble::predict_row`] and [`TreeEnsemble::contributions`]
+//! to the last bit. Rows with a missing (NaN) or infinite value are left to
+//! the row walk, which follows `default_left`. Tests check all three.
+//!
+//! (Until December 2026 each leaf carried its path's contributions summed
+//! per feature, added after the walk. Those lists took ~11 MB for the
+//! default forest, and reading them from memory was most of a batch's cost:
+//! the walk's own node values are already in cache.)
 
 use super::{Compare, TreeEnsemble, bad};
 use crate::models::errors::Result;
@@ -67,15 +73,14 @@ pub(super) struct Implicit<T> {
     base: f64,
     scale: f64,
     slots: Vec<Slot<T>>,
+    /// Per slot: its node's value (the padding below a leaf: the leaf's;
+    /// 0 where no path arrives).
+    value: Vec<f64>,
     /// Per tree: its first slot, its depth, its first last-level slot in
-    /// `leaf_value` / `path_at`.
+    /// `leaf_value`.
     trees: Vec<(u32, u32, u32)>,
     /// Per last-level slot: the leaf's value (0 where no leaf arrives).
     leaf_value: Vec<f64>,
-    /// Per last-level slot: its leaf's path contributions,
-    /// `path[path_at[i]..path_at[i + 1]]`.
-    path_at: Vec<u32>,
-    path: Vec<(u32, f64)>,
 }
 
 /// One node: the threshold, the split feature and the two children (global
@@ -93,11 +98,9 @@ pub(super) struct Flat<T> {
     base: f64,
     scale: f64,
     nodes: Vec<FlatNode<T>>,
-    /// Per node: the leaf's value (unused for inner nodes).
-    leaf_value: Vec<f64>,
-    /// Per node: its path's contributions, `path[path_at[i]..path_at[i + 1]]`.
-    path_at: Vec<u32>,
-    path: Vec<(u32, f64)>,
+    /// Per node: its value (a leaf's output, an inner node's cover-weighted
+    /// mean).
+    value: Vec<f64>,
     /// Per tree: its root and its depth (edges on the longest path).
     roots: Vec<(u32, u32)>,
 }
@@ -117,9 +120,7 @@ impl<T: Copy + PartialOrd + Default> Flat<T> {
             base: e.base(),
             scale: e.scale(),
             nodes: Vec::with_capacity(total),
-            leaf_value: Vec::with_capacity(total),
-            path_at: Vec::with_capacity(total + 1),
-            path: Vec::new(),
+            value: Vec::with_capacity(total),
             roots: Vec::with_capacity(e.n_trees()),
         };
         for nodes in e.trees() {
@@ -129,7 +130,7 @@ impl<T: Copy + PartialOrd + Default> Flat<T> {
             let mut depth = vec![0u32; nodes.len()];
             for (i, n) in nodes.iter().enumerate() {
                 let me = off + i as u32;
-                t.leaf_value.push(n.value);
+                t.value.push(n.value);
                 if n.is_leaf() {
                     t.nodes.push(FlatNode {
                         threshold: T::default(),
@@ -148,34 +149,9 @@ impl<T: Copy + PartialOrd + Default> Flat<T> {
                     }
                 }
             }
-            for (i, n) in nodes.iter().enumerate() {
-                t.path_at.push(t.path.len() as u32);
-                if n.is_leaf() {
-                    let mut edges = Vec::new();
-                    let mut c = i;
-                    while parent[c] != u32::MAX {
-                        let up = parent[c] as usize;
-                        edges.push((
-                            nodes[up].feature,
-                            t.scale * (nodes[c].value - nodes[up].value),
-                        ));
-                        c = up;
-                    }
-                    // One entry per feature (root first): fewer additions,
-                    // none waiting on the one before.
-                    for &(f, d) in edges.iter().rev() {
-                        let start = t.path_at[t.path_at.len() - 1] as usize;
-                        match t.path[start..].iter_mut().find(|e| e.0 == f) {
-                            Some(e) => e.1 += d,
-                            None => t.path.push((f, d)),
-                        }
-                    }
-                }
-            }
             t.roots
                 .push((off, depth.iter().copied().max().unwrap_or(0)));
         }
-        t.path_at.push(t.path.len() as u32);
         Ok(t)
     }
 }
@@ -196,24 +172,35 @@ impl<T: Copy + PartialOrd> Walk<T> for Flat<T> {
         }
         for &(root, depth) in &self.roots {
             let mut idx = [root; BLOCK];
-            for _ in 0..depth {
-                for (i, row) in idx[..n].iter_mut().zip(x.chunks_exact(p)) {
-                    let node = &self.nodes[*i as usize];
-                    let v = row[node.feature as usize];
-                    // Left iff v < threshold; a leaf's children are itself.
-                    *i = node.child[usize::from(v >= node.threshold)];
-                }
-            }
-            for (r, (&leaf, s)) in idx[..n].iter().zip(&mut sum).enumerate() {
-                let leaf = leaf as usize;
-                *s += self.leaf_value[leaf];
-                if let Some(c) = contrib.as_deref_mut() {
-                    let (a, b) = (self.path_at[leaf] as usize, self.path_at[leaf + 1] as usize);
-                    let row = &mut c[r * p..(r + 1) * p];
-                    for &(f, d) in &self.path[a..b] {
-                        row[f as usize] += d;
+            match contrib.as_deref_mut() {
+                None => {
+                    for _ in 0..depth {
+                        for (i, row) in idx[..n].iter_mut().zip(x.chunks_exact(p)) {
+                            let node = &self.nodes[*i as usize];
+                            let v = row[node.feature as usize];
+                            // Left iff v < threshold; a leaf's children are itself.
+                            *i = node.child[usize::from(v >= node.threshold)];
+                        }
                     }
                 }
+                Some(c) => {
+                    for _ in 0..depth {
+                        for (i, (row, c)) in idx[..n]
+                            .iter_mut()
+                            .zip(x.chunks_exact(p).zip(c.chunks_exact_mut(p)))
+                        {
+                            let node = &self.nodes[*i as usize];
+                            let f = node.feature as usize;
+                            let next = node.child[usize::from(row[f] >= node.threshold)];
+                            c[f] +=
+                                self.scale * (self.value[next as usize] - self.value[*i as usize]);
+                            *i = next;
+                        }
+                    }
+                }
+            }
+            for (&leaf, s) in idx[..n].iter().zip(&mut sum) {
+                *s += self.value[leaf as usize];
             }
         }
         for (o, s) in out.iter_mut().zip(&sum) {
@@ -287,10 +274,9 @@ impl<T: Copy + PartialOrd + Default> Implicit<T> {
             base: flat.base,
             scale: flat.scale,
             slots: Vec::with_capacity(slots),
+            value: Vec::with_capacity(slots),
             trees: Vec::with_capacity(depths.len()),
             leaf_value: Vec::new(),
-            path_at: vec![0],
-            path: Vec::new(),
         };
         let always_left = threshold(f64::INFINITY);
         for (nodes, &(root, depth)) in e.trees().iter().zip(&flat.roots) {
@@ -304,12 +290,14 @@ impl<T: Copy + PartialOrd + Default> Implicit<T> {
                     feature: 0,
                 },
             );
+            t.value.resize(t.slots.len(), 0.0);
             // Per last-level slot: the flat index of the leaf arriving there.
             let mut arrives: Vec<Option<u32>> = vec![None; width];
             // (node of the tree, its slot, its level)
             let mut stack = vec![(0usize, 0usize, 0u32)];
             while let Some((i, slot, level)) = stack.pop() {
                 let n = &nodes[i];
+                t.value[first + slot] = n.value;
                 if level == depth {
                     arrives[slot - (width - 1)] = Some(root + i as u32);
                 } else if n.is_leaf() {
@@ -325,16 +313,8 @@ impl<T: Copy + PartialOrd + Default> Implicit<T> {
                 }
             }
             for a in arrives {
-                match a {
-                    Some(leaf) => {
-                        let leaf = leaf as usize;
-                        t.leaf_value.push(flat.leaf_value[leaf]);
-                        let (a, b) = (flat.path_at[leaf] as usize, flat.path_at[leaf + 1] as usize);
-                        t.path.extend_from_slice(&flat.path[a..b]);
-                    }
-                    None => t.leaf_value.push(0.0),
-                }
-                t.path_at.push(t.path.len() as u32);
+                t.leaf_value
+                    .push(a.map_or(0.0, |leaf| flat.value[leaf as usize]));
             }
             t.trees.push((first as u32, depth, last_level as u32));
         }
@@ -359,25 +339,36 @@ impl<T: Copy + PartialOrd> Walk<T> for Implicit<T> {
         for &(first, depth, last_level) in &self.trees {
             let tree = &self.slots[first as usize..];
             let mut idx = [0u32; BLOCK];
-            for _ in 0..depth {
-                for (i, row) in idx[..n].iter_mut().zip(x.chunks_exact(p)) {
-                    let s = &tree[*i as usize];
-                    let v = row[s.feature as usize];
-                    // Left iff v < threshold (+∞ on padding: always left).
-                    *i = 2 * *i + 1 + u32::from(v >= s.threshold);
+            match contrib.as_deref_mut() {
+                None => {
+                    for _ in 0..depth {
+                        for (i, row) in idx[..n].iter_mut().zip(x.chunks_exact(p)) {
+                            let s = &tree[*i as usize];
+                            let v = row[s.feature as usize];
+                            // Left iff v < threshold (+∞ on padding: always left).
+                            *i = 2 * *i + 1 + u32::from(v >= s.threshold);
+                        }
+                    }
+                }
+                Some(c) => {
+                    let value = &self.value[first as usize..];
+                    for _ in 0..depth {
+                        for (i, (row, c)) in idx[..n]
+                            .iter_mut()
+                            .zip(x.chunks_exact(p).zip(c.chunks_exact_mut(p)))
+                        {
+                            let s = &tree[*i as usize];
+                            let f = s.feature as usize;
+                            let next = 2 * *i + 1 + u32::from(row[f] >= s.threshold);
+                            c[f] += self.scale * (value[next as usize] - value[*i as usize]);
+                            *i = next;
+                        }
+                    }
                 }
             }
             let top = (1u32 << depth) - 1;
-            for (r, (&i, s)) in idx[..n].iter().zip(&mut sum).enumerate() {
-                let leaf = (last_level + i - top) as usize;
-                *s += self.leaf_value[leaf];
-                if let Some(c) = contrib.as_deref_mut() {
-                    let (a, b) = (self.path_at[leaf] as usize, self.path_at[leaf + 1] as usize);
-                    let row = &mut c[r * p..(r + 1) * p];
-                    for &(f, d) in &self.path[a..b] {
-                        row[f as usize] += d;
-                    }
-                }
+            for (&i, s) in idx[..n].iter().zip(&mut sum) {
+                *s += self.leaf_value[(last_level + i - top) as usize];
             }
         }
         for (o, s) in out.iter_mut().zip(&sum) {
@@ -485,9 +476,9 @@ mod tests {
         (FeatureMatrix::new(names, v).expect("x"), y)
     }
 
-    /// The block walk equals the row walk: values bit for bit (with and
-    /// without contributions, sequential and over the pool), the top
-    /// contributions (all of them, ties in feature order) to rounding.
+    /// The block walk equals the row walk bit for bit: values (with and
+    /// without contributions, sequential and over the pool) and the top
+    /// contributions (all of them, ties in feature order).
     #[test]
     fn the_block_walk_equals_the_row_walk() {
         let (x, y) = data(2_000);
@@ -528,12 +519,13 @@ mod tests {
                 e.contributions(r, &mut c).expect("contributions");
                 top_k(&c, p, &mut want, &mut scratch);
             }
-            // Same features in the same order; values to rounding (a
-            // feature's edges on one path are added up first).
+            // Same features in the same order, values bit for bit (the
+            // same additions in the same order).
             assert_eq!(top.len(), want.len());
             for (i, (a, b)) in top.iter().zip(&want).enumerate() {
-                assert!(
-                    a.0 == b.0 && (a.1 - b.1).abs() <= 1e-12 * (1.0 + b.1.abs()),
+                assert_eq!(
+                    (a.0, a.1.to_bits()),
+                    (b.0, b.1.to_bits()),
                     "entry {i} (row {}): {a:?} vs row walk {b:?}",
                     i / p
                 );
