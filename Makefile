@@ -70,6 +70,7 @@ kpis: ## Print the KPIs of $(DATA) (revenue, orders, ticket médio, churn, …)
 
 MODELS      ?= models
 BENCH_DATA  ?= $(or $(CARGO_TARGET_DIR),target)/bench-data/1M
+BENCH_RUNS  ?= 3
 
 # Where train, retrain and serve read the curated data: `--data $(DATA)` when
 # DATA is given (`make train DATA=…`, or in the environment) or when no source
@@ -97,9 +98,14 @@ bench: setup ## The pipeline benchmark (shared/spec/benchmark.md) on 1M generate
 bench-compare: setup ## The pipeline benchmark against the reference stack (pandas + scikit-learn + xgboost), with ratios
 	@test -d $(BENCH_DATA) || $(BIN) generate --lines 1M --seed 42 --out $(BENCH_DATA)
 	@test -x .venv-bench/bin/python || { python3 -m venv .venv-bench && .venv-bench/bin/pip install -q pandas pyarrow scikit-learn xgboost; }
-	OMP_WAIT_POLICY=PASSIVE $(BIN) bench --data $(BENCH_DATA) --json > $(BENCH_DATA)/../ours.json
-	OMP_WAIT_POLICY=PASSIVE .venv-bench/bin/python bench/reference.py $(BENCH_DATA) > $(BENCH_DATA)/../reference.json
-	python3 bench/compare.py $(BENCH_DATA)/../ours.json $(BENCH_DATA)/../reference.json
+	@# BENCH_RUNS runs of each side, alternating; compare.py takes each stage's median.
+	@for i in $$(seq 1 $(BENCH_RUNS)); do \
+	  echo "bench-compare: run $$i of $(BENCH_RUNS)" >&2; \
+	  OMP_WAIT_POLICY=PASSIVE $(BIN) bench --data $(BENCH_DATA) --json > $(BENCH_DATA)/../ours-$$i.json || exit 1; \
+	  OMP_WAIT_POLICY=PASSIVE .venv-bench/bin/python bench/reference.py $(BENCH_DATA) > $(BENCH_DATA)/../reference-$$i.json || exit 1; \
+	done
+	python3 bench/compare.py --ours $$(seq -f '$(BENCH_DATA)/../ours-%g.json' 1 $(BENCH_RUNS)) \
+	  --reference $$(seq -f '$(BENCH_DATA)/../reference-%g.json' 1 $(BENCH_RUNS))
 
 SIZES ?= 1M,10M
 

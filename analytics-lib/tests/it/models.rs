@@ -610,6 +610,19 @@ fn forest_and_xgboost_beat_the_naive_baseline() {
         r.validation_split,
         ValidationSplit::OutOfTime { cutoff, .. } if cutoff == r.train_cutoff
     ));
+    // Stage timings as the benchmark reports them: the validation split's
+    // features apart from the training and test cutoffs'.
+    for stage in [
+        "features",
+        "select_features",
+        "train_linear",
+        "select_linear",
+        "train_random_forest",
+        "train_xgboost",
+    ] {
+        let s = r.seconds.get(stage).copied();
+        assert!(matches!(s, Some(x) if x >= 0.0), "{stage}: {s:?} in {:?}", r.seconds);
+    }
     assert!(
         r.rows.train > 1_000 && r.rows.test > r.rows.train / 2,
         "{:?}",
