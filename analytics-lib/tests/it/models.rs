@@ -621,7 +621,11 @@ fn forest_and_xgboost_beat_the_naive_baseline() {
         "train_xgboost",
     ] {
         let s = r.seconds.get(stage).copied();
-        assert!(matches!(s, Some(x) if x >= 0.0), "{stage}: {s:?} in {:?}", r.seconds);
+        assert!(
+            matches!(s, Some(x) if x >= 0.0),
+            "{stage}: {s:?} in {:?}",
+            r.seconds
+        );
     }
     assert!(
         r.rows.train > 1_000 && r.rows.test > r.rows.train / 2,

@@ -70,6 +70,7 @@ impl Prepared {
                 min_samples_leaf: params.min_samples_leaf as f64,
                 min_samples_split: params.min_samples_split as f64,
                 max_features: m,
+                move_bytes: super::grow::MOVE_BYTES,
             },
         })
     }
