@@ -276,14 +276,7 @@ impl Tree<'_> {
             scratch[nr] = [j, at];
             nl += usize::from(go);
             nr += usize::from(!go);
-            let [w, wy, wyy, _] = self.vals[at as usize];
-            let (a, b) = if go { (1.0, 0.0) } else { (0.0, 1.0) };
-            l.w += a * w;
-            l.s += a * wy;
-            l.q += a * wyy;
-            r.w += b * w;
-            r.s += b * wy;
-            r.q += b * wyy;
+            add_to_side(&mut l, &mut r, go, self.vals[at as usize]);
         }
         for (k, &[j, at]) in scratch[..nr].iter().enumerate() {
             idx[nl + k] = j;
@@ -334,14 +327,7 @@ impl Tree<'_> {
             self.scratch_vals[nr] = v;
             nl += usize::from(go);
             nr += usize::from(!go);
-            let [w, wy, wyy, _] = v;
-            let (a, b) = if go { (1.0, 0.0) } else { (0.0, 1.0) };
-            l.w += a * w;
-            l.s += a * wy;
-            l.q += a * wyy;
-            r.w += b * w;
-            r.s += b * wy;
-            r.q += b * wyy;
+            add_to_side(&mut l, &mut r, go, v);
         }
         for (k, s) in scratch[..nr].iter().enumerate() {
             idx[nl + k] = s[0];
@@ -354,6 +340,19 @@ impl Tree<'_> {
         }
         (nl, l, r)
     }
+}
+
+/// Add a row's `[w, w·y, w·y², _]` to the side it goes to, without a branch
+/// (the side is not predictable): both partitions' stats.
+#[inline(always)]
+fn add_to_side(l: &mut Stats, r: &mut Stats, go: bool, [w, wy, wyy, _]: [f64; 4]) {
+    let (a, b) = if go { (1.0, 0.0) } else { (0.0, 1.0) };
+    l.w += a * w;
+    l.s += a * wy;
+    l.q += a * wyy;
+    r.w += b * w;
+    r.s += b * wy;
+    r.q += b * wyy;
 }
 
 /// Grow one tree on `data` and `y` (centred by `mean` inside, leaf values
