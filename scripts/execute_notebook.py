@@ -30,7 +30,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionComplete, CellExecutionError
 from nbclient.util import ensure_async
 
-SENTINEL_TAG = "runner-sentinel"
+from check_notebook import SENTINEL_TAG  # the tag the check and the export look for
 # The last cell waits a little so that output the kernel forwards late (after
 # the cell before was reported done) arrives while the client still listens.
 SENTINEL_SOURCE = "std::thread::sleep(std::time::Duration::from_millis(2000));"

@@ -403,7 +403,7 @@ impl Ids {
 /// over all lines in [`totals`], per group in [`breakdown`].
 fn totals_exprs(ids: Ids) -> [Expr; 3] {
     [
-        col("revenue").sum().alias("revenue"),
+        revenue_sum(),
         col(ids.order)
             .n_unique()
             .cast(DataType::UInt64)
@@ -432,10 +432,15 @@ fn ratio(num: f64, den: f64) -> Option<f64> {
     (den > 0.0).then(|| num / den)
 }
 
-/// Revenue of the completed lines in `lf`, summed as [`totals`] sums it.
+/// The contract's revenue: the lines' `revenue` summed (as `revenue`).
+fn revenue_sum() -> Expr {
+    col("revenue").sum().alias("revenue")
+}
+
+/// Revenue of the completed lines in `lf`, as [`totals`] sums it.
 fn revenue_of(lf: LazyFrame) -> Result<f64> {
     let df = completed(lf)
-        .select([col("revenue").sum().alias("revenue")])
+        .select([revenue_sum()])
         .collect()
         .map_err(pe("computing revenue"))?;
     scalar_f64(&df, "revenue")
