@@ -13,7 +13,8 @@
 //!   [`input`]: request records read field by field; [`error`]: the one error shape;
 //! * [`auth`]: bearer keys, scopes and the [`auth::Caller`] extractor;
 //!   [`limits`]: the heavy-request cap (429); [`body`]: bounded body reads
-//!   (size, deadline); [`access_log`]: one line per request.
+//!   (size, deadline); [`access_log`]: one line per request; [`memory`]:
+//!   freed memory given back once a data snapshot is built.
 
 pub mod access_log;
 pub mod auth;
@@ -23,6 +24,7 @@ pub mod dashboard;
 pub mod error;
 pub mod input;
 pub mod limits;
+pub mod memory;
 pub mod model;
 pub mod routes;
 pub mod segment_model;

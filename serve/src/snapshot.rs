@@ -280,7 +280,7 @@ pub fn refresh_if_due(state: &crate::state::AppState, dashboard: &DashboardState
     };
     *lock(&feed.loaded) = Some(Instant::now());
     eprintln!("serve: reading a new data snapshot ({why})");
-    match read(&source, &feed.models) {
+    let outcome = match read(&source, &feed.models) {
         Ok((snap, dash)) => {
             let fingerprint = snap.info.fingerprint.clone();
             {
@@ -303,5 +303,9 @@ pub fn refresh_if_due(state: &crate::state::AppState, dashboard: &DashboardState
             ));
             Refresh::Refused(msg)
         }
-    }
+    };
+    // The lines read for the new snapshot (and the old snapshot, once no
+    // request holds it) are free now: give them back (`memory.rs`).
+    crate::memory::give_back_freed_memory();
+    outcome
 }

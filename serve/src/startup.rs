@@ -95,6 +95,15 @@ impl Application {
             }
             Ok((state, dashboard))
         })?;
+        // The sales lines the snapshot was built from are freed; without
+        // this an idle server keeps them resident (`memory.rs`).
+        crate::memory::give_back_freed_memory();
+        if let Some(rss) = crate::memory::resident_bytes() {
+            eprintln!(
+                "serve: {:.0} MiB resident once loaded",
+                rss as f64 / (1024.0 * 1024.0)
+            );
+        }
         let state = web::Data::new(state);
         let port = listener.local_addr()?.port();
         let dashboard = web::Data::new(dashboard);
