@@ -9,8 +9,11 @@
 //! 4.0 GiB resident until requests came, and went to 1.0 GiB right away with
 //! one forced collection.
 
-// mimalloc's C API (linked through the `mimalloc` crate, the global
-// allocator of `serve` and `serve-lambda`).
+// mimalloc's C API, from the `mimalloc` crate (the global allocator of
+// `serve` and `serve-lambda`); named here so that it is linked into every
+// binary of this library, the test binaries too.
+extern crate mimalloc as _;
+
 #[allow(unsafe_code)]
 unsafe extern "C" {
     fn mi_collect(force: bool);
