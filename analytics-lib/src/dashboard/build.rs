@@ -286,7 +286,8 @@ impl Engine {
         }
         drop((product_seen, by_order, by_order_start));
 
-        // Orders by day (counting sort of the positions).
+        // Orders by day (counting sort of the positions), then their lines
+        // in that order.
         let order_day: Vec<u16> = sorted.iter().map(|&o| o_day[o as usize] as u16).collect();
         let day_order_start = offsets(order_day.iter().map(|&d| usize::from(d)), n_days);
         let mut fill = day_order_start.clone();
@@ -296,6 +297,39 @@ impl Engine {
             fill[usize::from(d)] += 1;
         }
         drop(fill);
+        if n_products as u64 >= u64::from(REPEAT) {
+            refuse!("the dashboard holds at most {REPEAT} products; the data has {n_products}");
+        }
+        let by_day = products_one_category;
+        let cap = if by_day { line_product.len() } else { 0 };
+        let mut day_line_start = Vec::with_capacity(if by_day { n_days + 1 } else { 0 });
+        let (mut day_line_product, mut day_line_revenue, mut day_line_channel) = (
+            Vec::with_capacity(cap),
+            Vec::with_capacity(cap),
+            Vec::with_capacity(cap),
+        );
+        if by_day {
+            day_line_start.push(0u32);
+            for d in 0..n_days {
+                let day = &day_order[day_order_start[d] as usize..day_order_start[d + 1] as usize];
+                for &pos in day {
+                    let pos = pos as usize;
+                    let ch = profile_channel[o_profile[sorted[pos] as usize] as usize];
+                    let (l0, l1) = (
+                        order_line_start[pos] as usize,
+                        order_line_start[pos + 1] as usize,
+                    );
+                    for l in l0..l1 {
+                        let p = line_product[l];
+                        let again = line_product[l0..l].contains(&p);
+                        day_line_product.push(if again { p | REPEAT } else { p });
+                        day_line_revenue.push(line_revenue[l]);
+                        day_line_channel.push(ch);
+                    }
+                }
+                day_line_start.push(day_line_product.len() as u32);
+            }
+        }
 
         // The product cube, month by month: each (product, channel) cell's
         // revenue and orders with the product; then by cell.
@@ -428,8 +462,10 @@ impl Engine {
             order_profile,
             order_line_start,
             order_revenue,
-            day_order,
-            day_order_start,
+            day_line_start,
+            day_line_product,
+            day_line_revenue,
+            day_line_channel,
             pc_start,
             pc_month,
             pc_revenue,
@@ -478,7 +514,8 @@ impl Engine {
             + self.month_idx.len() * (2 + 8 + 4)
             + self.order_line_start.len() * 4
             + self.order_revenue.len() * 8
-            + (self.day_order.len() + self.day_order_start.len() + self.pc_start.len()) * 4
+            + (self.day_line_start.len() + self.pc_start.len()) * 4
+            + self.day_line_product.len() * (4 + 8 + 1)
             + self.pc_month.len() * (2 + 8 + 4)
             + self.line_product.len() * (4 + 1 + 8)
             + self.line_items.len() * 4

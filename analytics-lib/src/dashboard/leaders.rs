@@ -238,36 +238,21 @@ impl Engine {
     /// Every product's sums in both periods when no customer is left out
     /// (no state or segment filter): the whole months from the product
     /// cube, the days of the partial months at the periods' edges from the
-    /// orders of those days.
+    /// lines of those days.
     pub(super) fn product_cube(&self, s: &mut Scan, scope: &Scope) {
         let w = &scope.w;
         let stride = self.n_channels + 1;
         let (cats, chans) = (&scope.masks.category, &scope.masks.channel);
-        let mut touched = Vec::new();
         for (k, (a, b)) in [(w.f, w.t), (w.pf, w.pt)].into_iter().enumerate() {
             let (a, b) = (a.max(0), b.min(self.n_days as i32 - 1));
             if a > b {
                 continue;
             }
             let (lo, hi) = self.whole_months(a, b);
-            // The comparison period's sums go to the "current" slots of
-            // swapped arrays: one code path for both periods.
-            let mut sums = if k == 0 {
-                ProductSums {
-                    revenue: &mut s.product_revenue,
-                    orders: &mut s.product_orders,
-                    revenue_prev: &mut s.product_revenue_prev,
-                    orders_prev: &mut s.product_orders_prev,
-                    touched: &mut touched,
-                }
+            let (revenue, orders) = if k == 0 {
+                (&mut s.product_revenue, &mut s.product_orders)
             } else {
-                ProductSums {
-                    revenue: &mut s.product_revenue_prev,
-                    orders: &mut s.product_orders_prev,
-                    revenue_prev: &mut s.product_revenue,
-                    orders_prev: &mut s.product_orders,
-                    touched: &mut touched,
-                }
+                (&mut s.product_revenue_prev, &mut s.product_orders_prev)
             };
             if lo < hi {
                 for p in 0..self.n_products {
@@ -284,8 +269,8 @@ impl Engine {
                         let i = e0 + months.partition_point(|&m| usize::from(m) < lo);
                         let j = e0 + months.partition_point(|&m| usize::from(m) < hi);
                         for e in i..j {
-                            sums.revenue[p] += self.pc_revenue[e];
-                            sums.orders[p] += u64::from(self.pc_orders[e]);
+                            revenue[p] += self.pc_revenue[e];
+                            orders[p] += u64::from(self.pc_orders[e]);
                         }
                     }
                 }
@@ -296,16 +281,27 @@ impl Engine {
                 [(a, b), (1, 0)]
             };
             for (da, db) in edges {
-                for d in da.max(0)..=db {
-                    let d = d as usize;
-                    let day = &self.day_order
-                        [self.day_order_start[d] as usize..self.day_order_start[d + 1] as usize];
-                    for &o in day {
-                        let o = o as usize;
-                        if scope.pm[self.order_profile[o] as usize] {
-                            self.add_products(scope, o, true, false, &mut sums);
-                        }
+                if da.max(0) > db {
+                    continue;
+                }
+                // The days' lines, read in order. A line in scope (its
+                // product's category and its order's channel) has its order
+                // in scope; a product has one category, so a repeated
+                // product is in scope with its first line.
+                let (l0, l1) = (
+                    self.day_line_start[da.max(0) as usize] as usize,
+                    self.day_line_start[db as usize + 1] as usize,
+                );
+                for l in l0..l1 {
+                    let code = self.day_line_product[l];
+                    let pc = (code & !REPEAT) as usize;
+                    if !(chans[usize::from(self.day_line_channel[l])]
+                        && cats[usize::from(self.product_category[pc])])
+                    {
+                        continue;
                     }
+                    revenue[pc] += self.day_line_revenue[l];
+                    orders[pc] += u64::from(code & REPEAT == 0);
                 }
             }
         }

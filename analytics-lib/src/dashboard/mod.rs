@@ -71,6 +71,10 @@ use chrono::{Datelike, Duration, Months, NaiveDate};
 /// Code of a missing value (category, state, channel or segment).
 pub const NONE: u8 = u8::MAX;
 
+/// Flag on [`Engine`]'s day-ordered line products: the order has this
+/// product on an earlier line (it counts the order once).
+const REPEAT: u32 = 1 << 31;
+
 /// Below this many orders one thread scans them all.
 const PARALLEL_MIN_ORDERS: usize = 200_000;
 
@@ -299,9 +303,16 @@ pub struct Engine {
     /// and their revenue summed in line order.
     order_line_start: Vec<u32>,
     order_revenue: Vec<f64>,
-    /// Orders by day: `day_order[day_order_start[d]..day_order_start[d + 1]]`.
-    day_order: Vec<u32>,
-    day_order_start: Vec<u32>,
+    /// The lines again, by day (lines of day `d`:
+    /// `day_line_start[d]..day_line_start[d + 1]`; within a day, the
+    /// orders' lines in the order of the orders), for the product cube's
+    /// partial months: product code ([`REPEAT`] set on a line whose
+    /// product an earlier line of its order has), revenue, the order's
+    /// channel slot. Empty unless `products_one_category`.
+    day_line_start: Vec<u32>,
+    day_line_product: Vec<u32>,
+    day_line_revenue: Vec<f64>,
+    day_line_channel: Vec<u8>,
     /// The product cube: per (product, channel slot) cell
     /// `product × (n_channels + 1) + channel`, its entries
     /// `pc_start[cell]..pc_start[cell + 1]` by month: revenue and orders

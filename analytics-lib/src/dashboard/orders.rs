@@ -4,8 +4,9 @@
 //!
 //! A page costs two passes over the orders in scope and no copy of them:
 //! the first counts the orders per *bucket* of the sort key (a day; a
-//! number of items; the top 20 bits of the revenue's ordered bits, about
-//! 0,4 % wide), which says in which buckets the page's rows lie; the second
+//! number of items and a 256th of the positions, as the position breaks
+//! ties; the top 20 bits of the revenue's ordered bits, about 0,4 % wide),
+//! which says in which buckets the page's rows lie; the second
 //! gathers the orders of those buckets only (the page and the rest of its
 //! edge buckets) and sorts them exactly. Ties are broken by the order's
 //! position, so pages never overlap or miss an order.
@@ -48,26 +49,70 @@ impl OrderSort {
             _ => None,
         }
     }
+}
 
-    fn buckets(self, n_days: usize) -> usize {
-        match self {
+const REVENUE_BUCKET_BITS: u32 = 20;
+/// Sorting by items: orders of fewer than this many items are bucketed by
+/// (items, position), the rest share one bucket.
+const ITEM_CAP: usize = 15;
+/// Position sub-buckets per number of items.
+const POSITION_BUCKETS: usize = 256;
+
+/// The buckets of one drill-down, in the page's direction. Sorting by
+/// items, most orders have one or two: a bucket per number of items would
+/// make the second pass gather (and sort) most of the view for any page.
+/// The order's position breaks ties, so (items, position) sub-buckets
+/// are in sort order too: a page gathers about 1/256 of an items value.
+struct Buckets {
+    sort: OrderSort,
+    descending: bool,
+    n: usize,
+    /// Position → sub-bucket: `position >> shift` < [`POSITION_BUCKETS`].
+    shift: u32,
+}
+
+impl Buckets {
+    fn new(sort: OrderSort, descending: bool, n_days: usize, n_orders: usize) -> Buckets {
+        let mut shift = 0;
+        while (n_orders.max(1) - 1) >> shift >= POSITION_BUCKETS {
+            shift += 1;
+        }
+        let n = match sort {
             OrderSort::Date => n_days.max(1),
-            OrderSort::Items => ITEM_BUCKETS,
             OrderSort::Revenue => 1 << REVENUE_BUCKET_BITS,
+            OrderSort::Items => ITEM_CAP * POSITION_BUCKETS + 1,
+        };
+        Buckets {
+            sort,
+            descending,
+            n,
+            shift,
         }
     }
 
-    fn bucket(self, key: u64) -> usize {
-        match self {
+    /// The bucket of the order at `o` with sort key `key`.
+    fn of(&self, key: u64, o: usize) -> usize {
+        let b = match self.sort {
             OrderSort::Date => key as usize,
-            OrderSort::Items => (key as usize).min(ITEM_BUCKETS - 1),
             OrderSort::Revenue => (key >> (64 - REVENUE_BUCKET_BITS)) as usize,
+            OrderSort::Items => return self.items(key, o),
+        };
+        if self.descending { self.n - 1 - b } else { b }
+    }
+
+    /// Sorting by items: the items value (capped), then the position's
+    /// sub-bucket; the capped values share one bucket at the far end.
+    fn items(&self, key: u64, o: usize) -> usize {
+        let c = (key as usize).min(ITEM_CAP);
+        let sub = o >> self.shift;
+        match (c == ITEM_CAP, self.descending) {
+            (true, false) => self.n - 1,
+            (true, true) => 0,
+            (false, false) => c * POSITION_BUCKETS + sub,
+            (false, true) => 1 + (ITEM_CAP - 1 - c) * POSITION_BUCKETS + sub,
         }
     }
 }
-
-const ITEM_BUCKETS: usize = 4096;
-const REVENUE_BUCKET_BITS: u32 = 20;
 
 /// One page of the drill-down.
 #[derive(Clone, Debug)]
@@ -182,15 +227,15 @@ impl Engine {
     /// A page of the orders behind `q` (see the module docs).
     pub fn orders_page(&self, q: &Query, req: &OrdersRequest) -> OrdersPage {
         let scope = self.scope(q);
-        let n_buckets = req.sort.buckets(self.n_days);
-        let flip = |b: usize| if req.descending { n_buckets - 1 - b } else { b };
+        let buckets = Buckets::new(req.sort, req.descending, self.n_days, self.order_day.len());
+        let n_buckets = buckets.n;
         // Pass 1: orders per bucket (in the page's direction).
         let hists = self.over_customers(
             &scope,
             || vec![0u32; n_buckets],
             |h, _, ranges| {
                 self.each_order(&scope, ranges, req.which, |o, d| {
-                    h[flip(req.sort.bucket(self.sort_key(&scope, req.sort, o, d)))] += 1;
+                    h[buckets.of(self.sort_key(&scope, req.sort, o, d), o)] += 1;
                 });
             },
         );
@@ -225,7 +270,7 @@ impl Engine {
         let parts = self.over_customers(&scope, Vec::new, |v: &mut Vec<(u64, u32)>, _, ranges| {
             self.each_order(&scope, ranges, req.which, |o, d| {
                 let key = self.sort_key(&scope, req.sort, o, d);
-                let b = flip(req.sort.bucket(key));
+                let b = buckets.of(key, o);
                 if (lo..=hi).contains(&b) {
                     v.push((if req.descending { !key } else { key }, o as u32));
                 }
@@ -305,5 +350,50 @@ impl Engine {
     fn date_of(&self, d: i32) -> NaiveDate {
         NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()
             + Duration::days(i64::from(self.first_day + d))
+    }
+}
+
+#[cfg(test)]
+mod bucket_tests {
+    use super::*;
+
+    /// Buckets never go against the sort: for orders in page order (the
+    /// key in the page's direction, then the position), the buckets never
+    /// decrease, including past the items cap.
+    #[test]
+    fn buckets_follow_the_sort_order() {
+        let n_orders = 10_000;
+        for sort in [OrderSort::Date, OrderSort::Revenue, OrderSort::Items] {
+            for descending in [false, true] {
+                let b = Buckets::new(sort, descending, 400, n_orders);
+                let mut rows: Vec<(u64, usize)> = (0..n_orders)
+                    .map(|o| {
+                        let key = match sort {
+                            OrderSort::Date => (o * 7919 % 400) as u64,
+                            OrderSort::Revenue => ordered_bits((o * 7919 % 1000) as f64 - 100.5),
+                            OrderSort::Items => (1 + o * 7919 % 40) as u64,
+                        };
+                        (key, o)
+                    })
+                    .collect();
+                rows.sort_by_key(|&(k, o)| (if descending { !k } else { k }, o));
+                let buckets: Vec<usize> = rows.iter().map(|&(k, o)| b.of(k, o)).collect();
+                assert!(buckets.iter().all(|&x| x < b.n), "{sort:?} in range");
+                assert!(
+                    buckets.windows(2).all(|w| w[0] <= w[1]),
+                    "{sort:?} descending={descending}"
+                );
+                if sort == OrderSort::Items {
+                    // Past the cap, one bucket; below it, 1/256 of an items value.
+                    let ones = rows.iter().filter(|r| r.0 == 1).count();
+                    let widest = (0..b.n)
+                        .filter(|&i| i != 0 && i != b.n - 1)
+                        .map(|i| buckets.iter().filter(|&&x| x == i).count())
+                        .max()
+                        .unwrap_or(0);
+                    assert!(widest * 100 < ones, "{widest} of {ones}");
+                }
+            }
+        }
     }
 }

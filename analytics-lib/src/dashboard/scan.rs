@@ -536,12 +536,39 @@ impl Engine {
             }
             s
         };
-        let parts = self.over_customers(&scope, new, |s, chunk, ranges| {
-            self.customers(s, &scope, ranges, q.top);
-            if product_lines {
-                self.leaders(s, &scope, chunk, ranges);
-            }
-        });
+        let customer_pass = || {
+            self.over_customers(&scope, new, |s, chunk, ranges| {
+                self.customers(s, &scope, ranges, q.top);
+                if product_lines {
+                    self.leaders(s, &scope, chunk, ranges);
+                }
+            })
+        };
+        // The product cube reads the orders of the periods' edge days in
+        // day order (scattered over the customers' ranges): on its own
+        // thread beside the customer pass, whose chunks the other threads
+        // share out, instead of after it on one.
+        let (parts, products) = if product_cube {
+            std::thread::scope(|sc| {
+                let cube = sc.spawn(|| {
+                    let mut p = Scan {
+                        product_revenue: vec![0.0; self.n_products],
+                        product_orders: vec![0; self.n_products],
+                        product_revenue_prev: vec![0.0; self.n_products],
+                        product_orders_prev: vec![0; self.n_products],
+                        ..Scan::default()
+                    };
+                    self.product_cube(&mut p, &scope);
+                    p
+                });
+                let parts = customer_pass();
+                // A panicked cube thread: do its work again here.
+                let products = cube.join().ok();
+                (parts, products)
+            })
+        } else {
+            (customer_pass(), None)
+        };
         let mut parts = parts.into_iter();
         let mut s = parts.next().unwrap_or_else(new);
         for b in parts {
@@ -549,7 +576,15 @@ impl Engine {
         }
         leaders::settle_products(&mut s);
         if product_cube {
-            self.product_cube(&mut s, &scope);
+            match products {
+                Some(p) => {
+                    s.product_revenue = p.product_revenue;
+                    s.product_orders = p.product_orders;
+                    s.product_revenue_prev = p.product_revenue_prev;
+                    s.product_orders_prev = p.product_orders_prev;
+                }
+                None => self.product_cube(&mut s, &scope),
+            }
         }
         self.cube(&mut s, &scope.w, &scope.masks);
         s
