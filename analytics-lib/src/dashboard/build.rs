@@ -285,6 +285,16 @@ impl Engine {
             order_line_start.push(line_product.len() as u32);
         }
         drop((product_seen, by_order, by_order_start));
+        let cust_bound: Vec<f64> = cust_start
+            .windows(2)
+            .map(|c| {
+                let (l0, l1) = (
+                    order_line_start[c[0] as usize] as usize,
+                    order_line_start[c[1] as usize] as usize,
+                );
+                line_revenue[l0..l1].iter().map(|&x| x.max(0.0)).sum()
+            })
+            .collect();
 
         // Orders by day (counting sort of the positions), then their lines
         // in that order.
@@ -481,6 +491,7 @@ impl Engine {
             customer_ids,
             product_ids: ids.products.clone(),
             cust_start,
+            cust_bound,
             groups,
             profile_channel,
             profile_cat_start,
@@ -504,6 +515,7 @@ impl Engine {
             + self.order_day.len() * 2
             + self.order_profile.len() * 4
             + self.cust_start.len() * 4
+            + self.cust_bound.len() * 8
             + self.groups.len() * size_of::<Group>()
             + self.profile_channel.len()
             + self.profile_cat_start.len() * 4

@@ -340,6 +340,9 @@ pub struct Engine {
     product_ids: IdList,
     /// Customer rank → its orders `cust_start[r]..cust_start[r + 1]`.
     cust_start: Vec<u32>,
+    /// Customer rank → the sum of its lines' positive revenues: a bound on
+    /// its revenue in any period and scope (the top customers' pruning).
+    cust_bound: Vec<f64>,
     groups: Vec<Group>,
     /// Profile → channel slot, and category slots
     /// `profile_cats[profile_cat_start[p]..profile_cat_start[p + 1]]`.

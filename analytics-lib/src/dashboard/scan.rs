@@ -165,6 +165,16 @@ impl Engine {
         }
     }
 
+    /// Whether customer `rank` can still be among the top customers of a
+    /// thread whose `top`-th best revenue is `floor`: its revenue in any
+    /// period and scope is at most the sum of its positive lines. Skipping
+    /// the others skips reading their orders' revenue, which the scan
+    /// otherwise reads scattered (a cache miss for most orders in the
+    /// periods). The margin covers the rounding of the two sums.
+    fn may_rank(&self, rank: usize, floor: f64) -> bool {
+        !(self.cust_bound[rank] * (1.0 + 1e-9) < floor)
+    }
+
     /// The per-customer part for customers `ranges` (rank ranges with their
     /// state and segment slots): orders, active customers, churn, customers
     /// by state and segment, cohorts.
@@ -187,21 +197,30 @@ impl Engine {
         let (f, t, pf, pt, lo, hi) = (w.f, w.t, w.pf, w.pt, w.lo, w.hi);
         let (ce0, ce1, pe0, pe1) = (w.ce0, w.ce1, w.pe0, w.pe1);
         let m0 = w.m0 as u32;
+        let mut floor = f64::NEG_INFINITY;
         for g in ranges {
             let (mut st_customers, mut st_orders) = (0u64, 0u64);
             let (mut st_customers_prev, mut st_orders_prev) = (0u64, 0u64);
             for r in g.lo as usize..g.hi as usize {
                 let (a, b) = (self.cust_start[r] as usize, self.cust_start[r + 1] as usize);
+                let days = &self.order_day[a..b];
+                // Orders by day: a customer whose last is before every
+                // window has nothing to count.
+                if days.last().is_none_or(|&d| i32::from(d) < lo) {
+                    continue;
+                }
+                let profiles = &self.order_profile[a..b];
+                let top_wanted = top > 0 && self.may_rank(r, floor);
                 let mut flags = 0u32;
                 let (mut n_cur, mut n_prev) = (0u32, 0u32);
                 let (mut rev_cur, mut rev_prev) = (0.0, 0.0);
                 let mut bits = 0u64;
-                for o in a..b {
-                    let d = i32::from(self.order_day[o]);
+                for (k, (&d, &profile)) in days.iter().zip(profiles).enumerate() {
+                    let d = i32::from(d);
                     if d > hi {
                         break;
                     }
-                    let ok = u32::from(pm[self.order_profile[o] as usize] & (d >= lo));
+                    let ok = u32::from(pm[profile as usize] & (d >= lo));
                     let cur = u32::from((d >= f) & (d <= t)) & ok;
                     let prev = u32::from((d >= pf) & (d <= pt)) & ok;
                     let ce = u32::from((d >= ce0) & (d < ce1)) & ok;
@@ -213,8 +232,8 @@ impl Engine {
                     n_prev += prev;
                     let m = u32::from(self.month_of_day[d as usize]).wrapping_sub(m0) & 63;
                     bits |= u64::from(cur) << m;
-                    if top > 0 && (cur | prev) != 0 {
-                        let x = self.scope_revenue(scope, o);
+                    if top_wanted && (cur | prev) != 0 {
+                        let x = self.scope_revenue(scope, a + k);
                         if cur != 0 {
                             rev_cur += x;
                         }
@@ -226,13 +245,14 @@ impl Engine {
                 if flags == 0 {
                     continue;
                 }
-                if top > 0 && n_cur > 0 {
+                if top_wanted && n_cur > 0 {
                     s.push_top(
                         top,
                         g,
                         r,
                         [rev_cur, rev_prev],
                         [n_cur, n_prev].map(u64::from),
+                        &mut floor,
                     );
                 }
                 let bit = |k: u32| u64::from((flags >> k) & 1);
@@ -273,10 +293,18 @@ impl Engine {
         let words = (self.n_months - w.m0).div_ceil(64).max(1);
         let mut bits = vec![0u64; words];
         let (f, t, pf, pt) = (w.f, w.t, w.pf, w.pt);
+        let mut floor = f64::NEG_INFINITY;
         for g in ranges {
             let mut sums = [0u64; 4];
             for r in g.lo as usize..g.hi as usize {
                 let (a, b) = (self.cust_start[r] as usize, self.cust_start[r + 1] as usize);
+                if self.order_day[a..b]
+                    .last()
+                    .is_none_or(|&d| i32::from(d) < w.lo)
+                {
+                    continue;
+                }
+                let top_wanted = top > 0 && self.may_rank(r, floor);
                 let mut flags = 0u8;
                 let (mut n_cur, mut n_prev) = (0u64, 0u64);
                 let (mut rev_cur, mut rev_prev) = (0.0, 0.0);
@@ -289,7 +317,7 @@ impl Engine {
                         continue;
                     }
                     let (cur, prev) = (d >= f && d <= t, d >= pf && d <= pt);
-                    let x = if top > 0 && (cur || prev) {
+                    let x = if top_wanted && (cur || prev) {
                         self.scope_revenue(scope, o)
                     } else {
                         0.0
@@ -316,8 +344,8 @@ impl Engine {
                 if flags == 0 {
                     continue;
                 }
-                if top > 0 && n_cur > 0 {
-                    s.push_top(top, g, r, [rev_cur, rev_prev], [n_cur, n_prev]);
+                if top_wanted && n_cur > 0 {
+                    s.push_top(top, g, r, [rev_cur, rev_prev], [n_cur, n_prev], &mut floor);
                 }
                 if flags & C_EARLIER != 0 {
                     s.current.churn_base += 1;
@@ -618,7 +646,17 @@ pub struct Scope {
 
 impl Scan {
     /// A candidate for the top customers (kept when among the `top` first).
-    fn push_top(&mut self, top: usize, g: &Range, rank: usize, rev: [f64; 2], orders: [u64; 2]) {
+    /// When the candidates are cut back to `top`, `floor` becomes the
+    /// revenue of the last one kept: no customer below it can enter.
+    fn push_top(
+        &mut self,
+        top: usize,
+        g: &Range,
+        rank: usize,
+        rev: [f64; 2],
+        orders: [u64; 2],
+        floor: &mut f64,
+    ) {
         self.top_customers.push(CustomerFigure {
             customer: rank as u32,
             state: g.state,
@@ -630,6 +668,7 @@ impl Scan {
         });
         if self.top_customers.len() > 2 * top + 64 {
             leaders::keep_top(&mut self.top_customers, top);
+            *floor = self.top_customers[top - 1].revenue;
         }
     }
 
