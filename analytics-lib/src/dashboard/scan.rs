@@ -172,7 +172,8 @@ impl Engine {
     /// otherwise reads scattered (a cache miss for most orders in the
     /// periods). The margin covers the rounding of the two sums.
     fn may_rank(&self, rank: usize, floor: f64) -> bool {
-        !(self.cust_bound[rank] * (1.0 + 1e-9) < floor)
+        let bound = self.cust_bound[rank] * (1.0 + 1e-9);
+        bound >= floor || bound.is_nan()
     }
 
     /// The per-customer part for customers `ranges` (rank ranges with their
