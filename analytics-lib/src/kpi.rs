@@ -641,26 +641,26 @@ pub fn repeat_purchase_rate(sales: &Sales, filter: &Filter) -> Result<Option<f64
 /// Grouped on the month's number (`12 × year + month − 1`); only the keys
 /// are written as text.
 pub fn monthly_revenue(sales: &Sales, filter: &Filter) -> Result<BTreeMap<String, f64>> {
+    // Two columns of the lines in scope, then one pass (`sums::by_month`):
+    // the bits of `group_by(month).agg(sum)`, without its per-line year and
+    // month columns and hash table (14x the time for 10x the lines).
     let df = completed(filter.apply(sales.lazy()))
-        .group_by([month_number().alias("month")])
-        .agg([col("revenue").sum()])
+        .select([col("order_date").cast(DataType::Int32), col("revenue")])
         .collect()
         .map_err(pe("computing monthly revenue"))?;
-    let months = df
-        .column("month")
+    let days = df
+        .column("order_date")
         .and_then(|c| c.i32().cloned())
         .map_err(pe("monthly"))?;
     let rev = df
         .column("revenue")
         .and_then(|c| c.f64().cloned())
         .map_err(pe("monthly"))?;
-    Ok(months
-        .iter()
-        .zip(rev.iter())
-        .filter_map(|(m, r)| {
-            let m = m?;
+    Ok(crate::sums::by_month(&days, &rev)
+        .into_iter()
+        .map(|(m, r)| {
             let text = format!("{:04}-{:02}", m.div_euclid(12), m.rem_euclid(12) + 1);
-            Some((text, r.unwrap_or(0.0)))
+            (text, r)
         })
         .collect())
 }

@@ -49,6 +49,7 @@ pub mod retrain;
 #[cfg(feature = "segments")]
 pub mod segments;
 pub mod source;
+mod sums;
 #[cfg(feature = "tracking")]
 pub mod tracking;
 

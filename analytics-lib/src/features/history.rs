@@ -7,6 +7,7 @@ use rayon::prelude::*;
 
 use super::columns::{Lines, NO_CATEGORY, column};
 use super::*;
+use crate::sums::Kahan;
 
 /// The sales lines grouped by customer once, for features at several
 /// cutoffs (training computes them at three): reading the columns, coding
@@ -116,27 +117,6 @@ impl<'a> CustomerHistory<'a> {
             categories,
             frame,
         })
-    }
-}
-
-/// A running sum with Kahan compensation, updated exactly like polars'
-/// `KahanSum` (the grouped `sum` of floats).
-#[derive(Clone, Copy, Default)]
-struct Kahan {
-    sum: f64,
-    err: f64,
-}
-
-impl Kahan {
-    #[inline]
-    fn add(&mut self, v: f64) {
-        let y = v - self.err;
-        let s = self.sum + y;
-        let e = (s - self.sum) - y;
-        self.sum = s;
-        if e.is_finite() {
-            self.err = e;
-        }
     }
 }
 

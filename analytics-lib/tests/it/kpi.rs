@@ -312,6 +312,7 @@ fn b_values(s: &Sales, dim: Dimension) -> Vec<String> {
 /// The headline KPIs counted on the integer codes (bitsets) equal the ones
 /// counted on the ids (polars' `n_unique`, group-by and join), exactly:
 /// generated data with defects (cleaned), every filter kind, churn windows.
+/// The monthly revenue equals polars' group-by by month to the bit.
 #[test]
 fn kpis_on_codes_equal_kpis_on_ids() {
     use analytics_lib::data::generate::{GeneratorConfig, generate};
@@ -393,6 +394,22 @@ fn kpis_on_codes_equal_kpis_on_ids() {
                 let a = kpis(&coded, f, &opts).expect("kpis on codes");
                 let b = kpis(&by_id, f, &opts).expect("kpis on ids");
                 assert_eq!(a, b, "seed {seed}, filter {i}, window {window}");
+                // The monthly revenue (one pass, Kahan in row order) has
+                // the bits of polars' group-by on the month.
+                let grouped = monthly_by_group_by(&coded, f);
+                assert_eq!(
+                    a.monthly_revenue.keys().collect::<Vec<_>>(),
+                    grouped.keys().collect::<Vec<_>>(),
+                    "seed {seed}, filter {i}: months"
+                );
+                for (m, v) in &a.monthly_revenue {
+                    assert_eq!(
+                        v.to_bits(),
+                        grouped[m].to_bits(),
+                        "seed {seed}, filter {i}, {m}: {v} against {}",
+                        grouped[m]
+                    );
+                }
                 if i == 0 {
                     assert!(
                         a.orders > 1_000 && a.repeat_purchase_rate.is_some(),
@@ -402,4 +419,39 @@ fn kpis_on_codes_equal_kpis_on_ids() {
             }
         }
     }
+}
+
+/// Revenue per month as polars computes it: the completed lines in scope
+/// grouped by `12 × year + month − 1`, revenue summed ("YYYY-MM" keys).
+fn monthly_by_group_by(s: &Sales, f: &Filter) -> std::collections::BTreeMap<String, f64> {
+    let month = (col("order_date").dt().year().cast(DataType::Int32) * lit(12))
+        + col("order_date").dt().month().cast(DataType::Int32)
+        - lit(1);
+    let df = f
+        .apply(s.lazy())
+        .filter(col("completed"))
+        .group_by([month.alias("month")])
+        .agg([col("revenue").sum()])
+        .collect()
+        .expect("group by month");
+    let m = df
+        .column("month")
+        .expect("month")
+        .i32()
+        .expect("i32")
+        .clone();
+    let r = df
+        .column("revenue")
+        .expect("revenue")
+        .f64()
+        .expect("f64")
+        .clone();
+    m.iter()
+        .zip(r.iter())
+        .filter_map(|(m, r)| {
+            let m = m?;
+            let key = format!("{:04}-{:02}", m.div_euclid(12), m.rem_euclid(12) + 1);
+            Some((key, r.unwrap_or(0.0)))
+        })
+        .collect()
 }
