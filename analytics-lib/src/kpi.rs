@@ -638,12 +638,13 @@ pub fn repeat_purchase_rate(sales: &Sales, filter: &Filter) -> Result<Option<f64
 }
 
 /// Revenue per calendar month (`YYYY-MM`), completed orders, in the filter.
-/// Grouped on the month's number (`12 × year + month − 1`); only the keys
-/// are written as text.
+/// Summed per month number ([`crate::calendar`]); only the keys are written
+/// as text.
 pub fn monthly_revenue(sales: &Sales, filter: &Filter) -> Result<BTreeMap<String, f64>> {
     // Two columns of the lines in scope, then one pass (`sums::by_month`):
     // the bits of `group_by(month).agg(sum)`, without its per-line year and
-    // month columns and hash table (14x the time for 10x the lines).
+    // month columns and hash table (which cost 14x the time for 10x the
+    // lines).
     let df = completed(filter.apply(sales.lazy()))
         .select([col("order_date").cast(DataType::Int32), col("revenue")])
         .collect()
@@ -658,10 +659,7 @@ pub fn monthly_revenue(sales: &Sales, filter: &Filter) -> Result<BTreeMap<String
         .map_err(pe("monthly"))?;
     Ok(crate::sums::by_month(&days, &rev)
         .into_iter()
-        .map(|(m, r)| {
-            let text = format!("{:04}-{:02}", m.div_euclid(12), m.rem_euclid(12) + 1);
-            (text, r)
-        })
+        .map(|(m, r)| (crate::calendar::month_key(m), r))
         .collect())
 }
 

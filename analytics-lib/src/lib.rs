@@ -22,6 +22,7 @@
 
 #[cfg(feature = "models")]
 mod atomic;
+pub mod calendar;
 pub mod charts;
 pub mod clean;
 #[cfg(feature = "models")]
@@ -42,6 +43,7 @@ pub mod lookup;
 #[cfg(feature = "models")]
 pub mod models;
 pub mod notebook;
+pub mod process;
 #[cfg(feature = "models")]
 pub mod registry;
 #[cfg(feature = "segments")]

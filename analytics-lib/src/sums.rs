@@ -4,8 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{Datelike, Duration, NaiveDate};
 use polars::prelude::{Float64Chunked, Int32Chunked};
+
+use crate::calendar::month_of_day;
 
 /// A running sum with Kahan compensation, updated exactly like polars'
 /// `KahanSum` (the grouped `sum` of floats): rows added in row order give
@@ -29,20 +30,12 @@ impl Kahan {
     }
 }
 
-/// The calendar month of a day (days since 1970-01-01) as one number,
-/// `12 × year + month − 1`.
-pub(crate) fn month_of_day(day: i32) -> i32 {
-    let date =
-        NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default() + Duration::days(i64::from(day));
-    date.year() * 12 + date.month0() as i32
-}
-
 /// Days spanned at most by the day → month table (about 1,100 years);
 /// beyond it each row's month is computed on its own.
 const TABLE_DAYS: i64 = 400_000;
 
 /// The sum of `values` per calendar month of `days` (days since
-/// 1970-01-01), keyed by [`month_of_day`]: rows without a day are left out,
+/// 1970-01-01), keyed by the month number ([`crate::calendar`]): rows without a day are left out,
 /// a row without a value still makes its month present (sum 0), as polars'
 /// `group_by(month).agg(sum)` does. Kahan sums in row order: the same bits
 /// as that query.

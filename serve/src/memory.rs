@@ -33,8 +33,5 @@ pub fn give_back_freed_memory() {
 
 /// Resident memory of this process in bytes (Linux `VmRSS`), for the log.
 pub fn resident_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
+    analytics_lib::process::proc_status_bytes("VmRSS:")
 }

@@ -477,14 +477,12 @@ fn epoch_days(d: NaiveDate) -> i32 {
     (d - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()).num_days() as i32
 }
 
+/// `YYYY-MM` of month index `idx` counted from `first_month`.
 pub fn month_key(first_month: i32, idx: usize) -> String {
-    let m = first_month + idx as i32;
-    format!("{:04}-{:02}", m.div_euclid(12), m.rem_euclid(12) + 1)
+    crate::calendar::month_key(first_month + idx as i32)
 }
 
-pub fn month_of(d: NaiveDate) -> i32 {
-    d.year() * 12 + d.month0() as i32
-}
+pub use crate::calendar::month_of;
 
 /// Slot of a code in a dictionary of `n` values: `n` for missing.
 fn slot(code: u8, n: usize) -> usize {

@@ -165,6 +165,14 @@ impl Engine {
         }
     }
 
+    /// Whether the orders `a..b` (one customer's, by day) all come before
+    /// day `lo`, the first of every window: nothing of them counts.
+    fn ends_before(&self, a: usize, b: usize, lo: i32) -> bool {
+        self.order_day[a..b]
+            .last()
+            .is_none_or(|&d| i32::from(d) < lo)
+    }
+
     /// Whether customer `rank` can still be among the top customers of a
     /// thread whose `top`-th best revenue is `floor`: its revenue in any
     /// period and scope is at most the sum of its positive lines. Skipping
@@ -204,12 +212,10 @@ impl Engine {
             let (mut st_customers_prev, mut st_orders_prev) = (0u64, 0u64);
             for r in g.lo as usize..g.hi as usize {
                 let (a, b) = (self.cust_start[r] as usize, self.cust_start[r + 1] as usize);
-                let days = &self.order_day[a..b];
-                // Orders by day: a customer whose last is before every
-                // window has nothing to count.
-                if days.last().is_none_or(|&d| i32::from(d) < lo) {
+                if self.ends_before(a, b, lo) {
                     continue;
                 }
+                let days = &self.order_day[a..b];
                 let profiles = &self.order_profile[a..b];
                 let top_wanted = top > 0 && self.may_rank(r, floor);
                 let mut flags = 0u32;
@@ -299,10 +305,7 @@ impl Engine {
             let mut sums = [0u64; 4];
             for r in g.lo as usize..g.hi as usize {
                 let (a, b) = (self.cust_start[r] as usize, self.cust_start[r + 1] as usize);
-                if self.order_day[a..b]
-                    .last()
-                    .is_none_or(|&d| i32::from(d) < w.lo)
-                {
+                if self.ends_before(a, b, w.lo) {
                     continue;
                 }
                 let top_wanted = top > 0 && self.may_rank(r, floor);

@@ -59,12 +59,13 @@ mod chart;
 pub mod ets;
 mod regression;
 mod series;
+use crate::calendar::month_key;
 pub use chart::forecast_chart;
 pub use ets::HoltWinters;
 pub use regression::feature_names;
 use regression::{fit_on, predict_next};
 pub use series::{ExcludedMonth, MonthValue, MonthlySeries, prepare_series};
-use series::{month_key, month_of_year, month_start, parse_month};
+use series::{month_of_year, month_start, parse_month};
 
 use std::collections::BTreeMap;
 use std::f64::consts::PI;

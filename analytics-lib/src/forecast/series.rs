@@ -3,6 +3,7 @@
 //! the monthly revenue up to the last whole month before `as_of`.
 
 use super::*;
+use crate::calendar::month_of;
 
 pub(super) fn parse_month(key: &str) -> Result<i32> {
     let bad = || ForecastError::InvalidSeries {
@@ -21,14 +22,6 @@ pub(super) fn parse_month(key: &str) -> Result<i32> {
         return Err(bad());
     }
     Ok(y * 12 + m - 1)
-}
-
-pub(super) fn month_key(i: i32) -> String {
-    format!("{:04}-{:02}", i.div_euclid(12), i.rem_euclid(12) + 1)
-}
-
-pub(super) fn month_of(d: NaiveDate) -> i32 {
-    d.year() * 12 + d.month0() as i32
 }
 
 /// Month of year, 1..=12.

@@ -1,6 +1,8 @@
 //! `analytics bench`: the pipeline benchmark (shared/spec/benchmark.md),
 //! each stage timed and its own memory peak measured.
 
+use analytics_lib::process::proc_status_bytes;
+
 use super::*;
 
 /// Peak resident memory of this process (VmHWM), in bytes.
@@ -11,13 +13,6 @@ pub(crate) fn peak_rss_bytes() -> Option<u64> {
 /// Resident memory of this process now (VmRSS), in bytes.
 pub(crate) fn rss_bytes() -> Option<u64> {
     proc_status_bytes("VmRSS:")
-}
-
-pub(crate) fn proc_status_bytes(field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with(field))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
 }
 
 /// The benchmark's memory per stage: the resident memory a stage starts
