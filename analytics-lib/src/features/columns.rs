@@ -1,7 +1,7 @@
 //! Reading the shared sales frame's columns: by name without touching the
 //! frame ([`column`]), the date / completed / revenue triple every per-line
 //! aggregate reads ([`LineValues`]: the features and the CLV purchase
-//! summary), and the features' coded copy of the lines ([`Lines`]).
+//! summary), and the integer codes the features group and count on.
 
 use polars::prelude::*;
 use rayon::prelude::*;
@@ -35,11 +35,44 @@ impl LineValues {
             .f64()
             .cloned()
             .map_err(pe("reading the sales lines"))?;
+        // One array each (a no-op on the joined frame), so that
+        // `for_each_completed` reads them side by side.
+        let (mut date, mut completed, mut revenue) = (date, completed, revenue);
+        date.rechunk_mut();
+        completed.rechunk_mut();
+        revenue.rechunk_mut();
         Ok(LineValues {
             date,
             completed,
             revenue,
         })
+    }
+
+    /// `f(row, day, revenue)` for every completed line with a date, in row
+    /// order: straight from the arrays and their validity bits (the
+    /// iterators of `iter` cost more than the work at millions of lines).
+    pub(crate) fn for_each_completed(&self, mut f: impl FnMut(usize, i32, Option<f64>)) {
+        let (Some(d), Some(c), Some(r)) = (
+            self.date.downcast_iter().next(),
+            self.completed.downcast_iter().next(),
+            self.revenue.downcast_iter().next(),
+        ) else {
+            return;
+        };
+        let (days, day_ok) = (d.values().as_slice(), d.validity());
+        let (done, done_ok) = (c.values(), c.validity());
+        let (revenue, revenue_ok) = (r.values().as_slice(), r.validity());
+        let n = days.len().min(done.len()).min(revenue.len());
+        for i in 0..n {
+            if !done.get_bit(i)
+                || done_ok.is_some_and(|b| !b.get_bit(i))
+                || day_ok.is_some_and(|b| !b.get_bit(i))
+            {
+                continue;
+            }
+            let rev = revenue_ok.is_none_or(|b| b.get_bit(i)).then(|| revenue[i]);
+            f(i, days[i], rev);
+        }
     }
 
     /// Per line, in row order: the day (days since 1970-01-01), whether the
@@ -51,17 +84,6 @@ impl LineValues {
             .zip(self.revenue.iter())
             .map(|((d, c), r)| (d, c == Some(true), r))
     }
-}
-
-/// The sales lines' columns that the features read.
-pub(super) struct Lines {
-    /// Order code per line (`order_key`).
-    pub(super) order: Vec<u32>,
-    pub(super) date: Vec<Option<i32>>,
-    pub(super) completed: Vec<bool>,
-    pub(super) revenue: Vec<Option<f64>>,
-    /// Category code per line (`NO_CATEGORY` for a null).
-    pub(super) category: Vec<u32>,
 }
 
 pub(super) const NO_CATEGORY: u32 = u32::MAX;
@@ -89,79 +111,110 @@ pub(crate) fn column_as(lines: &DataFrame, name: &str, dtype: &DataType) -> Resu
         .map_err(pe("reading the sales lines"))
 }
 
-/// Rows of each group of `df` by `key`, in row order within a group.
-fn groups_of(df: &DataFrame, key: &str) -> Result<Vec<Vec<u32>>> {
-    let keys = column(df, key)?.clone();
-    let gb = DataFrame::new(df.height(), vec![keys])
-        .and_then(|d| d.group_by([key]).map(|g| g.into_groups()))
-        .map_err(pe("grouping the sales lines"))?;
-    Ok(gb
-        .par_iter()
-        .map(|g| {
-            let mut rows: Vec<u32> = match g {
-                GroupsIndicator::Idx((_, idx)) => idx.iter().copied().collect(),
-                GroupsIndicator::Slice([first, len]) => (first..first + len).collect(),
-            };
-            if !rows.is_sorted() {
-                rows.sort_unstable();
-            }
-            rows
-        })
-        .collect())
+/// The lines' `order_key` codes (every line has one), in place.
+pub(super) fn order_codes(lines: &DataFrame) -> Result<std::borrow::Cow<'_, [u32]>> {
+    u32_codes(lines, "order_key", "an order code on every line")
 }
 
-/// The lines' `order_key` codes (every line has one).
-fn order_codes(lines: &DataFrame) -> Result<Vec<u32>> {
-    let codes = column(lines, "order_key")?
+/// The lines' `customer_key` codes, in place; every line must have one.
+pub(super) fn customer_codes(lines: &DataFrame) -> Result<std::borrow::Cow<'_, [u32]>> {
+    u32_codes(
+        lines,
+        "customer_key",
+        "every line's customer in the customers table (cleaned data, as Source::prepare gives)",
+    )
+}
+
+fn u32_codes<'a>(
+    lines: &'a DataFrame,
+    name: &str,
+    expected: &str,
+) -> Result<std::borrow::Cow<'a, [u32]>> {
+    let codes = column(lines, name)?
         .u32()
-        .map_err(pe("reading the sales lines' order codes"))?;
+        .map_err(pe("reading the sales lines' integer codes"))?;
     if codes.null_count() > 0 {
         return Err(DataError::InvalidArgument {
             name: "sales lines",
-            expected: "an order code on every line".into(),
-            found: format!("{} lines without one", codes.null_count()),
+            expected: expected.into(),
+            found: format!("{} lines without a `{name}`", codes.null_count()),
         });
     }
-    Ok(codes.into_no_null_iter().collect())
+    Ok(match codes.cont_slice() {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => std::borrow::Cow::Owned(codes.into_no_null_iter().collect()),
+    })
 }
 
-impl Lines {
-    pub(super) fn read(lines: &DataFrame) -> Result<(Lines, Vec<&str>)> {
-        let category = column(lines, "category")?
-            .str()
-            .map_err(pe("reading the sales lines"))?;
-        // Category codes: one per distinct category, from polars' grouping.
-        let mut codes = vec![NO_CATEGORY; lines.height()];
-        let mut names = Vec::new();
-        for rows in groups_of(lines, "category")? {
-            if let Some(name) = rows.first().and_then(|&r| category.get(r as usize)) {
-                for &r in &rows {
-                    codes[r as usize] = names.len() as u32;
-                }
-                names.push(name);
+/// A code per line for its category (`NO_CATEGORY` for a null) and the
+/// category names by code, in order of first appearance. Blocks of lines
+/// are coded in parallel, each with its own small hash map, then renumbered
+/// into one list: a hash of each line's short string, instead of a grouping
+/// that lists every line's row.
+pub(super) fn category_codes(lines: &DataFrame) -> Result<(Vec<u32>, Vec<&str>)> {
+    const BLOCK: usize = 1 << 16;
+    let ca = column(lines, "category")?
+        .str()
+        .map_err(pe("reading the sales lines"))?;
+    // (array, first row of the array, range within it)
+    let mut tasks = Vec::new();
+    let mut offset = 0;
+    for arr in ca.downcast_iter() {
+        let mut i = 0;
+        while i < arr.len() {
+            let end = (i + BLOCK).min(arr.len());
+            tasks.push((arr, offset + i, i..end));
+            i = end;
+        }
+        offset += arr.len();
+    }
+    let mut codes = vec![NO_CATEGORY; ca.len()];
+    let mut out: Vec<&mut [u32]> = Vec::with_capacity(tasks.len());
+    let mut rest = codes.as_mut_slice();
+    for (_, _, range) in &tasks {
+        let (head, tail) = rest.split_at_mut(range.len());
+        out.push(head);
+        rest = tail;
+    }
+    let local: Vec<Vec<&str>> = tasks
+        .par_iter()
+        .zip(out.par_iter_mut())
+        .map(|((arr, _, range), out)| {
+            let mut seen: PlHashMap<&str, u32> = PlHashMap::default();
+            let mut names = Vec::new();
+            for (o, i) in out.iter_mut().zip(range.clone()) {
+                let Some(name) = arr.get(i) else { continue };
+                *o = *seen.entry(name).or_insert_with(|| {
+                    names.push(name);
+                    names.len() as u32 - 1
+                });
+            }
+            names
+        })
+        .collect();
+    // One numbering, in order of first appearance.
+    let mut global: PlHashMap<&str, u32> = PlHashMap::default();
+    let mut names = Vec::new();
+    let renumber: Vec<Vec<u32>> = local
+        .iter()
+        .map(|block| {
+            block
+                .iter()
+                .map(|&name| {
+                    *global.entry(name).or_insert_with(|| {
+                        names.push(name);
+                        names.len() as u32 - 1
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    out.par_iter_mut().zip(&renumber).for_each(|(out, map)| {
+        for c in out.iter_mut() {
+            if *c != NO_CATEGORY {
+                *c = map[*c as usize];
             }
         }
-        let values = LineValues::read(lines)?;
-        let n = lines.height();
-        let (mut date, mut completed, mut revenue) = (
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-        );
-        for (d, c, r) in values.iter() {
-            date.push(d);
-            completed.push(c);
-            revenue.push(r);
-        }
-        Ok((
-            Lines {
-                order: order_codes(lines)?,
-                date,
-                completed,
-                revenue,
-                category: codes,
-            },
-            names,
-        ))
-    }
+    });
+    Ok((codes, names))
 }

@@ -113,3 +113,39 @@ fn one_pass_features_equal_the_polars_query_to_the_bit() {
         categories_before(&sales, as_of).expect("c")
     );
 }
+
+#[test]
+fn lines_in_several_chunks_give_the_same_features_to_the_bit() {
+    // Lines read in several arrays (a frame stacked from parts): the
+    // category codes are numbered per array and renumbered into one list,
+    // the columns are read as single arrays, the codes in place or copied.
+    let sales = generated(20_000, 11);
+    let n = sales.lines.height();
+    let third = n / 3;
+    let mut lines = sales.lines.slice(0, third);
+    for (from, len) in [(third, third), (2 * third, n - 2 * third)] {
+        lines
+            .vstack_mut(&sales.lines.slice(from as i64, len))
+            .expect("stack");
+    }
+    let chunks = |name: &str| {
+        lines
+            .column(name)
+            .expect("column")
+            .as_materialized_series()
+            .n_chunks()
+    };
+    assert_eq!((chunks("category"), chunks("customer_key")), (3, 3));
+    let split = Sales {
+        lines,
+        customers: sales.customers.clone(),
+        default_as_of: sales.default_as_of,
+    };
+    for days in [0, 200] {
+        let cutoff = sales.default_as_of - Duration::days(days);
+        same(&split, cutoff, None);
+        let whole = customer_features(&sales, cutoff, None).expect("whole");
+        let parts = customer_features(&split, cutoff, None).expect("parts");
+        assert!(whole.frame.equals_missing(&parts.frame), "at {cutoff}");
+    }
+}

@@ -380,7 +380,12 @@ pub fn train_all_with<D: FeatureData + ?Sized>(
             if let Some(seed) = options.shuffle_training_targets {
                 shuffle(&mut fit.y, seed.wrapping_add(1));
             }
-            let val = unshuffled.unwrap_or_else(|| train.clone());
+            // The training split itself, borrowed: a copy of it was most of
+            // this stage at millions of customers.
+            let val = match unshuffled {
+                Some(u) => std::borrow::Cow::Owned(u),
+                None => std::borrow::Cow::Borrowed(&train),
+            };
             (
                 fit,
                 val,
@@ -394,7 +399,7 @@ pub fn train_all_with<D: FeatureData + ?Sized>(
             let (fit, val) = holdout(&train, params.holdout_share, params.holdout_seed)?;
             (
                 fit,
-                val,
+                std::borrow::Cow::Owned(val),
                 ValidationSplit::Holdout {
                     share: params.holdout_share,
                     seed: params.holdout_seed,

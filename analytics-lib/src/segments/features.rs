@@ -21,6 +21,7 @@
 
 use chrono::NaiveDate;
 use ndarray::Array2;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::features::{CustomerFeatures, FeatureData, FeatureMatrix, SHARE_PREFIX};
@@ -69,31 +70,11 @@ impl SegmentFeatures {
 
     /// The segmentation columns of customer features computed at `as_of`.
     pub fn from_customer_features(cf: &CustomerFeatures) -> Result<Self> {
-        let as_of = cf.cutoff;
-        let full = cf.matrix()?;
-        let names = segment_feature_names(&cf.categories);
-        let idx: Vec<usize> = names
-            .iter()
-            .map(|n| {
-                full.names().iter().position(|m| m == n).ok_or_else(|| {
-                    SegmentError::input(
-                        "customer features",
-                        format!("a column `{n}`"),
-                        format!("columns [{}]", full.names().join(", ")),
-                    )
-                })
-            })
-            .collect::<Result<_>>()?;
-        let mut values = Vec::with_capacity(full.n_rows() * idx.len());
-        for r in 0..full.n_rows() {
-            let row = full.row(r);
-            values.extend(idx.iter().map(|&i| row[i]));
-        }
         Ok(SegmentFeatures {
-            as_of,
+            as_of: cf.cutoff,
             categories: cf.categories.clone(),
             customer_ids: cf.customer_ids()?,
-            matrix: FeatureMatrix::new(names, values)?,
+            matrix: cf.select(segment_feature_names(&cf.categories))?,
         })
     }
 
@@ -199,12 +180,17 @@ impl Transform {
         }
     }
 
-    fn apply(self, name: &str, x: f64) -> Result<f64> {
-        let y = match self {
+    /// The transformed value, not yet checked (NaN where undefined).
+    fn raw(self, x: f64) -> f64 {
+        match self {
             Transform::Identity => x,
             Transform::Log1p if x > -1.0 => x.ln_1p(),
             Transform::Log1p => f64::NAN,
-        };
+        }
+    }
+
+    fn apply(self, name: &str, x: f64) -> Result<f64> {
+        let y = self.raw(x);
         if y.is_finite() {
             Ok(y)
         } else {
@@ -221,6 +207,48 @@ impl Transform {
                 x.to_string(),
             ))
         }
+    }
+
+    /// Every value of a column transformed (in parallel; the same values as
+    /// one by one), or the first row whose value has no finite transform.
+    fn column(self, name: &str, x: ndarray::ArrayView1<'_, f64>) -> Result<Vec<f64>> {
+        let raw: Vec<f64> = x.iter().copied().collect();
+        let out: Vec<f64> = raw.par_iter().map(|&v| self.raw(v)).collect();
+        match out.iter().position(|y| !y.is_finite()) {
+            None => Ok(out),
+            Some(r) => Err(with_row(self.apply(name, raw[r]).err(), r)),
+        }
+    }
+}
+
+/// The segmentation's transforms and weights for these features: the
+/// [`Transform::for_feature`] transforms, RFM weight 1, shares weighted by
+/// `share_weight` (`None`: `1/√(number of shares)`).
+fn default_transforms(names: &[String], share_weight: Option<f64>) -> (Vec<Transform>, Vec<f64>) {
+    let n_shares = names.iter().filter(|n| n.starts_with(SHARE_PREFIX)).count();
+    let w = share_weight.unwrap_or(1.0 / (n_shares.max(1) as f64).sqrt());
+    let transforms = names.iter().map(|n| Transform::for_feature(n)).collect();
+    let weights = names
+        .iter()
+        .map(|n| if n.starts_with(SHARE_PREFIX) { w } else { 1.0 })
+        .collect();
+    (transforms, weights)
+}
+
+/// A value's error, located at its row.
+fn with_row(e: Option<SegmentError>, r: usize) -> SegmentError {
+    match e {
+        Some(SegmentError::Input {
+            what,
+            expected,
+            found,
+        }) => SegmentError::Input {
+            what,
+            expected,
+            found: format!("{found} in row {r}"),
+        },
+        Some(e) => e,
+        None => SegmentError::input("feature value", "a finite number", format!("row {r}")),
     }
 }
 
@@ -244,6 +272,41 @@ impl Scaler {
         weights: &[f64],
         x: &Array2<f64>,
     ) -> Result<Self> {
+        Ok(Self::fit_columns(names, transforms, weights, x)?.0)
+    }
+
+    /// [`Scaler::fit`] and [`Scaler::transform`] of the same `x` in one go,
+    /// each value transformed once; the same scaler and values, bit for bit.
+    pub fn fit_transform(
+        names: &[String],
+        transforms: &[Transform],
+        weights: &[f64],
+        x: &Array2<f64>,
+    ) -> Result<(Self, Array2<f64>)> {
+        let (scaler, cols) = Self::fit_columns(names, transforms, weights, x)?;
+        let d = cols.len();
+        let mut out = Array2::zeros(x.raw_dim());
+        out.axis_chunks_iter_mut(ndarray::Axis(0), 4096)
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(b, mut block)| {
+                for (i, mut row) in block.outer_iter_mut().enumerate() {
+                    for j in 0..d {
+                        row[j] = scaler.weights[j] * (cols[j][b * 4096 + i] - scaler.means[j])
+                            / scaler.stds[j];
+                    }
+                }
+            });
+        Ok((scaler, out))
+    }
+
+    /// The scaler and the transformed columns it was fitted on.
+    fn fit_columns(
+        names: &[String],
+        transforms: &[Transform],
+        weights: &[f64],
+        x: &Array2<f64>,
+    ) -> Result<(Self, Vec<Vec<f64>>)> {
         let d = names.len();
         if transforms.len() != d || weights.len() != d || x.ncols() != d {
             return Err(SegmentError::input(
@@ -262,23 +325,23 @@ impl Scaler {
         }
         let n = x.nrows() as f64;
         let (mut means, mut stds) = (vec![0.0; d], vec![1.0; d]);
+        let mut cols = Vec::with_capacity(d);
         for j in 0..d {
-            let mut col = Vec::with_capacity(x.nrows());
-            for v in x.column(j) {
-                col.push(transforms[j].apply(&names[j], *v)?);
-            }
+            let col = transforms[j].column(&names[j], x.column(j))?;
             let mean = col.iter().sum::<f64>() / n;
             let var = col.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
             means[j] = mean;
             stds[j] = if var.sqrt() > 1e-12 { var.sqrt() } else { 1.0 };
+            cols.push(col);
         }
-        Ok(Scaler {
+        let scaler = Scaler {
             names: names.to_vec(),
             transforms: transforms.to_vec(),
             means,
             stds,
             weights: weights.to_vec(),
-        })
+        };
+        Ok((scaler, cols))
     }
 
     /// The segmentation's default scaler for these features: the
@@ -289,14 +352,18 @@ impl Scaler {
         x: &Array2<f64>,
         share_weight: Option<f64>,
     ) -> Result<Self> {
-        let n_shares = names.iter().filter(|n| n.starts_with(SHARE_PREFIX)).count();
-        let w = share_weight.unwrap_or(1.0 / (n_shares.max(1) as f64).sqrt());
-        let transforms: Vec<Transform> = names.iter().map(|n| Transform::for_feature(n)).collect();
-        let weights: Vec<f64> = names
-            .iter()
-            .map(|n| if n.starts_with(SHARE_PREFIX) { w } else { 1.0 })
-            .collect();
+        let (transforms, weights) = default_transforms(names, share_weight);
         Self::fit(names, &transforms, &weights, x)
+    }
+
+    /// [`Scaler::fit_default`] and the scaled `x` ([`Scaler::fit_transform`]).
+    pub fn fit_default_transform(
+        names: &[String],
+        x: &Array2<f64>,
+        share_weight: Option<f64>,
+    ) -> Result<(Self, Array2<f64>)> {
+        let (transforms, weights) = default_transforms(names, share_weight);
+        Self::fit_transform(names, &transforms, &weights, x)
     }
 
     pub fn n_features(&self) -> usize {
@@ -320,18 +387,7 @@ impl Scaler {
         }
         let mut out = Array2::zeros(x.raw_dim());
         for ((r, j), v) in x.indexed_iter() {
-            out[[r, j]] = self.scale_value(j, *v).map_err(|e| match e {
-                SegmentError::Input {
-                    what,
-                    expected,
-                    found,
-                } => SegmentError::Input {
-                    what,
-                    expected,
-                    found: format!("{found} in row {r}"),
-                },
-                e => e,
-            })?;
+            out[[r, j]] = self.scale_value(j, *v).map_err(|e| with_row(Some(e), r))?;
         }
         Ok(out)
     }

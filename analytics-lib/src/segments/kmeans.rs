@@ -727,8 +727,7 @@ pub fn kmeans_fixed_input(features: &SegmentFeatures) -> Result<Array2<f64>> {
     let raw = features.select(&BENCH_FEATURES)?;
     let names: Vec<String> = BENCH_FEATURES.iter().map(|s| s.to_string()).collect();
     let transforms: Vec<Transform> = names.iter().map(|n| Transform::for_feature(n)).collect();
-    let scaler = Scaler::fit(&names, &transforms, &[1.0; 3], &raw)?;
-    scaler.transform(&raw)
+    Ok(Scaler::fit_transform(&names, &transforms, &[1.0; 3], &raw)?.1)
 }
 
 /// [`kmeans_fixed`] on its input ([`kmeans_fixed_input`]): the clustering

@@ -217,8 +217,7 @@ pub fn fit_segments(features: &SegmentFeatures, params: &SegmentParams) -> Resul
     let names = fitted_names(features, params);
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     let raw = features.select(&refs)?;
-    let scaler = Scaler::fit_default(&names, &raw, params.share_weight)?;
-    let scaled = scaler.transform(&raw)?;
+    let (scaler, scaled) = Scaler::fit_default_transform(&names, &raw, params.share_weight)?;
     let search = params.kmeans.fit(&scaled)?;
     let fit = &search.best;
     let pos = positions(&scaler, &fit.centroids)?;

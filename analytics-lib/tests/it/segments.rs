@@ -16,11 +16,11 @@ use analytics_lib::kpi::Sales;
 use analytics_lib::models::ModelError;
 use analytics_lib::segments::views::{self, TsneParams};
 use analytics_lib::segments::{
-    DbscanParams, FixedKMeans, KMeansParams, MigrationMatrix, NOISE_ID, RfmTiers, SegmentError,
-    SegmentFeatures, SegmentFile, SegmentModel, SegmentParams, SegmentStats, Tier, TierCuts,
-    adjusted_rand_index, base_name, dbscan_grid, dbscan_linfa, dbscan_profiles, fit_segments,
-    kmeans_fixed, lloyd, lloyd_linfa, marketing_action, name_groups, names_from_stats,
-    profiles_frame, segment_customers, stability,
+    DbscanParams, FixedKMeans, KMeansParams, MigrationMatrix, NOISE_ID, RfmTiers, Scaler,
+    SegmentError, SegmentFeatures, SegmentFile, SegmentModel, SegmentParams, SegmentStats, Tier,
+    TierCuts, Transform, adjusted_rand_index, base_name, dbscan_grid, dbscan_linfa,
+    dbscan_profiles, fit_segments, kmeans_fixed, lloyd, lloyd_linfa, marketing_action, name_groups,
+    names_from_stats, profiles_frame, segment_customers, stability,
 };
 use chrono::NaiveDate;
 use ndarray::Array2;
@@ -717,3 +717,34 @@ fn kmeans_fixed_timing_on_a_data_folder() {
 mod dbscan;
 mod defaults;
 mod naming;
+
+#[test]
+fn fit_transform_is_fit_then_transform_to_the_bit_and_names_a_bad_row() {
+    let names: Vec<String> = ["recency_days", "frequency", "monetary"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let transforms: Vec<Transform> = names.iter().map(|n| Transform::for_feature(n)).collect();
+    let weights = [1.0, 0.5, 2.0];
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let normal: Normal<f64> = Normal::new(0.0, 40.0).expect("normal");
+    // More rows than one parallel block (4096).
+    let x = Array2::from_shape_fn((10_000, 3), |(r, j)| match j {
+        0 => r as f64 % 365.0,
+        _ => normal.sample(&mut rng).abs() + (r % 7) as f64,
+    });
+    let fitted = Scaler::fit(&names, &transforms, &weights, &x).expect("fit");
+    let expected = fitted.transform(&x).expect("transform");
+    let (scaler, scaled) =
+        Scaler::fit_transform(&names, &transforms, &weights, &x).expect("fit_transform");
+    assert_eq!(scaler, fitted);
+    assert_eq!(scaled.dim(), expected.dim());
+    for (a, b) in scaled.iter().zip(expected.iter()) {
+        assert_eq!(a.to_bits(), b.to_bits());
+    }
+    // A value log1p cannot take: the same error as `transform`, with its row.
+    let mut bad = x.clone();
+    bad[[6_001, 2]] = -3.0;
+    let e = Scaler::fit_transform(&names, &transforms, &weights, &bad).expect_err("refused");
+    assert_mentions(&e.to_string(), &["monetary", "-3", "row 6001"]);
+}
