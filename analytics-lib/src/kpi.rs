@@ -470,32 +470,6 @@ impl Bits {
     }
 }
 
-/// The two code columns of `lf`'s lines, when the KPI code counts on codes
-/// ([`Ids`]) and neither has a null (a null is a value to `n_unique`;
-/// those frames keep the group-by path). `extra`: more columns to collect.
-fn code_columns(lf: LazyFrame, ids: Ids, extra: &[Expr]) -> Result<Option<DataFrame>> {
-    if ids.order != "order_key" {
-        return Ok(None);
-    }
-    let mut cols = vec![col(ids.order), col(ids.customer)];
-    cols.extend_from_slice(extra);
-    let df = lf
-        .select(cols)
-        .collect()
-        .map_err(pe("reading the order and customer codes"))?;
-    let nulls = df.columns()[..2]
-        .iter()
-        .map(|c| c.null_count())
-        .sum::<usize>();
-    Ok((nulls == 0).then_some(df))
-}
-
-fn codes<'a>(df: &'a DataFrame, name: &str) -> Result<&'a IdxCa> {
-    df.column(name)
-        .and_then(|c| c.idx())
-        .map_err(pe("reading the order and customer codes"))
-}
-
 /// Distinct orders, distinct customers and customers with two orders or
 /// more among some lines, counted on the integer codes: a bit per order
 /// (800 KB for 6.5 M orders) and a small count per customer, in one pass.
@@ -511,20 +485,35 @@ struct CodeCounts {
 }
 
 impl CodeCounts {
-    /// `None` when the lines have no codes (or a null one).
+    /// Over the completed lines in `lf` (the lines in scope: the
+    /// completed check is made in the pass, so the frame's columns are
+    /// read as they are instead of filtered into a copy). `None` when the
+    /// lines have no codes (or a null one).
     fn of(lf: LazyFrame, ids: Ids) -> Result<Option<CodeCounts>> {
-        let Some(df) = code_columns(lf, ids, &[])? else {
+        if ids.order != "order_key" {
+            return Ok(None);
+        }
+        let df = lf
+            .select([col(ids.order), col(ids.customer), col("completed")])
+            .collect()
+            .map_err(pe("reading the order and customer codes"))?;
+        let read = |name: &str| crate::features::u32_codes(&df, name, "a code on every line");
+        let (Ok(order), Ok(customer)) = (read(ids.order), read(ids.customer)) else {
             return Ok(None);
         };
-        let (order, customer) = (codes(&df, ids.order)?, codes(&df, ids.customer)?);
-        let mut seen = Bits::with_capacity(order.max().map_or(0, |m| m as usize + 1));
-        let mut per_customer = vec![0u8; customer.max().map_or(0, |m| m as usize + 1)];
-        for (o, c) in order.into_no_null_iter().zip(customer.into_no_null_iter()) {
-            if seen.insert(o as usize) {
-                let n = &mut per_customer[c as usize];
+        let done = df
+            .column("completed")
+            .and_then(|c| c.bool())
+            .map_err(pe("reading the completed flags"))?;
+        let size = |c: &[u32]| c.iter().max().map_or(0, |&m| m as usize + 1);
+        let mut seen = Bits::with_capacity(size(&order));
+        let mut per_customer = vec![0u8; size(&customer)];
+        crate::features::for_each_true(done, |r| {
+            if seen.insert(order[r] as usize) {
+                let n = &mut per_customer[customer[r] as usize];
                 *n = n.saturating_add(1);
             }
-        }
+        });
         Ok(Some(CodeCounts {
             orders: seen.len(),
             customers: per_customer.iter().filter(|&&n| n >= 1).count() as u64,
@@ -562,33 +551,39 @@ pub fn churn_rate(
     let w = Duration::days(window_days);
     let ids = Ids::of(sales);
     let scope = filter.apply_scope(sales.lazy());
-    // On the codes: the customers of each window as bitsets.
-    let lines = completed(scope.clone()).filter(
-        col("order_date")
-            .gt_eq(lit(as_of - w - w))
-            .and(col("order_date").lt(lit(as_of))),
-    );
-    let later = col("order_date").gt_eq(lit(as_of - w)).alias("later");
-    if let Some(df) = code_columns(lines, ids, &[later])? {
-        let customer = codes(&df, ids.customer)?;
-        let is_later = df
-            .column("later")
-            .and_then(|c| c.bool())
+    // On the codes: the customers of each window as bitsets, in one pass
+    // over the lines in scope as they are (no filtered copy).
+    if ids.customer == "customer_key" {
+        let df = scope
+            .clone()
+            .select([
+                col(ids.customer),
+                col("order_date"),
+                col("completed"),
+                col("revenue"),
+            ])
+            .collect()
             .map_err(pe("computing churn"))?;
-        let n = customer.max().map_or(0, |m| m as usize + 1);
-        let (mut earlier, mut later) = (Bits::with_capacity(n), Bits::with_capacity(n));
-        for (c, l) in customer.into_no_null_iter().zip(is_later.iter()) {
-            if l == Some(true) {
-                later.insert(c as usize);
-            } else {
-                earlier.insert(c as usize);
-            }
+        if let Ok(customer) = crate::features::u32_codes(&df, ids.customer, "a code on every line")
+        {
+            let values = crate::features::LineValues::read(&df)?;
+            let day = crate::features::epoch_days;
+            let (start, middle, end) = (day(as_of - w - w), day(as_of - w), day(as_of));
+            let n = customer.iter().max().map_or(0, |&m| m as usize + 1);
+            let (mut earlier, mut later) = (Bits::with_capacity(n), Bits::with_capacity(n));
+            values.for_each_completed(|r, d, _| {
+                if d >= middle && d < end {
+                    later.insert(customer[r] as usize);
+                } else if d >= start && d < middle {
+                    earlier.insert(customer[r] as usize);
+                }
+            });
+            let active = earlier.len();
+            let retained: u64 = (earlier.0.iter().zip(&later.0))
+                .map(|(e, l)| u64::from((e & l).count_ones()))
+                .sum();
+            return Ok(ratio((active - retained) as f64, active as f64));
         }
-        let active = earlier.len();
-        let retained: u64 = (earlier.0.iter().zip(&later.0))
-            .map(|(e, l)| u64::from((e & l).count_ones()))
-            .sum();
-        return Ok(ratio((active - retained) as f64, active as f64));
     }
     let earlier = active_in(scope.clone(), as_of - w - w, as_of - w, ids);
     let later = active_in(scope, as_of - w, as_of, ids).with_column(lit(true).alias("retained"));
@@ -641,23 +636,18 @@ pub fn repeat_purchase_rate(sales: &Sales, filter: &Filter) -> Result<Option<f64
 /// Summed per month number ([`crate::calendar`]); only the keys are written
 /// as text.
 pub fn monthly_revenue(sales: &Sales, filter: &Filter) -> Result<BTreeMap<String, f64>> {
-    // Two columns of the lines in scope, then one pass (`sums::by_month`):
-    // the bits of `group_by(month).agg(sum)`, without its per-line year and
+    // The lines in scope (on the whole frame, its columns as they are: no
+    // copy), then one pass over the completed ones (`sums::by_month`): the
+    // bits of `group_by(month).agg(sum)`, without its per-line year and
     // month columns and hash table (which cost 14x the time for 10x the
     // lines).
-    let df = completed(filter.apply(sales.lazy()))
-        .select([col("order_date").cast(DataType::Int32), col("revenue")])
+    let df = filter
+        .apply(sales.lazy())
+        .select([col("order_date"), col("completed"), col("revenue")])
         .collect()
         .map_err(pe("computing monthly revenue"))?;
-    let days = df
-        .column("order_date")
-        .and_then(|c| c.i32().cloned())
-        .map_err(pe("monthly"))?;
-    let rev = df
-        .column("revenue")
-        .and_then(|c| c.f64().cloned())
-        .map_err(pe("monthly"))?;
-    Ok(crate::sums::by_month(&days, &rev)
+    let values = crate::features::LineValues::read(&df)?;
+    Ok(crate::sums::by_month(&values)
         .into_iter()
         .map(|(m, r)| (crate::calendar::month_key(m), r))
         .collect())
@@ -681,7 +671,7 @@ pub fn kpis(sales: &Sales, filter: &Filter, opts: &KpiOptions) -> Result<Kpis> {
     // On the integer codes: distinct orders and customers and the repeat
     // buyers in one pass over the lines in scope (bitsets, see `CodeCounts`).
     let (revenue, orders, active_customers, repeat) =
-        match CodeCounts::of(completed(filter.apply(sales.lazy())), ids)? {
+        match CodeCounts::of(filter.apply(sales.lazy()), ids)? {
             Some(c) => {
                 let revenue = revenue_of(filter.apply(sales.lazy()))?;
                 let repeat = ratio(c.repeaters as f64, c.customers as f64);

@@ -4,9 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use polars::prelude::{Float64Chunked, Int32Chunked};
-
 use crate::calendar::month_of_day;
+use crate::features::LineValues;
 
 /// A running sum with Kahan compensation, updated exactly like polars'
 /// `KahanSum` (the grouped `sum` of floats): rows added in row order give
@@ -34,16 +33,19 @@ impl Kahan {
 /// beyond it each row's month is computed on its own.
 const TABLE_DAYS: i64 = 400_000;
 
-/// The sum of `values` per calendar month of `days` (days since
-/// 1970-01-01), keyed by the month number ([`crate::calendar`]): rows without a day are left out,
-/// a row without a value still makes its month present (sum 0), as polars'
-/// `group_by(month).agg(sum)` does. Kahan sums in row order: the same bits
-/// as that query.
-pub(crate) fn by_month(days: &Int32Chunked, values: &Float64Chunked) -> BTreeMap<i32, f64> {
-    let (lo, hi) = days
-        .iter()
-        .flatten()
-        .fold((i32::MAX, i32::MIN), |(a, b), d| (a.min(d), b.max(d)));
+/// The revenue of the completed lines per calendar month of their
+/// `order_date`, keyed by the month number ([`crate::calendar`]): lines
+/// without a date are left out, a line without revenue still makes its month
+/// present (sum 0), as polars' `filter(completed).group_by(month).agg(sum)`
+/// does. Kahan sums in row order: the same bits as that query. The lines
+/// are read in place (`LineValues::for_each_completed`), not filtered into
+/// a copy first.
+pub(crate) fn by_month(values: &LineValues) -> BTreeMap<i32, f64> {
+    let (mut lo, mut hi) = (i32::MAX, i32::MIN);
+    values.for_each_completed(|_, d, _| {
+        lo = lo.min(d);
+        hi = hi.max(d);
+    });
     if lo > hi {
         return BTreeMap::new();
     }
@@ -63,14 +65,13 @@ pub(crate) fn by_month(days: &Int32Chunked, values: &Float64Chunked) -> BTreeMap
     let n = (month(hi) - first + 1) as usize;
     let mut sums = vec![Kahan::default(); n];
     let mut seen = vec![false; n];
-    for (d, v) in days.iter().zip(values.iter()) {
-        let Some(d) = d else { continue };
+    values.for_each_completed(|_, d, v| {
         let k = (month(d) - first) as usize;
         seen[k] = true;
         if let Some(v) = v {
             sums[k].add(v);
         }
-    }
+    });
     (0..n)
         .filter(|&k| seen[k])
         .map(|k| (first + k as i32, sums[k].sum))

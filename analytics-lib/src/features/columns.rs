@@ -111,6 +111,21 @@ pub(crate) fn column_as(lines: &DataFrame, name: &str, dtype: &DataType) -> Resu
         .map_err(pe("reading the sales lines"))
 }
 
+/// `f(row)` for every row whose `mask` is true (a null is not), in row
+/// order, straight from the mask's bits.
+pub(crate) fn for_each_true(mask: &BooleanChunked, mut f: impl FnMut(usize)) {
+    let mut offset = 0;
+    for arr in mask.downcast_iter() {
+        let (bits, ok) = (arr.values(), arr.validity());
+        for i in 0..arr.len() {
+            if bits.get_bit(i) && ok.is_none_or(|b| b.get_bit(i)) {
+                f(offset + i);
+            }
+        }
+        offset += arr.len();
+    }
+}
+
 /// The lines' `order_key` codes (every line has one), in place.
 pub(super) fn order_codes(lines: &DataFrame) -> Result<std::borrow::Cow<'_, [u32]>> {
     u32_codes(lines, "order_key", "an order code on every line")
@@ -125,7 +140,7 @@ pub(super) fn customer_codes(lines: &DataFrame) -> Result<std::borrow::Cow<'_, [
     )
 }
 
-fn u32_codes<'a>(
+pub(crate) fn u32_codes<'a>(
     lines: &'a DataFrame,
     name: &str,
     expected: &str,
