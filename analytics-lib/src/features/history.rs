@@ -96,16 +96,11 @@ impl<'a> CustomerHistory<'a> {
         if let Some(c) = categories {
             check_categories(c)?;
         }
-        let agg = Aggregates::scan(self, cutoff);
         let categories = match categories {
             Some(c) => c.to_vec(),
-            None => {
-                let mut seen = agg.history_categories();
-                seen.sort();
-                seen
-            }
+            None => self.categories_before(cutoff)?,
         };
-        let frame = agg.frame(cutoff, &categories)?;
+        let frame = self.frame_at(cutoff, &categories)?;
         if frame.height() == 0 {
             return Err(no_order_before(cutoff));
         }
@@ -233,11 +228,10 @@ fn pack_by_customer(
 }
 
 /// One customer's aggregates over its completed lines dated before
-/// `cutoff + 90 d`.
+/// `cutoff + 90 d`, and the revenue of each share column's category
+/// (`spent`, `seen`: the caller's buffers, one per share column).
 #[derive(Default)]
 struct Customer {
-    /// Has a completed line before the cutoff (only those get a row).
-    history: bool,
     last: i32,
     first: i32,
     frequency: u32,
@@ -245,134 +239,45 @@ struct Customer {
     monetary: Kahan,
     revenue_90d: Kahan,
     target: Kahan,
-    /// Revenue per category code of the history lines (every category
-    /// seen, even on a line without revenue).
-    categories: Vec<(u32, Kahan)>,
 }
 
-/// Per-customer aggregates, customers sorted by id.
-struct Aggregates<'h, 'a> {
-    history: &'h CustomerHistory<'a>,
-    customers: Vec<Customer>,
+/// A thread's buffers, reused from customer to customer.
+#[derive(Default)]
+struct Scratch {
+    orders: Vec<u32>,
+    recent: Vec<u32>,
+    /// Per share column: the category's revenue, and whether a history
+    /// line had it (even without revenue).
+    spent: Vec<Kahan>,
+    seen: Vec<bool>,
 }
 
-impl<'h, 'a> Aggregates<'h, 'a> {
-    fn scan(history: &'h CustomerHistory<'a>, cutoff: NaiveDate) -> Aggregates<'h, 'a> {
+impl CustomerHistory<'_> {
+    /// One row per customer with a line before `cutoff`, sorted by
+    /// `customer_id`: each customer's lines are read once, front to back, and
+    /// its row is written straight into the columns (parallel blocks of
+    /// customers); the share columns are those of `categories`.
+    fn frame_at(&self, cutoff: NaiveDate, categories: &[String]) -> Result<DataFrame> {
         let t = epoch_days(cutoff);
         let recent_start = epoch_days(cutoff - Duration::days(HORIZON_DAYS));
         let target_end = epoch_days(cutoff + Duration::days(HORIZON_DAYS));
-        let customers: Vec<Customer> = (0..history.ids.len())
-            .into_par_iter()
-            // Each thread's order lists are reused from customer to
-            // customer (two allocations per customer otherwise).
-            .map_init(
-                <(Vec<u32>, Vec<u32>)>::default,
-                |(orders, recent_orders), g| {
-                    orders.clear();
-                    recent_orders.clear();
-                    let mut c = Customer {
-                        last: i32::MIN,
-                        first: i32::MAX,
-                        ..Default::default()
-                    };
-                    for line in history.lines_of(g) {
-                        let day = line.day;
-                        if day >= target_end {
-                            continue;
-                        }
-                        let rev = line.has_revenue.then_some(line.revenue);
-                        if day >= t {
-                            if let Some(v) = rev {
-                                c.target.add(v);
-                            }
-                            continue;
-                        }
-                        c.history = true;
-                        c.last = c.last.max(day);
-                        c.first = c.first.min(day);
-                        let recent = day >= recent_start;
-                        let o = line.order;
-                        // Lines of one order are usually next to each other.
-                        if orders.last() != Some(&o) {
-                            orders.push(o);
-                        }
-                        if recent && recent_orders.last() != Some(&o) {
-                            recent_orders.push(o);
-                        }
-                        let code = line.category;
-                        let slot = (code != NO_CATEGORY).then(|| {
-                            match c.categories.iter().position(|(k, _)| *k == code) {
-                                Some(i) => i,
-                                None => {
-                                    c.categories.push((code, Kahan::default()));
-                                    c.categories.len() - 1
-                                }
-                            }
-                        });
-                        let Some(v) = rev else { continue };
-                        c.monetary.add(v);
-                        if recent {
-                            c.revenue_90d.add(v);
-                        }
-                        if let Some(i) = slot {
-                            c.categories[i].1.add(v);
-                        }
-                    }
-                    let distinct = |v: &mut Vec<u32>| {
-                        if v.len() > 1 {
-                            v.sort_unstable();
-                            v.dedup();
-                        }
-                        v.len() as u32
-                    };
-                    c.frequency = distinct(orders);
-                    c.orders_90d = distinct(recent_orders);
-                    c
-                },
-            )
-            .collect();
-        Aggregates { history, customers }
-    }
-
-    /// Distinct categories of the lines before the cutoff.
-    fn history_categories(&self) -> Vec<String> {
-        let mut seen = vec![false; self.history.categories.len()];
-        for c in self.customers.iter().filter(|c| c.history) {
-            for (k, _) in &c.categories {
-                seen[*k as usize] = true;
+        // The share column of each category code (`usize::MAX`: none).
+        let mut column_of = vec![usize::MAX; self.categories.len()];
+        for (j, cat) in categories.iter().enumerate() {
+            if let Some(k) = self.categories.iter().position(|c| c == cat) {
+                column_of[k] = j;
             }
         }
-        self.history
-            .categories
-            .iter()
-            .zip(seen)
-            .filter(|(_, s)| *s)
-            .map(|(c, _)| c.to_string())
-            .collect()
-    }
-
-    /// One row per customer with history, sorted by `customer_id`.
-    fn frame(&self, cutoff: NaiveDate, categories: &[String]) -> Result<DataFrame> {
-        let t = epoch_days(cutoff);
-        let codes: Vec<Option<u32>> = categories
-            .iter()
-            .map(|cat| {
-                self.history
-                    .categories
-                    .iter()
-                    .position(|c| c == cat)
-                    .map(|k| k as u32)
-            })
-            .collect();
-        // The customers with history, then their rows in parallel blocks,
-        // each writing its part of every column (at millions of customers a
-        // single thread pushing into 21 fresh columns was most of the cost).
-        let kept: Vec<usize> = (0..self.customers.len())
-            .filter(|&g| self.customers[g].history)
+        let shares = categories.len();
+        // The customers with history: a (completed, dated) line before
+        // the cutoff.
+        let kept: Vec<usize> = (0..self.ids.len())
+            .into_par_iter()
+            .filter(|&g| self.lines_of(g).iter().any(|l| l.day < t))
             .collect();
         let n = kept.len();
-        let ids: Vec<&str> = kept.iter().map(|&g| self.history.ids[g]).collect();
-        let width = BASE_FEATURES.len() + categories.len() + 1;
+        let ids: Vec<&str> = kept.iter().map(|&g| self.ids[g]).collect();
+        let width = BASE_FEATURES.len() + shares + 1;
         let mut values: Vec<Vec<f64>> = (0..width).map(|_| vec![0.0; n]).collect();
         const BLOCK: usize = 1 << 14;
         let mut blocks: Vec<(&[usize], Vec<&mut [f64]>)> = Vec::with_capacity(n.div_ceil(BLOCK));
@@ -386,38 +291,103 @@ impl<'h, 'a> Aggregates<'h, 'a> {
             }
             blocks.push((rows, cols));
         }
-        blocks.into_par_iter().for_each(|(rows, mut cols)| {
-            for (i, &g) in rows.iter().enumerate() {
-                let c = &self.customers[g];
-                let m = round_money(c.monetary.sum);
-                let base = [
-                    f64::from(t - c.last),
-                    f64::from(c.frequency),
-                    m,
-                    f64::from(t - c.first),
-                    m / f64::from(c.frequency),
-                    f64::from(c.orders_90d),
-                    round_money(c.revenue_90d.sum),
-                ];
-                let shares = codes.iter().map(|code| {
-                    if m > 0.0 {
-                        let spent = code
-                            .and_then(|k| c.categories.iter().find(|(j, _)| *j == k))
-                            .map_or(0.0, |(_, s)| round_money(s.sum));
-                        spent / m
-                    } else {
-                        0.0
+        blocks.into_par_iter().for_each_init(
+            || Scratch {
+                spent: vec![Kahan::default(); shares],
+                seen: vec![false; shares],
+                ..Default::default()
+            },
+            |s, (rows, mut cols)| {
+                for (i, &g) in rows.iter().enumerate() {
+                    s.orders.clear();
+                    s.recent.clear();
+                    s.spent.fill(Kahan::default());
+                    s.seen.fill(false);
+                    let mut c = Customer {
+                        last: i32::MIN,
+                        first: i32::MAX,
+                        ..Default::default()
+                    };
+                    for line in self.lines_of(g) {
+                        let day = line.day;
+                        if day >= target_end {
+                            continue;
+                        }
+                        let rev = line.has_revenue.then_some(line.revenue);
+                        if day >= t {
+                            if let Some(v) = rev {
+                                c.target.add(v);
+                            }
+                            continue;
+                        }
+                        c.last = c.last.max(day);
+                        c.first = c.first.min(day);
+                        let recent = day >= recent_start;
+                        let o = line.order;
+                        // Lines of one order are usually next to each other.
+                        if s.orders.last() != Some(&o) {
+                            s.orders.push(o);
+                        }
+                        if recent && s.recent.last() != Some(&o) {
+                            s.recent.push(o);
+                        }
+                        let j = match line.category {
+                            NO_CATEGORY => usize::MAX,
+                            code => column_of[code as usize],
+                        };
+                        if j != usize::MAX {
+                            s.seen[j] = true;
+                        }
+                        let Some(v) = rev else { continue };
+                        c.monetary.add(v);
+                        if recent {
+                            c.revenue_90d.add(v);
+                        }
+                        if j != usize::MAX {
+                            s.spent[j].add(v);
+                        }
                     }
-                });
-                let row = base
-                    .into_iter()
-                    .chain(shares)
-                    .chain([round_money(c.target.sum)]);
-                for (col, v) in cols.iter_mut().zip(row) {
-                    col[i] = v;
+                    let distinct = |v: &mut Vec<u32>| {
+                        if v.len() > 1 {
+                            v.sort_unstable();
+                            v.dedup();
+                        }
+                        v.len() as u32
+                    };
+                    c.frequency = distinct(&mut s.orders);
+                    c.orders_90d = distinct(&mut s.recent);
+                    let m = round_money(c.monetary.sum);
+                    let base = [
+                        f64::from(t - c.last),
+                        f64::from(c.frequency),
+                        m,
+                        f64::from(t - c.first),
+                        m / f64::from(c.frequency),
+                        f64::from(c.orders_90d),
+                        round_money(c.revenue_90d.sum),
+                    ];
+                    let share = (0..shares).map(|j| {
+                        if m > 0.0 {
+                            let spent = if s.seen[j] {
+                                round_money(s.spent[j].sum)
+                            } else {
+                                0.0
+                            };
+                            spent / m
+                        } else {
+                            0.0
+                        }
+                    });
+                    let row = base
+                        .into_iter()
+                        .chain(share)
+                        .chain([round_money(c.target.sum)]);
+                    for (col, v) in cols.iter_mut().zip(row) {
+                        col[i] = v;
+                    }
                 }
-            }
-        });
+            },
+        );
         let names = feature_names(categories)
             .into_iter()
             .chain([TARGET.to_string()]);
