@@ -396,6 +396,11 @@ impl Ids {
             customer: if both { "customer_key" } else { "customer_id" },
         }
     }
+
+    /// Whether the lines carry the integer codes (both or neither).
+    fn coded(self) -> bool {
+        self.order == "order_key"
+    }
 }
 
 /// The contract's revenue (sum), orders (distinct orders) and active
@@ -490,15 +495,15 @@ impl CodeCounts {
     /// read as they are instead of filtered into a copy). `None` when the
     /// lines have no codes (or a null one).
     fn of(lf: LazyFrame, ids: Ids) -> Result<Option<CodeCounts>> {
-        if ids.order != "order_key" {
+        if !ids.coded() {
             return Ok(None);
         }
         let df = lf
             .select([col(ids.order), col(ids.customer), col("completed")])
             .collect()
             .map_err(pe("reading the order and customer codes"))?;
-        let read = |name: &str| crate::features::u32_codes(&df, name, "a code on every line");
-        let (Ok(order), Ok(customer)) = (read(ids.order), read(ids.customer)) else {
+        let read = |name: &str| crate::features::codes_without_nulls(&df, name);
+        let (Some(order), Some(customer)) = (read(ids.order)?, read(ids.customer)?) else {
             return Ok(None);
         };
         let done = df
@@ -553,7 +558,7 @@ pub fn churn_rate(
     let scope = filter.apply_scope(sales.lazy());
     // On the codes: the customers of each window as bitsets, in one pass
     // over the lines in scope as they are (no filtered copy).
-    if ids.customer == "customer_key" {
+    if ids.coded() {
         let df = scope
             .clone()
             .select([
@@ -564,8 +569,7 @@ pub fn churn_rate(
             ])
             .collect()
             .map_err(pe("computing churn"))?;
-        if let Ok(customer) = crate::features::u32_codes(&df, ids.customer, "a code on every line")
-        {
+        if let Some(customer) = crate::features::codes_without_nulls(&df, ids.customer)? {
             let values = crate::features::LineValues::read(&df)?;
             let day = crate::features::epoch_days;
             let (start, middle, end) = (day(as_of - w - w), day(as_of - w), day(as_of));

@@ -140,25 +140,42 @@ pub(super) fn customer_codes(lines: &DataFrame) -> Result<std::borrow::Cow<'_, [
     )
 }
 
-pub(crate) fn u32_codes<'a>(
+fn u32_codes<'a>(
     lines: &'a DataFrame,
     name: &str,
     expected: &str,
 ) -> Result<std::borrow::Cow<'a, [u32]>> {
+    match codes_without_nulls(lines, name)? {
+        Some(codes) => Ok(codes),
+        None => Err(DataError::InvalidArgument {
+            name: "sales lines",
+            expected: expected.into(),
+            found: format!(
+                "{} lines without a `{name}`",
+                column(lines, name)?.null_count()
+            ),
+        }),
+    }
+}
+
+/// An integer code column of the lines (`order_key`, `customer_key`), in
+/// place when it is one array; `None` when a line has no code (callers on
+/// the codes then take their path on the ids). A missing column or another
+/// type is an error.
+pub(crate) fn codes_without_nulls<'a>(
+    lines: &'a DataFrame,
+    name: &str,
+) -> Result<Option<std::borrow::Cow<'a, [u32]>>> {
     let codes = column(lines, name)?
         .u32()
         .map_err(pe("reading the sales lines' integer codes"))?;
     if codes.null_count() > 0 {
-        return Err(DataError::InvalidArgument {
-            name: "sales lines",
-            expected: expected.into(),
-            found: format!("{} lines without a `{name}`", codes.null_count()),
-        });
+        return Ok(None);
     }
-    Ok(match codes.cont_slice() {
+    Ok(Some(match codes.cont_slice() {
         Ok(s) => std::borrow::Cow::Borrowed(s),
         Err(_) => std::borrow::Cow::Owned(codes.into_no_null_iter().collect()),
-    })
+    }))
 }
 
 /// A code per line for its category (`NO_CATEGORY` for a null) and the
@@ -171,22 +188,20 @@ pub(super) fn category_codes(lines: &DataFrame) -> Result<(Vec<u32>, Vec<&str>)>
     let ca = column(lines, "category")?
         .str()
         .map_err(pe("reading the sales lines"))?;
-    // (array, first row of the array, range within it)
+    // (array, a range of its rows), in row order
     let mut tasks = Vec::new();
-    let mut offset = 0;
     for arr in ca.downcast_iter() {
         let mut i = 0;
         while i < arr.len() {
             let end = (i + BLOCK).min(arr.len());
-            tasks.push((arr, offset + i, i..end));
+            tasks.push((arr, i..end));
             i = end;
         }
-        offset += arr.len();
     }
     let mut codes = vec![NO_CATEGORY; ca.len()];
     let mut out: Vec<&mut [u32]> = Vec::with_capacity(tasks.len());
     let mut rest = codes.as_mut_slice();
-    for (_, _, range) in &tasks {
+    for (_, range) in &tasks {
         let (head, tail) = rest.split_at_mut(range.len());
         out.push(head);
         rest = tail;
@@ -194,7 +209,7 @@ pub(super) fn category_codes(lines: &DataFrame) -> Result<(Vec<u32>, Vec<&str>)>
     let local: Vec<Vec<&str>> = tasks
         .par_iter()
         .zip(out.par_iter_mut())
-        .map(|((arr, _, range), out)| {
+        .map(|((arr, range), out)| {
             let mut seen: PlHashMap<&str, u32> = PlHashMap::default();
             let mut names = Vec::new();
             for (o, i) in out.iter_mut().zip(range.clone()) {

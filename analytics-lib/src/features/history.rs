@@ -14,8 +14,8 @@ use crate::sums::Kahan;
 /// the categories and grouping the lines by customer is done here once
 /// instead of at every cutoff.
 ///
-/// The grouping is a counting sort on the lines' `customer_key` (the
-/// customer's row in [`Sales::customers`], which are sorted by id): no
+/// The grouping sorts on the lines' `customer_key` (the customer's row in
+/// [`Sales::customers`], which are sorted by id; [`pack_by_customer`]): no
 /// hashing of ids, and the customers come out in id order. The lines the
 /// features read are *copied* into that order, packed (24 bytes a line), so
 /// every cutoff reads them front to back: at millions of lines, a walk
@@ -228,8 +228,7 @@ fn pack_by_customer(
 }
 
 /// One customer's aggregates over its completed lines dated before
-/// `cutoff + 90 d`, and the revenue of each share column's category
-/// (`spent`, `seen`: the caller's buffers, one per share column).
+/// `cutoff + 90 d` (the share columns' sums are in [`Scratch`]).
 #[derive(Default)]
 struct Customer {
     last: i32,
@@ -246,10 +245,10 @@ struct Customer {
 struct Scratch {
     orders: Vec<u32>,
     recent: Vec<u32>,
-    /// Per share column: the category's revenue, and whether a history
-    /// line had it (even without revenue).
+    /// Per share column: the category's revenue in the history. A
+    /// category the customer never bought stays at the empty sum, whose
+    /// rounding is the 0 of "no such category".
     spent: Vec<Kahan>,
-    seen: Vec<bool>,
 }
 
 impl CustomerHistory<'_> {
@@ -294,7 +293,6 @@ impl CustomerHistory<'_> {
         blocks.into_par_iter().for_each_init(
             || Scratch {
                 spent: vec![Kahan::default(); shares],
-                seen: vec![false; shares],
                 ..Default::default()
             },
             |s, (rows, mut cols)| {
@@ -302,7 +300,6 @@ impl CustomerHistory<'_> {
                     s.orders.clear();
                     s.recent.clear();
                     s.spent.fill(Kahan::default());
-                    s.seen.fill(false);
                     let mut c = Customer {
                         last: i32::MIN,
                         first: i32::MAX,
@@ -331,20 +328,16 @@ impl CustomerHistory<'_> {
                         if recent && s.recent.last() != Some(&o) {
                             s.recent.push(o);
                         }
-                        let j = match line.category {
-                            NO_CATEGORY => usize::MAX,
-                            code => column_of[code as usize],
-                        };
-                        if j != usize::MAX {
-                            s.seen[j] = true;
-                        }
                         let Some(v) = rev else { continue };
                         c.monetary.add(v);
                         if recent {
                             c.revenue_90d.add(v);
                         }
-                        if j != usize::MAX {
-                            s.spent[j].add(v);
+                        if line.category != NO_CATEGORY {
+                            match column_of[line.category as usize] {
+                                usize::MAX => {}
+                                j => s.spent[j].add(v),
+                            }
                         }
                     }
                     let distinct = |v: &mut Vec<u32>| {
@@ -368,12 +361,7 @@ impl CustomerHistory<'_> {
                     ];
                     let share = (0..shares).map(|j| {
                         if m > 0.0 {
-                            let spent = if s.seen[j] {
-                                round_money(s.spent[j].sum)
-                            } else {
-                                0.0
-                            };
-                            spent / m
+                            round_money(s.spent[j].sum) / m
                         } else {
                             0.0
                         }

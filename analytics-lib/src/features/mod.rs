@@ -47,7 +47,7 @@ mod reference;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use columns::{LineValues, column, for_each_true, u32_codes};
+pub(crate) use columns::{LineValues, codes_without_nulls, column, for_each_true};
 pub use history::CustomerHistory;
 #[cfg(test)]
 pub(crate) use reference::customer_features_polars;

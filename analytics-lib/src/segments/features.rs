@@ -194,19 +194,24 @@ impl Transform {
         if y.is_finite() {
             Ok(y)
         } else {
-            Err(SegmentError::input(
-                "feature value",
-                format!(
-                    "a finite number for `{name}`{}",
-                    if self == Transform::Log1p {
-                        " greater than −1 (it is log1p-transformed)"
-                    } else {
-                        ""
-                    }
-                ),
-                x.to_string(),
-            ))
+            Err(self.error(name, x))
         }
+    }
+
+    /// What `apply` says of a value with no finite transform.
+    fn error(self, name: &str, x: f64) -> SegmentError {
+        SegmentError::input(
+            "feature value",
+            format!(
+                "a finite number for `{name}`{}",
+                if self == Transform::Log1p {
+                    " greater than −1 (it is log1p-transformed)"
+                } else {
+                    ""
+                }
+            ),
+            x.to_string(),
+        )
     }
 
     /// Every value of a column transformed (in parallel; the same values as
@@ -216,7 +221,7 @@ impl Transform {
         let out: Vec<f64> = raw.par_iter().map(|&v| self.raw(v)).collect();
         match out.iter().position(|y| !y.is_finite()) {
             None => Ok(out),
-            Some(r) => Err(with_row(self.apply(name, raw[r]).err(), r)),
+            Some(r) => Err(with_row(self.error(name, raw[r]), r)),
         }
     }
 }
@@ -236,19 +241,18 @@ fn default_transforms(names: &[String], share_weight: Option<f64>) -> (Vec<Trans
 }
 
 /// A value's error, located at its row.
-fn with_row(e: Option<SegmentError>, r: usize) -> SegmentError {
+fn with_row(e: SegmentError, r: usize) -> SegmentError {
     match e {
-        Some(SegmentError::Input {
+        SegmentError::Input {
             what,
             expected,
             found,
-        }) => SegmentError::Input {
+        } => SegmentError::Input {
             what,
             expected,
             found: format!("{found} in row {r}"),
         },
-        Some(e) => e,
-        None => SegmentError::input("feature value", "a finite number", format!("row {r}")),
+        e => e,
     }
 }
 
@@ -283,16 +287,17 @@ impl Scaler {
         weights: &[f64],
         x: &Array2<f64>,
     ) -> Result<(Self, Array2<f64>)> {
+        const BLOCK: usize = 4096;
         let (scaler, cols) = Self::fit_columns(names, transforms, weights, x)?;
         let d = cols.len();
         let mut out = Array2::zeros(x.raw_dim());
-        out.axis_chunks_iter_mut(ndarray::Axis(0), 4096)
+        out.axis_chunks_iter_mut(ndarray::Axis(0), BLOCK)
             .into_par_iter()
             .enumerate()
             .for_each(|(b, mut block)| {
                 for (i, mut row) in block.outer_iter_mut().enumerate() {
                     for j in 0..d {
-                        row[j] = scaler.weights[j] * (cols[j][b * 4096 + i] - scaler.means[j])
+                        row[j] = scaler.weights[j] * (cols[j][b * BLOCK + i] - scaler.means[j])
                             / scaler.stds[j];
                     }
                 }
@@ -387,7 +392,7 @@ impl Scaler {
         }
         let mut out = Array2::zeros(x.raw_dim());
         for ((r, j), v) in x.indexed_iter() {
-            out[[r, j]] = self.scale_value(j, *v).map_err(|e| with_row(Some(e), r))?;
+            out[[r, j]] = self.scale_value(j, *v).map_err(|e| with_row(e, r))?;
         }
         Ok(out)
     }

@@ -27,7 +27,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::errors::{Result, SegmentError};
-use super::features::{BENCH_FEATURES, Scaler, SegmentFeatures, Transform};
+use super::features::{BENCH_FEATURES, Scaler, SegmentFeatures};
 
 pub(crate) const NAME: &str = "kmeans";
 
@@ -726,8 +726,8 @@ pub fn kmeans_fixed(features: &SegmentFeatures, params: &FixedKMeans) -> Result<
 pub fn kmeans_fixed_input(features: &SegmentFeatures) -> Result<Array2<f64>> {
     let raw = features.select(&BENCH_FEATURES)?;
     let names: Vec<String> = BENCH_FEATURES.iter().map(|s| s.to_string()).collect();
-    let transforms: Vec<Transform> = names.iter().map(|n| Transform::for_feature(n)).collect();
-    Ok(Scaler::fit_transform(&names, &transforms, &[1.0; 3], &raw)?.1)
+    // No share columns: the default transforms with weight 1 each.
+    Ok(Scaler::fit_default_transform(&names, &raw, None)?.1)
 }
 
 /// [`kmeans_fixed`] on its input ([`kmeans_fixed_input`]): the clustering

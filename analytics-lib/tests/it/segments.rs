@@ -738,6 +738,24 @@ fn fit_transform_is_fit_then_transform_to_the_bit_and_names_a_bad_row() {
     let (scaler, scaled) =
         Scaler::fit_transform(&names, &transforms, &weights, &x).expect("fit_transform");
     assert_eq!(scaler, fitted);
+    // The fitted means and deviations, one value at a time in row order
+    // (`fit` and `fit_transform` share their fitting code, so this is the
+    // reference both are held to).
+    for (j, t) in transforms.iter().enumerate() {
+        let col: Vec<f64> = x
+            .column(j)
+            .iter()
+            .map(|&v| match t {
+                Transform::Log1p => v.ln_1p(),
+                Transform::Identity => v,
+            })
+            .collect();
+        let n = col.len() as f64;
+        let mean = col.iter().sum::<f64>() / n;
+        let sd = (col.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+        assert_eq!(scaler.means[j].to_bits(), mean.to_bits(), "mean of {j}");
+        assert_eq!(scaler.stds[j].to_bits(), sd.to_bits(), "std of {j}");
+    }
     assert_eq!(scaled.dim(), expected.dim());
     for (a, b) in scaled.iter().zip(expected.iter()) {
         assert_eq!(a.to_bits(), b.to_bits());
