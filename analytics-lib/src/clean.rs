@@ -339,7 +339,27 @@ fn apply_rules(
     rules: Vec<Rule>,
     found: &mut Vec<DefectCount>,
 ) -> Result<(DataFrame, Vec<bool>)> {
-    let n = df.height();
+    let keep = judge(table, &df, df.height(), rules, found)?;
+    let kept = remove_rows(table, df, &keep)?;
+    Ok((kept, keep))
+}
+
+/// The rows of `df` that `keep` flags, in a new frame.
+fn remove_rows(table: &'static str, df: DataFrame, keep: &[bool]) -> Result<DataFrame> {
+    df.filter(&BooleanChunked::from_slice(PlSmallStr::EMPTY, keep))
+        .map_err(DataError::polars(table, "removing defective rows"))
+}
+
+/// Check `rules` on `n` rows (the expression checks on `df`, which has
+/// them), count each row under the first rule it breaks, and flag the rows
+/// that break none.
+fn judge(
+    table: &'static str,
+    df: &DataFrame,
+    n: usize,
+    rules: Vec<Rule>,
+    found: &mut Vec<DefectCount>,
+) -> Result<Vec<bool>> {
     let exprs: Vec<Expr> = rules
         .iter()
         .enumerate()
@@ -397,11 +417,7 @@ fn apply_rules(
             action: r.action,
         });
     }
-    let keep: Vec<bool> = code.iter().map(|&c| c == 0).collect();
-    let kept = df
-        .filter(&BooleanChunked::from_slice(PlSmallStr::EMPTY, &keep))
-        .map_err(DataError::polars(table, "removing defective rows"))?;
-    Ok((kept, keep))
+    Ok(code.iter().map(|&c| c == 0).collect())
 }
 
 /// The values of `v` at the rows `keep` flags.
@@ -510,9 +526,10 @@ pub fn clean_owned(data: CuratedFrames) -> Result<Cleaned> {
     let (order_index, first) = KeyIndex::with_first_flags(&input_order_ids);
     let order_customer = customer_index.resolve(&ids(&orders, "orders", "customer_id")?);
     let unknown_customer = order_customer.iter().map(|&r| r == NONE).collect();
-    let (orders, order_kept) = apply_rules(
+    let order_kept = judge(
         "orders",
-        orders,
+        &orders,
+        orders.height(),
         rules(
             &ORDER_RULES,
             [
@@ -531,7 +548,7 @@ pub fn clean_owned(data: CuratedFrames) -> Result<Cleaned> {
     // row in the input orders.
     let line_order = order_index.resolve(&ids(&order_items, "order_items", "order_id")?);
     let line_product = product_index.resolve(&ids(&order_items, "order_items", "product_id")?);
-    let first = first_lines(&order_items, &line_order)?;
+    let first = first_lines(&order_items, &line_order, order_kept.len())?;
     let mut has_line = vec![false; order_kept.len()];
     for &o in line_order.iter().filter(|&&o| o != NONE) {
         has_line[o as usize] = true;
@@ -579,10 +596,10 @@ pub fn clean_owned(data: CuratedFrames) -> Result<Cleaned> {
     // Orders, second pass (on the orders that passed the first): orders left
     // without lines. `survivors` are their rows in the input.
     let survivors: Vec<usize> = (0..order_kept.len()).filter(|&r| order_kept[r]).collect();
-    drop(order_kept);
-    let (orders, kept_again) = apply_rules(
+    let kept_again = judge(
         "orders",
-        orders,
+        &DataFrame::empty(),
+        survivors.len(),
         rules(
             &ORDER_LINE_RULES,
             [
@@ -599,6 +616,10 @@ pub fn clean_owned(data: CuratedFrames) -> Result<Cleaned> {
         clean_row[r] = order_customer_clean.len() as IdxSize;
         order_customer_clean.push(order_customer[r]);
     }
+    // The orders are copied once, without the rows either pass removed.
+    let order_keep: Vec<bool> = clean_row.iter().map(|&r| r != NONE).collect();
+    let orders = remove_rows("orders", orders, &order_keep)?;
+    drop(order_keep);
     let keys = JoinKeys {
         line_order: line_order.iter().map(|&o| clean_row[o as usize]).collect(),
         line_product,
@@ -637,22 +658,101 @@ pub fn clean_owned(data: CuratedFrames) -> Result<Cleaned> {
 /// The first occurrence of each (order_id, line_no) among the order lines,
 /// as polars' `is_first_distinct` over the pair would flag it. A line whose
 /// order is known is keyed by that order's row (an integer); the others by
-/// the id itself.
-fn first_lines(lines: &DataFrame, line_order: &[IdxSize]) -> Result<Vec<bool>> {
+/// the id itself. The usual case, a known order and a line number in
+/// 0..64, is one bit per (order row, line number) in a word per order (the
+/// lines of an order are usually next to each other, so the words are read
+/// in order), not a hash set as large as the lines.
+fn first_lines(lines: &DataFrame, line_order: &[IdxSize], orders: usize) -> Result<Vec<bool>> {
     let order_ids = ids(lines, "order_items", "order_id")?;
     let line_no = lines
         .column("line_no")
         .and_then(|c| c.i32().cloned())
         .map_err(DataError::polars("order_items", "reading line numbers"))?;
-    let mut known: PlHashSet<u64> = PlHashSet::with_capacity(lines.height());
+    let mut seen = vec![0u64; orders];
+    let mut known: PlHashSet<(IdxSize, i32)> = PlHashSet::default();
     let mut other: PlHashSet<(Option<&str>, Option<i32>)> = PlHashSet::default();
     Ok(order_ids
         .iter()
         .zip(line_no.iter())
         .zip(line_order)
         .map(|((id, no), &o)| match (o, no) {
-            (o, Some(no)) if o != NONE => known.insert((u64::from(o) << 32) | u64::from(no as u32)),
+            (o, Some(no)) if o != NONE && (0..64).contains(&no) => {
+                let bit = 1u64 << no;
+                let word = &mut seen[o as usize];
+                let first = *word & bit == 0;
+                *word |= bit;
+                first
+            }
+            (o, Some(no)) if o != NONE => known.insert((o, no)),
             _ => other.insert((id, no)),
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bit per (order, line number), the set for other line numbers and
+    /// the set keyed by id flag the same lines as polars' `is_first_distinct`
+    /// over the pair.
+    #[test]
+    fn first_lines_match_polars_is_first_distinct() {
+        let ids = [
+            Some("a"),
+            Some("a"),
+            Some("b"),
+            Some("a"),
+            Some("x"),
+            Some("x"),
+            Some("b"),
+            Some("b"),
+            Some("b"),
+            Some("b"),
+            None,
+            None,
+            Some("a"),
+            Some("a"),
+        ];
+        let line_no = [
+            Some(1),
+            Some(2),
+            Some(1),
+            Some(1),
+            Some(1),
+            Some(1),
+            Some(70),
+            Some(70),
+            Some(-3),
+            Some(-3),
+            Some(1),
+            Some(1),
+            None,
+            None,
+        ];
+        // "a" is order row 0, "b" row 1, "x" is unknown, nulls are unknown.
+        let line_order = [0, 0, 1, 0, NONE, NONE, 1, 1, 1, 1, NONE, NONE, 0, 0];
+        let df = df!("order_id" => ids, "line_no" => line_no).expect("frame");
+        let ours = first_lines(&df, &line_order, 2).expect("first lines");
+        let polars: Vec<bool> = df
+            .clone()
+            .lazy()
+            .select([as_struct(vec![col("order_id"), col("line_no")]).is_first_distinct()])
+            .collect()
+            .expect("is_first_distinct")
+            .columns()[0]
+            .bool()
+            .expect("bool")
+            .iter()
+            .map(|v| v == Some(true))
+            .collect();
+        assert_eq!(ours, polars);
+        assert_eq!(
+            ours,
+            [
+                true, true, true, false, true, false, true, false, true, false, true, false, true,
+                false
+            ]
+        );
+    }
 }

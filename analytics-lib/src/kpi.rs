@@ -64,6 +64,66 @@ pub fn line_revenue() -> Expr {
     col("quantity").cast(DataType::Float64) * col("unit_price") * (lit(1.0) - col("discount"))
 }
 
+/// The rows of `ids` in ascending order of their values, nulls first, equal
+/// values in row order: what polars' `arg_sort` gives, without comparing
+/// strings at every step. Each value's first 16 bytes are packed into a
+/// big-endian integer (zero-padded), so most comparisons are one integer
+/// comparison; only values that share those 16 bytes are compared whole.
+pub(crate) fn sorted_rows(ids: &StringChunked) -> IdxCa {
+    use rayon::prelude::*;
+    let mut nulls = Vec::new();
+    let mut keyed: Vec<(u128, IdxSize)> = Vec::with_capacity(ids.len() - ids.null_count());
+    for (row, v) in ids.iter().enumerate() {
+        match v {
+            None => nulls.push(row as IdxSize),
+            Some(v) => {
+                let mut bytes = [0u8; 16];
+                let n = v.len().min(16);
+                bytes[..n].copy_from_slice(&v.as_bytes()[..n]);
+                keyed.push((u128::from_be_bytes(bytes), row as IdxSize));
+            }
+        }
+    }
+    let value = |row: IdxSize| ids.get(row as usize).unwrap_or_default();
+    keyed.par_sort_unstable_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then_with(|| value(a.1).cmp(value(b.1)))
+            .then(a.1.cmp(&b.1))
+    });
+    nulls.extend(keyed.into_iter().map(|(_, row)| row));
+    IdxCa::from_vec(PlSmallStr::EMPTY, nulls)
+}
+
+/// The chunk lengths every column of `df` shares, when it has more than
+/// one chunk and they all share them.
+fn common_chunk_lengths(df: &DataFrame) -> Option<Vec<usize>> {
+    let mut columns = df.columns().iter().map(|c| {
+        c.as_materialized_series()
+            .chunk_lengths()
+            .collect::<Vec<usize>>()
+    });
+    let first = columns.next()?;
+    (first.len() > 1 && columns.all(|c| c == first)).then_some(first)
+}
+
+/// `c` as chunks of `lengths` (slices of it: nothing is copied).
+fn cut_like(c: &Column, lengths: &[usize]) -> PolarsResult<Column> {
+    let s = c.as_materialized_series();
+    let mut offset = 0;
+    let mut out: Option<Series> = None;
+    for &len in lengths {
+        let part = s.slice(offset as i64, len);
+        offset += len;
+        match &mut out {
+            None => out = Some(part),
+            Some(o) => {
+                o.append(&part)?;
+            }
+        }
+    }
+    Ok(out.unwrap_or_else(|| s.clear()).into_column())
+}
+
 impl Sales {
     /// Join the cleaned tables into the line-level sales frame (the ids are
     /// looked up here; [`Sales::join`] takes them from final cleaning).
@@ -109,10 +169,7 @@ impl Sales {
         let by_id = clean
             .customers
             .column("customer_id")
-            .map(|c| {
-                c.as_materialized_series()
-                    .arg_sort(SortOptions::default().with_multithreaded(true))
-            })
+            .and_then(|c| c.str().map(sorted_rows))
             .map_err(pe("sorting the customers"))?;
         let mut sorted_row = vec![NONE; by_id.len()];
         for (to, from) in by_id.iter().enumerate() {
@@ -165,12 +222,23 @@ impl Sales {
         let of_orders = of_orders.map_err(pe("taking each line's order"))?;
         let category = category.map_err(pe("taking each line's product category"))?;
         let state = state.map_err(pe("taking each line's customer state"))?;
+        // The lines' own columns keep the chunks they were read in (one per
+        // Parquet row group); the gathered columns are cut to the same
+        // lengths (no copy), so that polars computes the view chunk by chunk
+        // instead of first copying every line column into one chunk.
+        let chunks = common_chunk_lengths(&items);
         let mut columns = items.into_columns();
-        columns.extend(of_orders.into_columns());
-        columns.push(category);
-        columns.push(state);
-        columns.push(customer_key.with_name("customer_key".into()).into_column());
-        columns.push(IdxCa::from_vec("order_key".into(), line_order).into_column());
+        let mut gathered = of_orders.into_columns();
+        gathered.push(category);
+        gathered.push(state);
+        gathered.push(customer_key.with_name("customer_key".into()).into_column());
+        gathered.push(IdxCa::from_vec("order_key".into(), line_order).into_column());
+        for c in gathered {
+            columns.push(match &chunks {
+                Some(lengths) => cut_like(&c, lengths).map_err(pe("joining the sales tables"))?,
+                None => c,
+            });
+        }
         let lines = DataFrame::new(n, columns)
             .map_err(pe("joining the sales tables"))?
             .lazy()
@@ -438,8 +506,12 @@ fn ratio(num: f64, den: f64) -> Option<f64> {
 }
 
 /// The contract's revenue: the lines' `revenue` summed (as `revenue`).
+///
+/// The column is made one chunk first: the sales view keeps the chunks the
+/// lines were read in, and polars sums chunk by chunk, which rounds
+/// differently from one sum over the same values in the same order.
 fn revenue_sum() -> Expr {
-    col("revenue").sum().alias("revenue")
+    col("revenue").rechunk().sum().alias("revenue")
 }
 
 /// Revenue of the completed lines in `lf`, as [`totals`] sums it.
@@ -889,4 +961,44 @@ pub fn month_of_year_index(monthly: &BTreeMap<String, f64>) -> Option<[f64; 12]>
         }
     }
     Some(idx)
+}
+
+#[cfg(test)]
+mod sort_tests {
+    use super::*;
+
+    /// `sorted_rows` gives polars' `arg_sort` (nulls first, ties in row
+    /// order), including values that share their first 16 bytes, values
+    /// that differ only past them, a prefix of another value and an empty
+    /// string.
+    #[test]
+    fn sorted_rows_match_polars_arg_sort() {
+        let values = [
+            Some("c8NUekybeUtY"),
+            Some("0123456789abcdef-b"),
+            None,
+            Some("0123456789abcdef-a"),
+            Some("0123456789abcdef"),
+            Some("ab"),
+            Some("ab\0"),
+            Some(""),
+            Some("c8NUekybeUtY"),
+            None,
+            Some("Zz"),
+            Some("é"),
+        ];
+        let ca = StringChunked::from_iter_options(PlSmallStr::EMPTY, values.iter().copied());
+        let ours: Vec<Option<IdxSize>> = sorted_rows(&ca).iter().collect();
+        let polars: Vec<Option<IdxSize>> = ca
+            .clone()
+            .into_series()
+            .arg_sort(SortOptions::default().with_maintain_order(true))
+            .iter()
+            .collect();
+        assert_eq!(ours, polars);
+        assert_eq!(
+            ours.iter().map(|r| r.expect("row")).collect::<Vec<_>>(),
+            [2, 9, 7, 4, 3, 1, 10, 5, 6, 0, 8, 11]
+        );
+    }
 }
