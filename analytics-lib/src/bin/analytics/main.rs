@@ -38,12 +38,15 @@ const MI_OPTION_ARENA_EAGER_COMMIT: std::ffi::c_int = 4;
 const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
 
 /// A batch job frees whole tables between its steps: give those pages back
-/// to the system soon (purge delay 100 ms) and commit arena memory only when
-/// used (`analytics bench` reports each stage's peak and the resident memory
-/// it starts from, which shows what the allocator still holds). A delay of
-/// 0 gives pages back at once but makes every later allocation fault them
-/// in again: the kernel's page zeroing then took more than half of final
-/// cleaning's time.
+/// to the system after a second (purge delay 1000 ms) and commit arena
+/// memory only when used (`analytics bench` reports each stage's peak and
+/// the resident memory it starts from, which shows what the allocator still
+/// holds). Every page given back is zeroed by the kernel when it is faulted
+/// in again, and on the 2-core development VM a fault costs several
+/// microseconds: a delay of 0 made that more than half of final cleaning's
+/// time; at 10 M lines, where a step outlasts 100 ms, a delay of 100 ms
+/// faulted 6 M pages (17 s of system time in `analytics bench`), 1000 ms
+/// 2 M (9 s) for 0.13 GiB more at the peak (3.75 GiB).
 /// `MIMALLOC_PURGE_DELAY` / `MIMALLOC_ARENA_EAGER_COMMIT` in the environment
 /// take precedence; set there they also apply to the first arena, which is
 /// reserved before `main`.
@@ -55,7 +58,7 @@ fn tune_allocator() {
             "MIMALLOC_ARENA_EAGER_COMMIT",
             0,
         ),
-        (MI_OPTION_PURGE_DELAY, "MIMALLOC_PURGE_DELAY", 100),
+        (MI_OPTION_PURGE_DELAY, "MIMALLOC_PURGE_DELAY", 1000),
     ] {
         if std::env::var_os(var).is_none() {
             // SAFETY: called first thing in main, before any other thread
