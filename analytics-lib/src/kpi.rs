@@ -94,36 +94,6 @@ pub(crate) fn sorted_rows(ids: &StringChunked) -> IdxCa {
     IdxCa::from_vec(PlSmallStr::EMPTY, nulls)
 }
 
-/// The chunk lengths every column of `df` shares, when it has more than
-/// one chunk and they all share them.
-fn common_chunk_lengths(df: &DataFrame) -> Option<Vec<usize>> {
-    let mut columns = df.columns().iter().map(|c| {
-        c.as_materialized_series()
-            .chunk_lengths()
-            .collect::<Vec<usize>>()
-    });
-    let first = columns.next()?;
-    (first.len() > 1 && columns.all(|c| c == first)).then_some(first)
-}
-
-/// `c` as chunks of `lengths` (slices of it: nothing is copied).
-fn cut_like(c: &Column, lengths: &[usize]) -> PolarsResult<Column> {
-    let s = c.as_materialized_series();
-    let mut offset = 0;
-    let mut out: Option<Series> = None;
-    for &len in lengths {
-        let part = s.slice(offset as i64, len);
-        offset += len;
-        match &mut out {
-            None => out = Some(part),
-            Some(o) => {
-                o.append(&part)?;
-            }
-        }
-    }
-    Ok(out.unwrap_or_else(|| s.clear()).into_column())
-}
-
 impl Sales {
     /// Join the cleaned tables into the line-level sales frame (the ids are
     /// looked up here; [`Sales::join`] takes them from final cleaning).
@@ -223,47 +193,66 @@ impl Sales {
         let category = category.map_err(pe("taking each line's product category"))?;
         let state = state.map_err(pe("taking each line's customer state"))?;
         // The lines' own columns keep the chunks they were read in (one per
-        // Parquet row group); the gathered columns are cut to the same
-        // lengths (no copy), so that polars computes the view chunk by chunk
-        // instead of first copying every line column into one chunk.
-        let chunks = common_chunk_lengths(&items);
-        let mut columns = items.into_columns();
+        // Parquet row group): nothing copies them into one chunk. What the
+        // KPIs and features read on every call is one chunk each: the
+        // gathered columns (ids, dates, status, codes) and those derived
+        // from them, and revenue (computed on the lines' chunks, then made
+        // one chunk, so that its sums round as one sum over the values).
+        let revenue = items
+            .clone()
+            .lazy()
+            .select([line_revenue().alias("revenue")])
+            .collect()
+            .and_then(|df| df.column("revenue").map(Column::rechunk))
+            .map_err(pe("computing each line's revenue"))?;
         let mut gathered = of_orders.into_columns();
         gathered.push(category);
         gathered.push(state);
         gathered.push(customer_key.with_name("customer_key".into()).into_column());
         gathered.push(IdxCa::from_vec("order_key".into(), line_order).into_column());
-        for c in gathered {
-            columns.push(match &chunks {
-                Some(lengths) => cut_like(&c, lengths).map_err(pe("joining the sales tables"))?,
-                None => c,
-            });
-        }
-        let lines = DataFrame::new(n, columns)
+        let gathered = DataFrame::new(n, gathered)
             .map_err(pe("joining the sales tables"))?
             .lazy()
-            .select([
-                col("order_id"),
-                col("customer_id"),
-                col("order_ts"),
+            .with_columns([
                 col("order_ts").dt().date().alias("order_date"),
-                col("channel"),
-                col("payment_type"),
-                col("status"),
                 col("status").eq(lit(STATUS_COMPLETED)).alias("completed"),
-                col("line_no"),
-                col("product_id"),
-                col("category"),
-                col("state"),
-                col("quantity"),
-                col("unit_price"),
-                col("discount"),
-                line_revenue().alias("revenue"),
-                col("customer_key"),
-                col("order_key"),
             ])
             .collect()
             .map_err(pe("joining the sales tables"))?;
+        let from = |df: &DataFrame, name: &str| {
+            df.column(name)
+                .cloned()
+                .map_err(pe("joining the sales tables"))
+        };
+        let mut columns = Vec::with_capacity(18);
+        for name in [
+            "order_id",
+            "customer_id",
+            "order_ts",
+            "order_date",
+            "channel",
+            "payment_type",
+            "status",
+            "completed",
+            "line_no",
+            "product_id",
+            "category",
+            "state",
+            "quantity",
+            "unit_price",
+            "discount",
+            "revenue",
+            "customer_key",
+            "order_key",
+        ] {
+            columns.push(match name {
+                "revenue" => revenue.clone(),
+                _ if items.get_column_index(name).is_some() => from(&items, name)?,
+                _ => from(&gathered, name)?,
+            });
+        }
+        drop(items);
+        let lines = DataFrame::new(n, columns).map_err(pe("joining the sales tables"))?;
         let last = clean
             .orders
             .column("order_ts")
