@@ -496,9 +496,10 @@ fn ratio(num: f64, den: f64) -> Option<f64> {
 
 /// The contract's revenue: the lines' `revenue` summed (as `revenue`).
 ///
-/// The column is made one chunk first: the sales view keeps the chunks the
-/// lines were read in, and polars sums chunk by chunk, which rounds
-/// differently from one sum over the same values in the same order.
+/// The column is made one chunk first (a no-op on the prepared view, whose
+/// revenue is one chunk; a frame read in parts, e.g. from the warehouse,
+/// may not be): polars sums chunk by chunk, which rounds differently from
+/// one sum over the same values in the same order.
 fn revenue_sum() -> Expr {
     col("revenue").rechunk().sum().alias("revenue")
 }
