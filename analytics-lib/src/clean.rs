@@ -734,18 +734,10 @@ mod tests {
         let line_order = [0, 0, 1, 0, NONE, NONE, 1, 1, 1, 1, NONE, NONE, 0, 0];
         let df = df!("order_id" => ids, "line_no" => line_no).expect("frame");
         let ours = first_lines(&df, &line_order, 2).expect("first lines");
-        let polars: Vec<bool> = df
-            .clone()
-            .lazy()
-            .select([as_struct(vec![col("order_id"), col("line_no")]).is_first_distinct()])
-            .collect()
-            .expect("is_first_distinct")
-            .columns()[0]
-            .bool()
-            .expect("bool")
-            .iter()
-            .map(|v| v == Some(true))
-            .collect();
+        let polars = crate::data::keys::tests::polars_first_distinct(
+            &df,
+            as_struct(vec![col("order_id"), col("line_no")]),
+        );
         assert_eq!(ours, polars);
         assert_eq!(
             ours,

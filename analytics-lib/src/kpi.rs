@@ -31,7 +31,7 @@ use serde::Serialize;
 use crate::clean::JoinKeys;
 use crate::contract::STATUS_COMPLETED;
 use crate::data::CuratedFrames;
-use crate::data::keys::{NONE, take_index};
+use crate::data::keys::{NONE, sorted_rows, take_index};
 use crate::error::{DataError, Result};
 
 /// Cleaned sales as one line-level frame: every order line with its order,
@@ -62,36 +62,6 @@ fn pe(action: &'static str) -> impl FnOnce(PolarsError) -> DataError {
 /// Line revenue expression: `quantity × unit_price × (1 − discount)`.
 pub fn line_revenue() -> Expr {
     col("quantity").cast(DataType::Float64) * col("unit_price") * (lit(1.0) - col("discount"))
-}
-
-/// The rows of `ids` in ascending order of their values, nulls first, equal
-/// values in row order: what polars' `arg_sort` gives, without comparing
-/// strings at every step. Each value's first 16 bytes are packed into a
-/// big-endian integer (zero-padded), so most comparisons are one integer
-/// comparison; only values that share those 16 bytes are compared whole.
-pub(crate) fn sorted_rows(ids: &StringChunked) -> IdxCa {
-    use rayon::prelude::*;
-    let mut nulls = Vec::new();
-    let mut keyed: Vec<(u128, IdxSize)> = Vec::with_capacity(ids.len() - ids.null_count());
-    for (row, v) in ids.iter().enumerate() {
-        match v {
-            None => nulls.push(row as IdxSize),
-            Some(v) => {
-                let mut bytes = [0u8; 16];
-                let n = v.len().min(16);
-                bytes[..n].copy_from_slice(&v.as_bytes()[..n]);
-                keyed.push((u128::from_be_bytes(bytes), row as IdxSize));
-            }
-        }
-    }
-    let value = |row: IdxSize| ids.get(row as usize).unwrap_or_default();
-    keyed.par_sort_unstable_by(|a, b| {
-        a.0.cmp(&b.0)
-            .then_with(|| value(a.1).cmp(value(b.1)))
-            .then(a.1.cmp(&b.1))
-    });
-    nulls.extend(keyed.into_iter().map(|(_, row)| row));
-    IdxCa::from_vec(PlSmallStr::EMPTY, nulls)
 }
 
 impl Sales {
@@ -219,40 +189,33 @@ impl Sales {
             ])
             .collect()
             .map_err(pe("joining the sales tables"))?;
-        let from = |df: &DataFrame, name: &str| {
-            df.column(name)
-                .cloned()
-                .map_err(pe("joining the sales tables"))
-        };
-        let mut columns = Vec::with_capacity(18);
-        for name in [
-            "order_id",
-            "customer_id",
-            "order_ts",
-            "order_date",
-            "channel",
-            "payment_type",
-            "status",
-            "completed",
-            "line_no",
-            "product_id",
-            "category",
-            "state",
-            "quantity",
-            "unit_price",
-            "discount",
-            "revenue",
-            "customer_key",
-            "order_key",
-        ] {
-            columns.push(match name {
-                "revenue" => revenue.clone(),
-                _ if items.get_column_index(name).is_some() => from(&items, name)?,
-                _ => from(&gathered, name)?,
-            });
-        }
-        drop(items);
-        let lines = DataFrame::new(n, columns).map_err(pe("joining the sales tables"))?;
+        let mut columns = items.into_columns();
+        columns.extend(gathered.into_columns());
+        columns.push(revenue);
+        let lines = DataFrame::new(n, columns)
+            .and_then(|df| {
+                df.select([
+                    "order_id",
+                    "customer_id",
+                    "order_ts",
+                    "order_date",
+                    "channel",
+                    "payment_type",
+                    "status",
+                    "completed",
+                    "line_no",
+                    "product_id",
+                    "category",
+                    "state",
+                    "quantity",
+                    "unit_price",
+                    "discount",
+                    "revenue",
+                    "customer_key",
+                    "order_key",
+                ])
+            })
+            .map_err(pe("joining the sales tables"))?;
         let last = clean
             .orders
             .column("order_ts")
@@ -495,13 +458,8 @@ fn ratio(num: f64, den: f64) -> Option<f64> {
 }
 
 /// The contract's revenue: the lines' `revenue` summed (as `revenue`).
-///
-/// The column is made one chunk first (a no-op on the prepared view, whose
-/// revenue is one chunk; a frame read in parts, e.g. from the warehouse,
-/// may not be): polars sums chunk by chunk, which rounds differently from
-/// one sum over the same values in the same order.
 fn revenue_sum() -> Expr {
-    col("revenue").rechunk().sum().alias("revenue")
+    col("revenue").sum().alias("revenue")
 }
 
 /// Revenue of the completed lines in `lf`, as [`totals`] sums it.
@@ -951,44 +909,4 @@ pub fn month_of_year_index(monthly: &BTreeMap<String, f64>) -> Option<[f64; 12]>
         }
     }
     Some(idx)
-}
-
-#[cfg(test)]
-mod sort_tests {
-    use super::*;
-
-    /// `sorted_rows` gives polars' `arg_sort` (nulls first, ties in row
-    /// order), including values that share their first 16 bytes, values
-    /// that differ only past them, a prefix of another value and an empty
-    /// string.
-    #[test]
-    fn sorted_rows_match_polars_arg_sort() {
-        let values = [
-            Some("c8NUekybeUtY"),
-            Some("0123456789abcdef-b"),
-            None,
-            Some("0123456789abcdef-a"),
-            Some("0123456789abcdef"),
-            Some("ab"),
-            Some("ab\0"),
-            Some(""),
-            Some("c8NUekybeUtY"),
-            None,
-            Some("Zz"),
-            Some("é"),
-        ];
-        let ca = StringChunked::from_iter_options(PlSmallStr::EMPTY, values.iter().copied());
-        let ours: Vec<Option<IdxSize>> = sorted_rows(&ca).iter().collect();
-        let polars: Vec<Option<IdxSize>> = ca
-            .clone()
-            .into_series()
-            .arg_sort(SortOptions::default().with_maintain_order(true))
-            .iter()
-            .collect();
-        assert_eq!(ours, polars);
-        assert_eq!(
-            ours.iter().map(|r| r.expect("row")).collect::<Vec<_>>(),
-            [2, 9, 7, 4, 3, 1, 10, 5, 6, 0, 8, 11]
-        );
-    }
 }

@@ -95,6 +95,35 @@ pub fn take_index(rows: &[IdxSize]) -> IdxCa {
     }
 }
 
+/// The rows of `ids` in ascending order of their values, nulls first, equal
+/// values in row order: what polars' `arg_sort` gives, without comparing
+/// strings at every step. Each value's first 16 bytes are packed into a
+/// big-endian integer (zero-padded), so most comparisons are one integer
+/// comparison; only values that share those 16 bytes are compared whole.
+pub fn sorted_rows(ids: &StringChunked) -> IdxCa {
+    let mut nulls = Vec::new();
+    let mut keyed: Vec<(u128, IdxSize)> = Vec::with_capacity(ids.len() - ids.null_count());
+    for (row, v) in ids.iter().enumerate() {
+        match v {
+            None => nulls.push(row as IdxSize),
+            Some(v) => {
+                let mut bytes = [0u8; 16];
+                let n = v.len().min(16);
+                bytes[..n].copy_from_slice(&v.as_bytes()[..n]);
+                keyed.push((u128::from_be_bytes(bytes), row as IdxSize));
+            }
+        }
+    }
+    let value = |row: IdxSize| ids.get(row as usize).unwrap_or_default();
+    keyed.par_sort_unstable_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then_with(|| value(a.1).cmp(value(b.1)))
+            .then(a.1.cmp(&b.1))
+    });
+    nulls.extend(keyed.into_iter().map(|(_, row)| row));
+    IdxCa::from_vec(PlSmallStr::EMPTY, nulls)
+}
+
 /// For each row kept by `keep`, its position among the kept rows; [`NONE`]
 /// for a removed row. Maps row numbers of a table to row numbers of its
 /// filtered copy.
@@ -113,8 +142,24 @@ pub fn positions_after_filter(keep: &[bool]) -> Vec<IdxSize> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// What polars' `is_first_distinct` flags for `key` over `df`: the
+    /// reference the first-occurrence flags of cleaning are held to.
+    pub(crate) fn polars_first_distinct(df: &DataFrame, key: Expr) -> Vec<bool> {
+        df.clone()
+            .lazy()
+            .select([key.is_first_distinct()])
+            .collect()
+            .expect("is_first_distinct")
+            .columns()[0]
+            .bool()
+            .expect("bool")
+            .iter()
+            .map(|v| v == Some(true))
+            .collect()
+    }
 
     fn strings(v: &[Option<&str>]) -> StringChunked {
         StringChunked::from_iter_options(PlSmallStr::EMPTY, v.iter().copied())
@@ -132,20 +177,10 @@ mod tests {
             Some("b"),
         ]);
         let (index, first) = KeyIndex::with_first_flags(&ca);
-        let polars: Vec<bool> = ca
-            .clone()
-            .into_series()
-            .into_frame()
-            .lazy()
-            .select([col(PlSmallStr::EMPTY).is_first_distinct()])
-            .collect()
-            .expect("is_first_distinct")
-            .columns()[0]
-            .bool()
-            .expect("bool")
-            .iter()
-            .map(|v| v == Some(true))
-            .collect();
+        let polars = polars_first_distinct(
+            &ca.clone().into_series().into_frame(),
+            col(PlSmallStr::EMPTY),
+        );
         assert_eq!(first, polars);
         assert_eq!(index.len(), 3);
         assert_eq!(index.get("a"), Some(0));
@@ -174,5 +209,40 @@ mod tests {
         let idx = take_index(&[2, NONE, 0]);
         assert_eq!(idx.null_count(), 1);
         assert_eq!(idx.get(0), Some(2));
+    }
+
+    /// `sorted_rows` gives polars' `arg_sort` (nulls first, ties in row
+    /// order), including values that share their first 16 bytes, values
+    /// that differ only past them, a prefix of another value and an empty
+    /// string.
+    #[test]
+    fn sorted_rows_match_polars_arg_sort() {
+        let values = [
+            Some("c8NUekybeUtY"),
+            Some("0123456789abcdef-b"),
+            None,
+            Some("0123456789abcdef-a"),
+            Some("0123456789abcdef"),
+            Some("ab"),
+            Some("ab\0"),
+            Some(""),
+            Some("c8NUekybeUtY"),
+            None,
+            Some("Zz"),
+            Some("é"),
+        ];
+        let ca = StringChunked::from_iter_options(PlSmallStr::EMPTY, values.iter().copied());
+        let ours: Vec<Option<IdxSize>> = sorted_rows(&ca).iter().collect();
+        let polars: Vec<Option<IdxSize>> = ca
+            .clone()
+            .into_series()
+            .arg_sort(SortOptions::default().with_maintain_order(true))
+            .iter()
+            .collect();
+        assert_eq!(ours, polars);
+        assert_eq!(
+            ours.iter().map(|r| r.expect("row")).collect::<Vec<_>>(),
+            [2, 9, 7, 4, 3, 1, 10, 5, 6, 0, 8, 11]
+        );
     }
 }
