@@ -43,10 +43,21 @@ impl CuratedData {
                 reason: first_line(&e.to_string()),
             })
         };
+        // The tables the lines look up (customers, products, orders) are
+        // made one chunk each here, while only the raw tables are in
+        // memory: the join gathers from them row by row, which from a
+        // column in many chunks (one per Parquet row group) is several
+        // times slower, and copying them there instead, beside the cleaned
+        // tables and the lines, raised the peak by 0.4 GiB at 10 M lines.
+        // The lines themselves keep their chunks (they are never gathered).
+        let one_chunk = |mut df: DataFrame| {
+            df.rechunk_mut_par();
+            df
+        };
         Ok(CuratedFrames {
-            customers: get(self.customers, "customers")?,
-            products: get(self.products, "products")?,
-            orders: get(self.orders, "orders")?,
+            customers: get(self.customers, "customers").map(one_chunk)?,
+            products: get(self.products, "products").map(one_chunk)?,
+            orders: get(self.orders, "orders").map(one_chunk)?,
             order_items: get(self.order_items, "order_items")?,
         })
     }
