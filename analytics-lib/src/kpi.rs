@@ -140,7 +140,8 @@ impl Sales {
                 sorted_row[from as usize] = to as IdxSize;
             }
         }
-        let customers = gather(&clean.customers, None, &by_id).map_err(pe("sorting the customers"))?;
+        let customers =
+            gather(&clean.customers, None, &by_id).map_err(pe("sorting the customers"))?;
         let line_customer: Vec<IdxSize> = line_order
             .iter()
             .map(|&o| match keys.order_customer.get(o as usize) {
