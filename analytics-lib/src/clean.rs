@@ -474,9 +474,12 @@ pub fn clean_owned(data: CuratedFrames) -> Result<Cleaned> {
         order_items,
     } = data;
 
-    // Customers.
-    let (_, first) = KeyIndex::with_first_flags(&ids(&customers, "customers", "customer_id")?);
-    let (customers, _) = apply_rules(
+    // Customers. Their index (each id's first row) is kept: once the rules
+    // have removed rows it is renumbered to the clean rows (see
+    // `KeyIndex::retain_rows`) instead of being built again.
+    let input_customer_ids = ids(&customers, "customers", "customer_id")?;
+    let (customer_index, first) = KeyIndex::with_first_flags(&input_customer_ids);
+    let (customers, customer_kept) = apply_rules(
         "customers",
         customers,
         rules(
@@ -487,8 +490,9 @@ pub fn clean_owned(data: CuratedFrames) -> Result<Cleaned> {
     )?;
 
     // Products.
-    let (_, first) = KeyIndex::with_first_flags(&ids(&products, "products", "product_id")?);
-    let (products, _) = apply_rules(
+    let input_product_ids = ids(&products, "products", "product_id")?;
+    let (product_index, first) = KeyIndex::with_first_flags(&input_product_ids);
+    let (products, product_kept) = apply_rules(
         "products",
         products,
         rules(
@@ -506,10 +510,12 @@ pub fn clean_owned(data: CuratedFrames) -> Result<Cleaned> {
         ),
         &mut found,
     )?;
-    let customer_ids = ids(&customers, "customers", "customer_id")?;
-    let customer_index = KeyIndex::new(&customer_ids);
-    let product_ids = ids(&products, "products", "product_id")?;
-    let product_index = KeyIndex::new(&product_ids);
+    // The duplicate check keeps only each id's first row: the clean rows
+    // of an id are its indexed row, when kept, and no other.
+    let customer_index = customer_index.retain_rows(&customer_kept);
+    drop(customer_kept);
+    let product_index = product_index.retain_rows(&product_kept);
+    drop(product_kept);
 
     // Orders, first pass: the enumerations are compared normalised (and
     // written back so), customers must exist. The input's

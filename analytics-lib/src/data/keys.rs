@@ -45,6 +45,21 @@ impl<'a> KeyIndex<'a> {
         (KeyIndex { rows }, first)
     }
 
+    /// The index of the rows `keep` flags, renumbered among them
+    /// ([`positions_after_filter`]); a value whose indexed row is removed
+    /// is no longer indexed. This is the index of the kept rows built
+    /// anew when no value keeps a row other than its first (as after a
+    /// duplicate check that keeps first occurrences only), without hashing
+    /// every value again.
+    pub fn retain_rows(mut self, keep: &[bool]) -> Self {
+        let renumbered = positions_after_filter(keep);
+        self.rows.retain(|_, row| {
+            *row = renumbered[*row as usize];
+            *row != NONE
+        });
+        self
+    }
+
     /// Distinct values indexed.
     pub fn len(&self) -> usize {
         self.rows.len()
@@ -186,6 +201,35 @@ pub(crate) mod tests {
         assert_eq!(index.get("a"), Some(0));
         assert_eq!(index.get("b"), Some(2));
         assert_eq!(index.get("z"), None);
+    }
+
+    #[test]
+    fn retained_rows_index_as_the_kept_rows_built_anew() {
+        let ca = strings(&[
+            Some("a"),
+            Some("b"),
+            None,
+            Some("a"),
+            Some("c"),
+            Some("d"),
+            Some("b"),
+        ]);
+        let (index, first) = KeyIndex::with_first_flags(&ca);
+        // Keep first occurrences only, and of those not "c" (row 4).
+        let keep: Vec<bool> = first
+            .iter()
+            .enumerate()
+            .map(|(r, &f)| f && r != 4 && ca.get(r).is_some())
+            .collect();
+        let retained = index.retain_rows(&keep);
+        let kept = ca
+            .filter(&BooleanChunked::from_slice(PlSmallStr::EMPTY, &keep))
+            .expect("filter");
+        let anew = KeyIndex::new(&kept);
+        let probe = strings(&[Some("a"), Some("b"), Some("c"), Some("d"), Some("z"), None]);
+        assert_eq!(retained.resolve(&probe), anew.resolve(&probe));
+        assert_eq!(retained.resolve(&probe), vec![0, 1, NONE, 2, NONE, NONE]);
+        assert_eq!(retained.len(), anew.len());
     }
 
     #[test]
