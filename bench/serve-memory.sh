@@ -31,8 +31,15 @@ until curl -fs "$BASE/ready" >/dev/null 2>&1; do
 done
 ready=$(python3 -c "import time; print(round(time.time() - $start, 1))")
 # A customer the data has (CUSTOMER, or the first id of the customers table
-# when a python with pyarrow is at hand: .venv-bench from `make bench-compare`).
-PY=python3; [ -x .venv-bench/bin/python ] && PY=.venv-bench/bin/python
+# when a python with pyarrow is at hand: .venv-bench from `make bench-compare`,
+# or .venv-fakesnow from `make fakesnow-env`, which the tests install).
+PY=python3
+for venv in .venv-bench .venv-fakesnow; do
+  if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import pyarrow' 2>/dev/null; then
+    PY=$venv/bin/python
+    break
+  fi
+done
 id=${CUSTOMER:-$($PY - "$DATA" <<'EOF'
 import sys, pyarrow.parquet as pq
 t = pq.read_table(f"{sys.argv[1]}/customers.parquet", columns=["customer_id"]).slice(0, 1)
