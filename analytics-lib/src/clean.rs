@@ -474,9 +474,7 @@ pub fn clean_owned(data: CuratedFrames) -> Result<Cleaned> {
         order_items,
     } = data;
 
-    // Customers. Their index (each id's first row) is kept: once the rules
-    // have removed rows it is renumbered to the clean rows (see
-    // `KeyIndex::retain_rows`) instead of being built again.
+    // Customers.
     let input_customer_ids = ids(&customers, "customers", "customer_id")?;
     let (customer_index, first) = KeyIndex::with_first_flags(&input_customer_ids);
     let (customers, customer_kept) = apply_rules(
@@ -510,12 +508,11 @@ pub fn clean_owned(data: CuratedFrames) -> Result<Cleaned> {
         ),
         &mut found,
     )?;
-    // The duplicate check keeps only each id's first row: the clean rows
-    // of an id are its indexed row, when kept, and no other.
+    // The indexes of the input ids, renumbered to the clean rows instead of
+    // built again: the duplicate check keeps each id's first row only, so
+    // an id's clean row is its indexed row when kept, and no other.
     let customer_index = customer_index.retain_rows(&customer_kept);
-    drop(customer_kept);
     let product_index = product_index.retain_rows(&product_kept);
-    drop(product_kept);
 
     // Orders, first pass: the enumerations are compared normalised (and
     // written back so), customers must exist. The input's

@@ -64,29 +64,6 @@ pub fn line_revenue() -> Expr {
     col("quantity").cast(DataType::Float64) * col("unit_price") * (lit(1.0) - col("discount"))
 }
 
-/// The rows `idx` of the columns `names` of `df` (all its columns for
-/// `None`), in that order. The tables come in the chunks they were read in
-/// (one per Parquet row group, so more of them the more data): a gather
-/// from many chunks looks each row's chunk up and re-encodes every string,
-/// one from a single chunk copies the values (the string views) directly,
-/// several times faster. So each column is copied into one chunk first, one
-/// column at a time (the copy is freed before the next: at 10 M lines all
-/// the order columns at once were 0.2 GiB more at the peak).
-fn gather(df: &DataFrame, names: Option<&[&str]>, idx: &IdxCa) -> PolarsResult<DataFrame> {
-    let columns = match names {
-        Some(names) => names
-            .iter()
-            .map(|&n| df.column(n))
-            .collect::<PolarsResult<Vec<_>>>()?,
-        None => df.columns().iter().collect(),
-    };
-    let taken = columns
-        .into_iter()
-        .map(|c| c.rechunk().take(idx))
-        .collect::<PolarsResult<Vec<_>>>()?;
-    DataFrame::new(idx.len(), taken)
-}
-
 impl Sales {
     /// Join the cleaned tables into the line-level sales frame (the ids are
     /// looked up here; [`Sales::join`] takes them from final cleaning).
@@ -140,8 +117,10 @@ impl Sales {
                 sorted_row[from as usize] = to as IdxSize;
             }
         }
-        let customers =
-            gather(&clean.customers, None, &by_id).map_err(pe("sorting the customers"))?;
+        let customers = clean
+            .customers
+            .take(&by_id)
+            .map_err(pe("sorting the customers"))?;
         let line_customer: Vec<IdxSize> = line_order
             .iter()
             .map(|&o| match keys.order_customer.get(o as usize) {
@@ -155,23 +134,22 @@ impl Sales {
             || {
                 rayon::join(
                     || {
-                        gather(
-                            &clean.orders,
-                            Some(&[
+                        clean
+                            .orders
+                            .select([
                                 "customer_id",
                                 "order_ts",
                                 "channel",
                                 "payment_type",
                                 "status",
-                            ]),
-                            &take_index(&line_order),
-                        )
+                            ])
+                            .and_then(|df| df.take(&take_index(&line_order)))
                     },
                     || {
                         clean
                             .products
                             .column("category")
-                            .and_then(|c| c.rechunk().take(&take_index(&line_product)))
+                            .and_then(|c| c.take(&take_index(&line_product)))
                     },
                 )
             },

@@ -43,13 +43,14 @@ impl CuratedData {
                 reason: first_line(&e.to_string()),
             })
         };
-        // The tables the lines look up (customers, products, orders) are
-        // made one chunk each here, while only the raw tables are in
-        // memory: the join gathers from them row by row, which from a
-        // column in many chunks (one per Parquet row group) is several
-        // times slower, and copying them there instead, beside the cleaned
-        // tables and the lines, raised the peak by 0.4 GiB at 10 M lines.
-        // The lines themselves keep their chunks (they are never gathered).
+        // The tables the sales view gathers from row by row (customers,
+        // products, orders) are made one chunk each here: a gather from a
+        // column in many chunks (one per Parquet row group) looks up each
+        // row's chunk and re-encodes every string, several times slower.
+        // Here, while only the raw tables are in memory, the copy does not
+        // add to the peak (in the join, beside the cleaned tables and the
+        // lines, it added 0.4 GiB at 10 M lines). Cleaning keeps them one
+        // chunk. The lines keep their chunks: they are never gathered.
         let one_chunk = |mut df: DataFrame| {
             df.rechunk_mut_par();
             df

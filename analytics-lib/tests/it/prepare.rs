@@ -7,7 +7,7 @@ use analytics_lib::clean::clean;
 use analytics_lib::kpi::Sales;
 use analytics_lib::source::{PrepareStep, Source, SourceError};
 
-use crate::helpers::{assert_mentions, tiny, tiny_parquet};
+use crate::helpers::{assert_mentions, tiny, tiny_parquet, write_parquet};
 
 #[test]
 fn prepare_is_load_clean_join_with_the_report() {
@@ -28,6 +28,55 @@ fn prepare_is_load_clean_join_with_the_report() {
     assert!(p.tables.orders.equals_missing(&by_hand.frames.orders));
     let t = p.timings;
     assert!(t.load >= 0.0 && t.clean >= 0.0 && t.join >= 0.0);
+}
+
+/// The tables the sales view gathers from come out of loading (and
+/// cleaning) as one chunk each, however many part files and row groups
+/// they were read from; the lines keep their chunks. Same answers as from
+/// one file per table.
+#[test]
+fn tables_read_in_parts_are_gathered_from_one_chunk() {
+    let tmp = tempfile::TempDir::new().expect("temp dir");
+    let dir = tmp.path().join("curated");
+    let frames = tiny();
+    for (name, df) in [
+        ("customers", &frames.customers),
+        ("products", &frames.products),
+        ("orders", &frames.orders),
+        ("order_items", &frames.order_items),
+    ] {
+        let parts = dir.join(name);
+        std::fs::create_dir_all(&parts).expect("mkdir");
+        let third = df.height().div_ceil(3);
+        for i in 0..3 {
+            let mut part = df.slice((i * third) as i64, third);
+            write_parquet(&parts, &format!("part-{i}"), &mut part);
+        }
+    }
+    let p = Source::parquet(&dir).prepare().expect("prepare");
+    for (name, df) in [
+        ("customers", &p.tables.customers),
+        ("products", &p.tables.products),
+        ("orders", &p.tables.orders),
+        ("sales customers", &p.sales.customers),
+    ] {
+        for c in df.columns() {
+            assert_eq!(c.n_chunks(), 1, "{name}.{} is in several chunks", c.name());
+        }
+    }
+    assert!(
+        p.tables
+            .order_items
+            .column("order_id")
+            .expect("column")
+            .n_chunks()
+            > 1
+    );
+    let (_tmp, one_file) = tiny_parquet();
+    let q = Source::parquet(&one_file).prepare().expect("prepare");
+    assert_eq!(p.report, q.report);
+    assert!(p.sales.lines.equals_missing(&q.sales.lines));
+    assert!(p.sales.customers.equals_missing(&q.sales.customers));
 }
 
 #[test]
