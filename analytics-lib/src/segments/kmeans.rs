@@ -619,7 +619,11 @@ pub fn silhouette_score(x: ArrayView2<f64>, labels: &[usize]) -> Option<f64> {
     if counts.iter().filter(|&&c| c > 0).count() < 2 {
         return None;
     }
-    let total: f64 = (0..n)
+    // Each point's score in parallel, summed in point order: a parallel sum
+    // adds in an order that depends on the threads' timing, so the score
+    // (kept in the model's metadata) would differ in its last bits from
+    // run to run.
+    let scores: Vec<f64> = (0..n)
         .into_par_iter()
         .map(|i| {
             let own = labels[i];
@@ -641,8 +645,8 @@ pub fn silhouette_score(x: ArrayView2<f64>, labels: &[usize]) -> Option<f64> {
             let m = a.max(b);
             if m > 0.0 { (b - a) / m } else { 0.0 }
         })
-        .sum();
-    Some(total / n as f64)
+        .collect();
+    Some(scores.iter().sum::<f64>() / n as f64)
 }
 
 /// Adjusted Rand index of two labelings of the same points (1 = identical
@@ -771,4 +775,68 @@ pub fn kmeans_fixed_on(x: &Array2<f64>, params: &FixedKMeans) -> Result<FixedKMe
         inertia: fit.inertia,
         labels: fit.labels,
     })
+}
+
+#[cfg(test)]
+mod silhouette_tests {
+    use super::*;
+
+    /// scikit-learn's silhouette, one point after the other.
+    fn sequential(x: &Array2<f64>, labels: &[usize]) -> f64 {
+        let n = x.nrows();
+        let k = labels.iter().copied().max().expect("labels") + 1;
+        let mut counts = vec![0usize; k];
+        for &l in labels {
+            counts[l] += 1;
+        }
+        let mut total = 0.0;
+        for i in 0..n {
+            let mut sums = vec![0.0; k];
+            for j in (0..n).filter(|&j| j != i) {
+                let d: f64 = x
+                    .row(i)
+                    .iter()
+                    .zip(x.row(j))
+                    .map(|(a, b)| (a - b) * (a - b))
+                    .sum();
+                sums[labels[j]] += d.sqrt();
+            }
+            let own = labels[i];
+            let a = sums[own] / (counts[own] - 1) as f64;
+            let b = (0..k)
+                .filter(|&c| c != own)
+                .map(|c| sums[c] / counts[c] as f64)
+                .fold(f64::INFINITY, f64::min);
+            total += (b - a) / a.max(b);
+        }
+        total / n as f64
+    }
+
+    /// The score is the same to the bit on every run and on any number of
+    /// threads: the points' scores are added in point order, as one loop
+    /// adds them (a parallel sum's order follows the threads' timing).
+    #[test]
+    fn silhouette_adds_in_point_order_on_any_pool() {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let n = 3_000;
+        let labels: Vec<usize> = (0..n).map(|i| i % 3).collect();
+        let x = Array2::from_shape_fn((n, 3), |(i, _)| {
+            labels[i] as f64 * 2.0 + rng.random_range(-1.5..1.5)
+        });
+        let expected = sequential(&x, &labels);
+        for threads in [1, 2, 3, 8] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("pool");
+            for _ in 0..3 {
+                let got = pool.install(|| silhouette_score(x.view(), &labels));
+                assert_eq!(
+                    got.map(f64::to_bits),
+                    Some(expected.to_bits()),
+                    "{threads} threads"
+                );
+            }
+        }
+    }
 }
