@@ -139,47 +139,32 @@ impl BgData {
             }
         }
         // Per row: the log-sum-exp of the two ways the data can arise.
-        let (row_ll, row_g) = (0..self.rows())
-            .into_par_iter()
-            .with_min_len(4096)
-            .fold(
-                || (0.0f64, [0.0f64; 4]),
-                |(mut ll, mut g), i| {
-                    let (x, w) = (self.x[i], self.w[i]);
-                    let s = r + x;
-                    let l3 = (alpha + self.t[i]).ln();
-                    let a3 = -s * l3;
-                    if x > 0.0 {
-                        let l4 = (alpha + self.tx[i]).ln();
-                        let a4 = c4[self.xi[i] as usize] - s * l4;
-                        let (hi, lo) = if a3 > a4 { (a3, a4) } else { (a4, a3) };
-                        let e = (lo - hi).exp();
-                        let lse = hi + e.ln_1p();
-                        // Share of the second term (the customer dropped out at t_x).
-                        let w4 = (a4 - lse).exp();
-                        let w3 = 1.0 - w4;
-                        ll += w * lse;
-                        g[0] -= w * (w3 * l3 + w4 * l4);
-                        g[1] -= w * s * (w3 / (alpha + self.t[i]) + w4 / (alpha + self.tx[i]));
-                        g[2] += w * w4 / a;
-                        g[3] -= w * w4 / (b + x - 1.0);
-                    } else {
-                        ll += w * a3;
-                        g[0] -= w * l3;
-                        g[1] -= w * s / (alpha + self.t[i]);
-                    }
-                    (ll, g)
-                },
-            )
-            .reduce(
-                || (0.0, [0.0; 4]),
-                |(l1, g1), (l2, g2)| {
-                    (
-                        l1 + l2,
-                        [g1[0] + g2[0], g1[1] + g2[1], g1[2] + g2[2], g1[3] + g2[3]],
-                    )
-                },
-            );
+        let (row_ll, row_g) = super::optimize::sum_rows::<4>(self.rows(), |(mut ll, mut g), i| {
+            let (x, w) = (self.x[i], self.w[i]);
+            let s = r + x;
+            let l3 = (alpha + self.t[i]).ln();
+            let a3 = -s * l3;
+            if x > 0.0 {
+                let l4 = (alpha + self.tx[i]).ln();
+                let a4 = c4[self.xi[i] as usize] - s * l4;
+                let (hi, lo) = if a3 > a4 { (a3, a4) } else { (a4, a3) };
+                let e = (lo - hi).exp();
+                let lse = hi + e.ln_1p();
+                // Share of the second term (the customer dropped out at t_x).
+                let w4 = (a4 - lse).exp();
+                let w3 = 1.0 - w4;
+                ll += w * lse;
+                g[0] -= w * (w3 * l3 + w4 * l4);
+                g[1] -= w * s * (w3 / (alpha + self.t[i]) + w4 / (alpha + self.tx[i]));
+                g[2] += w * w4 / a;
+                g[3] -= w * w4 / (b + x - 1.0);
+            } else {
+                ll += w * a3;
+                g[0] -= w * l3;
+                g[1] -= w * s / (alpha + self.t[i]);
+            }
+            (ll, g)
+        });
         ll += row_ll;
         for (j, gj) in g.iter_mut().enumerate() {
             // d/d ln θ = θ · d/dθ, per customer.

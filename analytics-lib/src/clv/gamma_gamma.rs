@@ -103,26 +103,16 @@ impl GgData {
             g[0] += w * x * (d_pq - d_p);
             g[1] += w * (d_pq - dg_q + ln_v);
         }
-        let (row_ll, row_g) = (0..self.len())
-            .into_par_iter()
-            .with_min_len(4096)
-            .fold(
-                || (0.0f64, [0.0f64; 3]),
-                |(mut ll, mut g), i| {
-                    let (x, m) = (self.x[i], self.m[i]);
-                    let px = p * x;
-                    let ln_xmv = (x * m + v).ln();
-                    ll += (px - 1.0) * self.ln_m[i] + px * self.ln_x[i] - (px + q) * ln_xmv;
-                    g[0] += x * (self.ln_m[i] + self.ln_x[i] - ln_xmv);
-                    g[1] -= ln_xmv;
-                    g[2] += q / v - (px + q) / (x * m + v);
-                    (ll, g)
-                },
-            )
-            .reduce(
-                || (0.0, [0.0; 3]),
-                |(l1, g1), (l2, g2)| (l1 + l2, [g1[0] + g2[0], g1[1] + g2[1], g1[2] + g2[2]]),
-            );
+        let (row_ll, row_g) = super::optimize::sum_rows::<3>(self.len(), |(mut ll, mut g), i| {
+            let (x, m) = (self.x[i], self.m[i]);
+            let px = p * x;
+            let ln_xmv = (x * m + v).ln();
+            ll += (px - 1.0) * self.ln_m[i] + px * self.ln_x[i] - (px + q) * ln_xmv;
+            g[0] += x * (self.ln_m[i] + self.ln_x[i] - ln_xmv);
+            g[1] -= ln_xmv;
+            g[2] += q / v - (px + q) / (x * m + v);
+            (ll, g)
+        });
         ll += row_ll;
         for (j, gj) in g.iter_mut().enumerate() {
             *gj = (*gj + row_g[j]) * prm[j] / n;

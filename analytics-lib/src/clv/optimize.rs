@@ -142,9 +142,69 @@ pub(crate) fn lbfgs(
     }
 }
 
+/// Rows per block of [`sum_rows`].
+const SUM_BLOCK: usize = 4096;
+
+/// The likelihood's per-row terms summed: `step` adds row `i`'s value and
+/// gradient to an accumulator. Blocks of [`SUM_BLOCK`] rows are summed in
+/// parallel, each from zero in row order, and the blocks' sums are added in
+/// block order, so the result is the same to the bit on every run and on
+/// any number of threads (a rayon `fold`/`reduce` splits where the threads'
+/// timing falls, and the fitted parameters then differed in their last
+/// bits from run to run).
+pub(crate) fn sum_rows<const K: usize>(
+    n: usize,
+    step: impl Fn((f64, [f64; K]), usize) -> (f64, [f64; K]) + Sync,
+) -> (f64, [f64; K]) {
+    use rayon::prelude::*;
+    let zero = (0.0, [0.0; K]);
+    let blocks: Vec<(f64, [f64; K])> = (0..n.div_ceil(SUM_BLOCK))
+        .into_par_iter()
+        .map(|b| (b * SUM_BLOCK..n.min((b + 1) * SUM_BLOCK)).fold(zero, &step))
+        .collect();
+    blocks.into_iter().fold(zero, |(l1, mut g1), (l2, g2)| {
+        for (a, b) in g1.iter_mut().zip(g2) {
+            *a += b;
+        }
+        (l1 + l2, g1)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Blocks summed in order: the same bits on pools of any size, equal to
+    /// summing each block in one loop and then the blocks in one loop.
+    #[test]
+    fn rows_sum_to_the_same_bits_on_any_pool() {
+        let n = 10 * SUM_BLOCK + 123;
+        let value = |i: usize| ((i as f64) * 0.37).sin() * 1e3 + 1.0 / (i as f64 + 1.0);
+        let step = |(ll, mut g): (f64, [f64; 2]), i: usize| {
+            g[0] += value(i);
+            g[1] -= value(i) * 0.5;
+            (ll + value(i) * 2.0, g)
+        };
+        let mut expected = (0.0, [0.0; 2]);
+        for b in 0..n.div_ceil(SUM_BLOCK) {
+            let block = (b * SUM_BLOCK..n.min((b + 1) * SUM_BLOCK)).fold((0.0, [0.0; 2]), step);
+            expected.0 += block.0;
+            expected.1[0] += block.1[0];
+            expected.1[1] += block.1[1];
+        }
+        let bits = |(l, g): (f64, [f64; 2])| (l.to_bits(), g.map(f64::to_bits));
+        for threads in [1, 2, 3, 8] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("pool");
+            for _ in 0..3 {
+                let got = pool.install(|| sum_rows(n, step));
+                assert_eq!(bits(got), bits(expected), "{threads} threads");
+            }
+        }
+        assert_eq!(sum_rows(0, step), (0.0, [0.0; 2]));
+    }
 
     #[test]
     fn finds_the_minimum_of_rosenbrock() {
