@@ -1,12 +1,17 @@
 //! Fast path: records read straight from the JSON text into feature rows.
 //!
 //! The happy path of `/predict` and `/predict/batch`, without building a
-//! `serde_json::Value` (one map and one `String` per field). It accepts
-//! exactly what `parse_record` accepts and reads the same numbers (serde_json
-//! parses a number the same way for a `Value` and for an `f64`); on anything
-//! else it gives up (`None`) and the route reads the body again the slow way,
-//! whose errors name the field. Duplicate keys: the last one wins, as in a
-//! `Value`.
+//! `serde_json::Value` (one map and one `String` per field): a scanner of
+//! the one shape these bodies have. It accepts a subset of what
+//! `parse_record` accepts and reads the same numbers: a JSON number is
+//! checked against JSON's grammar and parsed by `f64::from_str`, correctly
+//! rounded as serde_json (with `float_roundtrip`) parses it, integers
+//! included (serde_json reads them as `u64` and converts, which rounds to
+//! nearest too). On anything else (escapes in a string, a minus sign, keys
+//! it does not know, other types) it gives up (`None`) and the route reads
+//! the body again the slow way, whose errors name the field. Duplicate keys:
+//! the last one wins, as in a `Value`. (It replaced a serde visitor over
+//! serde_json, which took about twice as long per record.)
 
 /// A record read by the fast path.
 #[derive(Clone, Debug, PartialEq)]
@@ -30,14 +35,10 @@ pub fn fast_record(body: &[u8], names: &[String], share: &[bool]) -> Option<Fast
         rows: Vec::with_capacity(names.len()),
         records: Vec::with_capacity(1),
     };
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let seed = RecordSeed {
-        names,
-        share,
-        rows: &mut out.rows,
-    };
-    let r = serde::de::DeserializeSeed::deserialize(seed, &mut de).ok()?;
-    de.end().ok()?;
+    let mut sc = Scan::new(body)?;
+    let plain = plain_names(names);
+    let r = record(&mut sc, names, plain, share, &mut out.rows)?;
+    sc.end()?;
     out.records.push(r);
     Some(out)
 }
@@ -49,26 +50,177 @@ pub fn fast_batch(
     share: &[bool],
     max: usize,
 ) -> Option<FastRecords> {
-    let mut de = serde_json::Deserializer::from_slice(body);
     // Rows of ~20 features take ≥ 200 bytes of JSON: a safe first guess.
-    let guess = (body.len() / 200).clamp(1, max);
+    let guess = (body.len() / 200).clamp(1, max.max(1));
     let mut out = FastRecords {
         rows: Vec::with_capacity(guess * names.len()),
         records: Vec::with_capacity(guess),
     };
-    let seed = BatchSeed {
-        names,
-        share,
-        max,
-        out: &mut out,
-    };
-    serde::de::DeserializeSeed::deserialize(seed, &mut de).ok()?;
-    de.end().ok()?;
-    (!out.records.is_empty()).then_some(out)
+    let mut sc = Scan::new(body)?;
+    let plain = plain_names(names);
+    sc.eat(b'{')?;
+    // One key, `records` (another key, or a second `records`, which would
+    // replace the first in a `Value`: the slow path).
+    if sc.plain_str()? != "records" {
+        return None;
+    }
+    sc.eat(b':')?;
+    sc.eat(b'[')?;
+    if sc.peek()? == b']' {
+        // No records: the slow path says so.
+        return None;
+    }
+    loop {
+        if out.records.len() == max {
+            // One more would be over the limit: the slow path says so.
+            return None;
+        }
+        let r = record(&mut sc, names, plain, share, &mut out.rows)?;
+        out.records.push(r);
+        match sc.next()? {
+            b',' => {}
+            b']' => break,
+            _ => return None,
+        }
+    }
+    sc.eat(b'}')?;
+    sc.end()?;
+    Some(out)
 }
 
-fn give_up<E: serde::de::Error>() -> E {
-    E::custom("not on the fast path")
+/// A cursor over a body (valid UTF-8: JSON text is).
+struct Scan<'a> {
+    text: &'a str,
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Scan<'a> {
+    fn new(body: &'a [u8]) -> Option<Self> {
+        let text = std::str::from_utf8(body).ok()?;
+        Some(Scan {
+            text,
+            b: text.as_bytes(),
+            i: 0,
+        })
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.i) {
+            self.i += 1;
+        }
+    }
+
+    /// The next byte after whitespace, not consumed.
+    fn peek(&mut self) -> Option<u8> {
+        self.ws();
+        self.b.get(self.i).copied()
+    }
+
+    /// The next byte after whitespace, consumed.
+    fn next(&mut self) -> Option<u8> {
+        let c = self.peek()?;
+        self.i += 1;
+        Some(c)
+    }
+
+    fn eat(&mut self, c: u8) -> Option<()> {
+        (self.next()? == c).then_some(())
+    }
+
+    /// Nothing but whitespace left.
+    fn end(&mut self) -> Option<()> {
+        self.ws();
+        (self.i == self.b.len()).then_some(())
+    }
+
+    /// A string without escapes or control characters: its text.
+    fn plain_str(&mut self) -> Option<&'a str> {
+        self.eat(b'"')?;
+        let rest = &self.b[self.i..];
+        let end = rest
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+        if rest[end] != b'"' {
+            return None;
+        }
+        let s = self.text.get(self.i..self.i + end)?;
+        self.i += end + 1;
+        Some(s)
+    }
+
+    /// A key that is `name` (a plain name: no quote, backslash or control
+    /// character) is consumed, quotes included; anything else is left.
+    fn key_is(&mut self, name: &str) -> bool {
+        let n = name.len();
+        let at = &self.b[self.i..];
+        if at.len() > n + 1 && at[0] == b'"' && at[n + 1] == b'"' && &at[1..=n] == name.as_bytes() {
+            self.i += n + 2;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// A non-negative JSON number (`int frac? exp?`, no sign).
+    fn number(&mut self) -> Option<f64> {
+        self.ws();
+        let b = self.b;
+        let start = self.i;
+        let digits = |mut i: usize| {
+            while let Some(b'0'..=b'9') = b.get(i) {
+                i += 1;
+            }
+            i
+        };
+        let mut i = match b.get(start)? {
+            b'0' => start + 1,
+            b'1'..=b'9' => digits(start + 1),
+            _ => return None,
+        };
+        if b.get(i) == Some(&b'.') {
+            let d = digits(i + 1);
+            if d == i + 1 {
+                return None;
+            }
+            i = d;
+        }
+        if let Some(b'e' | b'E') = b.get(i) {
+            i += 1;
+            if let Some(b'+' | b'-') = b.get(i) {
+                i += 1;
+            }
+            let d = digits(i);
+            if d == i {
+                return None;
+            }
+            i = d;
+        }
+        self.i = i;
+        self.text.get(start..i)?.parse().ok()
+    }
+}
+
+/// A key of a record: a feature's index, or `customer_id`. `hint`: where
+/// the previous key was (records usually come in model order).
+fn key(k: &str, names: &[String], hint: usize) -> Option<Key> {
+    let hint = hint.min(names.len());
+    let (earlier, later) = names.split_at(hint);
+    if let Some(j) = later.iter().position(|n| n == k) {
+        return Some(Key::Feature(hint + j));
+    }
+    if let Some(j) = earlier.iter().position(|n| n == k) {
+        return Some(Key::Feature(j));
+    }
+    (k == "customer_id").then_some(Key::Customer)
+}
+
+/// Are all names plain (no quote, backslash or control character), so a
+/// key can be matched against the expected name in place?
+fn plain_names(names: &[String]) -> bool {
+    names
+        .iter()
+        .all(|n| n.bytes().all(|c| c != b'"' && c != b'\\' && c >= 0x20))
 }
 
 /// A key of a record: a feature's index, or `customer_id`.
@@ -77,189 +229,76 @@ enum Key {
     Customer,
 }
 
-struct KeySeed<'a> {
-    names: &'a [String],
-    /// Where the previous key was: records usually come in model order.
-    hint: usize,
-}
-
-impl<'de> serde::de::DeserializeSeed<'de> for KeySeed<'_> {
-    type Value = Key;
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Key, D::Error> {
-        // A key's bytes (escapes resolved), compared with the names as
-        // bytes: no UTF-8 check needed.
-        d.deserialize_bytes(self)
-    }
-}
-
-impl serde::de::Visitor<'_> for KeySeed<'_> {
-    type Value = Key;
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a feature name")
-    }
-    fn visit_bytes<E: serde::de::Error>(self, k: &[u8]) -> Result<Key, E> {
-        let n = self.names.len();
-        for i in 0..n {
-            let j = (self.hint + i) % n;
-            if self.names[j].as_bytes() == k {
-                return Ok(Key::Feature(j));
-            }
-        }
-        if k == b"customer_id" {
-            Ok(Key::Customer)
-        } else {
-            Err(give_up())
-        }
-    }
-    fn visit_str<E: serde::de::Error>(self, k: &str) -> Result<Key, E> {
-        self.visit_bytes(k.as_bytes())
-    }
-}
-
 /// A feature value as `feature_value` accepts it.
-fn check_value<E: serde::de::Error>(x: f64, share: bool) -> Result<f64, E> {
+fn check_value(x: f64, share: bool) -> Option<f64> {
     if !x.is_finite() || x < 0.0 || x > f64::from(f32::MAX) || (share && x > 1.0) {
-        return Err(give_up());
+        return None;
     }
-    Ok(x)
+    Some(x)
 }
 
-struct RecordSeed<'a> {
-    names: &'a [String],
-    share: &'a [bool],
-    rows: &'a mut Vec<f64>,
-}
-
-impl<'de> serde::de::DeserializeSeed<'de> for RecordSeed<'_> {
-    type Value = FastRecord;
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<FastRecord, D::Error> {
-        d.deserialize_map(self)
+/// One record `{…}`: its row appended to `rows` (zeros for a customer
+/// lookup). On `None` the caller drops everything it read.
+fn record(
+    sc: &mut Scan<'_>,
+    names: &[String],
+    plain: bool,
+    share: &[bool],
+    rows: &mut Vec<f64>,
+) -> Option<FastRecord> {
+    let p = names.len();
+    // Fields seen (at most 128 features on this path).
+    if p > 128 {
+        return None;
     }
-}
-
-impl<'de> serde::de::Visitor<'de> for RecordSeed<'_> {
-    type Value = FastRecord;
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a record")
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<FastRecord, A::Error> {
-        let p = self.names.len();
-        let start = self.rows.len();
-        self.rows.resize(start + p, 0.0);
-        let row = &mut self.rows[start..];
-        // Fields seen (at most 128 features on this path).
-        if p > 128 {
-            return Err(give_up());
-        }
-        let mut seen = 0u128;
-        let mut customer: Option<String> = None;
-        let mut hint = 0;
-        while let Some(key) = map.next_key_seed(KeySeed {
-            names: self.names,
-            hint,
-        })? {
-            match key {
+    sc.eat(b'{')?;
+    let start = rows.len();
+    rows.resize(start + p, 0.0);
+    let row = &mut rows[start..];
+    let mut seen = 0u128;
+    let mut customer: Option<&str> = None;
+    let mut hint = 0;
+    if sc.peek()? == b'}' {
+        sc.i += 1;
+    } else {
+        loop {
+            // Records usually come in model order: the expected name is
+            // tried in place first.
+            sc.ws();
+            let expected = if plain && hint < p && sc.key_is(&names[hint]) {
+                Some(Key::Feature(hint))
+            } else {
+                None
+            };
+            let k = match expected {
+                Some(k) => k,
+                None => key(sc.plain_str()?, names, hint)?,
+            };
+            sc.eat(b':')?;
+            match k {
                 Key::Feature(j) => {
-                    let x: f64 = map.next_value()?;
-                    row[j] = check_value(x, self.share[j])?;
+                    row[j] = check_value(sc.number()?, share[j])?;
                     seen |= 1 << j;
                     hint = j + 1;
                 }
                 Key::Customer => {
-                    let id: String = map.next_value()?;
+                    let id = sc.plain_str()?;
                     if id.trim().is_empty() {
-                        return Err(give_up());
+                        return None;
                     }
                     customer = Some(id);
                 }
             }
-        }
-        match customer {
-            Some(id) if seen == 0 => {
-                row.iter_mut().for_each(|v| *v = 0.0);
-                Ok(FastRecord::Customer(id))
-            }
-            None if seen.count_ones() as usize == p => Ok(FastRecord::Features),
-            _ => Err(give_up()),
-        }
-    }
-}
-
-struct BatchSeed<'a> {
-    names: &'a [String],
-    share: &'a [bool],
-    max: usize,
-    out: &'a mut FastRecords,
-}
-
-impl<'de> serde::de::DeserializeSeed<'de> for BatchSeed<'_> {
-    type Value = ();
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for BatchSeed<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("{\"records\": [ … ]}")
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut done = false;
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            // A second `records` would replace the first in a `Value`.
-            if key != "records" || done {
-                return Err(give_up());
-            }
-            map.next_value_seed(RecordsSeed {
-                names: self.names,
-                share: self.share,
-                max: self.max,
-                out: &mut *self.out,
-            })?;
-            done = true;
-        }
-        if done { Ok(()) } else { Err(give_up()) }
-    }
-}
-
-struct RecordsSeed<'a> {
-    names: &'a [String],
-    share: &'a [bool],
-    max: usize,
-    out: &'a mut FastRecords,
-}
-
-impl<'de> serde::de::DeserializeSeed<'de> for RecordsSeed<'_> {
-    type Value = ();
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_seq(self)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for RecordsSeed<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("an array of records")
-    }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        loop {
-            if self.out.records.len() == self.max {
-                // One more would be over the limit: the slow path says so.
-                return match seq.next_element::<serde::de::IgnoredAny>()? {
-                    None => Ok(()),
-                    Some(_) => Err(give_up()),
-                };
-            }
-            let seed = RecordSeed {
-                names: self.names,
-                share: self.share,
-                rows: &mut self.out.rows,
-            };
-            match seq.next_element_seed(seed)? {
-                Some(r) => self.out.records.push(r),
-                None => return Ok(()),
+            match sc.next()? {
+                b',' => {}
+                b'}' => break,
+                _ => return None,
             }
         }
+    }
+    match customer {
+        Some(id) if seen == 0 => Some(FastRecord::Customer(id.to_owned())),
+        None if seen.count_ones() as usize == p => Some(FastRecord::Features),
+        _ => None,
     }
 }

@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use super::errors::{ModelError, Result};
 
 mod layout;
-pub use layout::{BLOCK, top_k};
+pub use layout::{BLOCK, SPAN, top_k};
 
 const NAME: &str = "tree ensemble";
 
@@ -300,7 +300,7 @@ impl TreeEnsemble {
         self.check_matrix(values)?;
         let p = self.n_features;
         let layout = self.layout()?;
-        const CHUNK_ROWS: usize = 16 * BLOCK;
+        const CHUNK_ROWS: usize = SPAN;
         const PAR_ROWS: usize = 2_048;
         let mut out = Vec::with_capacity(values.len() / p);
         if values.len() / p < PAR_ROWS {
