@@ -2,7 +2,13 @@
 //! period, or its comparison period), sorted by date, revenue or items,
 //! a page at a time.
 //!
-//! A page costs two passes over the orders in scope and no copy of them:
+//! A page among the first [`ONE_PASS_ROWS`] rows (what a user paging
+//! through a table asks for) costs one pass over the orders in scope: each
+//! thread keeps the smallest sort keys it has seen, at most twice as many
+//! as the page needs, and skips every order whose key is above the last
+//! one kept once that many are kept; the threads' keys are then sorted.
+//!
+//! A deeper page costs two passes over the orders in scope and no copy of them:
 //! the first counts the orders per *bucket* of the sort key (a day; a
 //! number of items and a 256th of the positions, as the position breaks
 //! ties; the top 20 bits of the revenue's ordered bits, about 0,4 % wide),
@@ -50,6 +56,11 @@ impl OrderSort {
         }
     }
 }
+
+/// Pages ending at most this many rows into the view take one pass
+/// ([`Engine::orders_page_one_pass`]); each thread keeps up to twice as many
+/// keys (16 bytes each).
+pub const ONE_PASS_ROWS: usize = 10_000;
 
 const REVENUE_BUCKET_BITS: u32 = 20;
 /// Sorting by items: orders of fewer than this many items are bucketed by
@@ -226,6 +237,65 @@ impl Engine {
 
     /// A page of the orders behind `q` (see the module docs).
     pub fn orders_page(&self, q: &Query, req: &OrdersRequest) -> OrdersPage {
+        if req.limit > 0 && req.offset.saturating_add(req.limit) <= ONE_PASS_ROWS {
+            self.orders_page_one_pass(q, req)
+        } else {
+            self.orders_page_two_passes(q, req)
+        }
+    }
+
+    /// A page of the orders behind `q` in one pass: the `offset + limit`
+    /// smallest (key, position) pairs of each thread, merged and sorted
+    /// (the order of [`Engine::orders_page_two_passes`], which tests check
+    /// it against). `req.limit` > 0.
+    pub(super) fn orders_page_one_pass(&self, q: &Query, req: &OrdersRequest) -> OrdersPage {
+        struct Smallest {
+            keep: Vec<(u64, u32)>,
+            /// The largest pair kept once `keep` has been cut to `need`:
+            /// a pair above it cannot be among the `need` smallest.
+            bound: Option<(u64, u32)>,
+            total: u64,
+        }
+        let scope = self.scope(q);
+        let need = req.offset.saturating_add(req.limit).max(1);
+        let parts = self.over_customers(
+            &scope,
+            || Smallest {
+                keep: Vec::new(),
+                bound: None,
+                total: 0,
+            },
+            |b, _, ranges| {
+                self.each_order(&scope, ranges, req.which, |o, d| {
+                    b.total += 1;
+                    let key = self.sort_key(&scope, req.sort, o, d);
+                    let pair = (if req.descending { !key } else { key }, o as u32);
+                    if b.bound.is_some_and(|m| pair > m) {
+                        return;
+                    }
+                    b.keep.push(pair);
+                    if b.keep.len() >= 2 * need {
+                        b.keep.select_nth_unstable(need - 1);
+                        b.keep.truncate(need);
+                        b.bound = Some(b.keep[need - 1]);
+                    }
+                });
+            },
+        );
+        let total = parts.iter().map(|b| b.total).sum();
+        let mut picked: Vec<(u64, u32)> = parts.into_iter().flat_map(|b| b.keep).collect();
+        picked.sort_unstable();
+        let rows = picked
+            .iter()
+            .skip(req.offset)
+            .take(req.limit)
+            .map(|&(_, o)| self.order_record(&scope, o))
+            .collect();
+        OrdersPage { total, rows }
+    }
+
+    /// A page of the orders behind `q` in two passes (see the module docs).
+    pub(super) fn orders_page_two_passes(&self, q: &Query, req: &OrdersRequest) -> OrdersPage {
         let scope = self.scope(q);
         let buckets = Buckets::new(req.sort, req.descending, self.n_days, self.order_day.len());
         let n_buckets = buckets.n;
