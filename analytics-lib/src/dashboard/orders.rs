@@ -11,7 +11,8 @@
 //! A deeper page costs two passes over the orders in scope and no copy of them:
 //! the first counts the orders per *bucket* of the sort key (a day; a
 //! number of items and a 256th of the positions, as the position breaks
-//! ties; the top 20 bits of the revenue's ordered bits, about 0,4 % wide),
+//! ties; a 256th of a power of two of the revenue, about 0,3 % wide, from
+//! 2^-20 to 2^44, with one bucket below and one above),
 //! which says in which buckets the page's rows lie; the second
 //! gathers the orders of those buckets only (the page and the rest of its
 //! edge buckets) and sorts them exactly. Ties are broken by the order's
@@ -62,7 +63,30 @@ impl OrderSort {
 /// keys (16 bytes each).
 pub const ONE_PASS_ROWS: usize = 10_000;
 
-const REVENUE_BUCKET_BITS: u32 = 20;
+/// Sorting by revenue: a bucket per 256th of a power of two from
+/// 2^[`REVENUE_LOW`] to 2^[`REVENUE_HIGH`], one for everything below (zero,
+/// negative or tiny revenue) and one for everything above: 16,386 counts
+/// (64 KiB a thread, in cache), of which real revenues use a few thousand.
+/// (A bucket per value of the ordered bits' top 20 bits took 4 MiB a
+/// thread, most of it never used, and a cache miss per order.)
+const REVENUE_LOW: u64 = 1023 - 20;
+const REVENUE_HIGH: u64 = 1023 + 44;
+const REVENUE_SUB_BITS: u32 = 8;
+const REVENUE_BUCKETS: usize = 2 + (((REVENUE_HIGH - REVENUE_LOW) as usize) << REVENUE_SUB_BITS);
+
+/// The revenue bucket of `key` (`ordered_bits` of the revenue: for a
+/// revenue ≥ +0 the top bit is set and the next 11 are its exponent).
+fn revenue_bucket(key: u64) -> usize {
+    let lo = (0x800 + REVENUE_LOW) << 52;
+    let hi = (0x800 + REVENUE_HIGH) << 52;
+    if key < lo {
+        0
+    } else if key >= hi {
+        REVENUE_BUCKETS - 1
+    } else {
+        1 + ((key - lo) >> (52 - REVENUE_SUB_BITS)) as usize
+    }
+}
 /// Sorting by items: orders of fewer than this many items are bucketed by
 /// (items, position), the rest share one bucket.
 const ITEM_CAP: usize = 15;
@@ -90,7 +114,7 @@ impl Buckets {
         }
         let n = match sort {
             OrderSort::Date => n_days.max(1),
-            OrderSort::Revenue => 1 << REVENUE_BUCKET_BITS,
+            OrderSort::Revenue => REVENUE_BUCKETS,
             OrderSort::Items => ITEM_CAP * POSITION_BUCKETS + 1,
         };
         Buckets {
@@ -105,7 +129,7 @@ impl Buckets {
     fn of(&self, key: u64, o: usize) -> usize {
         let b = match self.sort {
             OrderSort::Date => key as usize,
-            OrderSort::Revenue => (key >> (64 - REVENUE_BUCKET_BITS)) as usize,
+            OrderSort::Revenue => revenue_bucket(key),
             OrderSort::Items => return self.items(key, o),
         };
         if self.descending { self.n - 1 - b } else { b }
@@ -440,7 +464,13 @@ mod bucket_tests {
                     .map(|o| {
                         let key = match sort {
                             OrderSort::Date => (o * 7919 % 400) as u64,
-                            OrderSort::Revenue => ordered_bits((o * 7919 % 1000) as f64 - 100.5),
+                            // Extremes now and then: below and above the
+                            // buckets' range, zero, negative.
+                            OrderSort::Revenue => ordered_bits(match o % 97 {
+                                0 => [0.0, -0.0, 1e-30, 1e-6, 2e13, 1e300, f64::MAX, -1e300]
+                                    [o / 97 % 8],
+                                _ => (o * 7919 % 1000) as f64 - 100.5 + (o % 13) as f64 / 7.0,
+                            }),
                             OrderSort::Items => (1 + o * 7919 % 40) as u64,
                         };
                         (key, o)
@@ -453,6 +483,15 @@ mod bucket_tests {
                     buckets.windows(2).all(|w| w[0] <= w[1]),
                     "{sort:?} descending={descending}"
                 );
+                if sort == OrderSort::Revenue {
+                    assert_eq!(b.n, 16_386);
+                    // Revenues a few per mille apart fall in different buckets.
+                    let (x, y) = (ordered_bits(100.0), ordered_bits(100.5));
+                    assert!(b.of(x, 0) != b.of(y, 0));
+                    assert!(revenue_bucket(ordered_bits(1e-5)) > 0);
+                    assert_eq!(revenue_bucket(ordered_bits(1e-7)), 0);
+                    assert!(revenue_bucket(ordered_bits(1e13)) < b.n - 1);
+                }
                 if sort == OrderSort::Items {
                     // Past the cap, one bucket; below it, 1/256 of an items value.
                     let ones = rows.iter().filter(|r| r.0 == 1).count();
