@@ -230,7 +230,11 @@ impl Engine {
         }
     }
 
-    /// Each order in scope of `ranges` in the chosen period, with its day.
+    /// Each order in scope of `ranges` in the chosen period, with its day,
+    /// in position order. The customers' orders are one run of positions
+    /// per range, read 64 at a time into a mask without a branch (a branch
+    /// per order on its day, mispredicted wherever a customer's orders
+    /// straddle the period, took a third to a half of a pass).
     fn each_order(
         &self,
         scope: &Scope,
@@ -244,17 +248,31 @@ impl Engine {
             Which::Comparison => (w.pf, w.pt),
         };
         for g in ranges {
-            for r in g.lo as usize..g.hi as usize {
-                let (a, b) = (self.cust_start[r] as usize, self.cust_start[r + 1] as usize);
-                for o in a..b {
-                    let d = i32::from(self.order_day[o]);
-                    if d > b_day {
-                        break;
-                    }
-                    if d >= a_day && scope.pm[self.order_profile[o] as usize] {
-                        f(o, d);
-                    }
+            let (a, b) = (
+                self.cust_start[g.lo as usize] as usize,
+                self.cust_start[g.hi as usize] as usize,
+            );
+            // 64 orders at a time: which are in the period and profile
+            // (no branch), then those.
+            let mut o = a;
+            while o < b {
+                let end = (o + 64).min(b);
+                let mut bits = 0u64;
+                for (k, (&d, &p)) in self.order_day[o..end]
+                    .iter()
+                    .zip(&self.order_profile[o..end])
+                    .enumerate()
+                {
+                    let d = i32::from(d);
+                    let ok = (d >= a_day) & (d <= b_day) & scope.pm[p as usize];
+                    bits |= u64::from(ok) << k;
                 }
+                while bits != 0 {
+                    let i = o + bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    f(i, i32::from(self.order_day[i]));
+                }
+                o = end;
             }
         }
     }
