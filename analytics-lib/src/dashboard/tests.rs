@@ -706,6 +706,32 @@ fn id_lists_hold_any_text() {
     );
 }
 
+/// The top customers' pruning under a category filter: many customers, a
+/// leaderboard of one to three, one or two categories, so the floor rises
+/// early and most customers are skipped by their bound.
+#[test]
+fn top_customers_under_a_category_filter_equal_the_reference() {
+    let mut rng = Rng(31);
+    let (l, seg, min, max) = data(&mut rng, 2_000, 12_000);
+    let mut e = engine(&l, &seg, min, max);
+    for i in 0..40 {
+        let from = min + Duration::days(rng.below(300) as i64);
+        let mut q = query(from, from + Duration::days(200 + rng.below(400) as i64));
+        let mut cats = vec![false; DIMS.categories];
+        for _ in 0..1 + rng.below(2) {
+            cats[rng.below(DIMS.categories)] = true;
+        }
+        q.categories = Some(cats);
+        q.top = 1 + rng.below(3);
+        e.parallel_min = if i % 2 == 0 { 0 } else { usize::MAX };
+        let (want, detail) = reference(&l, &seg, &q, e.first_month, e.n_months);
+        let what = format!("category query {i}");
+        let got = e.scan(&q);
+        same(&got, &want, &what);
+        same_leaders(&e, &q, &got, &detail, &what);
+    }
+}
+
 #[test]
 fn drill_down_pages_cover_every_order_once() {
     let mut rng = Rng(23);
