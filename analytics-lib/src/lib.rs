@@ -52,6 +52,8 @@ pub mod retrain;
 pub mod segments;
 pub mod source;
 mod sums;
+#[cfg(test)]
+mod testing;
 #[cfg(feature = "tracking")]
 pub mod tracking;
 

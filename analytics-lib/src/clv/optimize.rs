@@ -194,12 +194,8 @@ mod tests {
         }
         let bits = |(l, g): (f64, [f64; 2])| (l.to_bits(), g.map(f64::to_bits));
         for threads in [1, 2, 3, 8] {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .expect("pool");
             for _ in 0..3 {
-                let got = pool.install(|| sum_rows(n, step));
+                let got = crate::testing::on_pool(threads, || sum_rows(n, step));
                 assert_eq!(bits(got), bits(expected), "{threads} threads");
             }
         }

@@ -186,6 +186,12 @@ pub struct OrdersPage {
     pub rows: Vec<OrderRecord>,
 }
 
+/// The order at `o` with sort key `key` as a pair that sorts in page order:
+/// the key in the page's direction, then the position (ties).
+fn page_pair(key: u64, o: usize, descending: bool) -> (u64, u32) {
+    (if descending { !key } else { key }, o as u32)
+}
+
 /// An order-preserving `u64` of a float (negative below positive).
 fn ordered_bits(x: f64) -> u64 {
     let b = x.to_bits();
@@ -311,7 +317,7 @@ impl Engine {
                 self.each_order(&scope, ranges, req.which, |o, d| {
                     b.total += 1;
                     let key = self.sort_key(&scope, req.sort, o, d);
-                    let pair = (if req.descending { !key } else { key }, o as u32);
+                    let pair = page_pair(key, o, req.descending);
                     if b.bound.is_some_and(|m| pair > m) {
                         return;
                     }
@@ -325,14 +331,8 @@ impl Engine {
             },
         );
         let total = parts.iter().map(|b| b.total).sum();
-        let mut picked: Vec<(u64, u32)> = parts.into_iter().flat_map(|b| b.keep).collect();
-        picked.sort_unstable();
-        let rows = picked
-            .iter()
-            .skip(req.offset)
-            .take(req.limit)
-            .map(|&(_, o)| self.order_record(&scope, o))
-            .collect();
+        let picked = parts.into_iter().flat_map(|b| b.keep).collect();
+        let rows = self.page_rows(&scope, picked, req.offset, req.limit);
         OrdersPage { total, rows }
     }
 
@@ -384,20 +384,31 @@ impl Engine {
                 let key = self.sort_key(&scope, req.sort, o, d);
                 let b = buckets.of(key, o);
                 if (lo..=hi).contains(&b) {
-                    v.push((if req.descending { !key } else { key }, o as u32));
+                    v.push(page_pair(key, o, req.descending));
                 }
             });
         });
-        let mut picked: Vec<(u64, u32)> = parts.into_iter().flatten().collect();
+        let picked = parts.into_iter().flatten().collect();
+        let rows = self.page_rows(&scope, picked, (offset - skip) as usize, req.limit);
+        OrdersPage { total, rows }
+    }
+
+    /// The rows `from..from + limit` of the candidate pairs `picked` in
+    /// page order (pairs from [`page_pair`]).
+    fn page_rows(
+        &self,
+        scope: &Scope,
+        mut picked: Vec<(u64, u32)>,
+        from: usize,
+        limit: usize,
+    ) -> Vec<OrderRecord> {
         picked.sort_unstable();
-        let from = (offset - skip) as usize;
-        let rows = picked
+        picked
             .iter()
             .skip(from)
-            .take(req.limit)
-            .map(|&(_, o)| self.order_record(&scope, o))
-            .collect();
-        OrdersPage { total, rows }
+            .take(limit)
+            .map(|&(_, o)| self.order_record(scope, o))
+            .collect()
     }
 
     /// Every order behind `q` in the chosen period, sorted (for exports);
@@ -413,7 +424,7 @@ impl Engine {
         let parts = self.over_customers(&scope, Vec::new, |v: &mut Vec<(u64, u32)>, _, ranges| {
             self.each_order(&scope, ranges, which, |o, d| {
                 let key = self.sort_key(&scope, sort, o, d);
-                v.push((if descending { !key } else { key }, o as u32));
+                v.push(page_pair(key, o, descending));
             });
         });
         let mut all: Vec<(u64, u32)> = parts.into_iter().flatten().collect();

@@ -825,12 +825,8 @@ mod silhouette_tests {
         });
         let expected = sequential(&x, &labels);
         for threads in [1, 2, 3, 8] {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .expect("pool");
             for _ in 0..3 {
-                let got = pool.install(|| silhouette_score(x.view(), &labels));
+                let got = crate::testing::on_pool(threads, || silhouette_score(x.view(), &labels));
                 assert_eq!(
                     got.map(f64::to_bits),
                     Some(expected.to_bits()),

@@ -229,14 +229,6 @@ enum Key {
     Customer,
 }
 
-/// A feature value as `feature_value` accepts it.
-fn check_value(x: f64, share: bool) -> Option<f64> {
-    if !x.is_finite() || x < 0.0 || x > f64::from(f32::MAX) || (share && x > 1.0) {
-        return None;
-    }
-    Some(x)
-}
-
 /// One record `{…}`: its row appended to `rows` (zeros for a customer
 /// lookup). On `None` the caller drops everything it read.
 fn record(
@@ -277,7 +269,11 @@ fn record(
             sc.eat(b':')?;
             match k {
                 Key::Feature(j) => {
-                    row[j] = check_value(sc.number()?, share[j])?;
+                    let x = sc.number()?;
+                    if !super::acceptable(x, share[j]) {
+                        return None;
+                    }
+                    row[j] = x;
                     seen |= 1 << j;
                     hint = j + 1;
                 }

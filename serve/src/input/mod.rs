@@ -113,8 +113,7 @@ fn feature_value(name: &str, value: &Value, prefix: &str) -> Result<f64, InputEr
         ));
     };
     let share = name.starts_with(analytics_lib::features::SHARE_PREFIX);
-    // XGBoost reads f32: a larger value would become infinity there.
-    if !x.is_finite() || x < 0.0 || x > f64::from(f32::MAX) || (share && x > 1.0) {
+    if !acceptable(x, share) {
         return Err(InputError(
             ErrorBody::new(format!("invalid value for `{name}`"))
                 .field(field)
@@ -123,6 +122,14 @@ fn feature_value(name: &str, value: &Value, prefix: &str) -> Result<f64, InputEr
         ));
     }
     Ok(x)
+}
+
+/// Whether `x` is a value a feature may take: finite, not negative, at
+/// most `f32::MAX` (XGBoost reads f32: a larger value would become infinity
+/// there) and, for a `share_<category>`, at most 1. The fast path and
+/// [`feature_value`] both check with it.
+pub(super) fn acceptable(x: f64, share: bool) -> bool {
+    x.is_finite() && x >= 0.0 && x <= f64::from(f32::MAX) && !(share && x > 1.0)
 }
 
 fn missing(prefix: &str, name: &str) -> InputError {

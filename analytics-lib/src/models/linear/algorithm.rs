@@ -440,11 +440,7 @@ mod tests {
             .collect();
         let x = matrix(&cols);
         let run = |threads: usize| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .expect("pool")
-                .install(|| solve(&x, &y, true, 1e-9).expect("solve"))
+            crate::testing::on_pool(threads, || solve(&x, &y, true, 1e-9).expect("solve"))
         };
         let one = run(1);
         assert_eq!(one, run(2));

@@ -38,7 +38,7 @@ use crate::models::errors::Result;
 /// Rows walked together, step by step.
 pub const BLOCK: usize = 16;
 
-/// Rows walking one tree before the next ([`Walk::span`]): a multiple of
+/// Rows walking one tree before the next ([`span`]): a multiple of
 /// [`BLOCK`]; their values (and contributions) stay in the L1/L2 cache.
 pub const SPAN: usize = 1024;
 
@@ -52,16 +52,85 @@ pub(super) enum Layout {
     Implicit64(Implicit<f64>),
 }
 
-/// A walk of spans of rows: the pointer layout or the complete one.
+/// A layout walked by [`span`]: the pointer layout or the complete one.
 trait Walk<T> {
+    type Tree<'a>: Steps<T>
+    where
+        Self: 'a;
     fn width(&self) -> usize;
-    /// Up to [`SPAN`] rows (`x`: row-major, in `T`, finite): predictions
-    /// into `out`; with `contrib` (`rows × p`, zeroed here), contributions.
-    /// Tree by tree: every block of the span walks a tree before the next
-    /// tree is read, so a tree is brought into cache once per span, not
-    /// once per block (the default forest's nodes take 4.8 MB, more than
-    /// the L2 cache). Each row still adds its trees in tree order.
-    fn span(&self, x: &[T], out: &mut [f64], contrib: Option<&mut [f64]>);
+    /// A prediction is `base + scale × Σ leaves`.
+    fn base_scale(&self) -> (f64, f64);
+    fn n_trees(&self) -> usize;
+    fn tree(&self, t: usize) -> Self::Tree<'_>;
+}
+
+/// One tree as a walk steps through it.
+trait Steps<T> {
+    /// Where every row starts, and how many steps every row takes (a row
+    /// that reached its leaf stays there).
+    fn start(&self) -> u32;
+    fn depth(&self) -> u32;
+    /// The node after `i` for `row`, and the feature `i` splits on.
+    fn next(&self, i: u32, row: &[T]) -> (u32, usize);
+    /// What the step from `i` to `next` credits to that feature:
+    /// `scale × (value of next − value of i)`, as the row walk computes it.
+    fn credit(&self, i: u32, next: u32) -> f64;
+    /// The output of the leaf a walk ended at.
+    fn leaf(&self, i: u32) -> f64;
+}
+
+/// Up to [`SPAN`] rows (`x`: row-major, in `T`, finite): predictions into
+/// `out`; with `contrib` (`rows × p`, zeroed here), contributions.
+/// Tree by tree: every block of the span walks a tree before the next tree
+/// is read, so a tree is brought into cache once per span, not once per
+/// block (the default forest's nodes take 4.8 MB, more than the L2 cache).
+/// Each row still adds its trees in tree order.
+#[inline(always)]
+fn span<T, W: Walk<T>>(w: &W, x: &[T], out: &mut [f64], mut contrib: Option<&mut [f64]>) {
+    let p = w.width();
+    let n_rows = out.len();
+    // -0.0: where `Iterator::sum` starts, as in the row walk.
+    let mut sums = [-0.0f64; SPAN];
+    if let Some(c) = contrib.as_deref_mut() {
+        c.fill(0.0);
+    }
+    for t in 0..w.n_trees() {
+        let tree = w.tree(t);
+        for b0 in (0..n_rows).step_by(BLOCK) {
+            let n = BLOCK.min(n_rows - b0);
+            let x = &x[b0 * p..(b0 + n) * p];
+            let mut idx = [tree.start(); BLOCK];
+            match contrib.as_deref_mut() {
+                None => {
+                    for _ in 0..tree.depth() {
+                        for (i, row) in idx[..n].iter_mut().zip(x.chunks_exact(p)) {
+                            *i = tree.next(*i, row).0;
+                        }
+                    }
+                }
+                Some(c) => {
+                    let c = &mut c[b0 * p..(b0 + n) * p];
+                    for _ in 0..tree.depth() {
+                        for (i, (row, c)) in idx[..n]
+                            .iter_mut()
+                            .zip(x.chunks_exact(p).zip(c.chunks_exact_mut(p)))
+                        {
+                            let (next, f) = tree.next(*i, row);
+                            c[f] += tree.credit(*i, next);
+                            *i = next;
+                        }
+                    }
+                }
+            }
+            for (&i, s) in idx[..n].iter().zip(&mut sums[b0..b0 + n]) {
+                *s += tree.leaf(i);
+            }
+        }
+    }
+    let (base, scale) = w.base_scale();
+    for (o, s) in out.iter_mut().zip(&sums) {
+        *o = base + scale * s;
+    }
 }
 
 /// Deepest tree laid out complete (2^17 − 1 slots).
@@ -166,61 +235,64 @@ impl<T: Copy + PartialOrd + Default> Flat<T> {
     }
 }
 
+/// One tree of the pointer layout.
+struct FlatTree<'a, T> {
+    nodes: &'a [FlatNode<T>],
+    value: &'a [f64],
+    scale: f64,
+    root: u32,
+    depth: u32,
+}
+
+impl<T: Copy + PartialOrd> Steps<T> for FlatTree<'_, T> {
+    #[inline(always)]
+    fn start(&self) -> u32 {
+        self.root
+    }
+    #[inline(always)]
+    fn depth(&self) -> u32 {
+        self.depth
+    }
+    #[inline(always)]
+    fn next(&self, i: u32, row: &[T]) -> (u32, usize) {
+        let node = &self.nodes[i as usize];
+        let f = node.feature as usize;
+        // Left iff v < threshold; a leaf's children are itself.
+        (node.child[usize::from(row[f] >= node.threshold)], f)
+    }
+    #[inline(always)]
+    fn credit(&self, i: u32, next: u32) -> f64 {
+        self.scale * (self.value[next as usize] - self.value[i as usize])
+    }
+    #[inline(always)]
+    fn leaf(&self, i: u32) -> f64 {
+        self.value[i as usize]
+    }
+}
+
 impl<T: Copy + PartialOrd> Walk<T> for Flat<T> {
+    type Tree<'a>
+        = FlatTree<'a, T>
+    where
+        T: 'a;
     fn width(&self) -> usize {
         self.p
     }
-
+    fn base_scale(&self) -> (f64, f64) {
+        (self.base, self.scale)
+    }
+    fn n_trees(&self) -> usize {
+        self.roots.len()
+    }
     #[inline(always)]
-    fn span(&self, x: &[T], out: &mut [f64], mut contrib: Option<&mut [f64]>) {
-        let p = self.p;
-        let n_rows = out.len();
-        // -0.0: where `Iterator::sum` starts, as in the row walk.
-        let mut sums = [-0.0f64; SPAN];
-        if let Some(c) = contrib.as_deref_mut() {
-            c.fill(0.0);
-        }
-        for &(root, depth) in &self.roots {
-            for b0 in (0..n_rows).step_by(BLOCK) {
-                let n = BLOCK.min(n_rows - b0);
-                let x = &x[b0 * p..(b0 + n) * p];
-                let sum = &mut sums[b0..b0 + n];
-                let mut idx = [root; BLOCK];
-                match contrib.as_deref_mut() {
-                    None => {
-                        for _ in 0..depth {
-                            for (i, row) in idx[..n].iter_mut().zip(x.chunks_exact(p)) {
-                                let node = &self.nodes[*i as usize];
-                                let v = row[node.feature as usize];
-                                // Left iff v < threshold; a leaf's children are itself.
-                                *i = node.child[usize::from(v >= node.threshold)];
-                            }
-                        }
-                    }
-                    Some(c) => {
-                        let c = &mut c[b0 * p..(b0 + n) * p];
-                        for _ in 0..depth {
-                            for (i, (row, c)) in idx[..n]
-                                .iter_mut()
-                                .zip(x.chunks_exact(p).zip(c.chunks_exact_mut(p)))
-                            {
-                                let node = &self.nodes[*i as usize];
-                                let f = node.feature as usize;
-                                let next = node.child[usize::from(row[f] >= node.threshold)];
-                                c[f] += self.scale
-                                    * (self.value[next as usize] - self.value[*i as usize]);
-                                *i = next;
-                            }
-                        }
-                    }
-                }
-                for (&leaf, s) in idx[..n].iter().zip(sum) {
-                    *s += self.value[leaf as usize];
-                }
-            }
-        }
-        for (o, s) in out.iter_mut().zip(&sums) {
-            *o = self.base + self.scale * s;
+    fn tree(&self, t: usize) -> FlatTree<'_, T> {
+        let (root, depth) = self.roots[t];
+        FlatTree {
+            nodes: &self.nodes,
+            value: &self.value,
+            scale: self.scale,
+            root,
+            depth,
         }
     }
 }
@@ -245,7 +317,7 @@ fn run<T, W: Walk<T>>(
         x.clear();
         x.extend(chunk.iter().map(|&v| convert(v)));
         let c = (k > 0).then(|| &mut contrib[..n * p]);
-        w.span(&x, &mut out[..n], c);
+        span(w, &x, &mut out[..n], c);
         values.extend_from_slice(&out[..n]);
         if k > 0 {
             for c in contrib[..n * p].chunks_exact(p) {
@@ -349,63 +421,66 @@ impl<T: Copy + PartialOrd + Default> Implicit<T> {
     }
 }
 
+/// One tree of the complete layout: its slots and deltas from its first
+/// slot, its last level's leaf outputs.
+struct ImplicitTree<'a, T> {
+    slots: &'a [Slot<T>],
+    delta: &'a [f64],
+    leaves: &'a [f64],
+    depth: u32,
+    /// The first slot of the last level.
+    top: u32,
+}
+
+impl<T: Copy + PartialOrd> Steps<T> for ImplicitTree<'_, T> {
+    #[inline(always)]
+    fn start(&self) -> u32 {
+        0
+    }
+    #[inline(always)]
+    fn depth(&self) -> u32 {
+        self.depth
+    }
+    #[inline(always)]
+    fn next(&self, i: u32, row: &[T]) -> (u32, usize) {
+        let s = &self.slots[i as usize];
+        let f = s.feature as usize;
+        // Left iff v < threshold (+∞ on padding: always left).
+        (2 * i + 1 + u32::from(row[f] >= s.threshold), f)
+    }
+    #[inline(always)]
+    fn credit(&self, _: u32, next: u32) -> f64 {
+        self.delta[next as usize]
+    }
+    #[inline(always)]
+    fn leaf(&self, i: u32) -> f64 {
+        self.leaves[(i - self.top) as usize]
+    }
+}
+
 impl<T: Copy + PartialOrd> Walk<T> for Implicit<T> {
+    type Tree<'a>
+        = ImplicitTree<'a, T>
+    where
+        T: 'a;
     fn width(&self) -> usize {
         self.p
     }
-
+    fn base_scale(&self) -> (f64, f64) {
+        (self.base, self.scale)
+    }
+    fn n_trees(&self) -> usize {
+        self.trees.len()
+    }
     #[inline(always)]
-    fn span(&self, x: &[T], out: &mut [f64], mut contrib: Option<&mut [f64]>) {
-        let p = self.p;
-        let n_rows = out.len();
-        // -0.0: where `Iterator::sum` starts, as in the row walk.
-        let mut sums = [-0.0f64; SPAN];
-        if let Some(c) = contrib.as_deref_mut() {
-            c.fill(0.0);
-        }
-        for &(first, depth, last_level) in &self.trees {
-            let tree = &self.slots[first as usize..];
-            let delta = &self.delta[first as usize..];
-            let top = (1u32 << depth) - 1;
-            let leaves = &self.leaf_value[last_level as usize..];
-            for b0 in (0..n_rows).step_by(BLOCK) {
-                let n = BLOCK.min(n_rows - b0);
-                let x = &x[b0 * p..(b0 + n) * p];
-                let mut idx = [0u32; BLOCK];
-                match contrib.as_deref_mut() {
-                    None => {
-                        for _ in 0..depth {
-                            for (i, row) in idx[..n].iter_mut().zip(x.chunks_exact(p)) {
-                                let s = &tree[*i as usize];
-                                let v = row[s.feature as usize];
-                                // Left iff v < threshold (+∞ on padding: always left).
-                                *i = 2 * *i + 1 + u32::from(v >= s.threshold);
-                            }
-                        }
-                    }
-                    Some(c) => {
-                        let c = &mut c[b0 * p..(b0 + n) * p];
-                        for _ in 0..depth {
-                            for (i, (row, c)) in idx[..n]
-                                .iter_mut()
-                                .zip(x.chunks_exact(p).zip(c.chunks_exact_mut(p)))
-                            {
-                                let s = &tree[*i as usize];
-                                let f = s.feature as usize;
-                                let next = 2 * *i + 1 + u32::from(row[f] >= s.threshold);
-                                c[f] += delta[next as usize];
-                                *i = next;
-                            }
-                        }
-                    }
-                }
-                for (&i, s) in idx[..n].iter().zip(&mut sums[b0..b0 + n]) {
-                    *s += leaves[(i - top) as usize];
-                }
-            }
-        }
-        for (o, s) in out.iter_mut().zip(&sums) {
-            *o = self.base + self.scale * s;
+    fn tree(&self, t: usize) -> ImplicitTree<'_, T> {
+        let (first, depth, last_level) = self.trees[t];
+        ImplicitTree {
+            slots: &self.slots[first as usize..],
+            delta: &self.delta[first as usize..],
+            leaves: &self.leaf_value[last_level as usize..],
+            depth,
+            top: (1u32 << depth) - 1,
         }
     }
 }
