@@ -20,6 +20,11 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+/// The allocator `serve` runs with (its huge pages and purges shape the
+/// scan's time).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use analytics_lib::dashboard::{Comparison, Engine, NONE, Query};
 use analytics_lib::source::Source;
 use chrono::Duration;
@@ -43,7 +48,12 @@ fn cpu_seconds() -> f64 {
         .rsplit_once(')')
         .map(|(_, rest)| rest.split_whitespace().collect())
         .unwrap_or_default();
-    let ticks = |i: usize| fields.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|x| x.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     (ticks(11) + ticks(12)) / 100.0
 }
 
@@ -126,7 +136,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cpu = cpu_seconds() - cpu0;
     let mut sorted: Vec<f64> = times.iter().map(|x| x.0).collect();
     sorted.sort_by(f64::total_cmp);
-    let pct = |p: f64| sorted[((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1];
+    let pct =
+        |p: f64| sorted[((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1];
     println!(
         "{n} views x {repeat}: median scan p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; sum of medians {:.0} ms; \
 wall {:.2} s, CPU {:.2} s ({:.1} ms a scan); revenue checksum {check:.2}",

@@ -6,8 +6,8 @@
 //! cargo run --release -p analytics-lib --example segments_bench -- target/bench-data/1M
 //! ```
 //!
-//! Stages, each timed on its own (the data is loaded and cleaned once,
-//! untimed):
+//! Stages, each timed on its own (the data is prepared once by
+//! [`Source::prepare`], as every job does, untimed):
 //!
 //! * `features` — [`SegmentFeatures::compute`] (RFM, average ticket, shares);
 //! * `kmeans_k5` — the benchmark's KMeans: [`kmeans_fixed`] (k = 5 on
@@ -31,14 +31,12 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use analytics_lib::clean::clean;
-use analytics_lib::data::load;
-use analytics_lib::kpi::Sales;
 use analytics_lib::segments::views::{self, TsneParams};
 use analytics_lib::segments::{
     DbscanParams, FixedKMeans, Scaler, SegmentFeatures, SegmentParams, dbscan_linfa, fit_segments,
     kmeans_fixed, suggest_eps,
 };
+use analytics_lib::source::Source;
 use serde_json::json;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -58,10 +56,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Err(_) => None,
         };
     let t = Instant::now();
-    let frames = load(&dir)?.collect()?;
-    let sales = Sales::from_frames(&clean(&frames)?.frames)?;
+    let sales = Source::parquet(&dir).prepare()?.sales;
     eprintln!(
-        "load + clean: {:.2} s ({})",
+        "load + clean + join: {:.2} s ({})",
         t.elapsed().as_secs_f64(),
         dir.display()
     );
