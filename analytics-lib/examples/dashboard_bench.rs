@@ -9,7 +9,7 @@
 //!
 //! Prepares the folder ([`Source::prepare`]) and builds the engine without
 //! segments (as `make bench-dashboard` does by default), then runs `N`
-//! (default 100) seeded views like the benchmark's filter changes: a period
+//! (default 100; `TOP`: the leaderboards' length, default 10, 0 skips them) seeded views like the benchmark's filter changes: a period
 //! of 30 days to two years, 0–3 categories, a state and a channel a quarter
 //! of the time each, previous period or year over year, the top 10
 //! customers and every product. Each view is scanned `REPEAT` times
@@ -65,6 +65,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let n = env_usize("N", 100)?;
     let repeat = env_usize("REPEAT", 5)?.max(1);
+    let top = env_usize("TOP", 10)?;
     let t = Instant::now();
     let prepared = Source::parquet(&dir).prepare()?;
     let built = Engine::from_sales(&prepared.sales, |index| (vec![NONE; index.len()], 0))?;
@@ -112,7 +113,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             label += &format!(" channel={}", built.channels[c]);
             q.channels = Some(channels);
         }
-        q.top = 10;
+        q.top = top;
         views.push((label, q));
     }
     engine.scan(&views[0].1); // warm-up
