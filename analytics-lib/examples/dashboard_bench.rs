@@ -8,22 +8,18 @@
 //! ```
 //!
 //! Prepares the folder ([`Source::prepare`]) and builds the engine without
-//! segments (as `make bench-dashboard` does by default), then runs `N`
-//! (default 100; `TOP`: the leaderboards' length, default 10, 0 skips them) seeded views like the benchmark's filter changes: a period
+//! segments (as `make bench-dashboard` does by default), then scans `N`
+//! (default 100) seeded views like the benchmark's filter changes: a period
 //! of 30 days to two years, 0–3 categories, a state and a channel a quarter
-//! of the time each, previous period or year over year, the top 10
-//! customers and every product. Each view is scanned `REPEAT` times
-//! (default 5); its median is its time. Prints p50/p99/max of those
-//! medians, their sum and the CPU time of the whole timed part (both
-//! threads), then the slowest views.
+//! of the time each, previous period or year over year, and the
+//! leaderboards (the top `TOP` customers and every product; `TOP` default
+//! 10, 0 skips them). Each view is scanned `REPEAT` times (default 5); its
+//! median is its time. Prints p50/p99/max of those medians, their sum and
+//! the CPU time of the whole timed part (every thread), then the slowest
+//! views.
 
 use std::path::PathBuf;
 use std::time::Instant;
-
-/// The allocator `serve` runs with (its huge pages and purges shape the
-/// scan's time).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use analytics_lib::dashboard::{Comparison, Engine, NONE, Query};
 use analytics_lib::source::Source;
@@ -31,6 +27,11 @@ use chrono::Duration;
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
+
+/// The allocator `serve` runs with (its huge pages and purges shape the
+/// scan's time).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn env_usize(name: &str, default: usize) -> Result<usize, String> {
     match std::env::var(name) {
@@ -41,7 +42,8 @@ fn env_usize(name: &str, default: usize) -> Result<usize, String> {
     }
 }
 
-/// User + system CPU seconds of this process (all threads).
+/// User + system CPU seconds of this process (all threads; Linux, 100
+/// clock ticks a second).
 fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let fields: Vec<&str> = stat
@@ -57,13 +59,31 @@ fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// A quarter of the time, one of `names` at random as a filter's mask
+/// (named in `label`).
+fn maybe_one(
+    rng: &mut StdRng,
+    names: &[String],
+    what: &str,
+    label: &mut String,
+) -> Option<Vec<bool>> {
+    if !rng.random_bool(0.25) || names.is_empty() {
+        return None;
+    }
+    let i = rng.random_range(0..names.len());
+    let mut mask = vec![false; names.len()];
+    mask[i] = true;
+    *label += &format!(" {what}={}", names[i]);
+    Some(mask)
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = PathBuf::from(
         std::env::args()
             .nth(1)
             .ok_or("usage: dashboard_bench DATA_FOLDER (e.g. target/bench-data/10M)")?,
     );
-    let n = env_usize("N", 100)?;
+    let n = env_usize("N", 100)?.max(1);
     let repeat = env_usize("REPEAT", 5)?.max(1);
     let top = env_usize("TOP", 10)?;
     let t = Instant::now();
@@ -99,20 +119,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             q.categories = Some(cats);
         }
-        if rng.random_bool(0.25) {
-            let s = rng.random_range(0..built.states.len());
-            let mut states = vec![false; built.states.len()];
-            states[s] = true;
-            label += &format!(" state={}", built.states[s]);
-            q.states = Some(states);
-        }
-        if rng.random_bool(0.25) {
-            let c = rng.random_range(0..built.channels.len());
-            let mut channels = vec![false; built.channels.len()];
-            channels[c] = true;
-            label += &format!(" channel={}", built.channels[c]);
-            q.channels = Some(channels);
-        }
+        q.states = maybe_one(&mut rng, &built.states, "state", &mut label);
+        q.channels = maybe_one(&mut rng, &built.channels, "channel", &mut label);
         q.top = top;
         views.push((label, q));
     }
