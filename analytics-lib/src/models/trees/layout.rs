@@ -57,9 +57,7 @@ trait Walk<T> {
     type Tree<'a>: Steps<T>
     where
         Self: 'a;
-    fn width(&self) -> usize;
-    /// A prediction is `base + scale × Σ leaves`.
-    fn base_scale(&self) -> (f64, f64);
+    fn head(&self) -> Head;
     fn n_trees(&self) -> usize;
     fn tree(&self, t: usize) -> Self::Tree<'_>;
 }
@@ -87,7 +85,7 @@ trait Steps<T> {
 /// Each row still adds its trees in tree order.
 #[inline(always)]
 fn span<T, W: Walk<T>>(w: &W, x: &[T], out: &mut [f64], mut contrib: Option<&mut [f64]>) {
-    let p = w.width();
+    let Head { p, base, scale } = w.head();
     let n_rows = out.len();
     // -0.0: where `Iterator::sum` starts, as in the row walk.
     let mut sums = [-0.0f64; SPAN];
@@ -127,7 +125,6 @@ fn span<T, W: Walk<T>>(w: &W, x: &[T], out: &mut [f64], mut contrib: Option<&mut
             }
         }
     }
-    let (base, scale) = w.base_scale();
     for (o, s) in out.iter_mut().zip(&sums) {
         *o = base + scale * s;
     }
@@ -135,6 +132,15 @@ fn span<T, W: Walk<T>>(w: &W, x: &[T], out: &mut [f64], mut contrib: Option<&mut
 
 /// Deepest tree laid out complete (2^17 − 1 slots).
 const IMPLICIT_MAX_DEPTH: u32 = 16;
+
+/// What both layouts of an ensemble share: its width (features a row
+/// has), and a prediction is `base + scale × Σ leaves`.
+#[derive(Clone, Copy, Debug)]
+struct Head {
+    p: usize,
+    base: f64,
+    scale: f64,
+}
 
 /// One slot of a complete tree: left iff `v < threshold`.
 #[derive(Clone, Copy, Debug)]
@@ -146,9 +152,7 @@ struct Slot<T> {
 /// The complete layout (see the module docs).
 #[derive(Debug)]
 pub(super) struct Implicit<T> {
-    p: usize,
-    base: f64,
-    scale: f64,
+    head: Head,
     slots: Vec<Slot<T>>,
     /// Per slot but a root: what a step into it credits to its parent's
     /// feature, `scale × (value − parent's value)`, computed as the row walk
@@ -173,9 +177,7 @@ struct FlatNode<T> {
 
 #[derive(Debug)]
 pub(super) struct Flat<T> {
-    p: usize,
-    base: f64,
-    scale: f64,
+    head: Head,
     nodes: Vec<FlatNode<T>>,
     /// Per node: its value (a leaf's output, an inner node's cover-weighted
     /// mean).
@@ -195,17 +197,18 @@ impl<T: Copy + PartialOrd + Default> Flat<T> {
             ));
         }
         let mut t = Flat {
-            p: e.n_features(),
-            base: e.base(),
-            scale: e.scale(),
+            head: Head {
+                p: e.n_features(),
+                base: e.base(),
+                scale: e.scale(),
+            },
             nodes: Vec::with_capacity(total),
             value: Vec::with_capacity(total),
             roots: Vec::with_capacity(e.n_trees()),
         };
         for nodes in e.trees() {
             let off = t.nodes.len() as u32;
-            // Per node: its parent (children always come after it).
-            let mut parent = vec![u32::MAX; nodes.len()];
+            // Per node: its depth (children always come after it).
             let mut depth = vec![0u32; nodes.len()];
             for (i, n) in nodes.iter().enumerate() {
                 let me = off + i as u32;
@@ -223,7 +226,6 @@ impl<T: Copy + PartialOrd + Default> Flat<T> {
                         child: [off + n.left, off + n.right],
                     });
                     for c in [n.left, n.right] {
-                        parent[c as usize] = i as u32;
                         depth[c as usize] = depth[i] + 1;
                     }
                 }
@@ -275,11 +277,8 @@ impl<T: Copy + PartialOrd> Walk<T> for Flat<T> {
         = FlatTree<'a, T>
     where
         T: 'a;
-    fn width(&self) -> usize {
-        self.p
-    }
-    fn base_scale(&self) -> (f64, f64) {
-        (self.base, self.scale)
+    fn head(&self) -> Head {
+        self.head
     }
     fn n_trees(&self) -> usize {
         self.roots.len()
@@ -290,7 +289,7 @@ impl<T: Copy + PartialOrd> Walk<T> for Flat<T> {
         FlatTree {
             nodes: &self.nodes,
             value: &self.value,
-            scale: self.scale,
+            scale: self.head.scale,
             root,
             depth,
         }
@@ -307,11 +306,13 @@ fn run<T, W: Walk<T>>(
     top: &mut Vec<(u32, f64)>,
     convert: impl Fn(f64) -> T,
 ) -> Result<()> {
-    let p = w.width();
+    let p = w.head().p;
     let mut x: Vec<T> = Vec::with_capacity(SPAN * p);
     let mut contrib = vec![0.0; if k > 0 { SPAN * p } else { 0 }];
     let mut scratch = Vec::with_capacity(if k > 0 { p } else { 0 });
     let mut out = [0.0f64; SPAN];
+    // The row walk's contributions, for rows with a missing value.
+    let (mut row_c, mut row_scratch) = (vec![0.0; p], Vec::new());
     let mut walk = |chunk: &[f64], values: &mut Vec<f64>, top: &mut Vec<(u32, f64)>| {
         let n = chunk.len() / p;
         x.clear();
@@ -341,9 +342,8 @@ fn run<T, W: Walk<T>>(
             for r in chunk.chunks_exact(p) {
                 values.push(e.predict_row(r)?);
                 if k > 0 {
-                    let mut c = vec![0.0; p];
-                    e.contributions(r, &mut c)?;
-                    top_k(&c, k, top, &mut Vec::with_capacity(p));
+                    e.contributions(r, &mut row_c)?;
+                    top_k(&row_c, k, top, &mut row_scratch);
                 }
             }
         }
@@ -365,9 +365,7 @@ impl<T: Copy + PartialOrd + Default> Implicit<T> {
             return None;
         }
         let mut t = Implicit {
-            p: flat.p,
-            base: flat.base,
-            scale: flat.scale,
+            head: flat.head,
             slots: Vec::with_capacity(slots),
             delta: Vec::with_capacity(slots),
             trees: Vec::with_capacity(depths.len()),
@@ -410,7 +408,7 @@ impl<T: Copy + PartialOrd + Default> Implicit<T> {
             }
             t.delta.push(0.0);
             t.delta
-                .extend((1..value.len()).map(|s| t.scale * (value[s] - value[(s - 1) / 2])));
+                .extend((1..value.len()).map(|s| t.head.scale * (value[s] - value[(s - 1) / 2])));
             for a in arrives {
                 t.leaf_value
                     .push(a.map_or(0.0, |leaf| flat.value[leaf as usize]));
@@ -463,11 +461,8 @@ impl<T: Copy + PartialOrd> Walk<T> for Implicit<T> {
         = ImplicitTree<'a, T>
     where
         T: 'a;
-    fn width(&self) -> usize {
-        self.p
-    }
-    fn base_scale(&self) -> (f64, f64) {
-        (self.base, self.scale)
+    fn head(&self) -> Head {
+        self.head
     }
     fn n_trees(&self) -> usize {
         self.trees.len()
