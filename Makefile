@@ -222,6 +222,10 @@ test-api-contract: prereqs schemathesis-env $(XGBOOST_LIB) ## schemathesis (--ch
 clean: ## Remove build outputs (not data/ nor models/)
 	$(CARGO) clean
 
+.PHONY: prune-cache
+prune-cache: ## When under MIN_FREE_GB (30) free: drop incremental folders, old copies of the workspace crates, 30M bench data
+	scripts/prune-cache.sh $(or $(MIN_FREE_GB),30)
+
 # --- Snowflake emulator (issue 6) ------------------------------------------
 # fakesnow in server mode, for the Snowflake backend's integration tests
 # (analytics-lib/tests/it/snowflake/). Connector 5.x breaks fakesnow 0.12.1.
