@@ -473,6 +473,37 @@ pub struct Scan {
     pub cohort_active: Vec<Vec<u64>>,
 }
 
+impl Scan {
+    /// Zero figures shaped for `categories`, `states` and `segments` values
+    /// (each with one more slot for a missing value) and `months` months.
+    pub fn zeroed(categories: usize, states: usize, segments: usize, months: usize) -> Scan {
+        let (nc, ns, ng) = (categories + 1, states + 1, segments + 1);
+        Scan {
+            monthly: vec![0.0; months],
+            monthly_lines: vec![0; months],
+            cat_revenue: vec![0.0; nc],
+            cat_orders: vec![0; nc],
+            cat_revenue_prev: vec![0.0; nc],
+            cat_orders_prev: vec![0; nc],
+            state_revenue: vec![0.0; ns],
+            state_orders: vec![0; ns],
+            state_customers: vec![0; ns],
+            state_revenue_prev: vec![0.0; ns],
+            state_orders_prev: vec![0; ns],
+            state_customers_prev: vec![0; ns],
+            seg_revenue: vec![0.0; ng],
+            seg_orders: vec![0; ng],
+            seg_customers: vec![0; ng],
+            seg_revenue_prev: vec![0.0; ng],
+            seg_orders_prev: vec![0; ng],
+            seg_customers_prev: vec![0; ng],
+            cohort_size: vec![0; months],
+            cohort_active: vec![vec![0; months]; months],
+            ..Scan::default()
+        }
+    }
+}
+
 fn epoch_days(d: NaiveDate) -> i32 {
     (d - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()).num_days() as i32
 }

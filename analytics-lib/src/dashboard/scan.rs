@@ -6,29 +6,12 @@ use super::*;
 
 impl Engine {
     fn new_scan(&self) -> Scan {
-        Scan {
-            monthly: vec![0.0; self.n_months],
-            monthly_lines: vec![0; self.n_months],
-            cat_revenue: vec![0.0; self.n_categories + 1],
-            cat_orders: vec![0; self.n_categories + 1],
-            cat_revenue_prev: vec![0.0; self.n_categories + 1],
-            cat_orders_prev: vec![0; self.n_categories + 1],
-            state_revenue: vec![0.0; self.n_states + 1],
-            state_orders: vec![0; self.n_states + 1],
-            state_customers: vec![0; self.n_states + 1],
-            state_revenue_prev: vec![0.0; self.n_states + 1],
-            state_orders_prev: vec![0; self.n_states + 1],
-            state_customers_prev: vec![0; self.n_states + 1],
-            seg_revenue: vec![0.0; self.n_segments + 1],
-            seg_orders: vec![0; self.n_segments + 1],
-            seg_customers: vec![0; self.n_segments + 1],
-            seg_revenue_prev: vec![0.0; self.n_segments + 1],
-            seg_orders_prev: vec![0; self.n_segments + 1],
-            seg_customers_prev: vec![0; self.n_segments + 1],
-            cohort_size: vec![0; self.n_months],
-            cohort_active: vec![vec![0; self.n_months]; self.n_months],
-            ..Scan::default()
-        }
+        Scan::zeroed(
+            self.n_categories,
+            self.n_states,
+            self.n_segments,
+            self.n_months,
+        )
     }
 
     pub(super) fn windows(&self, q: &Query) -> Windows {

@@ -35,6 +35,7 @@
 #[cfg(feature = "snowflake")]
 pub mod cleaning;
 mod config;
+pub mod dashboard;
 #[cfg(all(feature = "snowflake", feature = "test-hooks"))]
 pub mod emulator;
 #[cfg(feature = "snowflake")]

@@ -6,6 +6,7 @@
 //! emulator these tests fail, they do not skip.
 
 mod bench;
+mod dashboard;
 pub mod emulator;
 mod jobs;
 mod pushdown;
