@@ -25,6 +25,11 @@
 //! model's saved [`crate::segments::Scaler`], and the nearest of the model's
 //! centroids (the first of equals, as [`crate::segments::SegmentModel`]
 //! assigns).
+//!
+//! Beside the figures ([`SnowflakeSource::dashboard_scan`]): the
+//! leaderboards ([`SnowflakeSource::dashboard_leaders`], the page's top ten
+//! or every product or customer for the export) and a page of the drill-down
+//! ([`SnowflakeSource::dashboard_orders`], sorted and cut in the warehouse).
 
 use std::fmt::Write as _;
 
@@ -36,7 +41,7 @@ use super::pushdown::date_lit;
 use super::snowflake::{SnowflakeSource, quote};
 use super::{Result, SourceError};
 use crate::contract::STATUS_COMPLETED;
-use crate::dashboard::{Query, Scan, Totals};
+use crate::dashboard::{OrderSort, OrdersRequest, Query, Scan, Totals, Which};
 use crate::error::DataError;
 use crate::features::SHARE_PREFIX;
 use crate::segments::{SegmentModel, Transform};
@@ -196,13 +201,13 @@ seg AS (SELECT customer_id, {case} AS segment FROM ds)",
     ))
 }
 
-/// The SQL of one view: rows `kind, p, k, i, j, revenue, orders,
-/// customers, n` (see [`SnowflakeSource::dashboard_scan`] for the kinds).
-pub fn scan_sql(
-    q: &Query,
-    dims: &WarehouseDims,
-    segments: Option<SegmentsAt<'_>>,
-) -> Result<String> {
+/// The CTEs every query of a view starts from: the cleaning, the segment
+/// assignment, `sc` (the completed lines in the view's scope, with their
+/// order, customer, product, day `d`, category, state, channel, segment,
+/// revenue and month number `m`), `per` (period 0, the current one, and 1,
+/// the comparison: days `a..=b` and the churn windows' bounds `e0`, `e1`)
+/// and `inp` (each line of `sc` once per period it falls in, `p`).
+fn scope_ctes(q: &Query, dims: &WarehouseDims, segments: Option<SegmentsAt<'_>>) -> Result<String> {
     let mut ctes = vec![cleaning_ctes()];
     let mut preds = vec![format!("l.status = {}", quote(STATUS_COMPLETED))];
     let seg_col = if let Some(s) = segments {
@@ -245,22 +250,37 @@ pub fn scan_sql(
         )
     };
     ctes.push(format!(
-        "sc AS (SELECT l.order_id AS order_id, l.customer_id AS customer_id, l.order_date AS d, \
-l.category AS category, l.state AS state, {seg_col} AS segment, l.revenue AS revenue, \
+        "sc AS (SELECT l.order_id AS order_id, l.customer_id AS customer_id, \
+l.product_id AS product_id, l.order_date AS d, l.category AS category, l.state AS state, \
+l.channel AS channel, {seg_col} AS segment, l.revenue AS revenue, \
 YEAR(l.order_date) * 12 + MONTH(l.order_date) - 1 AS m \
 FROM lines l{join} WHERE {} AND l.order_date IS NOT NULL), \
 per AS ({} UNION ALL {}), \
-inp AS (SELECT per.p AS p, sc.* FROM sc JOIN per ON sc.d >= per.a AND sc.d <= per.b), \
+inp AS (SELECT per.p AS p, sc.* FROM sc JOIN per ON sc.d >= per.a AND sc.d <= per.b)",
+        preds.join(" AND "),
+        period(q.from, q.to, 0),
+        period(q.compare_from, q.compare_to, 1),
+    ));
+    Ok(ctes.join(", "))
+}
+
+/// The SQL of one view: rows `kind, p, k, i, j, revenue, orders,
+/// customers, n` (see [`SnowflakeSource::dashboard_scan`] for the kinds).
+pub fn scan_sql(
+    q: &Query,
+    dims: &WarehouseDims,
+    segments: Option<SegmentsAt<'_>>,
+) -> Result<String> {
+    let ctes = format!(
+        "{}, \
 act AS (SELECT per.p AS p, sc.customer_id AS customer_id, \
 MAX(CASE WHEN sc.d < per.e1 THEN 1 ELSE 0 END) AS before_w, \
 MAX(CASE WHEN sc.d >= per.e1 THEN 1 ELSE 0 END) AS within_w \
 FROM sc JOIN per ON sc.d >= per.e0 AND sc.d <= per.b GROUP BY per.p, sc.customer_id), \
 cm AS (SELECT DISTINCT customer_id, m FROM inp WHERE p = 0), \
 firsts AS (SELECT customer_id, MIN(m) AS f FROM cm GROUP BY customer_id)",
-        preds.join(" AND "),
-        period(q.from, q.to, 0),
-        period(q.compare_from, q.compare_to, 1),
-    ));
+        scope_ctes(q, dims, segments)?
+    );
     let row = |kind: &str, p: &str, k: &str, i: &str, j: &str, rest: &str| {
         format!(
             "SELECT '{kind}' AS \"kind\", {p} AS \"p\", {k} AS \"k\", {i} AS \"i\", {j} AS \"j\", {rest}"
@@ -335,11 +355,7 @@ SUM(CASE WHEN before_w = 1 AND within_w = 0 THEN 1 ELSE 0 END) AS \"customers\",
             )
         ),
     ];
-    Ok(format!(
-        "WITH {} {}",
-        ctes.join(", "),
-        selects.join(" UNION ALL ")
-    ))
+    Ok(format!("WITH {ctes} {}", selects.join(" UNION ALL ")))
 }
 
 fn pe(action: &'static str) -> impl FnOnce(PolarsError) -> SourceError {
@@ -372,18 +388,7 @@ UNION ALL SELECT 'max', NULL, MAX(order_date) FROM lines WHERE status = {done}",
         let df = self.query_as(&sql, ACTION)?;
         let kind = strings(&df, "kind", ACTION)?;
         let v = strings(&df, "v", ACTION)?;
-        let d = df
-            .column("d")
-            .and_then(|c| c.cast(&DataType::Date))
-            .map_err(pe(ACTION))?;
-        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
-        let d: Vec<Option<NaiveDate>> = d
-            .date()
-            .map_err(pe(ACTION))?
-            .physical()
-            .iter()
-            .map(|d| d.map(|d| epoch + Duration::days(i64::from(d))))
-            .collect();
+        let d = dates(&df, "d", ACTION)?;
         let (mut categories, mut states, mut channels) = (Vec::new(), Vec::new(), Vec::new());
         let (mut min_date, mut max_date) = (None, None);
         for (i, kind) in kind.iter().enumerate() {
@@ -444,16 +449,7 @@ UNION ALL SELECT 'max', NULL, MAX(order_date) FROM lines WHERE status = {done}",
         let [p, i, j, orders, customers, n] =
             ["p", "i", "j", "orders", "customers", "n"].map(|c| ints(&df, c, ACTION));
         let (p, i, j, orders, customers, n) = (p?, i?, j?, orders?, customers?, n?);
-        let revenue = df
-            .column("revenue")
-            .and_then(|c| c.cast(&DataType::Float64))
-            .map_err(pe(ACTION))?;
-        let revenue: Vec<f64> = revenue
-            .f64()
-            .map_err(pe(ACTION))?
-            .iter()
-            .map(|v| v.unwrap_or(0.0))
-            .collect();
+        let revenue = floats(&df, "revenue", ACTION)?;
         let month_slot = |m: Option<i64>| {
             m.and_then(|m| usize::try_from(m - i64::from(dims.first_month)).ok())
                 .filter(|&m| m < nm)
@@ -554,6 +550,270 @@ UNION ALL SELECT 'max', NULL, MAX(order_date) FROM lines WHERE status = {done}",
         }
         Ok(s)
     }
+}
+
+/// One product or customer of a leaderboard computed in the warehouse:
+/// its figures in both periods (the lines in scope, as the view's revenue).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LeaderRow {
+    /// The product's or customer's id.
+    pub id: String,
+    /// A product's category; a customer's state.
+    pub group: Option<String>,
+    /// A customer's segment (None for a product, or without one).
+    pub segment: Option<usize>,
+    pub revenue: f64,
+    /// Distinct orders (with the product; of the customer).
+    pub orders: u64,
+    pub revenue_prev: f64,
+    pub orders_prev: u64,
+}
+
+/// Which leaderboard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Leaders {
+    Products,
+    Customers,
+}
+
+/// One order of the drill-down computed in the warehouse (only its lines
+/// in scope count).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DrillOrder {
+    pub order_id: String,
+    pub date: NaiveDate,
+    pub customer_id: String,
+    pub state: Option<String>,
+    pub segment: Option<usize>,
+    pub channel: Option<String>,
+    /// The categories of its lines in scope, each once, sorted.
+    pub categories: Vec<String>,
+    pub items: u64,
+    pub revenue: f64,
+}
+
+/// A page of the drill-down and how many orders the view has.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DrillPage {
+    pub total: u64,
+    pub rows: Vec<DrillOrder>,
+}
+
+/// The SQL of a leaderboard: every product or customer with an order in
+/// either period, in leaderboard order (most revenue, then most revenue in
+/// the comparison period, then id); `current_only` keeps those with an
+/// order in the current period (the page's top products and customers,
+/// as [`crate::dashboard::Scan::top_customers`]); at most `limit` rows.
+pub fn leaders_sql(
+    q: &Query,
+    dims: &WarehouseDims,
+    segments: Option<SegmentsAt<'_>>,
+    which: Leaders,
+    current_only: bool,
+    limit: Option<usize>,
+) -> Result<String> {
+    let (id, group, segment) = match which {
+        Leaders::Products => ("product_id", "MIN(category)", "CAST(NULL AS BIGINT)"),
+        Leaders::Customers => ("customer_id", "MIN(state)", "CAST(MIN(segment) AS BIGINT)"),
+    };
+    let having = if current_only {
+        " HAVING COUNT(DISTINCT CASE WHEN p = 0 THEN order_id END) > 0"
+    } else {
+        ""
+    };
+    let limit = limit.map(|n| format!(" LIMIT {n}")).unwrap_or_default();
+    Ok(format!(
+        "WITH {ctes} SELECT {id} AS \"id\", {group} AS \"group\", {segment} AS \"segment\", \
+{rev} AS \"revenue\", COUNT(DISTINCT CASE WHEN p = 0 THEN order_id END) AS \"orders\", \
+{rev_prev} AS \"revenue_prev\", COUNT(DISTINCT CASE WHEN p = 1 THEN order_id END) AS \"orders_prev\" \
+FROM inp GROUP BY {id}{having} \
+ORDER BY \"revenue\" DESC, \"revenue_prev\" DESC, \"id\"{limit}",
+        ctes = scope_ctes(q, dims, segments)?,
+        rev = sum_f64("CASE WHEN p = 0 THEN revenue ELSE 0 END"),
+        rev_prev = sum_f64("CASE WHEN p = 1 THEN revenue ELSE 0 END"),
+    ))
+}
+
+/// The SQL of a drill-down page: rows `kind` `order` (the page's orders,
+/// `rn` their rank in page order: the sort key, then the order id), `cat`
+/// (a category of the lines in scope of the order ranked `rn`, in the
+/// `state` column) and one `total` (the view's orders, in `rn`).
+pub fn orders_sql(
+    q: &Query,
+    dims: &WarehouseDims,
+    segments: Option<SegmentsAt<'_>>,
+    req: &OrdersRequest,
+) -> Result<String> {
+    let p = match req.which {
+        Which::Current => 0,
+        Which::Comparison => 1,
+    };
+    let key = match req.sort {
+        OrderSort::Date => "d",
+        OrderSort::Revenue => "revenue",
+        OrderSort::Items => "items",
+    };
+    let dir = if req.descending { "DESC" } else { "ASC" };
+    let (lo, hi) = (req.offset, req.offset.saturating_add(req.limit));
+    Ok(format!(
+        "WITH {ctes}, \
+ord AS (SELECT order_id, MIN(d) AS d, MIN(customer_id) AS customer_id, MIN(state) AS state, \
+MIN(segment) AS segment, MIN(channel) AS channel, COUNT(*) AS items, {rev} AS revenue \
+FROM inp WHERE p = {p} GROUP BY order_id), \
+ranked AS (SELECT ord.*, ROW_NUMBER() OVER (ORDER BY {key} {dir}, order_id) AS rn FROM ord), \
+page AS (SELECT * FROM ranked WHERE rn > {lo} AND rn <= {hi}) \
+SELECT 'order' AS \"kind\", CAST(rn AS BIGINT) AS \"rn\", order_id AS \"order_id\", d AS \"d\", \
+customer_id AS \"customer_id\", state AS \"state\", CAST(segment AS BIGINT) AS \"segment\", \
+channel AS \"channel\", CAST(items AS BIGINT) AS \"items\", revenue AS \"revenue\" FROM page \
+UNION ALL SELECT DISTINCT 'cat', CAST(page.rn AS BIGINT), NULL, NULL, NULL, inp.category, NULL, NULL, \
+NULL, NULL FROM page JOIN inp ON inp.order_id = page.order_id AND inp.p = {p} \
+WHERE inp.category IS NOT NULL \
+UNION ALL SELECT 'total', CAST(COUNT(*) AS BIGINT), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL \
+FROM ord",
+        ctes = scope_ctes(q, dims, segments)?,
+        rev = sum_f64("revenue"),
+    ))
+}
+
+fn segment_of(v: Option<i64>) -> Option<usize> {
+    v.and_then(|g| usize::try_from(g).ok())
+}
+
+impl SnowflakeSource {
+    /// A leaderboard of one view ([`leaders_sql`]): at most `limit` rows
+    /// come back (the page's top ten), or one per product or customer in
+    /// the view (the export).
+    pub fn dashboard_leaders(
+        &self,
+        q: &Query,
+        dims: &WarehouseDims,
+        segments: Option<SegmentsAt<'_>>,
+        which: Leaders,
+        current_only: bool,
+        limit: Option<usize>,
+    ) -> Result<Vec<LeaderRow>> {
+        const ACTION: &str = "ranking a dashboard leaderboard";
+        let sql = leaders_sql(q, dims, segments, which, current_only, limit)?;
+        let df = self.query_as(&sql, ACTION)?;
+        if df.height() == 0 {
+            return Ok(Vec::new());
+        }
+        let id = strings(&df, "id", ACTION)?;
+        let group = strings(&df, "group", ACTION)?;
+        let segment = ints(&df, "segment", ACTION)?;
+        let revenue = floats(&df, "revenue", ACTION)?;
+        let revenue_prev = floats(&df, "revenue_prev", ACTION)?;
+        let orders = ints(&df, "orders", ACTION)?;
+        let orders_prev = ints(&df, "orders_prev", ACTION)?;
+        Ok((0..df.height())
+            .map(|r| LeaderRow {
+                id: id[r].clone().unwrap_or_default(),
+                group: group[r].clone(),
+                segment: segment_of(segment[r]),
+                revenue: revenue[r],
+                orders: orders[r].unwrap_or(0) as u64,
+                revenue_prev: revenue_prev[r],
+                orders_prev: orders_prev[r].unwrap_or(0) as u64,
+            })
+            .collect())
+    }
+
+    /// A page of the orders behind one view ([`orders_sql`]): the page's
+    /// rows, their categories and the view's order count come back.
+    pub fn dashboard_orders(
+        &self,
+        q: &Query,
+        dims: &WarehouseDims,
+        segments: Option<SegmentsAt<'_>>,
+        req: &OrdersRequest,
+    ) -> Result<DrillPage> {
+        const ACTION: &str = "reading a page of the drill-down";
+        let df = self.query_as(&orders_sql(q, dims, segments, req)?, ACTION)?;
+        let mut page = DrillPage {
+            total: 0,
+            rows: Vec::new(),
+        };
+        if df.height() == 0 {
+            return Ok(page);
+        }
+        let kind = strings(&df, "kind", ACTION)?;
+        let rn = ints(&df, "rn", ACTION)?;
+        let order_id = strings(&df, "order_id", ACTION)?;
+        let d = dates(&df, "d", ACTION)?;
+        let customer_id = strings(&df, "customer_id", ACTION)?;
+        let state = strings(&df, "state", ACTION)?;
+        let segment = ints(&df, "segment", ACTION)?;
+        let channel = strings(&df, "channel", ACTION)?;
+        let items = ints(&df, "items", ACTION)?;
+        let revenue = floats(&df, "revenue", ACTION)?;
+        let mut by_rank: Vec<(i64, DrillOrder)> = Vec::new();
+        let mut cats: Vec<(i64, String)> = Vec::new();
+        for r in 0..df.height() {
+            match kind[r].as_deref() {
+                Some("total") => page.total = rn[r].unwrap_or(0) as u64,
+                Some("cat") => {
+                    if let (Some(n), Some(c)) = (rn[r], state[r].clone()) {
+                        cats.push((n, c));
+                    }
+                }
+                Some("order") => by_rank.push((
+                    rn[r].unwrap_or(0),
+                    DrillOrder {
+                        order_id: order_id[r].clone().unwrap_or_default(),
+                        date: d[r].unwrap_or_default(),
+                        customer_id: customer_id[r].clone().unwrap_or_default(),
+                        state: state[r].clone(),
+                        segment: segment_of(segment[r]),
+                        channel: channel[r].clone(),
+                        categories: Vec::new(),
+                        items: items[r].unwrap_or(0) as u64,
+                        revenue: revenue[r],
+                    },
+                )),
+                _ => {}
+            }
+        }
+        by_rank.sort_by_key(|(n, _)| *n);
+        for (n, c) in cats {
+            if let Ok(i) = by_rank.binary_search_by_key(&n, |(m, _)| *m) {
+                by_rank[i].1.categories.push(c);
+            }
+        }
+        page.rows = by_rank
+            .into_iter()
+            .map(|(_, mut o)| {
+                o.categories.sort();
+                o
+            })
+            .collect();
+        Ok(page)
+    }
+}
+
+fn floats(df: &DataFrame, name: &str, action: &'static str) -> Result<Vec<f64>> {
+    let c = df
+        .column(name)
+        .and_then(|c| c.cast(&DataType::Float64))
+        .map_err(pe(action))?;
+    Ok(c.f64()
+        .map_err(pe(action))?
+        .iter()
+        .map(|v| v.unwrap_or(0.0))
+        .collect())
+}
+
+fn dates(df: &DataFrame, name: &str, action: &'static str) -> Result<Vec<Option<NaiveDate>>> {
+    let c = df
+        .column(name)
+        .and_then(|c| c.cast(&DataType::Date))
+        .map_err(pe(action))?;
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+    Ok(c.date()
+        .map_err(pe(action))?
+        .physical()
+        .iter()
+        .map(|d| d.map(|d| epoch + Duration::days(i64::from(d))))
+        .collect())
 }
 
 fn strings(df: &DataFrame, name: &str, action: &'static str) -> Result<Vec<Option<String>>> {
