@@ -200,6 +200,11 @@ impl ClvRows {
     pub fn compute(sales: &Sales, rows: &CustomerRows) -> anyhow::Result<Self> {
         let s = CustomerSummary::compute(sales, rows.as_of())
             .context("while summarising the customers' purchases for CLV")?;
+        Ok(Self::from_summary(&s, rows))
+    }
+
+    /// A purchase summary (computed here or in the warehouse) laid out by `rows`.
+    pub fn from_summary(s: &CustomerSummary, rows: &CustomerRows) -> Self {
         let n = rows.len();
         let mut out = ClvRows {
             frequency: vec![0; n],
@@ -216,7 +221,7 @@ impl ClvRows {
                 out.monetary[r] = s.monetary_value[i];
             }
         }
-        Ok(out)
+        out
     }
 
     /// CLV and P(alive) of every row under `model`.

@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
-use analytics_lib::source::Source;
+use analytics_lib::source::{ServeData, Source};
 use arc_swap::ArcSwapOption;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -138,7 +138,7 @@ fn live_segments(models: &Path) -> Option<String> {
 
 /// Read `source` into a snapshot and the dashboard built from it (the
 /// sales are dropped when this returns).
-pub fn read(source: &Source, models: &Path) -> anyhow::Result<(Snapshot, DashboardState)> {
+pub fn read(source: &Arc<Source>, models: &Path) -> anyhow::Result<(Snapshot, DashboardState)> {
     let t0 = Instant::now();
     let input = source.serve_input()?;
     let as_of = input.rows.as_of();
@@ -155,18 +155,41 @@ pub fn read(source: &Source, models: &Path) -> anyhow::Result<(Snapshot, Dashboa
     };
     // Every customer's purchase summary for the CLV answers (the live
     // spend model's CLV model is applied to it when it is bound).
-    let clv = ClvRows::compute(&input.sales, &input.rows)?;
-    let dashboard = DashboardState::build(Some(&input.sales), models, Some(&input.rows));
+    let (clv, dashboard) = match &input.data {
+        ServeData::Sales(sales) => (
+            ClvRows::compute(sales, &input.rows)?,
+            DashboardState::build(Some(sales), models, Some(&input.rows)),
+        ),
+        // Nothing finer than a customer came from the warehouse: the
+        // dashboard asks it per view.
+        #[allow(unreachable_patterns)]
+        _ => {
+            let summary = input
+                .data
+                .feature_data()
+                .clv_summary(as_of)
+                .ok_or_else(|| anyhow::anyhow!("no CLV purchase summary from the warehouse"))??;
+            (
+                ClvRows::from_summary(&summary, &input.rows),
+                DashboardState::build_warehouse(
+                    source.clone(),
+                    input.data.feature_data(),
+                    models,
+                    Some(&input.rows),
+                ),
+            )
+        }
+    };
     let data = ServingData {
         as_of,
         rows: Arc::new(input.rows),
         clv: Some(Arc::new(clv)),
     };
     eprintln!(
-        "serve: data from {}: {} sales rows, {} customers as of {} ({:.0} MiB of feature rows; \
+        "serve: data from {}: {} rows held to build from, {} customers as of {} ({:.0} MiB of feature rows; \
          fingerprint {}; {:.2} s{})",
         info.source,
-        input.sales.lines.height(),
+        input.data.rows(),
         info.customers,
         analytics_lib::locale::date(as_of),
         data.rows.heap_bytes() as f64 / (1024.0 * 1024.0),
@@ -208,6 +231,11 @@ impl Feed {
 
     pub fn source(&self) -> Option<&Source> {
         self.source.as_deref()
+    }
+
+    /// The source, shared (the warehouse dashboard keeps it to ask per view).
+    pub fn shared_source(&self) -> Option<Arc<Source>> {
+        self.source.clone()
     }
 
     /// The snapshot in use (one atomic load).

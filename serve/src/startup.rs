@@ -79,9 +79,9 @@ impl Application {
             // The first data snapshot (`snapshot.rs`: the customers' feature
             // rows and the dashboard; the sales are dropped once it is built).
             let feed = Feed::new(source, &settings.models, refresh);
-            let dashboard = match feed.source() {
+            let dashboard = match feed.shared_source() {
                 Some(src) => {
-                    let (snap, dashboard) = snapshot::read(src, &settings.models)?;
+                    let (snap, dashboard) = snapshot::read(&src, &settings.models)?;
                     feed.install(snap);
                     dashboard
                 }

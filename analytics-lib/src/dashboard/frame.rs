@@ -153,7 +153,7 @@ impl Engine {
             .map_err(pe("reading `order_date`"))?;
         let completed = &completed & &dated;
         // `items`: how many order lines a row stands for, when the rows are
-        // folded records (the warehouse's, `SnowflakeSource::order_records`).
+        // folded records (several lines of one order and product in a row).
         let mut columns = vec![
             "order_id",
             "customer_id",

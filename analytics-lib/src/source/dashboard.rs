@@ -2,8 +2,9 @@
 //!
 //! On Parquet the dashboard answers from [`crate::dashboard::Engine`], built
 //! once from the completed lines. On a warehouse that would mean fetching
-//! every completed (order, product) pair ([`super::pushdown::order_records_sql`]);
-//! here one query per view answers the same [`Scan`] from the cleaned lines
+//! about every line (its finest grain is an order's product: the drill-down
+//! and the product leaderboard under any filter need it); here one query
+//! per view answers the same [`Scan`] from the cleaned lines
 //! ([`super::cleaning::cleaning_ctes`]), so what crosses the wire is the
 //! view's aggregates: a row per month, per category, state and segment of
 //! each period, per cohort cell, and two rows of totals, whatever the size
@@ -112,6 +113,12 @@ fn in_list(column: &str, values: &[&str]) -> String {
     format!("{column} IN ({})", list.join(", "))
 }
 
+/// A money sum rounded as the local features round it
+/// ([`crate::features::round_money`], to a millionth of a real).
+fn rounded(sum: &str) -> String {
+    format!("(ROUND({sum} * 1e6) / 1e6)")
+}
+
 /// `feat` (the segmentation aggregates of every customer with a completed
 /// order before `as_of`) and `seg` (customer → segment id) as CTEs over
 /// `lines`.
@@ -124,10 +131,10 @@ pub fn segment_ctes(seg: SegmentsAt<'_>) -> Result<String> {
         let _ = write!(
             cats,
             ", {} AS cat_{i}",
-            sum_f64(&format!(
+            rounded(&sum_f64(&format!(
                 "CASE WHEN category = {} THEN revenue ELSE 0 END",
                 quote(c)
-            ))
+            )))
         );
     }
     let scaler = &model.scaler;
@@ -194,7 +201,7 @@ WHERE status = {done} AND order_date < {at} GROUP BY customer_id), \
 zs AS (SELECT customer_id, {z} FROM feat), \
 ds AS (SELECT customer_id, {dist} FROM zs), \
 seg AS (SELECT customer_id, {case} AS segment FROM ds)",
-        monetary = sum_f64("revenue"),
+        monetary = rounded(&sum_f64("revenue")),
         done = quote(STATUS_COMPLETED),
         z = z.join(", "),
         dist = dist.join(", "),

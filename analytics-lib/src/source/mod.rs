@@ -35,6 +35,7 @@
 #[cfg(feature = "snowflake")]
 pub mod cleaning;
 mod config;
+#[cfg(all(feature = "snowflake", feature = "segments"))]
 pub mod dashboard;
 #[cfg(all(feature = "snowflake", feature = "test-hooks"))]
 pub mod emulator;
@@ -57,7 +58,7 @@ pub use config::{
     SourceConfig, SourceKind, SourceSettings,
 };
 #[cfg(feature = "models")]
-pub use prepare::JobInput;
+pub use prepare::{JobInput, ServeData, ServeInput};
 pub use prepare::{PrepareError, PrepareStep, PrepareTimings, Prepared};
 #[cfg(feature = "snowflake")]
 pub use pushdown::Summary;

@@ -243,22 +243,59 @@ impl Source {
 }
 
 /// What `serve` keeps and builds from a source: every customer's feature
-/// rows at the reference date (the lookups) and the sales its dashboard is
-/// built from. On Parquet the lines are prepared here; on Snowflake the
-/// feature rows are computed in the warehouse (one row per customer) and
-/// the dashboard's input is the completed lines folded by order and
-/// product ([`super::SnowflakeSource::order_records`]: one row per product
-/// of an order, with its line count), not the line table.
+/// rows at the reference date (the lookups) and what its dashboard and CLV
+/// answers are built from. On Parquet the lines are prepared here and the
+/// dashboard is built from them; on Snowflake nothing finer than a
+/// customer crosses: the feature rows, the segmentation features at the
+/// reference date and [`crate::segments::MIGRATION_DAYS`] before it, and
+/// the CLV purchase summary are computed in the warehouse (one row per
+/// customer and date), and the dashboard asks the warehouse per view
+/// ([`super::dashboard`]).
 #[cfg(feature = "models")]
 pub struct ServeInput {
     pub rows: crate::lookup::CustomerRows,
-    /// Completed sales for the dashboard (lines, or order records).
-    pub sales: Sales,
+    pub data: ServeData,
     /// Final cleaning's report.
     pub report: CleaningReport,
     /// Fingerprint of the customers' feature rows (`fnv1a64:…`; the same
     /// data gives the same value from either backend).
     pub fingerprint: String,
+}
+
+/// The rest of a [`ServeInput`], by backend.
+#[cfg(feature = "models")]
+pub enum ServeData {
+    /// The completed sales lines (Parquet).
+    Sales(Sales),
+    /// Per-customer aggregates computed in the warehouse (Snowflake), with
+    /// the CLV purchase summary at the reference date.
+    #[cfg(feature = "snowflake")]
+    Warehouse(Box<super::WarehouseFeatures>),
+}
+
+#[cfg(feature = "models")]
+impl ServeData {
+    /// What the dashboard's segments are computed from.
+    pub fn feature_data(&self) -> &dyn crate::features::FeatureData {
+        match self {
+            ServeData::Sales(s) => s,
+            #[cfg(feature = "snowflake")]
+            ServeData::Warehouse(features) => features.as_ref(),
+        }
+    }
+
+    /// Rows held (sales lines; customers and dates).
+    pub fn rows(&self) -> usize {
+        match self {
+            ServeData::Sales(s) => s.lines.height(),
+            #[cfg(feature = "snowflake")]
+            ServeData::Warehouse(features) => features
+                .cutoffs()
+                .iter()
+                .map(|&c| features.customers_at(c))
+                .sum(),
+        }
+    }
 }
 
 #[cfg(feature = "models")]
@@ -281,18 +318,19 @@ impl Source {
                 let summary = s
                     .summary()
                     .map_err(|e| self.failed(PrepareStep::Clean, e))?;
-                let sales = s
-                    .order_records(&summary)
-                    .map_err(|e| self.failed(PrepareStep::Aggregate, e))?;
                 let at = summary.default_as_of;
+                let earlier = at - chrono::Duration::days(crate::segments::MIGRATION_DAYS);
                 let w = s
-                    .warehouse_features(summary, &[at])
+                    .warehouse_features(summary, &[earlier, at])
+                    .map_err(|e| self.failed(PrepareStep::Aggregate, e))?;
+                let clv = s
+                    .clv_summary(at)
                     .map_err(|e| self.failed(PrepareStep::Aggregate, e))?;
                 let (rows, fingerprint) = rows_of(&w, PrepareStep::Aggregate)?;
                 Ok(ServeInput {
                     rows,
-                    sales,
-                    report: w.summary.report,
+                    report: w.summary.report.clone(),
+                    data: ServeData::Warehouse(Box::new(w.with_clv_summary(clv))),
                     fingerprint,
                 })
             }
@@ -301,7 +339,7 @@ impl Source {
                 let (rows, fingerprint) = rows_of(&p.sales, PrepareStep::Join)?;
                 Ok(ServeInput {
                     rows,
-                    sales: p.sales,
+                    data: ServeData::Sales(p.sales),
                     report: p.report,
                     fingerprint,
                 })

@@ -19,8 +19,8 @@
 //! (a few dozen rows, [`summary_sql`]), the KPIs (one row, and one per
 //! month), and the customer features (one row per customer and cutoff,
 //! with the revenue per category from which any category list's shares
-//! are derived, [`features_sql`]). `serve`'s dashboard also reads the
-//! completed lines folded by order and product ([`order_records_sql`]).
+//! are derived, [`features_sql`]). `serve`'s dashboard asks per view
+//! ([`super::dashboard`]).
 //! Floating-point results equal the local path's up to the order of the
 //! additions (the warehouse's sums are exact, polars' are compensated).
 
@@ -263,27 +263,6 @@ FROM hist h LEFT JOIN tgt t ON t.cutoff = h.cutoff AND t.customer_id = h.custome
     )
 }
 
-/// The dashboard's pre-aggregate input: the completed lines folded by
-/// (order, product): `order_id`, `product_id`, the order's `customer_id`,
-/// `order_date`, `channel` and `state`, the product's `category`, `items`
-/// (its lines in the order) and `revenue` (their sum, exact in the
-/// warehouse). Not orders folded by category: the dashboard ranks products
-/// under every filter (segments included, which are assigned here, not in
-/// the warehouse) and counts an order's items, so the finest grain it needs
-/// is the order's product. No line number, payment type or price crosses.
-pub fn order_records_sql() -> String {
-    on_clean(
-        "",
-        &format!(
-            "SELECT order_id AS \"order_id\", product_id AS \"product_id\", \
-MIN(customer_id) AS \"customer_id\", MIN(order_date) AS \"order_date\", MIN(channel) AS \"channel\", \
-MIN(state) AS \"state\", MIN(category) AS \"category\", COUNT(*) AS \"items\", SUM(revenue) AS \"revenue\" \
-FROM lines WHERE {} GROUP BY order_id, product_id",
-            completed()
-        ),
-    )
-}
-
 /// The CLV purchase summary at `as_of` ([`crate::clv::CustomerSummary`]):
 /// per customer with a completed order before `as_of`, its purchase days
 /// (several orders on one day are one purchase, their revenue summed):
@@ -513,104 +492,6 @@ impl SnowflakeSource {
             monthly_revenue: self.monthly_revenue(filter)?,
         })
     }
-
-    /// The completed order lines folded by (order, product)
-    /// ([`order_records_sql`]), as a sales frame with the columns of
-    /// [`crate::kpi::Sales`] that the KPIs, the CLV summary and the
-    /// dashboard read, plus `items` (the lines each row stands for; no
-    /// quantity, price, line number or payment type): what `serve` builds
-    /// its dashboard from on Snowflake.
-    pub fn order_records(&self, summary: &Summary) -> Result<crate::kpi::Sales> {
-        const ACTION: &str = "reading the order records";
-        let df = self.query_as(&order_records_sql(), ACTION)?;
-        let lines = if df.height() == 0 {
-            DataFrame::empty_with_schema(&Schema::from_iter([
-                Field::new("order_id".into(), DataType::String),
-                Field::new("customer_id".into(), DataType::String),
-                Field::new("order_date".into(), DataType::Date),
-                Field::new("channel".into(), DataType::String),
-                Field::new("product_id".into(), DataType::String),
-                Field::new("category".into(), DataType::String),
-                Field::new("state".into(), DataType::String),
-                Field::new("items".into(), DataType::UInt32),
-                Field::new("revenue".into(), DataType::Float64),
-            ]))
-        } else {
-            df
-        };
-        let lines = lines
-            .lazy()
-            .select([
-                col("order_id").cast(DataType::String),
-                col("customer_id").cast(DataType::String),
-                col("order_date").cast(DataType::Date),
-                col("channel").cast(DataType::String),
-                lit(STATUS_COMPLETED).alias("status"),
-                lit(true).alias("completed"),
-                col("product_id").cast(DataType::String),
-                col("category").cast(DataType::String),
-                col("state").cast(DataType::String),
-                col("items").cast(DataType::UInt32),
-                col("revenue").cast(DataType::Float64),
-            ])
-            .sort(
-                ["customer_id", "order_date", "order_id", "product_id"],
-                SortMultipleOptions::default(),
-            )
-            .collect()
-            .map_err(pe(ACTION))?;
-        let (lines, customers) = with_codes(lines).map_err(pe(ACTION))?;
-        Ok(crate::kpi::Sales {
-            lines,
-            customers,
-            default_as_of: summary.default_as_of,
-        })
-    }
-}
-
-/// The integer codes local sales lines carry ([`crate::kpi::Sales`]):
-/// `customer_key`, the customer's row in the returned customers frame (the
-/// distinct ids in id order, with the state the records carry; no signup
-/// date or coordinates come back from the warehouse), and `order_key`, one
-/// dense code per order. `lines` must be sorted by customer, then order
-/// (as [`SnowflakeSource::order_records`] sorts them), so both codes count
-/// up as the ids change.
-fn with_codes(lines: DataFrame) -> PolarsResult<(DataFrame, DataFrame)> {
-    let n = lines.height();
-    let customer_ids = lines.column("customer_id")?.str()?.clone();
-    let order_ids = lines.column("order_id")?.str()?.clone();
-    let mut customer_key = Vec::with_capacity(n);
-    let mut order_key = Vec::with_capacity(n);
-    let mut first_rows: Vec<IdxSize> = Vec::new();
-    let (mut last_customer, mut last_order) = (None, None);
-    for (i, (c, o)) in customer_ids.iter().zip(order_ids.iter()).enumerate() {
-        if c != last_customer || first_rows.is_empty() {
-            first_rows.push(i as IdxSize);
-            last_customer = c;
-        }
-        if o != last_order || order_key.is_empty() {
-            last_order = o;
-            order_key.push(order_key.last().map_or(0, |k: &IdxSize| k + 1));
-        } else {
-            order_key.push(*order_key.last().expect("a previous line"));
-        }
-        customer_key.push((first_rows.len() - 1) as IdxSize);
-    }
-    let firsts = IdxCa::from_vec("rows".into(), first_rows);
-    let mut customers = lines.select(["customer_id", "state"])?.take(&firsts)?;
-    let none = customers.height();
-    for spec in crate::contract::CUSTOMERS.columns {
-        if customers.column(spec.name).is_err() {
-            let dtype = crate::contract::CUSTOMERS.schema().get(spec.name).cloned();
-            let dtype = dtype.unwrap_or(DataType::Null);
-            customers.with_column(Column::full_null(spec.name.into(), none, &dtype))?;
-        }
-    }
-    let customers = customers.select(crate::contract::CUSTOMERS.columns.iter().map(|c| c.name))?;
-    let mut lines = lines;
-    lines.with_column(IdxCa::from_vec("customer_key".into(), customer_key).into_column())?;
-    lines.with_column(IdxCa::from_vec("order_key".into(), order_key).into_column())?;
-    Ok((lines, customers))
 }
 
 #[cfg(feature = "models")]

@@ -9,7 +9,8 @@ impl DashboardData {
     pub fn compute(&self, sel: &Selection, customer_ids: bool) -> anyhow::Result<Dashboard> {
         let started = Instant::now();
         let opts = KpiOptions::default();
-        let scan = self.engine.scan(&self.query(sel, TOP));
+        let q = self.query(sel, TOP);
+        let scan = self.scan(&q)?;
         let (cur, prev) = (&scan.current, &scan.previous);
         let empty = cur.orders == 0;
         let kpis = KpiCards {
@@ -31,15 +32,10 @@ impl DashboardData {
             .zip(&scan.monthly_lines)
             .enumerate()
             .filter(|(_, (_, n))| **n > 0)
-            .map(|(i, (r, _))| (engine::month_key(self.engine.first_month, i), *r))
+            .map(|(i, (r, _))| (engine::month_key(self.first_month, i), *r))
             .collect();
-        let products = self.engine.products_ranked(&scan);
-        let top_products: Vec<_> = products
-            .iter()
-            .filter(|p| p.orders > 0)
-            .take(TOP)
-            .copied()
-            .collect();
+        let top_products = self.product_board(&q, &scan, Board::Page)?;
+        let top_customers = self.customer_board(&q, &scan, Board::Page, customer_ids)?;
         let out = Dashboard {
             empty,
             message: empty.then(|| {
@@ -57,8 +53,8 @@ impl DashboardData {
             by_category: self.category_rows(&scan),
             by_state: self.state_rows(&scan),
             by_segment: self.segment_rows(&scan),
-            top_products: self.product_rows(&top_products, cur.revenue),
-            top_customers: self.customer_rows(&scan.top_customers, cur.revenue, customer_ids),
+            top_products,
+            top_customers,
             customer_ids,
             cohorts: self.cohort_view(&scan, sel.to),
             compute_ms: 0.0,
@@ -72,7 +68,7 @@ impl DashboardData {
     /// The dotted line of the monthly chart: each month of the period
     /// beside the whole month it is compared with.
     fn comparison_months(&self, s: &engine::Scan, sel: &Selection) -> Vec<ComparisonMonth> {
-        let first = self.engine.first_month;
+        let first = self.first_month;
         // Whole months between the periods' starts (12 year over year; a
         // month for the previous month, 12 for the previous year).
         let days = (sel.from - sel.compare_from).num_days() as f64;
@@ -95,7 +91,7 @@ impl DashboardData {
     /// As `kpi::cohort_retention`, as a matrix; offsets up to the last one
     /// with a buyer, months after `to` left empty.
     fn cohort_view(&self, s: &engine::Scan, to: NaiveDate) -> CohortView {
-        let last = engine::month_of(to) - self.engine.first_month;
+        let last = engine::month_of(to) - self.first_month;
         let cohorts: Vec<usize> = (0..s.cohort_size.len())
             .filter(|&c| s.cohort_size[c] > 0)
             .collect();
@@ -107,7 +103,7 @@ impl DashboardData {
         CohortView {
             cohorts: cohorts
                 .iter()
-                .map(|&c| engine::month_key(self.engine.first_month, c))
+                .map(|&c| engine::month_key(self.first_month, c))
                 .collect(),
             sizes: cohorts.iter().map(|&c| s.cohort_size[c]).collect(),
             offsets: (0..width as i64).collect(),

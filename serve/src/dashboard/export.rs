@@ -25,8 +25,8 @@ use analytics_lib::dashboard::{CustomerFigure, OrderSort, OrdersRequest, Scope, 
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::tables::{CategoryRow, OrderRow, ProductRow, SegmentRow, StateRow};
-use super::{AppliedFilter, ComparisonInfo, DashboardData, Selection};
+use super::tables::{CategoryRow, CustomerRow, OrderRow, ProductRow, SegmentRow, StateRow};
+use super::{AppliedFilter, Board, ComparisonInfo, DashboardData, Figures, Selection};
 
 /// The tables `export.csv` writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -246,6 +246,25 @@ fn product_csv(out: &mut String, r: &ProductRow) {
         .end();
 }
 
+fn customer_csv(out: &mut String, r: &CustomerRow) {
+    let mut row = Row::new(out);
+    row.int(r.rank as u64);
+    if let Some(id) = &r.customer_id {
+        row.text(id);
+    }
+    row.text(&r.state)
+        .opt_id(r.segment_id)
+        .text(&r.segment)
+        .num(r.revenue)
+        .int(r.orders)
+        .num(r.revenue_share)
+        .num(r.comparison_revenue)
+        .int(r.comparison_orders)
+        .opt(r.revenue_change)
+        .opt(r.orders_change)
+        .end();
+}
+
 fn order_csv(out: &mut String, which: Which, r: &OrderRow) {
     let mut row = Row::new(out);
     row.text(which_name(which)).text(&r.order_id).text(&r.date);
@@ -384,33 +403,24 @@ impl CsvBody {
             match &self.source {
                 Source::Text(v) => out.push_str(&v[i]),
                 Source::Customers { figures, total } => {
-                    let r = self
-                        .data
-                        .customer_row(i, &figures[i], *total, self.customer_ids);
-                    let mut row = Row::new(out);
-                    row.int(r.rank as u64);
-                    if let Some(id) = &r.customer_id {
-                        row.text(id);
+                    if let Figures::Memory(e) = &self.data.figures {
+                        let r =
+                            self.data
+                                .customer_row(e, i, &figures[i], *total, self.customer_ids);
+                        customer_csv(out, &r);
                     }
-                    row.text(&r.state)
-                        .opt_id(r.segment_id)
-                        .text(&r.segment)
-                        .num(r.revenue)
-                        .int(r.orders)
-                        .num(r.revenue_share)
-                        .num(r.comparison_revenue)
-                        .int(r.comparison_orders)
-                        .opt(r.revenue_change)
-                        .opt(r.orders_change)
-                        .end();
                 }
                 Source::Orders {
                     scope,
                     positions,
                     which,
                 } => {
-                    let r = self.data.order_row(scope, positions[i], self.customer_ids);
-                    order_csv(out, *which, &r);
+                    if let Figures::Memory(e) = &self.data.figures {
+                        let r = self
+                            .data
+                            .order_row(e, scope, positions[i], self.customer_ids);
+                        order_csv(out, *which, &r);
+                    }
                 }
             }
             self.next += 1;
@@ -468,7 +478,7 @@ impl DashboardData {
         sel: &Selection,
         orders: OrderView,
         customer_ids: bool,
-    ) -> Csv {
+    ) -> anyhow::Result<Csv> {
         let q = self.query(sel, usize::from(table == Table::Products));
         let lines = |rows: Vec<String>| Source::Text(rows);
         let write = |f: &dyn Fn(&mut String)| {
@@ -478,7 +488,7 @@ impl DashboardData {
         };
         let source = match table {
             Table::Categories | Table::States | Table::Segments | Table::Products => {
-                let scan = self.engine.scan(&q);
+                let scan = self.scan(&q)?;
                 lines(match table {
                     Table::Categories => self
                         .category_rows(&scan)
@@ -496,29 +506,54 @@ impl DashboardData {
                         .map(|r| write(&|o| segment_csv(o, r)))
                         .collect(),
                     _ => self
-                        .product_rows(&self.engine.products_ranked(&scan), scan.current.revenue)
+                        .product_board(&q, &scan, Board::All)?
                         .iter()
                         .map(|r| write(&|o| product_csv(o, r)))
                         .collect(),
                 })
             }
-            Table::Customers => {
-                let total = self.engine.scan(&q).current.revenue;
-                Source::Customers {
-                    figures: self.engine.customers_ranked(&q),
-                    total,
+            Table::Customers => match &self.figures {
+                Figures::Memory(e) => Source::Customers {
+                    figures: e.customers_ranked(&q),
+                    total: e.scan(&q).current.revenue,
+                },
+                Figures::Warehouse(_) => {
+                    let scan = self.scan(&q)?;
+                    lines(
+                        self.customer_board(&q, &scan, Board::All, customer_ids)?
+                            .iter()
+                            .map(|r| write(&|o| customer_csv(o, r)))
+                            .collect(),
+                    )
                 }
-            }
-            Table::Orders => {
-                let (scope, positions) =
-                    self.engine
-                        .orders_sorted(&q, orders.sort, orders.descending, orders.which);
-                Source::Orders {
-                    scope: Box::new(scope),
-                    positions,
-                    which: orders.which,
+            },
+            Table::Orders => match &self.figures {
+                Figures::Memory(e) => {
+                    let (scope, positions) =
+                        e.orders_sorted(&q, orders.sort, orders.descending, orders.which);
+                    Source::Orders {
+                        scope: Box::new(scope),
+                        positions,
+                        which: orders.which,
+                    }
                 }
-            }
+                Figures::Warehouse(_) => {
+                    // Every order of the view, asked for: one row each.
+                    let req = OrdersRequest {
+                        sort: orders.sort,
+                        descending: orders.descending,
+                        which: orders.which,
+                        offset: 0,
+                        limit: 1 << 40,
+                    };
+                    let (_, rows) = self.order_page_rows(&q, &req, customer_ids)?;
+                    lines(
+                        rows.iter()
+                            .map(|r| write(&|o| order_csv(o, orders.which, r)))
+                            .collect(),
+                    )
+                }
+            },
         };
         let mut filename = format!("dashboard-{}-{}-{}", table.name(), sel.from, sel.to);
         if table == Table::Orders && orders.which == Which::Comparison {
@@ -529,7 +564,7 @@ impl DashboardData {
             );
         }
         filename.push_str(".csv");
-        Csv {
+        Ok(Csv {
             filename,
             rows: source.len(),
             body: CsvBody {
@@ -539,7 +574,7 @@ impl DashboardData {
                 customer_ids,
                 next: 0,
             },
-        }
+        })
     }
 
     /// A page of the drill-down (`page` from 1).
@@ -550,11 +585,11 @@ impl DashboardData {
         page: u64,
         page_size: u64,
         customer_ids: bool,
-    ) -> OrdersAnswer {
+    ) -> anyhow::Result<OrdersAnswer> {
         let started = std::time::Instant::now();
         let q = self.query(sel, 0);
         let offset = page.saturating_sub(1).saturating_mul(page_size);
-        let got = self.engine.orders_page(
+        let (total, rows) = self.order_page_rows(
             &q,
             &OrdersRequest {
                 sort: view.sort,
@@ -563,12 +598,13 @@ impl DashboardData {
                 offset: usize::try_from(offset).unwrap_or(usize::MAX),
                 limit: page_size as usize,
             },
-        );
+            customer_ids,
+        )?;
         let (from, to) = match view.which {
             Which::Current => (sel.from, sel.to),
             Which::Comparison => (sel.compare_from, sel.compare_to),
         };
-        OrdersAnswer {
+        Ok(OrdersAnswer {
             filter: AppliedFilter::of(sel),
             comparison: ComparisonInfo::of(sel),
             period: which_name(view.which).to_string(),
@@ -578,16 +614,12 @@ impl DashboardData {
             dir: if view.descending { "desc" } else { "asc" }.to_string(),
             page,
             page_size,
-            total: got.total,
-            pages: got.total.div_ceil(page_size.max(1)),
+            total,
+            pages: total.div_ceil(page_size.max(1)),
             customer_ids,
-            rows: got
-                .rows
-                .iter()
-                .map(|r| self.order_row_of(r, customer_ids))
-                .collect(),
+            rows,
             compute_ms: started.elapsed().as_secs_f64() * 1e3,
-        }
+        })
     }
 }
 

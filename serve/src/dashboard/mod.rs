@@ -21,13 +21,15 @@
 
 mod answer;
 pub mod export;
+mod figures;
 pub mod query;
 mod segments;
 pub mod tables;
 
 pub use answer::*;
+pub use figures::Board;
 pub use segments::*;
-use segments::{load_segments, no_segments};
+use segments::{Segments, segments_or_none};
 
 /// The engine lives in the library, beside `kpi` (`analytics_lib::dashboard`).
 pub use analytics_lib::dashboard as engine;
@@ -41,6 +43,7 @@ use analytics_lib::forecast::{self, ForecastParams};
 use analytics_lib::kpi::{KpiOptions, Sales};
 use analytics_lib::lookup::CustomerRows;
 use analytics_lib::segments::{SegmentFeatures, SegmentModel, views};
+use analytics_lib::source::dashboard::{SegmentsAt, WarehouseDims};
 use anyhow::{Context, anyhow};
 use chrono::{Datelike, Duration, NaiveDate};
 use serde::Serialize;
@@ -62,10 +65,46 @@ pub const PCA_SAMPLE: usize = 1500;
 /// Marks a line whose customer has no segment.
 const NO_SEGMENT: u8 = u8::MAX;
 
+/// Where a view's figures come from.
+pub enum Figures {
+    /// The per-request structures built from the completed lines (see the
+    /// module docs).
+    Memory(engine::Engine),
+    /// One query per view (and per leaderboard or drill-down page) in the
+    /// warehouse (`analytics_lib::source::dashboard`): nothing is held here
+    /// but the dimensions and the segment model.
+    Warehouse(Box<Warehouse>),
+}
+
+/// A dashboard answered by the warehouse.
+pub struct Warehouse {
+    pub source: std::sync::Arc<analytics_lib::source::Source>,
+    pub dims: WarehouseDims,
+    /// The live segment model (assigned in the warehouse at `as_of`).
+    pub model: Option<SegmentModel>,
+    pub as_of: NaiveDate,
+}
+
+impl Warehouse {
+    pub fn snowflake(&self) -> anyhow::Result<&analytics_lib::source::SnowflakeSource> {
+        match self.source.as_ref() {
+            analytics_lib::source::Source::Snowflake(s) => Ok(s),
+            #[allow(unreachable_patterns)]
+            _ => Err(anyhow!("the warehouse dashboard needs a Snowflake source")),
+        }
+    }
+
+    pub fn segments(&self) -> Option<SegmentsAt<'_>> {
+        self.model.as_ref().map(|model| SegmentsAt {
+            model,
+            as_of: self.as_of,
+        })
+    }
+}
+
 /// The dashboard's data, immutable once built.
 pub struct DashboardData {
-    /// The per-request structures built from the completed lines (see the module docs).
-    pub engine: engine::Engine,
+    pub figures: Figures,
     pub options: Options,
     pub segments: SegmentState,
     /// Per customer row of the service's lookups ([`CustomerRows`]): the
@@ -73,6 +112,9 @@ pub struct DashboardData {
     /// or without rows. The "CLV by segment" card groups the live spend
     /// model's per-row CLV with it ([`DashboardData::clv_card`]).
     segment_of_row: Vec<u8>,
+    /// `year × 12 + month0` of the first month with an order (month index 0
+    /// of a scan).
+    pub first_month: i32,
     /// Code → value of the coded columns.
     pub categories: Vec<String>,
     pub states: Vec<String>,
@@ -126,53 +168,104 @@ impl DashboardData {
         let started = Instant::now();
         let mut loaded = None;
         let built = engine::Engine::from_sales(sales, |customer_index| {
-            let (state, options, segment_of, by_row) =
-                match load_segments(sales, customer_index, models, rows) {
-                    Ok(Some(l)) => (
-                        SegmentState {
-                            model: Some(l.model),
-                            note: l.options.note.clone(),
-                        },
-                        l.options,
-                        l.by_code,
-                        l.by_row,
-                    ),
-                    Ok(None) => {
-                        let (s, o) = no_segments(
-                            "no segment model is live: train one (analytics train) to filter by \
-                             segment"
-                                .into(),
-                        );
-                        (s, o, vec![NO_SEGMENT; customer_index.len()], Vec::new())
-                    }
-                    Err(e) => {
-                        eprintln!("serve: dashboard without segments: {e:#}");
-                        let (s, o) = no_segments(crate::error::public_message(
-                            &format!("the live segment model could not be used: {e:#}"),
-                            &[models],
-                        ));
-                        (s, o, vec![NO_SEGMENT; customer_index.len()], Vec::new())
-                    }
-                };
-            let k = state.model.as_ref().map_or(0, |m| m.names.len());
-            loaded = Some((state, options, by_row));
-            (segment_of, k)
+            let l = segments_or_none(sales, Some(customer_index), models, rows);
+            let by_code = l
+                .by_code
+                .clone()
+                .unwrap_or_else(|| vec![NO_SEGMENT; customer_index.len()]);
+            let k = l.state.model.as_ref().map_or(0, |m| m.names.len());
+            loaded = Some(l);
+            (by_code, k)
         })
         .context("while building the dashboard")?;
-        let (segments, seg_options, segment_of_row) =
-            loaded.ok_or_else(|| anyhow!("the dashboard's segments were not loaded"))?;
+        let l = loaded.ok_or_else(|| anyhow!("the dashboard's segments were not loaded"))?;
         let engine::Built {
             engine,
             categories,
-            states: state_codes,
+            states,
             channels,
             min_date,
             max_date,
             default_from,
             default_to,
         } = built;
+        eprintln!(
+            "serve: dashboard ready: {} completed lines, {} orders, {} customers, {} segments, \
+             {:.0} MiB of per-request structures, in {:.1} s",
+            engine.lines,
+            engine.orders,
+            engine.customers,
+            l.state.model.as_ref().map_or(0, |m| m.names.len()),
+            engine.heap_bytes() as f64 / (1024.0 * 1024.0),
+            started.elapsed().as_secs_f64()
+        );
+        let dims = WarehouseDims {
+            categories,
+            states,
+            channels,
+            first_month: engine.first_month,
+            n_months: engine.n_months,
+            min_date,
+            max_date,
+        };
+        Ok(Self::assemble(
+            Figures::Memory(engine),
+            dims,
+            (default_from, default_to),
+            l,
+        ))
+    }
 
-        let states = state_codes
+    /// Prepare a dashboard that asks the warehouse for every view: its
+    /// dimensions (a few rows) now, the segments from the customers'
+    /// aggregates `data` computed there (one row per customer and date).
+    pub fn build_warehouse(
+        source: std::sync::Arc<analytics_lib::source::Source>,
+        data: &dyn analytics_lib::features::FeatureData,
+        models: &Path,
+        rows: Option<&CustomerRows>,
+    ) -> anyhow::Result<DashboardData> {
+        let started = Instant::now();
+        let analytics_lib::source::Source::Snowflake(sf) = source.as_ref() else {
+            anyhow::bail!("the warehouse dashboard needs a Snowflake source");
+        };
+        let dims = sf
+            .dashboard_dims()
+            .context("while reading the dashboard's dimensions")?
+            .ok_or_else(|| anyhow!("no completed order in the warehouse"))?;
+        let l = segments_or_none(data, None, models, rows);
+        let default_to = dims.max_date;
+        let default_from = (default_to - Duration::days(364)).max(dims.min_date);
+        eprintln!(
+            "serve: dashboard ready: answered by the warehouse per view, {} categories, {} \
+             states, {} segments, in {:.1} s",
+            dims.categories.len(),
+            dims.states.len(),
+            l.state.model.as_ref().map_or(0, |m| m.names.len()),
+            started.elapsed().as_secs_f64()
+        );
+        let warehouse = Warehouse {
+            source,
+            dims: dims.clone(),
+            model: l.segment_model.clone(),
+            as_of: data.default_as_of(),
+        };
+        Ok(Self::assemble(
+            Figures::Warehouse(Box::new(warehouse)),
+            dims,
+            (default_from, default_to),
+            l,
+        ))
+    }
+
+    fn assemble(
+        figures: Figures,
+        dims: WarehouseDims,
+        (default_from, default_to): (NaiveDate, NaiveDate),
+        l: Segments,
+    ) -> DashboardData {
+        let states = dims
+            .states
             .iter()
             .map(|uf| {
                 let s = geo::state(uf);
@@ -185,35 +278,26 @@ impl DashboardData {
             })
             .collect();
         let options = Options {
-            categories: categories.clone(),
+            categories: dims.categories.clone(),
             states,
-            state_codes: state_codes.clone(),
-            channels: channels.clone(),
-            min_date,
-            max_date,
+            state_codes: dims.states.clone(),
+            channels: dims.channels.clone(),
+            min_date: dims.min_date,
+            max_date: dims.max_date,
             default_from,
             default_to,
-            segments: seg_options,
+            segments: l.options,
         };
-        eprintln!(
-            "serve: dashboard ready: {} completed lines, {} orders, {} customers, {} segments, \
-             {:.0} MiB of per-request structures, in {:.1} s",
-            engine.lines,
-            engine.orders,
-            engine.customers,
-            segments.model.as_ref().map_or(0, |m| m.names.len()),
-            engine.heap_bytes() as f64 / (1024.0 * 1024.0),
-            started.elapsed().as_secs_f64()
-        );
-        Ok(DashboardData {
-            engine,
+        DashboardData {
+            figures,
             options,
-            segments,
-            segment_of_row,
-            categories,
-            states: state_codes,
-            channels,
-        })
+            segments: l.state,
+            segment_of_row: l.by_row,
+            first_month: dims.first_month,
+            categories: dims.categories,
+            states: dims.states,
+            channels: dims.channels,
+        }
     }
 
     fn mask(values: &[String], chosen: &[String]) -> Option<Vec<bool>> {

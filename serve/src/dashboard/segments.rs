@@ -3,6 +3,7 @@
 //! "CLV by segment" card.
 
 use super::*;
+use analytics_lib::features::FeatureData;
 
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct SegmentOptions {
@@ -218,19 +219,72 @@ pub(super) fn no_segments(note: String) -> (SegmentState, SegmentOptions) {
 }
 
 /// What [`load_segments`] gives: the model, the options, every customer
-/// code's segment (the engine's) and every customer row's (the CLV card's).
+/// code's segment (the engine's, when asked) and every customer row's (the
+/// CLV card's).
 pub(super) struct LoadedModel {
     pub(super) model: LoadedSegments,
+    pub(super) segment_model: SegmentModel,
     pub(super) options: SegmentOptions,
-    pub(super) by_code: Vec<u8>,
+    pub(super) by_code: Option<Vec<u8>>,
     pub(super) by_row: Vec<u8>,
+}
+
+/// The dashboard's segments: from the live model, or none and why.
+pub(crate) struct Segments {
+    pub(super) state: SegmentState,
+    pub(super) options: SegmentOptions,
+    pub(super) segment_model: Option<SegmentModel>,
+    pub(super) by_code: Option<Vec<u8>>,
+    pub(super) by_row: Vec<u8>,
+}
+
+/// [`load_segments`], or no segments with the reason (never an error: the
+/// dashboard works without them).
+pub(super) fn segments_or_none(
+    data: &dyn FeatureData,
+    customer_index: Option<&HashMap<String, u32>>,
+    models: &Path,
+    rows: Option<&CustomerRows>,
+) -> Segments {
+    let none = |note: String| {
+        let (state, options) = no_segments(note);
+        Segments {
+            state,
+            options,
+            segment_model: None,
+            by_code: None,
+            by_row: Vec::new(),
+        }
+    };
+    match load_segments(data, customer_index, models, rows) {
+        Ok(Some(l)) => Segments {
+            state: SegmentState {
+                model: Some(l.model),
+                note: l.options.note.clone(),
+            },
+            options: l.options,
+            segment_model: Some(l.segment_model),
+            by_code: l.by_code,
+            by_row: l.by_row,
+        },
+        Ok(None) => none(
+            "no segment model is live: train one (analytics train) to filter by segment".into(),
+        ),
+        Err(e) => {
+            eprintln!("serve: dashboard without segments: {e:#}");
+            none(crate::error::public_message(
+                &format!("the live segment model could not be used: {e:#}"),
+                &[models],
+            ))
+        }
+    }
 }
 
 /// Load the live segment model, assign every customer at the data's
 /// reference date, and project a sample on the first two principal components.
 pub(super) fn load_segments(
-    full: &Sales,
-    customer_index: &HashMap<String, u32>,
+    full: &dyn FeatureData,
+    customer_index: Option<&HashMap<String, u32>>,
     models: &Path,
     rows: Option<&CustomerRows>,
 ) -> anyhow::Result<Option<LoadedModel>> {
@@ -239,9 +293,12 @@ pub(super) fn load_segments(
     };
     let model =
         SegmentModel::load(&path).with_context(|| format!("while loading {}", path.display()))?;
-    let features =
-        SegmentFeatures::compute(full, Some(full.default_as_of), Some(&model.meta.categories))
-            .context("while computing the customers' segment features")?;
+    let features = SegmentFeatures::compute(
+        full,
+        Some(full.default_as_of()),
+        Some(&model.meta.categories),
+    )
+    .context("while computing the customers' segment features")?;
     let assigned = model
         .assign_features(&features)
         .context("while assigning customers to segments")?;
@@ -249,12 +306,15 @@ pub(super) fn load_segments(
     if k >= usize::from(NO_SEGMENT) {
         anyhow::bail!("a segment model with {k} segments: the dashboard takes at most 254");
     }
-    let mut by_code = vec![NO_SEGMENT; customer_index.len()];
+    let mut by_code = customer_index.map(|c| vec![NO_SEGMENT; c.len()]);
     let mut by_row = vec![NO_SEGMENT; rows.map_or(0, CustomerRows::len)];
     let mut sizes = vec![0usize; k];
     for (id, (seg, _)) in features.customer_ids.iter().zip(&assigned) {
         sizes[*seg] += 1;
-        if let Some(&c) = customer_index.get(id) {
+        if let (Some(by_code), Some(&c)) = (
+            by_code.as_mut(),
+            customer_index.and_then(|index| index.get(id)),
+        ) {
             by_code[c as usize] = *seg as u8;
         }
         if let Some(r) = rows.and_then(|rows| rows.find(id)) {
@@ -289,7 +349,7 @@ pub(super) fn load_segments(
         note: format!(
             "segment model {version} ({} segments), customers assigned at {}",
             k,
-            analytics_lib::locale::date(full.default_as_of)
+            analytics_lib::locale::date(full.default_as_of())
         ),
         version: Some(version),
         segments: names
@@ -306,6 +366,7 @@ pub(super) fn load_segments(
     };
     Ok(Some(LoadedModel {
         model: LoadedSegments { names },
+        segment_model: model,
         options: opts,
         by_code,
         by_row,
@@ -317,7 +378,7 @@ pub(super) fn load_segments(
 /// log) when it cannot be computed, e.g. no customer at the earlier date.
 fn migration_view(
     model: &SegmentModel,
-    full: &Sales,
+    full: &dyn FeatureData,
     now: &SegmentFeatures,
 ) -> Option<MigrationView> {
     use analytics_lib::segments::migration::{MIGRATION_DAYS, MigrationMatrix};

@@ -8,7 +8,8 @@
 //! that could show one takes `customer_ids: bool` (see
 //! `routes::dashboard::customer_ids_allowed`).
 
-use analytics_lib::dashboard::{CustomerFigure, OrderRecord, ProductFigure, Scan, Scope};
+use analytics_lib::dashboard::{CustomerFigure, Engine, OrderRecord, ProductFigure, Scan, Scope};
+use analytics_lib::source::dashboard::{DrillOrder, LeaderRow};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -136,29 +137,35 @@ const NO_CATEGORY: &str = "(none)";
 const NO_SEGMENT: &str = "(no segment)";
 
 impl DashboardData {
+    // A slot is a code below the number of values; the one past them
+    // stands for a missing value.
     fn category_name(&self, slot: u8) -> String {
-        self.engine
-            .category_code(slot)
-            .and_then(|c| self.categories.get(usize::from(c)))
+        self.categories
+            .get(usize::from(slot))
             .cloned()
             .unwrap_or_else(|| NO_CATEGORY.to_string())
     }
 
     fn state_code(&self, slot: u8) -> String {
-        self.engine
-            .state_code(slot)
-            .and_then(|c| self.states.get(usize::from(c)))
+        self.states
+            .get(usize::from(slot))
             .cloned()
             .unwrap_or_default()
     }
 
     /// Segment id and name of a slot.
     fn segment_of(&self, slot: u8) -> (Option<usize>, String) {
-        let id = self.engine.segment_code(slot).map(usize::from);
-        let name = id
-            .and_then(|i| self.segments.model.as_ref()?.names.get(i).cloned())
-            .unwrap_or_else(|| NO_SEGMENT.to_string());
-        (id, name)
+        self.segment_named(Some(usize::from(slot)))
+    }
+
+    /// A segment id (None, or one the model does not have: no segment)
+    /// with its name.
+    fn segment_named(&self, id: Option<usize>) -> (Option<usize>, String) {
+        let names = self.segments.model.as_ref().map(|m| &m.names);
+        match id.and_then(|i| Some((i, names?.get(i)?.clone()))) {
+            Some((i, name)) => (Some(i), name),
+            None => (None, NO_SEGMENT.to_string()),
+        }
     }
 
     /// As `kpi::breakdown(.., Dimension::Category)`, with the categories
@@ -269,18 +276,23 @@ impl DashboardData {
 
     /// Leaderboard rows of products ranked by the engine; `total` is the
     /// view's revenue.
-    pub fn product_rows(&self, figures: &[ProductFigure], total: f64) -> Vec<ProductRow> {
+    pub fn product_rows(
+        &self,
+        e: &Engine,
+        figures: &[ProductFigure],
+        total: f64,
+    ) -> Vec<ProductRow> {
         figures
             .iter()
             .enumerate()
-            .map(|(i, p)| self.product_row(i, p, total))
+            .map(|(i, p)| self.product_row(e, i, p, total))
             .collect()
     }
 
-    pub fn product_row(&self, i: usize, p: &ProductFigure, total: f64) -> ProductRow {
+    pub fn product_row(&self, e: &Engine, i: usize, p: &ProductFigure, total: f64) -> ProductRow {
         ProductRow {
             rank: i + 1,
-            product_id: self.engine.product_id(p.product).to_string(),
+            product_id: e.product_id(p.product).to_string(),
             category: self.category_name(p.category),
             revenue: p.revenue,
             orders: p.orders,
@@ -295,6 +307,7 @@ impl DashboardData {
     /// Leaderboard rows of customers ranked by the engine.
     pub fn customer_rows(
         &self,
+        e: &Engine,
         figures: &[CustomerFigure],
         total: f64,
         customer_ids: bool,
@@ -302,12 +315,13 @@ impl DashboardData {
         figures
             .iter()
             .enumerate()
-            .map(|(i, c)| self.customer_row(i, c, total, customer_ids))
+            .map(|(i, c)| self.customer_row(e, i, c, total, customer_ids))
             .collect()
     }
 
     pub fn customer_row(
         &self,
+        e: &Engine,
         i: usize,
         c: &CustomerFigure,
         total: f64,
@@ -316,7 +330,7 @@ impl DashboardData {
         let (segment_id, segment) = self.segment_of(c.segment);
         CustomerRow {
             rank: i + 1,
-            customer_id: customer_ids.then(|| self.engine.customer_id(c.customer).to_string()),
+            customer_id: customer_ids.then(|| e.customer_id(c.customer).to_string()),
             state: self.state_code(c.state),
             segment_id,
             segment,
@@ -331,23 +345,28 @@ impl DashboardData {
     }
 
     /// The drill-down row of the order at `position`.
-    pub fn order_row(&self, scope: &Scope, position: u32, customer_ids: bool) -> OrderRow {
-        self.order_row_of(&self.engine.order_record(scope, position), customer_ids)
+    pub fn order_row(
+        &self,
+        e: &Engine,
+        scope: &Scope,
+        position: u32,
+        customer_ids: bool,
+    ) -> OrderRow {
+        self.order_row_of(e, &e.order_record(scope, position), customer_ids)
     }
 
-    pub fn order_row_of(&self, r: &OrderRecord, customer_ids: bool) -> OrderRow {
+    pub fn order_row_of(&self, e: &Engine, r: &OrderRecord, customer_ids: bool) -> OrderRow {
         let (segment_id, segment) = self.segment_of(r.segment);
         OrderRow {
-            order_id: self.engine.order_id(r.position).to_string(),
+            order_id: e.order_id(r.position).to_string(),
             date: r.date.to_string(),
-            customer_id: customer_ids.then(|| self.engine.customer_id(r.customer).to_string()),
+            customer_id: customer_ids.then(|| e.customer_id(r.customer).to_string()),
             state: self.state_code(r.state),
             segment_id,
             segment,
             channel: self
-                .engine
-                .channel_code(r.channel)
-                .and_then(|c| self.channels.get(usize::from(c)))
+                .channels
+                .get(usize::from(r.channel))
                 .cloned()
                 .unwrap_or_default(),
             categories: r
@@ -357,6 +376,67 @@ impl DashboardData {
                 .collect(),
             items: r.items,
             revenue: r.revenue,
+        }
+    }
+    /// A leaderboard row of a product ranked in the warehouse.
+    pub fn warehouse_product_row(&self, i: usize, p: &LeaderRow, total: f64) -> ProductRow {
+        ProductRow {
+            rank: i + 1,
+            product_id: p.id.clone(),
+            category: p.group.clone().unwrap_or_else(|| NO_CATEGORY.to_string()),
+            revenue: p.revenue,
+            orders: p.orders,
+            revenue_share: share(p.revenue, total),
+            comparison_revenue: p.revenue_prev,
+            comparison_orders: p.orders_prev,
+            revenue_change: change(p.revenue, p.revenue_prev),
+            orders_change: change(p.orders as f64, p.orders_prev as f64),
+        }
+    }
+
+    /// A leaderboard row of a customer ranked in the warehouse.
+    pub fn warehouse_customer_row(
+        &self,
+        i: usize,
+        c: &LeaderRow,
+        total: f64,
+        customer_ids: bool,
+    ) -> CustomerRow {
+        let (segment_id, segment) = self.segment_named(c.segment);
+        CustomerRow {
+            rank: i + 1,
+            customer_id: customer_ids.then(|| c.id.clone()),
+            state: c.group.clone().unwrap_or_default(),
+            segment_id,
+            segment,
+            revenue: c.revenue,
+            orders: c.orders,
+            revenue_share: share(c.revenue, total),
+            comparison_revenue: c.revenue_prev,
+            comparison_orders: c.orders_prev,
+            revenue_change: change(c.revenue, c.revenue_prev),
+            orders_change: change(c.orders as f64, c.orders_prev as f64),
+        }
+    }
+
+    /// A drill-down row of an order read from the warehouse.
+    pub fn warehouse_order_row(&self, o: &DrillOrder, customer_ids: bool) -> OrderRow {
+        let (segment_id, segment) = self.segment_named(o.segment);
+        OrderRow {
+            order_id: o.order_id.clone(),
+            date: o.date.to_string(),
+            customer_id: customer_ids.then(|| o.customer_id.clone()),
+            state: o.state.clone().unwrap_or_default(),
+            segment_id,
+            segment,
+            channel: o.channel.clone().unwrap_or_default(),
+            categories: if o.categories.is_empty() {
+                vec![NO_CATEGORY.to_string()]
+            } else {
+                o.categories.clone()
+            },
+            items: u32::try_from(o.items).unwrap_or(u32::MAX),
+            revenue: o.revenue,
         }
     }
 }

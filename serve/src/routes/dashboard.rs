@@ -106,6 +106,29 @@ impl DashboardState {
         }
     }
 
+    /// Prepare a dashboard that asks the warehouse per view
+    /// ([`DashboardData::build_warehouse`]); never fails, as [`Self::build`].
+    pub fn build_warehouse(
+        source: std::sync::Arc<analytics_lib::source::Source>,
+        data: &dyn analytics_lib::features::FeatureData,
+        models: &std::path::Path,
+        rows: Option<&analytics_lib::lookup::CustomerRows>,
+    ) -> Self {
+        match DashboardData::build_warehouse(source, data, models, rows) {
+            Ok(dd) => Self::of(Some(Arc::new(dd)), String::new()),
+            Err(e) => {
+                eprintln!("serve: the dashboard could not be prepared: {e:#}");
+                Self::of(
+                    None,
+                    crate::error::public_message(
+                        &format!("the dashboard could not be prepared: {e:#}"),
+                        &[models],
+                    ),
+                )
+            }
+        }
+    }
+
     pub fn empty() -> Self {
         Self::of(None, "the dashboard was not prepared".into())
     }
@@ -380,9 +403,10 @@ pub async fn dashboard_orders(
     };
     let customer_ids = customer_ids_allowed(&caller);
     match web::block(move || data.orders_page(&sel, view, page, size, customer_ids)).await {
-        Ok(d) => HttpResponse::Ok()
+        Ok(Ok(d)) => HttpResponse::Ok()
             .insert_header(("Server-Timing", format!("compute;dur={:.1}", d.compute_ms)))
             .json(d),
+        Ok(Err(e)) => internal_error("computing a drill-down page", &e),
         Err(e) => internal_error("computing a drill-down page", &e),
     }
 }
@@ -440,7 +464,7 @@ pub async fn dashboard_export(
     let period = format!("{}/{}", sel.from, sel.to);
     let comparison = format!("{}/{}", sel.compare_from, sel.compare_to);
     match web::block(move || data.export(table, &sel, view, customer_ids)).await {
-        Ok(csv) => HttpResponse::Ok()
+        Ok(Ok(csv)) => HttpResponse::Ok()
             .content_type("text/csv; charset=utf-8")
             .insert_header((
                 CONTENT_DISPOSITION,
@@ -451,6 +475,7 @@ pub async fn dashboard_export(
             .insert_header(("X-Comparison-Period", comparison))
             .insert_header(("X-Rows", csv.rows.to_string()))
             .body(csv.body),
+        Ok(Err(e)) => internal_error("exporting a dashboard table", &e),
         Err(e) => internal_error("exporting a dashboard table", &e),
     }
 }

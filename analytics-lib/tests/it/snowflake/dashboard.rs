@@ -543,3 +543,28 @@ fn warehouse_drill_down_pages_equal_the_engine() {
     }
     assert!(pages >= 10, "{pages} non-empty pages compared");
 }
+
+#[test]
+fn serve_snapshot_from_the_warehouse_fetches_customers_not_lines() {
+    let fx = Fixture::new("dashboard_snapshot");
+    let source = Source::Snowflake(Box::new(fx.sf));
+    let before = source.fetched().expect("counted");
+    let input = source.serve_input().expect("snapshot");
+    let fetched = source.fetched().expect("counted").since(before);
+    let customers = input.rows.len() as u64;
+    assert!(customers > 100, "{customers} customers");
+    // Feature rows at the reference date, segmentation aggregates at it and
+    // MIGRATION_DAYS before, the CLV summary, and a summary of a few dozen
+    // rows: at most four rows a customer, never the lines.
+    assert!(
+        fetched.rows <= 4 * customers + 100,
+        "{fetched} for {customers} customers"
+    );
+    assert!(fetched.rows < 6_000, "{fetched}: as many as the lines");
+    let data = input.data.feature_data();
+    assert!(
+        data.clv_summary(data.default_as_of())
+            .is_some_and(|s| s.is_ok()),
+        "the CLV summary comes with the snapshot"
+    );
+}

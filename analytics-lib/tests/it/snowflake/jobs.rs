@@ -433,20 +433,11 @@ fn serve_snapshot_fetch_snowflake_vs_parquet() {
     let parquet = Source::Parquet(analytics_lib::source::ParquetSource::new(dir.clone()));
     let t = Instant::now();
     let p = parquet.serve_input().expect("parquet snapshot");
+    let lines = p.data.rows();
     println!(
-        "parquet   serve snapshot: {:>6.1} s; {} sales lines kept for the dashboard",
+        "parquet   serve snapshot: {:>6.1} s; {lines} sales lines kept for the dashboard",
         t.elapsed().as_secs_f64(),
-        p.sales.lines.height()
     );
-    let lines = p
-        .sales
-        .lines
-        .column("completed")
-        .expect("completed")
-        .bool()
-        .expect("bool")
-        .sum()
-        .unwrap_or(0) as usize;
     drop(p);
     let before = snowflake.fetched();
     let t = Instant::now();
@@ -456,11 +447,68 @@ fn serve_snapshot_fetch_snowflake_vs_parquet() {
         .map(|f| before.map_or(f, |b| f.since(b)))
         .expect("counted");
     println!(
-        "snowflake serve snapshot: {:>6.1} s; fetched {fetched}; {} dashboard records for {lines} completed lines \
-         ({} customers)",
+        "snowflake serve snapshot: {:>6.1} s; fetched {fetched} for {lines} lines ({} customers; \
+         the dashboard asks per view)",
         t.elapsed().as_secs_f64(),
-        s.sales.lines.height(),
         s.rows.len()
     );
-    assert!(s.sales.lines.height() <= lines);
+    // One row per customer and date (lookups, segments at two dates, CLV)
+    // and a summary: never the lines.
+    assert!(fetched.rows <= 4 * s.rows.len() as u64 + 1_000, "{fetched}");
+
+    // The dashboard's questions, per view (no segment model here).
+    let Source::Snowflake(sf) = &snowflake else {
+        unreachable!("a Snowflake source")
+    };
+    let dims = sf.dashboard_dims().expect("dims").expect("orders");
+    let to = dims.max_date;
+    let q = analytics_lib::dashboard::Query::period(
+        to - analytics_lib::chrono::Duration::days(364),
+        to,
+    );
+    let timed = |what: &str, f: &dyn Fn() -> usize| {
+        let before = sf.fetched();
+        let t = Instant::now();
+        let n = f();
+        println!(
+            "snowflake dashboard {what}: {:>6.2} s; fetched {}; {n} items",
+            t.elapsed().as_secs_f64(),
+            sf.fetched().since(before)
+        );
+    };
+    timed("view (figures)", &|| {
+        sf.dashboard_scan(&q, &dims, None)
+            .expect("scan")
+            .monthly
+            .len()
+    });
+    timed("top products", &|| {
+        sf.dashboard_leaders(
+            &q,
+            &dims,
+            None,
+            analytics_lib::source::dashboard::Leaders::Products,
+            true,
+            Some(10),
+        )
+        .expect("leaders")
+        .len()
+    });
+    timed("drill-down page", &|| {
+        sf.dashboard_orders(
+            &q,
+            &dims,
+            None,
+            &analytics_lib::dashboard::OrdersRequest {
+                sort: analytics_lib::dashboard::OrderSort::Revenue,
+                descending: true,
+                which: analytics_lib::dashboard::Which::Current,
+                offset: 0,
+                limit: 25,
+            },
+        )
+        .expect("orders")
+        .rows
+        .len()
+    });
 }
