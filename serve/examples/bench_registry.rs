@@ -121,7 +121,7 @@ fn main() -> anyhow::Result<()> {
 /// Up to 1,000 ids the lookups answer, spread over every customer, to `out`.
 fn write_ids(data: &std::path::Path, out: &std::path::Path) -> anyhow::Result<()> {
     let (snap, _dashboard) = serve::snapshot::read(
-        &analytics_lib::source::Source::parquet(data),
+        &std::sync::Arc::new(analytics_lib::source::Source::parquet(data)),
         std::path::Path::new("/nonexistent-registry"),
     )?;
     let rows = &snap.data.rows;

@@ -17,6 +17,12 @@ pub enum Board {
     All,
 }
 
+/// A warehouse failure as [`WarehouseError`] (its message is the source's,
+/// scrubbed of secrets).
+fn unanswered(e: analytics_lib::source::SourceError) -> anyhow::Error {
+    anyhow::Error::new(WarehouseError(e.to_string()))
+}
+
 impl DashboardData {
     /// The figures of one view (`q.top` > 0: with the engine's leaderboard
     /// sums; the warehouse ranks in [`Self::product_board`] and
@@ -27,7 +33,7 @@ impl DashboardData {
             Figures::Warehouse(w) => Ok(w
                 .snowflake()?
                 .dashboard_scan(q, &w.dims, w.segments())
-                .context("while computing the view in the warehouse")?),
+                .map_err(unanswered)?),
         }
     }
 
@@ -64,7 +70,7 @@ impl DashboardData {
                         board == Board::Page,
                         (board == Board::Page).then_some(TOP),
                     )
-                    .context("while ranking the products in the warehouse")?;
+                    .map_err(unanswered)?;
                 Ok(rows
                     .iter()
                     .enumerate()
@@ -100,7 +106,7 @@ impl DashboardData {
                         board == Board::Page,
                         (board == Board::Page).then_some(TOP),
                     )
-                    .context("while ranking the customers in the warehouse")?;
+                    .map_err(unanswered)?;
                 Ok(rows
                     .iter()
                     .enumerate()
@@ -131,7 +137,7 @@ impl DashboardData {
                 let got = w
                     .snowflake()?
                     .dashboard_orders(q, &w.dims, w.segments(), req)
-                    .context("while reading the orders in the warehouse")?;
+                    .map_err(unanswered)?;
                 let rows = got
                     .rows
                     .iter()

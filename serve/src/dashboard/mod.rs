@@ -69,7 +69,7 @@ const NO_SEGMENT: u8 = u8::MAX;
 pub enum Figures {
     /// The per-request structures built from the completed lines (see the
     /// module docs).
-    Memory(engine::Engine),
+    Memory(Box<engine::Engine>),
     /// One query per view (and per leaderboard or drill-down page) in the
     /// warehouse (`analytics_lib::source::dashboard`): nothing is held here
     /// but the dimensions and the segment model.
@@ -84,6 +84,12 @@ pub struct Warehouse {
     pub model: Option<SegmentModel>,
     pub as_of: NaiveDate,
 }
+
+/// The warehouse did not answer a view: the dashboard says so (503), the
+/// service stays up and the next view asks again.
+#[derive(Debug, thiserror::Error)]
+#[error("the warehouse did not answer: {0}")]
+pub struct WarehouseError(pub String);
 
 impl Warehouse {
     pub fn snowflake(&self) -> anyhow::Result<&analytics_lib::source::SnowflakeSource> {
@@ -209,7 +215,7 @@ impl DashboardData {
             max_date,
         };
         Ok(Self::assemble(
-            Figures::Memory(engine),
+            Figures::Memory(Box::new(engine)),
             dims,
             (default_from, default_to),
             l,

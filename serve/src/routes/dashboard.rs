@@ -155,6 +155,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/api/dashboard/export.csv", web::get().to(dashboard_export));
 }
 
+/// A view that could not be answered: 503 when the warehouse did not
+/// answer (the message says so; the next request asks again), else 500.
+fn view_failed(context: &str, e: &anyhow::Error) -> HttpResponse {
+    match e.downcast_ref::<dashboard::WarehouseError>() {
+        Some(w) => {
+            // The details (the source's scrubbed message) go to the log only.
+            eprintln!("error: {context}: {w}");
+            ErrorBody::new("the warehouse did not answer this view: try again in a moment")
+                .respond(StatusCode::SERVICE_UNAVAILABLE)
+        }
+        None => internal_error(context, e),
+    }
+}
+
 /// May this caller see customer ids (leaderboard, drill-down, exports)?
 /// Only with the `customers` scope (every caller has it while the service
 /// has no API keys): the one place every dashboard answer takes it from.
@@ -298,7 +312,7 @@ fn order_view(rest: &[(&str, &str)]) -> Result<OrderView, ErrorBody> {
     responses(
         (status = 200, description = "The figures (with `empty` = true when nothing matches)", body = dashboard::Dashboard),
         (status = 400, description = "A filter value is not accepted", body = crate::error::ErrorBody),
-        (status = 503, description = "The service has no data", body = crate::error::ErrorBody),
+        (status = 503, description = "The service has no data, or the warehouse did not answer", body = crate::error::ErrorBody),
     ))]
 pub async fn dashboard_data(
     req: HttpRequest,
@@ -314,7 +328,7 @@ pub async fn dashboard_data(
         Ok(Ok(d)) => HttpResponse::Ok()
             .insert_header(("Server-Timing", format!("compute;dur={:.1}", d.compute_ms)))
             .json(d),
-        Ok(Err(e)) => internal_error("computing the dashboard", &e),
+        Ok(Err(e)) => view_failed("computing the dashboard", &e),
         Err(e) => internal_error("computing the dashboard", &e),
     }
 }
@@ -325,7 +339,7 @@ pub async fn dashboard_data(
 #[utoipa::path(get, path = "/api/dashboard/options", tag = "dashboard",
     responses(
         (status = 200, description = "Filter values and segments", body = dashboard::Options),
-        (status = 503, description = "The service has no data", body = crate::error::ErrorBody),
+        (status = 503, description = "The service has no data, or the warehouse did not answer", body = crate::error::ErrorBody),
     ))]
 pub async fn dashboard_options(state: web::Data<DashboardState>) -> HttpResponse {
     let state = state.now();
@@ -342,7 +356,7 @@ pub async fn dashboard_options(state: web::Data<DashboardState>) -> HttpResponse
 #[utoipa::path(get, path = "/api/dashboard/clv", tag = "dashboard",
     responses(
         (status = 200, description = "The card (`available` = false with the reason in `note` when a model is missing)", body = dashboard::ClvCard),
-        (status = 503, description = "The service has no data", body = crate::error::ErrorBody),
+        (status = 503, description = "The service has no data, or the warehouse did not answer", body = crate::error::ErrorBody),
     ))]
 pub async fn dashboard_clv(
     state: web::Data<DashboardState>,
@@ -376,7 +390,7 @@ pub async fn dashboard_clv(
     responses(
         (status = 200, description = "The page", body = dashboard::export::OrdersAnswer),
         (status = 400, description = "A parameter is not accepted", body = crate::error::ErrorBody),
-        (status = 503, description = "The service has no data", body = crate::error::ErrorBody),
+        (status = 503, description = "The service has no data, or the warehouse did not answer", body = crate::error::ErrorBody),
     ))]
 pub async fn dashboard_orders(
     req: HttpRequest,
@@ -406,7 +420,7 @@ pub async fn dashboard_orders(
         Ok(Ok(d)) => HttpResponse::Ok()
             .insert_header(("Server-Timing", format!("compute;dur={:.1}", d.compute_ms)))
             .json(d),
-        Ok(Err(e)) => internal_error("computing a drill-down page", &e),
+        Ok(Err(e)) => view_failed("computing a drill-down page", &e),
         Err(e) => internal_error("computing a drill-down page", &e),
     }
 }
@@ -432,7 +446,7 @@ pub async fn dashboard_orders(
     responses(
         (status = 200, description = "The table", content_type = "text/csv"),
         (status = 400, description = "A parameter is not accepted (e.g. an unknown table)", body = crate::error::ErrorBody),
-        (status = 503, description = "The service has no data", body = crate::error::ErrorBody),
+        (status = 503, description = "The service has no data, or the warehouse did not answer", body = crate::error::ErrorBody),
     ))]
 pub async fn dashboard_export(
     req: HttpRequest,
@@ -475,7 +489,7 @@ pub async fn dashboard_export(
             .insert_header(("X-Comparison-Period", comparison))
             .insert_header(("X-Rows", csv.rows.to_string()))
             .body(csv.body),
-        Ok(Err(e)) => internal_error("exporting a dashboard table", &e),
+        Ok(Err(e)) => view_failed("exporting a dashboard table", &e),
         Err(e) => internal_error("exporting a dashboard table", &e),
     }
 }

@@ -187,7 +187,31 @@ async fn serving_from_snowflake_answers_like_serving_from_parquet() {
         let text = r.text().await.expect("body");
         assert!(!text.contains(PASSWORD), "{path}: {text}");
     }
+
+    // The warehouse gone: each view is a 503 that says so, what the
+    // service holds (lookups, the dashboard's options) still answers.
     drop(emu);
+    for path in [
+        "/api/dashboard",
+        "/api/dashboard/orders",
+        "/api/dashboard/export.csv?table=products",
+    ] {
+        let (s, v) = json_of(snowflake.get(path).await).await;
+        assert_eq!(s.as_u16(), 503, "{path}: {v}");
+        let msg = v["error"].as_str().unwrap_or_default();
+        assert!(msg.contains("the warehouse did not answer"), "{path}: {v}");
+        assert!(
+            !msg.contains(PASSWORD) && !msg.contains("127.0.0.1"),
+            "{path}: {v}"
+        );
+    }
+    get(&snowflake, "/api/dashboard/options").await;
+    post(
+        &snowflake,
+        "/predict",
+        &json!({"customer_id": f.customers[0].0}),
+    )
+    .await;
 }
 
 /// The real `serve` binary with `APP_SOURCE=snowflake`: the settings echo
