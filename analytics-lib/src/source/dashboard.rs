@@ -38,12 +38,11 @@ use chrono::{Datelike, Duration, NaiveDate};
 use polars::prelude::*;
 
 use super::cleaning::{cleaning_ctes, sum_f64};
-use super::pushdown::date_lit;
+use super::pushdown::{date_lit, dates, f64s, pe};
 use super::snowflake::{SnowflakeSource, quote};
 use super::{Result, SourceError};
 use crate::contract::STATUS_COMPLETED;
 use crate::dashboard::{OrderSort, OrdersRequest, Query, Scan, Totals, Which};
-use crate::error::DataError;
 use crate::features::SHARE_PREFIX;
 use crate::segments::{SegmentModel, Transform};
 
@@ -365,10 +364,6 @@ SUM(CASE WHEN before_w = 1 AND within_w = 0 THEN 1 ELSE 0 END) AS \"customers\",
     Ok(format!("WITH {ctes} {}", selects.join(" UNION ALL ")))
 }
 
-fn pe(action: &'static str) -> impl FnOnce(PolarsError) -> SourceError {
-    move |e| DataError::polars("snowflake", action)(e).into()
-}
-
 /// `YYYY × 12 + month0` of a day.
 pub fn month_number(d: NaiveDate) -> i32 {
     d.year() * 12 + d.month0() as i32
@@ -456,7 +451,7 @@ UNION ALL SELECT 'max', NULL, MAX(order_date) FROM lines WHERE status = {done}",
         let [p, i, j, orders, customers, n] =
             ["p", "i", "j", "orders", "customers", "n"].map(|c| ints(&df, c, ACTION));
         let (p, i, j, orders, customers, n) = (p?, i?, j?, orders?, customers?, n?);
-        let revenue = floats(&df, "revenue", ACTION)?;
+        let revenue = f64s(&df, "revenue", ACTION)?;
         let month_slot = |m: Option<i64>| {
             m.and_then(|m| usize::try_from(m - i64::from(dims.first_month)).ok())
                 .filter(|&m| m < nm)
@@ -708,8 +703,8 @@ impl SnowflakeSource {
         let id = strings(&df, "id", ACTION)?;
         let group = strings(&df, "group", ACTION)?;
         let segment = ints(&df, "segment", ACTION)?;
-        let revenue = floats(&df, "revenue", ACTION)?;
-        let revenue_prev = floats(&df, "revenue_prev", ACTION)?;
+        let revenue = f64s(&df, "revenue", ACTION)?;
+        let revenue_prev = f64s(&df, "revenue_prev", ACTION)?;
         let orders = ints(&df, "orders", ACTION)?;
         let orders_prev = ints(&df, "orders_prev", ACTION)?;
         Ok((0..df.height())
@@ -752,7 +747,7 @@ impl SnowflakeSource {
         let segment = ints(&df, "segment", ACTION)?;
         let channel = strings(&df, "channel", ACTION)?;
         let items = ints(&df, "items", ACTION)?;
-        let revenue = floats(&df, "revenue", ACTION)?;
+        let revenue = f64s(&df, "revenue", ACTION)?;
         let mut by_rank: Vec<(i64, DrillOrder)> = Vec::new();
         let mut cats: Vec<(i64, String)> = Vec::new();
         for r in 0..df.height() {
@@ -795,32 +790,6 @@ impl SnowflakeSource {
             .collect();
         Ok(page)
     }
-}
-
-fn floats(df: &DataFrame, name: &str, action: &'static str) -> Result<Vec<f64>> {
-    let c = df
-        .column(name)
-        .and_then(|c| c.cast(&DataType::Float64))
-        .map_err(pe(action))?;
-    Ok(c.f64()
-        .map_err(pe(action))?
-        .iter()
-        .map(|v| v.unwrap_or(0.0))
-        .collect())
-}
-
-fn dates(df: &DataFrame, name: &str, action: &'static str) -> Result<Vec<Option<NaiveDate>>> {
-    let c = df
-        .column(name)
-        .and_then(|c| c.cast(&DataType::Date))
-        .map_err(pe(action))?;
-    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
-    Ok(c.date()
-        .map_err(pe(action))?
-        .physical()
-        .iter()
-        .map(|d| d.map(|d| epoch + Duration::days(i64::from(d))))
-        .collect())
 }
 
 fn strings(df: &DataFrame, name: &str, action: &'static str) -> Result<Vec<Option<String>>> {

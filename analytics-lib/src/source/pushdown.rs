@@ -290,7 +290,7 @@ FROM per p JOIN pdays f ON f.customer_id = p.customer_id AND f.d = p.first_day"
     )
 }
 
-fn pe(action: &'static str) -> impl FnOnce(PolarsError) -> SourceError {
+pub(super) fn pe(action: &'static str) -> impl FnOnce(PolarsError) -> SourceError {
     move |e| DataError::polars("snowflake", action)(e).into()
 }
 
@@ -312,7 +312,7 @@ fn ratio(num: f64, den: f64) -> Option<f64> {
 }
 
 /// A column of a result as f64s (nulls as 0).
-fn f64s(df: &DataFrame, name: &str, action: &'static str) -> Result<Vec<f64>> {
+pub(super) fn f64s(df: &DataFrame, name: &str, action: &'static str) -> Result<Vec<f64>> {
     let c = df
         .column(name)
         .and_then(|c| c.cast(&DataType::Float64))
@@ -325,7 +325,11 @@ fn f64s(df: &DataFrame, name: &str, action: &'static str) -> Result<Vec<f64>> {
 }
 
 /// A DATE column as dates.
-fn dates(df: &DataFrame, name: &str, action: &'static str) -> Result<Vec<Option<NaiveDate>>> {
+pub(super) fn dates(
+    df: &DataFrame,
+    name: &str,
+    action: &'static str,
+) -> Result<Vec<Option<NaiveDate>>> {
     let c = df
         .column(name)
         .and_then(|c| c.cast(&DataType::Date))

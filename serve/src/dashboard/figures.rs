@@ -4,7 +4,7 @@
 //! come back).
 
 use analytics_lib::dashboard::{OrdersRequest, Scan};
-use analytics_lib::source::dashboard::Leaders;
+use analytics_lib::source::dashboard::{LeaderRow, Leaders};
 
 use super::*;
 
@@ -59,24 +59,11 @@ impl DashboardData {
                 };
                 Ok(self.product_rows(e, &kept, total))
             }
-            Figures::Warehouse(w) => {
-                let rows = w
-                    .snowflake()?
-                    .dashboard_leaders(
-                        q,
-                        &w.dims,
-                        w.segments(),
-                        Leaders::Products,
-                        board == Board::Page,
-                        (board == Board::Page).then_some(TOP),
-                    )
-                    .map_err(unanswered)?;
-                Ok(rows
-                    .iter()
-                    .enumerate()
-                    .map(|(i, p)| self.warehouse_product_row(i, p, total))
-                    .collect())
-            }
+            Figures::Warehouse(w) => Ok(Self::warehouse_board(w, q, Leaders::Products, board)?
+                .iter()
+                .enumerate()
+                .map(|(i, p)| self.warehouse_product_row(i, p, total))
+                .collect()),
         }
     }
 
@@ -95,25 +82,26 @@ impl DashboardData {
                 Board::Page => self.customer_rows(e, &scan.top_customers, total, customer_ids),
                 Board::All => self.customer_rows(e, &e.customers_ranked(q), total, customer_ids),
             }),
-            Figures::Warehouse(w) => {
-                let rows = w
-                    .snowflake()?
-                    .dashboard_leaders(
-                        q,
-                        &w.dims,
-                        w.segments(),
-                        Leaders::Customers,
-                        board == Board::Page,
-                        (board == Board::Page).then_some(TOP),
-                    )
-                    .map_err(unanswered)?;
-                Ok(rows
-                    .iter()
-                    .enumerate()
-                    .map(|(i, c)| self.warehouse_customer_row(i, c, total, customer_ids))
-                    .collect())
-            }
+            Figures::Warehouse(w) => Ok(Self::warehouse_board(w, q, Leaders::Customers, board)?
+                .iter()
+                .enumerate()
+                .map(|(i, c)| self.warehouse_customer_row(i, c, total, customer_ids))
+                .collect()),
         }
+    }
+
+    /// A leaderboard ranked in the warehouse: the page's top [`TOP`] (with
+    /// an order in the period), or every row.
+    fn warehouse_board(
+        w: &Warehouse,
+        q: &engine::Query,
+        which: Leaders,
+        board: Board,
+    ) -> anyhow::Result<Vec<LeaderRow>> {
+        let page = board == Board::Page;
+        w.snowflake()?
+            .dashboard_leaders(q, &w.dims, w.segments(), which, page, page.then_some(TOP))
+            .map_err(unanswered)
     }
 
     /// A page of the orders behind a view and how many it has.
