@@ -8,6 +8,7 @@
 mod bench;
 mod dashboard;
 pub mod emulator;
+mod imported;
 mod jobs;
 mod pushdown;
 mod secrets;

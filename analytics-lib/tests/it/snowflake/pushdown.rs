@@ -109,7 +109,12 @@ fn both(emu: &Emulator, schema: &str, frames: &CuratedFrames) -> (TempDir, Sourc
     (tmp, local, Source::Snowflake(Box::new(sf)))
 }
 
-fn check_all(local: &Source, remote: &Source, filters: &[(&str, Filter)], cutoffs: &[NaiveDate]) {
+pub(super) fn check_all(
+    local: &Source,
+    remote: &Source,
+    filters: &[(&str, Filter)],
+    cutoffs: &[NaiveDate],
+) {
     for (name, filter) in filters {
         for opts in [
             KpiOptions::default(),
@@ -180,7 +185,7 @@ fn assert_same_clv_summary(local: &Source, remote: &Source, as_of: NaiveDate) {
 }
 
 #[track_caller]
-fn assert_same_report(local: &Source, remote: &Source) {
+pub(super) fn assert_same_report(local: &Source, remote: &Source) {
     let a = local.cleaning_report().expect("local cleaning report");
     let b = remote
         .cleaning_report()
