@@ -30,10 +30,11 @@ impl DashboardData {
     pub fn scan(&self, q: &engine::Query) -> anyhow::Result<Scan> {
         match &self.figures {
             Figures::Memory(e) => Ok(e.scan(q)),
-            Figures::Warehouse(w) => Ok(w
-                .snowflake()?
-                .dashboard_scan(q, &w.dims, w.segments())
-                .map_err(unanswered)?),
+            Figures::Warehouse(w) => w.scans.get_or_ask(format!("{q:?}"), || {
+                w.snowflake()?
+                    .dashboard_scan(q, &w.dims, w.segments())
+                    .map_err(unanswered)
+            }),
         }
     }
 
@@ -99,9 +100,17 @@ impl DashboardData {
         board: Board,
     ) -> anyhow::Result<Vec<LeaderRow>> {
         let page = board == Board::Page;
-        w.snowflake()?
-            .dashboard_leaders(q, &w.dims, w.segments(), which, page, page.then_some(TOP))
-            .map_err(unanswered)
+        let ask = || {
+            w.snowflake()?
+                .dashboard_leaders(q, &w.dims, w.segments(), which, page, page.then_some(TOP))
+                .map_err(unanswered)
+        };
+        // Every row (an export) can be every customer: not kept.
+        if page {
+            w.boards.get_or_ask(format!("{which:?} {q:?}"), ask)
+        } else {
+            ask()
+        }
     }
 
     /// A page of the orders behind a view and how many it has.
@@ -122,10 +131,17 @@ impl DashboardData {
                 Ok((got.total, rows))
             }
             Figures::Warehouse(w) => {
-                let got = w
-                    .snowflake()?
-                    .dashboard_orders(q, &w.dims, w.segments(), req)
-                    .map_err(unanswered)?;
+                let ask = || {
+                    w.snowflake()?
+                        .dashboard_orders(q, &w.dims, w.segments(), req)
+                        .map_err(unanswered)
+                };
+                // A page is kept; every order of a view (an export) is not.
+                let got = if req.limit as u64 <= MAX_PAGE_SIZE {
+                    w.pages.get_or_ask(format!("{req:?} {q:?}"), ask)?
+                } else {
+                    ask()?
+                };
                 let rows = got
                     .rows
                     .iter()

@@ -23,6 +23,7 @@ mod answer;
 pub mod export;
 mod figures;
 pub mod query;
+pub mod recent;
 mod segments;
 pub mod tables;
 
@@ -83,6 +84,11 @@ pub struct Warehouse {
     /// The live segment model (assigned in the warehouse at `as_of`).
     pub model: Option<SegmentModel>,
     pub as_of: NaiveDate,
+    /// Recent answers ([`recent`]): views' figures, the page's
+    /// leaderboards, drill-down pages.
+    pub scans: recent::Recent<analytics_lib::dashboard::Scan>,
+    pub boards: recent::Recent<Vec<analytics_lib::source::dashboard::LeaderRow>>,
+    pub pages: recent::Recent<analytics_lib::source::dashboard::DrillPage>,
 }
 
 /// The warehouse did not answer a view: the dashboard says so (503), the
@@ -255,6 +261,9 @@ impl DashboardData {
             dims: dims.clone(),
             model: l.segment_model.clone(),
             as_of: data.default_as_of(),
+            scans: Default::default(),
+            boards: Default::default(),
+            pages: Default::default(),
         };
         Ok(Self::assemble(
             Figures::Warehouse(Box::new(warehouse)),
