@@ -115,7 +115,11 @@ impl DashboardState {
         rows: Option<&analytics_lib::lookup::CustomerRows>,
     ) -> Self {
         match DashboardData::build_warehouse(source, data, models, rows) {
-            Ok(dd) => Self::of(Some(Arc::new(dd)), String::new()),
+            Ok(dd) => {
+                let dd = Arc::new(dd);
+                warm_up(Arc::clone(&dd));
+                Self::of(Some(dd), String::new())
+            }
             Err(e) => {
                 eprintln!("serve: the dashboard could not be prepared: {e:#}");
                 Self::of(
@@ -267,6 +271,41 @@ fn request_view<T>(
         .and_then(|pairs| check(&pairs, &data))
         .map(|t| (data, t))
         .map_err(|b| Box::new(b.respond(StatusCode::BAD_REQUEST)))
+}
+
+/// Ask the warehouse for the default view (its figures and leaderboards,
+/// and the first page of its orders) off the request path, so that the
+/// first visitor of a new snapshot finds them kept
+/// ([`crate::dashboard::recent`]). A failure is only logged: the visitor's
+/// request asks again.
+fn warm_up(data: Arc<DashboardData>) {
+    let spawned = std::thread::Builder::new()
+        .name("dashboard-warm-up".into())
+        .spawn(move || {
+            let started = std::time::Instant::now();
+            let done = query::parse(&[], &data)
+                .map_err(|e| anyhow::anyhow!("{}", e.error))
+                .and_then(|sel| {
+                    data.compute(&sel, false)?;
+                    data.orders_page(
+                        &sel,
+                        OrderView::default(),
+                        1,
+                        dashboard::DEFAULT_PAGE_SIZE,
+                        false,
+                    )
+                });
+            match done {
+                Ok(_) => eprintln!(
+                    "serve: dashboard: the default view asked of the warehouse in {:.1} s",
+                    started.elapsed().as_secs_f64()
+                ),
+                Err(e) => eprintln!("serve: dashboard: warming up the default view failed: {e:#}"),
+            }
+        });
+    if let Err(e) = spawned {
+        eprintln!("serve: dashboard: no warm-up thread: {e}");
+    }
 }
 
 /// The query string as pairs.

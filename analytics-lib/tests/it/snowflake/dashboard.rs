@@ -598,3 +598,33 @@ fn serve_snapshot_from_the_warehouse_fetches_customers_not_lines() {
         "the CLV summary comes with the snapshot"
     );
 }
+
+/// Views asked at the same moment on one source (a dashboard's parallel
+/// requests): the emulator refuses a second statement while one runs on
+/// its connection ("connection is busy"); the source waits its turn
+/// instead of failing, and every answer is the engine's.
+#[test]
+fn views_asked_at_once_on_one_connection_all_answer() {
+    let fx = Fixture::new("dashboard_concurrent");
+    let views = fx.views();
+    let segments = fx.segments();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = views
+            .iter()
+            .take(4)
+            .map(|(what, q)| {
+                let fx = &fx;
+                s.spawn(move || {
+                    let got = fx
+                        .sf
+                        .dashboard_scan(q, &fx.dims, segments)
+                        .unwrap_or_else(|e| panic!("{what}: {e}"));
+                    assert_same_scan(&fx.built.engine.scan(q), &got, what);
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+        }
+    });
+}
