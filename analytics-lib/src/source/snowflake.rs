@@ -291,8 +291,6 @@ impl CuratedSource for SnowflakeSource {
     }
 }
 
-/// Bytes of a batch's values (the used part of its buffers, not their
-/// capacity): about what crossed the wire before compression.
 /// How long a statement waits for a busy connection ([`SnowflakeSource::exec`]).
 const BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
 
@@ -302,6 +300,8 @@ fn is_busy(e: &impl std::fmt::Display) -> bool {
     e.to_string().contains("connection is busy")
 }
 
+/// Bytes of a batch's values (the used part of its buffers, not their
+/// capacity): about what crossed the wire before compression.
 fn arrow_bytes(batch: &arrow_array::RecordBatch) -> u64 {
     batch
         .columns()
