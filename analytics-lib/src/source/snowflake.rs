@@ -139,27 +139,15 @@ impl SnowflakeSource {
     }
 
     /// Run one statement and return its result, unconverted. Statements of
-    /// one source run one at a time, in the order they come: `serve`'s
-    /// dashboard asks from several threads (a page's parallel requests,
-    /// several visitors, the warm-up of the default view), and the emulator
-    /// refuses or fails a second statement while one runs on its
-    /// connection. Should another client still hold the connection (a
-    /// refusal that says "connection is busy": the statement did not run),
-    /// it is sent again after a pause that doubles up to 0.5 s, for at
-    /// most [`BUSY_WAIT`]; any other error is returned at once.
+    /// one source (one session) run one at a time, in the order they come:
+    /// `serve`'s dashboard asks from several threads (a page's parallel
+    /// requests, several visitors, the warm-up of the default view), and
+    /// the emulator refuses ("connection is busy with another call") or
+    /// fails a second statement while one runs on its connection.
     fn exec(&self, sql: &str, action: &str) -> Result<QueryResult> {
         let _turn = self.one_at_a_time.lock().unwrap_or_else(|e| e.into_inner());
-        let deadline = std::time::Instant::now() + BUSY_WAIT;
-        let mut pause = std::time::Duration::from_millis(10);
-        loop {
-            match self.block_on(self.api.exec(sql)) {
-                Err(e) if is_busy(&e) && std::time::Instant::now() + pause < deadline => {
-                    std::thread::sleep(pause);
-                    pause = (pause * 2).min(std::time::Duration::from_millis(500));
-                }
-                done => return done.map_err(|e| self.error(action, &e)),
-            }
-        }
+        self.block_on(self.api.exec(sql))
+            .map_err(|e| self.error(action, &e))
     }
 
     /// Run a statement that returns no rows worth reading (DDL, INSERT).
@@ -289,15 +277,6 @@ impl CuratedSource for SnowflakeSource {
     fn describe(&self) -> String {
         self.description.clone()
     }
-}
-
-/// How long a statement waits for a busy connection ([`SnowflakeSource::exec`]).
-const BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
-
-/// The refusal of a statement because the connection is running another
-/// one ("connection is busy with another call").
-fn is_busy(e: &impl std::fmt::Display) -> bool {
-    e.to_string().contains("connection is busy")
 }
 
 /// Bytes of a batch's values (the used part of its buffers, not their
