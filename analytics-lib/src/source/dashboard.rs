@@ -38,7 +38,7 @@ use chrono::{Datelike, Duration, NaiveDate};
 use polars::prelude::*;
 
 use super::cleaning::{cleaning_ctes, sum_f64};
-use super::pushdown::{date_lit, dates, f64s, pe};
+use super::pushdown::{date_lit, dates, f64s, in_list, pe};
 use super::snowflake::{SnowflakeSource, quote};
 use super::{Result, SourceError};
 use crate::contract::STATUS_COMPLETED;
@@ -102,14 +102,6 @@ impl WarehouseDims {
 /// (scientific notation: `5e-1`, never a fixed-point NUMBER).
 fn float_lit(x: f64) -> String {
     format!("{x:e}")
-}
-
-fn in_list(column: &str, values: &[&str]) -> String {
-    if values.is_empty() {
-        return "FALSE".into();
-    }
-    let list: Vec<String> = values.iter().map(|v| quote(v)).collect();
-    format!("{column} IN ({})", list.join(", "))
 }
 
 /// A money sum rounded as the local features round it

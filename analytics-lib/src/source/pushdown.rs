@@ -52,12 +52,13 @@ pub fn date_lit(d: NaiveDate) -> String {
     format!("CAST('{d}' AS DATE)")
 }
 
-fn in_list(column: &str, values: &[String]) -> String {
+/// `column IN ('a', 'b')`, values quoted; `FALSE` for no values.
+pub(super) fn in_list(column: &str, values: &[impl AsRef<str>]) -> String {
     if values.is_empty() {
         // An explicit empty customer set keeps nothing (as polars' is_in).
         return "FALSE".into();
     }
-    let list: Vec<String> = values.iter().map(|v| quote(v)).collect();
+    let list: Vec<String> = values.iter().map(|v| quote(v.as_ref())).collect();
     format!("{column} IN ({})", list.join(", "))
 }
 

@@ -88,12 +88,9 @@ impl<T: Clone> Recent<T> {
     }
 
     /// Answers kept now (expired ones included until the next lookup).
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
@@ -137,6 +134,6 @@ mod tests {
         // Expired: gone at the next lookup.
         let later = t0 + TTL + Duration::from_millis(1);
         assert!(r.get("a", later).is_none());
-        assert!(r.is_empty(), "every entry was older than the TTL");
+        assert_eq!(r.len(), 0, "every entry was older than the TTL");
     }
 }
