@@ -64,6 +64,40 @@ pub fn line_revenue() -> Expr {
     col("quantity").cast(DataType::Float64) * col("unit_price") * (lit(1.0) - col("discount"))
 }
 
+/// The sales lines' few-valued text columns (category, state, channel,
+/// payment type, status) are categorical: 4-byte codes into a dictionary of
+/// their own, numbered in order of first appearance in the table they come
+/// from. Expressions compare them with text as before (`col("status")
+/// .eq(lit("completed"))`, `is_in` a list of names); code that reads them
+/// value by value takes the codes and the names with [`codes_and_names`].
+pub const CATEGORICAL_COLUMNS: [&str; 5] =
+    ["category", "state", "channel", "payment_type", "status"];
+
+/// A text column as a categorical: one dictionary per column name, shared by
+/// every sales view alive in the process (two views of the same data have
+/// equal columns, and one can be appended to the other); it is freed with
+/// the last column that uses it.
+pub fn categorical(c: &Column) -> PolarsResult<Column> {
+    let cats = Categories::new(
+        c.name().clone(),
+        PlSmallStr::from_static("analytics_lib::kpi::Sales"),
+        CategoricalPhysical::U32,
+    );
+    c.cast(&DataType::from_categories(cats))
+}
+
+/// A categorical column of the sales view as its codes (nulls where the
+/// value is null) and its names by code (every name of its dictionary, some
+/// perhaps unused by this column).
+pub fn codes_and_names(c: &Column) -> PolarsResult<(&UInt32Chunked, Vec<&str>)> {
+    let ca = c.as_materialized_series().cat32()?;
+    let mapping = ca.get_mapping();
+    let names = (0..mapping.num_cats_upper_bound())
+        .map(|i| mapping.cat_to_str(i as u32).unwrap_or_default())
+        .collect();
+    Ok((ca.physical(), names))
+}
+
 impl Sales {
     /// Join the cleaned tables into the line-level sales frame (the ids are
     /// looked up here; [`Sales::join`] takes them from final cleaning).
@@ -129,26 +163,33 @@ impl Sales {
             })
             .collect();
         let customer_key = take_index(&line_customer);
-        // The three gathers are independent: side by side on the pool.
+        // The three gathers are independent: side by side on the pool. The
+        // few-valued text columns are made categorical on their own table
+        // (one hash per order, product or customer) and gathered as 4-byte
+        // codes: a line holds no copy of their text.
         let ((of_orders, category), state) = rayon::join(
             || {
                 rayon::join(
                     || {
-                        clean
-                            .orders
-                            .select([
-                                "customer_id",
-                                "order_ts",
-                                "channel",
-                                "payment_type",
-                                "status",
-                            ])
-                            .and_then(|df| df.take(&take_index(&line_order)))
+                        let orders = clean.orders.select([
+                            "customer_id",
+                            "order_ts",
+                            "channel",
+                            "payment_type",
+                            "status",
+                        ])?;
+                        let mut columns = orders.into_columns();
+                        for c in &mut columns[2..] {
+                            *c = categorical(c)?;
+                        }
+                        DataFrame::new(clean.orders.height(), columns)?
+                            .take(&take_index(&line_order))
                     },
                     || {
                         clean
                             .products
                             .column("category")
+                            .and_then(categorical)
                             .and_then(|c| c.take(&take_index(&line_product)))
                     },
                 )
@@ -156,6 +197,7 @@ impl Sales {
             || {
                 customers
                     .column("state")
+                    .and_then(categorical)
                     .and_then(|c| c.take(&customer_key))
             },
         );
@@ -753,6 +795,8 @@ pub fn breakdown(sales: &Sales, filter: &Filter, by: Dimension) -> Result<DataFr
         .group_by([col(c)])
         .agg(totals_exprs(Ids::of(sales)))
         .with_columns([
+            // names, not the view's codes, in the table (and in its order)
+            col(c).cast(DataType::String),
             (col("revenue") / col("orders").cast(DataType::Float64)).alias("average_ticket"),
             (col("revenue") / col("revenue").sum()).alias("revenue_share"),
         ])
@@ -869,6 +913,7 @@ pub fn order_tickets(sales: &Sales, filter: &Filter) -> Result<DataFrame> {
             len().cast(DataType::UInt32).alias("lines"),
             col("revenue").sum(),
         ])
+        .with_column(col("channel").cast(DataType::String))
         .collect()
         .map_err(pe("computing order tickets"))
 }

@@ -10,7 +10,7 @@ use polars::prelude::*;
 
 use super::{Dims, Engine, IdList, Ids, Lines, NONE, Query};
 use crate::error::DataError;
-use crate::kpi::{self, Filter, KpiOptions, Sales};
+use crate::kpi::{self, Filter, KpiOptions, Sales, codes_and_names};
 
 /// Why a dashboard could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +99,7 @@ fn distinct_strings(df: &DataFrame, name: &str) -> Result<Vec<String>, Dashboard
     let s = df
         .column(name)
         .and_then(|c| c.as_materialized_series().unique())
+        .and_then(|s| s.cast(&DataType::String))
         .map_err(pe("listing filter values"))?;
     let mut out: Vec<String> = s
         .str()
@@ -274,10 +275,20 @@ fn lines_of(
             .enumerate()
             .map(|(i, v)| (v.as_str(), i as u8))
             .collect();
-        let c = lines
-            .column(name)
-            .and_then(|c| c.str().cloned())
-            .map_err(pe("reading a text column"))?;
+        let c = lines.column(name).map_err(pe("reading a text column"))?;
+        if let DataType::Categorical(..) = c.dtype() {
+            // The sales view's codes: one lookup per name, not per line.
+            let (ca, names) = codes_and_names(c).map_err(pe("reading a categorical column"))?;
+            let to: Vec<u8> = names
+                .iter()
+                .map(|v| idx.get(v).copied().unwrap_or(NONE))
+                .collect();
+            return Ok(ca
+                .iter()
+                .map(|v| v.and_then(|v| to.get(v as usize).copied()).unwrap_or(NONE))
+                .collect());
+        }
+        let c = c.str().map_err(pe("reading a text column"))?;
         Ok(c.iter()
             .map(|v| v.and_then(|v| idx.get(v).copied()).unwrap_or(NONE))
             .collect())

@@ -7,6 +7,7 @@ use polars::prelude::*;
 use rayon::prelude::*;
 
 use super::*;
+use crate::kpi::codes_and_names;
 
 /// The three columns every per-line aggregate reads (`order_date`,
 /// `completed`, `revenue`), cast once to their types: one home for their
@@ -179,15 +180,32 @@ pub(crate) fn codes_without_nulls<'a>(
 }
 
 /// A code per line for its category (`NO_CATEGORY` for a null) and the
-/// category names by code, in order of first appearance. Blocks of lines
+/// category names by code. The sales view's categorical column gives both
+/// as they are; a text column is coded in order of first appearance. Blocks of lines
 /// are coded in parallel, each with its own small hash map, then renumbered
 /// into one list: a hash of each line's short string, instead of a grouping
 /// that lists every line's row.
 pub(super) fn category_codes(lines: &DataFrame) -> Result<(Vec<u32>, Vec<&str>)> {
     const BLOCK: usize = 1 << 16;
-    let ca = column(lines, "category")?
-        .str()
-        .map_err(pe("reading the sales lines"))?;
+    let c = column(lines, "category")?;
+    if let DataType::Categorical(..) = c.dtype() {
+        // The join's codes (`kpi::categorical`): nothing to hash.
+        let (ca, names) = codes_and_names(c).map_err(pe("reading the sales lines' categories"))?;
+        let mut codes = Vec::with_capacity(ca.len());
+        for arr in ca.downcast_iter() {
+            match arr.validity().filter(|v| v.unset_bits() > 0) {
+                None => codes.extend_from_slice(arr.values()),
+                Some(v) => codes.extend(
+                    arr.values()
+                        .iter()
+                        .zip(v.iter())
+                        .map(|(&c, ok)| if ok { c } else { NO_CATEGORY }),
+                ),
+            }
+        }
+        return Ok((codes, names));
+    }
+    let ca = c.str().map_err(pe("reading the sales lines"))?;
     // (array, a range of its rows), in row order
     let mut tasks = Vec::new();
     for arr in ca.downcast_iter() {

@@ -301,7 +301,7 @@ pub fn categories_before(sales: &Sales, cutoff: NaiveDate) -> Result<Vec<String>
     let df = sales
         .lazy()
         .filter(col("completed").and(col("order_date").lt(lit(cutoff))))
-        .select([col("category")])
+        .select([col("category").cast(DataType::String)])
         .unique(None, UniqueKeepStrategy::Any)
         .collect()
         .map_err(pe("listing categories"))?;

@@ -368,7 +368,7 @@ fn defective(lines: u64, seed: u64, defect_rate: f64) -> analytics_lib::data::Cu
 
 #[test]
 fn key_lookups_clean_and_join_as_the_polars_expressions_did() {
-    use analytics_lib::kpi::Sales;
+    use analytics_lib::kpi::{CATEGORICAL_COLUMNS, Sales};
     for (tables, what) in [
         (tiny(), "the fixture"),
         (defective(30_000, 3, 0.05), "generated, 5% defects"),
@@ -410,6 +410,22 @@ fn key_lookups_clean_and_join_as_the_polars_expressions_did() {
         );
         let codes = ["customer_key", "order_key"];
         let without_codes = by_keys.lines.drop_many(codes);
+        // The few-valued text columns are categorical (4-byte codes); as
+        // text they are the reference join's columns.
+        for c in CATEGORICAL_COLUMNS {
+            assert!(
+                matches!(
+                    without_codes.column(c).expect(c).dtype(),
+                    DataType::Categorical(..)
+                ),
+                "{what}: {c} categorical"
+            );
+        }
+        let without_codes = without_codes
+            .lazy()
+            .with_columns(CATEGORICAL_COLUMNS.map(|c| col(c).cast(DataType::String)))
+            .collect()
+            .expect("as text");
         assert_eq!(without_codes.schema(), expected.schema(), "{what}");
         assert!(
             without_codes.equals_missing(&expected),

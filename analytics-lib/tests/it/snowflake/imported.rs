@@ -15,6 +15,7 @@ use analytics_lib::chrono::Duration;
 use analytics_lib::data::fixture::fixture_dir;
 use analytics_lib::data::import::{ImportError, ImportReport, import_olist, import_online_retail};
 use analytics_lib::kpi::{Filter, KpiOptions};
+use analytics_lib::polars::prelude::DataType;
 use analytics_lib::source::{ParquetSource, Source};
 use tempfile::TempDir;
 
@@ -76,6 +77,7 @@ fn pushdown_equals_the_parquet_path_on_imported_real_layouts() {
         let sales = local.prepare().expect("prepare").sales;
         let first = |column: &str| -> String {
             let c = sales.lines.column(column).expect(column);
+            let c = c.cast(&DataType::String).expect("as text");
             let c = c.str().expect("strings");
             c.iter()
                 .flatten()
