@@ -333,7 +333,6 @@ mod reference {
             .select([
                 col("order_id"),
                 col("customer_id"),
-                col("order_ts"),
                 col("order_ts").dt().date().alias("order_date"),
                 col("channel"),
                 col("payment_type"),
