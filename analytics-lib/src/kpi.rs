@@ -188,8 +188,10 @@ impl Sales {
                             ])
                             .collect()?;
                         let mut columns = orders.into_columns();
-                        for c in &mut columns[2..] {
-                            *c = categorical(c)?;
+                        for c in &mut columns {
+                            if CATEGORICAL_COLUMNS.contains(&c.name().as_str()) {
+                                *c = categorical(c)?;
+                            }
                         }
                         DataFrame::new(clean.orders.height(), columns)?
                             .take(&take_index(&line_order))
