@@ -21,7 +21,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::DataError;
-use crate::features::{LineValues, column, epoch_days};
+use crate::features::{LineValues, codes_without_nulls, column, epoch_days};
 use crate::kpi::Sales;
 
 use super::errors::{ClvError, Result};
@@ -57,12 +57,15 @@ pub(crate) fn purchase_days(
     end: NaiveDate,
 ) -> Result<Vec<CustomerDays<'_>>> {
     let lines = &sales.lines;
-    let customer = column(lines, "customer_id")?
-        .str()
-        .map_err(pe("reading the sales lines"))?;
     let values = LineValues::read(lines)?;
     let end = epoch_days(end);
     let start = start.map(epoch_days).unwrap_or(i32::MIN);
+    if let Some(out) = purchase_days_by_key(sales, &values, start, end)? {
+        return Ok(out);
+    }
+    let customer = column(lines, "customer_id")?
+        .str()
+        .map_err(pe("reading the sales lines"))?;
 
     let mut index: HashMap<&str, u32> = HashMap::new();
     let mut ids: Vec<&str> = Vec::new();
@@ -80,7 +83,7 @@ pub(crate) fn purchase_days(
         });
         rows.push((k, d, r.unwrap_or(0.0)));
     }
-    rows.par_sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    rows.par_sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
     let mut per: Vec<Vec<(i32, f64)>> = vec![Vec::new(); ids.len()];
     for (k, d, r) in rows {
         let days = &mut per[k as usize];
@@ -92,6 +95,63 @@ pub(crate) fn purchase_days(
     let mut out: Vec<CustomerDays<'_>> = ids.into_iter().zip(per).collect();
     out.par_sort_unstable_by(|a, b| a.0.cmp(b.0));
     Ok(out)
+}
+
+/// [`purchase_days`] on the view's `customer_key` (a line's customer as its
+/// row in `sales.customers`, which are sorted by id, so that key order is id
+/// order): no id hashed. `None` when the lines have no complete keys or the
+/// customers' ids are not strictly increasing (tables that were not
+/// cleaned); the caller then groups by the ids' text.
+fn purchase_days_by_key<'a>(
+    sales: &'a Sales,
+    values: &LineValues,
+    start: i32,
+    end: i32,
+) -> Result<Option<Vec<CustomerDays<'a>>>> {
+    let lines = &sales.lines;
+    if !lines.columns().iter().any(|c| c.name() == "customer_key") {
+        return Ok(None);
+    }
+    let Some(keys) = codes_without_nulls(lines, "customer_key")? else {
+        return Ok(None);
+    };
+    let ids = column(&sales.customers, "customer_id")?
+        .str()
+        .map_err(pe("reading the customer ids"))?;
+    if ids.null_count() > 0
+        || keys.iter().any(|&k| k as usize >= ids.len())
+        || ids.iter().zip(ids.iter().skip(1)).any(|(a, b)| a >= b)
+    {
+        return Ok(None);
+    }
+    let mut rows: Vec<(u32, i32, f64)> = Vec::new();
+    for (&k, (d, done, r)) in keys.iter().zip(values.iter()) {
+        let (Some(d), true) = (d, done) else {
+            continue;
+        };
+        if d >= end || d < start {
+            continue;
+        }
+        rows.push((k, d, r.unwrap_or(0.0)));
+    }
+    // Stable: a day's lines are summed in line order, as in the path on
+    // the ids' text, so that both give the same sums to the bit.
+    rows.par_sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    let mut out: Vec<CustomerDays<'a>> = Vec::new();
+    let mut current = u32::MAX;
+    for (k, d, r) in rows {
+        match out.last_mut() {
+            Some((_, days)) if k == current => match days.last_mut() {
+                Some((last, sum)) if *last == d => *sum += r,
+                _ => days.push((d, r)),
+            },
+            _ => {
+                current = k;
+                out.push((ids.get(k as usize).unwrap_or_default(), vec![(d, r)]));
+            }
+        }
+    }
+    Ok(Some(out))
 }
 
 impl CustomerSummary {
