@@ -243,11 +243,15 @@ fn a_saved_model_loads_back_and_a_damaged_one_is_refused() {
 }
 
 fn generated(lines: u64, seed: u64) -> (tempfile::TempDir, Sales) {
+    generated_with_defects(lines, seed, 0.0)
+}
+
+fn generated_with_defects(lines: u64, seed: u64, defect_rate: f64) -> (tempfile::TempDir, Sales) {
     let dir = tempfile::TempDir::new().expect("tmp");
     let cfg = GeneratorConfig {
         lines,
         seed,
-        defect_rate: 0.0,
+        defect_rate,
         ..GeneratorConfig::default()
     };
     generate(&cfg, dir.path()).expect("generate");
@@ -576,17 +580,7 @@ fn clv_by_segment_sums_each_segments_customers() {
 /// summaries and the same holdout check, on generated data with defects.
 #[test]
 fn the_summary_by_customer_key_equals_the_summary_by_id() {
-    let dir = tempfile::TempDir::new().expect("tmp");
-    let cfg = GeneratorConfig {
-        lines: 30_000,
-        seed: 11,
-        ..GeneratorConfig::default()
-    };
-    generate(&cfg, dir.path()).expect("generate");
-    let keyed = Source::parquet(dir.path())
-        .prepare()
-        .expect("prepare")
-        .sales;
+    let (_dir, keyed) = generated_with_defects(30_000, 11, GeneratorConfig::default().defect_rate);
     let by_id = Sales {
         lines: keyed.lines.drop("customer_key").expect("drop the keys"),
         customers: keyed.customers.clone(),
