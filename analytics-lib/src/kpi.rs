@@ -79,7 +79,7 @@ pub const CATEGORICAL_COLUMNS: [&str; 5] =
 /// every sales view alive in the process (two views of the same data have
 /// equal columns, and one can be appended to the other); it is freed with
 /// the last column that uses it.
-pub fn categorical(c: &Column) -> PolarsResult<Column> {
+pub(crate) fn categorical(c: &Column) -> PolarsResult<Column> {
     let cats = Categories::new(
         c.name().clone(),
         PlSmallStr::from_static("analytics_lib::kpi::Sales"),
@@ -88,16 +88,21 @@ pub fn categorical(c: &Column) -> PolarsResult<Column> {
     c.cast(&DataType::from_categories(cats))
 }
 
-/// A categorical column of the sales view as its codes (nulls where the
+/// A column of the sales view as its categorical codes (nulls where the
 /// value is null) and its names by code (every name of its dictionary, some
-/// perhaps unused by this column).
-pub fn codes_and_names(c: &Column) -> PolarsResult<(&UInt32Chunked, Vec<&str>)> {
+/// perhaps unused by this column). A text column (a view built by hand) is
+/// made categorical first.
+pub(crate) fn codes_and_names(c: &Column) -> PolarsResult<(UInt32Chunked, Vec<String>)> {
+    let c = match c.dtype() {
+        DataType::Categorical(..) => c.clone(),
+        _ => categorical(c)?,
+    };
     let ca = c.as_materialized_series().cat32()?;
     let mapping = ca.get_mapping();
     let names = (0..mapping.num_cats_upper_bound())
-        .map(|i| mapping.cat_to_str(i as u32).unwrap_or_default())
+        .map(|i| mapping.cat_to_str(i as u32).unwrap_or_default().to_string())
         .collect();
-    Ok((ca.physical(), names))
+    Ok((ca.physical().clone(), names))
 }
 
 impl Sales {

@@ -13,6 +13,7 @@
 //! * `monetary_value` = mean revenue of the repeat purchase days (the first
 //!   day left out), 0 without a repeat purchase.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
@@ -56,77 +57,17 @@ pub(crate) fn purchase_days(
     start: Option<NaiveDate>,
     end: NaiveDate,
 ) -> Result<Vec<CustomerDays<'_>>> {
-    let lines = &sales.lines;
-    let values = LineValues::read(lines)?;
+    let values = LineValues::read(&sales.lines)?;
     let end = epoch_days(end);
     let start = start.map(epoch_days).unwrap_or(i32::MIN);
-    if let Some(out) = purchase_days_by_key(sales, &values, start, end)? {
-        return Ok(out);
-    }
-    let customer = column(lines, "customer_id")?
-        .str()
-        .map_err(pe("reading the sales lines"))?;
-
-    let mut index: HashMap<&str, u32> = HashMap::new();
-    let mut ids: Vec<&str> = Vec::new();
+    let Coded {
+        codes,
+        ids,
+        in_id_order,
+    } = customer_codes(sales)?;
     let mut rows: Vec<(u32, i32, f64)> = Vec::new();
-    for (c, (d, done, r)) in customer.iter().zip(values.iter()) {
-        let (Some(c), Some(d), true) = (c, d, done) else {
-            continue;
-        };
-        if d >= end || d < start {
-            continue;
-        }
-        let k = *index.entry(c).or_insert_with(|| {
-            ids.push(c);
-            (ids.len() - 1) as u32
-        });
-        rows.push((k, d, r.unwrap_or(0.0)));
-    }
-    rows.par_sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-    let mut per: Vec<Vec<(i32, f64)>> = vec![Vec::new(); ids.len()];
-    for (k, d, r) in rows {
-        let days = &mut per[k as usize];
-        match days.last_mut() {
-            Some((last, sum)) if *last == d => *sum += r,
-            _ => days.push((d, r)),
-        }
-    }
-    let mut out: Vec<CustomerDays<'_>> = ids.into_iter().zip(per).collect();
-    out.par_sort_unstable_by(|a, b| a.0.cmp(b.0));
-    Ok(out)
-}
-
-/// [`purchase_days`] on the view's `customer_key` (a line's customer as its
-/// row in `sales.customers`, which are sorted by id, so that key order is id
-/// order): no id hashed. `None` when the lines have no complete keys or the
-/// customers' ids are not strictly increasing (tables that were not
-/// cleaned); the caller then groups by the ids' text.
-fn purchase_days_by_key<'a>(
-    sales: &'a Sales,
-    values: &LineValues,
-    start: i32,
-    end: i32,
-) -> Result<Option<Vec<CustomerDays<'a>>>> {
-    let lines = &sales.lines;
-    if !lines.columns().iter().any(|c| c.name() == "customer_key") {
-        return Ok(None);
-    }
-    let Some(keys) = codes_without_nulls(lines, "customer_key")? else {
-        return Ok(None);
-    };
-    let ids = column(&sales.customers, "customer_id")?
-        .str()
-        .map_err(pe("reading the customer ids"))?;
-    if ids.null_count() > 0
-        || keys.iter().any(|&k| k as usize >= ids.len())
-        || ids.iter().zip(ids.iter().skip(1)).any(|(a, b)| a >= b)
-    {
-        return Ok(None);
-    }
-    let mut rows: Vec<(u32, i32, f64)> = Vec::new();
-    for (&k, (d, done, r)) in keys.iter().zip(values.iter()) {
-        let (Some(d), true) = (d, done) else {
+    for (&k, (d, done, r)) in codes.iter().zip(values.iter()) {
+        let (true, Some(d), true) = (k != NO_CUSTOMER, d, done) else {
             continue;
         };
         if d >= end || d < start {
@@ -134,11 +75,10 @@ fn purchase_days_by_key<'a>(
         }
         rows.push((k, d, r.unwrap_or(0.0)));
     }
-    // Stable: a day's lines are summed in line order, as in the path on
-    // the ids' text, so that both give the same sums to the bit.
+    // Stable: a day's lines are summed in line order, whatever the codes.
     rows.par_sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-    let mut out: Vec<CustomerDays<'a>> = Vec::new();
-    let mut current = u32::MAX;
+    let mut out: Vec<CustomerDays<'_>> = Vec::new();
+    let mut current = NO_CUSTOMER;
     for (k, d, r) in rows {
         match out.last_mut() {
             Some((_, days)) if k == current => match days.last_mut() {
@@ -147,11 +87,73 @@ fn purchase_days_by_key<'a>(
             },
             _ => {
                 current = k;
-                out.push((ids.get(k as usize).unwrap_or_default(), vec![(d, r)]));
+                out.push((ids[k as usize], vec![(d, r)]));
             }
         }
     }
-    Ok(Some(out))
+    if !in_id_order {
+        out.par_sort_unstable_by(|a, b| a.0.cmp(b.0));
+    }
+    Ok(out)
+}
+
+/// A line without a customer id.
+const NO_CUSTOMER: u32 = u32::MAX;
+
+/// Each line's customer as a code ([`NO_CUSTOMER`] without one), the id of
+/// each code, and whether code order is id order.
+struct Coded<'a> {
+    codes: Cow<'a, [u32]>,
+    ids: Vec<&'a str>,
+    in_id_order: bool,
+}
+
+/// Each line's customer as a code, the id of each code, and whether code
+/// order is id order. The view's `customer_key` when every line has one and
+/// the customers' ids are strictly increasing (a key is a row of
+/// `sales.customers`, sorted by id: nothing hashed); otherwise (a view
+/// built by hand, tables that were not cleaned) the ids' text coded by
+/// first appearance.
+fn customer_codes(sales: &Sales) -> Result<Coded<'_>> {
+    let lines = &sales.lines;
+    if lines.columns().iter().any(|c| c.name() == "customer_key")
+        && let Some(keys) = codes_without_nulls(lines, "customer_key")?
+    {
+        let ids = column(&sales.customers, "customer_id")?
+            .str()
+            .map_err(pe("reading the customer ids"))?;
+        let ids: Vec<&str> = ids.iter().flatten().collect();
+        if ids.len() == sales.customers.height()
+            && keys.iter().all(|&k| (k as usize) < ids.len())
+            && ids.windows(2).all(|w| w[0] < w[1])
+        {
+            return Ok(Coded {
+                codes: keys,
+                ids,
+                in_id_order: true,
+            });
+        }
+    }
+    let customer = column(lines, "customer_id")?
+        .str()
+        .map_err(pe("reading the sales lines"))?;
+    let mut index: HashMap<&str, u32> = HashMap::new();
+    let mut ids: Vec<&str> = Vec::new();
+    let codes = customer
+        .iter()
+        .map(|c| match c {
+            None => NO_CUSTOMER,
+            Some(c) => *index.entry(c).or_insert_with(|| {
+                ids.push(c);
+                (ids.len() - 1) as u32
+            }),
+        })
+        .collect();
+    Ok(Coded {
+        codes: Cow::Owned(codes),
+        ids,
+        in_id_order: false,
+    })
 }
 
 impl CustomerSummary {

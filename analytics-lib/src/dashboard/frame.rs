@@ -275,22 +275,17 @@ fn lines_of(
             .enumerate()
             .map(|(i, v)| (v.as_str(), i as u8))
             .collect();
+        // The sales view's codes, one lookup per name, not per line (a text
+        // column, in a view built by hand, is made categorical first).
         let c = lines.column(name).map_err(pe("reading a text column"))?;
-        if let DataType::Categorical(..) = c.dtype() {
-            // The sales view's codes: one lookup per name, not per line.
-            let (ca, names) = codes_and_names(c).map_err(pe("reading a categorical column"))?;
-            let to: Vec<u8> = names
-                .iter()
-                .map(|v| idx.get(v).copied().unwrap_or(NONE))
-                .collect();
-            return Ok(ca
-                .iter()
-                .map(|v| v.and_then(|v| to.get(v as usize).copied()).unwrap_or(NONE))
-                .collect());
-        }
-        let c = c.str().map_err(pe("reading a text column"))?;
-        Ok(c.iter()
-            .map(|v| v.and_then(|v| idx.get(v).copied()).unwrap_or(NONE))
+        let (ca, names) = codes_and_names(c).map_err(pe("reading a categorical column"))?;
+        let to: Vec<u8> = names
+            .iter()
+            .map(|v| idx.get(v.as_str()).copied().unwrap_or(NONE))
+            .collect();
+        Ok(ca
+            .iter()
+            .map(|v| v.and_then(|v| to.get(v as usize).copied()).unwrap_or(NONE))
             .collect())
     };
     let u32s = |name: &'static str| -> Result<Vec<u32>, DashboardError> {

@@ -784,3 +784,56 @@ fn drill_down_pages_cover_every_order_once() {
         }
     }
 }
+
+/// `Engine::from_sales` on a view whose category, state and channel are
+/// text (built by hand) gives the engine of the join's categorical view.
+#[test]
+fn dimensions_as_text_give_the_engine_of_the_categorical_view() {
+    use polars::prelude::{DataType, IntoLazy, col};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = crate::data::generate::GeneratorConfig {
+        lines: 20_000,
+        seed: 3,
+        ..Default::default()
+    };
+    crate::data::generate::generate(&cfg, dir.path()).expect("generate");
+    let coded = crate::source::Source::parquet(dir.path())
+        .prepare()
+        .expect("prepare")
+        .sales;
+    let text = crate::kpi::Sales {
+        lines: coded
+            .lines
+            .clone()
+            .lazy()
+            .with_columns(["category", "state", "channel"].map(|c| col(c).cast(DataType::String)))
+            .collect()
+            .expect("as text"),
+        customers: coded.customers.clone(),
+        default_as_of: coded.default_as_of,
+    };
+    let build = |sales: &crate::kpi::Sales| {
+        Engine::from_sales(sales, |i| (vec![NONE; i.len()], 0)).expect("engine")
+    };
+    let (a, b) = (build(&coded), build(&text));
+    assert!(a.categories.len() > 3 && a.states.len() > 3, "dimensions");
+    assert_eq!(
+        (&a.categories, &a.states, &a.channels),
+        (&b.categories, &b.states, &b.channels)
+    );
+    for (from, to) in [(a.default_from, a.default_to), (a.min_date, a.max_date)] {
+        let some: Vec<bool> = (0..a.categories.len()).map(|c| c % 2 == 0).collect();
+        for categories in [None, Some(some)] {
+            let q = Query {
+                categories: categories.clone(),
+                top: 10,
+                ..query(from, to)
+            };
+            assert_eq!(
+                format!("{:?}", a.engine.scan(&q)),
+                format!("{:?}", b.engine.scan(&q)),
+                "{from}..{to} categories {categories:?}"
+            );
+        }
+    }
+}

@@ -4,7 +4,6 @@
 //! summary), and the integer codes the features group and count on.
 
 use polars::prelude::*;
-use rayon::prelude::*;
 
 use super::*;
 use crate::kpi::codes_and_names;
@@ -180,89 +179,22 @@ pub(crate) fn codes_without_nulls<'a>(
 }
 
 /// A code per line for its category (`NO_CATEGORY` for a null) and the
-/// category names by code. The sales view's categorical column gives both
-/// as they are; a text column is coded in order of first appearance. Blocks of lines
-/// are coded in parallel, each with its own small hash map, then renumbered
-/// into one list: a hash of each line's short string, instead of a grouping
-/// that lists every line's row.
-pub(super) fn category_codes(lines: &DataFrame) -> Result<(Vec<u32>, Vec<&str>)> {
-    const BLOCK: usize = 1 << 16;
-    let c = column(lines, "category")?;
-    if let DataType::Categorical(..) = c.dtype() {
-        // The join's codes (`kpi::categorical`): nothing to hash.
-        let (ca, names) = codes_and_names(c).map_err(pe("reading the sales lines' categories"))?;
-        let mut codes = Vec::with_capacity(ca.len());
-        for arr in ca.downcast_iter() {
-            match arr.validity().filter(|v| v.unset_bits() > 0) {
-                None => codes.extend_from_slice(arr.values()),
-                Some(v) => codes.extend(
-                    arr.values()
-                        .iter()
-                        .zip(v.iter())
-                        .map(|(&c, ok)| if ok { c } else { NO_CATEGORY }),
-                ),
-            }
-        }
-        return Ok((codes, names));
-    }
-    let ca = c.str().map_err(pe("reading the sales lines"))?;
-    // (array, a range of its rows), in row order
-    let mut tasks = Vec::new();
+/// category names by code: the sales view's categorical codes as they are
+/// (a text column, in a view built by hand, is made categorical first).
+pub(super) fn category_codes(lines: &DataFrame) -> Result<(Vec<u32>, Vec<String>)> {
+    let (ca, names) = codes_and_names(column(lines, "category")?)
+        .map_err(pe("reading the sales lines' categories"))?;
+    let mut codes = Vec::with_capacity(ca.len());
     for arr in ca.downcast_iter() {
-        let mut i = 0;
-        while i < arr.len() {
-            let end = (i + BLOCK).min(arr.len());
-            tasks.push((arr, i..end));
-            i = end;
+        match arr.validity().filter(|v| v.unset_bits() > 0) {
+            None => codes.extend_from_slice(arr.values()),
+            Some(v) => codes.extend(
+                arr.values()
+                    .iter()
+                    .zip(v.iter())
+                    .map(|(&c, ok)| if ok { c } else { NO_CATEGORY }),
+            ),
         }
     }
-    let mut codes = vec![NO_CATEGORY; ca.len()];
-    let mut out: Vec<&mut [u32]> = Vec::with_capacity(tasks.len());
-    let mut rest = codes.as_mut_slice();
-    for (_, range) in &tasks {
-        let (head, tail) = rest.split_at_mut(range.len());
-        out.push(head);
-        rest = tail;
-    }
-    let local: Vec<Vec<&str>> = tasks
-        .par_iter()
-        .zip(out.par_iter_mut())
-        .map(|((arr, range), out)| {
-            let mut seen: PlHashMap<&str, u32> = PlHashMap::default();
-            let mut names = Vec::new();
-            for (o, i) in out.iter_mut().zip(range.clone()) {
-                let Some(name) = arr.get(i) else { continue };
-                *o = *seen.entry(name).or_insert_with(|| {
-                    names.push(name);
-                    names.len() as u32 - 1
-                });
-            }
-            names
-        })
-        .collect();
-    // One numbering, in order of first appearance.
-    let mut global: PlHashMap<&str, u32> = PlHashMap::default();
-    let mut names = Vec::new();
-    let renumber: Vec<Vec<u32>> = local
-        .iter()
-        .map(|block| {
-            block
-                .iter()
-                .map(|&name| {
-                    *global.entry(name).or_insert_with(|| {
-                        names.push(name);
-                        names.len() as u32 - 1
-                    })
-                })
-                .collect()
-        })
-        .collect();
-    out.par_iter_mut().zip(&renumber).for_each(|(out, map)| {
-        for c in out.iter_mut() {
-            if *c != NO_CATEGORY {
-                *c = map[*c as usize];
-            }
-        }
-    });
     Ok((codes, names))
 }

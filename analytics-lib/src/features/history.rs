@@ -27,7 +27,7 @@ pub struct CustomerHistory<'a> {
     /// by customer in id order, in row order within a customer.
     lines: Vec<Line>,
     /// Category names by code.
-    categories: Vec<&'a str>,
+    categories: Vec<String>,
     /// The id of each customer with such lines, in id order.
     ids: Vec<&'a str>,
     /// Customer `g`'s lines are `lines[start[g]..start[g + 1]]`.

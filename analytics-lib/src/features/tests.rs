@@ -117,8 +117,8 @@ fn one_pass_features_equal_the_polars_query_to_the_bit() {
 #[test]
 fn lines_in_several_chunks_give_the_same_features_to_the_bit() {
     // Lines read in several arrays (a frame stacked from parts): the
-    // category codes are numbered per array and renumbered into one list,
-    // the columns are read as single arrays, the codes in place or copied.
+    // category codes are read array by array, the columns as single
+    // arrays, the customer and order codes in place or copied.
     let sales = generated(20_000, 11);
     let n = sales.lines.height();
     let third = n / 3;
@@ -147,5 +147,34 @@ fn lines_in_several_chunks_give_the_same_features_to_the_bit() {
         let whole = customer_features(&sales, cutoff, None).expect("whole");
         let parts = customer_features(&split, cutoff, None).expect("parts");
         assert!(whole.frame.equals_missing(&parts.frame), "at {cutoff}");
+    }
+}
+
+#[test]
+fn categories_as_text_give_the_features_of_the_categorical_view() {
+    // A view built by hand may hold the categories as text: they are coded
+    // on the way in, to the same features as the join's categorical codes.
+    let sales = generated(20_000, 5);
+    let text = Sales {
+        lines: sales
+            .lines
+            .clone()
+            .lazy()
+            .with_column(col("category").cast(DataType::String))
+            .collect()
+            .expect("as text"),
+        customers: sales.customers.clone(),
+        default_as_of: sales.default_as_of,
+    };
+    assert_eq!(
+        text.lines.column("category").expect("c").dtype(),
+        &DataType::String
+    );
+    for days in [0, 200] {
+        let cutoff = sales.default_as_of - Duration::days(days);
+        let coded = customer_features(&sales, cutoff, None).expect("categorical");
+        let from_text = customer_features(&text, cutoff, None).expect("text");
+        assert_eq!(coded.categories, from_text.categories, "at {cutoff}");
+        assert!(coded.frame.equals_missing(&from_text.frame), "at {cutoff}");
     }
 }

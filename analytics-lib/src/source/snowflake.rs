@@ -139,7 +139,8 @@ impl SnowflakeSource {
     }
 
     /// Run one statement and return its result, unconverted. Statements of
-    /// one source (one session) run one at a time, in the order they come:
+    /// one source (one session) run one at a time (a plain lock: no
+    /// promise on which waiting statement goes next):
     /// `serve`'s dashboard asks from several threads (a page's parallel
     /// requests, several visitors, the warm-up of the default view), and
     /// the emulator refuses ("connection is busy with another call") or
