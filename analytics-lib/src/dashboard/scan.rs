@@ -182,13 +182,14 @@ impl Engine {
     }
 
     /// [`Self::customers`] when the period's months fit one 64-bit word:
-    /// no branch per order but the end of the customer's period.
+    /// no branch per order but the end of the customer's period. What a
+    /// day counts for (periods, churn windows, its month's cohort bit) is
+    /// read from the scope's table of days ([`Scope::day_code`]), not
+    /// worked out order by order.
     #[allow(clippy::needless_range_loop)] // one index over parallel columns
     fn customers_one_word(&self, s: &mut Scan, scope: &Scope, ranges: &[Range], top: usize) {
-        let (w, pm) = (&scope.w, &scope.pm);
-        let (f, t, pf, pt, lo, hi) = (w.f, w.t, w.pf, w.pt, w.lo, w.hi);
-        let (ce0, ce1, pe0, pe1) = (w.ce0, w.ce1, w.pe0, w.pe1);
-        let m0 = w.m0 as u32;
+        let (w, pm, day_code) = (&scope.w, &scope.pm, &scope.day_code);
+        let (lo, hi) = (w.lo, w.hi);
         let mut floor = f64::NEG_INFINITY;
         for g in ranges {
             let (mut st_customers, mut st_orders) = (0u64, 0u64);
@@ -206,22 +207,18 @@ impl Engine {
                 let (mut rev_cur, mut rev_prev) = (0.0, 0.0);
                 let mut bits = 0u64;
                 for (k, (&d, &profile)) in days.iter().zip(profiles).enumerate() {
-                    let d = i32::from(d);
-                    if d > hi {
+                    if i32::from(d) > hi {
                         break;
                     }
-                    let ok = u32::from(pm[profile as usize] & (d >= lo));
-                    let cur = u32::from((d >= f) & (d <= t)) & ok;
-                    let prev = u32::from((d >= pf) & (d <= pt)) & ok;
-                    let ce = u32::from((d >= ce0) & (d < ce1)) & ok;
-                    let cl = u32::from((d >= ce1) & (d <= t)) & ok;
-                    let pe = u32::from((d >= pe0) & (d < pe1)) & ok;
-                    let pl = u32::from((d >= pe1) & (d <= pt)) & ok;
-                    flags |= cur | prev << 1 | ce << 2 | cl << 3 | pe << 4 | pl << 5;
+                    let code = u32::from(day_code[usize::from(d)]);
+                    // All or nothing of the day's flags: the order's scope.
+                    let fl = code & DAY_FLAGS & 0u32.wrapping_sub(u32::from(pm[profile as usize]));
+                    let cur = fl & 1;
+                    let prev = (fl >> 1) & 1;
+                    flags |= fl;
                     n_cur += cur;
                     n_prev += prev;
-                    let m = u32::from(self.month_of_day[d as usize]).wrapping_sub(m0) & 63;
-                    bits |= u64::from(cur) << m;
+                    bits |= u64::from(cur) << (code >> DAY_MONTH_SHIFT);
                     if top_wanted && (cur | prev) != 0 {
                         let x = self.scope_revenue(scope, a + k);
                         if cur != 0 {
@@ -427,6 +424,11 @@ impl Engine {
         let w = self.windows(q);
         // No order can be in either period or churn window.
         let nothing = w.hi < 0 || w.lo >= self.n_days as i32;
+        let day_code = if self.n_months - w.m0 <= self.one_word_months {
+            self.day_codes(&w)
+        } else {
+            Vec::new()
+        };
         Scope {
             all_categories: q.categories.is_none(),
             masks,
@@ -436,7 +438,33 @@ impl Engine {
             ranges,
             in_scope,
             nothing,
+            day_code,
         }
+    }
+
+    /// [`Scope::day_code`] of windows `w` (whose months from `w.m0` fit
+    /// one word).
+    fn day_codes(&self, w: &Windows) -> Vec<u16> {
+        (0..self.n_days as i32)
+            .map(|d| {
+                let b = |x: bool, k: u32| u16::from(x) << k;
+                let cur = (d >= w.f) & (d <= w.t);
+                let flags = b(cur, 0)
+                    | b((d >= w.pf) & (d <= w.pt), 1)
+                    | b((d >= w.ce0) & (d < w.ce1), 2)
+                    | b((d >= w.ce1) & (d <= w.t), 3)
+                    | b((d >= w.pe0) & (d < w.pe1), 4)
+                    | b((d >= w.pe1) & (d <= w.pt), 5);
+                // The month's bit among the period's (0 when not in the
+                // current period: the bit is only set for its orders).
+                let m = if cur {
+                    usize::from(self.month_of_day[d as usize]).wrapping_sub(w.m0) as u16 & 63
+                } else {
+                    0
+                };
+                flags | m << DAY_MONTH_SHIFT
+            })
+            .collect()
     }
 
     /// Run `work` over the scope's customers: in one go below
@@ -629,7 +657,18 @@ pub struct Scope {
     pub(super) in_scope: usize,
     /// No order can count: no pass needed.
     pub(super) nothing: bool,
+    /// Per day index, what an order in scope that day counts for: bit 0
+    /// the current period, 1 the comparison one, 2 / 3 the current
+    /// period's earlier / later churn window, 4 / 5 the comparison's; from
+    /// bit [`DAY_MONTH_SHIFT`], its month's bit among the current period's
+    /// months (from `w.m0`). Empty when those months take more than a word.
+    pub(super) day_code: Vec<u16>,
 }
+
+/// The flag bits of a [`Scope::day_code`].
+const DAY_FLAGS: u32 = 63;
+/// Where a [`Scope::day_code`]'s month bit starts.
+const DAY_MONTH_SHIFT: u32 = 6;
 
 impl Scan {
     /// A candidate for the top customers (kept when among the `top` first).
