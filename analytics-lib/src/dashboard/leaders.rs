@@ -66,13 +66,22 @@ pub(super) fn keep_top(v: &mut Vec<CustomerFigure>, k: usize) {
     v.sort_unstable_by(customer_order);
 }
 
-/// Per-product sums of one pass (one thread's dense scratch arrays, and
-/// the products it touched since they were last emptied).
+/// One product's sums in one thread's scratch: the four figures a line
+/// updates side by side, in one cache line (the products are many, and a
+/// line's product is anywhere among them).
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C, align(32))]
+pub(super) struct ProductAcc {
+    revenue: f64,
+    revenue_prev: f64,
+    orders: u64,
+    orders_prev: u64,
+}
+
+/// Per-product sums of one pass (one thread's dense scratch, and the
+/// products it touched since it was last emptied).
 struct ProductSums<'a> {
-    revenue: &'a mut [f64],
-    orders: &'a mut [u64],
-    revenue_prev: &'a mut [f64],
-    orders_prev: &'a mut [u64],
+    acc: &'a mut [ProductAcc],
     touched: &'a mut Vec<u32>,
 }
 
@@ -145,16 +154,17 @@ impl Engine {
             let pc = code as usize;
             // An order counts once per product.
             let again = (l0..l).any(|k| self.line_product[k] == code && in_scope(k));
-            if !again && p.orders[pc] + p.orders_prev[pc] == 0 {
+            let a = &mut p.acc[pc];
+            if !again && a.orders + a.orders_prev == 0 {
                 p.touched.push(code);
             }
             if cur {
-                p.revenue[pc] += x;
-                p.orders[pc] += u64::from(!again);
+                a.revenue += x;
+                a.orders += u64::from(!again);
             }
             if prev {
-                p.revenue_prev[pc] += x;
-                p.orders_prev[pc] += u64::from(!again);
+                a.revenue_prev += x;
+                a.orders_prev += u64::from(!again);
             }
         }
     }
@@ -194,19 +204,16 @@ impl Engine {
     /// customers' orders, kept apart (see [`settle_products`]).
     pub(super) fn leaders(&self, s: &mut Scan, scope: &Scope, chunk: usize, ranges: &[Range]) {
         let Scan {
-            product_revenue,
-            product_orders,
-            product_revenue_prev,
-            product_orders_prev,
+            product_scratch,
             product_parts,
             ..
         } = s;
+        if product_scratch.len() != self.n_products {
+            *product_scratch = vec![ProductAcc::default(); self.n_products];
+        }
         let mut touched = Vec::new();
         let mut sums = ProductSums {
-            revenue: product_revenue,
-            orders: product_orders,
-            revenue_prev: product_revenue_prev,
-            orders_prev: product_orders_prev,
+            acc: product_scratch,
             touched: &mut touched,
         };
         self.orders_in_periods(
@@ -219,17 +226,14 @@ impl Engine {
         let part = touched
             .iter()
             .map(|&p| {
-                let i = p as usize;
-                let out = ProductPart {
+                let a = std::mem::take(&mut product_scratch[p as usize]);
+                ProductPart {
                     product: p,
-                    revenue: product_revenue[i],
-                    orders: product_orders[i],
-                    revenue_prev: product_revenue_prev[i],
-                    orders_prev: product_orders_prev[i],
-                };
-                (product_revenue[i], product_orders[i]) = (0.0, 0);
-                (product_revenue_prev[i], product_orders_prev[i]) = (0.0, 0);
-                out
+                    revenue: a.revenue,
+                    orders: a.orders,
+                    revenue_prev: a.revenue_prev,
+                    orders_prev: a.orders_prev,
+                }
             })
             .collect();
         product_parts.push((chunk, part));

@@ -464,6 +464,9 @@ pub struct Scan {
     /// Each chunk's product sums before they are added up (chunk index,
     /// the products it touched).
     product_parts: Vec<(usize, Vec<leaders::ProductPart>)>,
+    /// A thread's per-product sums while it reads its chunks' lines (all
+    /// zero between chunks; empty until the thread reads lines).
+    product_scratch: Vec<leaders::ProductAcc>,
     /// The `Query::top` customers of most revenue in the period (most
     /// first; ties by rank).
     pub top_customers: Vec<CustomerFigure>,

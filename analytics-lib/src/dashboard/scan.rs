@@ -569,16 +569,9 @@ impl Engine {
             && self.products_one_category
             && !self.product_lines_only;
         let product_lines = q.top > 0 && !product_cube;
-        let new = || {
-            let mut s = self.new_scan();
-            if q.top > 0 {
-                s.product_revenue = vec![0.0; self.n_products];
-                s.product_orders = vec![0; self.n_products];
-                s.product_revenue_prev = vec![0.0; self.n_products];
-                s.product_orders_prev = vec![0; self.n_products];
-            }
-            s
-        };
+        // A thread's scan: its product sums go to its scratch and parts,
+        // the dense per-product figures are the merged scan's only.
+        let new = || self.new_scan();
         let customer_pass = || {
             self.over_customers(&scope, new, |s, chunk, ranges| {
                 self.customers(s, &scope, ranges, q.top);
@@ -616,6 +609,13 @@ impl Engine {
         let mut s = parts.next().unwrap_or_else(new);
         for b in parts {
             s = merge(s, b, q.top);
+        }
+        s.product_scratch = Vec::new();
+        if q.top > 0 && !(product_cube && products.is_some()) {
+            s.product_revenue = vec![0.0; self.n_products];
+            s.product_orders = vec![0; self.n_products];
+            s.product_revenue_prev = vec![0.0; self.n_products];
+            s.product_orders_prev = vec![0; self.n_products];
         }
         leaders::settle_products(&mut s);
         if product_cube {
