@@ -344,10 +344,23 @@ fn apply_rules(
     Ok((kept, keep))
 }
 
-/// The rows of `df` that `keep` flags, in a new frame.
+/// The rows of `df` that `keep` flags, in a new frame. Column by column,
+/// each input column freed once its copy exists: the next copy reuses its
+/// memory instead of touching fresh pages (at 10 M lines the copies of the
+/// order lines and orders are ~1 GB, and first-touch page faults were most
+/// of final cleaning's time on a VM).
 fn remove_rows(table: &'static str, df: DataFrame, keep: &[bool]) -> Result<DataFrame> {
-    df.filter(&BooleanChunked::from_slice(PlSmallStr::EMPTY, keep))
-        .map_err(DataError::polars(table, "removing defective rows"))
+    let mask = BooleanChunked::from_slice(PlSmallStr::EMPTY, keep);
+    let height = keep.iter().filter(|&&k| k).count();
+    let mut columns = Vec::with_capacity(df.width());
+    for column in df.into_columns() {
+        columns.push(
+            column
+                .filter(&mask)
+                .map_err(DataError::polars(table, "removing defective rows"))?,
+        );
+    }
+    DataFrame::new(height, columns).map_err(DataError::polars(table, "removing defective rows"))
 }
 
 /// Check `rules` on `n` rows (the expression checks on `df`, which has
