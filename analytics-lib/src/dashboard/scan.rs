@@ -173,10 +173,9 @@ impl Engine {
     /// With `top` > 0, also each customer's revenue in both periods: the
     /// `top` customers of most revenue are kept.
     fn customers(&self, s: &mut Scan, scope: &Scope, ranges: &[Range], top: usize) {
-        if self.n_months - scope.w.m0 <= self.one_word_months {
-            self.customers_one_word(s, scope, ranges, top);
-        } else {
-            self.customers_wide(s, scope, ranges, top);
+        match &scope.day_code {
+            Some(day_code) => self.customers_one_word(s, scope, day_code, ranges, top),
+            None => self.customers_wide(s, scope, ranges, top),
         }
         leaders::keep_top(&mut s.top_customers, top);
     }
@@ -187,8 +186,15 @@ impl Engine {
     /// read from the scope's table of days ([`Scope::day_code`]), not
     /// worked out order by order.
     #[allow(clippy::needless_range_loop)] // one index over parallel columns
-    fn customers_one_word(&self, s: &mut Scan, scope: &Scope, ranges: &[Range], top: usize) {
-        let (w, pm, day_code) = (&scope.w, &scope.pm, &scope.day_code);
+    fn customers_one_word(
+        &self,
+        s: &mut Scan,
+        scope: &Scope,
+        day_code: &[u16],
+        ranges: &[Range],
+        top: usize,
+    ) {
+        let (w, pm) = (&scope.w, &scope.pm);
         let (lo, hi) = (w.lo, w.hi);
         let mut floor = f64::NEG_INFINITY;
         for g in ranges {
@@ -213,8 +219,8 @@ impl Engine {
                     let code = u32::from(day_code[usize::from(d)]);
                     // All or nothing of the day's flags: the order's scope.
                     let fl = code & DAY_FLAGS & 0u32.wrapping_sub(u32::from(pm[profile as usize]));
-                    let cur = fl & 1;
-                    let prev = (fl >> 1) & 1;
+                    let cur = u32::from(fl & u32::from(CUR) != 0);
+                    let prev = u32::from(fl & u32::from(PREV) != 0);
                     flags |= fl;
                     n_cur += cur;
                     n_prev += prev;
@@ -242,18 +248,18 @@ impl Engine {
                         &mut floor,
                     );
                 }
-                let bit = |k: u32| u64::from((flags >> k) & 1);
-                s.current.churn_base += bit(2);
-                s.current.churned += bit(2) & (bit(3) ^ 1);
-                s.previous.churn_base += bit(4);
-                s.previous.churned += bit(4) & (bit(5) ^ 1);
-                s.previous.active_customers += bit(1);
+                let bit = |flag: u8| u64::from(flags & u32::from(flag) != 0);
+                s.current.churn_base += bit(C_EARLIER);
+                s.current.churned += bit(C_EARLIER) & (bit(C_LATER) ^ 1);
+                s.previous.churn_base += bit(P_EARLIER);
+                s.previous.churned += bit(P_EARLIER) & (bit(P_LATER) ^ 1);
+                s.previous.active_customers += bit(PREV);
                 s.previous.orders += u64::from(n_prev);
-                s.current.active_customers += bit(0);
+                s.current.active_customers += bit(CUR);
                 s.current.orders += u64::from(n_cur);
-                st_customers += bit(0);
+                st_customers += bit(CUR);
                 st_orders += u64::from(n_cur);
-                st_customers_prev += bit(1);
+                st_customers_prev += bit(PREV);
                 st_orders_prev += u64::from(n_prev);
                 if bits != 0 {
                     let first = w.m0 + bits.trailing_zeros() as usize;
@@ -424,11 +430,9 @@ impl Engine {
         let w = self.windows(q);
         // No order can be in either period or churn window.
         let nothing = w.hi < 0 || w.lo >= self.n_days as i32;
-        let day_code = if self.n_months - w.m0 <= self.one_word_months {
-            self.day_codes(&w)
-        } else {
-            Vec::new()
-        };
+        // The one-word pass and its table when the period's months from
+        // `m0` fit a word.
+        let day_code = (self.n_months - w.m0 <= self.one_word_months).then(|| self.day_codes(&w));
         Scope {
             all_categories: q.categories.is_none(),
             masks,
@@ -447,14 +451,14 @@ impl Engine {
     fn day_codes(&self, w: &Windows) -> Vec<u16> {
         (0..self.n_days as i32)
             .map(|d| {
-                let b = |x: bool, k: u32| u16::from(x) << k;
+                let b = |x: bool, flag: u8| if x { u16::from(flag) } else { 0 };
                 let cur = (d >= w.f) & (d <= w.t);
-                let flags = b(cur, 0)
-                    | b((d >= w.pf) & (d <= w.pt), 1)
-                    | b((d >= w.ce0) & (d < w.ce1), 2)
-                    | b((d >= w.ce1) & (d <= w.t), 3)
-                    | b((d >= w.pe0) & (d < w.pe1), 4)
-                    | b((d >= w.pe1) & (d <= w.pt), 5);
+                let flags = b(cur, CUR)
+                    | b((d >= w.pf) & (d <= w.pt), PREV)
+                    | b((d >= w.ce0) & (d < w.ce1), C_EARLIER)
+                    | b((d >= w.ce1) & (d <= w.t), C_LATER)
+                    | b((d >= w.pe0) & (d < w.pe1), P_EARLIER)
+                    | b((d >= w.pe1) & (d <= w.pt), P_LATER);
                 // The month's bit among the period's (0 when not in the
                 // current period: the bit is only set for its orders).
                 let m = if cur {
@@ -587,13 +591,8 @@ impl Engine {
         let (parts, products) = if product_cube {
             std::thread::scope(|sc| {
                 let cube = sc.spawn(|| {
-                    let mut p = Scan {
-                        product_revenue: vec![0.0; self.n_products],
-                        product_orders: vec![0; self.n_products],
-                        product_revenue_prev: vec![0.0; self.n_products],
-                        product_orders_prev: vec![0; self.n_products],
-                        ..Scan::default()
-                    };
+                    let mut p = Scan::default();
+                    p.zero_products(self.n_products);
                     self.product_cube(&mut p, &scope);
                     p
                 });
@@ -612,10 +611,7 @@ impl Engine {
         }
         s.product_scratch = Vec::new();
         if q.top > 0 && !(product_cube && products.is_some()) {
-            s.product_revenue = vec![0.0; self.n_products];
-            s.product_orders = vec![0; self.n_products];
-            s.product_revenue_prev = vec![0.0; self.n_products];
-            s.product_orders_prev = vec![0; self.n_products];
+            s.zero_products(self.n_products);
         }
         leaders::settle_products(&mut s);
         if product_cube {
@@ -657,20 +653,29 @@ pub struct Scope {
     pub(super) in_scope: usize,
     /// No order can count: no pass needed.
     pub(super) nothing: bool,
-    /// Per day index, what an order in scope that day counts for: bit 0
-    /// the current period, 1 the comparison one, 2 / 3 the current
-    /// period's earlier / later churn window, 4 / 5 the comparison's; from
-    /// bit [`DAY_MONTH_SHIFT`], its month's bit among the current period's
-    /// months (from `w.m0`). Empty when those months take more than a word.
-    pub(super) day_code: Vec<u16>,
+    /// Per day index, what an order in scope that day counts for: the
+    /// flags [`CUR`], [`PREV`], [`C_EARLIER`], [`C_LATER`], [`P_EARLIER`],
+    /// [`P_LATER`] (the bits the wide pass sets order by order); from bit
+    /// [`DAY_MONTH_SHIFT`], its month's bit among the current period's
+    /// months (from `w.m0`). `None` when those months take more than a
+    /// word: the wide pass.
+    pub(super) day_code: Option<Vec<u16>>,
 }
 
 /// The flag bits of a [`Scope::day_code`].
-const DAY_FLAGS: u32 = 63;
+const DAY_FLAGS: u32 = (CUR | PREV | C_EARLIER | C_LATER | P_EARLIER | P_LATER) as u32;
 /// Where a [`Scope::day_code`]'s month bit starts.
 const DAY_MONTH_SHIFT: u32 = 6;
 
 impl Scan {
+    /// Zero per-product figures for `n` products (the leaderboards').
+    fn zero_products(&mut self, n: usize) {
+        self.product_revenue = vec![0.0; n];
+        self.product_orders = vec![0; n];
+        self.product_revenue_prev = vec![0.0; n];
+        self.product_orders_prev = vec![0; n];
+    }
+
     /// A candidate for the top customers (kept when among the `top` first).
     /// When the candidates are cut back to `top`, `floor` becomes the
     /// revenue of the last one kept: no customer below it can enter.
