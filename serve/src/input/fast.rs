@@ -4,7 +4,8 @@
 //! `serde_json::Value` (one map and one `String` per field): a scanner of
 //! the one shape these bodies have. It accepts a subset of what
 //! `parse_record` accepts and reads the same numbers: a JSON number is
-//! checked against JSON's grammar and parsed by `f64::from_str`, correctly
+//! checked against JSON's grammar and read as `f64::from_str` reads it
+//! (`Scan::number`: its exact fast path in place, else `from_str`), correctly
 //! rounded as serde_json (with `float_roundtrip`) parses it, integers
 //! included (serde_json reads them as `u64` and converts, which rounds to
 //! nearest too). On anything else (escapes in a string, a minus sign, keys
@@ -163,40 +164,89 @@ impl<'a> Scan<'a> {
     }
 
     /// A non-negative JSON number (`int frac? exp?`, no sign).
+    ///
+    /// Its value is `f64::from_str`'s: when the digits make an integer
+    /// `m ≤ 2^53` and the power of ten `e` is within ±22, both are exact
+    /// `f64`s and `m × 10^e` (or `m / 10^−e`) is one correctly rounded
+    /// operation, the fast path `from_str` itself takes first (Clinger's);
+    /// other numbers go through `from_str`.
     fn number(&mut self) -> Option<f64> {
         self.ws();
         let b = self.b;
         let start = self.i;
-        let digits = |mut i: usize| {
-            while let Some(b'0'..=b'9') = b.get(i) {
+        // The digits' value (while it fits: at most 19 digits counted) and
+        // how many there were.
+        let (mut m, mut n) = (0u64, 0u32);
+        let digits = |mut i: usize, m: &mut u64, n: &mut u32| {
+            while let Some(&c @ b'0'..=b'9') = b.get(i) {
+                if *n < 19 {
+                    *m = *m * 10 + u64::from(c - b'0');
+                }
+                *n += 1;
                 i += 1;
             }
             i
         };
         let mut i = match b.get(start)? {
-            b'0' => start + 1,
-            b'1'..=b'9' => digits(start + 1),
+            // A leading zero is the whole integer part.
+            b'0' => {
+                n = 1;
+                start + 1
+            }
+            b'1'..=b'9' => digits(start, &mut m, &mut n),
             _ => return None,
         };
+        let int_digits = n;
         if b.get(i) == Some(&b'.') {
-            let d = digits(i + 1);
+            let d = digits(i + 1, &mut m, &mut n);
             if d == i + 1 {
                 return None;
             }
             i = d;
         }
+        let frac_digits = n - int_digits;
+        let mut exp: Option<i64> = Some(0);
         if let Some(b'e' | b'E') = b.get(i) {
             i += 1;
-            if let Some(b'+' | b'-') = b.get(i) {
+            let negative = match b.get(i) {
+                Some(b'-') => {
+                    i += 1;
+                    true
+                }
+                Some(b'+') => {
+                    i += 1;
+                    false
+                }
+                _ => false,
+            };
+            let from = i;
+            let mut e = 0i64;
+            while let Some(&c @ b'0'..=b'9') = b.get(i) {
+                e = e.saturating_mul(10).saturating_add(i64::from(c - b'0'));
                 i += 1;
             }
-            let d = digits(i);
-            if d == i {
+            if i == from {
                 return None;
             }
-            i = d;
+            exp = Some(if negative { -e } else { e });
         }
         self.i = i;
+        const POW10: [f64; 23] = [
+            1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+            1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+        ];
+        if let Some(e) = exp
+            && n <= 19
+            && m <= 1 << 53
+        {
+            let e = e - i64::from(frac_digits);
+            if (0..=22).contains(&e) {
+                return Some(m as f64 * POW10[e as usize]);
+            }
+            if (-22..0).contains(&e) {
+                return Some(m as f64 / POW10[(-e) as usize]);
+            }
+        }
         self.text.get(start..i)?.parse().ok()
     }
 }

@@ -292,6 +292,24 @@ fn the_fast_path_reads_numbers_as_serde_json_does() {
         "3.4028234663852886e38".into(),
         "0.1".into(),
         "2.5".into(),
+        // The edges of the exact path: 2^53 and one more, 19 and 20
+        // digits, powers of ten ±22 and ±23, leading zeros in the fraction.
+        "9007199254740992".into(),
+        "9007199254740992e-22".into(),
+        "9007199254740993e-22".into(),
+        "9007199254740992e22".into(),
+        "9007199254740992e23".into(),
+        "1e22".into(),
+        "1e23".into(),
+        "1e-22".into(),
+        "1e-23".into(),
+        "1234567890123456789".into(),
+        "12345678901234567890".into(),
+        "0.0000000000000000000001".into(),
+        "0.00000000000000000000001".into(),
+        "123.456e-20".into(),
+        "0e5".into(),
+        "0.5E-0".into(),
     ];
     for _ in 0..20_000 {
         let int = next() % 10u64.pow((next() % 12) as u32 + 1);

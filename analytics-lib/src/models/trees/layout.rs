@@ -35,8 +35,11 @@
 use super::{Compare, TreeEnsemble, bad};
 use crate::models::errors::Result;
 
-/// Rows walked together, step by step.
-pub const BLOCK: usize = 16;
+/// Rows walked together, step by step. 64 rather than 16: more rows'
+/// chains of loads in flight, which pays off when a tree does not fit the
+/// L1 cache (the default forest's depth-10 trees: its walk with
+/// contributions −20 % per 1,000 rows; XGBoost's small trees unchanged).
+pub const BLOCK: usize = 64;
 
 /// Rows walking one tree before the next ([`span`]): a multiple of
 /// [`BLOCK`]; their values (and contributions) stay in the L1/L2 cache.
