@@ -108,10 +108,12 @@ bench-compare: setup ## The pipeline benchmark against the reference stack (pand
 	  --reference $$(seq -f '$(BENCH_DATA)/../reference-%g.json' 1 $(BENCH_RUNS))
 
 SIZES ?= 1M,10M
+# Runs per size, the sizes taking turns; bench/scale.py reports each stage's median.
+SCALE_RUNS ?= 3
 
 .PHONY: bench-scale
-bench-scale: setup ## The pipeline benchmark at several sizes (SIZES=1M,10M): seconds per million lines, growth, peak memory
-	OMP_WAIT_POLICY=PASSIVE python3 bench/scale.py --bin $(BIN) --sizes $(SIZES) \
+bench-scale: setup ## The pipeline benchmark at several sizes (SIZES=1M,10M, SCALE_RUNS=3 in turn, medians): seconds per million lines, growth, peak memory
+	OMP_WAIT_POLICY=PASSIVE python3 bench/scale.py --bin $(BIN) --sizes $(SIZES) --runs $(SCALE_RUNS) \
 	  --data-root $(or $(CARGO_TARGET_DIR),target)/bench-data --json $(or $(CARGO_TARGET_DIR),target)/bench-data/scale.json
 
 MEM_DATA   ?= $(or $(CARGO_TARGET_DIR),target)/bench-data/10M

@@ -3,15 +3,24 @@
 million lines and the peak memory per size (shared/spec/benchmark.md).
 
 Usage: bench/scale.py --bin target/release/analytics [--sizes 1M,10M,30M]
-                      [--data-root target/bench-data] [--seed 42] [--json OUT.json]
+                      [--runs 3] [--data-root target/bench-data] [--seed 42]
+                      [--json OUT.json]
 
 For each size it generates the data once (kept in DATA_ROOT/SIZE), runs
 `analytics bench --data DIR --json` in its own process, and reads the stage
 timings and the peak resident memory (the kernel's VmHWM of that process, as
-`analytics bench` reports it). Prints a table to stderr and the JSON to
-stdout (and to --json OUT when given). A size that fails (e.g. out of memory)
-is reported as failed with its exit status; the others still run.
+`analytics bench` reports it). With --runs N it does that N times, the sizes
+taking turns (1M, 10M, 1M, 10M, …: a slow spell of the shared machine falls
+on both sizes alike, not on one), and reports each stage's median over the
+runs, with its lowest and highest value, and the highest peak memory. The
+per-line growth against the smallest size is the ratio of those medians: at
+1 M lines a stage can take 15 ms in one run and 100 ms in the next on these
+machines, and one run's ratio says more about that than about the code.
+Prints a table to stderr and the JSON to stdout (and to --json OUT when
+given). A size that fails (e.g. out of memory) is reported as failed with
+its exit status; the others still run.
 """
+import statistics
 import argparse
 import json
 import pathlib
@@ -32,37 +41,70 @@ def main():
     ap.add_argument("--sizes", default="1M,10M,30M")
     ap.add_argument("--data-root", default="target/bench-data")
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--runs", type=int, default=1,
+                    help="runs per size, sizes taking turns; medians reported")
     ap.add_argument("--json")
     args = ap.parse_args()
-    results = []
-    for size in [s for s in args.sizes.split(",") if s]:
-        n = lines_of(size)
+    sizes = [s for s in args.sizes.split(",") if s]
+    if args.runs < 1:
+        sys.exit(f"bench/scale.py: --runs: expected a count of at least 1, found {args.runs}")
+    for size in sizes:
         data = pathlib.Path(args.data_root) / size
         if not (data / "order_items.parquet").exists() and not (data / "order_items").exists():
             print(f"== generating {size} lines into {data}", file=sys.stderr)
             subprocess.run([args.bin, "generate", "--lines", size, "--seed", str(args.seed),
                             "--out", str(data)], check=True)
-        print(f"== bench at {size} lines", file=sys.stderr)
-        t0 = time.monotonic()
-        r = subprocess.run([args.bin, "bench", "--data", str(data), "--json"],
-                           capture_output=True, text=True, env=None)
-        wall = time.monotonic() - t0
-        if r.returncode != 0:
-            print(r.stderr[-3000:], file=sys.stderr)
-            results.append({"size": size, "lines": n, "failed": True, "exit": r.returncode,
-                            "wall_seconds": wall})
+    # Per size: the reports of its runs, or its failure.
+    runs = {size: [] for size in sizes}
+    failed = {}
+    for k in range(args.runs):
+        for size in sizes:
+            if size in failed:
+                continue
+            data = pathlib.Path(args.data_root) / size
+            print(f"== bench at {size} lines (run {k + 1} of {args.runs})", file=sys.stderr)
+            t0 = time.monotonic()
+            r = subprocess.run([args.bin, "bench", "--data", str(data), "--json"],
+                               capture_output=True, text=True, env=None)
+            wall = time.monotonic() - t0
+            if r.returncode != 0:
+                print(r.stderr[-3000:], file=sys.stderr)
+                failed[size] = {"size": size, "lines": lines_of(size), "failed": True,
+                                "exit": r.returncode, "wall_seconds": wall}
+                continue
+            report = json.loads(r.stdout)
+            report["wall_seconds"] = wall
+            runs[size].append(report)
+    results = []
+    for size in sizes:
+        if size in failed:
+            results.append(failed[size])
             continue
-        report = json.loads(r.stdout)
-        seconds = {k: v for k, v in report["seconds"].items() if isinstance(v, (int, float))}
+        reports = runs[size]
+        n = lines_of(size)
+        per_run = [{k: v for k, v in rep["seconds"].items() if isinstance(v, (int, float))}
+                   for rep in reports]
+        stages = [k for k in per_run[0] if all(k in s for s in per_run)]
+        seconds = {k: statistics.median(s[k] for s in per_run) for k in stages}
+        by_stage = {}
+        for rep in reports:
+            for k, v in (rep.get("peak_rss_bytes_by_stage") or {}).items():
+                by_stage[k] = max(by_stage.get(k, 0), v or 0)
+        peaks = [rep.get("peak_rss_bytes") for rep in reports if rep.get("peak_rss_bytes")]
         results.append({
             "size": size,
-            "lines": report.get("rows", {}).get("order_items", n),
+            "lines": reports[0].get("rows", {}).get("order_items", n),
+            "runs": len(reports),
+            # The median over the runs; its lowest and highest beside it.
             "seconds": seconds,
+            "seconds_range": {k: [min(s[k] for s in per_run), max(s[k] for s in per_run)]
+                              for k in stages},
             "seconds_per_million_lines": {k: v / (n / 1e6) for k, v in seconds.items()},
-            "peak_rss_bytes": report.get("peak_rss_bytes"),
+            # The highest of the runs' peaks.
+            "peak_rss_bytes": max(peaks) if peaks else None,
             # Each stage's own peak (the process peak is reset before it).
-            "peak_rss_bytes_by_stage": report.get("peak_rss_bytes_by_stage"),
-            "wall_seconds": wall,
+            "peak_rss_bytes_by_stage": by_stage or None,
+            "wall_seconds": sum(rep["wall_seconds"] for rep in reports),
         })
     base = next((r for r in results if not r.get("failed")), None)
     if base:
@@ -73,7 +115,7 @@ def main():
                 k: r["seconds_per_million_lines"][k] / base["seconds_per_million_lines"][k]
                 for k in r["seconds_per_million_lines"]
                 if base["seconds_per_million_lines"].get(k)}
-    out = {"sizes": results}
+    out = {"runs": args.runs, "sizes": results}
     text = json.dumps(out, indent=2)
     if args.json:
         pathlib.Path(args.json).write_text(text + "\n")
@@ -86,7 +128,10 @@ def main():
         for k in r["seconds"]:
             if k not in stages:
                 stages.append(k)
-    head = f"{'stage':<22}" + "".join(f"{r['size'] + ' s':>12}{'s/M':>9}" for r in ok)
+    if args.runs > 1:
+        print(f"medians of {args.runs} runs per size (sizes in turn); range = lowest–highest",
+              file=sys.stderr)
+    head = f"{'stage':<22}" + "".join(f"{r['size'] + ' s':>12}{'range':>16}{'s/M':>9}" for r in ok)
     if len(ok) > 1:
         head += "".join(f"{'x/M vs ' + ok[0]['size']:>14}" for r in ok[1:])
     print(head, file=sys.stderr)
@@ -94,12 +139,16 @@ def main():
         row = f"{k:<22}"
         for r in ok:
             v = r["seconds"].get(k)
-            row += f"{v:>12.3f}{r['seconds_per_million_lines'][k]:>9.3f}" if v is not None else f"{'—':>12}{'—':>9}"
+            if v is None:
+                row += f"{'—':>12}{'':>16}{'—':>9}"
+                continue
+            lo, hi = r["seconds_range"][k]
+            row += f"{v:>12.3f}{f'{lo:.3f}–{hi:.3f}':>16}{r['seconds_per_million_lines'][k]:>9.3f}"
         for r in ok[1:]:
             g = r.get("per_line_cost_vs_" + ok[0]["size"], {}).get(k)
             row += f"{g:>14.2f}" if g is not None else f"{'—':>14}"
         print(row, file=sys.stderr)
-    mem = "".join(f"{(r['peak_rss_bytes'] or 0) / 2**30:>12.2f}{'GiB':>9}" for r in ok)
+    mem = "".join(f"{(r['peak_rss_bytes'] or 0) / 2**30:>12.2f}{'':>16}{'GiB':>9}" for r in ok)
     print(f"{'peak memory':<22}{mem}", file=sys.stderr)
     mem_stages = []
     for r in ok:
@@ -110,7 +159,7 @@ def main():
         cells = ""
         for r in ok:
             v = (r.get("peak_rss_bytes_by_stage") or {}).get(stage)
-            cells += f"{v / 2**30:>12.2f}{'GiB':>9}" if v else f"{'—':>12}{'':>9}"
+            cells += f"{v / 2**30:>12.2f}{'':>16}{'GiB':>9}" if v else f"{'—':>12}{'':>16}{'':>9}"
         print(f"{'  peak in ' + stage:<22}{cells}", file=sys.stderr)
     for r in results:
         if r.get("failed"):
