@@ -136,6 +136,47 @@ async fn batch_answers_in_order() {
     assert_ne!(results[3]["segment_id"], results[4]["segment_id"]);
 }
 
+/// The batch writes each answer from bytes made once per segment
+/// (`Fragments`): its text is exactly the single answers' (serde_json's
+/// writing of a `SegmentResponse`) joined, for records of every kind and
+/// segments met more than once.
+#[tokio::test]
+async fn batch_bytes_are_the_single_answers_joined() {
+    let app = spawn_app().await;
+    let f = fixture();
+    let share = f
+        .segment_feature_names
+        .iter()
+        .find(|n| n.starts_with("share_"))
+        .expect("share");
+    let mut with_share = rfm_body();
+    with_share[share.as_str()] = json!(0.25);
+    let mut records = vec![rfm_body(), with_share];
+    for ((id, _), row) in f.customers.iter().zip(&f.segment_rows).take(12) {
+        records.push(json!({"customer_id": id}));
+        records.push(row.clone());
+    }
+    records.push(json!({"recency_days": 400, "frequency": 1, "monetary": 20.0}));
+    records.push(json!({"recency_days": 2, "frequency": 40, "monetary": 20000.0}));
+    let batch = app
+        .post_json("/segment/batch", &json!({"records": records}))
+        .await;
+    assert_eq!(batch.status().as_u16(), 200);
+    let batch = batch.text().await.expect("batch body");
+    let mut singles = Vec::new();
+    let mut segments = std::collections::BTreeSet::new();
+    for r in &records {
+        let single = app.post_json("/segment", r).await;
+        assert_eq!(single.status().as_u16(), 200);
+        let text = single.text().await.expect("single body");
+        let v: Value = serde_json::from_str(&text).expect("json");
+        segments.insert(v["segment_id"].as_i64().expect("segment_id"));
+        singles.push(text);
+    }
+    assert!(segments.len() >= 2 && segments.len() < records.len());
+    assert_eq!(batch, format!("{{\"results\":[{}]}}", singles.join(",")));
+}
+
 #[tokio::test]
 async fn batch_of_max_size_is_accepted() {
     let app = crate::helpers::spawn_app_with(|s| s.max_batch = 1_000).await;
