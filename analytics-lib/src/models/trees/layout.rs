@@ -720,6 +720,44 @@ mod tests {
         }
     }
 
+    /// `top_k` gives a stable sort's first `k`, on values with ties, signed
+    /// zeros and both signs.
+    #[test]
+    fn top_k_is_the_first_k_of_a_stable_sort_by_magnitude() {
+        let mut s = 7u64;
+        let mut next = || {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (s >> 33) as i64
+        };
+        let (mut out, mut scratch) = (Vec::new(), Vec::new());
+        for case in 0..2_000 {
+            let p = 1 + (next() % 60) as usize;
+            let c: Vec<f64> = (0..p)
+                .map(|_| match next() % 6 {
+                    0 => 0.0,
+                    1 => -0.0,
+                    _ => (next() % 9 - 4) as f64 * 0.5,
+                })
+                .collect();
+            let mut want: Vec<(u32, f64)> =
+                c.iter().enumerate().map(|(j, &v)| (j as u32, v)).collect();
+            want.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+            for k in [1, 3, 10, 32, p] {
+                out.clear();
+                top_k(&c, k, &mut out, &mut scratch);
+                let bits =
+                    |v: &[(u32, f64)]| v.iter().map(|(j, x)| (*j, x.to_bits())).collect::<Vec<_>>();
+                assert_eq!(
+                    bits(&out),
+                    bits(&want[..k.min(p)]),
+                    "case {case}, k {k}: {c:?}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn top_k_keeps_the_largest_magnitudes_in_index_order_on_ties() {
         let (mut out, mut scratch) = (Vec::new(), Vec::new());
