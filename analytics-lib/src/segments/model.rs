@@ -319,6 +319,13 @@ impl SegmentModel {
     /// only; with some, the missing ones count as 0. Any other name is an
     /// error, as is a value that is not finite or out of range.
     pub fn assign(&self, row: &BTreeMap<String, f64>) -> Result<Assignment> {
+        let (id, d2) = self.nearest_segment(row)?;
+        Ok(self.assignment(id, d2))
+    }
+
+    /// [`SegmentModel::assign`]'s segment and squared distance, without
+    /// the name and profile (a batch writes those once per segment).
+    pub fn nearest_segment(&self, row: &BTreeMap<String, f64>) -> Result<(usize, f64)> {
         let names = self.feature_names();
         if let Some(unknown) = row.keys().find(|k| !names.contains(k)) {
             return Err(SegmentError::input(
@@ -393,7 +400,7 @@ impl SegmentModel {
             .enumerate()
             .min_by(|a, b| a.1.total_cmp(&b.1))
             .ok_or_else(|| SegmentError::input("segment model", "at least one segment", "none"))?;
-        Ok(self.assignment(id, best))
+        Ok((id, best))
     }
 
     /// [`SegmentModel::assign`] for each record, in order; the first bad

@@ -188,29 +188,27 @@ pub struct SegmentBatchResponse {
 
 /// The segment of one record (looked up for a customer), with its profile.
 fn assign(live: &LiveSegments, v: &Value, prefix: &str) -> Result<SegmentResponse, PredictError> {
-    let a = assignment(live, v, prefix)?;
+    let (id, distance) = nearest(live, v, prefix)?;
+    let segment_id = id as i64;
     Ok(SegmentResponse {
-        profile: profile(live, a.segment_id)?,
-        segment_id: a.segment_id,
-        segment_name: a.segment_name,
-        distance: a.distance,
+        profile: profile(live, segment_id)?,
+        segment_id,
+        segment_name: live.model.profiles[id].name.clone(),
+        distance,
         version: live.version.clone(),
     })
 }
 
-/// The segment of one record (looked up for a customer).
-fn assignment(
-    live: &LiveSegments,
-    v: &Value,
-    prefix: &str,
-) -> Result<analytics_lib::segments::Assignment, PredictError> {
+/// The segment of one record (looked up for a customer) and its distance
+/// (as [`analytics_lib::segments::SegmentModel::assign`] gives them).
+fn nearest(live: &LiveSegments, v: &Value, prefix: &str) -> Result<(usize, f64), PredictError> {
     let row = match parse_segment_record(v, live.feature_names(), prefix)
         .map_err(PredictError::Invalid)?
     {
         SegmentRecord::Features(row) => row,
         SegmentRecord::Customer(id) => customer(live, &id, prefix)?,
     };
-    live.assign(&row).map_err(|e| {
+    let (id, d2) = live.model.nearest_segment(&row).map_err(|e| {
         // Every field was checked above: this is still the caller's input.
         let mut b = ErrorBody::new("the segment model refused the record")
             .expected("segment features the model accepts")
@@ -219,7 +217,11 @@ fn assignment(
             b = b.field(prefix);
         }
         PredictError::Invalid(InputError(b))
-    })
+    })?;
+    if id >= live.model.profiles.len() {
+        return Err(anyhow::anyhow!("segment {id} has no profile").into());
+    }
+    Ok((id, d2.sqrt()))
 }
 
 /// The profile of segment `id` as answered.
@@ -236,13 +238,13 @@ fn profile(live: &LiveSegments, id: i64) -> Result<SegmentProfileSummary, Predic
 /// and after `distance`. Made once per segment a batch meets, instead of
 /// cloning and writing the profile once per record (most of a batch's time).
 struct Fragments {
-    name: String,
     head: Vec<u8>,
     tail: Vec<u8>,
 }
 
 impl Fragments {
-    fn new(live: &LiveSegments, id: i64, name: &str) -> Result<Fragments, PredictError> {
+    fn new(live: &LiveSegments, id: usize) -> Result<Fragments, PredictError> {
+        let (name, id) = (&live.model.profiles[id].name, id as i64);
         let mut head = b"{\"segment_id\":".to_vec();
         json(&mut head, &id)?;
         head.extend_from_slice(b",\"segment_name\":");
@@ -253,11 +255,7 @@ impl Fragments {
         tail.extend_from_slice(b",\"profile\":");
         json(&mut tail, &profile(live, id)?)?;
         tail.push(b'}');
-        Ok(Fragments {
-            name: name.to_string(),
-            head,
-            tail,
-        })
+        Ok(Fragments { head, tail })
     }
 }
 
@@ -324,21 +322,19 @@ fn batch_answer(
     out.extend_from_slice(b"{\"results\":[");
     let mut made: Vec<Option<Fragments>> = Vec::new();
     for_each_record(body, |i, r| {
-        let a = assignment(&live, r, &format!("records[{i}]"))?;
-        let slot = usize::try_from(a.segment_id)
-            .map_err(|_| anyhow::anyhow!("segment {} has no profile", a.segment_id))?;
+        let (slot, distance) = nearest(&live, r, &format!("records[{i}]"))?;
         if made.len() <= slot {
             made.resize_with(slot + 1, || None);
         }
-        if made[slot].as_ref().is_none_or(|f| f.name != a.segment_name) {
-            made[slot] = Some(Fragments::new(&live, a.segment_id, &a.segment_name)?);
+        if made[slot].is_none() {
+            made[slot] = Some(Fragments::new(&live, slot)?);
         }
         let f = made[slot].as_ref().expect("made above");
         if i > 0 {
             out.push(b',');
         }
         out.extend_from_slice(&f.head);
-        json(&mut out, &a.distance)?;
+        json(&mut out, &distance)?;
         out.extend_from_slice(&f.tail);
         Ok(())
     })
