@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use analytics_lib::lookup::{CustomerRows, Projection};
-use analytics_lib::segments::{Assignment, SegmentModel};
+use analytics_lib::segments::SegmentModel;
 use anyhow::Context;
 use chrono::NaiveDate;
 
@@ -137,11 +137,6 @@ impl LiveSegments {
 
     pub fn feature_names(&self) -> &[String] {
         self.model.feature_names()
-    }
-
-    /// The segment of one record (already checked field by field).
-    pub fn assign(&self, row: &BTreeMap<String, f64>) -> anyhow::Result<Assignment> {
-        Ok(self.model.assign(row)?)
     }
 
     /// A customer's feature row, by name.
