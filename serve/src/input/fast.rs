@@ -205,7 +205,10 @@ impl<'a> Scan<'a> {
             i = d;
         }
         let frac_digits = n - int_digits;
-        let mut exp: Option<i64> = Some(0);
+        // The power of ten the exponent gives, when it is small enough to
+        // matter to the exact path (a larger one sends the number to
+        // `from_str`).
+        let mut exp = Some(0i64);
         if let Some(b'e' | b'E') = b.get(i) {
             i += 1;
             let negative = match b.get(i) {
@@ -219,16 +222,13 @@ impl<'a> Scan<'a> {
                 }
                 _ => false,
             };
-            let from = i;
-            let mut e = 0i64;
-            while let Some(&c @ b'0'..=b'9') = b.get(i) {
-                e = e.saturating_mul(10).saturating_add(i64::from(c - b'0'));
-                i += 1;
-            }
-            if i == from {
+            let (mut e, mut e_digits) = (0u64, 0u32);
+            let d = digits(i, &mut e, &mut e_digits);
+            if d == i {
                 return None;
             }
-            exp = Some(if negative { -e } else { e });
+            i = d;
+            exp = (e_digits <= 4).then(|| if negative { -(e as i64) } else { e as i64 });
         }
         self.i = i;
         const POW10: [f64; 23] = [

@@ -189,10 +189,9 @@ pub struct SegmentBatchResponse {
 /// The segment of one record (looked up for a customer), with its profile.
 fn assign(live: &LiveSegments, v: &Value, prefix: &str) -> Result<SegmentResponse, PredictError> {
     let (id, distance) = nearest(live, v, prefix)?;
-    let segment_id = id as i64;
     Ok(SegmentResponse {
-        profile: profile(live, segment_id)?,
-        segment_id,
+        profile: SegmentProfileSummary::from(&live.model.profiles[id]),
+        segment_id: id as i64,
         segment_name: live.model.profiles[id].name.clone(),
         distance,
         version: live.version.clone(),
@@ -200,7 +199,8 @@ fn assign(live: &LiveSegments, v: &Value, prefix: &str) -> Result<SegmentRespons
 }
 
 /// The segment of one record (looked up for a customer) and its distance
-/// (as [`analytics_lib::segments::SegmentModel::assign`] gives them).
+/// (as [`analytics_lib::segments::SegmentModel::assign`] gives them); the
+/// segment has a profile (`live.model.profiles[id]`).
 fn nearest(live: &LiveSegments, v: &Value, prefix: &str) -> Result<(usize, f64), PredictError> {
     let row = match parse_segment_record(v, live.feature_names(), prefix)
         .map_err(PredictError::Invalid)?
@@ -224,15 +224,6 @@ fn nearest(live: &LiveSegments, v: &Value, prefix: &str) -> Result<(usize, f64),
     Ok((id, d2.sqrt()))
 }
 
-/// The profile of segment `id` as answered.
-fn profile(live: &LiveSegments, id: i64) -> Result<SegmentProfileSummary, PredictError> {
-    usize::try_from(id)
-        .ok()
-        .and_then(|i| live.model.profiles.get(i))
-        .map(SegmentProfileSummary::from)
-        .ok_or_else(|| anyhow::anyhow!("segment {id} has no profile").into())
-}
-
 /// A segment's answer in a batch as bytes around its distance: what
 /// serde_json writes for a [`SegmentResponse`] (its fields in order) before
 /// and after `distance`. Made once per segment a batch meets, instead of
@@ -243,17 +234,18 @@ struct Fragments {
 }
 
 impl Fragments {
+    /// Segment `id` of [`nearest`] (it has a profile).
     fn new(live: &LiveSegments, id: usize) -> Result<Fragments, PredictError> {
-        let (name, id) = (&live.model.profiles[id].name, id as i64);
+        let profile = &live.model.profiles[id];
         let mut head = b"{\"segment_id\":".to_vec();
-        json(&mut head, &id)?;
+        json(&mut head, &(id as i64))?;
         head.extend_from_slice(b",\"segment_name\":");
-        json(&mut head, name)?;
+        json(&mut head, &profile.name)?;
         head.extend_from_slice(b",\"distance\":");
         let mut tail = b",\"version\":".to_vec();
         json(&mut tail, &live.version)?;
         tail.extend_from_slice(b",\"profile\":");
-        json(&mut tail, &profile(live, id)?)?;
+        json(&mut tail, &SegmentProfileSummary::from(profile))?;
         tail.push(b'}');
         Ok(Fragments { head, tail })
     }
@@ -326,10 +318,10 @@ fn batch_answer(
         if made.len() <= slot {
             made.resize_with(slot + 1, || None);
         }
-        if made[slot].is_none() {
-            made[slot] = Some(Fragments::new(&live, slot)?);
-        }
-        let f = made[slot].as_ref().expect("made above");
+        let f = match &mut made[slot] {
+            Some(f) => f,
+            empty => empty.insert(Fragments::new(&live, slot)?),
+        };
         if i > 0 {
             out.push(b',');
         }
