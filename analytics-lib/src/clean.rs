@@ -444,25 +444,40 @@ fn kept<T: Copy>(v: &[T], keep: &[bool]) -> Vec<T> {
 
 /// An enumeration column (status, channel) as it is compared and written
 /// back: trimmed and lower-cased. Worked out once per distinct value (the
-/// column holds a handful), and the column is kept as it is when every value
-/// already is normal.
+/// column holds a handful), and the column is kept as it is (a categorical
+/// stays one) when every value already is normal.
 fn normalised(df: &DataFrame, table: &'static str, name: &str) -> Result<Column> {
-    let ca = ids(df, table, name)?;
-    let mut changed: PlHashMap<&str, Option<String>> = PlHashMap::new();
-    for v in ca.iter().flatten() {
-        if !changed.contains_key(v) {
-            let normal = v.trim().to_lowercase();
-            changed.insert(v, (normal != v).then_some(normal));
+    const ACTION: &str = "normalising status and channel";
+    let column = df.column(name).map_err(DataError::polars(table, ACTION))?;
+    let distinct = column
+        .as_materialized_series()
+        .unique()
+        .and_then(|s| s.cast(&DataType::String))
+        .map_err(DataError::polars(table, ACTION))?;
+    let distinct = distinct.str().map_err(DataError::polars(table, ACTION))?;
+    let mut changed: PlHashMap<&str, String> = PlHashMap::new();
+    for v in distinct.iter().flatten() {
+        let normal = v.trim().to_lowercase();
+        if normal != v {
+            changed.insert(v, normal);
         }
     }
-    if changed.values().all(Option::is_none) {
-        return Ok(ca.clone().into_column());
+    if changed.is_empty() {
+        return Ok(column.clone());
     }
-    let out: StringChunked = ca
+    let text = column
+        .cast(&DataType::String)
+        .map_err(DataError::polars(table, ACTION))?;
+    let out: StringChunked = text
+        .str()
+        .map_err(DataError::polars(table, ACTION))?
         .iter()
-        .map(|v| v.map(|v| changed[v].as_deref().unwrap_or(v)))
+        .map(|v| v.map(|v| changed.get(v).map_or(v, String::as_str)))
         .collect();
-    Ok(out.with_name(name.into()).into_column())
+    out.with_name(name.into())
+        .into_column()
+        .cast(column.dtype())
+        .map_err(DataError::polars(table, ACTION))
 }
 
 /// Run final cleaning on the four tables (the input is left as it is).

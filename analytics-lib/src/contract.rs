@@ -12,6 +12,11 @@ use polars::prelude::*;
 pub enum ColumnType {
     /// UTF-8 string (also accepted: categorical / enum).
     String,
+    /// UTF-8 string of few distinct values (a status, a state, a category),
+    /// stored as a string like [`ColumnType::String`] and held as a
+    /// categorical once loaded ([`ColumnSpec::loaded_dtype`]): a 4-byte
+    /// code a row instead of a 16-byte string view.
+    Category,
     /// Calendar date (also accepted: a timestamp, truncated to its day).
     Date,
     /// Timestamp in microseconds, no time zone (other units are converted).
@@ -23,10 +28,10 @@ pub enum ColumnType {
 }
 
 impl ColumnType {
-    /// The polars type the column has after loading.
+    /// The polars type the column is stored (written) as.
     pub fn dtype(self) -> DataType {
         match self {
-            ColumnType::String => DataType::String,
+            ColumnType::String | ColumnType::Category => DataType::String,
             ColumnType::Date => DataType::Date,
             ColumnType::TimestampMicros => DataType::Datetime(TimeUnit::Microseconds, None),
             ColumnType::Float64 => DataType::Float64,
@@ -37,7 +42,7 @@ impl ColumnType {
     /// Human name used in error messages ("expected date").
     pub fn name(self) -> &'static str {
         match self {
-            ColumnType::String => "string",
+            ColumnType::String | ColumnType::Category => "string",
             ColumnType::Date => "date",
             ColumnType::TimestampMicros => "timestamp (µs, no time zone)",
             ColumnType::Float64 => "float64",
@@ -48,7 +53,10 @@ impl ColumnType {
     /// Whether a physical type found in a file can be read as this type.
     pub fn accepts(self, found: &DataType) -> bool {
         match self {
-            ColumnType::String => matches!(found, DataType::String),
+            ColumnType::String | ColumnType::Category => matches!(
+                found,
+                DataType::String | DataType::Categorical(..) | DataType::Enum(..)
+            ),
             ColumnType::Date => matches!(found, DataType::Date | DataType::Datetime(_, None)),
             ColumnType::TimestampMicros => matches!(found, DataType::Datetime(_, None)),
             ColumnType::Float64 => found.is_primitive_numeric(),
@@ -65,6 +73,33 @@ pub struct ColumnSpec {
     pub nullable: bool,
 }
 
+/// The dictionaries of the few-valued columns: one per column name, shared
+/// by every table and sales view alive in the process, so that a column's
+/// codes mean the same in the tables, the cleaned tables and the view (a
+/// code is gathered, never translated). Freed with the last column using it.
+const CATEGORIES_NAMESPACE: &str = "analytics_lib::kpi::Sales";
+
+/// The categorical type of a few-valued column named `name` (its shared
+/// dictionary).
+pub fn categorical_dtype(name: &str) -> DataType {
+    DataType::from_categories(Categories::new(
+        name.into(),
+        PlSmallStr::from_static(CATEGORIES_NAMESPACE),
+        CategoricalPhysical::U32,
+    ))
+}
+
+impl ColumnSpec {
+    /// The polars type the column has once loaded: the stored type, but a
+    /// few-valued text column as a categorical of its shared dictionary.
+    pub fn loaded_dtype(&self) -> DataType {
+        match self.ty {
+            ColumnType::Category => categorical_dtype(self.name),
+            ty => ty.dtype(),
+        }
+    }
+}
+
 /// One table of the contract.
 #[derive(Debug, Clone, Copy)]
 pub struct TableSpec {
@@ -75,12 +110,38 @@ pub struct TableSpec {
 }
 
 impl TableSpec {
-    /// The schema the table has after loading (contract columns only, in order).
+    /// The schema the table is stored (written) with (contract columns
+    /// only, in order).
     pub fn schema(&self) -> Schema {
         self.columns
             .iter()
             .map(|c| Field::new(c.name.into(), c.ty.dtype()))
             .collect()
+    }
+
+    /// The schema the table has once loaded: [`TableSpec::schema`] with
+    /// the few-valued columns categorical.
+    pub fn loaded_schema(&self) -> Schema {
+        self.columns
+            .iter()
+            .map(|c| Field::new(c.name.into(), c.loaded_dtype()))
+            .collect()
+    }
+
+    /// A loaded table of this spec in the types it is stored (written)
+    /// with: its few-valued columns as text again (other columns as they
+    /// are).
+    pub fn stored(&self, mut df: DataFrame) -> PolarsResult<DataFrame> {
+        for c in self.columns.iter().filter(|c| c.ty == ColumnType::Category) {
+            let Ok(column) = df.column(c.name) else {
+                continue;
+            };
+            if column.dtype() != &DataType::String {
+                let text = column.cast(&DataType::String)?;
+                df.with_column(text)?;
+            }
+        }
+        Ok(df)
     }
 
     pub fn column_names(&self) -> Vec<&'static str> {
@@ -97,8 +158,8 @@ pub const CUSTOMERS: TableSpec = TableSpec {
     columns: &[
         col_spec("customer_id", ColumnType::String, false),
         col_spec("signup_date", ColumnType::Date, false),
-        col_spec("city", ColumnType::String, true),
-        col_spec("state", ColumnType::String, true),
+        col_spec("city", ColumnType::Category, true),
+        col_spec("state", ColumnType::Category, true),
         col_spec("latitude", ColumnType::Float64, true),
         col_spec("longitude", ColumnType::Float64, true),
     ],
@@ -109,7 +170,7 @@ pub const PRODUCTS: TableSpec = TableSpec {
     name: "products",
     columns: &[
         col_spec("product_id", ColumnType::String, false),
-        col_spec("category", ColumnType::String, false),
+        col_spec("category", ColumnType::Category, false),
         col_spec("list_price", ColumnType::Float64, false),
     ],
     key: &["product_id"],
@@ -121,9 +182,9 @@ pub const ORDERS: TableSpec = TableSpec {
         col_spec("order_id", ColumnType::String, false),
         col_spec("customer_id", ColumnType::String, false),
         col_spec("order_ts", ColumnType::TimestampMicros, false),
-        col_spec("channel", ColumnType::String, false),
-        col_spec("payment_type", ColumnType::String, false),
-        col_spec("status", ColumnType::String, false),
+        col_spec("channel", ColumnType::Category, false),
+        col_spec("payment_type", ColumnType::Category, false),
+        col_spec("status", ColumnType::Category, false),
     ],
     key: &["order_id"],
 };

@@ -75,17 +75,11 @@ pub fn line_revenue() -> Expr {
 pub const CATEGORICAL_COLUMNS: [&str; 5] =
     ["category", "state", "channel", "payment_type", "status"];
 
-/// A text column as a categorical: one dictionary per column name, shared by
-/// every sales view alive in the process (two views of the same data have
-/// equal columns, and one can be appended to the other); it is freed with
-/// the last column that uses it.
+/// A text column as a categorical of its name's shared dictionary
+/// ([`crate::contract::categorical_dtype`]); a column loaded so already is
+/// left as it is.
 pub(crate) fn categorical(c: &Column) -> PolarsResult<Column> {
-    let cats = Categories::new(
-        c.name().clone(),
-        PlSmallStr::from_static("analytics_lib::kpi::Sales"),
-        CategoricalPhysical::U32,
-    );
-    c.cast(&DataType::from_categories(cats))
+    c.cast(&crate::contract::categorical_dtype(c.name()))
 }
 
 /// A column of the sales view as its categorical codes (nulls where the

@@ -31,6 +31,7 @@ pub fn read_csv_table(dir: &Path, spec: &TableSpec) -> Result<DataFrame> {
             let e = col(c.name);
             let e = match c.ty {
                 ColumnType::String => e,
+                ColumnType::Category => e.cast(c.loaded_dtype()),
                 ColumnType::Date => e.str().to_date(StrptimeOptions {
                     format: Some("%Y-%m-%d".into()),
                     ..Default::default()

@@ -234,7 +234,7 @@ fn conform(spec: &TableSpec, lf: LazyFrame) -> LazyFrame {
             let e = col(c.name);
             let e = match c.ty {
                 ColumnType::Date => e.cast(DataType::Date),
-                ty => e.cast(ty.dtype()),
+                _ => e.cast(c.loaded_dtype()),
             };
             e.alias(c.name)
         })

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 
 use super::loader::CuratedFrames;
+use crate::contract::{CUSTOMERS, ORDER_ITEMS, ORDERS, PRODUCTS, TableSpec};
 use crate::error::{DataError, Result};
 
 /// Temporary name a table is written under before it is moved into place.
@@ -32,17 +33,22 @@ pub(crate) fn commit(files: Vec<(PathBuf, PathBuf)>) -> Result<()> {
 /// is replaced until all four files are complete.
 pub fn write_tables(frames: &CuratedFrames, out: &Path) -> Result<()> {
     std::fs::create_dir_all(out).map_err(DataError::io(out, "creating the output folder"))?;
-    let tables: [(&'static str, &DataFrame); 4] = [
-        ("customers", &frames.customers),
-        ("products", &frames.products),
-        ("orders", &frames.orders),
-        ("order_items", &frames.order_items),
+    let tables: [(&TableSpec, &DataFrame); 4] = [
+        (&CUSTOMERS, &frames.customers),
+        (&PRODUCTS, &frames.products),
+        (&ORDERS, &frames.orders),
+        (&ORDER_ITEMS, &frames.order_items),
     ];
     let mut done = Vec::new();
-    for (name, df) in tables {
+    for (spec, df) in tables {
+        let name = spec.name;
+        // Written in the contract's stored types (text, not the loaded
+        // categoricals), as every reader of the contract expects.
+        let mut df = spec
+            .stored(df.clone())
+            .map_err(DataError::polars(name, "writing Parquet"))?;
         let tmp = partial_path(out, name);
         let file = File::create(&tmp).map_err(DataError::io(&tmp, "creating the output file"))?;
-        let mut df = df.clone();
         ParquetWriter::new(file)
             .with_compression(ParquetCompression::Zstd(None))
             .finish(&mut df)

@@ -229,7 +229,7 @@ impl SnowflakeSource {
             .iter()
             .map(|c| {
                 let ty = match c.ty {
-                    ColumnType::String => "VARCHAR",
+                    ColumnType::String | ColumnType::Category => "VARCHAR",
                     ColumnType::Date => "DATE",
                     ColumnType::TimestampMicros => "TIMESTAMP_NTZ(6)",
                     ColumnType::Float64 => "DOUBLE",
@@ -242,7 +242,10 @@ impl SnowflakeSource {
             &format!("CREATE OR REPLACE TABLE {} ({})", spec.name, ddl.join(", ")),
             &format!("creating table `{}`", spec.name),
         )?;
-        let df = conform(spec, df.clone())?;
+        let df = conform(spec, df.clone()).and_then(|df| {
+            spec.stored(df)
+                .map_err(|e| DataError::polars(spec.name, "writing rows as text")(e).into())
+        })?;
         let rows_per_insert = rows_per_insert.max(1);
         let mut offset = 0;
         while offset < df.height() {
@@ -318,7 +321,7 @@ fn secret_pieces(s: &str) -> Vec<&str> {
 /// A frame without columns (an empty result) becomes the empty contract table.
 pub fn conform(spec: &TableSpec, df: DataFrame) -> Result<DataFrame> {
     if df.width() == 0 {
-        return Ok(DataFrame::empty_with_schema(&spec.schema()));
+        return Ok(DataFrame::empty_with_schema(&spec.loaded_schema()));
     }
     let names: Vec<String> = df
         .get_column_names()
@@ -349,7 +352,7 @@ pub fn conform(spec: &TableSpec, df: DataFrame) -> Result<DataFrame> {
             .into());
         }
         let cast = column
-            .cast(&c.ty.dtype())
+            .cast(&c.loaded_dtype())
             .map_err(DataError::polars(
                 spec.name,
                 "casting to the contract's types",

@@ -69,6 +69,8 @@ fn row(df: &DataFrame, key: &str, value: &str) -> usize {
 fn text(df: &DataFrame, column: &str, i: usize) -> Option<String> {
     df.column(column)
         .expect("column")
+        .cast(&DataType::String)
+        .expect("as text")
         .str()
         .expect("text")
         .get(i)

@@ -3,7 +3,7 @@
 
 use std::fs;
 
-use analytics_lib::contract::ORDERS;
+use analytics_lib::contract::{ColumnType, ORDERS, TABLES};
 use analytics_lib::data::load;
 use analytics_lib::polars::prelude::*;
 
@@ -20,8 +20,94 @@ fn load_err(path: &std::path::Path) -> String {
 fn loads_the_fixture_in_contract_types() {
     let (_dir, path) = tiny_parquet();
     let t = load(&path).expect("load").collect().expect("collect");
-    assert_eq!(t.orders.schema().as_ref(), &ORDERS.schema());
+    assert_eq!(t.orders.schema().as_ref(), &ORDERS.loaded_schema());
     assert_eq!(t.order_items.height(), 30);
+}
+
+/// The few-valued text columns are categorical once loaded (4-byte codes
+/// of one dictionary per column name, shared by every table, so a code means
+/// the same value in the raw, cleaned and joined frames), and the tables are
+/// written back as the contract stores them: as text.
+#[test]
+fn few_valued_columns_load_categorical_and_are_written_as_text() {
+    let (_dir, path) = tiny_parquet();
+    let t = load(&path).expect("load").collect().expect("collect");
+    for (spec, df) in TABLES
+        .iter()
+        .zip([&t.customers, &t.products, &t.orders, &t.order_items])
+    {
+        for c in spec.columns {
+            let dtype = df.column(c.name).expect(c.name).dtype();
+            assert_eq!(
+                matches!(dtype, DataType::Categorical(..)),
+                c.ty == ColumnType::Category,
+                "{}.{} is {dtype}",
+                spec.name,
+                c.name
+            );
+        }
+    }
+    let again = load(&path).expect("load").collect().expect("collect");
+    let codes = |df: &DataFrame| {
+        df.column("status")
+            .expect("status")
+            .as_materialized_series()
+            .cat32()
+            .expect("categorical")
+            .physical()
+            .clone()
+            .into_series()
+    };
+    assert!(
+        codes(&t.orders).equals_missing(&codes(&again.orders)),
+        "the same text, the same codes"
+    );
+
+    let out = tempfile::tempdir().expect("out");
+    analytics_lib::data::write_tables(&t, out.path()).expect("write");
+    for spec in TABLES {
+        let file = fs::File::open(out.path().join(format!("{}.parquet", spec.name))).expect("open");
+        let schema = ParquetReader::new(file).schema().expect("schema");
+        for c in spec.columns {
+            let stored = DataType::from_arrow_field(schema.get(c.name).expect(c.name));
+            assert_eq!(stored, c.ty.dtype(), "{}.{} as written", spec.name, c.name);
+        }
+    }
+    let back = load(out.path()).expect("load").collect().expect("collect");
+    assert!(back.orders.equals_missing(&t.orders), "round trip");
+    assert!(back.customers.equals_missing(&t.customers), "round trip");
+}
+
+/// Files whose text columns are dictionary-typed (a pandas `category`, a
+/// categorical written by polars) are read as text columns are, key
+/// columns included.
+#[test]
+fn dictionary_typed_text_columns_are_accepted() {
+    let (_dir, path) = tiny_parquet();
+    let expected = load(&path).expect("load").collect().expect("collect");
+    let mut orders = tiny()
+        .orders
+        .lazy()
+        .with_columns([
+            col("order_id").cast(DataType::from_categories(Categories::random(
+                "elsewhere".into(),
+                CategoricalPhysical::U32,
+            ))),
+            col("channel").cast(DataType::from_categories(Categories::global())),
+        ])
+        .collect()
+        .expect("as categoricals");
+    assert!(matches!(
+        orders.column("order_id").expect("id").dtype(),
+        DataType::Categorical(..)
+    ));
+    write_parquet(&path, "orders", &mut orders);
+    let t = load(&path).expect("load").collect().expect("collect");
+    assert_eq!(
+        t.orders.column("order_id").expect("id").dtype(),
+        &DataType::String
+    );
+    assert!(t.orders.equals_missing(&expected.orders));
 }
 
 #[test]
