@@ -16,6 +16,10 @@ runs, with its lowest and highest value, and the highest peak memory. The
 per-line growth against the smallest size is the ratio of those medians: at
 1 M lines a stage can take 15 ms in one run and 100 ms in the next on these
 machines, and one run's ratio says more about that than about the code.
+Each stage's CPU time (user and system) and minor page faults come too
+(medians), with the per-line growth of the user time alone: the system
+time is mostly the kernel zeroing pages touched for the first time, whose
+cost per page varies several-fold from run to run on a VM.
 Prints a table to stderr and the JSON to stdout (and to --json OUT when
 given). A size that fails (e.g. out of memory) is reported as failed with
 its exit status; the others still run.
@@ -91,6 +95,15 @@ def main():
             for k, v in (rep.get("peak_rss_bytes_by_stage") or {}).items():
                 by_stage[k] = max(by_stage.get(k, 0), v or 0)
         peaks = [rep.get("peak_rss_bytes") for rep in reports if rep.get("peak_rss_bytes")]
+        # Each stage's CPU (user, system seconds) and minor page faults:
+        # medians over the runs. The system time is mostly the kernel
+        # zeroing pages touched for the first time.
+        cpu = {}
+        cpu_stages = [k for k in (reports[0].get("cpu_by_stage") or {})
+                      if all((rep.get("cpu_by_stage") or {}).get(k) for rep in reports)]
+        for k in cpu_stages:
+            cpu[k] = {f: statistics.median(rep["cpu_by_stage"][k][f] for rep in reports)
+                      for f in ("user_seconds", "system_seconds", "minor_faults")}
         results.append({
             "size": size,
             "lines": reports[0].get("rows", {}).get("order_items", n),
@@ -104,6 +117,7 @@ def main():
             "peak_rss_bytes": max(peaks) if peaks else None,
             # Each stage's own peak (the process peak is reset before it).
             "peak_rss_bytes_by_stage": by_stage or None,
+            "cpu_by_stage": cpu or None,
             "wall_seconds": sum(rep["wall_seconds"] for rep in reports),
         })
     base = next((r for r in results if not r.get("failed")), None)
@@ -115,6 +129,13 @@ def main():
                 k: r["seconds_per_million_lines"][k] / base["seconds_per_million_lines"][k]
                 for k in r["seconds_per_million_lines"]
                 if base["seconds_per_million_lines"].get(k)}
+            # The same growth for the user CPU time alone (the work, without
+            # the kernel's page zeroing).
+            scale = base["lines"] / r["lines"]
+            r["per_line_user_cpu_vs_" + base["size"]] = {
+                k: v["user_seconds"] * scale / base["cpu_by_stage"][k]["user_seconds"]
+                for k, v in (r.get("cpu_by_stage") or {}).items()
+                if (base.get("cpu_by_stage") or {}).get(k, {}).get("user_seconds")}
     out = {"runs": args.runs, "sizes": results}
     text = json.dumps(out, indent=2)
     if args.json:
@@ -161,6 +182,26 @@ def main():
             v = (r.get("peak_rss_bytes_by_stage") or {}).get(stage)
             cells += f"{v / 2**30:>12.2f}{'':>16}{'GiB':>9}" if v else f"{'—':>12}{'':>16}{'':>9}"
         print(f"{'  peak in ' + stage:<22}{cells}", file=sys.stderr)
+    cpu_stages = []
+    for r in ok:
+        for k in r.get("cpu_by_stage") or {}:
+            if k not in cpu_stages:
+                cpu_stages.append(k)
+    if cpu_stages:
+        head = f"{'CPU (medians)':<22}" + "".join(f"{r['size'] + ' user / sys s, faults':>34}" for r in ok)
+        if len(ok) > 1:
+            head += "".join(f"{'user x/M vs ' + ok[0]['size']:>18}" for r in ok[1:])
+        print(head, file=sys.stderr)
+        for k in cpu_stages:
+            row = f"{k:<22}"
+            for r in ok:
+                c = (r.get("cpu_by_stage") or {}).get(k)
+                row += (f"{c['user_seconds']:>12.2f} / {c['system_seconds']:<6.2f}{c['minor_faults']:>13,.0f}"
+                        if c else f"{'—':>34}")
+            for r in ok[1:]:
+                g = r.get("per_line_user_cpu_vs_" + ok[0]["size"], {}).get(k)
+                row += f"{g:>18.2f}" if g is not None else f"{'—':>18}"
+            print(row, file=sys.stderr)
     for r in results:
         if r.get("failed"):
             print(f"{r['size']}: FAILED (exit {r['exit']}) after {r['wall_seconds']:.0f} s", file=sys.stderr)

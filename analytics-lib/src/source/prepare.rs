@@ -15,8 +15,10 @@ use super::{Result, Source};
 use crate::clean::{self, CleaningReport};
 use crate::data::CuratedFrames;
 use crate::kpi::Sales;
+use crate::process::CpuUse;
 
-/// Wall time of each preparation step, in seconds.
+/// Wall time of each preparation step, in seconds, and the CPU time and
+/// page faults of each (`None` where the system does not say).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct PrepareTimings {
     /// Read the four tables and validate them against the contract.
@@ -25,6 +27,14 @@ pub struct PrepareTimings {
     pub clean: f64,
     /// Join the cleaned tables into the per-line sales view.
     pub join: f64,
+    pub load_cpu: Option<CpuUse>,
+    pub clean_cpu: Option<CpuUse>,
+    pub join_cpu: Option<CpuUse>,
+}
+
+/// The CPU used since `start` (a reading taken at a step's start).
+fn cpu_since(start: Option<CpuUse>) -> Option<CpuUse> {
+    Some(CpuUse::now()?.since(start?))
 }
 
 /// The curated data as every job sees it.
@@ -96,20 +106,22 @@ impl Source {
     /// Load, validate and clean the curated tables from this source, and
     /// join them into the per-line sales view: the first step of every job.
     pub fn prepare(&self) -> Result<Prepared, PrepareError> {
-        let (cleaned, load, clean) = self.load_and_clean()?;
+        let (cleaned, mut timings) = self.load_and_clean()?;
         let (tables, report, keys) = cleaned.into_parts();
         let t = Instant::now();
+        let cpu = CpuUse::now();
         let sales =
             Sales::join(&tables, &keys).map_err(|e| self.failed(PrepareStep::Join, e.into()))?;
         drop(keys);
-        let join = t.elapsed().as_secs_f64();
+        timings.join = t.elapsed().as_secs_f64();
+        timings.join_cpu = cpu_since(cpu);
         let rows = tables.row_counts().into_iter().collect();
         Ok(Prepared {
             report,
             tables,
             sales,
             rows,
-            timings: PrepareTimings { load, clean, join },
+            timings,
         })
     }
 
@@ -119,18 +131,28 @@ impl Source {
         Ok(self.load_and_clean()?.0)
     }
 
-    fn load_and_clean(&self) -> Result<(clean::Cleaned, f64, f64), PrepareError> {
+    fn load_and_clean(&self) -> Result<(clean::Cleaned, PrepareTimings), PrepareError> {
         let t = Instant::now();
+        let cpu = CpuUse::now();
         let raw = self
             .load_frames()
             .map_err(|e| self.failed(PrepareStep::Load, e))?;
         let load = t.elapsed().as_secs_f64();
+        let load_cpu = cpu_since(cpu);
         let t = Instant::now();
+        let cpu = CpuUse::now();
         // The raw tables are consumed: each is freed once its clean copy
         // exists.
         let cleaned =
             clean::clean_owned(raw).map_err(|e| self.failed(PrepareStep::Clean, e.into()))?;
-        Ok((cleaned, load, t.elapsed().as_secs_f64()))
+        let timings = PrepareTimings {
+            load,
+            clean: t.elapsed().as_secs_f64(),
+            load_cpu,
+            clean_cpu: cpu_since(cpu),
+            ..PrepareTimings::default()
+        };
+        Ok((cleaned, timings))
     }
 
     fn failed(&self, step: PrepareStep, source: super::SourceError) -> PrepareError {

@@ -1,7 +1,7 @@
 //! `analytics bench`: the pipeline benchmark (shared/spec/benchmark.md),
 //! each stage timed and its own memory peak measured.
 
-use analytics_lib::process::proc_status_bytes;
+use analytics_lib::process::{CpuUse, proc_status_bytes};
 
 use super::*;
 
@@ -19,10 +19,12 @@ pub(crate) fn rss_bytes() -> Option<u64> {
 /// from, and its own peak (the process peak is reset with Linux
 /// `clear_refs` 5 before it; where that is refused the stage's peak is
 /// unknown and reported as null rather than as the peak so far).
+/// Each stage's CPU time (user, system) and minor page faults as well.
 #[derive(Default)]
 struct StagePeaks {
     peak: serde_json::Map<String, serde_json::Value>,
     before: serde_json::Map<String, serde_json::Value>,
+    cpu: serde_json::Map<String, serde_json::Value>,
 }
 
 impl StagePeaks {
@@ -30,10 +32,16 @@ impl StagePeaks {
         let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
         self.before
             .insert(stage.to_string(), serde_json::json!(rss_bytes()));
+        let cpu = CpuUse::now();
         let out = run()?;
         let peak = if reset { peak_rss_bytes() } else { None };
         self.peak.insert(stage.to_string(), serde_json::json!(peak));
+        self.record_cpu(stage, cpu.zip(CpuUse::now()).map(|(a, b)| b.since(a)));
         Ok(out)
+    }
+
+    fn record_cpu(&mut self, stage: &str, cpu: Option<CpuUse>) {
+        self.cpu.insert(stage.to_string(), serde_json::json!(cpu));
     }
 
     /// The whole run's peak: the largest stage peak, or the process peak
@@ -68,6 +76,9 @@ pub(crate) fn run_bench(args: BenchArgs) -> Result<()> {
     seconds.insert("load".into(), part(timings.load));
     seconds.insert("clean".into(), part(timings.clean));
     seconds.insert("join".into(), part(timings.join));
+    peaks.record_cpu("load", timings.load_cpu);
+    peaks.record_cpu("clean", timings.clean_cpu);
+    peaks.record_cpu("join", timings.join_cpu);
     for (name, n) in table_rows {
         rows.insert(name.to_string(), serde_json::json!(n));
     }
@@ -139,6 +150,7 @@ pub(crate) fn run_bench(args: BenchArgs) -> Result<()> {
         "peak_rss_bytes": peaks.overall(),
         "peak_rss_bytes_by_stage": peaks.peak,
         "rss_bytes_before_stage": peaks.before,
+        "cpu_by_stage": peaks.cpu,
         "sales_view_bytes": sales_bytes,
     });
     if args.json {
