@@ -44,7 +44,7 @@ use polars::prelude::*;
 use serde::Serialize;
 
 use crate::contract::{CHANNELS, CUSTOMERS, ORDER_ITEMS, ORDERS, PRODUCTS, STATUSES, TableSpec};
-use crate::data::keys::{KeyIndex, NONE};
+use crate::data::keys::{CodeIndex, KeyIndex, NONE};
 use crate::data::loader::CuratedFrames;
 use crate::error::{DataError, Result};
 
@@ -180,17 +180,42 @@ impl JoinKeys {
     /// order's customer (the first row of an id when it repeats).
     pub fn find(frames: &CuratedFrames) -> Result<Self> {
         let orders = ids(&frames.orders, "orders", "order_id")?;
-        let products = ids(&frames.products, "products", "product_id")?;
+        let products = product_codes(&frames.products, "products")?;
         let customers = ids(&frames.customers, "customers", "customer_id")?;
         let lines_order = ids(&frames.order_items, "order_items", "order_id")?;
-        let lines_product = ids(&frames.order_items, "order_items", "product_id")?;
+        let lines_product = product_codes(&frames.order_items, "order_items")?;
         let orders_customer = ids(&frames.orders, "orders", "customer_id")?;
         Ok(JoinKeys {
             line_order: KeyIndex::new(&orders).resolve(&lines_order),
-            line_product: KeyIndex::new(&products).resolve(&lines_product),
+            line_product: CodeIndex::with_first_flags(&products)
+                .0
+                .resolve(&lines_product),
             order_customer: KeyIndex::new(&customers).resolve(&orders_customer),
         })
     }
+}
+
+/// The product ids of a table as the codes of their shared dictionary
+/// (`contract::categorical_dtype`): as loaded, a cheap handle on the same
+/// memory; a text column (tables built by hand) is made categorical first.
+/// The products' and the lines' codes then mean the same ids.
+fn product_codes(df: &DataFrame, table: &'static str) -> Result<UInt32Chunked> {
+    df.column("product_id")
+        .and_then(crate::kpi::categorical)
+        .and_then(|c| Ok(c.as_materialized_series().cat32()?.physical().clone()))
+        .map_err(DataError::polars(table, "reading the product ids"))
+}
+
+/// A product id column as loaded (categorical), for a table built by hand
+/// with text ids.
+fn with_categorical_products(mut df: DataFrame, table: &'static str) -> Result<DataFrame> {
+    let column = df
+        .column("product_id")
+        .and_then(crate::kpi::categorical)
+        .map_err(DataError::polars(table, "reading the product ids"))?;
+    df.with_column(column)
+        .map_err(DataError::polars(table, "reading the product ids"))?;
+    Ok(df)
 }
 
 /// A string id column of a table (a cheap handle on the same memory).
@@ -516,8 +541,11 @@ pub fn clean_owned(data: CuratedFrames) -> Result<Cleaned> {
     )?;
 
     // Products.
-    let input_product_ids = ids(&products, "products", "product_id")?;
-    let (product_index, first) = KeyIndex::with_first_flags(&input_product_ids);
+    // Product ids are categorical (as loaded): indexed by code.
+    let products = with_categorical_products(products, "products")?;
+    let order_items = with_categorical_products(order_items, "order_items")?;
+    let (product_index, first) =
+        CodeIndex::with_first_flags(&product_codes(&products, "products")?);
     let (products, product_kept) = apply_rules(
         "products",
         products,
@@ -578,7 +606,7 @@ pub fn clean_owned(data: CuratedFrames) -> Result<Cleaned> {
     // above, and the product must exist. Each line's order is its id's first
     // row in the input orders.
     let line_order = order_index.resolve(&ids(&order_items, "order_items", "order_id")?);
-    let line_product = product_index.resolve(&ids(&order_items, "order_items", "product_id")?);
+    let line_product = product_index.resolve(&product_codes(&order_items, "order_items")?);
     let first = first_lines(&order_items, &line_order, order_kept.len())?;
     let mut has_line = vec![false; order_kept.len()];
     for &o in line_order.iter().filter(|&&o| o != NONE) {

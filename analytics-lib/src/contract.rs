@@ -12,10 +12,12 @@ use polars::prelude::*;
 pub enum ColumnType {
     /// UTF-8 string (also accepted: categorical / enum).
     String,
-    /// UTF-8 string of few distinct values (a status, a state, a category),
-    /// stored as a string like [`ColumnType::String`] and held as a
-    /// categorical once loaded ([`ColumnSpec::loaded_dtype`]): a 4-byte
-    /// code a row instead of a 16-byte string view.
+    /// UTF-8 string of repeated values (a status, a state, a category, the
+    /// product of an order line), stored as a string like
+    /// [`ColumnType::String`] and held as a categorical once loaded
+    /// ([`ColumnSpec::loaded_dtype`]): a 4-byte code a row instead of a
+    /// 16-byte string view, and ids that index vectors. Ids of the orders
+    /// and customers are nearly as many as their rows: they stay text.
     Category,
     /// Calendar date (also accepted: a timestamp, truncated to its day).
     Date,
@@ -169,7 +171,7 @@ pub const CUSTOMERS: TableSpec = TableSpec {
 pub const PRODUCTS: TableSpec = TableSpec {
     name: "products",
     columns: &[
-        col_spec("product_id", ColumnType::String, false),
+        col_spec("product_id", ColumnType::Category, false),
         col_spec("category", ColumnType::Category, false),
         col_spec("list_price", ColumnType::Float64, false),
     ],
@@ -194,7 +196,7 @@ pub const ORDER_ITEMS: TableSpec = TableSpec {
     columns: &[
         col_spec("order_id", ColumnType::String, false),
         col_spec("line_no", ColumnType::Int32, false),
-        col_spec("product_id", ColumnType::String, false),
+        col_spec("product_id", ColumnType::Category, false),
         col_spec("quantity", ColumnType::Int32, false),
         col_spec("unit_price", ColumnType::Float64, false),
         col_spec("discount", ColumnType::Float64, false),

@@ -41,8 +41,8 @@ use crate::error::{DataError, Result};
 pub struct Sales {
     /// Columns: order_id, customer_id, order_date (the order's calendar
     /// day: no job reads the time of day), channel, payment_type, status,
-    /// completed, line_no, product_id, category, state (the five text
-    /// columns of few values categorical, see [`CATEGORICAL_COLUMNS`]),
+    /// completed, line_no, product_id, category, state (the six text
+    /// columns of repeated values categorical, see [`CATEGORICAL_COLUMNS`]),
     /// quantity, unit_price, discount, revenue, then the integer
     /// codes of the ids: `customer_key` (the customer's row in
     /// [`Sales::customers`], null when it is not there) and `order_key`
@@ -67,13 +67,19 @@ pub fn line_revenue() -> Expr {
 }
 
 /// The sales lines' few-valued text columns (category, state, channel,
-/// payment type, status) are categorical: 4-byte codes into a dictionary of
+/// payment type, status) and product ids are categorical: 4-byte codes into a dictionary of
 /// their own, numbered in order of first appearance in the table they come
 /// from. Expressions compare them with text as before (`col("status")
 /// .eq(lit("completed"))`, `is_in` a list of names); code that reads them
 /// value by value takes the codes and the names with [`codes_and_names`].
-pub const CATEGORICAL_COLUMNS: [&str; 5] =
-    ["category", "state", "channel", "payment_type", "status"];
+pub const CATEGORICAL_COLUMNS: [&str; 6] = [
+    "category",
+    "state",
+    "channel",
+    "payment_type",
+    "status",
+    "product_id",
+];
 
 /// A text column as a categorical of its name's shared dictionary
 /// ([`crate::contract::categorical_dtype`]); a column loaded so already is
@@ -140,6 +146,16 @@ impl Sales {
                 ))
                 .map_err(pe("keeping the lines of known orders"))?
         };
+        // Product ids as loaded and cleaned: categorical (a table built by
+        // hand with text ids is made so here).
+        let mut items = items;
+        let product = items
+            .column("product_id")
+            .and_then(categorical)
+            .map_err(pe("reading the product ids"))?;
+        items
+            .with_column(product)
+            .map_err(pe("reading the product ids"))?;
         // Customers sorted by id; each line's customer as a row of them.
         let by_id = clean
             .customers

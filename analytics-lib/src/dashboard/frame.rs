@@ -316,18 +316,23 @@ fn lines_of(
                 .enumerate()
                 .map(|(i, v)| (v.as_str(), i as u32))
                 .collect();
+            // The view's product codes (categorical, as loaded; a text
+            // column is made so first): one lookup per product, not per line.
             let c = lines
                 .column("product_id")
-                .and_then(|c| c.str().cloned())
                 .map_err(pe("reading product ids"))?;
-            let mut codes = Vec::with_capacity(c.len());
-            for v in c.iter() {
-                match idx.get(v.unwrap_or("")) {
-                    Some(&p) => codes.push(p),
+            let (ca, names) = codes_and_names(c).map_err(pe("reading product ids"))?;
+            let to: Vec<Option<u32>> = names.iter().map(|v| idx.get(v.as_str()).copied()).collect();
+            let no_product = idx.get("").copied();
+            let mut codes = Vec::with_capacity(ca.len());
+            for v in ca.iter() {
+                match v.map_or(no_product, |v| to.get(v as usize).copied().flatten()) {
+                    Some(p) => codes.push(p),
                     None => {
+                        let found = v.and_then(|v| names.get(v as usize));
                         return Err(DashboardError::Input(format!(
                             "a completed line without a known product id: expected one of the {} \
-                             products, found {v:?}",
+                             products, found {found:?}",
                             products.len()
                         )));
                     }

@@ -98,6 +98,70 @@ impl<'a> KeyIndex<'a> {
     }
 }
 
+/// The row of every distinct value of a categorical column (product ids,
+/// loaded as codes of one shared dictionary), by its code: a vector, not a
+/// hash map; a line's product is one load.
+pub struct CodeIndex {
+    /// By code: the first row holding it, [`NONE`] when none does.
+    rows: Vec<IdxSize>,
+}
+
+impl CodeIndex {
+    /// Index the codes of `column` (nulls are not indexed) and flag each
+    /// row that holds the first occurrence of its value, as
+    /// [`KeyIndex::with_first_flags`] does for text.
+    pub fn with_first_flags(column: &UInt32Chunked) -> (Self, Vec<bool>) {
+        let size = column.max().map_or(0, |m| m as usize + 1);
+        let mut rows = vec![NONE; size];
+        let mut first = Vec::with_capacity(column.len());
+        let mut seen_null = false;
+        for (row, code) in column.iter().enumerate() {
+            let is_first = match code {
+                Some(c) => {
+                    let slot = &mut rows[c as usize];
+                    if *slot == NONE {
+                        *slot = row as IdxSize;
+                    }
+                    *slot == row as IdxSize
+                }
+                None => !std::mem::replace(&mut seen_null, true),
+            };
+            first.push(is_first);
+        }
+        (CodeIndex { rows }, first)
+    }
+
+    /// As [`KeyIndex::retain_rows`].
+    pub fn retain_rows(mut self, keep: &[bool]) -> Self {
+        let renumbered = positions_after_filter(keep);
+        for row in self.rows.iter_mut().filter(|r| **r != NONE) {
+            *row = renumbered[*row as usize];
+        }
+        self
+    }
+
+    /// Distinct values indexed.
+    pub fn len(&self) -> usize {
+        self.rows.iter().filter(|&&r| r != NONE).count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The row of each code of `column` ([`NONE`] for a null or a code not
+    /// indexed).
+    pub fn resolve(&self, column: &UInt32Chunked) -> Vec<IdxSize> {
+        column
+            .iter()
+            .map(|c| {
+                c.and_then(|c| self.rows.get(c as usize).copied())
+                    .unwrap_or(NONE)
+            })
+            .collect()
+    }
+}
+
 /// The rows of a table as a polars index for `take`, [`NONE`] as null (a
 /// row that is not found gives nulls, as a left join does).
 pub fn take_index(rows: &[IdxSize]) -> IdxCa {
@@ -178,6 +242,48 @@ pub(crate) mod tests {
 
     fn strings(v: &[Option<&str>]) -> StringChunked {
         StringChunked::from_iter_options(PlSmallStr::EMPTY, v.iter().copied())
+    }
+
+    /// The index by categorical code flags, keeps and resolves as the index
+    /// by text does on the same ids.
+    #[test]
+    fn code_index_agrees_with_the_text_index() {
+        let ids = [
+            Some("p3"),
+            None,
+            Some("p1"),
+            Some("p3"),
+            Some("p2"),
+            None,
+            Some("p1"),
+            Some("p9"),
+        ];
+        let text = strings(&ids);
+        let cat = text
+            .clone()
+            .into_series()
+            .cast(&crate::contract::categorical_dtype("product_id"))
+            .expect("categorical");
+        let codes = cat.cat32().expect("cat").physical().clone();
+        let (by_text, first_text) = KeyIndex::with_first_flags(&text);
+        let (by_code, first_code) = CodeIndex::with_first_flags(&codes);
+        assert_eq!(first_code, first_text);
+        assert_eq!(by_code.len(), by_text.len());
+        let keep = [true, true, false, true, true, false, true, false];
+        let (by_text, by_code) = (by_text.retain_rows(&keep), by_code.retain_rows(&keep));
+        let probes = strings(&[Some("p1"), Some("p2"), Some("p3"), Some("p9"), None]);
+        let probe_codes = probes
+            .clone()
+            .into_series()
+            .cast(&crate::contract::categorical_dtype("product_id"))
+            .expect("categorical");
+        let probe_codes = probe_codes.cat32().expect("cat").physical().clone();
+        assert_eq!(by_code.resolve(&probe_codes), by_text.resolve(&probes));
+        // p1's first row (2) was removed: unknown; p3 at 0, p2 at 4 → 3.
+        assert_eq!(by_code.resolve(&probe_codes), [NONE, 3, 0, NONE, NONE]);
+        // A code beyond the indexed ones is unknown, not a panic.
+        let other = UInt32Chunked::from_slice(PlSmallStr::EMPTY, &[u32::MAX - 1]);
+        assert_eq!(by_code.resolve(&other), [NONE]);
     }
 
     #[test]

@@ -351,7 +351,7 @@ mod reference {
                     .eq(lit("completed"))
                     .alias("completed"),
                 col("line_no"),
-                col("product_id"),
+                col("product_id").cast(DataType::String),
                 col("category").cast(DataType::String),
                 col("state").cast(DataType::String),
                 col("quantity"),

@@ -60,8 +60,14 @@ fn assert_clean(frames: &CuratedFrames) {
 }
 
 fn row(df: &DataFrame, key: &str, value: &str) -> usize {
-    let ids = df.column(key).expect("key").str().expect("text");
-    ids.iter()
+    let ids = df
+        .column(key)
+        .expect("key")
+        .cast(&DataType::String)
+        .expect("as text");
+    ids.str()
+        .expect("text")
+        .iter()
         .position(|v| v == Some(value))
         .unwrap_or_else(|| panic!("no row with {key} = {value}"))
 }

@@ -167,6 +167,8 @@ fn comparison_filter(d: &Value, filter: &Filter) -> Filter {
 fn strs(df: &DataFrame, name: &str) -> Vec<Option<String>> {
     df.column(name)
         .expect("column")
+        .cast(&DataType::String)
+        .expect("as text")
         .str()
         .expect("text")
         .iter()
