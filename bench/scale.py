@@ -39,6 +39,14 @@ def lines_of(size):
     return int(float(s[:-1] if s[-1] in "KM" else s) * mult)
 
 
+def keys_in_order(dicts):
+    """The keys of several dicts, each once, in order of first appearance."""
+    out = []
+    for d in dicts:
+        out.extend(k for k in d if k not in out)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
@@ -144,11 +152,7 @@ def main():
     # The table, stage by stage: seconds, seconds per million lines, and the
     # growth of that per-line cost against the smallest size.
     ok = [r for r in results if not r.get("failed")]
-    stages = []
-    for r in ok:
-        for k in r["seconds"]:
-            if k not in stages:
-                stages.append(k)
+    stages = keys_in_order(r["seconds"] for r in ok)
     if args.runs > 1:
         print(f"medians of {args.runs} runs per size (sizes in turn); range = lowest–highest",
               file=sys.stderr)
@@ -171,22 +175,14 @@ def main():
         print(row, file=sys.stderr)
     mem = "".join(f"{(r['peak_rss_bytes'] or 0) / 2**30:>12.2f}{'':>16}{'GiB':>9}" for r in ok)
     print(f"{'peak memory':<22}{mem}", file=sys.stderr)
-    mem_stages = []
-    for r in ok:
-        for k in r.get("peak_rss_bytes_by_stage") or {}:
-            if k not in mem_stages:
-                mem_stages.append(k)
+    mem_stages = keys_in_order(r.get("peak_rss_bytes_by_stage") or {} for r in ok)
     for stage in mem_stages:
         cells = ""
         for r in ok:
             v = (r.get("peak_rss_bytes_by_stage") or {}).get(stage)
             cells += f"{v / 2**30:>12.2f}{'':>16}{'GiB':>9}" if v else f"{'—':>12}{'':>16}{'':>9}"
         print(f"{'  peak in ' + stage:<22}{cells}", file=sys.stderr)
-    cpu_stages = []
-    for r in ok:
-        for k in r.get("cpu_by_stage") or {}:
-            if k not in cpu_stages:
-                cpu_stages.append(k)
+    cpu_stages = keys_in_order(r.get("cpu_by_stage") or {} for r in ok)
     if cpu_stages:
         head = f"{'CPU (medians)':<22}" + "".join(f"{r['size'] + ' user / sys s, faults':>34}" for r in ok)
         if len(ok) > 1:
