@@ -47,6 +47,21 @@ def keys_in_order(dicts):
     return out
 
 
+def print_table(ok, title, stages, size_head, cell, growth_key, growth_head, width):
+    """A table to stderr: a row per stage, `cell(report, stage)` per size,
+    then the growth against the smallest size (`growth_key` + its size)."""
+    head = f"{title:<22}" + "".join(size_head(r) for r in ok)
+    if len(ok) > 1:
+        head += "".join(f"{growth_head + ok[0]['size']:>{width}}" for r in ok[1:])
+    print(head, file=sys.stderr)
+    for k in stages:
+        row = f"{k:<22}" + "".join(cell(r, k) for r in ok)
+        for r in ok[1:]:
+            g = r.get(growth_key + ok[0]["size"], {}).get(k)
+            row += f"{g:>{width}.2f}" if g is not None else f"{'—':>{width}}"
+        print(row, file=sys.stderr)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
@@ -156,23 +171,14 @@ def main():
     if args.runs > 1:
         print(f"medians of {args.runs} runs per size (sizes in turn); range = lowest–highest",
               file=sys.stderr)
-    head = f"{'stage':<22}" + "".join(f"{r['size'] + ' s':>12}{'range':>16}{'s/M':>9}" for r in ok)
-    if len(ok) > 1:
-        head += "".join(f"{'x/M vs ' + ok[0]['size']:>14}" for r in ok[1:])
-    print(head, file=sys.stderr)
-    for k in stages:
-        row = f"{k:<22}"
-        for r in ok:
-            v = r["seconds"].get(k)
-            if v is None:
-                row += f"{'—':>12}{'':>16}{'—':>9}"
-                continue
-            lo, hi = r["seconds_range"][k]
-            row += f"{v:>12.3f}{f'{lo:.3f}–{hi:.3f}':>16}{r['seconds_per_million_lines'][k]:>9.3f}"
-        for r in ok[1:]:
-            g = r.get("per_line_cost_vs_" + ok[0]["size"], {}).get(k)
-            row += f"{g:>14.2f}" if g is not None else f"{'—':>14}"
-        print(row, file=sys.stderr)
+    def seconds_cell(r, k):
+        v = r["seconds"].get(k)
+        if v is None:
+            return f"{'—':>12}{'':>16}{'—':>9}"
+        lo, hi = r["seconds_range"][k]
+        return f"{v:>12.3f}{f'{lo:.3f}–{hi:.3f}':>16}{r['seconds_per_million_lines'][k]:>9.3f}"
+    print_table(ok, "stage", stages, lambda r: f"{r['size'] + ' s':>12}{'range':>16}{'s/M':>9}",
+                seconds_cell, "per_line_cost_vs_", "x/M vs ", 14)
     mem = "".join(f"{(r['peak_rss_bytes'] or 0) / 2**30:>12.2f}{'':>16}{'GiB':>9}" for r in ok)
     print(f"{'peak memory':<22}{mem}", file=sys.stderr)
     mem_stages = keys_in_order(r.get("peak_rss_bytes_by_stage") or {} for r in ok)
@@ -183,21 +189,14 @@ def main():
             cells += f"{v / 2**30:>12.2f}{'':>16}{'GiB':>9}" if v else f"{'—':>12}{'':>16}{'':>9}"
         print(f"{'  peak in ' + stage:<22}{cells}", file=sys.stderr)
     cpu_stages = keys_in_order(r.get("cpu_by_stage") or {} for r in ok)
+    def cpu_cell(r, k):
+        c = (r.get("cpu_by_stage") or {}).get(k)
+        return (f"{c['user_seconds']:>12.2f} / {c['system_seconds']:<6.2f}{c['minor_faults']:>13,.0f}"
+                if c else f"{'—':>34}")
     if cpu_stages:
-        head = f"{'CPU (medians)':<22}" + "".join(f"{r['size'] + ' user / sys s, faults':>34}" for r in ok)
-        if len(ok) > 1:
-            head += "".join(f"{'user x/M vs ' + ok[0]['size']:>18}" for r in ok[1:])
-        print(head, file=sys.stderr)
-        for k in cpu_stages:
-            row = f"{k:<22}"
-            for r in ok:
-                c = (r.get("cpu_by_stage") or {}).get(k)
-                row += (f"{c['user_seconds']:>12.2f} / {c['system_seconds']:<6.2f}{c['minor_faults']:>13,.0f}"
-                        if c else f"{'—':>34}")
-            for r in ok[1:]:
-                g = r.get("per_line_user_cpu_vs_" + ok[0]["size"], {}).get(k)
-                row += f"{g:>18.2f}" if g is not None else f"{'—':>18}"
-            print(row, file=sys.stderr)
+        print_table(ok, "CPU (medians)", cpu_stages,
+                    lambda r: f"{r['size'] + ' user / sys s, faults':>34}",
+                    cpu_cell, "per_line_user_cpu_vs_", "user x/M vs ", 18)
     for r in results:
         if r.get("failed"):
             print(f"{r['size']}: FAILED (exit {r['exit']}) after {r['wall_seconds']:.0f} s", file=sys.stderr)

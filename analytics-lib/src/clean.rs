@@ -187,9 +187,7 @@ impl JoinKeys {
         let orders_customer = ids(&frames.orders, "orders", "customer_id")?;
         Ok(JoinKeys {
             line_order: KeyIndex::new(&orders).resolve(&lines_order),
-            line_product: CodeIndex::with_first_flags(&products)
-                .0
-                .resolve(&lines_product),
+            line_product: CodeIndex::new(&products).resolve(&lines_product),
             order_customer: KeyIndex::new(&customers).resolve(&orders_customer),
         })
     }
@@ -204,18 +202,6 @@ fn product_codes(df: &DataFrame, table: &'static str) -> Result<UInt32Chunked> {
         .and_then(crate::kpi::categorical)
         .and_then(|c| Ok(c.as_materialized_series().cat32()?.physical().clone()))
         .map_err(DataError::polars(table, "reading the product ids"))
-}
-
-/// A product id column as loaded (categorical), for a table built by hand
-/// with text ids.
-fn with_categorical_products(mut df: DataFrame, table: &'static str) -> Result<DataFrame> {
-    let column = df
-        .column("product_id")
-        .and_then(crate::kpi::categorical)
-        .map_err(DataError::polars(table, "reading the product ids"))?;
-    df.with_column(column)
-        .map_err(DataError::polars(table, "reading the product ids"))?;
-    Ok(df)
 }
 
 /// A string id column of a table (a cheap handle on the same memory).
@@ -526,6 +512,16 @@ pub fn clean_owned(data: CuratedFrames) -> Result<Cleaned> {
         orders,
         order_items,
     } = data;
+    // In the loaded types (a no-op on loaded tables; tables built by hand
+    // with text get their categoricals here).
+    let loaded = |spec: &TableSpec, df: DataFrame| {
+        spec.loaded(df)
+            .map_err(DataError::polars(spec.name, "reading the text columns"))
+    };
+    let customers = loaded(&CUSTOMERS, customers)?;
+    let products = loaded(&PRODUCTS, products)?;
+    let orders = loaded(&ORDERS, orders)?;
+    let order_items = loaded(&ORDER_ITEMS, order_items)?;
 
     // Customers.
     let input_customer_ids = ids(&customers, "customers", "customer_id")?;
@@ -542,8 +538,6 @@ pub fn clean_owned(data: CuratedFrames) -> Result<Cleaned> {
 
     // Products.
     // Product ids are categorical (as loaded): indexed by code.
-    let products = with_categorical_products(products, "products")?;
-    let order_items = with_categorical_products(order_items, "order_items")?;
     let (product_index, first) =
         CodeIndex::with_first_flags(&product_codes(&products, "products")?);
     let (products, product_kept) = apply_rules(

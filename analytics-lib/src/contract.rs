@@ -115,32 +115,53 @@ impl TableSpec {
     /// The schema the table is stored (written) with (contract columns
     /// only, in order).
     pub fn schema(&self) -> Schema {
-        self.columns
-            .iter()
-            .map(|c| Field::new(c.name.into(), c.ty.dtype()))
-            .collect()
+        self.schema_with(|c| c.ty.dtype())
     }
 
     /// The schema the table has once loaded: [`TableSpec::schema`] with
     /// the few-valued columns categorical.
     pub fn loaded_schema(&self) -> Schema {
+        self.schema_with(ColumnSpec::loaded_dtype)
+    }
+
+    /// The contract columns, in order, each of type `dtype(column)`.
+    pub fn schema_with(&self, dtype: impl Fn(&ColumnSpec) -> DataType) -> Schema {
         self.columns
             .iter()
-            .map(|c| Field::new(c.name.into(), c.loaded_dtype()))
+            .map(|c| Field::new(c.name.into(), dtype(c)))
             .collect()
     }
 
     /// A loaded table of this spec in the types it is stored (written)
     /// with: its few-valued columns as text again (other columns as they
     /// are).
-    pub fn stored(&self, mut df: DataFrame) -> PolarsResult<DataFrame> {
+    pub fn stored(&self, df: DataFrame) -> PolarsResult<DataFrame> {
+        self.cast_categories(df, |_| DataType::String)
+    }
+
+    /// A table of this spec (or some of its columns) in the types it has
+    /// once loaded: text columns of repeated values categorical, as the
+    /// loader reads them (a no-op on loaded tables; tables built by hand
+    /// with text). Columns the frame lacks are skipped.
+    pub fn loaded(&self, df: DataFrame) -> PolarsResult<DataFrame> {
+        self.cast_categories(df, ColumnSpec::loaded_dtype)
+    }
+
+    /// `df` with each of its [`ColumnType::Category`] columns cast to
+    /// `to(column)` where it has another type.
+    fn cast_categories(
+        &self,
+        mut df: DataFrame,
+        to: impl Fn(&ColumnSpec) -> DataType,
+    ) -> PolarsResult<DataFrame> {
         for c in self.columns.iter().filter(|c| c.ty == ColumnType::Category) {
             let Ok(column) = df.column(c.name) else {
                 continue;
             };
-            if column.dtype() != &DataType::String {
-                let text = column.cast(&DataType::String)?;
-                df.with_column(text)?;
+            let dtype = to(c);
+            if column.dtype() != &dtype {
+                let cast = column.cast(&dtype)?;
+                df.with_column(cast)?;
             }
         }
         Ok(df)

@@ -29,7 +29,7 @@ use polars::prelude::*;
 use serde::Serialize;
 
 use crate::clean::JoinKeys;
-use crate::contract::STATUS_COMPLETED;
+use crate::contract::{ORDER_ITEMS, ORDERS, STATUS_COMPLETED};
 use crate::data::CuratedFrames;
 use crate::data::keys::{NONE, sorted_rows, take_index};
 use crate::error::{DataError, Result};
@@ -148,13 +148,8 @@ impl Sales {
         };
         // Product ids as loaded and cleaned: categorical (a table built by
         // hand with text ids is made so here).
-        let mut items = items;
-        let product = items
-            .column("product_id")
-            .and_then(categorical)
-            .map_err(pe("reading the product ids"))?;
-        items
-            .with_column(product)
+        let items = ORDER_ITEMS
+            .loaded(items)
             .map_err(pe("reading the product ids"))?;
         // Customers sorted by id; each line's customer as a row of them.
         let by_id = clean
@@ -202,14 +197,7 @@ impl Sales {
                                 col("status"),
                             ])
                             .collect()?;
-                        let mut columns = orders.into_columns();
-                        for c in &mut columns {
-                            if CATEGORICAL_COLUMNS.contains(&c.name().as_str()) {
-                                *c = categorical(c)?;
-                            }
-                        }
-                        DataFrame::new(clean.orders.height(), columns)?
-                            .take(&take_index(&line_order))
+                        ORDERS.loaded(orders)?.take(&take_index(&line_order))
                     },
                     || {
                         clean

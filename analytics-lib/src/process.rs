@@ -53,6 +53,16 @@ impl CpuUse {
     }
 }
 
+/// Run `f` and say how long it took: wall seconds, and the CPU it used
+/// (`None` where the system does not say).
+pub fn measure<T>(f: impl FnOnce() -> T) -> (T, f64, Option<CpuUse>) {
+    let t = std::time::Instant::now();
+    let cpu = CpuUse::now();
+    let out = f();
+    let spent = CpuUse::now().zip(cpu).map(|(now, start)| now.since(start));
+    (out, t.elapsed().as_secs_f64(), spent)
+}
+
 #[cfg(test)]
 mod tests {
     use super::CpuUse;

@@ -141,6 +141,11 @@ pub struct CodeIndex {
 }
 
 impl CodeIndex {
+    /// Index the codes of `column` (nulls are not indexed).
+    pub fn new(column: &UInt32Chunked) -> Self {
+        Self::with_first_flags(column).0
+    }
+
     /// Index the codes of `column` (nulls are not indexed) and flag each
     /// row that holds the first occurrence of its value, as
     /// [`KeyIndex::with_first_flags`] does for text.

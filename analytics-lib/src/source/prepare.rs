@@ -7,7 +7,6 @@
 //! loads and cleans on its own.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
 
 use serde::Serialize;
 
@@ -15,7 +14,7 @@ use super::{Result, Source};
 use crate::clean::{self, CleaningReport};
 use crate::data::CuratedFrames;
 use crate::kpi::Sales;
-use crate::process::CpuUse;
+use crate::process::{CpuUse, measure};
 
 /// Wall time of each preparation step, in seconds, and the CPU time and
 /// page faults of each (`None` where the system does not say).
@@ -30,11 +29,6 @@ pub struct PrepareTimings {
     pub load_cpu: Option<CpuUse>,
     pub clean_cpu: Option<CpuUse>,
     pub join_cpu: Option<CpuUse>,
-}
-
-/// The CPU used since `start` (a reading taken at a step's start).
-fn cpu_since(start: Option<CpuUse>) -> Option<CpuUse> {
-    Some(CpuUse::now()?.since(start?))
 }
 
 /// The curated data as every job sees it.
@@ -108,13 +102,11 @@ impl Source {
     pub fn prepare(&self) -> Result<Prepared, PrepareError> {
         let (cleaned, mut timings) = self.load_and_clean()?;
         let (tables, report, keys) = cleaned.into_parts();
-        let t = Instant::now();
-        let cpu = CpuUse::now();
-        let sales =
-            Sales::join(&tables, &keys).map_err(|e| self.failed(PrepareStep::Join, e.into()))?;
+        let (sales, join, join_cpu) = measure(|| Sales::join(&tables, &keys));
+        let sales = sales.map_err(|e| self.failed(PrepareStep::Join, e.into()))?;
         drop(keys);
-        timings.join = t.elapsed().as_secs_f64();
-        timings.join_cpu = cpu_since(cpu);
+        timings.join = join;
+        timings.join_cpu = join_cpu;
         let rows = tables.row_counts().into_iter().collect();
         Ok(Prepared {
             report,
@@ -132,24 +124,17 @@ impl Source {
     }
 
     fn load_and_clean(&self) -> Result<(clean::Cleaned, PrepareTimings), PrepareError> {
-        let t = Instant::now();
-        let cpu = CpuUse::now();
-        let raw = self
-            .load_frames()
-            .map_err(|e| self.failed(PrepareStep::Load, e))?;
-        let load = t.elapsed().as_secs_f64();
-        let load_cpu = cpu_since(cpu);
-        let t = Instant::now();
-        let cpu = CpuUse::now();
+        let (raw, load, load_cpu) = measure(|| self.load_frames());
+        let raw = raw.map_err(|e| self.failed(PrepareStep::Load, e))?;
         // The raw tables are consumed: each is freed once its clean copy
         // exists.
-        let cleaned =
-            clean::clean_owned(raw).map_err(|e| self.failed(PrepareStep::Clean, e.into()))?;
+        let (cleaned, clean, clean_cpu) = measure(|| clean::clean_owned(raw));
+        let cleaned = cleaned.map_err(|e| self.failed(PrepareStep::Clean, e.into()))?;
         let timings = PrepareTimings {
             load,
-            clean: t.elapsed().as_secs_f64(),
+            clean,
             load_cpu,
-            clean_cpu: cpu_since(cpu),
+            clean_cpu,
             ..PrepareTimings::default()
         };
         Ok((cleaned, timings))

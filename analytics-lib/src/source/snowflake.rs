@@ -20,7 +20,9 @@ use snowflake_api::{
 use super::config::{SnowflakeAuth, SnowflakeConfig};
 use super::normalise::batches_to_frame;
 use super::{CuratedSource, Fetched, Result, Secret, SourceError};
-use crate::contract::{CUSTOMERS, ColumnType, ORDER_ITEMS, ORDERS, PRODUCTS, TableSpec};
+use crate::contract::{
+    CUSTOMERS, ColumnSpec, ColumnType, ORDER_ITEMS, ORDERS, PRODUCTS, TableSpec,
+};
 use crate::data::CuratedData;
 use crate::error::DataError;
 
@@ -242,10 +244,8 @@ impl SnowflakeSource {
             &format!("CREATE OR REPLACE TABLE {} ({})", spec.name, ddl.join(", ")),
             &format!("creating table `{}`", spec.name),
         )?;
-        let df = conform(spec, df.clone()).and_then(|df| {
-            spec.stored(df)
-                .map_err(|e| DataError::polars(spec.name, "writing rows as text")(e).into())
-        })?;
+        // In the stored types (text, not the loaded categoricals).
+        let df = conform_to(spec, df.clone(), |c| c.ty.dtype())?;
         let rows_per_insert = rows_per_insert.max(1);
         let mut offset = 0;
         while offset < df.height() {
@@ -320,8 +320,17 @@ fn secret_pieces(s: &str) -> Vec<&str> {
 /// contract's types (columns matched case-insensitively; extra ignored).
 /// A frame without columns (an empty result) becomes the empty contract table.
 pub fn conform(spec: &TableSpec, df: DataFrame) -> Result<DataFrame> {
+    conform_to(spec, df, ColumnSpec::loaded_dtype)
+}
+
+/// [`conform`], each column cast to `dtype(column)`.
+fn conform_to(
+    spec: &TableSpec,
+    df: DataFrame,
+    dtype: impl Fn(&ColumnSpec) -> DataType,
+) -> Result<DataFrame> {
     if df.width() == 0 {
-        return Ok(DataFrame::empty_with_schema(&spec.loaded_schema()));
+        return Ok(DataFrame::empty_with_schema(&spec.schema_with(&dtype)));
     }
     let names: Vec<String> = df
         .get_column_names()
@@ -352,7 +361,7 @@ pub fn conform(spec: &TableSpec, df: DataFrame) -> Result<DataFrame> {
             .into());
         }
         let cast = column
-            .cast(&c.loaded_dtype())
+            .cast(&dtype(c))
             .map_err(DataError::polars(
                 spec.name,
                 "casting to the contract's types",

@@ -1,7 +1,7 @@
 //! `analytics bench`: the pipeline benchmark (shared/spec/benchmark.md),
 //! each stage timed and its own memory peak measured.
 
-use analytics_lib::process::{CpuUse, proc_status_bytes};
+use analytics_lib::process::{CpuUse, measure, proc_status_bytes};
 
 use super::*;
 
@@ -32,11 +32,11 @@ impl StagePeaks {
         let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
         self.before
             .insert(stage.to_string(), serde_json::json!(rss_bytes()));
-        let cpu = CpuUse::now();
-        let out = run()?;
+        let (out, _, cpu) = measure(run);
+        let out = out?;
         let peak = if reset { peak_rss_bytes() } else { None };
         self.peak.insert(stage.to_string(), serde_json::json!(peak));
-        self.record_cpu(stage, cpu.zip(CpuUse::now()).map(|(a, b)| b.since(a)));
+        self.record_cpu(stage, cpu);
         Ok(out)
     }
 
