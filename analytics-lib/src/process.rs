@@ -63,9 +63,65 @@ pub fn measure<T>(f: impl FnOnce() -> T) -> (T, f64, Option<CpuUse>) {
     (out, t.elapsed().as_secs_f64(), spent)
 }
 
+/// Whether the kernel may give this process transparent huge pages (Linux
+/// `THP_enabled` in `/proc/self/status`, 6.x kernels); `None` where not
+/// shown.
+pub fn transparent_huge_pages_enabled() -> Option<bool> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("THP_enabled:"))?;
+    match line.split_whitespace().nth(1)? {
+        "0" => Some(false),
+        "1" => Some(true),
+        _ => None,
+    }
+}
+
+/// Turn transparent huge pages off for this process, unless
+/// `MIMALLOC_ALLOW_THP` is set (mimalloc has then applied it at start-up:
+/// `0` is this, `1` keeps them). Returns whether it turned them off.
+///
+/// mimalloc asks for huge pages on its arenas (`madvise(MADV_HUGEPAGE)`), so
+/// on a kernel set to `madvise` most of a job's memory came in 2 MiB pages.
+/// On a VM that hands free memory back to its host (free page reporting, as
+/// the 2-core development and CI machines do) a free 2 MiB block is usually
+/// one the host has taken back, and touching it costs the host 512 faults:
+/// a program that only touches fresh memory took 5–9 s per GiB in huge
+/// pages after a few seconds' pause, against 0.34–0.47 s per GiB in 4 KiB
+/// pages, run after run. That was most of `load`'s time at 10 M lines in the
+/// slow runs (9 s of system time), and why its cost per line swung 0.3–3.5×
+/// from run to run. The pages 4 KiB faults take come from small free blocks,
+/// which are rarely handed back; the price elsewhere is more faults (each
+/// about a microsecond) and TLB misses, which did not show in the user time.
+#[allow(unsafe_code)]
+pub fn disable_transparent_huge_pages() -> bool {
+    if std::env::var_os("MIMALLOC_ALLOW_THP").is_some() {
+        return false;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: prctl(PR_SET_THP_DISABLE, 1) takes plain integers and only
+        // sets a flag of this process's address space.
+        unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1 as libc::c_ulong, 0, 0, 0) == 0 }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        false
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::CpuUse;
+    use super::{CpuUse, disable_transparent_huge_pages, transparent_huge_pages_enabled};
+
+    #[test]
+    fn huge_pages_turned_off_show_so_in_the_process_status() {
+        if disable_transparent_huge_pages() {
+            assert_eq!(transparent_huge_pages_enabled(), Some(false));
+        } else {
+            // Left to mimalloc (the variable set) or not Linux.
+            assert!(std::env::var_os("MIMALLOC_ALLOW_THP").is_some() || !cfg!(target_os = "linux"));
+        }
+    }
 
     #[test]
     fn reads_the_fields_after_a_command_name_with_spaces_and_parentheses() {

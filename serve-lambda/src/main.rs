@@ -40,6 +40,9 @@ const RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
 
 fn main() -> std::process::ExitCode {
     let started = Instant::now();
+    // Lambda runs on Firecracker VMs: fresh memory in 4 KiB pages (see the
+    // function's note; MIMALLOC_ALLOW_THP=1 keeps huge pages).
+    serve::memory::disable_transparent_huge_pages();
     let result = actix_web::rt::System::new().block_on(run(started));
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -52,6 +52,9 @@ struct Args {
 
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
+    // Building a data snapshot touches GiBs of fresh memory: in 4 KiB pages,
+    // not huge pages (see the function's note; MIMALLOC_ALLOW_THP=1 keeps them).
+    analytics_lib::process::disable_transparent_huge_pages();
     let args = Args::parse();
     let cli = Overrides {
         config: args.config,

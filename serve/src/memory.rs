@@ -31,6 +31,11 @@ pub fn give_back_freed_memory() {
     unsafe { mi_collect(true) };
 }
 
+/// Fresh memory in 4 KiB pages rather than transparent huge pages, for
+/// `serve` and `serve-lambda` (see
+/// [`analytics_lib::process::disable_transparent_huge_pages`]).
+pub use analytics_lib::process::disable_transparent_huge_pages;
+
 /// Resident memory of this process in bytes (Linux `VmRSS`), for the log.
 pub fn resident_bytes() -> Option<u64> {
     analytics_lib::process::proc_status_bytes("VmRSS:")

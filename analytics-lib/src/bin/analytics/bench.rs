@@ -152,6 +152,7 @@ pub(crate) fn run_bench(args: BenchArgs) -> Result<()> {
         "rss_bytes_before_stage": peaks.before,
         "cpu_by_stage": peaks.cpu,
         "sales_view_bytes": sales_bytes,
+        "transparent_huge_pages": analytics_lib::process::transparent_huge_pages_enabled(),
     });
     if args.json {
         return print_json(&out);

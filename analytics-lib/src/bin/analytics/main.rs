@@ -47,9 +47,12 @@ const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
 /// time; at 10 M lines, where a step outlasts 100 ms, a delay of 100 ms
 /// faulted 6 M pages (17 s of system time in `analytics bench`), 1000 ms
 /// 2 M (9 s) for 0.13 GiB more at the peak (3.75 GiB).
-/// `MIMALLOC_PURGE_DELAY` / `MIMALLOC_ARENA_EAGER_COMMIT` in the environment
-/// take precedence; set there they also apply to the first arena, which is
-/// reserved before `main`.
+/// Transparent huge pages are turned off for the process
+/// ([`analytics_lib::process::disable_transparent_huge_pages`]): on a VM
+/// that hands free memory back to its host they cost 10–20× more per byte.
+/// `MIMALLOC_PURGE_DELAY` / `MIMALLOC_ARENA_EAGER_COMMIT` /
+/// `MIMALLOC_ALLOW_THP` in the environment take precedence; set there they
+/// also apply to the first arena, which is reserved before `main`.
 #[allow(unsafe_code)]
 fn tune_allocator() {
     for (option, var, value) in [
@@ -66,6 +69,7 @@ fn tune_allocator() {
             unsafe { mi_option_set(option, value) };
         }
     }
+    analytics_lib::process::disable_transparent_huge_pages();
 }
 
 fn main() -> ExitCode {
