@@ -86,9 +86,11 @@ pub fn transparent_huge_pages_enabled() -> Option<bool> {
 ///
 /// mimalloc asks for huge pages on its arenas (`madvise(MADV_HUGEPAGE)`), so
 /// on a kernel set to `madvise` most of a job's memory came in 2 MiB pages.
-/// On a VM that hands free memory back to its host (free page reporting, as
-/// the 2-core development and CI machines do) a free 2 MiB block is usually
-/// one the host has taken back, and touching it costs the host 512 faults:
+/// On a VM that hands free memory back to its host (the 2-core development
+/// and CI machines are Firecracker VMs whose kernel reports free 8 MiB
+/// blocks: "Free page reporting enabled", `page_reporting_order=11`) a free
+/// 2 MiB block is usually cut from one the host has taken back, and
+/// touching it costs the host 512 faults:
 /// a program that only touches fresh memory took 5–9 s per GiB in huge
 /// pages after a few seconds' pause, against 0.34–0.47 s per GiB in 4 KiB
 /// pages, run after run. That was most of `load`'s time at 10 M lines in the
