@@ -138,13 +138,9 @@ mod tests {
         while t.elapsed() < std::time::Duration::from_millis(5) {
             x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
         }
-        let pages = vec![1u8; 8 << 20];
-        std::hint::black_box(&pages);
         let used = CpuUse::now().expect("Unix").since(start);
         // Microseconds, not 10 ms ticks (all threads count: other tests too).
         let micros = ((used.user_seconds + used.system_seconds) * 1e6).round() as u64;
         assert!(micros > 0 && !micros.is_multiple_of(10_000), "{used:?}");
-        // 8 MiB written: at least 2048 fresh pages of 4 KiB (fewer if huge).
-        assert!(used.minor_faults >= 4, "{used:?}");
     }
 }
