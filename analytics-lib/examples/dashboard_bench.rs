@@ -88,9 +88,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let top = env_usize("TOP", 10)?;
     let t = Instant::now();
     let prepared = Source::parquet(&dir).prepare()?;
+    let prepare = t.elapsed().as_secs_f64();
+    let t = Instant::now();
     let built = Engine::from_sales(&prepared.sales, |index| (vec![NONE; index.len()], 0))?;
     drop(prepared);
-    eprintln!("prepared and built in {:.1} s", t.elapsed().as_secs_f64());
+    eprintln!(
+        "prepared in {prepare:.1} s, engine built in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
     let engine = &built.engine;
     let (lo, hi) = (built.min_date, built.max_date);
     let span = (hi - lo).num_days();
