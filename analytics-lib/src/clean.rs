@@ -180,10 +180,16 @@ impl JoinKeys {
     /// order's customer (the first row of an id when it repeats).
     pub fn find(frames: &CuratedFrames) -> Result<Self> {
         let orders = ids(&frames.orders, "orders", "order_id")?;
-        let products = product_codes(&frames.products, "products")?;
+        // Text product ids (tables built by hand) are made categorical
+        // here, and both columns are held until both are coded: a
+        // dictionary lives only as long as a column of it does, and one
+        // made again numbers the ids afresh.
+        let held_products = product_ids(&frames.products, "products")?;
+        let held_lines = product_ids(&frames.order_items, "order_items")?;
+        let products = product_codes(&held_products, "products")?;
         let customers = ids(&frames.customers, "customers", "customer_id")?;
         let lines_order = ids(&frames.order_items, "order_items", "order_id")?;
-        let lines_product = product_codes(&frames.order_items, "order_items")?;
+        let lines_product = product_codes(&held_lines, "order_items")?;
         let orders_customer = ids(&frames.orders, "orders", "customer_id")?;
         Ok(JoinKeys {
             line_order: KeyIndex::new(&orders).resolve(&lines_order),
@@ -193,15 +199,19 @@ impl JoinKeys {
     }
 }
 
-/// The product ids of a table as the codes of their shared dictionary
-/// (`contract::categorical_dtype`): as loaded, a cheap handle on the same
-/// memory; a text column (tables built by hand) is made categorical first.
-/// The products' and the lines' codes then mean the same ids.
-fn product_codes(df: &DataFrame, table: &'static str) -> Result<UInt32Chunked> {
+/// The product ids of a table, categorical as loaded (text ids, of tables
+/// built by hand, made so).
+fn product_ids(df: &DataFrame, table: &'static str) -> Result<Column> {
     df.column("product_id")
         .and_then(crate::kpi::categorical)
-        .and_then(|c| Ok(c.as_materialized_series().cat32()?.physical().clone()))
         .map_err(DataError::polars(table, "reading the product ids"))
+}
+
+/// Product ids as codes ([`crate::kpi::category_codes`]): the products'
+/// and the lines' codes mean the same ids while a column of their
+/// dictionary lives.
+fn product_codes(ids: &Column, table: &'static str) -> Result<UInt32Chunked> {
+    crate::kpi::category_codes(ids).map_err(DataError::polars(table, "reading the product ids"))
 }
 
 /// A string id column of a table (a cheap handle on the same memory).
@@ -538,8 +548,10 @@ pub fn clean_owned(data: CuratedFrames) -> Result<Cleaned> {
 
     // Products.
     // Product ids are categorical (as loaded): indexed by code.
-    let (product_index, first) =
-        CodeIndex::with_first_flags(&product_codes(&products, "products")?);
+    let (product_index, first) = CodeIndex::with_first_flags(&product_codes(
+        &product_ids(&products, "products")?,
+        "products",
+    )?);
     let (products, product_kept) = apply_rules(
         "products",
         products,
@@ -600,7 +612,10 @@ pub fn clean_owned(data: CuratedFrames) -> Result<Cleaned> {
     // above, and the product must exist. Each line's order is its id's first
     // row in the input orders.
     let line_order = order_index.resolve(&ids(&order_items, "order_items", "order_id")?);
-    let line_product = product_index.resolve(&product_codes(&order_items, "order_items")?);
+    let line_product = product_index.resolve(&product_codes(
+        &product_ids(&order_items, "order_items")?,
+        "order_items",
+    )?);
     let first = first_lines(&order_items, &line_order, order_kept.len())?;
     let mut has_line = vec![false; order_kept.len()];
     for &o in line_order.iter().filter(|&&o| o != NONE) {
@@ -745,6 +760,28 @@ fn first_lines(lines: &DataFrame, line_order: &[IdxSize], orders: usize) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Tables built by hand with text ids: each line finds its own product
+    /// although the products and the lines meet the ids in different
+    /// orders (codes are only comparable while their dictionary lives, and
+    /// it lives only as long as a column of it does).
+    #[test]
+    fn join_keys_of_text_tables_find_each_line_its_product() {
+        let frames = CuratedFrames {
+            customers: df!("customer_id" => ["c1"]).expect("customers"),
+            products: df!("product_id" => ["zz-p3", "zz-p1", "zz-p2"]).expect("products"),
+            orders: df!("order_id" => ["o1"], "customer_id" => ["c1"]).expect("orders"),
+            order_items: df!(
+                "order_id" => ["o1", "o1", "o1", "o1", "o1"],
+                "product_id" => ["zz-p1", "zz-p2", "zz-p3", "zz-p1", "zz-p9"]
+            )
+            .expect("lines"),
+        };
+        let keys = JoinKeys::find(&frames).expect("keys");
+        assert_eq!(keys.line_product, [1, 2, 0, 1, NONE]);
+        assert_eq!(keys.line_order, [0; 5]);
+        assert_eq!(keys.order_customer, [0]);
+    }
 
     /// The bit per (order, line number), the set for other line numbers and
     /// the set keyed by id flag the same lines as polars' `is_first_distinct`

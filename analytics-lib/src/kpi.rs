@@ -88,6 +88,20 @@ pub(crate) fn categorical(c: &Column) -> PolarsResult<Column> {
     c.cast(&crate::contract::categorical_dtype(c.name()))
 }
 
+/// A column's codes in its name's shared dictionary (nulls where the value
+/// is null): a column loaded categorical is read as it is, a text column
+/// (a table built by hand) is made categorical first. The same id has the
+/// same code in every table while the dictionary lives, which is as long
+/// as a column of it does: codes read off a column made here and dropped
+/// are not comparable with codes read after (hold the categorical).
+pub(crate) fn category_codes(c: &Column) -> PolarsResult<UInt32Chunked> {
+    Ok(categorical(c)?
+        .as_materialized_series()
+        .cat32()?
+        .physical()
+        .clone())
+}
+
 /// A column of the sales view as its categorical codes (nulls where the
 /// value is null) and its names by code (every name of its dictionary, some
 /// perhaps unused by this column). A text column (a view built by hand) is

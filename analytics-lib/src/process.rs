@@ -1,11 +1,17 @@
 //! This process as the system sees it.
 
+/// The value of a field of Linux `/proc/self/status` (`field` with its
+/// colon, e.g. `"VmRSS:"`): the word after it; `None` elsewhere.
+fn proc_status(field: &str) -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    Some(line.split_whitespace().nth(1)?.to_string())
+}
+
 /// Resident memory figures of this process from Linux `/proc/self/status`
 /// (`field`: `"VmRSS:"`, `"VmHWM:"`, …), in bytes; `None` elsewhere.
 pub fn proc_status_bytes(field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with(field))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    let kb: u64 = proc_status(field)?.parse().ok()?;
     Some(kb * 1024)
 }
 
@@ -71,9 +77,7 @@ pub fn measure<T>(f: impl FnOnce() -> T) -> (T, f64, Option<CpuUse>) {
 /// `THP_enabled` in `/proc/self/status`, 6.x kernels); `None` where not
 /// shown.
 pub fn transparent_huge_pages_enabled() -> Option<bool> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("THP_enabled:"))?;
-    match line.split_whitespace().nth(1)? {
+    match proc_status("THP_enabled:")?.as_str() {
         "0" => Some(false),
         "1" => Some(true),
         _ => None,

@@ -66,50 +66,31 @@ struct Encoded {
     index: HashMap<String, u32>,
 }
 
-/// Dense `u32` codes of a string column (by first appearance), the
-/// distinct values in code order, and (when `index`) the code of each.
-fn encode(col: &StringChunked, index: bool) -> Result<Encoded, DashboardError> {
-    let mut map: HashMap<&str, u32> = HashMap::with_capacity(col.len() / 2);
-    let mut values: Vec<&str> = Vec::new();
-    let codes = col
-        .iter()
-        .map(|v| {
-            let v = v.unwrap_or("");
-            let n = map.len() as u32;
-            *map.entry(v).or_insert_with(|| {
-                values.push(v);
-                n
-            })
-        })
-        .collect();
-    let ids = IdList::from_strs(values)?;
-    let owned = if index {
-        map.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
-    } else {
-        HashMap::new()
-    };
-    Ok(Encoded {
-        codes,
-        ids,
-        index: owned,
-    })
-}
-
-/// [`encode`] for an id column whose rows also carry an integer key (the
-/// sales view's `order_key` / `customer_key`: one per distinct id, null
-/// where the id has none): a key's first appearance is found in a vector
-/// instead of by hashing the text (a few seconds at 10 M lines); ids
-/// without a key, and empty or null ones, are hashed as [`encode`] does.
-/// The codes, ids and index are [`encode`]'s: an id has one key or none,
-/// and a key stands for one id.
-fn encode_keyed(col: &StringChunked, keys: &IdxCa, index: bool) -> Result<Encoded, DashboardError> {
-    let size = keys.max().map_or(0, |m| m as usize + 1);
+/// Dense `u32` codes of an id column (by first appearance), the distinct
+/// values in code order, and (when `index`) the code of each. Where the
+/// rows also carry an integer key (`keys`: the sales view's `order_key` /
+/// `customer_key`, one per distinct id, null where the id has none), a
+/// key's first appearance is found in a vector instead of by hashing the
+/// text (a few seconds at 10 M lines); ids without a key, and empty or
+/// null ones, are hashed. The codes are the same either way: an id has one
+/// key or none, and a key stands for one id.
+fn encode(
+    col: &StringChunked,
+    keys: Option<&IdxCa>,
+    index: bool,
+) -> Result<Encoded, DashboardError> {
+    let size = keys.and_then(|k| k.max()).map_or(0, |m| m as usize + 1);
     let mut by_key = vec![u32::MAX; size];
-    let mut unkeyed: HashMap<&str, u32> = HashMap::new();
+    let hashed = if keys.is_some() { 0 } else { col.len() / 2 };
+    let mut unkeyed: HashMap<&str, u32> = HashMap::with_capacity(hashed);
     let mut values: Vec<&str> = Vec::new();
+    let keys = keys
+        .into_iter()
+        .flat_map(|k| k.iter())
+        .chain(std::iter::repeat(None));
     let codes = col
         .iter()
-        .zip(keys.iter())
+        .zip(keys)
         .map(|(v, k)| {
             let slot = match (k, v) {
                 (Some(k), Some(v)) if !v.is_empty() => &mut by_key[k as usize],
@@ -232,15 +213,11 @@ impl Engine {
         };
         let ids = |id: &'static str, key: &'static str, index: bool| {
             let text = str_col(&lines, id)?;
-            if keyed {
-                let keys = lines
-                    .column(key)
-                    .and_then(|c| c.idx().cloned())
-                    .map_err(pe("reading the id keys"))?;
-                encode_keyed(&text, &keys, index)
-            } else {
-                encode(&text, index)
-            }
+            let keys = keyed
+                .then(|| lines.column(key).and_then(|c| c.idx().cloned()))
+                .transpose()
+                .map_err(pe("reading the id keys"))?;
+            encode(&text, keys.as_ref(), index)
         };
         let Encoded {
             codes: order_codes,
@@ -508,15 +485,27 @@ mod tests {
             rows.iter().map(|r| r.1).collect::<Vec<_>>(),
         );
         for index in [false, true] {
-            let hashed = encode(&text, index).expect("hashed");
-            let keyed = encode_keyed(&text, &keys, index).expect("keyed");
+            let hashed = encode(&text, None, index).expect("hashed");
+            let keyed = encode(&text, Some(&keys), index).expect("keyed");
             assert_eq!(keyed.codes, hashed.codes);
             assert_eq!(keyed.ids, hashed.ids);
             assert_eq!(keyed.index, hashed.index);
         }
-        assert_eq!(
-            encode_keyed(&text, &keys, false).expect("keyed").codes,
-            [0, 1, 2, 0, 3, 3, 4, 2, 5, 1, 3, 3, 4]
+        let keyed = encode(&text, Some(&keys), true).expect("keyed");
+        assert_eq!(keyed.codes, [0, 1, 2, 0, 3, 3, 4, 2, 5, 1, 3, 3, 4]);
+        let ids = ["c-9", "c-1", "ghost", "", "c-4", "other ghost"];
+        assert_eq!(keyed.ids, IdList::from_strs(ids).expect("ids"));
+        let index: HashMap<String, u32> = ids
+            .iter()
+            .enumerate()
+            .map(|(code, id)| (id.to_string(), code as u32))
+            .collect();
+        assert_eq!(keyed.index, index);
+        assert!(
+            encode(&text, Some(&keys), false)
+                .expect("keyed")
+                .index
+                .is_empty()
         );
     }
 }

@@ -363,26 +363,23 @@ pub(crate) mod tests {
             Some("p1"),
             Some("p9"),
         ];
+        let categorical = |text: &StringChunked| {
+            crate::kpi::categorical(&text.clone().with_name("product_id".into()).into_column())
+                .expect("categorical")
+        };
+        let codes_of = |c: &Column| crate::kpi::category_codes(c).expect("codes");
+        // Both held while coded: one dictionary (see `category_codes`).
         let text = strings(&ids);
-        let cat = text
-            .clone()
-            .into_series()
-            .cast(&crate::contract::categorical_dtype("product_id"))
-            .expect("categorical");
-        let codes = cat.cat32().expect("cat").physical().clone();
+        let probes = strings(&[Some("p1"), Some("p2"), Some("p3"), Some("p9"), None]);
+        let (held, held_probes) = (categorical(&text), categorical(&probes));
+        let codes = codes_of(&held);
         let (by_text, first_text) = KeyIndex::with_first_flags(&text);
         let (by_code, first_code) = CodeIndex::with_first_flags(&codes);
         assert_eq!(first_code, first_text);
         assert_eq!(by_code.len(), by_text.len());
         let keep = [true, true, false, true, true, false, true, false];
         let (by_text, by_code) = (by_text.retain_rows(&keep), by_code.retain_rows(&keep));
-        let probes = strings(&[Some("p1"), Some("p2"), Some("p3"), Some("p9"), None]);
-        let probe_codes = probes
-            .clone()
-            .into_series()
-            .cast(&crate::contract::categorical_dtype("product_id"))
-            .expect("categorical");
-        let probe_codes = probe_codes.cat32().expect("cat").physical().clone();
+        let probe_codes = codes_of(&held_probes);
         assert_eq!(by_code.resolve(&probe_codes), by_text.resolve(&probes));
         // p1's first row (2) was removed: unknown; p3 at 0, p2 at 4 → 3.
         assert_eq!(by_code.resolve(&probe_codes), [NONE, 3, 0, NONE, NONE]);
