@@ -31,7 +31,7 @@ use serde::Serialize;
 use crate::clean::JoinKeys;
 use crate::contract::{ORDER_ITEMS, ORDERS, STATUS_COMPLETED};
 use crate::data::CuratedFrames;
-use crate::data::keys::{NONE, sorted_rows, take_index};
+use crate::data::keys::{NONE, sorted_rows, take_index_owned};
 use crate::error::{DataError, Result};
 
 /// Cleaned sales as one line-level frame: every order line with its order,
@@ -123,8 +123,7 @@ impl Sales {
     /// Join the cleaned tables into the line-level sales frame (the ids are
     /// looked up here; [`Sales::join`] takes them from final cleaning).
     pub fn from_frames(clean: &CuratedFrames) -> Result<Self> {
-        let keys = JoinKeys::find(clean)?;
-        Self::join(clean, &keys)
+        Self::join_owned(clean, JoinKeys::find(clean)?)
     }
 
     /// Join the cleaned tables by row numbers: each line takes its order's,
@@ -133,33 +132,38 @@ impl Sales {
     /// unknown is left out (an inner join), an unknown product or customer
     /// gives nulls (left joins).
     pub fn join(clean: &CuratedFrames, keys: &JoinKeys) -> Result<Self> {
-        let lines_of_orders: Vec<bool> = keys.line_order.iter().map(|&o| o != NONE).collect();
-        let all_known = lines_of_orders.iter().all(|&k| k);
-        let pick = |v: &[IdxSize]| -> Vec<IdxSize> {
-            if all_known {
-                v.to_vec()
-            } else {
+        Self::join_owned(clean, keys.clone())
+    }
+
+    /// [`Sales::join`], consuming the keys (final cleaning's, which nothing
+    /// needs afterwards: [`crate::source::Source::prepare`]): each line's
+    /// order row becomes the view's `order_key` and the index of its
+    /// gathers without a copy (at 10 M lines each copy of a row vector is
+    /// 40 MB of fresh memory).
+    pub fn join_owned(clean: &CuratedFrames, keys: JoinKeys) -> Result<Self> {
+        let JoinKeys {
+            line_order,
+            line_product,
+            order_customer,
+        } = keys;
+        let (line_order, line_product, items) = if line_order.contains(&NONE) {
+            let known: Vec<bool> = line_order.iter().map(|&o| o != NONE).collect();
+            let pick = |v: &[IdxSize]| -> Vec<IdxSize> {
                 v.iter()
-                    .zip(&lines_of_orders)
+                    .zip(&known)
                     .filter(|(_, k)| **k)
                     .map(|(x, _)| *x)
                     .collect()
-            }
-        };
-        let line_order = pick(&keys.line_order);
-        let n = line_order.len();
-        let line_product = pick(&keys.line_product);
-        let items = if all_known {
-            clean.order_items.clone()
-        } else {
-            clean
+            };
+            let items = clean
                 .order_items
-                .filter(&BooleanChunked::from_slice(
-                    PlSmallStr::EMPTY,
-                    &lines_of_orders,
-                ))
-                .map_err(pe("keeping the lines of known orders"))?
+                .filter(&BooleanChunked::from_slice(PlSmallStr::EMPTY, &known))
+                .map_err(pe("keeping the lines of known orders"))?;
+            (pick(&line_order), pick(&line_product), items)
+        } else {
+            (line_order, line_product, clean.order_items.clone())
         };
+        let n = line_order.len();
         // Product ids as loaded and cleaned: categorical (a table built by
         // hand with text ids is made so here).
         let items = ORDER_ITEMS
@@ -181,14 +185,26 @@ impl Sales {
             .customers
             .take(&by_id)
             .map_err(pe("sorting the customers"))?;
+        // Each order's customer as a row of the sorted customers, then
+        // each line's through its order: the lookups at random rows are
+        // one per order, not one per line (the lines come in their orders'
+        // order, so the second pass reads the orders front to back).
+        let mut order_customer = order_customer;
+        for c in order_customer.iter_mut() {
+            if *c != NONE {
+                *c = sorted_row[*c as usize];
+            }
+        }
+        drop(sorted_row);
         let line_customer: Vec<IdxSize> = line_order
             .iter()
-            .map(|&o| match keys.order_customer.get(o as usize) {
-                Some(&c) if c != NONE => sorted_row[c as usize],
-                _ => NONE,
-            })
+            .map(|&o| order_customer.get(o as usize).copied().unwrap_or(NONE))
             .collect();
-        let customer_key = take_index(&line_customer);
+        drop(order_customer);
+        let customer_key = take_index_owned(line_customer);
+        // Every line's order is known now: its row is its key, as it is.
+        let order_key = IdxCa::from_vec("order_key".into(), line_order);
+        let product_rows = take_index_owned(line_product);
         // The three gathers are independent: side by side on the pool. The
         // few-valued text columns are made categorical on their own table
         // (one hash per order, product or customer) and gathered as 4-byte
@@ -211,14 +227,14 @@ impl Sales {
                                 col("status"),
                             ])
                             .collect()?;
-                        ORDERS.loaded(orders)?.take(&take_index(&line_order))
+                        ORDERS.loaded(orders)?.take(&order_key)
                     },
                     || {
                         clean
                             .products
                             .column("category")
                             .and_then(categorical)
-                            .and_then(|c| c.take(&take_index(&line_product)))
+                            .and_then(|c| c.take(&product_rows))
                     },
                 )
             },
@@ -249,7 +265,8 @@ impl Sales {
         gathered.push(category);
         gathered.push(state);
         gathered.push(customer_key.with_name("customer_key".into()).into_column());
-        gathered.push(IdxCa::from_vec("order_key".into(), line_order).into_column());
+        drop(product_rows);
+        gathered.push(order_key.into_column());
         let gathered = DataFrame::new(n, gathered)
             .map_err(pe("joining the sales tables"))?
             .lazy()

@@ -213,6 +213,16 @@ pub fn take_index(rows: &[IdxSize]) -> IdxCa {
     }
 }
 
+/// [`take_index`] of rows the caller no longer needs: moved into the index
+/// as they are when every row is found (no copy).
+pub fn take_index_owned(rows: Vec<IdxSize>) -> IdxCa {
+    if rows.contains(&NONE) {
+        take_index(&rows)
+    } else {
+        IdxCa::from_vec(PlSmallStr::EMPTY, rows)
+    }
+}
+
 /// The rows of `ids` in ascending order of their values, nulls first, equal
 /// values in row order: what polars' `arg_sort` gives, without comparing
 /// strings at every step. Each value's first 16 bytes are packed into a
@@ -461,6 +471,19 @@ pub(crate) mod tests {
         let idx = take_index(&[2, NONE, 0]);
         assert_eq!(idx.null_count(), 1);
         assert_eq!(idx.get(0), Some(2));
+        // The owned form gives the same index, with or without rows not
+        // found, and moves the rows when every one is found.
+        for rows in [vec![2, NONE, 0], vec![3, 1, 0, 1], vec![]] {
+            let owned = take_index_owned(rows.clone());
+            let want: Vec<Option<IdxSize>> = take_index(&rows).iter().collect();
+            let got: Vec<Option<IdxSize>> = owned.iter().collect();
+            assert_eq!(got, want, "{rows:?}");
+        }
+        let rows: Vec<IdxSize> = vec![5, 4, 3];
+        let at = rows.as_ptr();
+        let owned = take_index_owned(rows);
+        let slice = owned.cont_slice().expect("one chunk without nulls");
+        assert_eq!(slice.as_ptr(), at, "the rows are moved, not copied");
     }
 
     /// `sorted_rows` gives polars' `arg_sort` (nulls first, ties in row

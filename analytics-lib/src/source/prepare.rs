@@ -102,9 +102,8 @@ impl Source {
     pub fn prepare(&self) -> Result<Prepared, PrepareError> {
         let (cleaned, mut timings) = self.load_and_clean()?;
         let (tables, report, keys) = cleaned.into_parts();
-        let (sales, join, join_cpu) = measure(|| Sales::join(&tables, &keys));
+        let (sales, join, join_cpu) = measure(|| Sales::join_owned(&tables, keys));
         let sales = sales.map_err(|e| self.failed(PrepareStep::Join, e.into()))?;
-        drop(keys);
         timings.join = join;
         timings.join_cpu = join_cpu;
         let rows = tables.row_counts().into_iter().collect();

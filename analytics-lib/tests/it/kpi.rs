@@ -455,3 +455,87 @@ fn monthly_by_group_by(s: &Sales, f: &Filter) -> std::collections::BTreeMap<Stri
         })
         .collect()
 }
+
+/// The join on raw tables, which hold what cleaning removes: a line of an
+/// unknown order (o99) is left out, the lines of an order whose customer
+/// is unknown (o13, c99) keep null customer columns, and a repeated order
+/// id (o03) joins its first row. Every other line gets its order's
+/// customer and that customer's state, as lookups by id give them, and its
+/// `customer_key` is that customer's row among `Sales::customers`.
+#[test]
+fn join_of_raw_tables_matches_lookups_by_id() {
+    use std::collections::HashMap;
+    let raw = tiny();
+    let text = |df: &DataFrame, name: &str| -> Vec<Option<String>> {
+        df.column(name)
+            .and_then(|c| c.cast(&DataType::String))
+            .expect("column")
+            .str()
+            .expect("text")
+            .iter()
+            .map(|v| v.map(str::to_string))
+            .collect()
+    };
+    let first_of = |keys: Vec<Option<String>>, values: Vec<Option<String>>| {
+        let mut map = HashMap::new();
+        // A null id is never looked up (the raw customers hold one).
+        for (k, v) in keys.into_iter().zip(values) {
+            if let Some(k) = k {
+                map.entry(k).or_insert(v);
+            }
+        }
+        map
+    };
+    let order_customer = first_of(
+        text(&raw.orders, "order_id"),
+        text(&raw.orders, "customer_id"),
+    );
+    let customer_state = first_of(
+        text(&raw.customers, "customer_id"),
+        text(&raw.customers, "state"),
+    );
+    let mut want = Vec::new();
+    for (order, line) in text(&raw.order_items, "order_id")
+        .into_iter()
+        .zip(text(&raw.order_items, "line_no"))
+    {
+        let order = order.expect("order id");
+        let Some(customer) = order_customer.get(&order) else {
+            continue;
+        };
+        let known = customer
+            .as_ref()
+            .filter(|c| customer_state.contains_key(*c));
+        let state = known.and_then(|c| customer_state[c].clone());
+        want.push((order, line, customer.clone(), state, known.cloned()));
+    }
+    assert!(want.iter().any(|w| w.4.is_none()), "an unknown customer");
+    assert!(want.len() < raw.order_items.height(), "an unknown order");
+
+    let s = Sales::from_frames(&raw).expect("sales");
+    let ids = text(&s.customers, "customer_id");
+    let keys: Vec<Option<u32>> = s
+        .lines
+        .column("customer_key")
+        .and_then(|c| c.cast(&DataType::UInt32))
+        .expect("keys")
+        .u32()
+        .expect("u32")
+        .iter()
+        .collect();
+    let got: Vec<_> = text(&s.lines, "order_id")
+        .into_iter()
+        .zip(text(&s.lines, "line_no"))
+        .zip(text(&s.lines, "customer_id"))
+        .zip(text(&s.lines, "state"))
+        .zip(keys)
+        .map(|((((o, l), c), st), k)| {
+            let keyed = k.map(|k| ids[k as usize].clone().expect("id"));
+            (o.expect("order id"), l, c, st, keyed)
+        })
+        .collect();
+    assert_eq!(got, want);
+    // The order keys number the lines' orders (their rows in the orders).
+    let order_keys = s.lines.column("order_key").expect("order keys");
+    assert_eq!(order_keys.null_count(), 0);
+}
