@@ -17,9 +17,11 @@ per-line growth against the smallest size is the ratio of those medians: at
 1 M lines a stage can take 15 ms in one run and 100 ms in the next on these
 machines, and one run's ratio says more about that than about the code.
 Each stage's CPU time (user and system) and minor page faults come too
-(medians), with the per-line growth of the user time alone: the system
-time is mostly the kernel zeroing pages touched for the first time, whose
-cost per page varies several-fold from run to run on a VM.
+(medians), with the system time per fault and the per-line growth of the
+user time alone: the system time is mostly the kernel zeroing pages touched
+for the first time, whose cost per page varies several-fold from run to run
+on a VM (1.4 µs for a page the guest still holds, 5-16 µs for one its host
+has taken back, measured on these machines).
 Prints a table to stderr and the JSON to stdout (and to --json OUT when
 given). A size that fails (e.g. out of memory) is reported as failed with
 its exit status; the others still run.
@@ -191,12 +193,19 @@ def main():
     cpu_stages = keys_in_order(r.get("cpu_by_stage") or {} for r in ok)
     def cpu_cell(r, k):
         c = (r.get("cpu_by_stage") or {}).get(k)
-        return (f"{c['user_seconds']:>12.2f} / {c['system_seconds']:<6.2f}{c['minor_faults']:>13,.0f}"
-                if c else f"{'—':>34}")
+        if not c:
+            return f"{'—':>42}"
+        per_fault = (f"{c['system_seconds'] * 1e6 / c['minor_faults']:>8.1f}"
+                     if c["minor_faults"] >= 1000 else f"{'—':>8}")
+        return f"{c['user_seconds']:>12.2f} / {c['system_seconds']:<6.2f}{c['minor_faults']:>13,.0f}{per_fault}"
     if cpu_stages:
         print_table(ok, "CPU (medians)", cpu_stages,
-                    lambda r: f"{r['size'] + ' user / sys s, faults':>34}",
+                    lambda r: f"{r['size'] + ' user / sys s, faults, sys µs/fault':>42}",
                     cpu_cell, "per_line_user_cpu_vs_", "user x/M vs ", 18)
+        print("sys µs/fault: the stage's system time per page fault (— under 1,000 "
+              "faults); on a VM a page the host has taken back costs several times one "
+              "the guest still holds, so a larger value at the larger size is the "
+              "machine's, not the code's", file=sys.stderr)
     for r in results:
         if r.get("failed"):
             print(f"{r['size']}: FAILED (exit {r['exit']}) after {r['wall_seconds']:.0f} s", file=sys.stderr)
