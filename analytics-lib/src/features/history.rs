@@ -251,34 +251,154 @@ struct Scratch {
     spent: Vec<Kahan>,
 }
 
+/// What one cutoff's rows are computed from: the day numbers of the
+/// cutoff and of its windows, and the share column of each category code.
+struct RowPlan {
+    t: i32,
+    recent_start: i32,
+    target_end: i32,
+    /// The share column of each category code (`usize::MAX`: none).
+    column_of: Vec<usize>,
+    shares: usize,
+}
+
+impl RowPlan {
+    /// A row's width: the base features, the shares, the target.
+    fn width(&self) -> usize {
+        BASE_FEATURES.len() + self.shares + 1
+    }
+}
+
+/// Rows written per parallel block.
+const BLOCK: usize = 1 << 14;
+
 impl CustomerHistory<'_> {
-    /// One row per customer with a line before `cutoff`, sorted by
-    /// `customer_id`: each customer's lines are read once, front to back, and
-    /// its row is written straight into the columns (parallel blocks of
-    /// customers); the share columns are those of `categories`.
-    fn frame_at(&self, cutoff: NaiveDate, categories: &[String]) -> Result<DataFrame> {
-        let t = epoch_days(cutoff);
-        let recent_start = epoch_days(cutoff - Duration::days(HORIZON_DAYS));
-        let target_end = epoch_days(cutoff + Duration::days(HORIZON_DAYS));
-        // The share column of each category code (`usize::MAX`: none).
+    fn plan(&self, cutoff: NaiveDate, categories: &[String]) -> RowPlan {
         let mut column_of = vec![usize::MAX; self.categories.len()];
         for (j, cat) in categories.iter().enumerate() {
             if let Some(k) = self.categories.iter().position(|c| c == cat) {
                 column_of[k] = j;
             }
         }
-        let shares = categories.len();
-        // The customers with history: a (completed, dated) line before
-        // the cutoff.
-        let kept: Vec<usize> = (0..self.ids.len())
+        RowPlan {
+            t: epoch_days(cutoff),
+            recent_start: epoch_days(cutoff - Duration::days(HORIZON_DAYS)),
+            target_end: epoch_days(cutoff + Duration::days(HORIZON_DAYS)),
+            column_of,
+            shares: categories.len(),
+        }
+    }
+
+    /// The customers with history at the plan's cutoff (a completed,
+    /// dated line before it), in id order.
+    fn kept(&self, plan: &RowPlan) -> Vec<usize> {
+        (0..self.ids.len())
             .into_par_iter()
-            .filter(|&g| self.lines_of(g).iter().any(|l| l.day < t))
-            .collect();
+            .filter(|&g| self.lines_of(g).iter().any(|l| l.day < plan.t))
+            .collect()
+    }
+
+    /// Customer `g`'s row at the plan's cutoff, written into `out` (its
+    /// [`RowPlan::width`] values: the base features, the shares, the
+    /// target), each line read once, front to back.
+    fn row(&self, g: usize, plan: &RowPlan, s: &mut Scratch, out: &mut [f64]) {
+        let (t, recent_start, target_end) = (plan.t, plan.recent_start, plan.target_end);
+        s.orders.clear();
+        s.recent.clear();
+        s.spent.fill(Kahan::default());
+        let mut c = Customer {
+            last: i32::MIN,
+            first: i32::MAX,
+            ..Default::default()
+        };
+        for line in self.lines_of(g) {
+            let day = line.day;
+            if day >= target_end {
+                continue;
+            }
+            let rev = line.has_revenue.then_some(line.revenue);
+            if day >= t {
+                if let Some(v) = rev {
+                    c.target.add(v);
+                }
+                continue;
+            }
+            c.last = c.last.max(day);
+            c.first = c.first.min(day);
+            let recent = day >= recent_start;
+            let o = line.order;
+            // Lines of one order are usually next to each other.
+            if s.orders.last() != Some(&o) {
+                s.orders.push(o);
+            }
+            if recent && s.recent.last() != Some(&o) {
+                s.recent.push(o);
+            }
+            let Some(v) = rev else { continue };
+            c.monetary.add(v);
+            if recent {
+                c.revenue_90d.add(v);
+            }
+            if line.category != NO_CATEGORY {
+                match plan.column_of[line.category as usize] {
+                    usize::MAX => {}
+                    j => s.spent[j].add(v),
+                }
+            }
+        }
+        let distinct = |v: &mut Vec<u32>| {
+            if v.len() > 1 {
+                v.sort_unstable();
+                v.dedup();
+            }
+            v.len() as u32
+        };
+        c.frequency = distinct(&mut s.orders);
+        c.orders_90d = distinct(&mut s.recent);
+        let m = round_money(c.monetary.sum);
+        let base = [
+            f64::from(t - c.last),
+            f64::from(c.frequency),
+            m,
+            f64::from(t - c.first),
+            m / f64::from(c.frequency),
+            f64::from(c.orders_90d),
+            round_money(c.revenue_90d.sum),
+        ];
+        let share = (0..plan.shares).map(|j| {
+            if m > 0.0 {
+                round_money(s.spent[j].sum) / m
+            } else {
+                0.0
+            }
+        });
+        let row = base
+            .into_iter()
+            .chain(share)
+            .chain([round_money(c.target.sum)]);
+        for (slot, v) in out.iter_mut().zip(row) {
+            *slot = v;
+        }
+    }
+
+    fn scratch(plan: &RowPlan) -> Scratch {
+        Scratch {
+            spent: vec![Kahan::default(); plan.shares],
+            ..Default::default()
+        }
+    }
+
+    /// One row per customer with a line before `cutoff`, sorted by
+    /// `customer_id`: each customer's lines are read once, front to back, and
+    /// its row is written straight into the columns (parallel blocks of
+    /// customers); the share columns are those of `categories`.
+    fn frame_at(&self, cutoff: NaiveDate, categories: &[String]) -> Result<DataFrame> {
+        let plan = self.plan(cutoff, categories);
+        let kept = self.kept(&plan);
         let n = kept.len();
         let ids: Vec<&str> = kept.iter().map(|&g| self.ids[g]).collect();
-        let width = BASE_FEATURES.len() + shares + 1;
+        let width = plan.width();
         let mut values: Vec<Vec<f64>> = (0..width).map(|_| vec![0.0; n]).collect();
-        const BLOCK: usize = 1 << 14;
         let mut blocks: Vec<(&[usize], Vec<&mut [f64]>)> = Vec::with_capacity(n.div_ceil(BLOCK));
         let mut rests: Vec<&mut [f64]> = values.iter_mut().map(|c| c.as_mut_slice()).collect();
         for rows in kept.chunks(BLOCK) {
@@ -291,86 +411,11 @@ impl CustomerHistory<'_> {
             blocks.push((rows, cols));
         }
         blocks.into_par_iter().for_each_init(
-            || Scratch {
-                spent: vec![Kahan::default(); shares],
-                ..Default::default()
-            },
-            |s, (rows, mut cols)| {
+            || (Self::scratch(&plan), vec![0.0; width]),
+            |(s, row), (rows, mut cols)| {
                 for (i, &g) in rows.iter().enumerate() {
-                    s.orders.clear();
-                    s.recent.clear();
-                    s.spent.fill(Kahan::default());
-                    let mut c = Customer {
-                        last: i32::MIN,
-                        first: i32::MAX,
-                        ..Default::default()
-                    };
-                    for line in self.lines_of(g) {
-                        let day = line.day;
-                        if day >= target_end {
-                            continue;
-                        }
-                        let rev = line.has_revenue.then_some(line.revenue);
-                        if day >= t {
-                            if let Some(v) = rev {
-                                c.target.add(v);
-                            }
-                            continue;
-                        }
-                        c.last = c.last.max(day);
-                        c.first = c.first.min(day);
-                        let recent = day >= recent_start;
-                        let o = line.order;
-                        // Lines of one order are usually next to each other.
-                        if s.orders.last() != Some(&o) {
-                            s.orders.push(o);
-                        }
-                        if recent && s.recent.last() != Some(&o) {
-                            s.recent.push(o);
-                        }
-                        let Some(v) = rev else { continue };
-                        c.monetary.add(v);
-                        if recent {
-                            c.revenue_90d.add(v);
-                        }
-                        if line.category != NO_CATEGORY {
-                            match column_of[line.category as usize] {
-                                usize::MAX => {}
-                                j => s.spent[j].add(v),
-                            }
-                        }
-                    }
-                    let distinct = |v: &mut Vec<u32>| {
-                        if v.len() > 1 {
-                            v.sort_unstable();
-                            v.dedup();
-                        }
-                        v.len() as u32
-                    };
-                    c.frequency = distinct(&mut s.orders);
-                    c.orders_90d = distinct(&mut s.recent);
-                    let m = round_money(c.monetary.sum);
-                    let base = [
-                        f64::from(t - c.last),
-                        f64::from(c.frequency),
-                        m,
-                        f64::from(t - c.first),
-                        m / f64::from(c.frequency),
-                        f64::from(c.orders_90d),
-                        round_money(c.revenue_90d.sum),
-                    ];
-                    let share = (0..shares).map(|j| {
-                        if m > 0.0 {
-                            round_money(s.spent[j].sum) / m
-                        } else {
-                            0.0
-                        }
-                    });
-                    let row = base
-                        .into_iter()
-                        .chain(share)
-                        .chain([round_money(c.target.sum)]);
-                    for (col, v) in cols.iter_mut().zip(row) {
+                    self.row(g, &plan, s, row);
+                    for (col, &v) in cols.iter_mut().zip(row.iter()) {
                         col[i] = v;
                     }
                 }
@@ -386,6 +431,49 @@ impl CustomerHistory<'_> {
                 .map(|(name, v)| Column::new(name.into(), v)),
         );
         DataFrame::new(n, columns).map_err(pe("assembling customer features"))
+    }
+
+    /// [`FeatureData::training_rows`] from the grouped lines: the rows of
+    /// [`Self::frame_at`] written straight into the row-major matrix, the
+    /// target and the baseline (no frame, no second copy: at millions of
+    /// customers that halves the fresh memory a cutoff touches).
+    fn rows_at(&self, cutoff: NaiveDate, categories: &[String]) -> Result<TrainingRows> {
+        check_categories(categories)?;
+        let plan = self.plan(cutoff, categories);
+        let kept = self.kept(&plan);
+        let n = kept.len();
+        if n == 0 {
+            return Err(no_order_before(cutoff));
+        }
+        let width = plan.width();
+        let features = width - 1;
+        let baseline_at = BASE_FEATURES
+            .iter()
+            .position(|&f| f == BASELINE)
+            .expect("the baseline is a base feature");
+        let mut x = vec![0.0; n * features];
+        let mut y = vec![0.0; n];
+        let mut baseline = vec![0.0; n];
+        x.par_chunks_mut(BLOCK * features)
+            .zip(y.par_chunks_mut(BLOCK))
+            .zip(baseline.par_chunks_mut(BLOCK))
+            .zip(kept.par_chunks(BLOCK))
+            .for_each_init(
+                || (Self::scratch(&plan), vec![0.0; width]),
+                |(s, row), (((x, y), baseline), rows)| {
+                    for (i, &g) in rows.iter().enumerate() {
+                        self.row(g, &plan, s, row);
+                        x[i * features..(i + 1) * features].copy_from_slice(&row[..features]);
+                        y[i] = row[features];
+                        baseline[i] = row[baseline_at];
+                    }
+                },
+            );
+        Ok(TrainingRows {
+            x: FeatureMatrix::new(feature_names(categories), x)?,
+            y,
+            baseline,
+        })
     }
 }
 
@@ -421,6 +509,10 @@ impl FeatureData for CustomerHistory<'_> {
         categories: Option<&[String]>,
     ) -> Result<CustomerFeatures> {
         self.at(cutoff, categories)
+    }
+
+    fn training_rows(&self, cutoff: NaiveDate, categories: &[String]) -> Result<TrainingRows> {
+        self.rows_at(cutoff, categories)
     }
 
     fn for_cutoffs(&self) -> Result<Box<dyn FeatureData + '_>> {

@@ -359,6 +359,19 @@ pub trait FeatureData {
         cutoff: NaiveDate,
         categories: Option<&[String]>,
     ) -> Result<CustomerFeatures>;
+    /// What training reads at `cutoff`: the feature matrix (columns in
+    /// [`feature_names`] order, customers in id order), the target and the
+    /// baseline, the same values [`FeatureData::customer_features`] gives
+    /// with `categories`. The default reads them off that frame; grouped
+    /// lines write them directly ([`CustomerHistory`]).
+    fn training_rows(&self, cutoff: NaiveDate, categories: &[String]) -> Result<TrainingRows> {
+        let f = self.customer_features(cutoff, Some(categories))?;
+        Ok(TrainingRows {
+            x: f.matrix()?,
+            y: f.target()?,
+            baseline: f.baseline()?,
+        })
+    }
     /// The same data, ready for features at several cutoffs (training reads
     /// three): local lines are grouped by customer once ([`CustomerHistory`]);
     /// data that is already one row per customer is used as it is.
@@ -376,6 +389,16 @@ pub trait FeatureData {
         let _ = as_of;
         None
     }
+}
+
+/// A feature matrix with its target and baseline, rows in customer id
+/// order ([`FeatureData::training_rows`]).
+#[derive(Clone, Debug)]
+pub struct TrainingRows {
+    pub x: FeatureMatrix,
+    pub y: Vec<f64>,
+    /// The naive baseline's prediction ([`BASELINE`]).
+    pub baseline: Vec<f64>,
 }
 
 /// A borrowed [`FeatureData`], as the default [`FeatureData::for_cutoffs`].
@@ -396,6 +419,10 @@ impl<D: FeatureData + ?Sized> FeatureData for Borrowed<'_, D> {
         categories: Option<&[String]>,
     ) -> Result<CustomerFeatures> {
         self.0.customer_features(cutoff, categories)
+    }
+
+    fn training_rows(&self, cutoff: NaiveDate, categories: &[String]) -> Result<TrainingRows> {
+        self.0.training_rows(cutoff, categories)
     }
 
     fn for_cutoffs(&self) -> Result<Box<dyn FeatureData + '_>> {

@@ -178,3 +178,63 @@ fn categories_as_text_give_the_features_of_the_categorical_view() {
         assert!(coded.frame.equals_missing(&from_text.frame), "at {cutoff}");
     }
 }
+
+/// The training rows grouped lines write directly are those read off the
+/// features frame, bit for bit: the matrix in the same column order, the
+/// target and the baseline, at several cutoffs and with category lists
+/// that leave some categories out or name one the data lacks; a cutoff
+/// before every order and bad category lists are refused as the frame
+/// path refuses them.
+#[test]
+fn training_rows_written_directly_are_those_of_the_frame() {
+    let sales = generated(40_000, 11);
+    let history = CustomerHistory::new(&sales).expect("grouped");
+    let as_of = sales.default_as_of;
+    let all = categories_before(&sales, as_of).expect("categories");
+    assert!(all.len() > 2, "{all:?}");
+    let mut some = all[1..].to_vec();
+    some.push("zz_not_sold".to_string());
+    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let mut compared = 0;
+    for days in [0i64, 90, 200, 400] {
+        let cutoff = as_of - Duration::days(days);
+        for categories in [&all, &some] {
+            let frame = history.at(cutoff, Some(categories)).expect("frame");
+            let direct = history
+                .training_rows(cutoff, categories)
+                .expect("direct rows");
+            assert_eq!(direct.x.names(), frame.matrix().expect("m").names());
+            assert_eq!(direct.x.n_rows(), frame.frame.height());
+            assert_eq!(
+                bits(direct.x.values()),
+                bits(frame.matrix().expect("matrix").values()),
+                "matrix at {cutoff}"
+            );
+            assert_eq!(bits(&direct.y), bits(&frame.target().expect("y")));
+            assert_eq!(
+                bits(&direct.baseline),
+                bits(&frame.baseline().expect("baseline"))
+            );
+            compared += direct.x.n_rows();
+        }
+    }
+    assert!(compared > 1_000, "{compared} rows compared");
+    let first = sales
+        .lines
+        .column("order_date")
+        .and_then(|c| c.as_materialized_series().min::<i32>())
+        .expect("min")
+        .expect("a date");
+    let early = NaiveDate::from_num_days_from_ce_opt(first + 719_163).expect("date");
+    let direct = history
+        .training_rows(early, &all)
+        .expect_err("nothing before");
+    let frame = history.at(early, Some(&all)).expect_err("nothing before");
+    assert_eq!(direct.to_string(), frame.to_string());
+    let unsorted = vec!["b".to_string(), "a".to_string()];
+    let direct = history
+        .training_rows(as_of, &unsorted)
+        .expect_err("unsorted");
+    let frame = history.at(as_of, Some(&unsorted)).expect_err("unsorted");
+    assert_eq!(direct.to_string(), frame.to_string());
+}

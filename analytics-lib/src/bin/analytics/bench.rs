@@ -99,6 +99,9 @@ pub(crate) fn run_bench(args: BenchArgs) -> Result<()> {
     let report = peaks.measure("train", || {
         train_all(&sales, None, &TrainParams::default()).context("while training")
     })?;
+    for (name, cpu) in &report.cpu {
+        peaks.record_cpu(name, Some(*cpu));
+    }
     let stage = |key: &str| serde_json::json!(report.seconds.get(key).copied());
     seconds.insert("features".into(), stage("features"));
     seconds.insert("select_features".into(), stage("select_features"));
