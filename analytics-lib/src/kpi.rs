@@ -31,7 +31,7 @@ use serde::Serialize;
 use crate::clean::JoinKeys;
 use crate::contract::{ORDER_ITEMS, ORDERS, STATUS_COMPLETED};
 use crate::data::CuratedFrames;
-use crate::data::keys::{NONE, sorted_rows, take_index_owned};
+use crate::data::keys::{NONE, sorted_rows, take_index};
 use crate::error::{DataError, Result};
 
 /// Cleaned sales as one line-level frame: every order line with its order,
@@ -123,7 +123,7 @@ impl Sales {
     /// Join the cleaned tables into the line-level sales frame (the ids are
     /// looked up here; [`Sales::join`] takes them from final cleaning).
     pub fn from_frames(clean: &CuratedFrames) -> Result<Self> {
-        Self::join_owned(clean, JoinKeys::find(clean)?)
+        Self::join(clean, JoinKeys::find(clean)?)
     }
 
     /// Join the cleaned tables by row numbers: each line takes its order's,
@@ -131,20 +131,15 @@ impl Sales {
     /// join on the string ids. Lines keep their order; a line whose order is
     /// unknown is left out (an inner join), an unknown product or customer
     /// gives nulls (left joins).
-    pub fn join(clean: &CuratedFrames, keys: &JoinKeys) -> Result<Self> {
-        Self::join_owned(clean, keys.clone())
-    }
-
-    /// [`Sales::join`], consuming the keys (final cleaning's, which nothing
-    /// needs afterwards: [`crate::source::Source::prepare`]): each line's
-    /// order row becomes the view's `order_key` and the index of its
-    /// gathers without a copy (at 10 M lines each copy of a row vector is
-    /// 40 MB of fresh memory).
-    pub fn join_owned(clean: &CuratedFrames, keys: JoinKeys) -> Result<Self> {
+    ///
+    /// The keys are consumed (final cleaning's, which nothing needs
+    /// afterwards): each line's order row becomes the view's `order_key`
+    /// and the index of its gathers without a copy.
+    pub fn join(clean: &CuratedFrames, keys: JoinKeys) -> Result<Self> {
         let JoinKeys {
             line_order,
             line_product,
-            order_customer,
+            mut order_customer,
         } = keys;
         let (line_order, line_product, items) = if line_order.contains(&NONE) {
             let known: Vec<bool> = line_order.iter().map(|&o| o != NONE).collect();
@@ -189,7 +184,6 @@ impl Sales {
         // each line's through its order: the lookups at random rows are
         // one per order, not one per line (the lines come in their orders'
         // order, so the second pass reads the orders front to back).
-        let mut order_customer = order_customer;
         for c in order_customer.iter_mut() {
             if *c != NONE {
                 *c = sorted_row[*c as usize];
@@ -201,10 +195,10 @@ impl Sales {
             .map(|&o| order_customer.get(o as usize).copied().unwrap_or(NONE))
             .collect();
         drop(order_customer);
-        let customer_key = take_index_owned(line_customer);
+        let customer_key = take_index(line_customer);
         // Every line's order is known now: its row is its key, as it is.
         let order_key = IdxCa::from_vec("order_key".into(), line_order);
-        let product_rows = take_index_owned(line_product);
+        let product_rows = take_index(line_product);
         // The three gathers are independent: side by side on the pool. The
         // few-valued text columns are made categorical on their own table
         // (one hash per order, product or customer) and gathered as 4-byte
@@ -248,6 +242,7 @@ impl Sales {
         let of_orders = of_orders.map_err(pe("taking each line's order"))?;
         let category = category.map_err(pe("taking each line's product category"))?;
         let state = state.map_err(pe("taking each line's customer state"))?;
+        drop(product_rows);
         // The lines' own columns keep the chunks they were read in (one per
         // Parquet row group): nothing copies them into one chunk. What the
         // KPIs and features read on every call is one chunk each: the
@@ -265,7 +260,6 @@ impl Sales {
         gathered.push(category);
         gathered.push(state);
         gathered.push(customer_key.with_name("customer_key".into()).into_column());
-        drop(product_rows);
         gathered.push(order_key.into_column());
         let gathered = DataFrame::new(n, gathered)
             .map_err(pe("joining the sales tables"))?

@@ -101,9 +101,6 @@ impl<'a> CustomerHistory<'a> {
             None => self.categories_before(cutoff)?,
         };
         let frame = self.frame_at(cutoff, &categories)?;
-        if frame.height() == 0 {
-            return Err(no_order_before(cutoff));
-        }
         Ok(CustomerFeatures {
             cutoff,
             categories,
@@ -249,6 +246,8 @@ struct Scratch {
     /// category the customer never bought stays at the empty sum, whose
     /// rounding is the 0 of "no such category".
     spent: Vec<Kahan>,
+    /// The row [`CustomerHistory::row`] wrote last.
+    row: Vec<f64>,
 }
 
 /// What one cutoff's rows are computed from: the day numbers of the
@@ -289,19 +288,24 @@ impl CustomerHistory<'_> {
         }
     }
 
-    /// The customers with history at the plan's cutoff (a completed,
-    /// dated line before it), in id order.
-    fn kept(&self, plan: &RowPlan) -> Vec<usize> {
-        (0..self.ids.len())
+    /// The customers with history at `cutoff` (a completed, dated line
+    /// before it), in id order; none is an error (nothing to train on or
+    /// score).
+    fn kept(&self, plan: &RowPlan, cutoff: NaiveDate) -> Result<Vec<usize>> {
+        let kept: Vec<usize> = (0..self.ids.len())
             .into_par_iter()
             .filter(|&g| self.lines_of(g).iter().any(|l| l.day < plan.t))
-            .collect()
+            .collect();
+        if kept.is_empty() {
+            return Err(no_order_before(cutoff));
+        }
+        Ok(kept)
     }
 
-    /// Customer `g`'s row at the plan's cutoff, written into `out` (its
+    /// Customer `g`'s row at the plan's cutoff, written into `s.row` (its
     /// [`RowPlan::width`] values: the base features, the shares, the
     /// target), each line read once, front to back.
-    fn row(&self, g: usize, plan: &RowPlan, s: &mut Scratch, out: &mut [f64]) {
+    fn row(&self, g: usize, plan: &RowPlan, s: &mut Scratch) {
         let (t, recent_start, target_end) = (plan.t, plan.recent_start, plan.target_end);
         s.orders.clear();
         s.recent.clear();
@@ -376,14 +380,16 @@ impl CustomerHistory<'_> {
             .into_iter()
             .chain(share)
             .chain([round_money(c.target.sum)]);
-        for (slot, v) in out.iter_mut().zip(row) {
+        for (slot, v) in s.row.iter_mut().zip(row) {
             *slot = v;
         }
     }
 
+    /// A thread's buffers for the plan's rows.
     fn scratch(plan: &RowPlan) -> Scratch {
         Scratch {
             spent: vec![Kahan::default(); plan.shares],
+            row: vec![0.0; plan.width()],
             ..Default::default()
         }
     }
@@ -394,7 +400,7 @@ impl CustomerHistory<'_> {
     /// customers); the share columns are those of `categories`.
     fn frame_at(&self, cutoff: NaiveDate, categories: &[String]) -> Result<DataFrame> {
         let plan = self.plan(cutoff, categories);
-        let kept = self.kept(&plan);
+        let kept = self.kept(&plan, cutoff)?;
         let n = kept.len();
         let ids: Vec<&str> = kept.iter().map(|&g| self.ids[g]).collect();
         let width = plan.width();
@@ -411,11 +417,11 @@ impl CustomerHistory<'_> {
             blocks.push((rows, cols));
         }
         blocks.into_par_iter().for_each_init(
-            || (Self::scratch(&plan), vec![0.0; width]),
-            |(s, row), (rows, mut cols)| {
+            || Self::scratch(&plan),
+            |s, (rows, mut cols)| {
                 for (i, &g) in rows.iter().enumerate() {
-                    self.row(g, &plan, s, row);
-                    for (col, &v) in cols.iter_mut().zip(row.iter()) {
+                    self.row(g, &plan, s);
+                    for (col, &v) in cols.iter_mut().zip(&s.row) {
                         col[i] = v;
                     }
                 }
@@ -440,13 +446,9 @@ impl CustomerHistory<'_> {
     fn rows_at(&self, cutoff: NaiveDate, categories: &[String]) -> Result<TrainingRows> {
         check_categories(categories)?;
         let plan = self.plan(cutoff, categories);
-        let kept = self.kept(&plan);
+        let kept = self.kept(&plan, cutoff)?;
         let n = kept.len();
-        if n == 0 {
-            return Err(no_order_before(cutoff));
-        }
-        let width = plan.width();
-        let features = width - 1;
+        let features = plan.width() - 1;
         let baseline_at = BASE_FEATURES
             .iter()
             .position(|&f| f == BASELINE)
@@ -459,13 +461,13 @@ impl CustomerHistory<'_> {
             .zip(baseline.par_chunks_mut(BLOCK))
             .zip(kept.par_chunks(BLOCK))
             .for_each_init(
-                || (Self::scratch(&plan), vec![0.0; width]),
-                |(s, row), (((x, y), baseline), rows)| {
+                || Self::scratch(&plan),
+                |s, (((x, y), baseline), rows)| {
                     for (i, &g) in rows.iter().enumerate() {
-                        self.row(g, &plan, s, row);
-                        x[i * features..(i + 1) * features].copy_from_slice(&row[..features]);
-                        y[i] = row[features];
-                        baseline[i] = row[baseline_at];
+                        self.row(g, &plan, s);
+                        x[i * features..(i + 1) * features].copy_from_slice(&s.row[..features]);
+                        y[i] = s.row[features];
+                        baseline[i] = s.row[baseline_at];
                     }
                 },
             );

@@ -200,14 +200,15 @@ fn training_rows_written_directly_are_those_of_the_frame() {
         let cutoff = as_of - Duration::days(days);
         for categories in [&all, &some] {
             let frame = history.at(cutoff, Some(categories)).expect("frame");
+            let matrix = frame.matrix().expect("matrix");
             let direct = history
                 .training_rows(cutoff, categories)
                 .expect("direct rows");
-            assert_eq!(direct.x.names(), frame.matrix().expect("m").names());
+            assert_eq!(direct.x.names(), matrix.names());
             assert_eq!(direct.x.n_rows(), frame.frame.height());
             assert_eq!(
                 bits(direct.x.values()),
-                bits(frame.matrix().expect("matrix").values()),
+                bits(matrix.values()),
                 "matrix at {cutoff}"
             );
             assert_eq!(bits(&direct.y), bits(&frame.target().expect("y")));

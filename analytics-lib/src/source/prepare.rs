@@ -102,7 +102,7 @@ impl Source {
     pub fn prepare(&self) -> Result<Prepared, PrepareError> {
         let (cleaned, mut timings) = self.load_and_clean()?;
         let (tables, report, keys) = cleaned.into_parts();
-        let (sales, join, join_cpu) = measure(|| Sales::join_owned(&tables, keys));
+        let (sales, join, join_cpu) = measure(|| Sales::join(&tables, keys));
         let sales = sales.map_err(|e| self.failed(PrepareStep::Join, e.into()))?;
         timings.join = join;
         timings.join_cpu = join_cpu;

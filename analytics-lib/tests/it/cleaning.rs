@@ -413,7 +413,7 @@ fn key_lookups_clean_and_join_as_the_polars_expressions_did() {
         );
 
         let expected = reference::join(&frames);
-        let by_keys = Sales::join(&cleaned.frames, cleaned.keys()).expect("join by keys");
+        let by_keys = Sales::join(&cleaned.frames, cleaned.keys().clone()).expect("join by keys");
         let by_lookup = Sales::from_frames(&cleaned.frames).expect("join by lookup");
         assert!(
             by_lookup.lines.equals_missing(&by_keys.lines),
