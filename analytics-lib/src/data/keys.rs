@@ -7,6 +7,10 @@
 //! against large id lists and its string joins, whose cost grew faster than
 //! the data (a 10 M-line cleaning spent most of its 29 s there).
 
+use std::borrow::Cow;
+use std::hash::BuildHasher;
+
+use hashbrown::hash_table::{Entry, HashTable};
 use polars::prelude::*;
 use rayon::prelude::*;
 
@@ -18,17 +22,42 @@ const TASK_ROWS: usize = 1 << 15;
 
 /// The row of every distinct value of a string column: its first
 /// occurrence.
+///
+/// A hash table of row numbers, not of the values: a slot is 8 bytes (the
+/// row holding the value, the row the index answers) and a probe compares
+/// against the column itself. A map keyed by `&str` took 24 bytes a slot,
+/// about 200 MB of fresh memory for the 6.4 M orders of 10 M lines, and
+/// its probes read farther apart.
 pub struct KeyIndex<'a> {
-    rows: PlHashMap<&'a str, IdxSize>,
-    /// The indexed column (when it is one chunk) and its first-occurrence
-    /// flags. Order lines usually come in the order of their orders, so a
-    /// probe first tries the row its predecessor found and the next one: the
-    /// same text at a row holding its first occurrence is exactly the row
-    /// the map would give, found by reading the column in order instead of
-    /// a hash probe at random (at 10 M lines the map outgrows the caches
-    /// and the probes were most of cleaning's CPU time). Any other order
-    /// falls back to the map. `None` once the rows are renumbered.
-    sequence: Option<(&'a <StringType as PolarsDataType>::Array, Vec<bool>)>,
+    /// The indexed values, one chunk (a column in several is indexed on a
+    /// one-chunk copy).
+    ids: Cow<'a, StringChunked>,
+    slots: HashTable<Slot>,
+    hasher: PlRandomState,
+    /// Each row's first-occurrence flag. Order lines usually come in the
+    /// order of their orders, so a probe first tries the row its
+    /// predecessor found and the next one: the same text at a row holding
+    /// its first occurrence is exactly the row the table would give, found
+    /// by reading the column in order instead of a hash probe at random
+    /// (at 10 M lines the table outgrows the caches and the probes were
+    /// most of cleaning's CPU time). Any other order falls back to the
+    /// table. `None` once the rows are renumbered.
+    sequence: Option<Vec<bool>>,
+}
+
+/// A value's slot in a [`KeyIndex`]: the row of the indexed column that
+/// holds it, and the row the index answers for it (the same until the rows
+/// are renumbered).
+#[derive(Clone, Copy)]
+struct Slot {
+    at: IdxSize,
+    row: IdxSize,
+}
+
+/// The values of a one-chunk string column (none for an empty one).
+fn one_array(ids: &StringChunked) -> Option<&<StringType as PolarsDataType>::Array> {
+    debug_assert!(ids.chunks().len() <= 1);
+    ids.downcast_iter().next()
 }
 
 impl<'a> KeyIndex<'a> {
@@ -41,21 +70,42 @@ impl<'a> KeyIndex<'a> {
     /// occurrence of its value, as polars' `is_first_distinct` does (the
     /// first null counts as a value too).
     pub fn with_first_flags(column: &'a StringChunked) -> (Self, Vec<bool>) {
-        let mut rows = PlHashMap::with_capacity(column.len());
+        let ids = if column.chunks().len() <= 1 {
+            Cow::Borrowed(column)
+        } else {
+            Cow::Owned(column.rechunk().into_owned())
+        };
+        let hasher = PlRandomState::default();
+        let mut slots = HashTable::with_capacity(column.len() - column.null_count());
         let mut first = Vec::with_capacity(column.len());
-        let mut seen_null = false;
-        for (row, value) in column.iter().enumerate() {
-            let is_first = match value {
-                Some(v) => *rows.entry(v).or_insert(row as IdxSize) == row as IdxSize,
-                None => !std::mem::replace(&mut seen_null, true),
-            };
-            first.push(is_first);
+        if let Some(arr) = one_array(&ids) {
+            let mut seen_null = false;
+            for (row, value) in arr.iter().enumerate() {
+                let is_first = match value {
+                    Some(v) => match slots.entry(
+                        hasher.hash_one(v),
+                        |s: &Slot| arr.value(s.at as usize) == v,
+                        |s: &Slot| hasher.hash_one(arr.value(s.at as usize)),
+                    ) {
+                        Entry::Occupied(_) => false,
+                        Entry::Vacant(slot) => {
+                            let row = row as IdxSize;
+                            slot.insert(Slot { at: row, row });
+                            true
+                        }
+                    },
+                    None => !std::mem::replace(&mut seen_null, true),
+                };
+                first.push(is_first);
+            }
         }
-        let sequence = (column.chunks().len() == 1)
-            .then(|| column.downcast_get(0))
-            .flatten()
-            .map(|arr| (arr, first.clone()));
-        (KeyIndex { rows, sequence }, first)
+        let index = KeyIndex {
+            ids,
+            slots,
+            hasher,
+            sequence: Some(first.clone()),
+        };
+        (index, first)
     }
 
     /// The index of the rows `keep` flags, renumbered among them
@@ -67,35 +117,50 @@ impl<'a> KeyIndex<'a> {
     pub fn retain_rows(mut self, keep: &[bool]) -> Self {
         self.sequence = None;
         let renumbered = positions_after_filter(keep);
-        self.rows.retain(|_, row| {
-            *row = renumbered[*row as usize];
-            *row != NONE
+        self.slots.retain(|s| {
+            s.row = renumbered[s.row as usize];
+            s.row != NONE
         });
         self
     }
 
     /// Distinct values indexed.
     pub fn len(&self) -> usize {
-        self.rows.len()
+        self.slots.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
+        self.slots.is_empty()
     }
 
     /// The row of `key`, if indexed.
     pub fn get(&self, key: &str) -> Option<IdxSize> {
-        self.rows.get(key).copied()
+        let arr = one_array(&self.ids)?;
+        self.find(arr, key)
+    }
+
+    #[inline]
+    fn find(&self, arr: &<StringType as PolarsDataType>::Array, key: &str) -> Option<IdxSize> {
+        self.slots
+            .find(self.hasher.hash_one(key), |s| {
+                arr.value(s.at as usize) == key
+            })
+            .map(|s| s.row)
     }
 
     /// The row of `v` when it is at `previous` or the row after it, at the
-    /// first occurrence of its value (so the map's row too).
+    /// first occurrence of its value (so the table's row too).
     #[inline]
-    fn in_sequence(&self, previous: usize, v: &str) -> Option<IdxSize> {
-        let (ids, first) = self.sequence.as_ref()?;
+    fn in_sequence(
+        &self,
+        arr: &<StringType as PolarsDataType>::Array,
+        previous: usize,
+        v: &str,
+    ) -> Option<IdxSize> {
+        let first = self.sequence.as_ref()?;
         [previous, previous.wrapping_add(1)]
             .into_iter()
-            .find(|&r| r < ids.len() && first[r] && ids.get(r) == Some(v))
+            .find(|&r| r < arr.len() && first[r] && arr.get(r) == Some(v))
             .map(|r| r as IdxSize)
     }
 
@@ -103,6 +168,9 @@ impl<'a> KeyIndex<'a> {
     /// not indexed), looked up in parallel.
     pub fn resolve(&self, column: &StringChunked) -> Vec<IdxSize> {
         let mut out = vec![NONE; column.len()];
+        let Some(indexed) = one_array(&self.ids) else {
+            return out;
+        };
         let mut start = 0;
         for arr in column.downcast_iter() {
             let len = arr.len();
@@ -118,8 +186,8 @@ impl<'a> KeyIndex<'a> {
                             continue;
                         };
                         let row = self
-                            .in_sequence(previous, v)
-                            .or_else(|| self.rows.get(v).copied());
+                            .in_sequence(indexed, previous, v)
+                            .or_else(|| self.find(indexed, v));
                         if let Some(row) = row {
                             *slot = row;
                             previous = row as usize;
@@ -288,8 +356,8 @@ pub(crate) mod tests {
     /// Probes that follow the indexed rows in order (the sequence path)
     /// give the map's rows exactly: a later copy of an id met in sequence
     /// resolves to its first row, nulls and unknown ids to nothing, jumps
-    /// and reversals fall back to the map; a chunked column (no sequence)
-    /// gives the same.
+    /// and reversals fall back to the table; a chunked column (indexed on
+    /// a one-chunk copy) gives the same.
     #[test]
     fn resolving_in_sequence_gives_the_first_rows_as_the_map_does() {
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
@@ -346,8 +414,9 @@ pub(crate) mod tests {
         chunked
             .append(&one_chunk.slice(700, 2_000))
             .expect("append");
+        // A column in several chunks is indexed on a one-chunk copy.
         let index = KeyIndex::new(&chunked);
-        assert!(index.sequence.is_none());
+        assert!(index.sequence.is_some());
         assert_eq!(index.resolve(&probe), expected);
     }
 
@@ -388,6 +457,54 @@ pub(crate) mod tests {
         // A code beyond the indexed ones is unknown, not a panic.
         let other = UInt32Chunked::from_slice(PlSmallStr::EMPTY, &[u32::MAX - 1]);
         assert_eq!(by_code.resolve(&other), [NONE]);
+    }
+
+    /// Ids longer than a view holds inline (Olist's are 32 hex digits) are
+    /// compared through the column's buffers, in a column of several
+    /// chunks too; a slot stays 8 bytes whatever the id's length.
+    #[test]
+    fn long_ids_in_chunks_resolve_as_a_map_does() {
+        let id = |i: u64| format!("{:032x}", i.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let values: Vec<Option<String>> = (0..3_000u64)
+            .map(|i| match i % 11 {
+                0 => None,
+                // A later copy of an earlier id.
+                5 => Some(id(i / 2)),
+                _ => Some(id(i)),
+            })
+            .collect();
+        let refs: Vec<Option<&str>> = values.iter().map(|v| v.as_deref()).collect();
+        let mut column = strings(&refs[..1_000]);
+        column.append(&strings(&refs[1_000..])).expect("append");
+        assert_eq!(column.chunks().len(), 2);
+        let mut reference: std::collections::HashMap<&str, IdxSize> = Default::default();
+        for (row, v) in refs.iter().enumerate() {
+            if let Some(v) = v {
+                reference.entry(v).or_insert(row as IdxSize);
+            }
+        }
+        let (index, first) = KeyIndex::with_first_flags(&column);
+        let polars = polars_first_distinct(
+            &column.clone().into_series().into_frame(),
+            col(PlSmallStr::EMPTY),
+        );
+        assert_eq!(first, polars);
+        assert_eq!(index.len(), reference.len());
+        let probes: Vec<Option<String>> = (0..4_000u64)
+            .map(|i| (i % 13 != 0).then(|| id(i)))
+            .collect();
+        let probe = strings(&probes.iter().map(|v| v.as_deref()).collect::<Vec<_>>());
+        let expected: Vec<IdxSize> = probes
+            .iter()
+            .map(|p| {
+                p.as_deref()
+                    .and_then(|p| reference.get(p).copied())
+                    .unwrap_or(NONE)
+            })
+            .collect();
+        assert_eq!(index.resolve(&probe), expected);
+        assert_eq!(index.get(&id(7)), reference.get(id(7).as_str()).copied());
+        assert_eq!(std::mem::size_of::<Slot>(), 8);
     }
 
     #[test]
