@@ -32,7 +32,9 @@ pub struct KeyIndex<'a> {
     /// The indexed values, one chunk (a column in several is indexed on a
     /// one-chunk copy).
     ids: Cow<'a, StringChunked>,
-    slots: HashTable<Slot>,
+    /// One table per part of the hash space ([`part_of`]), built in
+    /// parallel.
+    slots: Vec<HashTable<Slot>>,
     hasher: PlRandomState,
     /// Each row's first-occurrence flag. Order lines usually come in the
     /// order of their orders, so a probe first tries the row its
@@ -52,6 +54,18 @@ pub struct KeyIndex<'a> {
 struct Slot {
     at: IdxSize,
     row: IdxSize,
+}
+
+/// At most this many tables in a [`KeyIndex`] (one per thread, rounded up
+/// to a power of two).
+const MAX_PARTS: usize = 16;
+
+/// The part of the hash space `hash` falls in, of `parts` (a power of two):
+/// bits the tables themselves do not use (hashbrown places a value by the
+/// low bits and tags it with the top seven).
+#[inline]
+fn part_of(hash: u64, parts: usize) -> usize {
+    (hash >> 32) as usize & (parts - 1)
 }
 
 /// The values of a one-chunk string column (none for an empty one).
@@ -76,27 +90,52 @@ impl<'a> KeyIndex<'a> {
             Cow::Owned(column.rechunk().into_owned())
         };
         let hasher = PlRandomState::default();
-        let mut slots = HashTable::with_capacity(column.len() - column.null_count());
-        let mut first = Vec::with_capacity(column.len());
+        let mut first = vec![false; column.len()];
+        let mut slots = Vec::new();
         if let Some(arr) = one_array(&ids) {
-            let mut seen_null = false;
-            for (row, value) in arr.iter().enumerate() {
-                let is_first = match value {
-                    Some(v) => match slots.entry(
-                        hasher.hash_one(v),
-                        |s: &Slot| arr.value(s.at as usize) == v,
-                        |s: &Slot| hasher.hash_one(arr.value(s.at as usize)),
-                    ) {
-                        Entry::Occupied(_) => false,
-                        Entry::Vacant(slot) => {
+            // One table per part of the hash space, built side by side: each
+            // task reads every value and keeps those of its part (the
+            // inserts, at random places in a table larger than the caches,
+            // are the cost; hashing a value twice is not).
+            let parts = rayon::current_num_threads()
+                .next_power_of_two()
+                .min(MAX_PARTS);
+            let expected = (ids.len() - ids.null_count()) / parts;
+            let built: Vec<(HashTable<Slot>, Vec<IdxSize>)> = (0..parts)
+                .into_par_iter()
+                .map(|part| {
+                    let mut table = HashTable::with_capacity(expected + expected / 8);
+                    let mut firsts = Vec::with_capacity(expected);
+                    for (row, value) in arr.iter().enumerate() {
+                        let Some(v) = value else { continue };
+                        let hash = hasher.hash_one(v);
+                        if part_of(hash, parts) != part {
+                            continue;
+                        }
+                        if let Entry::Vacant(slot) = table.entry(
+                            hash,
+                            |s: &Slot| arr.value(s.at as usize) == v,
+                            |s: &Slot| hasher.hash_one(arr.value(s.at as usize)),
+                        ) {
                             let row = row as IdxSize;
                             slot.insert(Slot { at: row, row });
-                            true
+                            firsts.push(row);
                         }
-                    },
-                    None => !std::mem::replace(&mut seen_null, true),
-                };
-                first.push(is_first);
+                    }
+                    (table, firsts)
+                })
+                .collect();
+            for (table, firsts) in built {
+                for row in firsts {
+                    first[row as usize] = true;
+                }
+                slots.push(table);
+            }
+            // The first null counts as a first occurrence too.
+            if ids.null_count() > 0
+                && let Some(row) = arr.iter().position(|v| v.is_none())
+            {
+                first[row] = true;
             }
         }
         let index = KeyIndex {
@@ -117,20 +156,22 @@ impl<'a> KeyIndex<'a> {
     pub fn retain_rows(mut self, keep: &[bool]) -> Self {
         self.sequence = None;
         let renumbered = positions_after_filter(keep);
-        self.slots.retain(|s| {
-            s.row = renumbered[s.row as usize];
-            s.row != NONE
-        });
+        for table in &mut self.slots {
+            table.retain(|s| {
+                s.row = renumbered[s.row as usize];
+                s.row != NONE
+            });
+        }
         self
     }
 
     /// Distinct values indexed.
     pub fn len(&self) -> usize {
-        self.slots.len()
+        self.slots.iter().map(HashTable::len).sum()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
+        self.slots.iter().all(HashTable::is_empty)
     }
 
     /// The row of `key`, if indexed.
@@ -141,10 +182,9 @@ impl<'a> KeyIndex<'a> {
 
     #[inline]
     fn find(&self, arr: &<StringType as PolarsDataType>::Array, key: &str) -> Option<IdxSize> {
-        self.slots
-            .find(self.hasher.hash_one(key), |s| {
-                arr.value(s.at as usize) == key
-            })
+        let hash = self.hasher.hash_one(key);
+        self.slots[part_of(hash, self.slots.len())]
+            .find(hash, |s| arr.value(s.at as usize) == key)
             .map(|s| s.row)
     }
 
@@ -461,9 +501,10 @@ pub(crate) mod tests {
 
     /// Ids longer than a view holds inline (Olist's are 32 hex digits) are
     /// compared through the column's buffers, in a column of several
-    /// chunks too; a slot stays 8 bytes whatever the id's length.
+    /// chunks too; a slot stays 8 bytes whatever the id's length; one
+    /// table or eight give the same flags, rows and renumbered rows.
     #[test]
-    fn long_ids_in_chunks_resolve_as_a_map_does() {
+    fn long_ids_in_chunks_resolve_as_a_map_does_with_any_number_of_tables() {
         let id = |i: u64| format!("{:032x}", i.wrapping_mul(0x9e37_79b9_7f4a_7c15));
         let values: Vec<Option<String>> = (0..3_000u64)
             .map(|i| match i % 11 {
@@ -505,6 +546,22 @@ pub(crate) mod tests {
         assert_eq!(index.resolve(&probe), expected);
         assert_eq!(index.get(&id(7)), reference.get(id(7).as_str()).copied());
         assert_eq!(std::mem::size_of::<Slot>(), 8);
+        // The same index whatever the number of tables (one per thread).
+        for threads in [1, 3, 5] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("pool");
+            let (other, other_first) = pool.install(|| KeyIndex::with_first_flags(&column));
+            assert_eq!(other.slots.len(), threads.next_power_of_two());
+            assert_eq!(other_first, first);
+            assert_eq!(other.resolve(&probe), expected);
+            let keep: Vec<bool> = (0..column.len()).map(|r| first[r] && r % 3 != 0).collect();
+            assert_eq!(
+                other.retain_rows(&keep).resolve(&probe),
+                KeyIndex::new(&column).retain_rows(&keep).resolve(&probe)
+            );
+        }
     }
 
     #[test]
