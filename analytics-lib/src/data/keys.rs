@@ -325,10 +325,49 @@ pub fn take_index(rows: Vec<IdxSize>) -> IdxCa {
 
 /// The rows of `ids` in ascending order of their values, nulls first, equal
 /// values in row order: what polars' `arg_sort` gives, without comparing
-/// strings at every step. Each value's first 16 bytes are packed into a
+/// strings at every step: short ids as one integer each
+/// ([`sorted_short_rows`]), others by packed 16-byte prefixes
+/// ([`sorted_rows_by_prefix`]).
+pub fn sorted_rows(ids: &StringChunked) -> IdxCa {
+    sorted_short_rows(ids).unwrap_or_else(|| sorted_rows_by_prefix(ids))
+}
+
+/// [`sorted_rows`] when every id is at most 12 bytes without a NUL byte
+/// (the generator's ids, and most systems' short codes): each row is one
+/// integer, the id's bytes (zero-padded, big-endian: without NUL bytes
+/// that is the text's order) above the row number, so equal ids fall in
+/// row order and the sort compares plain integers, half the bytes of a
+/// prefix-and-row pair. `None` at the first id that does not fit.
+fn sorted_short_rows(ids: &StringChunked) -> Option<IdxCa> {
+    const ROW_BYTES: usize = std::mem::size_of::<IdxSize>();
+    const ID_BYTES: usize = 16 - ROW_BYTES;
+    let mut nulls = Vec::new();
+    let mut keyed: Vec<u128> = Vec::with_capacity(ids.len() - ids.null_count());
+    for (row, v) in ids.iter().enumerate() {
+        match v {
+            None => nulls.push(row as IdxSize),
+            Some(v) => {
+                let v = v.as_bytes();
+                if v.len() > ID_BYTES || v.contains(&0) {
+                    return None;
+                }
+                let mut bytes = [0u8; 16];
+                bytes[..v.len()].copy_from_slice(v);
+                bytes[ID_BYTES..].copy_from_slice(&(row as IdxSize).to_be_bytes());
+                keyed.push(u128::from_be_bytes(bytes));
+            }
+        }
+    }
+    keyed.par_sort_unstable();
+    // The low bytes are the row (the truncating cast keeps them).
+    nulls.extend(keyed.into_iter().map(|k| k as IdxSize));
+    Some(IdxCa::from_vec(PlSmallStr::EMPTY, nulls))
+}
+
+/// [`sorted_rows`] for any ids: each value's first 16 bytes packed into a
 /// big-endian integer (zero-padded), so most comparisons are one integer
 /// comparison; only values that share those 16 bytes are compared whole.
-pub fn sorted_rows(ids: &StringChunked) -> IdxCa {
+fn sorted_rows_by_prefix(ids: &StringChunked) -> IdxCa {
     let mut nulls = Vec::new();
     let mut keyed: Vec<(u128, IdxSize)> = Vec::with_capacity(ids.len() - ids.null_count());
     for (row, v) in ids.iter().enumerate() {
@@ -684,5 +723,68 @@ pub(crate) mod tests {
             ours.iter().map(|r| r.expect("row")).collect::<Vec<_>>(),
             [2, 9, 7, 4, 3, 1, 10, 5, 6, 0, 8, 11]
         );
+        assert!(sorted_short_rows(&ca).is_none());
+    }
+
+    /// Ids of at most 12 bytes (the generator's customer ids are 12) take
+    /// the one-integer path and sort as polars does: repeats in row order,
+    /// nulls first, the empty id, a prefix before its extensions, bytes
+    /// above ASCII; a 13-byte id or a NUL byte sends the column to the
+    /// general path, with the same order.
+    #[test]
+    fn short_ids_sort_as_polars_arg_sort() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let alphabet = b"09AZaz_-";
+        let mut values: Vec<Option<String>> = (0..5_000)
+            .map(|_| {
+                let len = (next() % 13) as usize;
+                (next() % 17 != 0).then(|| {
+                    (0..len)
+                        .map(|_| alphabet[(next() % alphabet.len() as u64) as usize] as char)
+                        .collect()
+                })
+            })
+            .collect();
+        values.extend([
+            Some("é".into()),
+            Some("".into()),
+            Some("c8NUekybeUtY".into()),
+        ]);
+        let polars_order = |ca: &StringChunked| -> Vec<Option<IdxSize>> {
+            ca.clone()
+                .into_series()
+                .arg_sort(SortOptions::default().with_maintain_order(true))
+                .iter()
+                .collect()
+        };
+        let ca = StringChunked::from_iter_options(
+            PlSmallStr::EMPTY,
+            values.iter().map(|v| v.as_deref()),
+        );
+        let short = sorted_short_rows(&ca).expect("every id fits");
+        assert_eq!(short.iter().collect::<Vec<_>>(), polars_order(&ca));
+        assert_eq!(
+            sorted_rows(&ca).iter().collect::<Vec<_>>(),
+            polars_order(&ca)
+        );
+        for odd in ["0123456789abc", "ab\0"] {
+            let mut with_odd = values.clone();
+            with_odd.insert(100, Some(odd.into()));
+            let ca = StringChunked::from_iter_options(
+                PlSmallStr::EMPTY,
+                with_odd.iter().map(|v| v.as_deref()),
+            );
+            assert!(sorted_short_rows(&ca).is_none());
+            assert_eq!(
+                sorted_rows(&ca).iter().collect::<Vec<_>>(),
+                polars_order(&ca)
+            );
+        }
     }
 }
