@@ -14,9 +14,11 @@ fn main() -> anyhow::Result<()> {
     let rounds: usize = args.next().map_or(Ok(3), |r| r.parse())?;
     let data = analytics_lib::data::load(Path::new(&dir))?.collect()?;
     let all = rayon::current_num_threads();
-    for (table, frame) in [("orders", &data.orders), ("customers", &data.customers)] {
-        let id = format!("{}_id", &table[..table.len() - 1]);
-        let ids = frame.column(&id)?.str()?.clone();
+    for (table, frame, id) in [
+        ("orders", &data.orders, "order_id"),
+        ("customers", &data.customers, "customer_id"),
+    ] {
+        let ids = frame.column(id)?.str()?.clone();
         for round in 0..rounds {
             for threads in [1, all] {
                 let pool = rayon::ThreadPoolBuilder::new()

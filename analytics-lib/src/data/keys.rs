@@ -432,6 +432,36 @@ pub(crate) mod tests {
         StringChunked::from_iter_options(PlSmallStr::EMPTY, v.iter().copied())
     }
 
+    /// A seeded xorshift stream for the randomised tests.
+    fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+        move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        }
+    }
+
+    /// What a plain map from each id to its first row answers for each
+    /// probe ([`NONE`] for a null or an id never indexed): the reference the
+    /// index must match.
+    fn first_rows_of<S: AsRef<str>>(indexed: &[Option<S>], probes: &[Option<S>]) -> Vec<IdxSize> {
+        let mut first: std::collections::HashMap<&str, IdxSize> = Default::default();
+        for (row, v) in indexed.iter().enumerate() {
+            if let Some(v) = v {
+                first.entry(v.as_ref()).or_insert(row as IdxSize);
+            }
+        }
+        probes
+            .iter()
+            .map(|p| {
+                p.as_ref()
+                    .and_then(|p| first.get(p.as_ref()).copied())
+                    .unwrap_or(NONE)
+            })
+            .collect()
+    }
+
     /// Probes that follow the indexed rows in order (the sequence path)
     /// give the map's rows exactly: a later copy of an id met in sequence
     /// resolves to its first row, nulls and unknown ids to nothing, jumps
@@ -439,13 +469,7 @@ pub(crate) mod tests {
     /// a one-chunk copy) gives the same.
     #[test]
     fn resolving_in_sequence_gives_the_first_rows_as_the_map_does() {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
         let indexed: Vec<Option<String>> = (0..2_000)
             .map(|i| match next() % 20 {
                 0 => None,
@@ -454,12 +478,6 @@ pub(crate) mod tests {
                 _ => Some(format!("o{i}")),
             })
             .collect();
-        let mut reference: std::collections::HashMap<&str, IdxSize> = Default::default();
-        for (row, v) in indexed.iter().enumerate() {
-            if let Some(v) = v {
-                reference.entry(v.as_str()).or_insert(row as IdxSize);
-            }
-        }
         // Probes: mostly the indexed rows in order, some repeated (lines of
         // one order), some jumps, unknown ids and nulls.
         let mut probes: Vec<Option<String>> = Vec::new();
@@ -476,14 +494,7 @@ pub(crate) mod tests {
                 }
             }
         }
-        let expected: Vec<IdxSize> = probes
-            .iter()
-            .map(|p| {
-                p.as_deref()
-                    .and_then(|p| reference.get(p).copied())
-                    .unwrap_or(NONE)
-            })
-            .collect();
+        let expected = first_rows_of(&indexed, &probes);
         let one_chunk = strings(&indexed.iter().map(|v| v.as_deref()).collect::<Vec<_>>());
         let probe = strings(&probes.iter().map(|v| v.as_deref()).collect::<Vec<_>>());
         let index = KeyIndex::new(&one_chunk);
@@ -557,33 +568,23 @@ pub(crate) mod tests {
         let mut column = strings(&refs[..1_000]);
         column.append(&strings(&refs[1_000..])).expect("append");
         assert_eq!(column.chunks().len(), 2);
-        let mut reference: std::collections::HashMap<&str, IdxSize> = Default::default();
-        for (row, v) in refs.iter().enumerate() {
-            if let Some(v) = v {
-                reference.entry(v).or_insert(row as IdxSize);
-            }
-        }
+        let distinct: std::collections::HashSet<&str> = refs.iter().flatten().copied().collect();
         let (index, first) = KeyIndex::with_first_flags(&column);
         let polars = polars_first_distinct(
             &column.clone().into_series().into_frame(),
             col(PlSmallStr::EMPTY),
         );
         assert_eq!(first, polars);
-        assert_eq!(index.len(), reference.len());
+        assert_eq!(index.len(), distinct.len());
         let probes: Vec<Option<String>> = (0..4_000u64)
             .map(|i| (i % 13 != 0).then(|| id(i)))
             .collect();
         let probe = strings(&probes.iter().map(|v| v.as_deref()).collect::<Vec<_>>());
-        let expected: Vec<IdxSize> = probes
-            .iter()
-            .map(|p| {
-                p.as_deref()
-                    .and_then(|p| reference.get(p).copied())
-                    .unwrap_or(NONE)
-            })
-            .collect();
+        let expected = first_rows_of(&values, &probes);
         assert_eq!(index.resolve(&probe), expected);
-        assert_eq!(index.get(&id(7)), reference.get(id(7).as_str()).copied());
+        let seventh = first_rows_of(&values, &[Some(id(7))])[0];
+        assert_ne!(seventh, NONE);
+        assert_eq!(index.get(&id(7)), Some(seventh));
         assert_eq!(std::mem::size_of::<Slot>(), 8);
         // The same index whatever the number of tables (one per thread).
         for threads in [1, 3, 5] {
@@ -733,18 +734,12 @@ pub(crate) mod tests {
     /// general path, with the same order.
     #[test]
     fn short_ids_sort_as_polars_arg_sort() {
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = xorshift(0x2545_f491_4f6c_dd1d);
         let alphabet = b"09AZaz_-";
         let mut values: Vec<Option<String>> = (0..5_000)
             .map(|_| {
                 let len = (next() % 13) as usize;
-                (next() % 17 != 0).then(|| {
+                (!next().is_multiple_of(17)).then(|| {
                     (0..len)
                         .map(|_| alphabet[(next() % alphabet.len() as u64) as usize] as char)
                         .collect()
