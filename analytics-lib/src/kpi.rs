@@ -39,18 +39,28 @@ use crate::error::{DataError, Result};
 /// many times.
 #[derive(Clone, Debug)]
 pub struct Sales {
-    /// Columns: order_id, customer_id, order_date (the order's calendar
-    /// day: no job reads the time of day), channel, payment_type, status,
-    /// completed, line_no, product_id, category, state (the six text
-    /// columns of repeated values categorical, see [`CATEGORICAL_COLUMNS`]),
-    /// quantity, unit_price, discount, revenue, then the integer
-    /// codes of the ids: `customer_key` (the customer's row in
+    /// Columns, as [`Sales::join`] builds them: order_date (the order's
+    /// calendar day: no job reads the time of day), channel, payment_type,
+    /// status, completed, line_no, product_id, category, state (the six
+    /// text columns of repeated values categorical, see
+    /// [`CATEGORICAL_COLUMNS`]), quantity, unit_price, discount, revenue,
+    /// then the ids as integer codes: `customer_key` (the customer's row in
     /// [`Sales::customers`], null when it is not there) and `order_key`
-    /// (one code per order, dense from 0).
+    /// (the order's row in [`Sales::order_ids`]). The lines hold no id
+    /// text: [`Sales::lines_with_ids`] gives it back. Only when some line's
+    /// customer is not among the customers (tables that were not cleaned)
+    /// do the lines also carry `customer_id`, the one name such a line has.
+    ///
+    /// A view built by hand may carry `order_id` and `customer_id` as text
+    /// instead of the codes: every reader accepts either.
     pub lines: DataFrame,
     /// Cleaned customers (for signup cohorts and geography), sorted by
     /// `customer_id`: a `customer_key` order is the customer ids' order.
     pub customers: DataFrame,
+    /// Each order's id by `order_key` (the cleaned orders' ids in their row
+    /// order, one per order rather than one per line); empty for a view
+    /// whose lines carry `order_id` as text.
+    pub order_ids: StringChunked,
     /// The day after the last `order_ts` (the default `as_of`).
     pub default_as_of: NaiveDate,
 }
@@ -195,6 +205,9 @@ impl Sales {
             .map(|&o| order_customer.get(o as usize).copied().unwrap_or(NONE))
             .collect();
         drop(order_customer);
+        // A line whose customer is not among the customers (tables that
+        // were not cleaned) has no key: the lines keep the ids' text then.
+        let customer_text = line_customer.contains(&NONE);
         let customer_key = take_index(line_customer);
         // Every line's order is known now: its row is its key, as it is.
         let order_key = IdxCa::from_vec("order_key".into(), line_order);
@@ -209,18 +222,17 @@ impl Sales {
                     || {
                         // The order's date, not its timestamp: computed
                         // once per order, gathered as 4 bytes a line.
-                        let orders = clean
-                            .orders
-                            .clone()
-                            .lazy()
-                            .select([
-                                col("customer_id"),
-                                col("order_ts").dt().date().alias("order_date"),
-                                col("channel"),
-                                col("payment_type"),
-                                col("status"),
-                            ])
-                            .collect()?;
+                        let mut select = Vec::with_capacity(5);
+                        if customer_text {
+                            select.push(col("customer_id"));
+                        }
+                        select.extend([
+                            col("order_ts").dt().date().alias("order_date"),
+                            col("channel"),
+                            col("payment_type"),
+                            col("status"),
+                        ]);
+                        let orders = clean.orders.clone().lazy().select(select).collect()?;
                         ORDERS.loaded(orders)?.take(&order_key)
                     },
                     || {
@@ -270,11 +282,10 @@ impl Sales {
         let mut columns = items.into_columns();
         columns.extend(gathered.into_columns());
         columns.push(revenue);
+        let customer_id = customer_text.then_some("customer_id");
         let lines = DataFrame::new(n, columns)
             .and_then(|df| {
-                df.select([
-                    "order_id",
-                    "customer_id",
+                df.select(customer_id.into_iter().chain([
                     "order_date",
                     "channel",
                     "payment_type",
@@ -290,9 +301,11 @@ impl Sales {
                     "revenue",
                     "customer_key",
                     "order_key",
-                ])
+                ]))
             })
             .map_err(pe("joining the sales tables"))?;
+        // The orders' ids, one per order: a line's is `order_ids[order_key]`.
+        let order_ids = ids_of(&clean.orders, "order_id")?;
         let last = clean
             .orders
             .column("order_ts")
@@ -309,6 +322,7 @@ impl Sales {
         Ok(Sales {
             lines,
             customers,
+            order_ids,
             default_as_of,
         })
     }
@@ -316,6 +330,101 @@ impl Sales {
     pub fn lazy(&self) -> LazyFrame {
         self.lines.clone().lazy()
     }
+
+    /// Whether the lines carry the ids as integer codes (`order_key`,
+    /// `customer_key`: the join's view) rather than as text (a view built
+    /// by hand).
+    pub fn coded(&self) -> bool {
+        // A linear search of the names (`DataFrame::column` would cache a
+        // hashed schema inside the frame, see features.rs).
+        let has = |name: &str| self.lines.columns().iter().any(|c| c.name() == name);
+        has("order_key") && has("customer_key")
+    }
+
+    /// Whether the lines carry a text column `name` (`order_id`,
+    /// `customer_id`).
+    fn has_text(&self, name: &str) -> bool {
+        self.lines
+            .columns()
+            .iter()
+            .any(|c| c.name() == name && c.dtype() == &DataType::String)
+    }
+
+    /// The customers' ids, in `customer_key` order (sorted).
+    pub fn customer_ids(&self) -> Result<StringChunked> {
+        ids_of(&self.customers, "customer_id")
+    }
+
+    /// The `customer_key`s of these customer ids, sorted: the ids found
+    /// among [`Sales::customers`] (by binary search: they are sorted by
+    /// id); an id that is not there has no key.
+    pub fn customer_keys(&self, ids: &[String]) -> Result<Vec<IdxSize>> {
+        let known = self.customer_ids()?.rechunk().into_owned();
+        let mut keys = Vec::with_capacity(ids.len());
+        if let Some(arr) = known.downcast_iter().next() {
+            // The customers were sorted by the join: no nulls, ascending.
+            let n = arr.len();
+            for id in ids {
+                let (mut lo, mut hi) = (0, n);
+                while lo < hi {
+                    let mid = lo + (hi - lo) / 2;
+                    if arr.value(mid) < id.as_str() {
+                        lo = mid + 1;
+                    } else {
+                        hi = mid;
+                    }
+                }
+                if lo < n && arr.value(lo) == id.as_str() {
+                    keys.push(lo as IdxSize);
+                }
+            }
+        }
+        keys.sort_unstable();
+        keys.dedup();
+        Ok(keys)
+    }
+
+    /// The lines with their ids as text in front (`order_id`,
+    /// `customer_id`), as a view built by hand holds them: looked up from
+    /// the codes ([`Sales::order_ids`], [`Sales::customers`]) when the
+    /// lines carry codes; the lines as they are when they carry the text.
+    /// One string per line and id: for display and for references in
+    /// tests, not for the jobs (which read the codes).
+    pub fn lines_with_ids(&self) -> Result<DataFrame> {
+        let mut columns = Vec::with_capacity(self.lines.width() + 2);
+        if !self.has_text("order_id") {
+            let keys = key_column(&self.lines, "order_key")?;
+            let ids = self
+                .order_ids
+                .take(&keys)
+                .map_err(pe("looking up the order ids"))?;
+            columns.push(ids.with_name("order_id".into()).into_column());
+        }
+        if !self.has_text("customer_id") {
+            let keys = key_column(&self.lines, "customer_key")?;
+            let ids = self
+                .customer_ids()?
+                .take(&keys)
+                .map_err(pe("looking up the customer ids"))?;
+            columns.push(ids.with_name("customer_id".into()).into_column());
+        }
+        columns.extend(self.lines.columns().iter().cloned());
+        DataFrame::new(self.lines.height(), columns).map_err(pe("adding the ids to the lines"))
+    }
+}
+
+/// A text column of ids.
+fn ids_of(df: &DataFrame, name: &str) -> Result<StringChunked> {
+    df.column(name)
+        .and_then(|c| c.str().cloned())
+        .map_err(pe("reading the ids"))
+}
+
+/// An integer code column of the lines (`order_key`, `customer_key`).
+fn key_column(df: &DataFrame, name: &str) -> Result<IdxCa> {
+    df.column(name)
+        .and_then(|c| c.idx().cloned())
+        .map_err(pe("reading the id codes"))
 }
 
 /// Which sales a KPI looks at. Empty lists mean "all".
@@ -358,7 +467,10 @@ impl Filter {
     }
 
     /// The non-period part of the filter, as one predicate (None = keep all).
-    fn scope_predicate(&self) -> Option<Expr> {
+    /// The customers are matched by their ids' text when the lines carry
+    /// it, by their `customer_key` otherwise (an id that is not among the
+    /// customers matches no line).
+    fn scope_predicate(&self, sales: &Sales) -> Option<Expr> {
         let mut preds = Vec::new();
         if !self.categories.is_empty() {
             preds.push(is_in_list("category", &self.categories));
@@ -370,7 +482,15 @@ impl Filter {
             preds.push(is_in_list("channel", &self.channels));
         }
         if let Some(customers) = &self.customers {
-            preds.push(is_in_list("customer_id", customers));
+            preds.push(if sales.has_text("customer_id") {
+                is_in_list("customer_id", customers)
+            } else {
+                // The customers were read when the view was built: a view
+                // without them has no key to match (nothing is in scope).
+                let keys = sales.customer_keys(customers).unwrap_or_default();
+                let keys = Series::new("values".into(), keys);
+                col("customer_key").is_in(lit(keys).implode(false), false)
+            });
         }
         preds.into_iter().reduce(|a, b| a.and(b))
     }
@@ -386,17 +506,19 @@ impl Filter {
         preds.into_iter().reduce(|a, b| a.and(b))
     }
 
-    /// Lines in scope (category, state, channel, customers), any period.
-    pub fn apply_scope(&self, lf: LazyFrame) -> LazyFrame {
-        match self.scope_predicate() {
+    /// The sales lines in scope (category, state, channel, customers), any
+    /// period.
+    pub fn apply_scope(&self, sales: &Sales) -> LazyFrame {
+        let lf = sales.lazy();
+        match self.scope_predicate(sales) {
             Some(p) => lf.filter(p),
             None => lf,
         }
     }
 
-    /// Lines in scope and in the period.
-    pub fn apply(&self, lf: LazyFrame) -> LazyFrame {
-        let lf = self.apply_scope(lf);
+    /// The sales lines in scope and in the period.
+    pub fn apply(&self, sales: &Sales) -> LazyFrame {
+        let lf = self.apply_scope(sales);
         match self.period_predicate() {
             Some(p) => lf.filter(p),
             None => lf,
@@ -484,10 +606,7 @@ struct Ids {
 
 impl Ids {
     fn of(sales: &Sales) -> Ids {
-        // A linear search of the names (`DataFrame::column` would cache a
-        // hashed schema inside the caller's frame, see features.rs).
-        let has = |name: &str| sales.lines.columns().iter().any(|c| c.name() == name);
-        let both = has("order_key") && has("customer_key");
+        let both = sales.coded();
         Ids {
             order: if both { "order_key" } else { "order_id" },
             customer: if both { "customer_key" } else { "customer_id" },
@@ -652,7 +771,7 @@ pub fn churn_rate(
     }
     let w = Duration::days(window_days);
     let ids = Ids::of(sales);
-    let scope = filter.apply_scope(sales.lazy());
+    let scope = filter.apply_scope(sales);
     // On the codes: the customers of each window as bitsets, in one pass
     // over the lines in scope as they are (no filtered copy).
     if ids.coded() {
@@ -714,7 +833,7 @@ pub fn churn_rate(
 /// Customers with ≥ 2 completed orders / customers with ≥ 1, in the filter.
 pub fn repeat_purchase_rate(sales: &Sales, filter: &Filter) -> Result<Option<f64>> {
     let ids = Ids::of(sales);
-    let df = completed(filter.apply(sales.lazy()))
+    let df = completed(filter.apply(sales))
         .group_by([col(ids.customer)])
         .agg([col(ids.order).n_unique().alias("n")])
         .select([
@@ -743,7 +862,7 @@ pub fn monthly_revenue(sales: &Sales, filter: &Filter) -> Result<BTreeMap<String
     // month columns and hash table (which cost 14x the time for 10x the
     // lines).
     let df = filter
-        .apply(sales.lazy())
+        .apply(sales)
         .select([col("order_date"), col("completed"), col("revenue")])
         .collect()
         .map_err(pe("computing monthly revenue"))?;
@@ -772,14 +891,14 @@ pub fn kpis(sales: &Sales, filter: &Filter, opts: &KpiOptions) -> Result<Kpis> {
     // On the integer codes: distinct orders and customers and the repeat
     // buyers in one pass over the lines in scope (bitsets, see `CodeCounts`).
     let (revenue, orders, active_customers, repeat) =
-        match CodeCounts::of(filter.apply(sales.lazy()), ids)? {
+        match CodeCounts::of(filter.apply(sales), ids)? {
             Some(c) => {
-                let revenue = revenue_of(filter.apply(sales.lazy()))?;
+                let revenue = revenue_of(filter.apply(sales))?;
                 let repeat = ratio(c.repeaters as f64, c.customers as f64);
                 (revenue, c.orders, c.customers, repeat)
             }
             None => {
-                let (revenue, orders, customers) = totals(filter.apply(sales.lazy()), ids)?;
+                let (revenue, orders, customers) = totals(filter.apply(sales), ids)?;
                 (
                     revenue,
                     orders,
@@ -826,7 +945,7 @@ impl Dimension {
 /// An order with lines in two categories counts once in each.
 pub fn breakdown(sales: &Sales, filter: &Filter, by: Dimension) -> Result<DataFrame> {
     let c = by.column();
-    completed(filter.apply(sales.lazy()))
+    completed(filter.apply(sales))
         .group_by([col(c)])
         .agg(totals_exprs(Ids::of(sales)))
         .with_columns([
@@ -849,7 +968,7 @@ pub fn breakdown(sales: &Sales, filter: &Filter, by: Dimension) -> Result<DataFr
 /// `cohort` (YYYY-MM), `size`, `offset`, `active`, `retention`.
 pub fn cohort_retention(sales: &Sales, filter: &Filter) -> Result<DataFrame> {
     let ids = Ids::of(sales);
-    let buys = completed(filter.apply(sales.lazy()))
+    let buys = completed(filter.apply(sales))
         .select([col(ids.customer), month_number().alias("m")])
         .unique(None, UniqueKeepStrategy::Any);
     let firsts = buys
@@ -915,7 +1034,7 @@ pub fn pareto_share(sales: &Sales, filter: &Filter, top_share: f64) -> Result<Op
             found: top_share.to_string(),
         });
     }
-    let per_customer = completed(filter.apply(sales.lazy()))
+    let per_customer = completed(filter.apply(sales))
         .group_by([col(Ids::of(sales).customer)])
         .agg([col("revenue").sum()])
         .collect()
@@ -938,11 +1057,21 @@ pub fn pareto_share(sales: &Sales, filter: &Filter, top_share: f64) -> Result<Op
 
 /// One row per completed order in the filter: `order_id`, `customer_id`,
 /// `order_date`, `channel`, `lines`, `revenue` (the order's ticket).
+/// Grouped by the codes on the join's view, whose ids are looked up once
+/// per order afterwards.
 pub fn order_tickets(sales: &Sales, filter: &Filter) -> Result<DataFrame> {
-    completed(filter.apply(sales.lazy()))
-        .group_by_stable([col("order_id")])
+    let order_text = sales.has_text("order_id");
+    let customer_text = sales.has_text("customer_id");
+    let order = if order_text { "order_id" } else { "order_key" };
+    let customer = if customer_text {
+        "customer_id"
+    } else {
+        "customer_key"
+    };
+    let mut tickets = completed(filter.apply(sales))
+        .group_by_stable([col(order)])
         .agg([
-            col("customer_id").first(),
+            col(customer).first(),
             col("order_date").first(),
             col("channel").first(),
             len().cast(DataType::UInt32).alias("lines"),
@@ -950,7 +1079,27 @@ pub fn order_tickets(sales: &Sales, filter: &Filter) -> Result<DataFrame> {
         ])
         .with_column(col("channel").cast(DataType::String))
         .collect()
-        .map_err(pe("computing order tickets"))
+        .map_err(pe("computing order tickets"))?;
+    // A code column becomes its ids' text, in its place.
+    let mut name = |key: &str, ids: &StringChunked, as_name: &str| -> Result<()> {
+        let at = tickets.get_column_index(key).unwrap_or_default();
+        let text = ids
+            .take(&key_column(&tickets, key)?)
+            .map_err(pe("looking up the ids of the tickets"))?
+            .with_name(as_name.into())
+            .into_column();
+        tickets
+            .replace_column(at, text)
+            .map_err(pe("naming the tickets' ids"))?;
+        Ok(())
+    };
+    if !order_text {
+        name(order, &sales.order_ids, "order_id")?;
+    }
+    if !customer_text {
+        name(customer, &sales.customer_ids()?, "customer_id")?;
+    }
+    Ok(tickets)
 }
 
 /// Seasonality: each calendar month's revenue relative to the mean month of

@@ -66,43 +66,112 @@ struct Encoded {
     index: HashMap<String, u32>,
 }
 
-/// Dense `u32` codes of an id column (by first appearance), the distinct
-/// values in code order, and (when `index`) the code of each. Where the
-/// rows also carry an integer key (`keys`: the sales view's `order_key` /
-/// `customer_key`, one per distinct id, null where the id has none), a
-/// key's first appearance is found in a vector instead of by hashing the
-/// text (a few seconds at 10 M lines); ids without a key, and empty or
-/// null ones, are hashed. The codes are the same either way: an id has one
-/// key or none, and a key stands for one id.
-fn encode(
-    col: &StringChunked,
-    keys: Option<&IdxCa>,
-    index: bool,
-) -> Result<Encoded, DashboardError> {
-    let size = keys.and_then(|k| k.max()).map_or(0, |m| m as usize + 1);
-    let mut by_key = vec![u32::MAX; size];
-    let hashed = if keys.is_some() { 0 } else { col.len() / 2 };
-    let mut unkeyed: HashMap<&str, u32> = HashMap::with_capacity(hashed);
-    let mut values: Vec<&str> = Vec::new();
-    let keys = keys
-        .into_iter()
-        .flat_map(|k| k.iter())
-        .chain(std::iter::repeat(None));
-    let codes = col
-        .iter()
-        .zip(keys)
-        .map(|(v, k)| {
-            let slot = match (k, v) {
-                (Some(k), Some(v)) if !v.is_empty() => &mut by_key[k as usize],
-                (_, v) => unkeyed.entry(v.unwrap_or("")).or_insert(u32::MAX),
-            };
-            if *slot == u32::MAX {
-                *slot = values.len() as u32;
-                values.push(v.unwrap_or(""));
-            }
-            *slot
+/// Where the lines' ids come from: their own text, with the view's
+/// integer keys when they have them (`order_key` / `customer_key`, one per
+/// distinct id, null where the id has none), or the keys alone with the id
+/// of each key (the join's view: `Sales::order_ids`, the sorted
+/// customers' ids).
+enum IdSource<'a> {
+    Text(&'a StringChunked, Option<&'a IdxCa>),
+    /// The ids in one chunk.
+    Keys(&'a IdxCa, &'a StringChunked),
+}
+
+/// Codes handed out by first appearance: by key in a vector, by text in a
+/// hash map (ids without a key, and empty or null ones).
+struct Coder<'a> {
+    by_key: Vec<u32>,
+    hashed: HashMap<&'a str, u32>,
+    values: Vec<&'a str>,
+}
+
+/// A key not seen yet.
+const UNSEEN: u32 = u32::MAX;
+/// A key whose id is empty or null: coded as the ids without a key are.
+const EMPTY: u32 = u32::MAX - 1;
+
+impl<'a> Coder<'a> {
+    fn hashed(&mut self, v: Option<&'a str>) -> u32 {
+        let v = v.unwrap_or("");
+        let values = &mut self.values;
+        *self.hashed.entry(v).or_insert_with(|| {
+            values.push(v);
+            (values.len() - 1) as u32
         })
-        .collect();
+    }
+
+    /// The code of key `k`, whose id `id` gives (asked at its first
+    /// appearance only).
+    fn keyed(&mut self, k: IdxSize, id: impl FnOnce() -> Option<&'a str>) -> u32 {
+        match self.by_key[k as usize] {
+            UNSEEN => match id() {
+                Some(v) if !v.is_empty() => {
+                    let code = self.values.len() as u32;
+                    self.values.push(v);
+                    self.by_key[k as usize] = code;
+                    code
+                }
+                v => {
+                    self.by_key[k as usize] = EMPTY;
+                    self.hashed(v)
+                }
+            },
+            EMPTY => self.hashed(None),
+            code => code,
+        }
+    }
+}
+
+/// Dense `u32` codes of an id column (by first appearance), the distinct
+/// values in code order, and (when `index`) the code of each. A key's
+/// first appearance is found in a vector instead of by hashing the text (a
+/// few seconds at 10 M lines); ids without a key, and empty or null ones,
+/// are hashed. The codes are the same either way: an id has one key or
+/// none, and a key stands for one id.
+fn encode(source: IdSource<'_>, index: bool) -> Result<Encoded, DashboardError> {
+    let (len, keys) = match source {
+        IdSource::Text(col, keys) => (col.len(), keys),
+        IdSource::Keys(keys, _) => (keys.len(), Some(keys)),
+    };
+    let size = keys.and_then(|k| k.max()).map_or(0, |m| m as usize + 1);
+    let mut coder = Coder {
+        by_key: vec![UNSEEN; size],
+        hashed: HashMap::with_capacity(if keys.is_some() { 0 } else { len / 2 }),
+        values: Vec::new(),
+    };
+    let codes = match source {
+        IdSource::Text(col, keys) => {
+            let keys = keys
+                .into_iter()
+                .flat_map(|k| k.iter())
+                .chain(std::iter::repeat(None));
+            col.iter()
+                .zip(keys)
+                .map(|(v, k)| match (k, v) {
+                    (Some(k), Some(v)) if !v.is_empty() => coder.keyed(k, || Some(v)),
+                    (_, v) => coder.hashed(v),
+                })
+                .collect()
+        }
+        IdSource::Keys(keys, ids) => {
+            if keys.max().is_some_and(|m| m as usize >= ids.len()) {
+                return Err(DashboardError::Input(format!(
+                    "an id key below the {} ids it codes; found key {}",
+                    ids.len(),
+                    keys.max().unwrap_or_default()
+                )));
+            }
+            debug_assert!(ids.chunks().len() <= 1);
+            let ids = ids.downcast_iter().next();
+            keys.iter()
+                .map(|k| match k {
+                    Some(k) => coder.keyed(k, || ids.and_then(|a| a.get(k as usize))),
+                    None => coder.hashed(None),
+                })
+                .collect()
+        }
+    };
+    let values = coder.values;
     let owned = if index {
         values
             .iter()
@@ -179,9 +248,28 @@ impl Engine {
         let completed = &completed & &dated;
         // `items`: how many order lines a row stands for, when the rows are
         // folded records (several lines of one order and product in a row).
-        let mut columns = vec![
-            "order_id",
-            "customer_id",
+        // The ids: the lines' text where they carry it (a view built by
+        // hand, or the customers of tables that were not cleaned), else
+        // their integer keys (the join's view), looked up by key.
+        let text = |name: &str| {
+            sales
+                .lines
+                .schema()
+                .get(name)
+                .is_some_and(|t| t == &DataType::String)
+        };
+        let (order_text, customer_text) = (text("order_id"), text("customer_id"));
+        let keyed = ["order_key", "customer_key"]
+            .iter()
+            .all(|k| sales.lines.schema().contains(k));
+        let mut columns = Vec::with_capacity(13);
+        if order_text {
+            columns.push("order_id");
+        }
+        if customer_text {
+            columns.push("customer_id");
+        }
+        columns.extend([
             "order_date",
             "channel",
             "category",
@@ -189,15 +277,10 @@ impl Engine {
             "product_id",
             "completed",
             "revenue",
-        ];
+        ]);
         if sales.lines.schema().contains(ITEMS) {
             columns.push(ITEMS);
         }
-        // The ids' integer keys where the view has them (a view built by
-        // the join does; one built by hand may not).
-        let keyed = ["order_key", "customer_key"]
-            .iter()
-            .all(|k| sales.lines.schema().contains(k));
         if keyed {
             columns.extend(["order_key", "customer_key"]);
         }
@@ -206,41 +289,63 @@ impl Engine {
             .select(columns)
             .and_then(|df| df.filter(&completed))
             .map_err(pe("keeping completed lines"))?;
-        let str_col = |df: &DataFrame, name: &'static str| {
+        let str_col = |df: &DataFrame, name: &str| {
             df.column(name)
                 .and_then(|c| c.str().cloned())
                 .map_err(pe("reading a text column"))
         };
-        let ids = |id: &'static str, key: &'static str, index: bool| {
-            let text = str_col(&lines, id)?;
-            let keys = keyed
-                .then(|| lines.column(key).and_then(|c| c.idx().cloned()))
-                .transpose()
-                .map_err(pe("reading the id keys"))?;
-            encode(&text, keys.as_ref(), index)
+        let key_col = |df: &DataFrame, name: &str| {
+            df.column(name)
+                .and_then(|c| c.idx().cloned())
+                .map_err(pe("reading the id keys"))
+        };
+        // The ids of the keys, one chunk each (read by key).
+        let order_names = (!order_text).then(|| sales.order_ids.rechunk().into_owned());
+        let customer_names = if customer_text {
+            None
+        } else {
+            Some(
+                str_col(&sales.customers, "customer_id")?
+                    .rechunk()
+                    .into_owned(),
+            )
+        };
+        let ids = |id: &str, key: &str, names: &Option<StringChunked>, index: bool| {
+            let keys = keyed.then(|| key_col(&lines, key)).transpose()?;
+            match (names, keys) {
+                (Some(names), Some(keys)) => encode(IdSource::Keys(&keys, names), index),
+                (Some(_), None) => Err(DashboardError::Input(format!(
+                    "the sales lines' `{id}` as text or `{key}` as a key; found neither"
+                ))),
+                (None, keys) => encode(IdSource::Text(&str_col(&lines, id)?, keys.as_ref()), index),
+            }
         };
         let Encoded {
             codes: order_codes,
             ids: order_ids,
             ..
-        } = ids("order_id", "order_key", false)?;
+        } = ids("order_id", "order_key", &order_names, false)?;
         let Encoded {
             codes: customer_codes,
             ids: customer_ids,
             index: customer_index,
-        } = ids("customer_id", "customer_key", true)?;
-        if keyed {
-            lines = lines.drop_many(["order_key", "customer_key"]);
-        }
+        } = ids("customer_id", "customer_key", &customer_names, true)?;
+        drop((order_names, customer_names));
+        let replaced: Vec<&str> = ["order_id", "customer_id", "order_key", "customer_key"]
+            .into_iter()
+            .filter(|n| lines.schema().contains(n))
+            .collect();
+        lines = lines.drop_many(replaced);
         lines
-            .with_column(Column::new("order_id".into(), order_codes))
-            .and_then(|df| df.with_column(Column::new("customer_id".into(), customer_codes)))
+            .insert_column(0, Column::new("order_id".into(), order_codes))
+            .and_then(|df| df.insert_column(1, Column::new("customer_id".into(), customer_codes)))
             .map_err(pe("replacing ids by codes"))?;
         lines.rechunk_mut();
         // The frame the check gives to `kpi::kpis` (integer ids: same counts).
         let compact = Sales {
             lines,
             customers: sales.customers.clone(),
+            order_ids: StringChunked::default(),
             default_as_of: sales.default_as_of,
         };
 
@@ -485,13 +590,13 @@ mod tests {
             rows.iter().map(|r| r.1).collect::<Vec<_>>(),
         );
         for index in [false, true] {
-            let hashed = encode(&text, None, index).expect("hashed");
-            let keyed = encode(&text, Some(&keys), index).expect("keyed");
+            let hashed = encode(IdSource::Text(&text, None), index).expect("hashed");
+            let keyed = encode(IdSource::Text(&text, Some(&keys)), index).expect("keyed");
             assert_eq!(keyed.codes, hashed.codes);
             assert_eq!(keyed.ids, hashed.ids);
             assert_eq!(keyed.index, hashed.index);
         }
-        let keyed = encode(&text, Some(&keys), true).expect("keyed");
+        let keyed = encode(IdSource::Text(&text, Some(&keys)), true).expect("keyed");
         assert_eq!(keyed.codes, [0, 1, 2, 0, 3, 3, 4, 2, 5, 1, 3, 3, 4]);
         let ids = ["c-9", "c-1", "ghost", "", "c-4", "other ghost"];
         assert_eq!(keyed.ids, IdList::from_strs(ids).expect("ids"));
@@ -502,10 +607,70 @@ mod tests {
             .collect();
         assert_eq!(keyed.index, index);
         assert!(
-            encode(&text, Some(&keys), false)
+            encode(IdSource::Text(&text, Some(&keys)), false)
                 .expect("keyed")
                 .index
                 .is_empty()
         );
+    }
+
+    /// Keys alone, with the id of each key (the join's view, whose lines
+    /// hold no id text), give the codes, ids and index of the same ids as
+    /// text: keys out of order and repeated, a key whose id is empty, a
+    /// line without a key, ids no line uses; a key beyond the ids is refused.
+    #[test]
+    fn keys_with_their_ids_encode_as_the_text_does() {
+        let names = StringChunked::new(
+            "customer_id".into(),
+            [
+                Some("c-1"),
+                Some("unused"),
+                Some("c-4"),
+                Some(""),
+                None,
+                Some("also unused"),
+                Some("c-7"),
+                Some("c-9"),
+            ],
+        );
+        let keys: Vec<Option<IdxSize>> = vec![
+            Some(7),
+            Some(0),
+            Some(7),
+            Some(3),
+            Some(2),
+            None,
+            Some(0),
+            Some(4),
+            Some(6),
+            Some(3),
+            Some(2),
+        ];
+        let text = StringChunked::new(
+            "customer_id".into(),
+            keys.iter()
+                .map(|k| k.and_then(|k| names.get(k as usize)))
+                .collect::<Vec<_>>(),
+        );
+        let keys = IdxCa::new("customer_key".into(), keys);
+        for index in [false, true] {
+            let by_keys = encode(IdSource::Keys(&keys, &names), index).expect("by keys");
+            for with in [None, Some(&keys)] {
+                let by_text = encode(IdSource::Text(&text, with), index).expect("by text");
+                assert_eq!(by_keys.codes, by_text.codes);
+                assert_eq!(by_keys.ids, by_text.ids);
+                assert_eq!(by_keys.index, by_text.index);
+            }
+        }
+        let coded = encode(IdSource::Keys(&keys, &names), false).expect("by keys");
+        assert_eq!(coded.codes, [0, 1, 0, 2, 3, 2, 1, 2, 4, 2, 3]);
+        let ids = ["c-9", "c-1", "", "c-4", "c-7"];
+        assert_eq!(coded.ids, IdList::from_strs(ids).expect("ids"));
+        let short = names.slice(0, 7);
+        let e = encode(IdSource::Keys(&keys, &short), false)
+            .err()
+            .expect("a key beyond the ids")
+            .to_string();
+        assert!(e.contains("7 ids") && e.contains("key 7"), "{e}");
     }
 }

@@ -810,6 +810,7 @@ fn dimensions_as_text_give_the_engine_of_the_categorical_view() {
             .collect()
             .expect("as text"),
         customers: coded.customers.clone(),
+        order_ids: coded.order_ids.clone(),
         default_as_of: coded.default_as_of,
     };
     let build = |sales: &crate::kpi::Sales| {

@@ -25,7 +25,7 @@ pub(crate) fn customer_features_polars(
     let recent_start = cutoff - horizon;
     let target_end = cutoff + horizon;
 
-    let completed = sales.lazy().filter(col("completed"));
+    let completed = sales.lines_with_ids()?.lazy().filter(col("completed"));
     // Everything the features see: completed lines strictly before the cutoff.
     let history = completed.clone().filter(col("order_date").lt(lit(cutoff)));
     let recent = col("order_date").gt_eq(lit(recent_start));

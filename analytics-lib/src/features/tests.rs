@@ -139,6 +139,7 @@ fn lines_in_several_chunks_give_the_same_features_to_the_bit() {
     let split = Sales {
         lines,
         customers: sales.customers.clone(),
+        order_ids: sales.order_ids.clone(),
         default_as_of: sales.default_as_of,
     };
     for days in [0, 200] {
@@ -164,6 +165,7 @@ fn categories_as_text_give_the_features_of_the_categorical_view() {
             .collect()
             .expect("as text"),
         customers: sales.customers.clone(),
+        order_ids: sales.order_ids.clone(),
         default_as_of: sales.default_as_of,
     };
     assert_eq!(

@@ -419,8 +419,20 @@ fn key_lookups_clean_and_join_as_the_polars_expressions_did() {
             by_lookup.lines.equals_missing(&by_keys.lines),
             "{what}: join by lookup"
         );
+        assert!(
+            by_lookup.order_ids.iter().eq(by_keys.order_ids.iter()),
+            "{what}: join by lookup, order ids"
+        );
+        // The lines hold their ids as codes only; with the ids looked up
+        // from the codes they are the reference join's lines.
+        for id in ["order_id", "customer_id"] {
+            assert!(
+                !by_keys.lines.schema().contains(id),
+                "{what}: the lines carry {id} as text"
+            );
+        }
         let codes = ["customer_key", "order_key"];
-        let without_codes = by_keys.lines.drop_many(codes);
+        let without_codes = by_keys.lines_with_ids().expect("ids").drop_many(codes);
         // The few-valued text columns are categorical (4-byte codes); as
         // text they are the reference join's columns.
         for c in CATEGORICAL_COLUMNS {
@@ -454,8 +466,7 @@ fn key_lookups_clean_and_join_as_the_polars_expressions_did() {
             .clone();
         let sorted: Vec<&str> = ids.iter().map(|v| v.expect("id")).collect();
         assert!(sorted.is_sorted(), "{what}: customers sorted by id");
-        let line_customer = by_keys
-            .lines
+        let line_customer = expected
             .column("customer_id")
             .expect("c")
             .str()
@@ -475,8 +486,7 @@ fn key_lookups_clean_and_join_as_the_polars_expressions_did() {
                 "{what}"
             );
         }
-        let orders = by_keys
-            .lines
+        let orders = expected
             .column("order_id")
             .expect("o")
             .str()
@@ -496,6 +506,11 @@ fn key_lookups_clean_and_join_as_the_polars_expressions_did() {
                 *code_of.entry(o).or_insert(k),
                 k,
                 "{what}: one code per order"
+            );
+            assert_eq!(
+                by_keys.order_ids.get(k as usize),
+                o,
+                "{what}: the code's id"
             );
         }
         let mut codes: Vec<u32> = code_of.values().copied().collect();

@@ -38,6 +38,7 @@ fn hand_sales(rows: &[(&str, &str, bool, f64)], as_of: &str) -> Sales {
     Sales {
         lines,
         customers: DataFrame::empty(),
+        order_ids: Default::default(),
         default_as_of: date(as_of),
     }
 }
@@ -282,6 +283,8 @@ fn lifetimes_python() -> PathBuf {
 /// Completed lines as lifetimes reads transactions: customer_id, date, revenue.
 fn write_transactions(sales: &Sales, path: &Path) {
     let mut df = sales
+        .lines_with_ids()
+        .expect("ids")
         .lazy()
         .filter(col("completed"))
         .select([
@@ -582,8 +585,13 @@ fn clv_by_segment_sums_each_segments_customers() {
 fn the_summary_by_customer_key_equals_the_summary_by_id() {
     let (_dir, keyed) = generated_with_defects(30_000, 11, GeneratorConfig::default().defect_rate);
     let by_id = Sales {
-        lines: keyed.lines.drop("customer_key").expect("drop the keys"),
+        lines: keyed
+            .lines_with_ids()
+            .expect("ids")
+            .drop("customer_key")
+            .expect("drop the keys"),
         customers: keyed.customers.clone(),
+        order_ids: keyed.order_ids.clone(),
         default_as_of: keyed.default_as_of,
     };
     let as_of = keyed.default_as_of;

@@ -34,7 +34,7 @@
 use analytics_lib::clean::clean;
 use analytics_lib::kpi::{
     Dimension, Filter, KpiOptions, Sales, breakdown, churn_rate, cohort_retention, kpis,
-    pareto_share, repeat_purchase_rate,
+    order_tickets, pareto_share, repeat_purchase_rate,
 };
 use analytics_lib::polars::prelude::*;
 use chrono::NaiveDate;
@@ -338,13 +338,17 @@ fn kpis_on_codes_equal_kpis_on_ids() {
         }
         // The same lines without the codes: the id path.
         let mut by_id = coded.clone();
-        by_id.lines = by_id.lines.drop_many(["order_key", "customer_key"]);
+        by_id.lines = coded
+            .lines_with_ids()
+            .expect("ids")
+            .drop_many(["order_key", "customer_key"]);
         let cats = b_values(&coded, Dimension::Category);
         let states = b_values(&coded, Dimension::State);
         let last = coded.default_as_of - chrono::Duration::days(1);
         let some_customers: Vec<String> = {
             let ids = coded
-                .lines
+                .lines_with_ids()
+                .expect("ids")
                 .column("customer_id")
                 .expect("ids")
                 .str()
@@ -355,6 +359,8 @@ fn kpis_on_codes_equal_kpis_on_ids() {
                 .step_by(7)
                 .take(400)
                 .map(str::to_string)
+                // An id no customer has matches no line either way.
+                .chain(["not-a-customer".to_string()])
                 .collect()
         };
         let filters = [
@@ -417,6 +423,18 @@ fn kpis_on_codes_equal_kpis_on_ids() {
                     );
                 }
             }
+            // The tickets, grouped by the codes and named afterwards, are
+            // those grouped by the ids' text.
+            let a = order_tickets(&coded, f).expect("tickets on codes");
+            let b = order_tickets(&by_id, f).expect("tickets on ids");
+            assert_eq!(a.schema(), b.schema(), "seed {seed}, filter {i}");
+            assert!(a.equals_missing(&b), "seed {seed}, filter {i}: tickets");
+            assert_eq!(
+                a.height() as u64,
+                kpis(&coded, f, &KpiOptions::default())
+                    .expect("kpis")
+                    .orders
+            );
         }
     }
 }
@@ -428,7 +446,7 @@ fn monthly_by_group_by(s: &Sales, f: &Filter) -> std::collections::BTreeMap<Stri
         + col("order_date").dt().month().cast(DataType::Int32)
         - lit(1);
     let df = f
-        .apply(s.lazy())
+        .apply(s)
         .filter(col("completed"))
         .group_by([month.alias("month")])
         .agg([col("revenue").sum()])
@@ -523,11 +541,22 @@ fn join_of_raw_tables_matches_lookups_by_id() {
         .expect("u32")
         .iter()
         .collect();
-    let got: Vec<_> = text(&s.lines, "order_id")
+    // A line of an unknown customer has no key: the lines keep the
+    // customers' ids as text, the orders' as codes only.
+    let names = |df: &DataFrame| -> Vec<String> {
+        df.get_column_names()
+            .into_iter()
+            .map(|n| n.to_string())
+            .collect()
+    };
+    assert!(names(&s.lines).contains(&"customer_id".to_string()));
+    assert!(!names(&s.lines).contains(&"order_id".to_string()));
+    let lines = s.lines_with_ids().expect("ids");
+    let got: Vec<_> = text(&lines, "order_id")
         .into_iter()
-        .zip(text(&s.lines, "line_no"))
-        .zip(text(&s.lines, "customer_id"))
-        .zip(text(&s.lines, "state"))
+        .zip(text(&lines, "line_no"))
+        .zip(text(&lines, "customer_id"))
+        .zip(text(&lines, "state"))
         .zip(keys)
         .map(|((((o, l), c), st), k)| {
             let keyed = k.map(|k| ids[k as usize].clone().expect("id"));

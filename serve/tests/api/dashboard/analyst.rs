@@ -222,12 +222,13 @@ fn by_product_and_customer(filter: &Filter) -> (Figures, Figures) {
         use polars::prelude::{IntoLazy, col};
         let s = sales();
         let products = f
-            .apply(s.lazy())
+            .apply(s)
             .filter(col("completed"))
             .group_by([col("product_id")])
             .agg([
                 col("revenue").sum(),
-                col("order_id").n_unique().alias("orders"),
+                // One code per order (the lines hold no id text).
+                col("order_key").n_unique().alias("orders"),
             ])
             .collect()
             .expect("by product");
