@@ -175,9 +175,7 @@ impl Sales {
             .loaded(items)
             .map_err(pe("reading the product ids"))?;
         // Customers sorted by id; each line's customer as a row of them.
-        let by_id = clean
-            .customers
-            .column("customer_id")
+        let by_id = find(&clean.customers, "customer_id")
             .and_then(|c| c.str().map(sorted_rows))
             .map_err(pe("sorting the customers"))?;
         let mut sorted_row = vec![NONE; by_id.len()];
@@ -186,9 +184,13 @@ impl Sales {
                 sorted_row[from as usize] = to as IdxSize;
             }
         }
+        // A new frame of the gathered columns: `take` would keep a schema
+        // cached in the cleaned customers, which a later notebook cell
+        // cannot read (see `find`).
         let customers = clean
             .customers
             .take(&by_id)
+            .and_then(|df| DataFrame::new(df.height(), df.into_columns()))
             .map_err(pe("sorting the customers"))?;
         // Each order's customer as a row of the sorted customers, then
         // each line's through its order: the lookups at random rows are
@@ -236,17 +238,14 @@ impl Sales {
                         ORDERS.loaded(orders)?.take(&order_key)
                     },
                     || {
-                        clean
-                            .products
-                            .column("category")
+                        find(&clean.products, "category")
                             .and_then(categorical)
                             .and_then(|c| c.take(&product_rows))
                     },
                 )
             },
             || {
-                customers
-                    .column("state")
+                find(&customers, "state")
                     .and_then(categorical)
                     .and_then(|c| c.take(&customer_key))
             },
@@ -306,9 +305,7 @@ impl Sales {
             .map_err(pe("joining the sales tables"))?;
         // The orders' ids, one per order: a line's is `order_ids[order_key]`.
         let order_ids = ids_of(&clean.orders, "order_id")?;
-        let last = clean
-            .orders
-            .column("order_ts")
+        let last = find(&clean.orders, "order_ts")
             .and_then(|c| c.as_materialized_series().max::<i64>())
             .map_err(pe("finding the last order"))?;
         let default_as_of = last
@@ -413,16 +410,27 @@ impl Sales {
     }
 }
 
+/// A column of a frame the view shares (its lines, its customers), found
+/// by a linear search of the names: `DataFrame::column` caches a hashed
+/// schema inside the frame, which a later evcxr cell (its own copy of
+/// polars' hash seed) cannot read (see `features::columns::column`).
+fn find<'a>(df: &'a DataFrame, name: &str) -> PolarsResult<&'a Column> {
+    df.columns()
+        .iter()
+        .find(|c| c.name().as_str() == name)
+        .ok_or_else(|| polars_err!(ColumnNotFound: "`{name}`; found {:?}", df.get_column_names()))
+}
+
 /// A text column of ids.
 fn ids_of(df: &DataFrame, name: &str) -> Result<StringChunked> {
-    df.column(name)
+    find(df, name)
         .and_then(|c| c.str().cloned())
         .map_err(pe("reading the ids"))
 }
 
 /// An integer code column of the lines (`order_key`, `customer_key`).
 fn key_column(df: &DataFrame, name: &str) -> Result<IdxCa> {
-    df.column(name)
+    find(df, name)
         .and_then(|c| c.idx().cloned())
         .map_err(pe("reading the id codes"))
 }

@@ -251,17 +251,14 @@ impl Engine {
         // The ids: the lines' text where they carry it (a view built by
         // hand, or the customers of tables that were not cleaned), else
         // their integer keys (the join's view), looked up by key.
-        let text = |name: &str| {
-            sales
-                .lines
-                .schema()
-                .get(name)
-                .is_some_and(|t| t == &DataType::String)
-        };
+        // Linear searches of the names: `schema()` would cache a hashed
+        // schema inside the caller's frame (see `features::columns::column`).
+        let find = |name: &str| sales.lines.columns().iter().find(|c| c.name() == name);
+        let text = |name: &str| find(name).is_some_and(|c| c.dtype() == &DataType::String);
         let (order_text, customer_text) = (text("order_id"), text("customer_id"));
         let keyed = ["order_key", "customer_key"]
             .iter()
-            .all(|k| sales.lines.schema().contains(k));
+            .all(|k| find(k).is_some());
         let mut columns = Vec::with_capacity(13);
         if order_text {
             columns.push("order_id");
@@ -278,7 +275,7 @@ impl Engine {
             "completed",
             "revenue",
         ]);
-        if sales.lines.schema().contains(ITEMS) {
+        if find(ITEMS).is_some() {
             columns.push(ITEMS);
         }
         if keyed {
@@ -290,7 +287,10 @@ impl Engine {
             .and_then(|df| df.filter(&completed))
             .map_err(pe("keeping completed lines"))?;
         let str_col = |df: &DataFrame, name: &str| {
-            df.column(name)
+            df.columns()
+                .iter()
+                .find(|c| c.name() == name)
+                .ok_or_else(|| polars_err!(ColumnNotFound: "`{name}`"))
                 .and_then(|c| c.str().cloned())
                 .map_err(pe("reading a text column"))
         };

@@ -90,6 +90,48 @@ fn features_leave_no_cached_schema_in_the_sales_frame() {
     );
 }
 
+/// Neither the join nor the readers that name ids (KPIs under a customer
+/// filter, order tickets, the lines with their ids) leave a cached schema
+/// in the view's lines or customers: a notebook's later cell could not
+/// find a column by it (the 01 notebook's order tickets did not find the
+/// customers' `customer_id` when the join had cached one).
+#[test]
+fn the_view_and_its_id_readers_leave_no_cached_schema() {
+    use crate::kpi::{Filter, KpiOptions, kpis, order_tickets};
+    let sales = generated(5_000, 3);
+    let fresh = |what: &str| {
+        for (frame, df) in [("lines", &sales.lines), ("customers", &sales.customers)] {
+            assert!(df.width() > 4, "{frame}: a frame wide enough to cache");
+            assert!(
+                df.cached_schema().is_none(),
+                "{what} cached a schema in the {frame}"
+            );
+        }
+    };
+    fresh("the join");
+    let some: Vec<String> = sales
+        .customer_ids()
+        .expect("ids")
+        .iter()
+        .flatten()
+        .step_by(5)
+        .map(str::to_string)
+        .collect();
+    let filter = Filter {
+        customers: Some(some),
+        ..Filter::all()
+    };
+    let k = kpis(&sales, &filter, &KpiOptions::default()).expect("kpis");
+    assert!(k.orders > 0, "{k:?}");
+    fresh("the KPIs under a customer filter");
+    let tickets = order_tickets(&sales, &filter).expect("tickets");
+    assert_eq!(tickets.height() as u64, k.orders);
+    fresh("the order tickets");
+    let with_ids = sales.lines_with_ids().expect("ids");
+    assert_eq!(with_ids.height(), sales.lines.height());
+    fresh("the lines with their ids");
+}
+
 #[test]
 fn one_pass_features_equal_the_polars_query_to_the_bit() {
     let sales = generated(60_000, 7);
