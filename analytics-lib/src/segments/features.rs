@@ -138,15 +138,20 @@ impl SegmentFeatures {
         })
     }
 
-    /// One raw column by name.
-    pub fn column(&self, name: &str) -> Result<Vec<f64>> {
-        let j = self.names().iter().position(|n| n == name).ok_or_else(|| {
+    /// The matrix column of the feature `name`.
+    pub(crate) fn position(&self, name: &str) -> Result<usize> {
+        self.names().iter().position(|n| n == name).ok_or_else(|| {
             SegmentError::input(
                 "segment features",
                 format!("a feature `{name}`"),
                 format!("[{}]", self.names().join(", ")),
             )
-        })?;
+        })
+    }
+
+    /// One raw column by name.
+    pub fn column(&self, name: &str) -> Result<Vec<f64>> {
+        let j = self.position(name)?;
         Ok((0..self.n_customers())
             .map(|r| self.matrix.row(r)[j])
             .collect())
@@ -241,7 +246,7 @@ fn default_transforms(names: &[String], share_weight: Option<f64>) -> (Vec<Trans
 }
 
 /// A value's error, located at its row.
-fn with_row(e: SegmentError, r: usize) -> SegmentError {
+pub(crate) fn with_row(e: SegmentError, r: usize) -> SegmentError {
     match e {
         SegmentError::Input {
             what,

@@ -402,6 +402,95 @@ fn save_load_assign_gives_every_customer_the_same_segment() {
     assert_mentions(&e.to_string(), &["record 1", "monetary", "NaN"]);
 }
 
+/// Assigning row by row in blocks gives, bit for bit, what selecting the
+/// model's features, scaling the whole matrix (`Scaler::transform`) and
+/// taking each row's nearest centroid gives, over several blocks and with
+/// the matrix's columns in another order than the model's; the first bad
+/// value in row order is the one reported, with its row.
+#[test]
+fn blockwise_assignment_equals_the_whole_matrix_path() {
+    let (features, _) = planted_customers(3_200, 7);
+    let seg = fit_segments(
+        &features
+            .subset(&(0..2_000).map(|i| i * 5).collect::<Vec<_>>())
+            .expect("subset"),
+        &planted_params(),
+    )
+    .expect("fit");
+    let model = seg.model;
+    // The columns reversed: the model reads its features by name.
+    let names: Vec<String> = features.names().iter().rev().cloned().collect();
+    let rows: Vec<Vec<f64>> = (0..features.n_customers())
+        .map(|r| features.matrix.row(r).iter().rev().copied().collect())
+        .collect();
+    let reversed = SegmentFeatures {
+        matrix: FeatureMatrix::from_rows(names, &rows).expect("matrix"),
+        ..features.clone()
+    };
+    let whole = |f: &SegmentFeatures| -> Vec<(usize, u64)> {
+        let refs: Vec<&str> = model.feature_names().iter().map(String::as_str).collect();
+        let x = model
+            .scaler
+            .transform(&f.select(&refs).expect("select"))
+            .expect("scale");
+        x.rows()
+            .into_iter()
+            .map(|p| {
+                let mut best = (0, f64::INFINITY);
+                for (c, centroid) in model.centroids.iter().enumerate() {
+                    let d: f64 = centroid
+                        .iter()
+                        .zip(p.iter())
+                        .map(|(a, b)| (a - b) * (a - b))
+                        .sum();
+                    if d < best.1 {
+                        best = (c, d);
+                    }
+                }
+                (best.0, best.1.sqrt().to_bits())
+            })
+            .collect()
+    };
+    let expected = whole(&features);
+    assert!(expected.len() > 3 * 4096, "several blocks");
+    for f in [&features, &reversed] {
+        let got: Vec<(usize, u64)> = model
+            .assign_features(f)
+            .expect("assign")
+            .into_iter()
+            .map(|(c, d)| (c, d.to_bits()))
+            .collect();
+        assert_eq!(got, expected);
+    }
+    // Two bad values, in different blocks: the first row's is reported.
+    let monetary = features
+        .names()
+        .iter()
+        .position(|n| n == "monetary")
+        .expect("monetary");
+    let mut rows: Vec<Vec<f64>> = (0..features.n_customers())
+        .map(|r| features.matrix.row(r).to_vec())
+        .collect();
+    rows[9_000][monetary] = f64::NAN;
+    rows[5_000][monetary] = -7.0;
+    let bad = SegmentFeatures {
+        matrix: FeatureMatrix::from_rows(features.names().to_vec(), &rows).expect("matrix"),
+        ..features.clone()
+    };
+    let e = model
+        .assign_features(&bad)
+        .expect_err("bad value")
+        .to_string();
+    assert_mentions(&e, &["monetary", "row 5000"]);
+    let refs: Vec<&str> = model.feature_names().iter().map(String::as_str).collect();
+    let e2 = model
+        .scaler
+        .transform(&bad.select(&refs).expect("select"))
+        .expect_err("bad value")
+        .to_string();
+    assert_eq!(e, e2);
+}
+
 fn saved_model(dir: &Path) -> (std::path::PathBuf, SegmentModel) {
     let (features, _) = planted_customers(40, 0);
     let seg = fit_segments(&features, &planted_params()).expect("fit");
