@@ -325,10 +325,11 @@ pub(super) fn load_segments(
     let labels: Vec<i64> = assigned.iter().map(|(s, _)| *s as i64).collect();
     let sample = views::stratified_sample(&labels, PCA_SAMPLE, 7);
     let refs: Vec<&str> = model.feature_names().iter().map(String::as_str).collect();
+    // The sampled rows only (not a copy of every customer's features).
     let raw = features
-        .select(&refs)
+        .subset(&sample)
+        .and_then(|f| f.select(&refs))
         .context("while reading the segment features")?;
-    let raw = raw.select(ndarray::Axis(0), &sample);
     let scaled = model.scaler.transform(&raw)?;
     let pca = match views::pca(&scaled, 2) {
         Ok(p) => Some(PcaMap {
