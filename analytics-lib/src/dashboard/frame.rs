@@ -246,8 +246,6 @@ impl Engine {
             .map(|c| c.is_not_null())
             .map_err(pe("reading `order_date`"))?;
         let completed = &completed & &dated;
-        // `items`: how many order lines a row stands for, when the rows are
-        // folded records (several lines of one order and product in a row).
         // The ids: the lines' text where they carry it (a view built by
         // hand, or the customers of tables that were not cleaned), else
         // their integer keys (the join's view), looked up by key.
@@ -275,6 +273,8 @@ impl Engine {
             "completed",
             "revenue",
         ]);
+        // `items`: how many order lines a row stands for, when the rows are
+        // folded records (several lines of one order and product in a row).
         if find(ITEMS).is_some() {
             columns.push(ITEMS);
         }
