@@ -332,19 +332,23 @@ impl Sales {
     /// `customer_key`: the join's view) rather than as text (a view built
     /// by hand).
     pub fn coded(&self) -> bool {
-        // A linear search of the names (`DataFrame::column` would cache a
-        // hashed schema inside the frame, see features.rs).
-        let has = |name: &str| self.lines.columns().iter().any(|c| c.name() == name);
-        has("order_key") && has("customer_key")
+        ["order_key", "customer_key"]
+            .iter()
+            .all(|k| find(&self.lines, k).is_ok())
     }
 
     /// Whether the lines carry a text column `name` (`order_id`,
     /// `customer_id`).
-    fn has_text(&self, name: &str) -> bool {
-        self.lines
-            .columns()
-            .iter()
-            .any(|c| c.name() == name && c.dtype() == &DataType::String)
+    pub(crate) fn has_text(&self, name: &str) -> bool {
+        find(&self.lines, name).is_ok_and(|c| c.dtype() == &DataType::String)
+    }
+
+    /// The view's size in memory: its lines, its customers and its
+    /// orders' ids.
+    pub fn estimated_size(&self) -> usize {
+        self.lines.estimated_size()
+            + self.customers.estimated_size()
+            + self.order_ids.clone().into_series().estimated_size()
     }
 
     /// The customers' ids, in `customer_key` order (sorted).
@@ -411,10 +415,14 @@ impl Sales {
 }
 
 /// A column of a frame the view shares (its lines, its customers), found
-/// by a linear search of the names: `DataFrame::column` caches a hashed
-/// schema inside the frame, which a later evcxr cell (its own copy of
-/// polars' hash seed) cannot read (see `features::columns::column`).
-fn find<'a>(df: &'a DataFrame, name: &str) -> PolarsResult<&'a Column> {
+/// by a linear search of its names. Not `DataFrame::column`: on a frame
+/// wider than 4 columns that builds a hashed schema and caches it *inside*
+/// the frame. In an evcxr notebook every cell is its own library with its
+/// own copy of polars' global hash seed, so a schema cached in one cell is
+/// not found by a later one ("unable to find column \"completed\"; valid
+/// columns: [… \"completed\" …]"). Reading a shared frame must not change
+/// it: every reader of the view's frames looks columns up here.
+pub(crate) fn find<'a>(df: &'a DataFrame, name: &str) -> PolarsResult<&'a Column> {
     df.columns()
         .iter()
         .find(|c| c.name().as_str() == name)

@@ -249,14 +249,9 @@ impl Engine {
         // The ids: the lines' text where they carry it (a view built by
         // hand, or the customers of tables that were not cleaned), else
         // their integer keys (the join's view), looked up by key.
-        // Linear searches of the names: `schema()` would cache a hashed
-        // schema inside the caller's frame (see `features::columns::column`).
-        let find = |name: &str| sales.lines.columns().iter().find(|c| c.name() == name);
-        let text = |name: &str| find(name).is_some_and(|c| c.dtype() == &DataType::String);
-        let (order_text, customer_text) = (text("order_id"), text("customer_id"));
-        let keyed = ["order_key", "customer_key"]
-            .iter()
-            .all(|k| find(k).is_some());
+        let (order_text, customer_text) =
+            (sales.has_text("order_id"), sales.has_text("customer_id"));
+        let keyed = sales.coded();
         let mut columns = Vec::with_capacity(13);
         if order_text {
             columns.push("order_id");
@@ -275,7 +270,7 @@ impl Engine {
         ]);
         // `items`: how many order lines a row stands for, when the rows are
         // folded records (several lines of one order and product in a row).
-        if find(ITEMS).is_some() {
+        if kpi::find(&sales.lines, ITEMS).is_ok() {
             columns.push(ITEMS);
         }
         if keyed {
@@ -287,10 +282,7 @@ impl Engine {
             .and_then(|df| df.filter(&completed))
             .map_err(pe("keeping completed lines"))?;
         let str_col = |df: &DataFrame, name: &str| {
-            df.columns()
-                .iter()
-                .find(|c| c.name() == name)
-                .ok_or_else(|| polars_err!(ColumnNotFound: "`{name}`"))
+            kpi::find(df, name)
                 .and_then(|c| c.str().cloned())
                 .map_err(pe("reading a text column"))
         };

@@ -88,21 +88,11 @@ impl LineValues {
 
 pub(super) const NO_CATEGORY: u32 = u32::MAX;
 
-/// A column of the shared sales frame, found by a linear search of its
-/// names. Not `DataFrame::column`: on a frame wider than 4 columns that
-/// builds a hashed schema and caches it *inside* the frame. In an evcxr
-/// notebook every cell is its own library with its own copy of polars'
-/// global hash seed, so a schema cached by the features in one cell was not
-/// found by the KPIs of a later cell ("unable to find column \"completed\";
-/// valid columns: [… \"completed\" …]"). Reading the caller's frame must
-/// not change it.
+/// A column of the shared sales frame, by [`crate::kpi::find`] (a linear
+/// search of the names: reading the caller's frame must not cache a
+/// schema in it).
 pub(crate) fn column<'a>(lines: &'a DataFrame, name: &str) -> Result<&'a Column> {
-    lines
-        .columns()
-        .iter()
-        .find(|c| c.name().as_str() == name)
-        .ok_or_else(|| PolarsError::ColumnNotFound(format!("`{name}` in the sales lines").into()))
-        .map_err(pe("reading the sales lines"))
+    crate::kpi::find(lines, name).map_err(pe("reading the sales lines"))
 }
 
 pub(crate) fn column_as(lines: &DataFrame, name: &str, dtype: &DataType) -> Result<Column> {
