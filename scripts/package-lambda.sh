@@ -43,11 +43,15 @@ if [ -n "${MODELS:-}" ]; then
   cp -rL "$MODELS" "$pkg/models"
 fi
 # Check what the loader resolves: libxgboost from the package, nothing missing.
-if ldd "$pkg/bootstrap" | grep -q 'not found'; then
-  ldd "$pkg/bootstrap" >&2; echo "package-lambda: a library is missing" >&2; exit 1
+# ldd's output is read once, then searched: `ldd | grep -q` under pipefail
+# fails when grep stops at its match before ldd has written everything
+# (ldd dies of SIGPIPE), which made this check fail at random.
+deps="$(ldd "$pkg/bootstrap")"
+if grep -q 'not found' <<<"$deps"; then
+  echo "$deps" >&2; echo "package-lambda: a library is missing" >&2; exit 1
 fi
-ldd "$pkg/bootstrap" | grep -q "$(cd "$pkg" && pwd)/lib/libxgboost.so.3" || {
-  ldd "$pkg/bootstrap" >&2; echo "package-lambda: libxgboost is not found through the package's rpath" >&2; exit 1; }
+grep -qF "$(cd "$pkg" && pwd)/lib/libxgboost.so.3" <<<"$deps" || {
+  echo "$deps" >&2; echo "package-lambda: libxgboost is not found through the package's rpath" >&2; exit 1; }
 (cd "$pkg" && zip -q -r -X ../serve-lambda.zip .)
 glibc=$(objdump -T "$pkg/bootstrap" "$pkg"/lib/*.so* 2>/dev/null | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1)
 zipped=$(stat -c %s "$out/serve-lambda.zip")
