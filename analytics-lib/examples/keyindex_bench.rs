@@ -1,12 +1,18 @@
 //! Times final cleaning's id index (`KeyIndex::with_first_flags`) on a data
 //! folder's order and customer ids, on one thread (one table) and on every
-//! thread (one table per thread), in turn.
+//! thread (one table per thread), in turn. Then, against it, what the
+//! alternative of ids as dictionary codes from load on would cost: each
+//! round, the order lines' and orders' `order_id` cast to categoricals of
+//! one fresh dictionary (polars' own hashing of every id, which the load
+//! would then do), beside the index's build on the orders and lookup of
+//! every line (`KeyIndex::resolve`, cleaning's work on the same ids).
 //!
 //!   cargo run --profile release -p analytics-lib --example keyindex_bench -- DATA [ROUNDS]
 use std::path::Path;
 use std::time::Instant;
 
 use analytics_lib::data::keys::KeyIndex;
+use polars::prelude::*;
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -35,6 +41,35 @@ fn main() -> anyhow::Result<()> {
                 );
             }
         }
+    }
+    let lines = data.order_items.column("order_id")?.str()?.clone();
+    let orders = data.orders.column("order_id")?.str()?.clone();
+    for round in 0..rounds {
+        let t = Instant::now();
+        let index = KeyIndex::new(&orders);
+        let rows = index.resolve(&lines);
+        let indexed = t.elapsed().as_secs_f64();
+        let found = rows
+            .iter()
+            .filter(|&&r| r != analytics_lib::data::keys::NONE)
+            .count();
+        drop((index, rows));
+        let t = Instant::now();
+        let dtype = DataType::from_categories(Categories::new(
+            format!("keyindex_bench_{round}").into(),
+            PlSmallStr::from_static("keyindex_bench"),
+            CategoricalPhysical::U32,
+        ));
+        let coded_orders = orders.clone().into_series().cast(&dtype)?;
+        let coded_lines = lines.clone().into_series().cast(&dtype)?;
+        let coded = t.elapsed().as_secs_f64();
+        println!(
+            "order ids round {round}: index + lookup {indexed:.3} s ({found} of {} lines found); \
+             as codes of one dictionary {coded:.3} s ({} + {} codes)",
+            lines.len(),
+            coded_orders.len(),
+            coded_lines.len()
+        );
     }
     Ok(())
 }
