@@ -73,11 +73,12 @@ pub fn score_segments_on(
     sample: usize,
 ) -> Result<SegmentScore> {
     let run = || -> std::result::Result<SegmentScore, SegmentError> {
-        let refs: Vec<&str> = model.feature_names().iter().map(String::as_str).collect();
-        let scaled = model.scaler.transform(&features.select(&refs)?)?;
+        // Every customer is assigned (a bad value anywhere is reported,
+        // with its row, before anything is scaled); only the sampled ones
+        // are scaled for the silhouette.
         let assigned = model.assign_features(features)?;
         let rows = sample_rows(features.n_customers(), sample);
-        let xs = scaled.select(ndarray::Axis(0), &rows);
+        let xs = model.scaled_rows(features, &rows)?;
         let labels: Vec<usize> = rows.iter().map(|&i| assigned[i].0).collect();
         let names = model.names();
         let mut sizes = BTreeMap::new();

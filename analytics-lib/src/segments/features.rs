@@ -246,7 +246,7 @@ fn default_transforms(names: &[String], share_weight: Option<f64>) -> (Vec<Trans
 }
 
 /// A value's error, located at its row.
-pub(crate) fn with_row(e: SegmentError, r: usize) -> SegmentError {
+fn with_row(e: SegmentError, r: usize) -> SegmentError {
     match e {
         SegmentError::Input {
             what,
@@ -302,8 +302,7 @@ impl Scaler {
             .for_each(|(b, mut block)| {
                 for (i, mut row) in block.outer_iter_mut().enumerate() {
                     for j in 0..d {
-                        row[j] = scaler.weights[j] * (cols[j][b * BLOCK + i] - scaler.means[j])
-                            / scaler.stds[j];
+                        row[j] = scaler.standardise(j, cols[j][b * BLOCK + i]);
                     }
                 }
             });
@@ -383,7 +382,30 @@ impl Scaler {
     /// Scale one value of feature `j`.
     pub fn scale_value(&self, j: usize, x: f64) -> Result<f64> {
         let t = self.transforms[j].apply(&self.names[j], x)?;
-        Ok(self.weights[j] * (t - self.means[j]) / self.stds[j])
+        Ok(self.standardise(j, t))
+    }
+
+    /// Standardise and weight `t`, a value of feature `j` already
+    /// transformed.
+    #[inline]
+    fn standardise(&self, j: usize, t: f64) -> f64 {
+        self.weights[j] * (t - self.means[j]) / self.stds[j]
+    }
+
+    /// Scale row `r`: its features' values in the scaler's order into
+    /// `out`; an error names the row. [`Scaler::transform`] scales a matrix
+    /// with it, and [`super::SegmentModel::assign_features`] each row into
+    /// one small buffer.
+    pub(crate) fn scale_row<'a>(
+        &self,
+        r: usize,
+        values: impl IntoIterator<Item = f64>,
+        out: impl IntoIterator<Item = &'a mut f64>,
+    ) -> Result<()> {
+        for (j, (o, v)) in out.into_iter().zip(values).enumerate() {
+            *o = self.scale_value(j, v).map_err(|e| with_row(e, r))?;
+        }
+        Ok(())
     }
 
     /// Scale a matrix whose columns are the scaler's features, in order.
@@ -396,8 +418,8 @@ impl Scaler {
             ));
         }
         let mut out = Array2::zeros(x.raw_dim());
-        for ((r, j), v) in x.indexed_iter() {
-            out[[r, j]] = self.scale_value(j, *v).map_err(|e| with_row(e, r))?;
+        for (r, (row, mut scaled)) in x.outer_iter().zip(out.outer_iter_mut()).enumerate() {
+            self.scale_row(r, row.iter().copied(), scaled.iter_mut())?;
         }
         Ok(out)
     }

@@ -12,7 +12,7 @@ use crate::kpi::Sales;
 use crate::models::artifact::{CODE_VERSION, Fnv64};
 
 use super::errors::{Result, SegmentError};
-use super::features::{RFM_FEATURES, Scaler, SegmentFeatures, with_row};
+use super::features::{RFM_FEATURES, Scaler, SegmentFeatures};
 use super::kmeans::{KMeansParams, KMeansSearch, KScore, nearest};
 use super::naming::{RfmPosition, name_groups};
 use super::profile::{SegmentProfile, profiles};
@@ -444,12 +444,8 @@ impl SegmentModel {
                 (b * BLOCK..((b + 1) * BLOCK).min(n))
                     .map(|r| {
                         let row = features.matrix.row(r);
-                        for (j, (v, &k)) in p.iter_mut().zip(&at).enumerate() {
-                            *v = self
-                                .scaler
-                                .scale_value(j, row[k])
-                                .map_err(|e| with_row(e, r))?;
-                        }
+                        self.scaler
+                            .scale_row(r, at.iter().map(|&k| row[k]), p.iter_mut())?;
                         let (id, d2) = nearest(&c, &p);
                         Ok((id, d2.sqrt()))
                     })
@@ -461,6 +457,15 @@ impl SegmentModel {
             out.extend(block?);
         }
         Ok(out)
+    }
+
+    /// The model's features of the customers at `rows` of `features`,
+    /// scaled as the model scales them (the sampled customers of a map or
+    /// a silhouette: only those rows are copied, not every customer).
+    pub fn scaled_rows(&self, features: &SegmentFeatures, rows: &[usize]) -> Result<Array2<f64>> {
+        let refs: Vec<&str> = self.feature_names().iter().map(String::as_str).collect();
+        self.scaler
+            .transform(&features.subset(rows)?.select(&refs)?)
     }
 
     /// [`SegmentModel::assign_features`] as full assignments.

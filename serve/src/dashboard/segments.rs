@@ -324,13 +324,9 @@ pub(super) fn load_segments(
     let migration = migration_view(&model, full, &features);
     let labels: Vec<i64> = assigned.iter().map(|(s, _)| *s as i64).collect();
     let sample = views::stratified_sample(&labels, PCA_SAMPLE, 7);
-    let refs: Vec<&str> = model.feature_names().iter().map(String::as_str).collect();
-    // The sampled rows only (not a copy of every customer's features).
-    let raw = features
-        .subset(&sample)
-        .and_then(|f| f.select(&refs))
+    let scaled = model
+        .scaled_rows(&features, &sample)
         .context("while reading the segment features")?;
-    let scaled = model.scaler.transform(&raw)?;
     let pca = match views::pca(&scaled, 2) {
         Ok(p) => Some(PcaMap {
             x: p.coords.column(0).to_vec(),
