@@ -31,7 +31,7 @@ use serde::Serialize;
 use crate::clean::JoinKeys;
 use crate::contract::{ORDER_ITEMS, ORDERS, STATUS_COMPLETED};
 use crate::data::CuratedFrames;
-use crate::data::keys::{NONE, sorted_rows, take_index};
+use crate::data::keys::{NONE, index_rows, sorted_with_values, take_index};
 use crate::error::{DataError, Result};
 
 /// Cleaned sales as one line-level frame: every order line with its order,
@@ -54,8 +54,11 @@ pub struct Sales {
     /// A view built by hand may carry `order_id` and `customer_id` as text
     /// instead of the codes: every reader accepts either.
     pub lines: DataFrame,
-    /// Cleaned customers (for signup cohorts and geography), sorted by
-    /// `customer_id`: a `customer_key` order is the customer ids' order.
+    /// The cleaned customers' ids (`customer_id`, one column), sorted: a
+    /// line's `customer_key` is its customer's row here, so the keys'
+    /// order is the ids' order. The customers' other columns (signup date,
+    /// city, coordinates) are in the cleaned tables
+    /// ([`crate::source::Prepared::tables`]); the lines carry the state.
     pub customers: DataFrame,
     /// Each order's id by `order_key` (the cleaned orders' ids in their row
     /// order, one per order rather than one per line); empty for a view
@@ -149,7 +152,7 @@ impl Sales {
         let JoinKeys {
             line_order,
             line_product,
-            mut order_customer,
+            order_customer,
         } = keys;
         let (line_order, line_product, items) = if line_order.contains(&NONE) {
             let known: Vec<bool> = line_order.iter().map(|&o| o != NONE).collect();
@@ -174,34 +177,30 @@ impl Sales {
         let items = ORDER_ITEMS
             .loaded(items)
             .map_err(pe("reading the product ids"))?;
-        // Customers sorted by id; each line's customer as a row of them.
-        let by_id = find(&clean.customers, "customer_id")
-            .and_then(|c| c.str().map(sorted_rows))
+        // Customers sorted by id: a customer's key is its rank, so the keys
+        // come in the ids' order. The view keeps their ids alone, written
+        // in order by the sort ([`sorted_with_values`]); the cleaned
+        // customers' other columns stay in the cleaned table.
+        let ids = find(&clean.customers, "customer_id")
+            .and_then(|c| c.str().cloned())
             .map_err(pe("sorting the customers"))?;
+        let (by_id, sorted_ids) = sorted_with_values(&ids);
+        drop(ids);
         let mut sorted_row = vec![NONE; by_id.len()];
         for (to, from) in by_id.iter().enumerate() {
             if let Some(from) = from {
                 sorted_row[from as usize] = to as IdxSize;
             }
         }
-        // A new frame of the gathered columns: `take` would keep a schema
-        // cached in the cleaned customers, which a later notebook cell
-        // cannot read (see `find`).
-        let customers = clean
-            .customers
-            .take(&by_id)
-            .and_then(|df| DataFrame::new(df.height(), df.into_columns()))
+        drop(by_id);
+        // A new frame: one taken from the cleaned customers would keep a
+        // schema cached there, which a later notebook cell cannot read
+        // (see `find`).
+        let customers = DataFrame::new(sorted_ids.len(), vec![sorted_ids.into_column()])
             .map_err(pe("sorting the customers"))?;
-        // Each order's customer as a row of the sorted customers, then
-        // each line's through its order: the lookups at random rows are
-        // one per order, not one per line (the lines come in their orders'
-        // order, so the second pass reads the orders front to back).
-        for c in order_customer.iter_mut() {
-            if *c != NONE {
-                *c = sorted_row[*c as usize];
-            }
-        }
-        drop(sorted_row);
+        // Each line's customer as a row of the cleaned customers, through
+        // its order (the lines come in their orders' order, so this reads
+        // the orders front to back).
         let line_customer: Vec<IdxSize> = line_order
             .iter()
             .map(|&o| order_customer.get(o as usize).copied().unwrap_or(NONE))
@@ -210,7 +209,6 @@ impl Sales {
         // A line whose customer is not among the customers (tables that
         // were not cleaned) has no key: the lines keep the ids' text then.
         let customer_text = line_customer.contains(&NONE);
-        let customer_key = take_index(line_customer);
         // Every line's order is known now: its row is its key, as it is.
         let order_key = IdxCa::from_vec("order_key".into(), line_order);
         let product_rows = take_index(line_product);
@@ -218,7 +216,7 @@ impl Sales {
         // few-valued text columns are made categorical on their own table
         // (one hash per order, product or customer) and gathered as 4-byte
         // codes: a line holds no copy of their text.
-        let ((of_orders, category), state) = rayon::join(
+        let ((of_orders, category), state_and_key) = rayon::join(
             || {
                 rayon::join(
                     || {
@@ -245,14 +243,27 @@ impl Sales {
                 )
             },
             || {
-                find(&customers, "state")
+                // The state at the cleaned customers' rows, which follow
+                // the lines in most data (a customer's orders written
+                // together, in the customers' order), where the sorted
+                // customers' rows would be read at random; then the same
+                // rows become the keys, in place.
+                let rows = take_index(line_customer);
+                let state = find(&clean.customers, "state")
                     .and_then(categorical)
-                    .and_then(|c| c.take(&customer_key))
+                    .and_then(|c| c.take(&rows))?;
+                let mut keys = index_rows(rows);
+                for k in keys.iter_mut().filter(|k| **k != NONE) {
+                    *k = sorted_row[*k as usize];
+                }
+                PolarsResult::Ok((state, take_index(keys)))
             },
         );
         let of_orders = of_orders.map_err(pe("taking each line's order"))?;
         let category = category.map_err(pe("taking each line's product category"))?;
-        let state = state.map_err(pe("taking each line's customer state"))?;
+        let (state, customer_key) =
+            state_and_key.map_err(pe("taking each line's customer state"))?;
+        drop(sorted_row);
         drop(product_rows);
         // The lines' own columns keep the chunks they were read in (one per
         // Parquet row group): nothing copies them into one chunk. What the
