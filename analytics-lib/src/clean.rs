@@ -454,13 +454,12 @@ fn judge(
     Ok(code.iter().map(|&c| c == 0).collect())
 }
 
-/// The values of `v` at the rows `keep` flags.
-fn kept<T: Copy>(v: &[T], keep: &[bool]) -> Vec<T> {
-    v.iter()
-        .zip(keep)
-        .filter(|(_, k)| **k)
-        .map(|(x, _)| *x)
-        .collect()
+/// The values of `v` at the rows `keep` flags, in place (no second vector
+/// as long as the lines).
+fn kept<T>(mut v: Vec<T>, keep: &[bool]) -> Vec<T> {
+    let mut keep = keep.iter();
+    v.retain(|_| *keep.next().expect("a flag a value"));
+    v
 }
 
 /// An enumeration column (status, channel) as it is compared and written
@@ -653,8 +652,8 @@ pub fn clean_owned(data: CuratedFrames) -> Result<Cleaned> {
         ),
         &mut found,
     )?;
-    let line_order = kept(&line_order, &line_kept);
-    let line_product = kept(&line_product, &line_kept);
+    let mut line_order = kept(line_order, &line_kept);
+    let line_product = kept(line_product, &line_kept);
     drop(line_kept);
     let mut has_valid_line = vec![false; order_kept.len()];
     for &o in &line_order {
@@ -688,8 +687,12 @@ pub fn clean_owned(data: CuratedFrames) -> Result<Cleaned> {
     let order_keep: Vec<bool> = clean_row.iter().map(|&r| r != NONE).collect();
     let orders = remove_rows("orders", orders, &order_keep)?;
     drop(order_keep);
+    // Each kept line's order row, renumbered in place.
+    for o in &mut line_order {
+        *o = clean_row[*o as usize];
+    }
     let keys = JoinKeys {
-        line_order: line_order.iter().map(|&o| clean_row[o as usize]).collect(),
+        line_order,
         line_product,
         order_customer: order_customer_clean,
     };
