@@ -46,12 +46,12 @@ pub struct KeyIndex<'a> {
     hasher: PlRandomState,
     /// Each row's first-occurrence flag. Order lines usually come in the
     /// order of their orders, so a probe first tries the row its
-    /// predecessor found and the few after it ([`AHEAD`]): the same text at a row holding
-    /// its first occurrence is exactly the row the table would give, found
-    /// by reading the column in order instead of a hash probe at random
-    /// (at 10 M lines the table outgrows the caches and the probes were
-    /// most of cleaning's CPU time). Any other order falls back to the
-    /// table.
+    /// predecessor found and the few after it ([`AHEAD`]): the same text at
+    /// a row holding its first occurrence is exactly the row the table
+    /// would give, found by reading the column in order instead of a hash
+    /// probe at random (at 10 M lines the table outgrows the caches and the
+    /// probes were most of cleaning's CPU time). Any other order falls back
+    /// to the table.
     sequence: Vec<bool>,
     /// The row the index answers for each indexed row, once the rows are
     /// renumbered ([`KeyIndex::retain_rows`]; [`NONE`] for a removed one).
@@ -577,7 +577,10 @@ pub(crate) mod tests {
         // Renumbered to the rows a cleaning keeps (first occurrences, some
         // removed), once and then again: the lookups in sequence answer the
         // new numbers, and nothing for a removed row's id.
-        let keep: Vec<bool> = first.iter().map(|&f| f && !next().is_multiple_of(7)).collect();
+        let keep: Vec<bool> = first
+            .iter()
+            .map(|&f| f && !next().is_multiple_of(7))
+            .collect();
         let again: Vec<bool> = (0..keep.iter().filter(|k| **k).count())
             .map(|_| !next().is_multiple_of(9))
             .collect();
