@@ -12,6 +12,10 @@ mkdir -p "$cache/.cargo"
 # parent folders): all notebooks compile their dependencies alike, so evcxr's
 # compilation cache serves one notebook's crates to the others.
 cp "$root/notebooks/kernel.cargo.toml" "$cache/.cargo/config.toml"
+# The kernel builds with the workspace's patched bhtsne (seeded t-SNE draws,
+# vendor/bhtsne/PATCHED.md), as the CLI and serve do: a [patch] in a cargo
+# configuration takes an absolute path.
+printf '\n[patch.crates-io]\nbhtsne = { path = "%s" }\n' "$root/vendor/bhtsne" >> "$cache/.cargo/config.toml"
 export EVCXR_CONFIG_DIR="$root/notebooks/.evcxr"
 export JUPYTER_PATH="$venv/share/jupyter"
 export ANALYTICS_DATA="$(realpath -m "${ANALYTICS_DATA:-$root/data/curated}")"
