@@ -276,12 +276,13 @@ pub fn tsne(x: &Array2<f64>, labels: &[i64], params: &TsneParams) -> Result<Proj
     order.shuffle(&mut rng);
     let shuffled: Vec<usize> = order.iter().map(|&o| idx[o]).collect();
     let mut xs = rows(x, &shuffled).as_standard_layout().into_owned();
-    // bhtsne picks the vantage points of its neighbour search with an
-    // unseeded generator: with tied distances (customers with the same
-    // features) the neighbours it keeps, and so the map, then changed from
-    // run to run. A seeded jitter of at most 1e-9 (the features are scaled
-    // to unit spread) makes every distance distinct: the map depends on the
-    // seed alone.
+    // bhtsne as published picks the vantage points of its neighbour search
+    // with an unseeded generator: with tied or nearly tied distances
+    // (customers with the same features) the neighbours it kept, and so the
+    // map, changed from run to run. The workspace's copy draws them from a
+    // fixed seed (vendor/bhtsne/PATCHED.md), and a seeded jitter of at most
+    // 1e-9 (the features are scaled to unit spread) makes every distance
+    // distinct: the map depends on the seed and the data alone.
     rng.set_stream(u64::MAX - 2);
     for v in xs.iter_mut() {
         *v += (rng.random::<f64>() * 2.0 - 1.0) * 1e-9;
