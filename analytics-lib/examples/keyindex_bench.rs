@@ -11,6 +11,7 @@
 use std::path::Path;
 use std::time::Instant;
 
+use analytics_lib::contract::categorical_dtype;
 use analytics_lib::data::keys::KeyIndex;
 use polars::prelude::*;
 
@@ -55,11 +56,9 @@ fn main() -> anyhow::Result<()> {
             .count();
         drop((index, rows));
         let t = Instant::now();
-        let dtype = DataType::from_categories(Categories::new(
-            format!("keyindex_bench_{round}").into(),
-            PlSmallStr::from_static("keyindex_bench"),
-            CategoricalPhysical::U32,
-        ));
+        // A dictionary of its own each round (named apart from the
+        // contract's columns), as a load would start from.
+        let dtype = categorical_dtype(&format!("keyindex_bench_{round}"));
         let coded_orders = orders.clone().into_series().cast(&dtype)?;
         let coded_lines = lines.clone().into_series().cast(&dtype)?;
         let coded = t.elapsed().as_secs_f64();

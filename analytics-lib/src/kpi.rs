@@ -182,10 +182,9 @@ impl Sales {
         // in order by the sort ([`sorted_with_values`]); the cleaned
         // customers' other columns stay in the cleaned table.
         let ids = find(&clean.customers, "customer_id")
-            .and_then(|c| c.str().cloned())
+            .and_then(|c| c.str())
             .map_err(pe("sorting the customers"))?;
-        let (by_id, sorted_ids) = sorted_with_values(&ids);
-        drop(ids);
+        let (by_id, sorted_ids) = sorted_with_values(ids);
         let mut sorted_row = vec![NONE; by_id.len()];
         for (to, from) in by_id.iter().enumerate() {
             if let Some(from) = from {

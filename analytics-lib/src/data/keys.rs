@@ -31,18 +31,19 @@ const AHEAD: usize = 4;
 /// The row of every distinct value of a string column: its first
 /// occurrence.
 ///
-/// A hash table of row numbers, not of the values: a slot is 8 bytes (the
-/// row holding the value, the row the index answers) and a probe compares
-/// against the column itself. A map keyed by `&str` took 24 bytes a slot,
-/// about 200 MB of fresh memory for the 6.4 M orders of 10 M lines, and
-/// its probes read farther apart.
+/// A hash table of row numbers, not of the values: a slot is 4 bytes (the
+/// row holding the value) and a probe compares against the column itself.
+/// The row the index answers is that row, or its new number once the rows
+/// are renumbered ([`KeyIndex::retain_rows`]). A map keyed by `&str` took
+/// 24 bytes a slot, about 200 MB of fresh memory for the 6.4 M orders of
+/// 10 M lines, and its probes read farther apart.
 pub struct KeyIndex<'a> {
     /// The indexed values, one chunk (a column in several is indexed on a
     /// one-chunk copy).
     ids: Cow<'a, StringChunked>,
     /// One table per part of the hash space ([`part_of`]), built in
     /// parallel.
-    slots: Vec<HashTable<Slot>>,
+    slots: Vec<HashTable<IdxSize>>,
     hasher: PlRandomState,
     /// Each row's first-occurrence flag. Order lines usually come in the
     /// order of their orders, so a probe first tries the row its
@@ -53,18 +54,10 @@ pub struct KeyIndex<'a> {
     /// probes were most of cleaning's CPU time). Any other order falls back
     /// to the table.
     sequence: Vec<bool>,
-    /// The row the index answers for each indexed row, once the rows are
-    /// renumbered ([`KeyIndex::retain_rows`]; [`NONE`] for a removed one).
+    /// The row the index answers for each row of the column, once the rows
+    /// are renumbered ([`KeyIndex::retain_rows`]; [`NONE`] for a removed
+    /// one); until then a row answers itself.
     renumbered: Option<Vec<IdxSize>>,
-}
-
-/// A value's slot in a [`KeyIndex`]: the row of the indexed column that
-/// holds it, and the row the index answers for it (the same until the rows
-/// are renumbered).
-#[derive(Clone, Copy)]
-struct Slot {
-    at: IdxSize,
-    row: IdxSize,
 }
 
 /// At most this many tables in a [`KeyIndex`] (one per thread, rounded up
@@ -112,7 +105,7 @@ impl<'a> KeyIndex<'a> {
                 .next_power_of_two()
                 .min(MAX_PARTS);
             let expected = (ids.len() - ids.null_count()) / parts;
-            let built: Vec<(HashTable<Slot>, Vec<IdxSize>)> = (0..parts)
+            let built: Vec<(HashTable<IdxSize>, Vec<IdxSize>)> = (0..parts)
                 .into_par_iter()
                 .map(|part| {
                     let mut table = HashTable::with_capacity(expected + expected / 8);
@@ -125,11 +118,11 @@ impl<'a> KeyIndex<'a> {
                         }
                         if let Entry::Vacant(slot) = table.entry(
                             hash,
-                            |s: &Slot| arr.value(s.at as usize) == v,
-                            |s: &Slot| hasher.hash_one(arr.value(s.at as usize)),
+                            |&at: &IdxSize| arr.value(at as usize) == v,
+                            |&at: &IdxSize| hasher.hash_one(arr.value(at as usize)),
                         ) {
                             let row = row as IdxSize;
-                            slot.insert(Slot { at: row, row });
+                            slot.insert(row);
                             firsts.push(row);
                         }
                     }
@@ -168,27 +161,19 @@ impl<'a> KeyIndex<'a> {
     /// Lookups in sequence still apply: a value found at a first
     /// occurrence answers that row's new number.
     pub fn retain_rows(mut self, keep: &[bool]) -> Self {
-        let renumbered = positions_after_filter(keep);
-        for table in &mut self.slots {
-            table.retain(|s| {
-                s.row = renumbered[s.row as usize];
-                s.row != NONE
-            });
-        }
+        let new = positions_after_filter(keep);
         // Renumbered again, the answers compose.
-        self.renumbered = Some(match self.renumbered.take() {
-            None => renumbered,
+        let renumbered = match self.renumbered.take() {
+            None => new,
             Some(before) => before
                 .into_iter()
-                .map(|r| {
-                    if r == NONE {
-                        NONE
-                    } else {
-                        renumbered[r as usize]
-                    }
-                })
+                .map(|r| if r == NONE { NONE } else { new[r as usize] })
                 .collect(),
-        });
+        };
+        for table in &mut self.slots {
+            table.retain(|&mut at| renumbered[at as usize] != NONE);
+        }
+        self.renumbered = Some(renumbered);
         self
     }
 
@@ -204,39 +189,42 @@ impl<'a> KeyIndex<'a> {
     /// The row of `key`, if indexed.
     pub fn get(&self, key: &str) -> Option<IdxSize> {
         let arr = one_array(&self.ids)?;
-        self.find(arr, key).map(|s| s.row)
+        self.find(arr, key).and_then(|at| self.answer(at))
     }
 
+    /// The row of the column holding `key`, if indexed.
     #[inline]
-    fn find(&self, arr: &<StringType as PolarsDataType>::Array, key: &str) -> Option<Slot> {
+    fn find(&self, arr: &<StringType as PolarsDataType>::Array, key: &str) -> Option<IdxSize> {
         let hash = self.hasher.hash_one(key);
         self.slots[part_of(hash, self.slots.len())]
-            .find(hash, |s| arr.value(s.at as usize) == key)
+            .find(hash, |&at| arr.value(at as usize) == key)
             .copied()
     }
 
-    /// The slot of `v` when it is at `previous` or one of the [`AHEAD`]
-    /// rows after it, at the first occurrence of its value (so the table's
-    /// slot too, when the row is still indexed).
+    /// The row the index answers for the value at row `at` of the column
+    /// (`None` for a row renumbering removed).
+    #[inline]
+    fn answer(&self, at: IdxSize) -> Option<IdxSize> {
+        match &self.renumbered {
+            None => Some(at),
+            Some(rows) => Some(rows[at as usize]).filter(|&r| r != NONE),
+        }
+    }
+
+    /// The row holding `v` when it is `previous` or one of the [`AHEAD`]
+    /// rows after it, at the first occurrence of its value: the row the
+    /// table holds too, if any.
     #[inline]
     fn in_sequence(
         &self,
         arr: &<StringType as PolarsDataType>::Array,
         previous: usize,
         v: &str,
-    ) -> Option<Slot> {
-        let at = (0..=AHEAD)
+    ) -> Option<IdxSize> {
+        (0..=AHEAD)
             .map(|d| previous.wrapping_add(d))
-            .find(|&r| r < arr.len() && self.sequence[r] && arr.get(r) == Some(v))?;
-        let row = match &self.renumbered {
-            None => at as IdxSize,
-            // A removed row: its value is not indexed (the table agrees).
-            Some(rows) => Some(rows[at]).filter(|&r| r != NONE)?,
-        };
-        Some(Slot {
-            at: at as IdxSize,
-            row,
-        })
+            .find(|&r| r < arr.len() && self.sequence[r] && arr.get(r) == Some(v))
+            .map(|r| r as IdxSize)
     }
 
     /// The row of each value of `column` ([`NONE`] for a null or a value
@@ -260,12 +248,13 @@ impl<'a> KeyIndex<'a> {
                         let Some(v) = arr.get(base + j) else {
                             continue;
                         };
-                        let found = self
+                        let at = self
                             .in_sequence(indexed, previous, v)
                             .or_else(|| self.find(indexed, v));
-                        if let Some(found) = found {
-                            *out = found.row;
-                            previous = found.at as usize;
+                        if let Some(at) = at {
+                            // A removed row's value is not indexed.
+                            *out = self.answer(at).unwrap_or(NONE);
+                            previous = at as usize;
                         }
                     }
                 });
@@ -438,9 +427,10 @@ fn sorted_short(ids: &StringChunked) -> Option<(IdxCa, StringChunked)> {
     Some((IdxCa::from_vec(PlSmallStr::EMPTY, rows), values.finish()))
 }
 
-/// The sorted rows of [`sorted_with_values`] for any ids: each value's first 16 bytes packed into a
-/// big-endian integer (zero-padded), so most comparisons are one integer
-/// comparison; only values that share those 16 bytes are compared whole.
+/// The sorted rows of [`sorted_with_values`] for any ids: each value's
+/// first 16 bytes packed into a big-endian integer (zero-padded), so most
+/// comparisons are one integer comparison; only values that share those 16
+/// bytes are compared whole.
 fn sorted_rows_by_prefix(ids: &StringChunked) -> IdxCa {
     let mut nulls = Vec::new();
     let mut keyed: Vec<(u128, IdxSize)> = Vec::with_capacity(ids.len() - ids.null_count());
@@ -680,7 +670,6 @@ pub(crate) mod tests {
         let seventh = first_rows_of(&values, &[Some(id(7))])[0];
         assert_ne!(seventh, NONE);
         assert_eq!(index.get(&id(7)), Some(seventh));
-        assert_eq!(std::mem::size_of::<Slot>(), 8);
         // The same index whatever the number of tables (one per thread).
         for threads in [1, 3, 5] {
             let pool = rayon::ThreadPoolBuilder::new()
